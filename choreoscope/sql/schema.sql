@@ -1,0 +1,87 @@
+-- choreoscope schema. Applied in file order by choreoscope.store; bump SCHEMA_VERSION in
+-- choreoscope/store.py whenever a change here is not backward compatible.
+--
+-- Design notes (why it looks like this):
+-- * One row per span, denormalised: the hot analyses (flow map, queue time, critical path)
+--   read a handful of scalar columns of many spans, so those are real columns that DuckDB
+--   compresses and scans fast; the long tail of attributes is JSON text for plain SQL
+--   (json_extract_string(attributes, '$."http.route"')).
+-- * Ids are lowercase hex VARCHAR, as in OTLP/JSON and every UI, so users can paste them.
+-- * Messaging and peer attributes are normalised at ingest (current and legacy semantic
+--   conventions folded into one column each) so the analyzer never re-parses attributes.
+-- * No foreign keys: telemetry arrives out of order, a link or parent may point at a span
+--   that arrives later or never. Duplicates (exporter retries) are removed on write by
+--   (trace_id, span_id).
+-- * Resource and scope are kept per span as JSON (they repeat, and DuckDB's dictionary
+--   compression makes repetition nearly free), so nothing of the OTLP envelope is lost.
+
+CREATE TABLE IF NOT EXISTS schema_meta (
+    key   VARCHAR PRIMARY KEY,
+    value VARCHAR
+);
+
+CREATE TABLE IF NOT EXISTS spans (
+    trace_id                  VARCHAR NOT NULL,  -- 32 lowercase hex chars
+    span_id                   VARCHAR NOT NULL,  -- 16 lowercase hex chars
+    parent_span_id            VARCHAR,           -- NULL for a root span
+    trace_state               VARCHAR,
+    flags                     UINTEGER,          -- W3C trace flags + OTLP context flags
+    name                      VARCHAR NOT NULL,
+    kind                      VARCHAR NOT NULL,  -- UNSPECIFIED|INTERNAL|SERVER|CLIENT|PRODUCER|CONSUMER
+    start_time_unix_nano      BIGINT NOT NULL,
+    end_time_unix_nano        BIGINT NOT NULL,
+    status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
+    status_message            VARCHAR,
+    service_name              VARCHAR NOT NULL,  -- resource service.name, 'unknown_service' if absent
+    attributes                VARCHAR,           -- JSON object text of the span attributes
+    dropped_attributes_count  UINTEGER,
+    dropped_events_count      UINTEGER,
+    dropped_links_count       UINTEGER,
+    event_count               UINTEGER,          -- rows in span_events for this span
+    link_count                UINTEGER,          -- rows in span_links for this span
+    resource_attributes       VARCHAR,           -- JSON object text
+    resource_schema_url       VARCHAR,
+    resource_dropped_attributes_count UINTEGER,
+    scope_name                VARCHAR,
+    scope_version             VARCHAR,
+    scope_attributes          VARCHAR,           -- JSON object text
+    scope_schema_url          VARCHAR,
+    scope_dropped_attributes_count UINTEGER,
+    -- Normalised messaging / peer columns (current name first, then legacy fallbacks):
+    msg_system                VARCHAR,  -- messaging.system
+    msg_destination           VARCHAR,  -- messaging.destination.name | messaging.destination (legacy, string)
+    msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic)
+    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy); create|send|publish|receive|process|settle
+    msg_operation_name        VARCHAR,  -- messaging.operation.name
+    msg_message_id            VARCHAR,  -- messaging.message.id | messaging.message_id
+    msg_conversation_id       VARCHAR,  -- messaging.message.conversation_id | messaging.conversation_id
+    msg_consumer_group        VARCHAR,  -- messaging.consumer.group.name | messaging.kafka.consumer.group
+    msg_batch_count           BIGINT,   -- messaging.batch.message_count
+    peer_service              VARCHAR,  -- peer.service
+    server_address            VARCHAR,  -- server.address | net.peer.name
+    db_system                 VARCHAR,  -- db.system | db.system.name
+    ingested_at_unix_nano     BIGINT    -- collector clock when stored (retention, live views)
+);
+
+CREATE TABLE IF NOT EXISTS span_events (
+    trace_id                 VARCHAR NOT NULL,
+    span_id                  VARCHAR NOT NULL,
+    seq                      UINTEGER NOT NULL,  -- position of the event in the span
+    time_unix_nano           BIGINT,
+    name                     VARCHAR,
+    attributes               VARCHAR,            -- JSON object text
+    dropped_attributes_count UINTEGER
+);
+
+CREATE TABLE IF NOT EXISTS span_links (
+    trace_id                 VARCHAR NOT NULL,   -- the span that carries the link
+    span_id                  VARCHAR NOT NULL,
+    seq                      UINTEGER NOT NULL,
+    linked_trace_id          VARCHAR NOT NULL,   -- the span it points at (may be in another trace)
+    linked_span_id           VARCHAR NOT NULL,
+    trace_state              VARCHAR,
+    flags                    UINTEGER,
+    attributes               VARCHAR,            -- JSON object text
+    dropped_attributes_count UINTEGER,
+    msg_message_id           VARCHAR             -- per-message id of a batch lives on the link
+);

@@ -1,0 +1,358 @@
+"""The span store: one DuckDB database, one writer thread, cursors for readers.
+
+Every write goes through :meth:`Store.submit`, which queues the batch for a single writer
+thread that owns the write connection. The writer drains whatever is queued, inserts it in
+one transaction and commits (group commit): many concurrent exports share one fsync, so
+durability costs little throughput. A submitter's future resolves only after COMMIT
+returned, which is what lets the collector acknowledge an export only once it is durable.
+
+Readers never touch the write connection: :meth:`Store.cursor` hands out a DuckDB cursor
+(its own connection to the same database) that sees committed data.
+
+All SQL comes from ``choreoscope/sql`` (see :mod:`choreoscope.sql`).
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import time
+from concurrent.futures import Future
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import duckdb
+import pyarrow as pa
+
+from choreoscope.sql import named_queries, schema_sql
+
+# Bump when schema.sql changes incompatibly; an older or newer file is refused, not migrated
+# by guesswork.
+SCHEMA_VERSION = 1
+
+# A group commit stops collecting more batches past this many spans, to bound the memory
+# and latency of one transaction.
+_MAX_GROUP_SPANS = 50_000
+
+
+class StoreError(RuntimeError):
+    """A database that cannot be opened or used; the message is meant for the user."""
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    """What one submitted batch turned into once committed."""
+
+    stored: int       # new spans written
+    duplicates: int   # spans already stored (exporter retries) and skipped
+
+
+_STOP = object()
+
+
+class Store:
+    """A DuckDB-backed span store. Create with :meth:`open`; close with :meth:`close`."""
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, path: str, read_only: bool) -> None:
+        self._conn = conn
+        self.path = path
+        self.read_only = read_only
+        self._queries = named_queries()
+        self._queue: "queue.Queue[Any]" = queue.Queue()
+        self._closed = False
+        self._write_lock = threading.Lock()  # serialises close() with submitters
+        self._writer: threading.Thread | None = None
+        self.commits = 0  # number of write transactions (observability of group commit)
+        if not read_only:
+            self._writer = threading.Thread(target=self._write_loop, name="choreoscope-writer",
+                                            daemon=True)
+            self._writer.start()
+
+    # ----------------------------------------------------------------- opening and closing
+    @classmethod
+    def open(cls, path: str | os.PathLike[str], read_only: bool = False,
+             memory_limit: str | None = None, threads: int | None = None) -> "Store":
+        """Open (creating if needed) the database at ``path`` and check its schema version.
+
+        ``:memory:`` gives a throw-away in-memory store (tests).
+        """
+        p = str(path)
+        if p != ":memory:":
+            if read_only and not Path(p).exists():
+                raise StoreError(f"no database at {p}; run `choreoscope serve` or "
+                                 f"`choreoscope load` first")
+            Path(p).parent.mkdir(parents=True, exist_ok=True)
+        config: dict[str, Any] = {}
+        if memory_limit:
+            config["memory_limit"] = memory_limit
+        if threads:
+            config["threads"] = threads
+        try:
+            conn = duckdb.connect(p, read_only=read_only and p != ":memory:", config=config)
+        except duckdb.IOException as exc:
+            text = str(exc)
+            if "lock" in text.lower():
+                raise StoreError(
+                    f"{p} is in use by another process (is `choreoscope serve` running on "
+                    f"it?). Stop it, or ask the running server: GET /api/analysis") from None
+            raise StoreError(f"cannot open {p}: {text}") from None
+        except duckdb.Error as exc:
+            raise StoreError(f"cannot open {p}: {exc}") from None
+        try:
+            cls._check_and_apply_schema(conn, p, read_only)
+        except Exception:
+            conn.close()
+            raise
+        return cls(conn, p, read_only)
+
+    @staticmethod
+    def _check_and_apply_schema(conn: duckdb.DuckDBPyConnection, path: str,
+                                read_only: bool) -> None:
+        tables = {r[0] for r in conn.execute(
+            "SELECT table_name FROM information_schema.tables WHERE table_schema='main'"
+        ).fetchall()}
+        if "schema_meta" in tables:
+            row = conn.execute(
+                "SELECT value FROM schema_meta WHERE key='schema_version'").fetchone()
+            found = int(row[0]) if row else None
+            if found != SCHEMA_VERSION:
+                raise StoreError(
+                    f"{path} has choreoscope schema version {found}, this choreoscope needs "
+                    f"version {SCHEMA_VERSION}. Use a new --db file, or the choreoscope "
+                    f"release that wrote it.")
+            return
+        if tables:
+            raise StoreError(f"{path} is a DuckDB database but not a choreoscope store "
+                             f"(tables: {', '.join(sorted(tables)[:5])}); use another --db")
+        if read_only:
+            raise StoreError(f"{path} is empty; nothing has been stored in it yet")
+        conn.execute("BEGIN")
+        conn.execute(schema_sql())
+        conn.execute("INSERT INTO schema_meta VALUES ('schema_version', ?)",
+                     [str(SCHEMA_VERSION)])
+        conn.execute("COMMIT")
+
+    def close(self) -> None:
+        """Write everything queued, checkpoint, and close. Idempotent."""
+        with self._write_lock:
+            if self._closed:
+                return
+            self._closed = True
+        if self._writer is not None:
+            self._queue.put(_STOP)
+            self._writer.join()
+            try:
+                self._conn.execute("CHECKPOINT")
+            except duckdb.Error:
+                pass  # the WAL still holds everything; the next open replays it
+        self._conn.close()
+
+    def __enter__(self) -> "Store":
+        return self
+
+    def __exit__(self, *exc: object) -> None:
+        self.close()
+
+    # ---------------------------------------------------------------------------- writes
+    def submit(self, batch: Any) -> "Future[WriteResult]":
+        """Queue a :class:`collector.decode.SpanBatch`; the future resolves after COMMIT."""
+        fut: "Future[WriteResult]" = Future()
+        if self.read_only:
+            fut.set_exception(StoreError("store opened read-only"))
+            return fut
+        with self._write_lock:
+            if self._closed:
+                fut.set_exception(StoreError("store is closed"))
+                return fut
+            self._queue.put(("batch", batch, fut))
+        return fut
+
+    def write(self, batch: Any, timeout: float | None = None) -> WriteResult:
+        """Submit a batch and wait until it is committed."""
+        return self.submit(batch).result(timeout)
+
+    def run_write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> "Future[Any]":
+        """Run ``fn(conn)`` on the writer thread inside a transaction (retention, admin)."""
+        fut: "Future[Any]" = Future()
+        with self._write_lock:
+            if self._closed or self.read_only:
+                fut.set_exception(StoreError("store is closed or read-only"))
+                return fut
+            self._queue.put(("fn", fn, fut))
+        return fut
+
+    @property
+    def pending(self) -> int:
+        """Number of writes waiting for the writer thread."""
+        return self._queue.qsize()
+
+    def _write_loop(self) -> None:
+        conn = self._conn
+        while True:
+            item = self._queue.get()
+            if item is _STOP:
+                return
+            group = [item]
+            spans = _span_count(item)
+            stop = False
+            while spans < _MAX_GROUP_SPANS:
+                try:
+                    nxt = self._queue.get_nowait()
+                except queue.Empty:
+                    break
+                if nxt is _STOP:
+                    stop = True
+                    break
+                group.append(nxt)
+                spans += _span_count(nxt)
+            self._commit_group(conn, group)
+            if stop:
+                return
+
+    def _commit_group(self, conn: duckdb.DuckDBPyConnection, group: list[Any]) -> None:
+        batches = [g for g in group if g[0] == "batch"]
+        fns = [g for g in group if g[0] == "fn"]
+        if batches:
+            try:
+                results = self._insert(conn, [b[1] for b in batches])
+                for (_, _, fut), res in zip(batches, results):
+                    fut.set_result(res)
+            except Exception as exc:  # one bad batch must not fail its neighbours
+                if len(batches) == 1:
+                    batches[0][2].set_exception(exc)
+                else:
+                    for b in batches:
+                        try:
+                            b[2].set_result(self._insert(conn, [b[1]])[0])
+                        except Exception as exc1:
+                            b[2].set_exception(exc1)
+        for _, fn, fut in fns:
+            try:
+                conn.execute("BEGIN")
+                out = fn(conn)
+                conn.execute("COMMIT")
+                fut.set_result(out)
+            except Exception as exc:
+                try:
+                    conn.execute("ROLLBACK")
+                except duckdb.Error:
+                    pass
+                fut.set_exception(exc)
+
+    def _insert(self, conn: duckdb.DuckDBPyConnection, batches: list[Any]) -> list[WriteResult]:
+        """Insert batches in one transaction; returns one result per batch."""
+        from collector.decode import SpanBatch  # local: the store must not need the collector
+
+        merged = SpanBatch.concat(batches)
+        total = merged.spans.num_rows
+        if total == 0:
+            return [WriteResult(0, 0) for _ in batches]
+        starts = merged.spans.column("start_time_unix_nano")
+        import pyarrow.compute as pc
+        mm = pc.min_max(starts).as_py()
+        q = self._queries
+        conn.register("_batch_spans", merged.spans)
+        conn.register("_batch_events", merged.events)
+        conn.register("_batch_links", merged.links)
+        try:
+            conn.execute("BEGIN")
+            conn.execute(q["stage_new_spans"], {"lo": mm["min"], "hi": mm["max"]})
+            stored = conn.execute("SELECT count(*) FROM _new_spans").fetchone()[0]
+            conn.execute(q["insert_staged_spans"])
+            if merged.events.num_rows:
+                conn.execute(q["insert_staged_events"])
+            if merged.links.num_rows:
+                conn.execute(q["insert_staged_links"])
+            conn.execute("DROP TABLE _new_spans")
+            conn.execute("COMMIT")
+            self.commits += 1
+        except Exception:
+            try:
+                conn.execute("ROLLBACK")
+            except duckdb.Error:
+                pass
+            raise
+        finally:
+            conn.unregister("_batch_spans")
+            conn.unregister("_batch_events")
+            conn.unregister("_batch_links")
+        # Attribute duplicates to batches in order: exact per batch when one batch commits
+        # alone, and the totals are always exact.
+        results = []
+        remaining_dups = total - stored
+        for b in batches:
+            n = b.spans.num_rows
+            d = min(n, remaining_dups)
+            remaining_dups -= d
+            results.append(WriteResult(n - d, d))
+        return results
+
+    # ----------------------------------------------------------------------------- reads
+    @contextmanager
+    def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """A read cursor (its own connection to this database), closed on exit."""
+        cur = self._conn.cursor()
+        try:
+            yield cur
+        finally:
+            cur.close()
+
+    def sql(self, name: str) -> str:
+        """The text of a named query from ``choreoscope/sql``."""
+        try:
+            return self._queries[name]
+        except KeyError:
+            raise KeyError(f"no SQL query named {name!r} in choreoscope/sql") from None
+
+    def query(self, name: str, params: dict[str, Any] | None = None) -> pa.Table:
+        """Run a named read query with bound parameters and return an Arrow table."""
+        with self.cursor() as cur:
+            return cur.execute(self.sql(name), params or {}).fetch_arrow_table()
+
+    def query_rows(self, name: str, params: dict[str, Any] | None = None) -> list[tuple]:
+        """Run a named read query and return plain tuples (small results)."""
+        with self.cursor() as cur:
+            return cur.execute(self.sql(name), params or {}).fetchall()
+
+    def count_spans(self) -> int:
+        """Number of spans stored."""
+        return int(self.query_rows("count_spans")[0][0])
+
+    # ------------------------------------------------------------------------- retention
+    def delete_before(self, cutoff_unix_nano: int) -> "Future[Any]":
+        """Drop spans (and their events and links) that started before the cutoff."""
+        q = self._queries
+
+        def run(conn: duckdb.DuckDBPyConnection) -> int:
+            n = conn.execute(q["delete_spans_before"], {"cutoff": cutoff_unix_nano}).fetchone()
+            conn.execute(q["delete_events_orphaned"])
+            conn.execute(q["delete_links_orphaned"])
+            return int(n[0]) if n else 0
+
+        return self.run_write(run)
+
+    def file_size(self) -> int:
+        """Bytes on disk of the database file and its WAL (0 for in-memory)."""
+        if self.path == ":memory:":
+            return 0
+        total = 0
+        for p in (self.path, self.path + ".wal"):
+            try:
+                total += os.path.getsize(p)
+            except OSError:
+                pass
+        return total
+
+
+def _span_count(item: Any) -> int:
+    if item[0] == "batch":
+        return item[1].spans.num_rows
+    return 0
+
+
+def now_ns() -> int:
+    """The collector clock, in the unit every timestamp of the schema uses."""
+    return time.time_ns()
