@@ -174,15 +174,20 @@ class Store:
         """Submit a batch and wait until it is committed."""
         return self.submit(batch).result(timeout)
 
-    def run_write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any]) -> "Future[Any]":
-        """Run ``fn(conn)`` on the writer thread inside a transaction (retention, admin)."""
+    def run_write(self, fn: Callable[[duckdb.DuckDBPyConnection], Any],
+                  transaction: bool = True) -> "Future[Any]":
+        """Run ``fn(conn)`` on the writer thread, in a transaction unless told otherwise."""
         fut: "Future[Any]" = Future()
         with self._write_lock:
             if self._closed or self.read_only:
                 fut.set_exception(StoreError("store is closed or read-only"))
                 return fut
-            self._queue.put(("fn", fn, fut))
+            self._queue.put(("fn" if transaction else "fn_bare", fn, fut))
         return fut
+
+    def checkpoint(self) -> "Future[Any]":
+        """Fold the WAL into the database file (frees space deleted rows held)."""
+        return self.run_write(lambda c: c.execute("CHECKPOINT"), transaction=False)
 
     @property
     def pending(self) -> int:
@@ -214,7 +219,7 @@ class Store:
 
     def _commit_group(self, conn: duckdb.DuckDBPyConnection, group: list[Any]) -> None:
         batches = [g for g in group if g[0] == "batch"]
-        fns = [g for g in group if g[0] == "fn"]
+        fns = [g for g in group if g[0] in ("fn", "fn_bare")]
         if batches:
             try:
                 results = self._insert(conn, [b[1] for b in batches])
@@ -229,17 +234,21 @@ class Store:
                             b[2].set_result(self._insert(conn, [b[1]])[0])
                         except Exception as exc1:
                             b[2].set_exception(exc1)
-        for _, fn, fut in fns:
+        for kind, fn, fut in fns:
+            bare = kind == "fn_bare"
             try:
-                conn.execute("BEGIN")
+                if not bare:
+                    conn.execute("BEGIN")
                 out = fn(conn)
-                conn.execute("COMMIT")
+                if not bare:
+                    conn.execute("COMMIT")
                 fut.set_result(out)
             except Exception as exc:
-                try:
-                    conn.execute("ROLLBACK")
-                except duckdb.Error:
-                    pass
+                if not bare:
+                    try:
+                        conn.execute("ROLLBACK")
+                    except duckdb.Error:
+                        pass
                 fut.set_exception(exc)
 
     def _insert(self, conn: duckdb.DuckDBPyConnection, batches: list[Any]) -> list[WriteResult]:

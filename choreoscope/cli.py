@@ -1,0 +1,228 @@
+"""The ``choreoscope`` command. It only wires the pieces together.
+
+Subcommands: serve, load, analyze, replay, demo. Errors a user can cause (a locked or
+incompatible database, a bad option, an unreachable endpoint) are printed as one readable
+line with a non-zero exit code, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import os
+import signal
+import sys
+import tempfile
+import threading
+from pathlib import Path
+from typing import Any, Sequence
+
+from choreoscope.config import SETTINGS, resolve
+
+
+def _add_settings(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
+    for s in SETTINGS:
+        if s.name not in names:
+            continue
+        flag = "--" + s.name.replace("_", "-")
+        if s.name == "no_ui":
+            p.add_argument(flag, action="store_const", const="1", default=None,
+                           help=f"{s.help} [env {s.env}]")
+        else:
+            shown = s.default if s.default is not None else "unset"
+            p.add_argument(flag, default=None, metavar=s.name.split("_")[-1].upper(),
+                           help=f"{s.help} (default {shown}) [env {s.env}]")
+
+
+SERVE_SETTINGS = [s.name for s in SETTINGS]
+
+
+def _settings(args: argparse.Namespace) -> dict[str, Any]:
+    return resolve({k: v for k, v in vars(args).items() if k in {s.name for s in SETTINGS}})
+
+
+def _print_endpoints(ep: Any, db: str) -> None:
+    print(f"choreoscope collector on {db}", flush=True)
+    print(f"  OTLP/gRPC  {ep.grpc}", flush=True)
+    print(f"  OTLP/HTTP  {ep.http}/v1/traces", flush=True)
+    if ep.ui:
+        print(f"  dashboard  {ep.ui}", flush=True)
+        print(f"  JSON API   {ep.ui.rstrip('/')}/api/analysis", flush=True)
+
+
+def _wait_for_signal() -> None:
+    stop = threading.Event()
+
+    def handler(signum: int, _frame: Any) -> None:
+        stop.set()
+
+    signal.signal(signal.SIGTERM, handler)
+    signal.signal(signal.SIGINT, handler)
+    while not stop.wait(0.5):
+        pass
+
+
+def cmd_serve(args: argparse.Namespace) -> int:
+    from collector.server import Collector
+
+    settings = _settings(args)
+    col = Collector(settings)
+    try:
+        ep = col.start()
+    except OSError as exc:
+        col.stop()
+        raise SystemExit(f"choreoscope: cannot start: {exc}")
+    _print_endpoints(ep, settings["db"])
+    print("press Ctrl-C to stop", flush=True)
+    _wait_for_signal()
+    print("choreoscope: draining and stopping...", flush=True)
+    col.stop()
+    print("choreoscope: stopped; every acknowledged span is in " + settings["db"], flush=True)
+    return 0
+
+
+def cmd_load(args: argparse.Namespace) -> int:
+    from choreoscope.store import Store
+    from collector.load import load_files
+
+    paths = [Path(p) for p in args.files]
+    missing = [str(p) for p in paths if not p.is_file()]
+    if missing:
+        raise SystemExit(f"choreoscope load: no such file: {', '.join(missing)}")
+    db = resolve({"db": args.db})["db"]
+    with Store.open(db) as store:
+        summary = load_files(store, paths, progress=not args.quiet and sys.stderr.isatty())
+    print(summary.report())
+    return 0 if summary.stored or not (summary.bad_records or summary.rejected) else 1
+
+
+def cmd_demo(args: argparse.Namespace) -> int:
+    from collector.server import Collector
+    from sample_traces.replay import replay
+
+    db = args.db or os.path.join(tempfile.mkdtemp(prefix="choreoscope-demo-"), "demo.duckdb")
+    settings = _settings(args)
+    settings["db"] = db
+    col = Collector(settings)
+    try:
+        ep = col.start()
+    except OSError as exc:
+        col.stop()
+        raise SystemExit(f"choreoscope demo: cannot start: {exc}")
+    _print_endpoints(ep, db)
+    data = Path(__file__).resolve().parent.parent / "sample_traces" / "data"
+    scenarios = [data / f"{n}.jsonl" for n in ("choreography", "orchestration", "hybrid")]
+    scenarios = [p for p in scenarios if p.exists()]
+    stop = threading.Event()
+
+    def feed() -> None:
+        headers = {"authorization": f"Bearer {settings['auth_token']}"} \
+            if settings.get("auth_token") else None
+        loop = 0
+        while not stop.is_set():
+            for path in scenarios:
+                if stop.is_set():
+                    return
+                try:
+                    replay([path], endpoint=ep.grpc.replace("https", "http"), protocol="grpc",
+                           speed=args.speed, loops=1, shift=True, progress=False,
+                           headers=headers)
+                except Exception as exc:  # keep the demo alive; say what went wrong
+                    print(f"choreoscope demo: replay of {path.name} failed: {exc}", flush=True)
+                    stop.wait(2)
+            loop += 1
+            if args.loops and loop >= args.loops:
+                print("choreoscope demo: sample traces replayed; still serving", flush=True)
+                return
+
+    print(f"replaying {', '.join(p.stem for p in scenarios)} in a loop (Ctrl-C to stop)",
+          flush=True)
+    t = threading.Thread(target=feed, name="demo-feed", daemon=True)
+    t.start()
+    _wait_for_signal()
+    stop.set()
+    col.stop()
+    return 0
+
+
+def build_parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(
+        prog="choreoscope",
+        description="See the implicit workflow of event-driven microservices: an OTLP "
+                    "collector, a flow analyzer and a dashboard on an embedded DuckDB file.")
+    sub = p.add_subparsers(dest="command", metavar="COMMAND")
+    sub.required = True
+
+    sp = sub.add_parser("serve", help="run the OTLP collector (gRPC + HTTP) and the dashboard",
+                        description="Run the OTLP/gRPC and OTLP/HTTP collector and the "
+                                    "dashboard in one process. Settings resolve as argument, "
+                                    "then environment variable, then default.")
+    _add_settings(sp, SERVE_SETTINGS)
+    sp.set_defaults(func=cmd_serve)
+
+    lp = sub.add_parser("load", help="import OTLP JSON Lines / JSON / protobuf files",
+                        description="Import OTLP files (JSON Lines as written by the "
+                                    "OpenTelemetry Collector file exporter, a single OTLP JSON "
+                                    "document, or length-delimited protobuf records; gzip ok).")
+    lp.add_argument("files", nargs="+", metavar="FILE")
+    lp.add_argument("--db", default=None, help="DuckDB file (default ./choreoscope.duckdb) "
+                                               "[env CHOREOSCOPE_DB]")
+    lp.add_argument("--quiet", action="store_true", help="no progress bar")
+    lp.set_defaults(func=cmd_load)
+
+    ap = sub.add_parser("analyze", help="report flows, bottlenecks and anomalies",
+                        description="Analyze the stored spans: flow map, flows, critical "
+                                    "paths, bottlenecks, coordination style, anomalies.")
+    try:
+        from analyzer.cli import add_analyze_arguments, run_analyze
+        add_analyze_arguments(ap)
+        ap.set_defaults(func=run_analyze)
+    except ImportError as exc:
+        ap.set_defaults(func=lambda a, e=exc: _missing("analyze", e))
+
+    rp = sub.add_parser("replay", help="send sample/scenario files to any OTLP endpoint",
+                        description="Replay OTLP JSON Lines files to an OTLP endpoint, keeping "
+                                    "their relative timing.")
+    try:
+        from sample_traces.replay import add_replay_arguments, run_replay
+        add_replay_arguments(rp)
+        rp.set_defaults(func=run_replay)
+    except ImportError as exc:
+        rp.set_defaults(func=lambda a, e=exc: _missing("replay", e))
+
+    dp = sub.add_parser("demo", help="serve + replay the sample order workflow in a loop",
+                        description="Start serve on a temporary (or given) database and replay "
+                                    "the sample scenarios into it in a loop.")
+    _add_settings(dp, [n for n in SERVE_SETTINGS if n != "db"])
+    dp.add_argument("--db", default=None, help="database file (default: a temporary file)")
+    dp.add_argument("--speed", type=float, default=20.0,
+                    help="replay speed factor (default 20; 0 = as fast as possible)")
+    dp.add_argument("--loops", type=int, default=0,
+                    help="stop replaying after N rounds of all scenarios (default 0 = forever)")
+    dp.set_defaults(func=cmd_demo)
+    return p
+
+
+def _missing(name: str, exc: Exception) -> int:
+    print(f"choreoscope {name}: not available in this installation ({exc})", file=sys.stderr)
+    return 2
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``choreoscope`` console command."""
+    from choreoscope.store import StoreError
+
+    args = build_parser().parse_args(argv)
+    try:
+        return int(args.func(args) or 0)
+    except StoreError as exc:
+        print(f"choreoscope: {exc}", file=sys.stderr)
+        return 1
+    except ValueError as exc:
+        print(f"choreoscope: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,125 @@
+"""Settings: declared once, resolved in one place (argument, then environment, then default).
+
+Every option of ``choreoscope serve`` is a row of :data:`SETTINGS`. The CLI builds its flags
+from this table and the README's settings table is checked against it by a test, so no
+option goes undocumented.
+"""
+
+from __future__ import annotations
+
+import os
+import re
+from dataclasses import dataclass
+from typing import Any, Callable, Mapping
+
+
+@dataclass(frozen=True)
+class Setting:
+    """One option: its name (flag ``--name``), environment variable, default and help."""
+
+    name: str
+    env: str
+    default: Any
+    help: str
+    parse: Callable[[str], Any] = str
+
+
+def parse_size(text: str) -> int:
+    """Parse a byte size such as ``4MiB``, ``2GB``, ``512k`` or ``1048576``."""
+    m = re.fullmatch(r"\s*(\d+(?:\.\d+)?)\s*([kmgt]?)(i?b?)\s*", str(text), re.I)
+    if not m:
+        raise ValueError(f"not a size: {text!r} (try 64MiB, 2GB, 1048576)")
+    num, unit, suffix = float(m.group(1)), m.group(2).lower(), m.group(3).lower()
+    base = 1024 if suffix.startswith("i") or unit and not suffix else 1000
+    if suffix == "b" and unit:
+        base = 1000
+    power = " kmgt".index(unit) if unit else 0
+    return int(num * base ** power)
+
+
+def parse_duration(text: str) -> int | None:
+    """Parse ``90s``, ``15m``, ``2h``, ``7d`` (or ``all``/``0`` for no limit) to nanoseconds."""
+    t = str(text).strip().lower()
+    if t in ("", "all", "0", "none", "off"):
+        return None
+    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?", t)
+    if not m:
+        raise ValueError(f"not a duration: {text!r} (try 30s, 15m, 2h, 7d or all)")
+    mult = {"ms": 10**6, "s": 10**9, None: 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
+            "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}[m.group(2)]
+    return int(float(m.group(1)) * mult)
+
+
+def _port(text: str) -> int:
+    v = int(text)
+    if not 0 <= v <= 65535:
+        raise ValueError(f"port out of range: {text}")
+    return v
+
+
+def _bool(text: str) -> bool:
+    return str(text).strip().lower() in ("1", "true", "yes", "on")
+
+
+SETTINGS: tuple[Setting, ...] = (
+    Setting("db", "CHOREOSCOPE_DB", "./choreoscope.duckdb",
+            "DuckDB database file (created if missing)"),
+    Setting("host", "CHOREOSCOPE_HOST", "127.0.0.1",
+            "address to bind; use 0.0.0.0 to accept other machines (set --auth-token then)"),
+    Setting("grpc_port", "CHOREOSCOPE_GRPC_PORT", 4317, "OTLP/gRPC port (0 = any free port)",
+            _port),
+    Setting("http_port", "CHOREOSCOPE_HTTP_PORT", 4318, "OTLP/HTTP port (0 = any free port)",
+            _port),
+    Setting("ui_port", "CHOREOSCOPE_UI_PORT", 8050, "dashboard and JSON API port (0 = any)",
+            _port),
+    Setting("no_ui", "CHOREOSCOPE_NO_UI", False, "run the collector without the dashboard",
+            _bool),
+    Setting("auth_token", "CHOREOSCOPE_AUTH_TOKEN", None,
+            "bearer token required from exporters, the dashboard and the API"),
+    Setting("tls_cert", "CHOREOSCOPE_TLS_CERT", None, "PEM certificate: serve gRPC and HTTP "
+            "over TLS"),
+    Setting("tls_key", "CHOREOSCOPE_TLS_KEY", None, "PEM private key for --tls-cert"),
+    Setting("max_request_size", "CHOREOSCOPE_MAX_REQUEST_SIZE", 16 * 1024 * 1024,
+            "largest accepted export request, after decompression (413 / RESOURCE_EXHAUSTED "
+            "past it)", parse_size),
+    Setting("max_pending_spans", "CHOREOSCOPE_MAX_PENDING_SPANS", 200_000,
+            "spans decoded but not yet committed; past it exports are refused with "
+            "503/UNAVAILABLE and Retry-After", int),
+    Setting("max_pending_bytes", "CHOREOSCOPE_MAX_PENDING_BYTES", 128 * 1024 * 1024,
+            "request bytes being decoded or written; past it exports are refused", parse_size),
+    Setting("retention", "CHOREOSCOPE_RETENTION", None,
+            "drop spans older than this (e.g. 24h, 7d); checked every minute", parse_duration),
+    Setting("max_db_size", "CHOREOSCOPE_MAX_DB_SIZE", None,
+            "drop the oldest spans when the database file grows past this (e.g. 2GB)",
+            parse_size),
+    Setting("refresh", "CHOREOSCOPE_REFRESH", "5s",
+            "dashboard live-refresh interval", parse_duration),
+    Setting("decode_workers", "CHOREOSCOPE_DECODE_WORKERS", 0,
+            "processes decoding OTLP in parallel (0 = one per CPU core beyond the first)", int),
+)
+SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
+
+
+def resolve(args: Mapping[str, Any] | None = None,
+            environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Resolve every setting: explicit argument (not None), then environment, then default.
+
+    Raises ``ValueError`` naming the setting when a value can't be parsed.
+    """
+    args = args or {}
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = {}
+    for s in SETTINGS:
+        raw = args.get(s.name)
+        source = f"--{s.name.replace('_', '-')}"
+        if raw is None and env.get(s.env) not in (None, ""):
+            raw, source = env[s.env], s.env
+        if raw is None:
+            out[s.name] = s.default if not isinstance(s.default, str) or s.parse is str \
+                else s.parse(s.default)
+            continue
+        try:
+            out[s.name] = raw if not isinstance(raw, str) else s.parse(raw)
+        except ValueError as exc:
+            raise ValueError(f"{source}: {exc}") from None
+    return out

@@ -1,0 +1,185 @@
+"""``choreoscope load``: import OTLP files into the store without a running server.
+
+Accepted formats, detected from the content (gzip-compressed or not):
+- OTLP JSON Lines: one ``ExportTraceServiceRequest`` JSON per line (the OpenTelemetry
+  Collector file exporter's default);
+- a single OTLP JSON document (pretty-printed or not);
+- length-delimited OTLP protobuf records: 4-byte big-endian length prefixes (the Collector
+  file exporter's ``proto`` format) or varint prefixes (protobuf's ``writeDelimitedTo``);
+  a file holding exactly one binary request works too.
+"""
+
+from __future__ import annotations
+
+import gzip
+from collections import Counter
+from concurrent.futures import Future
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import IO, Iterator
+
+from choreoscope.store import Store
+from collector.decode import DecodeFailure, SpanBatch, decode_request, parse_request
+from collector.otlp_json import parse_json_request
+
+_MAX_IN_FLIGHT = 4  # decode the next records while the writer commits the previous ones
+
+
+@dataclass
+class LoadSummary:
+    """What a load did, for the closing report."""
+
+    files: int = 0
+    records: int = 0
+    stored: int = 0
+    duplicates: int = 0
+    rejected: int = 0
+    reasons: Counter = field(default_factory=Counter)
+    bad_records: list[str] = field(default_factory=list)
+
+    def report(self) -> str:
+        lines = [f"loaded {self.files} file(s), {self.records} request(s): "
+                 f"{self.stored} spans stored, {self.duplicates} duplicates skipped, "
+                 f"{self.rejected} spans rejected"]
+        for why, n in self.reasons.most_common():
+            lines.append(f"  rejected {n}: {why}")
+        for bad in self.bad_records[:10]:
+            lines.append(f"  unreadable: {bad}")
+        if len(self.bad_records) > 10:
+            lines.append(f"  ... and {len(self.bad_records) - 10} more unreadable records")
+        return "\n".join(lines)
+
+
+def _open(path: Path) -> IO[bytes]:
+    f = open(path, "rb")
+    if f.read(2) == b"\x1f\x8b":
+        f.seek(0)
+        return gzip.open(f)  # type: ignore[return-value]
+    f.seek(0)
+    return f
+
+
+def iter_records(path: Path) -> Iterator[tuple[str, bytes | None, str | None]]:
+    """Yield (where, body, fmt) per request in the file; body None with an error message.
+
+    ``fmt`` is "json" or "protobuf"; for a record that can't be framed, ``fmt`` holds the
+    reason instead and ``body`` is None.
+    """
+    with _open(path) as f:
+        head = f.read(64)
+        f.seek(0)
+        if head.lstrip()[:1] in (b"{", b"["):
+            yield from _json_records(path, f)
+        else:
+            yield from _proto_records(path, f.read())
+
+
+def _json_records(path: Path, f: IO[bytes]) -> Iterator[tuple[str, bytes | None, str | None]]:
+    # JSON Lines: the first line is a whole JSON object on its own. Stream those line by
+    # line (files of a million spans are large); anything else is one document.
+    import orjson
+
+    first = f.readline()
+    try:
+        orjson.loads(first)
+        is_lines = True
+    except orjson.JSONDecodeError:
+        is_lines = False
+    if not is_lines:
+        yield str(path), (first + f.read()).strip(), "json"
+        return
+    yield f"{path}:1", first, "json"
+    for i, line in enumerate(f, 2):
+        if line.strip():
+            yield f"{path}:{i}", line, "json"
+
+
+def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
+    shift = result = 0
+    while True:
+        if pos >= len(data) or shift > 63:
+            raise ValueError("truncated varint")
+        b = data[pos]
+        pos += 1
+        result |= (b & 0x7F) << shift
+        if not b & 0x80:
+            return result, pos
+        shift += 7
+
+
+def _frames(data: bytes, varint: bool) -> list[tuple[int, int]] | None:
+    """Split ``data`` into (start, end) frames, or None when the framing doesn't fit exactly."""
+    out, pos = [], 0
+    while pos < len(data):
+        try:
+            if varint:
+                n, pos = _read_varint(data, pos)
+            else:
+                if pos + 4 > len(data):
+                    return None
+                n, pos = int.from_bytes(data[pos:pos + 4], "big"), pos + 4
+        except ValueError:
+            return None
+        if pos + n > len(data):
+            return None
+        out.append((pos, pos + n))
+        pos += n
+    return out
+
+
+def _proto_records(path: Path, data: bytes) -> Iterator[tuple[str, bytes | None, str | None]]:
+    for varint in (False, True):
+        frames = _frames(data, varint)
+        if frames:
+            # A framing that parses as protobuf at its first record is the right one; a
+            # single raw request can accidentally look framed, so check before committing.
+            s, e = frames[0]
+            try:
+                parse_request(data[s:e])
+            except DecodeFailure:
+                continue
+            for i, (s, e) in enumerate(frames, 1):
+                yield f"{path} record {i}", data[s:e], "protobuf"
+            return
+    yield str(path), data, "protobuf"
+
+
+def load_files(store: Store, paths: list[Path], progress: bool = True) -> LoadSummary:
+    """Import every file into ``store``; unreadable records are reported, not fatal."""
+    from tqdm import tqdm
+
+    summary = LoadSummary()
+    total = sum(p.stat().st_size for p in paths)
+    bar = tqdm(total=total, unit="B", unit_scale=True, desc="loading", disable=not progress,
+               leave=False)
+    pending: list[tuple[Future, SpanBatch]] = []
+
+    def settle(fut: Future, batch: SpanBatch) -> None:
+        res = fut.result()
+        summary.stored += res.stored
+        summary.duplicates += res.duplicates
+        summary.rejected += batch.rejected
+        summary.reasons.update(batch.reasons)
+
+    try:
+        for path in paths:
+            summary.files += 1
+            for where, body, fmt in iter_records(path):
+                summary.records += 1
+                bar.update(len(body or b""))
+                try:
+                    req = parse_json_request(body) if fmt == "json" else parse_request(body)
+                    batch = decode_request(req)
+                except DecodeFailure as exc:
+                    summary.bad_records.append(f"{where}: {exc}")
+                    continue
+                pending.append((store.submit(batch), batch))
+                if len(pending) >= _MAX_IN_FLIGHT:
+                    settle(*pending.pop(0))
+        for fut, batch in pending:
+            settle(fut, batch)
+    finally:
+        bar.close()
+    return summary
+
+
