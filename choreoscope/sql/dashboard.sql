@@ -38,7 +38,7 @@ traces AS (
            min(s.start_time_unix_nano) AS start_ns,
            max(s.end_time_unix_nano) AS end_ns,
            count(*) AS span_count,
-           count_if(s.status_code = 'ERROR') AS error_count,
+           count_if(s.status_code = 'ERROR')::BIGINT AS error_count,
            list(DISTINCT s.service_name ORDER BY s.service_name) AS services,
            arg_min(s.service_name || ' ' || s.name, s.start_time_unix_nano) AS root
     FROM spans s SEMI JOIN matched m ON s.trace_id = m.trace_id
