@@ -319,7 +319,7 @@ class Store:
     def query(self, name: str, params: dict[str, Any] | None = None) -> pa.Table:
         """Run a named read query with bound parameters and return an Arrow table."""
         with self.cursor() as cur:
-            return cur.execute(self.sql(name), params or {}).fetch_arrow_table()
+            return cur.execute(self.sql(name), params or {}).to_arrow_table()
 
     def query_rows(self, name: str, params: dict[str, Any] | None = None) -> list[tuple]:
         """Run a named read query and return plain tuples (small results)."""
