@@ -1,0 +1,64 @@
+"""`choreoscope load`: JSON Lines, a single JSON document, length-delimited protobuf, gzip."""
+
+from __future__ import annotations
+
+import gzip
+import subprocess
+import sys
+
+import orjson
+from google.protobuf.internal.encoder import _VarintBytes
+
+from choreoscope.store import Store
+from collector.load import load_files
+from collector.otlp_json import request_to_json_dict
+from tests.otlp_fixtures import full_request, simple_request
+
+
+def test_jsonl_single_document_and_bad_line(tmp_path):
+    lines = [orjson.dumps(request_to_json_dict(simple_request(10, "a"))) for _ in range(3)]
+    lines.insert(1, b'{"resourceSpans": [ broken')
+    jl = tmp_path / "traces.jsonl"
+    jl.write_bytes(b"\n".join(lines) + b"\n")
+    single = tmp_path / "one.json"
+    single.write_bytes(orjson.dumps(request_to_json_dict(full_request()),
+                                    option=orjson.OPT_INDENT_2))
+    with Store.open(tmp_path / "db.duckdb") as store:
+        summary = load_files(store, [jl, single], progress=False)
+        assert store.count_spans() == 31
+    assert summary.stored == 31 and summary.records == 5
+    assert len(summary.bad_records) == 1 and "traces.jsonl:2" in summary.bad_records[0]
+    assert "31 spans stored" in summary.report()
+
+
+def test_length_delimited_protobuf_both_framings_and_gzip(tmp_path):
+    reqs = [simple_request(5, "p") for _ in range(4)]
+    be = b"".join(len(b).to_bytes(4, "big") + b for b in (r.SerializeToString() for r in reqs))
+    others = [simple_request(5, "q") for _ in range(4)]
+    vi = b"".join(_VarintBytes(len(b)) + b for b in (r.SerializeToString() for r in others))
+    (tmp_path / "be.pb").write_bytes(be)
+    (tmp_path / "vi.pb.gz").write_bytes(gzip.compress(vi))
+    (tmp_path / "raw.pb").write_bytes(simple_request(3, "r").SerializeToString())
+    with Store.open(tmp_path / "db.duckdb") as store:
+        s = load_files(store, [tmp_path / "be.pb"], progress=False)
+        assert (s.records, s.stored) == (4, 20)
+        s = load_files(store, [tmp_path / "vi.pb.gz"], progress=False)
+        assert (s.records, s.stored) == (4, 20)
+        s = load_files(store, [tmp_path / "raw.pb"], progress=False)
+        assert s.stored == 3
+        assert store.count_spans() == 43
+
+
+def test_load_cli_summary_and_duplicates(tmp_path):
+    f = tmp_path / "t.jsonl"
+    f.write_bytes(orjson.dumps(request_to_json_dict(simple_request(8, "cli"))) + b"\n")
+    db = tmp_path / "c.duckdb"
+    cmd = [sys.executable, "-m", "choreoscope.cli", "load", str(f), "--db", str(db)]
+    first = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert first.returncode == 0, first.stderr
+    assert "8 spans stored" in first.stdout
+    again = subprocess.run(cmd, capture_output=True, text=True, timeout=60)
+    assert "0 spans stored, 8 duplicates skipped" in again.stdout
+    missing = subprocess.run(cmd[:4] + [str(tmp_path / "nope.jsonl")], capture_output=True,
+                             text=True, timeout=60)
+    assert missing.returncode != 0 and "no such file" in missing.stderr
