@@ -1,0 +1,15 @@
+"""The flow analyzer: rebuilds the implicit workflow of event-driven services from spans.
+
+Public API (pure functions over a :class:`choreoscope.store.Store`; no Dash, no sockets):
+
+* :func:`analyze` -> :class:`Analysis` (flow map, flows, critical paths, bottlenecks,
+  coordination styles, anomalies; ``to_dict()`` is the JSON of ``GET /api/analysis``);
+* :func:`flow_for_trace` -> the whole flow instance containing one trace (waterfall);
+* :func:`edge_detail` -> statistics and a time series for one edge or node of the map;
+* :func:`render` -> text, json, mermaid, dot or graphml.
+"""
+
+from analyzer.analysis import analyze
+from analyzer.model import Analysis
+
+__all__ = ["analyze", "Analysis"]

@@ -1,0 +1,387 @@
+"""`analyze()`: the flow map, flows, critical paths, bottlenecks, styles and anomalies.
+
+Everything per span is aggregated by DuckDB (see :mod:`analyzer.staging`); Python works on
+per-edge and per-flow-type rows, and computes critical paths on a bounded sample of flow
+instances per flow type (their shares are scaled to the type's count).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import time
+from typing import Any
+
+import networkx as nx
+
+from analyzer.critical_path import CriticalPath, critical_path
+from analyzer.model import Analysis, ids, ms, node_name, node_type, percentile, quantiles_ms
+from analyzer.staging import Stager
+from analyzer.style import classify
+from choreoscope.sql import named_queries
+
+# Critical paths are computed for this many pseudo-random instances of each flow type, plus
+# its slowest ones; more barely moves the shares and costs Python time per span.
+CP_PER_TYPE = 100
+CP_SLOWEST = 5
+MAX_CYCLES = 20
+
+
+def flow_type_id(signature: str) -> str:
+    """Stable id of a flow type from its structure signature."""
+    return "flow:" + hashlib.sha1(signature.encode()).hexdigest()[:10]
+
+
+def analyze(store: Any, since_ns: int | None = None, until_ns: int | None = None,
+            service: str | None = None, timings: dict[str, float] | None = None) -> Analysis:
+    """Analyse the spans that started in ``[since_ns, until_ns)`` (None: unbounded).
+
+    ``service`` keeps only the flows that involve that service. ``timings``, when given,
+    receives seconds per stage (benchmarks). An empty window gives an empty analysis.
+    """
+    tm = timings if timings is not None else {}
+    t_all = time.perf_counter()
+    with store.cursor() as cur:
+        st = Stager(cur, named_queries(), tm)
+        st.stage(since_ns, until_ns, service)
+        a = _build(st, since_ns, until_ns, service)
+    tm["total"] = time.perf_counter() - t_all
+    a.timings = dict(tm)
+    return a
+
+
+def _build(st: Stager, since_ns: int | None, until_ns: int | None,
+           service: str | None) -> Analysis:
+    summ = st.rows("analyzer_summary")[0]
+    t0, t1 = summ["t0"], summ["t1"]
+    if since_ns is not None and until_ns is not None:
+        window_s = max((until_ns - since_ns) / 1e9, 1e-9)
+    elif t0 is not None:
+        window_s = max((t1 - t0) / 1e9, 1.0)
+    else:
+        window_s = 1.0
+    a = Analysis()
+    t = time.perf_counter()
+    edges = _edges(st, window_s)
+    nodes = _nodes(st, edges)
+    st.timings["edges_nodes"] = time.perf_counter() - t
+    t = time.perf_counter()
+    flows, cp_hops = _flows(st, edges)
+    st.timings["flows_critical_paths"] = time.perf_counter() - t
+    t = time.perf_counter()
+    a.graph = _graph(nodes, edges)
+    a.bottlenecks = _bottlenecks(st, cp_hops, edges)
+    a.anomalies = _anomalies(st, edges, a.graph)
+    st.timings["bottlenecks_anomalies"] = time.perf_counter() - t
+    a.nodes, a.edges, a.flows = nodes, edges, flows
+    a.summary = {
+        "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
+        "flow_instance_count": sum(f["count"] for f in flows), "flow_count": len(flows),
+        "start_ns": t0, "end_ns": t1,
+        "duration_s": round((t1 - t0) / 1e9, 3) if t0 is not None else 0.0,
+        "since_ns": since_ns, "until_ns": until_ns, "service": service,
+        "node_count": len(nodes), "edge_count": len(edges),
+    }
+    return a
+
+
+# ------------------------------------------------------------------------------- edges
+def _edges(st: Stager, window_s: float) -> list[dict[str, Any]]:
+    evidence = {r["id"]: r for r in st.rows("analyzer_consumer_evidence")}
+    out = []
+    for r in st.rows("analyzer_edge_stats"):
+        n = int(r["n"])
+        e: dict[str, Any] = {
+            "id": r["id"], "source": r["src"], "target": r["dst"], "type": r["type"],
+            "count": n, "error_count": int(r["errors"] or 0),
+            "error_rate": round((r["errors"] or 0) / n, 4) if n else 0.0,
+            **quantiles_ms(r["dq"]),
+            "queue_p50_ms": None, "queue_p95_ms": None, "queue_p99_ms": None,
+            "rate_per_s": round(n / window_s, 4),
+            "broken_context_count": 0, "stitched_count": 0, "clock_skew_count": 0,
+            "example_trace_ids": ids(r["slowest"]), "failed_trace_ids": ids(r["failed"]),
+            "first_ns": r["t0"], "last_ns": r["t1"],
+        }
+        if r["type"] == "consume":
+            q = r["qq"]
+            if q is not None:
+                e.update(quantiles_ms(q, "queue_"))
+            ev = evidence.get(r["id"])
+            if ev is not None:
+                e["joined_by"] = {"context": n - int(ev["no_ctx"]),
+                                  "message_id": int(ev["stitched"]),
+                                  "none": int(ev["no_ctx"]) - int(ev["stitched"])}
+                if ev["topic_has_producers"]:
+                    e["broken_context_count"] = int(ev["no_ctx"])
+                e["stitched_count"] = int(ev["stitched"])
+                e["clock_skew_count"] = int(ev["skew"])
+                e["batch_deliveries"] = int(ev["batch_deliveries"])
+                e["producer_seen"] = bool(ev["topic_has_producers"])
+        elif r["type"] == "call":
+            e["clock_skew_count"] = int(r["call_skew"] or 0)
+        out.append(e)
+    return out
+
+
+def _nodes(st: Stager, edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    nodes: dict[str, dict[str, Any]] = {}
+    for r in st.rows("analyzer_services"):
+        nid = "service:" + r["service"]
+        nodes[nid] = {"id": nid, "type": "service", "name": r["service"],
+                      "span_count": int(r["n"]), "error_count": int(r["errors"] or 0),
+                      "trace_count": int(r["traces"]),
+                      "failed_trace_ids": ids(r["failed"])}
+    systems = {r["topic"]: r for r in st.rows("analyzer_topics")}
+    for e in edges:
+        for nid in (e["source"], e["target"]):
+            if nid in nodes:
+                continue
+            typ, name = node_type(nid), node_name(nid)
+            n: dict[str, Any] = {"id": nid, "type": typ, "name": name}
+            if typ == "topic":
+                r = systems.get(name)
+                n["system"] = r["system"] if r else None
+            nodes[nid] = n
+    for e in edges:  # traffic through each topic / external, for the map's labels
+        for nid, key in ((e["source"], "out_count"), (e["target"], "in_count")):
+            n = nodes[nid]
+            n[key] = n.get(key, 0) + e["count"]
+    return sorted(nodes.values(), key=lambda n: (n["type"], n["name"]))
+
+
+def _graph(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> nx.DiGraph:
+    g = nx.DiGraph()
+    for n in nodes:
+        g.add_node(n["id"], **{k: v for k, v in n.items() if k != "id"})
+    for e in edges:
+        g.add_edge(e["source"], e["target"],
+                   **{k: v for k, v in e.items() if k not in ("source", "target")})
+    return g
+
+
+# ------------------------------------------------------------------------------- flows
+def _flows(st: Stager, edges: list[dict[str, Any]]
+           ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """Flow types with their critical paths, and the estimated critical-path time per hop
+    over all flows (for bottlenecks)."""
+    types = st.rows("analyzer_flow_types")
+    if not types:
+        return [], {}
+    edge_types = {e["id"]: e["type"] for e in edges}
+    st.run("analyzer_cp_sample", {"per_type": CP_PER_TYPE, "slowest": CP_SLOWEST})
+    spans_by_flow: dict[str, list[dict[str, Any]]] = {}
+    res = st.run("analyzer_cp_spans")
+    cols = [d[0] for d in res.description]
+    for row in res.fetchall():
+        d = dict(zip(cols, row))
+        spans_by_flow.setdefault(d["flow_id"], []).append(d)
+    matches: dict[str, list[tuple]] = {}
+    trace_flow = {s["trace_id"]: f for f, ss in spans_by_flow.items() for s in ss}
+    for m in st.run("analyzer_cp_matches").fetchall():
+        f = trace_flow.get(m[0])
+        if f is not None:
+            matches.setdefault(f, []).append(m)
+    sig_of = dict(st.run("analyzer_cp_sample_list").fetchall())
+
+    t = time.perf_counter()
+    per_type: dict[str, list[tuple[CriticalPath, str]]] = {}
+    for fid, ss in spans_by_flow.items():
+        cp = critical_path(ss, matches.get(fid, ()))
+        if cp is None:
+            continue
+        first_trace = min(ss, key=lambda s: s["t0"])["trace_id"]
+        per_type.setdefault(sig_of[fid], []).append((cp, first_trace))
+    st.timings["critical_path_python"] = time.perf_counter() - t
+
+    flows: list[dict[str, Any]] = []
+    global_hops: dict[tuple[str, str], dict[str, Any]] = {}
+    for r in types:
+        sig = r["sig"]
+        hop_ids = [h for h in (r["hops"] or "").split(" ") if h]
+        hop_tuples = [(edge_types.get(h, "call"), *h.split("->", 1)) for h in hop_ids]
+        cps = per_type.get(sig, [])
+        cp_summary, offsets, hop_acc = _aggregate_cp(cps)
+        scale = (r["n"] / len(cps)) if cps else 0.0
+        for key, acc in hop_acc.items():
+            g = global_hops.setdefault(key, {"ns": 0.0, "flows": 0.0, "values": [],
+                                             "examples": []})
+            g["ns"] += acc["ns"] * scale
+            g["flows"] += acc["instances"] * scale
+            g["values"].extend(acc["values"])
+            g["examples"].extend(acc["examples"])
+        style = classify(hop_tuples, offsets, r["entry"])
+        services = sorted({node_name(x) for h in hop_tuples for x in h[1:]
+                           if x.startswith("service:")} | {r["entry"]})
+        topics = sorted({node_name(x) for h in hop_tuples for x in h[1:]
+                         if x.startswith("topic:")})
+        q = r["q"] or [None, None, None]
+        bottleneck = max((c for c in cp_summary if c["kind"] != "wait"),
+                         key=lambda c: c["share"], default=None)
+        flows.append({
+            "id": flow_type_id(sig), "signature": sig,
+            "name": f"{r['entry_name']} ({r['entry']})" if r["entry_name"] else r["entry"],
+            "entry_service": r["entry"], "count": int(r["n"]),
+            "style": style["style"], "style_measure": style["measure"],
+            "style_explanation": style["explanation"],
+            "e2e_p50_ms": ms(q[0]), "e2e_p95_ms": ms(q[1]), "e2e_p99_ms": ms(q[2]),
+            "error_rate": round(float(r["error_rate"] or 0.0), 4),
+            "error_count": int(r["errors"] or 0),
+            "critical_path": cp_summary,
+            "bottleneck": ({"hop": bottleneck["hop"], "kind": bottleneck["kind"],
+                            "share": bottleneck["share"]} if bottleneck else None),
+            "hops": hop_ids, "services": services, "topics": topics,
+            "traces_per_flow": round(float(r["traces_per_flow"] or 1.0), 3),
+            "example_trace_ids": ids(r["slowest"]), "failed_trace_ids": ids(r["failed"]),
+            "critical_path_sample": len(cps),
+        })
+    flows.sort(key=lambda f: (-f["count"], f["id"]))
+    return flows, global_hops
+
+
+def _aggregate_cp(cps: list[tuple[CriticalPath, str]]
+                  ) -> tuple[list[dict[str, Any]], dict[str, float],
+                             dict[tuple[str, str], dict[str, Any]]]:
+    """Per flow type: each hop's share of critical-path time (ordered along the path), the
+    typical offset of each hop (for the style's command/reply order), and raw sums."""
+    total = sum(cp.duration for cp, _ in cps)
+    acc: dict[tuple[str, str], dict[str, Any]] = {}
+    for cp, trace in cps:
+        first_at: dict[tuple[str, str], int] = {}
+        for g in cp.segments:
+            key = (g.hop, g.kind)
+            if key not in first_at:
+                first_at[key] = g.start - cp.start
+        for key, ns in cp.by_hop.items():
+            a = acc.setdefault(key, {"ns": 0, "instances": 0, "values": [], "offsets": [],
+                                     "examples": []})
+            a["ns"] += ns
+            a["instances"] += 1
+            a["values"].append(ns)
+            a["offsets"].append(first_at.get(key, 0))
+            a["examples"].append((ns, trace))
+    rows = []
+    for (hop, kind), a in acc.items():
+        rows.append({
+            "hop": hop, "kind": kind,
+            "share": round(a["ns"] / total, 4) if total else 0.0,
+            "mean_ms": ms(a["ns"] / max(len(cps), 1)),
+            "p50_ms": ms(percentile(a["values"], 0.5)),
+            "p95_ms": ms(percentile(a["values"], 0.95)),
+            "at_ms": ms(sum(a["offsets"]) / len(a["offsets"])),
+        })
+    # In path order: where each hop typically first appears on the critical path.
+    rows.sort(key=lambda x: (x["at_ms"] or 0.0, -x["share"]))
+    offsets: dict[str, float] = {}
+    for (hop, kind), a in acc.items():
+        if "->" in hop:
+            off = sum(a["offsets"]) / len(a["offsets"]) / 1e6
+            offsets[hop] = min(offsets.get(hop, off), off)
+    return rows, offsets, acc
+
+
+# ------------------------------------------------------------------------- bottlenecks
+def _bottlenecks(st: Stager, hops: dict[tuple[str, str], dict[str, Any]],
+                 edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    by_edge = {e["id"]: e for e in edges}
+    total = sum(h["ns"] for h in hops.values())
+    out: list[dict[str, Any]] = []
+    for (hop, kind), h in hops.items():
+        if kind == "wait" or h["ns"] <= 0 or not total:
+            continue
+        ex = sorted(h["examples"], key=lambda x: -x[0])
+        b: dict[str, Any] = {
+            "hop": hop, "kind": kind, "share": round(h["ns"] / total, 4),
+            "critical_path_ms": ms(h["ns"]),
+            "flows_on_path": int(round(h["flows"])),
+            "p50_ms": ms(percentile(h["values"], 0.5)),
+            "p95_ms": ms(percentile(h["values"], 0.95)),
+            "example_trace_ids": ids([t for _, t in ex])[:5],
+        }
+        e = by_edge.get(hop)
+        if e is not None:
+            b["evidence"] = {k: e[k] for k in ("count", "error_count", "p50_ms", "p95_ms",
+                                                "queue_p50_ms", "queue_p95_ms")}
+        out.append(b)
+    out.sort(key=lambda b: -b["share"])
+    errors = st.rows("analyzer_error_hops")
+    failed = next((int(r["failed_flows"]) for r in errors), 0)
+    err_rows = []
+    for r in errors:
+        if r["hop"] is None:
+            continue
+        e = by_edge.get(r["hop"])
+        err_rows.append({
+            "hop": r["hop"], "kind": "error",
+            "share": round(r["flows"] / failed, 4) if failed else 0.0,
+            "error_count": int(r["errors"]), "failed_flows": int(r["flows"]),
+            "error_rate": e["error_rate"] if e else None,
+            "example_trace_ids": ids(r["traces"]),
+        })
+    err_rows.sort(key=lambda b: (-b["share"], -b["error_count"], b["hop"]))
+    return out + err_rows
+
+
+# --------------------------------------------------------------------------- anomalies
+def _anomalies(st: Stager, edges: list[dict[str, Any]], g: nx.DiGraph) -> list[dict[str, Any]]:
+    out: list[dict[str, Any]] = []
+    evidence = st.rows("analyzer_consumer_evidence")
+    for ev in evidence:
+        n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
+        if no_ctx and ev["topic_has_producers"]:
+            out.append({"type": "broken_context", "where": ev["id"], "count": no_ctx,
+                        "share": round(no_ctx / n, 4), "stitched": int(ev["stitched"]),
+                        "detail": (f"{no_ctx} of {n} deliveries on {ev['id']} carry no "
+                                   f"parent or link to their producer; "
+                                   f"{int(ev['stitched'])} were joined by message id"),
+                        "example_trace_ids": ids(ev["no_ctx_traces"])})
+        elif no_ctx:
+            out.append({"type": "consumer_without_producer", "where": ev["id"],
+                        "count": no_ctx, "share": round(no_ctx / n, 4),
+                        "detail": f"no producer of topic:{ev['topic']} was seen",
+                        "example_trace_ids": ids(ev["no_ctx_traces"])})
+        if int(ev["skew"]):
+            out.append({"type": "clock_skew", "where": ev["id"], "count": int(ev["skew"]),
+                        "share": round(int(ev["skew"]) / n, 4),
+                        "detail": "consumers that start before their producer started",
+                        "example_trace_ids": ids(ev["skew_traces"])})
+    consumed_topics = {e["source"] for e in edges if e["type"] == "consume"}
+    for r in st.rows("analyzer_unconsumed"):
+        lost = int(r["n"]) - int(r["consumed"])
+        if lost > 0:
+            out.append({"type": "published_never_consumed", "where": r["topic"],
+                        "publisher": r["src"], "count": lost,
+                        "share": round(lost / int(r["n"]), 4),
+                        "topic_has_consumers": r["topic"] in consumed_topics,
+                        "example_trace_ids": ids(r["traces"])})
+    for r in st.rows("analyzer_redeliveries"):
+        where = f"topic:{r['topic']}->service:{r['service']}"
+        out.append({"type": "redelivery", "where": where, "count": int(r["extra"]),
+                    "messages": int(r["messages"]),
+                    "detail": f"{int(r['messages'])} messages delivered more than once",
+                    "example_trace_ids": ids(r["traces"])})
+    for e in edges:
+        if e["type"] == "call" and e["clock_skew_count"]:
+            out.append({"type": "clock_skew", "where": e["id"], "count": e["clock_skew_count"],
+                        "share": round(e["clock_skew_count"] / e["count"], 4),
+                        "detail": "server spans outside their client span",
+                        "example_trace_ids": e["example_trace_ids"]})
+    for cyc in _cycles(g):
+        edge_ids = [f"{cyc[i]}->{cyc[(i + 1) % len(cyc)]}" for i in range(len(cyc))]
+        count = min(g.edges[cyc[i], cyc[(i + 1) % len(cyc)]]["count"] for i in range(len(cyc)))
+        out.append({"type": "cycle", "where": " -> ".join(cyc + [cyc[0]]), "count": count,
+                    "nodes": cyc, "edges": edge_ids})
+    return out
+
+
+def _cycles(g: nx.DiGraph) -> list[list[str]]:
+    out: list[list[str]] = []
+    try:
+        it = nx.simple_cycles(g, length_bound=8)
+    except TypeError:  # networkx < 3.1
+        it = nx.simple_cycles(g)
+    for c in it:
+        # Rotate to start at the smallest id so each cycle is reported the same way.
+        i = c.index(min(c))
+        out.append(c[i:] + c[:i])
+        if len(out) >= MAX_CYCLES:
+            break
+    return sorted(out)

@@ -1,0 +1,242 @@
+"""Critical path of one flow instance, CRISP-style, across asynchronous hops.
+
+CRISP (Uber, ATC 2022) walks back from the last-finishing child through the child that
+finished last before the current one started, after clipping children to their parent
+(clock skew). Jaeger applies it per trace and drops CONSUMER children of PRODUCER spans,
+which is right for a request's latency and wrong for a workflow: here a consumer is the
+*causal child* of the producer it received from (through parent, link or message id), and
+it is allowed to finish after its producer, so it extends the flow and can block it.
+
+Time on the path is attributed to hops:
+
+* ``processing`` of ``service:<name>``: a span's own time not covered by a child on the path;
+* ``call`` of a call edge (a CLIENT span's own time: network, a peer without spans) or of a
+  publish edge (the synchronous send to the broker);
+* ``queue`` of a delivery edge ``topic:<t>->service:<s>``: between the producer's end and the
+  consumer's start.
+
+Pure functions over plain dicts; no database.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from typing import Any, Iterable, Sequence
+
+Key = tuple[str, str]  # (trace_id, span_id)
+_ROOT: Key = ("", "")  # the virtual root when a flow has several root spans
+
+
+@dataclass
+class Segment:
+    """A piece of the critical path: ``[start, end)`` ns attributed to ``hop`` as ``kind``."""
+
+    span: Key
+    start: int
+    end: int
+    kind: str   # processing | call | queue | wait
+    hop: str    # service:x, an edge id, or '' for unattributed waiting
+
+
+@dataclass
+class CriticalPath:
+    """The critical path of one flow instance."""
+
+    start: int
+    end: int
+    segments: list[Segment]
+    spans: list[Key]                        # spans on the path, in time order
+    depth: dict[Key, int]                   # depth in the causal tree (roots 0)
+    causal_parent: dict[Key, Key]           # span -> the span it causally follows
+    async_children: set[Key]                # spans joined to a producer (not clipped at end)
+    skewed: int = 0                         # spans clipped because of clock skew
+    by_hop: dict[tuple[str, str], int] = field(default_factory=dict)  # (hop, kind) -> ns
+
+    @property
+    def duration(self) -> int:
+        return self.end - self.start
+
+
+def _span_hop(sp: dict[str, Any]) -> tuple[str, str]:
+    """(kind, hop) of a span's own time on the path."""
+    if sp.get("hop_type") == "call":
+        return "call", f"{sp['hop_src']}->{sp['hop_dst']}"
+    if sp.get("role") == "P":
+        return "call", f"service:{sp['service']}->topic:{sp.get('topic') or 'unknown'}"
+    return "processing", f"service:{sp['service']}"
+
+
+def _delivery_hop(sp: dict[str, Any]) -> str:
+    if sp.get("hop_type") == "consume":
+        return f"{sp['hop_src']}->{sp['hop_dst']}"
+    return f"topic:{sp.get('topic') or 'unknown'}->service:{sp['service']}"
+
+
+def critical_path(spans: Sequence[dict[str, Any]],
+                  matches: Iterable[Sequence[Any]] = ()) -> CriticalPath | None:
+    """Compute the critical path of one flow instance.
+
+    ``spans``: dicts with ``trace_id, span_id, parent_span_id, service, kind, role, topic,
+    t0, t1`` and optionally ``hop_type, hop_src, hop_dst`` (the hop the span is the source
+    span of, from ``a_hops``). ``matches``: ``(c_trace, c_span, p_trace, p_span, via)``
+    consumer-to-producer pairs. Returns ``None`` for an empty flow.
+    """
+    if not spans:
+        return None
+    by_key: dict[Key, dict[str, Any]] = {(s["trace_id"], s["span_id"]): s for s in spans}
+
+    # A consumer's causal parent is the producer that finished last among those it received
+    # from (for a batch, the last message is the one that let the batch go).
+    best: dict[Key, Key] = {}
+    for m in matches:
+        ck, pk = (m[0], m[1]), (m[2], m[3])
+        if ck == pk or ck not in by_key or pk not in by_key:
+            continue
+        cur = best.get(ck)
+        if cur is None or by_key[pk]["t1"] > by_key[cur]["t1"]:
+            best[ck] = pk
+    parent: dict[Key, Key] = {}
+    for k, sp in by_key.items():
+        pid = sp.get("parent_span_id")
+        if pid and (sp["trace_id"], pid) in by_key:
+            parent[k] = (sp["trace_id"], pid)
+    async_children: set[Key] = set()
+    for ck, pk in best.items():
+        # Never let an async edge close a cycle (a link back into one's own ancestors).
+        a, hops = pk, 0
+        while a in parent and a != ck and hops < 10_000:
+            a, hops = parent[a], hops + 1
+        if a == ck:
+            continue
+        parent[ck] = pk
+        async_children.add(ck)
+    # Cycles can still arise through several async edges; break them by cutting the edge
+    # into whichever node cannot reach a root.
+    roots = [k for k in by_key if k not in parent]
+    children: dict[Key, list[Key]] = {}
+    for c, p in parent.items():
+        children.setdefault(p, []).append(c)
+    reached = _reach(roots, children)
+    if len(reached) < len(by_key):
+        for k in sorted(set(by_key) - reached, key=lambda x: by_key[x]["t0"]):
+            if k in reached:
+                continue
+            p = parent.pop(k)
+            children[p].remove(k)
+            async_children.discard(k)
+            roots.append(k)
+            reached |= _reach([k], children)
+
+    # Times, clipped top-down: a synchronous child inside its parent; an asynchronous child
+    # no earlier than its producer's start (it may legitimately end later).
+    t0: dict[Key, int] = {}
+    t1: dict[Key, int] = {}
+    depth: dict[Key, int] = {}
+    order: list[Key] = []
+    skewed = 0
+    stack = sorted(roots, key=lambda x: by_key[x]["t0"], reverse=True)
+    for r in stack:
+        t0[r], t1[r], depth[r] = by_key[r]["t0"], by_key[r]["t1"], 0
+    while stack:
+        k = stack.pop()
+        order.append(k)
+        for c in children.get(k, ()):
+            s, e = by_key[c]["t0"], by_key[c]["t1"]
+            ps, pe = t0[k], t1[k]
+            if c in async_children:
+                ns = max(s, ps)
+                ne = max(e, ns)
+            else:
+                ns = min(max(s, ps), pe)
+                ne = min(max(e, ns), pe)
+            if ns != s or ne != e:
+                skewed += 1
+            t0[c], t1[c], depth[c] = ns, ne, depth[k] + 1
+            stack.append(c)
+
+    # Completion: when a span's whole causal subtree is done.
+    done: dict[Key, int] = {}
+    for k in reversed(order):
+        d = t1[k]
+        for c in children.get(k, ()):
+            if done[c] > d:
+                d = done[c]
+        done[k] = d
+
+    if len(roots) == 1:
+        root = roots[0]
+    else:
+        root = _ROOT
+        children[_ROOT] = list(roots)
+        start = min(t0[r] for r in roots)
+        t0[_ROOT] = t1[_ROOT] = start
+        done[_ROOT] = max(done[r] for r in roots)
+        async_children.update(roots)
+
+    segments: list[Segment] = []
+    work: list[tuple[Key, int]] = [(root, done[root])]
+    while work:
+        n, upto = work.pop()
+        ns, ne = t0[n], t1[n]
+        sp = by_key.get(n)
+        own = _span_hop(sp) if sp is not None else ("wait", "")
+        cur = upto
+        gap_hop = ""   # the delivery whose consumer starts at `cur`, for time past n's end
+        for c in sorted(children.get(n, ()), key=lambda x: done[x], reverse=True):
+            if cur <= ns:
+                break
+            cd = done[c]
+            if cd > cur:
+                continue  # overlaps a later path child; CRISP skips it
+            _emit(segments, n, cd, cur, ne, own, gap_hop)
+            work.append((c, cd))
+            cur = t0[c]
+            gap_hop = _delivery_hop(by_key[c]) if (c in async_children and c in by_key
+                                                    and n != _ROOT) else ""
+        _emit(segments, n, ns, cur, ne, own, gap_hop)
+
+    segments.sort(key=lambda g: (g.start, g.end))
+    by_hop: dict[tuple[str, str], int] = {}
+    seen: set[Key] = set()
+    path: list[Key] = []
+    for g in segments:
+        by_hop[(g.hop, g.kind)] = by_hop.get((g.hop, g.kind), 0) + (g.end - g.start)
+        if g.span != _ROOT and g.span not in seen:
+            seen.add(g.span)
+            path.append(g.span)
+    # Spans entered with a zero-length segment (e.g. a consumer that did nothing itself) are
+    # still on the path when one of their causal descendants is.
+    on = set(path)
+    for k in list(on):
+        a = parent.get(k)
+        while a is not None and a not in on:
+            on.add(a)
+            a = parent.get(a)
+    path = sorted(on, key=lambda k: (t0[k], depth[k]))
+    return CriticalPath(t0[root], done[root], segments, path, depth,
+                        {k: v for k, v in parent.items()}, async_children - {_ROOT}, skewed,
+                        by_hop)
+
+
+def _emit(out: list[Segment], n: Key, a: int, b: int, n_end: int,
+          own: tuple[str, str], gap_hop: str) -> None:
+    """Attribute ``[a, b)`` of node ``n``: its own span time, then waiting past its end."""
+    if b <= a:
+        return
+    mid = min(max(n_end, a), b)
+    if mid > a:
+        out.append(Segment(n, a, mid, own[0], own[1]))
+    if b > mid:
+        out.append(Segment(n, mid, b, "queue" if gap_hop else "wait", gap_hop))
+
+
+def _reach(roots: Iterable[Key], children: dict[Key, list[Key]]) -> set[Key]:
+    seen: set[Key] = set()
+    stack = list(roots)
+    while stack:
+        k = stack.pop()
+        if k in seen:
+            continue
+        seen.add(k)
+        stack.extend(children.get(k, ()))
+    return seen

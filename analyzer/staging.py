@@ -1,0 +1,102 @@
+"""Stage one analysis window into TEMP tables on a read cursor.
+
+The stages (all SQL in ``choreoscope/sql/analyzer.sql``) are: the window's spans with their
+parents (``a_spans``), producers with their canonical span (``a_prod``), consumer/producer
+pairs (``a_match``), counted deliveries (``a_cons``), every hop instance (``a_hops``), the
+trace -> flow map from a union-find over trace pairs (``a_flowmap``), per-trace rows
+(``a_traces``) and flow instances (``a_flows``).
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any, Iterable
+
+import duckdb
+import pyarrow as pa
+
+# Far outside any accepted span timestamp: "no bound".
+MIN_NS = 0
+MAX_NS = 2**62
+# A conversation id shared by more traces than this is a session, not one transaction.
+MAX_CONVERSATION_TRACES = 200
+
+
+def flow_components(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
+    """Union-find over trace pairs: trace id -> flow id (the smallest trace id of its flow).
+
+    Only traces that appear in a pair are returned; any other trace is a flow of its own.
+    Roots are always the smaller id, so the root of a component is its minimum and flow ids
+    do not depend on the order the pairs arrive in.
+    """
+    parent: dict[str, str] = {}
+
+    def find(x: str) -> str:
+        root = x
+        while True:
+            p = parent.get(root, root)
+            if p == root:
+                break
+            root = p
+        while x != root:  # path compression
+            nxt = parent[x]
+            parent[x] = root
+            x = nxt
+        return root
+
+    for a, b in pairs:
+        ra, rb = find(a), find(b)
+        if ra == rb:
+            continue
+        if ra < rb:
+            parent[rb] = ra
+        else:
+            parent[ra] = rb
+        parent.setdefault(ra, ra)
+        parent.setdefault(rb, rb)
+    return {x: find(x) for x in list(parent)}
+
+
+class Stager:
+    """Runs the named stages on one cursor and records how long each took."""
+
+    def __init__(self, cur: duckdb.DuckDBPyConnection, queries: dict[str, str],
+                 timings: dict[str, float] | None = None) -> None:
+        self.cur = cur
+        self.q = queries
+        self.timings = timings if timings is not None else {}
+
+    def run(self, name: str, params: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
+        t = time.perf_counter()
+        res = self.cur.execute(self.q[name], params or {})
+        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
+        return res
+
+    def rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
+        res = self.run(name, params)
+        cols = [d[0] for d in res.description]
+        return [dict(zip(cols, r)) for r in res.fetchall()]
+
+    def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:
+        """Build every TEMP table of the window (restricted to flows touching ``service``)."""
+        self.run("analyzer_load_spans", {"since": MIN_NS if since_ns is None else since_ns,
+                                         "until": MAX_NS if until_ns is None else until_ns})
+        self.run("analyzer_producers")
+        self.run("analyzer_matches")
+        self.run("analyzer_consumers")
+        self.run("analyzer_hops")
+        t = time.perf_counter()
+        pairs = self.run("analyzer_trace_pairs",
+                         {"max_conv": MAX_CONVERSATION_TRACES}).fetchall()
+        comp = flow_components(pairs)
+        flowmap = pa.table({"trace_id": pa.array(list(comp.keys()), pa.string()),
+                            "flow_id": pa.array(list(comp.values()), pa.string())})
+        self.cur.register("a_flowmap", flowmap)
+        self.timings["union_find"] = time.perf_counter() - t
+        self.run("analyzer_traces")
+        if service:
+            self.run("analyzer_select_service", {"service": service})
+            for stmt in self.q["analyzer_apply_keep"].split(";"):
+                if stmt.strip():
+                    self.cur.execute(stmt)
+        self.run("analyzer_flows")

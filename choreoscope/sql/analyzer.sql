@@ -1,0 +1,418 @@
+-- Queries of the flow analyzer (analyzer/). The analysis stages run on one read cursor and
+-- build TEMP tables (private to that cursor, allowed on a read-only database), so every
+-- aggregate is computed by DuckDB over columns and Python only sees aggregated rows.
+--
+-- Span roles: 'P' publishes (PRODUCER, or a CLIENT span whose messaging.operation.type is
+-- send/create), 'C' consumes (CONSUMER, or a CLIENT receive = poll). Topic: the normalised
+-- destination, 'unknown' when a messaging span names none.
+
+-- name: analyzer_load_spans
+-- The window's spans, with their parent's essentials joined once, so later rules need no
+-- further self-join.
+CREATE OR REPLACE TEMP TABLE a_spans AS
+WITH s AS (
+    SELECT trace_id, span_id, parent_span_id, kind, service_name AS service, name,
+           start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+           status_code = 'ERROR' AS err,
+           msg_system, msg_operation_type AS op, msg_message_id AS msg_id,
+           msg_conversation_id AS conv_id, msg_consumer_group AS cgroup,
+           peer_service, server_address, db_system,
+           CASE WHEN kind = 'PRODUCER' THEN 'P'
+                WHEN kind = 'CONSUMER' THEN 'C'
+                WHEN kind = 'CLIENT' AND msg_operation_type IN ('send', 'create') THEN 'P'
+                WHEN kind = 'CLIENT' AND msg_operation_type = 'receive' THEN 'C' END AS role,
+           coalesce(msg_destination, 'unknown') AS topic
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+)
+SELECT s.*, p.kind AS p_kind, p.service AS p_service, p.role AS p_role, p.topic AS p_topic,
+       p.op AS p_op, p.t0 AS p_t0, p.t1 AS p_t1, p.err AS p_err
+FROM s LEFT JOIN s p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+
+-- name: analyzer_producers
+-- Producer spans with their canonical span: instrumentation often nests PRODUCER spans for
+-- one publish (framework + client library); a producer under a producer for the same (or an
+-- unnamed) destination belongs to its outermost ancestor, so the message counts once.
+CREATE OR REPLACE TEMP TABLE a_prod AS
+WITH p AS (
+    SELECT trace_id, span_id, parent_span_id, service, topic, t0, t1, err, msg_id,
+           coalesce(p_role = 'P' AND (p_topic = topic OR p_topic = 'unknown'
+                                      OR topic = 'unknown'), false) AS nested
+    FROM a_spans WHERE role = 'P'
+)
+SELECT p.*,
+       CASE WHEN NOT p.nested THEN p.span_id
+            WHEN NOT coalesce(q.nested, false) THEN p.parent_span_id
+            ELSE q.parent_span_id END AS canon
+FROM p LEFT JOIN p q ON p.nested AND q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
+
+-- name: analyzer_matches
+-- Consumer -> producer pairs. Parent links and span links (in either direction) are the
+-- propagated context; a consumer inside a receive span inherits the receive's pairs; only a
+-- consumer with none of those is joined by the message id it shares with a producer (lost
+-- context, "stitched"). One row per (consumer, message), preferring the stronger evidence.
+CREATE OR REPLACE TEMP TABLE a_match AS
+WITH c AS (
+    SELECT trace_id, span_id, parent_span_id, t0, topic, msg_id, service, p_role
+    FROM a_spans WHERE role = 'C'
+),
+direct AS (
+    SELECT c.trace_id AS c_trace, c.span_id AS c_span, c.trace_id AS p_trace,
+           c.parent_span_id AS p_span, 1 AS prio, NULL::VARCHAR AS link_msg_id
+    FROM c WHERE c.p_role = 'P'
+    UNION ALL
+    SELECT l.trace_id, l.span_id, l.linked_trace_id, l.linked_span_id, 2, l.msg_message_id
+    FROM span_links l
+    JOIN c ON c.trace_id = l.trace_id AND c.span_id = l.span_id
+    SEMI JOIN a_prod p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
+    UNION ALL
+    -- the other direction: a producer that carries a link to the consumer
+    SELECT l.linked_trace_id, l.linked_span_id, l.trace_id, l.span_id, 2, l.msg_message_id
+    FROM span_links l
+    JOIN a_prod p ON p.trace_id = l.trace_id AND p.span_id = l.span_id
+    SEMI JOIN c ON c.trace_id = l.linked_trace_id AND c.span_id = l.linked_span_id
+),
+inherited AS (
+    SELECT c.trace_id AS c_trace, c.span_id AS c_span, d.p_trace, d.p_span, 3 AS prio,
+           d.link_msg_id
+    FROM c JOIN direct d ON d.c_trace = c.trace_id AND d.c_span = c.parent_span_id
+    WHERE c.p_role = 'C'
+      AND (c.msg_id IS NULL OR d.link_msg_id IS NULL OR c.msg_id = d.link_msg_id)
+      AND NOT EXISTS (SELECT 1 FROM direct x WHERE x.c_trace = c.trace_id
+                                               AND x.c_span = c.span_id)
+),
+ctx AS (SELECT * FROM direct UNION ALL SELECT * FROM inherited),
+by_id AS (
+    SELECT c.trace_id AS c_trace, c.span_id AS c_span, p.trace_id AS p_trace,
+           p.span_id AS p_span, 4 AS prio, c.msg_id AS link_msg_id
+    FROM c JOIN a_prod p ON p.msg_id = c.msg_id
+         AND (p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown')
+    WHERE c.msg_id IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM ctx x WHERE x.c_trace = c.trace_id AND x.c_span = c.span_id)
+),
+alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id)
+SELECT c_trace, c_span, p_trace, p_span, canon AS p_canon, via, link_msg_id,
+       c_t0 - p_t1 AS queue_ns, c_t0 < p_t0 AS skew, c_service, c_topic, p_service, p_topic,
+       p_msg_id
+FROM (
+    SELECT a.c_trace, a.c_span, a.p_trace, a.p_span, p.canon, a.link_msg_id,
+           CASE a.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
+                ELSE 'message_id' END AS via,
+           s.t0 AS c_t0, p.t0 AS p_t0, p.t1 AS p_t1, s.service AS c_service,
+           s.topic AS c_topic, p.service AS p_service, p.topic AS p_topic, p.msg_id AS p_msg_id,
+           row_number() OVER (PARTITION BY a.c_trace, a.c_span, a.p_trace, p.canon
+                              ORDER BY a.prio, p.t1 DESC) AS rn
+    FROM alll a
+    JOIN a_prod p ON p.trace_id = a.p_trace AND p.span_id = a.p_span
+    JOIN a_spans s ON s.trace_id = a.c_trace AND s.span_id = a.c_span
+) WHERE rn = 1
+
+-- name: analyzer_consumers
+-- Consumer spans that count as one delivery each. Dropped: the inner span of nested
+-- consumer spans for the same destination in one service, and a receive (poll) span when a
+-- process span of the same service handles its message (child, or sibling joined to the
+-- same producer), so poll + process is one delivery, not two.
+CREATE OR REPLACE TEMP TABLE a_cons AS
+WITH c AS (
+    SELECT trace_id, span_id, parent_span_id, service, topic, op, p_role, p_service,
+           p_topic, p_op, t0, t1, err, msg_id, cgroup
+    FROM a_spans WHERE role = 'C'
+),
+nested_child AS (   -- consumer under a consumer of the same service and destination
+    SELECT * FROM c
+    WHERE p_role = 'C' AND p_service = service
+      AND (p_topic = topic OR p_topic = 'unknown' OR topic = 'unknown')
+),
+dropped AS (
+    -- the child, unless the parent is a poll and the child the processing
+    SELECT trace_id, span_id FROM nested_child
+    WHERE NOT (coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive')
+    UNION
+    SELECT trace_id, parent_span_id FROM nested_child
+    WHERE coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive'
+    UNION
+    SELECT r.c_trace, r.c_span
+    FROM a_match r JOIN a_match q ON q.p_trace = r.p_trace AND q.p_canon = r.p_canon
+         AND q.c_service = r.c_service AND NOT (q.c_trace = r.c_trace AND q.c_span = r.c_span)
+    JOIN c rc ON rc.trace_id = r.c_trace AND rc.span_id = r.c_span
+    JOIN c qc ON qc.trace_id = q.c_trace AND qc.span_id = q.c_span
+    WHERE rc.op = 'receive' AND coalesce(qc.op, '') <> 'receive'
+)
+SELECT c.trace_id, c.span_id, c.service, c.t0, c.t1, c.err, c.msg_id, c.cgroup,
+       -- a consumer naming no destination takes its producer's, else stays 'unknown'
+       CASE WHEN c.topic <> 'unknown' THEN c.topic
+            ELSE coalesce((SELECT max(m.p_topic) FROM a_match m
+                           WHERE m.c_trace = c.trace_id AND m.c_span = c.span_id
+                             AND m.p_topic <> 'unknown'), 'unknown') END AS topic
+FROM c ANTI JOIN dropped d ON d.trace_id = c.trace_id AND d.span_id = c.span_id
+
+-- name: analyzer_hops
+-- Every hop instance of the window: one row per publish (canonical producer), delivery
+-- (counted consumer) and call (client span whose child runs in another service, or which
+-- names a peer without spans). Edge statistics are GROUP BYs over this table.
+CREATE OR REPLACE TEMP TABLE a_hops AS
+WITH services AS (SELECT DISTINCT service FROM a_spans),
+pub AS (
+    SELECT p.trace_id, p.canon AS span_id, any_value(c.service) AS service,
+           coalesce(max(p.topic) FILTER (WHERE p.topic <> 'unknown'), 'unknown') AS topic,
+           any_value(c.t0) AS t0, any_value(c.t1) AS t1, bool_or(p.err) AS err
+    FROM a_prod p JOIN a_prod c ON c.trace_id = p.trace_id AND c.span_id = p.canon
+    GROUP BY p.trace_id, p.canon
+),
+sync AS (
+    SELECT trace_id, parent_span_id AS span_id, p_service AS src_service, service AS dst,
+           min(CASE WHEN p_kind = 'CLIENT' THEN p_t0 ELSE t0 END) AS t0,
+           max(CASE WHEN p_kind = 'CLIENT' THEN p_t1 ELSE t1 END) AS t1,
+           bool_or(err OR p_err) AS err,
+           bool_or(t0 < p_t0 OR t1 > p_t1) AS skew
+    FROM a_spans
+    WHERE p_kind IS NOT NULL AND role IS NULL AND p_role IS NULL
+      AND ((p_kind = 'CLIENT' AND kind = 'SERVER')
+           OR (p_service <> service AND (p_kind = 'CLIENT' OR kind = 'SERVER')))
+    GROUP BY trace_id, parent_span_id, p_service, service
+),
+ext AS (
+    SELECT s.trace_id, s.span_id, s.service,
+           coalesce(s.peer_service, s.server_address, s.db_system) AS peer,
+           s.t0, s.t1, s.err
+    FROM a_spans s
+    WHERE s.kind = 'CLIENT' AND s.role IS NULL AND s.msg_system IS NULL
+      AND coalesce(s.peer_service, s.server_address, s.db_system) IS NOT NULL
+      AND NOT EXISTS (SELECT 1 FROM sync y WHERE y.trace_id = s.trace_id
+                                             AND y.span_id = s.span_id)
+)
+SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
+       trace_id, span_id, t0, t1, err, false AS skew FROM pub
+UNION ALL
+SELECT 'consume', 'topic:' || topic, 'service:' || service, trace_id, span_id, t0, t1, err,
+       false FROM a_cons
+UNION ALL
+SELECT 'call', 'service:' || src_service, 'service:' || dst, trace_id, span_id, t0, t1, err,
+       skew FROM sync
+UNION ALL
+-- a peer that names a service we do have spans of is that service, not an external
+SELECT 'call', 'service:' || e.service,
+       CASE WHEN e.peer IN (SELECT service FROM services) THEN 'service:' || e.peer
+            ELSE 'external:' || e.peer END,
+       e.trace_id, e.span_id, e.t0, e.t1, e.err, false FROM ext e
+
+-- name: analyzer_trace_pairs
+-- Pairs of traces in the window that belong to one flow: producer/consumer pairs across
+-- traces (parent, link or message id), any other span link, and a shared conversation id.
+-- A conversation id shared by more traces than $max_conv is a session, not a transaction,
+-- and is ignored so it cannot merge unrelated flows.
+WITH tr AS (SELECT DISTINCT trace_id FROM a_spans),
+conv AS (
+    SELECT conv_id, trace_id, min(trace_id) OVER (PARTITION BY conv_id) AS first_trace,
+           count(*) OVER (PARTITION BY conv_id) AS n
+    FROM (SELECT DISTINCT conv_id, trace_id FROM a_spans WHERE conv_id IS NOT NULL)
+)
+SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
+    SELECT p_trace AS a, c_trace AS b FROM a_match WHERE p_trace <> c_trace
+    UNION ALL
+    SELECT l.trace_id, l.linked_trace_id FROM span_links l
+    SEMI JOIN tr t1 ON t1.trace_id = l.trace_id
+    SEMI JOIN tr t2 ON t2.trace_id = l.linked_trace_id
+    WHERE l.trace_id <> l.linked_trace_id
+    UNION ALL
+    SELECT first_trace, trace_id FROM conv WHERE n <= $max_conv AND trace_id <> first_trace
+)
+
+-- name: analyzer_traces
+-- One row per trace with its flow (the union-find result in a_flowmap, else the trace
+-- itself) and what flow-level aggregation needs.
+CREATE OR REPLACE TEMP TABLE a_traces AS
+SELECT s.trace_id, coalesce(any_value(f.flow_id), s.trace_id) AS flow_id,
+       min(s.t0) AS t0, max(s.t1) AS t1, bool_or(s.err) AS err, count(*) AS n_spans,
+       arg_min(s.service, s.t0) AS first_service, arg_min(s.name, s.t0) AS first_name
+FROM a_spans s LEFT JOIN a_flowmap f ON f.trace_id = s.trace_id
+GROUP BY s.trace_id
+
+-- name: analyzer_select_service
+-- Keep only flows that involve $service (restricting every staged table).
+CREATE OR REPLACE TEMP TABLE a_keep AS
+SELECT t.trace_id FROM a_traces t
+SEMI JOIN (SELECT DISTINCT t2.flow_id FROM a_traces t2
+           SEMI JOIN a_spans s ON s.trace_id = t2.trace_id AND s.service = $service) f
+     ON f.flow_id = t.flow_id
+
+-- name: analyzer_apply_keep
+DELETE FROM a_spans WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_hops WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_match WHERE c_trace NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_cons WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_prod WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_traces WHERE trace_id NOT IN (SELECT trace_id FROM a_keep)
+
+-- name: analyzer_flows
+-- Flow instances: first start to last end over all their traces; the structure signature
+-- is the entry service and the sorted set of hops, which groups instances into flow types.
+CREATE OR REPLACE TEMP TABLE a_flows AS
+WITH f AS (
+    SELECT flow_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err,
+           sum(n_spans) AS n_spans, count(*) AS n_traces,
+           arg_min(trace_id, t0) AS first_trace, arg_min(first_service, t0) AS entry,
+           arg_min(first_name, t0) AS entry_name
+    FROM a_traces GROUP BY flow_id
+),
+h AS (
+    SELECT t.flow_id, string_agg(DISTINCT h.src || '->' || h.dst, ' ' ORDER BY h.src || '->' || h.dst) AS hops
+    FROM a_hops h JOIN a_traces t ON t.trace_id = h.trace_id
+    GROUP BY t.flow_id
+)
+SELECT f.*, f.t1 - f.t0 AS dur_ns, coalesce(h.hops, '') AS hops,
+       'entry:service:' || f.entry || ' ' || coalesce(h.hops, '') AS sig
+FROM f LEFT JOIN h ON h.flow_id = f.flow_id
+
+-- name: analyzer_flow_types
+SELECT sig, any_value(hops) AS hops, count(*) AS n, any_value(entry) AS entry,
+       mode(entry_name) AS entry_name,
+       quantile_cont(dur_ns, [0.5, 0.95, 0.99]) AS q, avg(err::INT) AS error_rate,
+       sum(err::INT) AS errors, max_by(first_trace, dur_ns, 5) AS slowest,
+       max_by(first_trace, t0, 5) FILTER (WHERE err) AS failed,
+       min(t0) AS t0, max(t1) AS t1, avg(n_traces) AS traces_per_flow
+FROM a_flows GROUP BY sig ORDER BY n DESC, sig
+
+-- name: analyzer_cp_sample
+-- Flow instances whose critical path is computed: a deterministic pseudo-random sample of
+-- each flow type plus its slowest instances (the share estimate is scaled to the count).
+CREATE OR REPLACE TEMP TABLE a_cpflows AS
+SELECT flow_id, sig FROM (
+    SELECT flow_id, sig,
+           row_number() OVER (PARTITION BY sig ORDER BY hash(flow_id)) AS r1,
+           row_number() OVER (PARTITION BY sig ORDER BY dur_ns DESC, flow_id) AS r2
+    FROM a_flows)
+WHERE r1 <= $per_type OR r2 <= $slowest
+
+-- name: analyzer_cp_spans
+SELECT t.flow_id, s.trace_id, s.span_id, s.parent_span_id, s.kind, s.service, s.role,
+       s.op, s.topic, s.t0, s.t1, s.err, h.type AS hop_type, h.src AS hop_src,
+       h.dst AS hop_dst
+FROM a_spans s
+JOIN a_traces t ON t.trace_id = s.trace_id
+SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
+LEFT JOIN a_hops h ON h.trace_id = s.trace_id AND h.span_id = s.span_id
+                  AND h.type <> 'publish'
+ORDER BY t.flow_id
+
+-- name: analyzer_cp_matches
+SELECT m.c_trace, m.c_span, m.p_trace, m.p_span, m.via
+FROM a_match m
+JOIN a_traces t ON t.trace_id = m.c_trace
+SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
+
+-- name: analyzer_edge_stats
+-- Per edge: counts, errors, duration and (deliveries) queue-time percentiles, evidence.
+WITH q AS (
+    SELECT 'topic:' || k.topic || '->service:' || k.service AS id,
+           quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
+           count(*) AS pairs, sum(m.skew::INT) AS skew,
+           sum((m.via = 'message_id')::INT) AS stitched,
+           count(DISTINCT m.c_span) FILTER (WHERE m.via = 'message_id') AS stitched_spans
+    FROM a_match m JOIN a_cons k ON k.trace_id = m.c_trace AND k.span_id = m.c_span
+    GROUP BY 1
+)
+SELECT h.type, h.src, h.dst, h.src || '->' || h.dst AS id, count(*) AS n,
+       sum(h.err::INT) AS errors,
+       quantile_cont(h.t1 - h.t0, [0.5, 0.95, 0.99]) AS dq,
+       max_by(h.trace_id, h.t1 - h.t0, 5) AS slowest,
+       max_by(h.trace_id, h.t0, 5) FILTER (WHERE h.err) AS failed,
+       sum(h.skew::INT) AS call_skew, min(h.t0) AS t0, max(h.t1) AS t1,
+       any_value(q.qq) AS qq, any_value(q.pairs) AS pairs, any_value(q.skew) AS msg_skew
+FROM a_hops h LEFT JOIN q ON q.id = h.src || '->' || h.dst
+GROUP BY h.type, h.src, h.dst
+ORDER BY h.type, h.src, h.dst
+
+-- name: analyzer_consumer_evidence
+-- Per delivery edge: how each delivery was joined to a producer.
+WITH j AS (
+    SELECT k.trace_id, k.span_id, k.topic, k.service,
+           bool_or(m.via IN ('parent', 'link')) AS has_ctx,
+           bool_or(m.via = 'message_id') AS by_id,
+           bool_or(m.skew) AS skew,
+           count(m.p_span) AS producers
+    FROM a_cons k LEFT JOIN a_match m ON m.c_trace = k.trace_id AND m.c_span = k.span_id
+    GROUP BY k.trace_id, k.span_id, k.topic, k.service
+),
+pt AS (SELECT DISTINCT dst FROM a_hops WHERE type = 'publish')
+SELECT 'topic:' || j.topic || '->service:' || j.service AS id, j.topic, j.service,
+       count(*) AS n,
+       sum((NOT coalesce(j.has_ctx, false))::INT) AS no_ctx,
+       sum((NOT coalesce(j.has_ctx, false) AND j.by_id)::INT) AS stitched,
+       sum(coalesce(j.skew, false)::INT) AS skew,
+       max_by(j.trace_id, j.span_id, 5) FILTER (WHERE NOT coalesce(j.has_ctx, false)) AS no_ctx_traces,
+       max_by(j.trace_id, j.span_id, 5) FILTER (WHERE j.skew) AS skew_traces,
+       bool_or(pt.dst IS NOT NULL) AS topic_has_producers,
+       sum((j.producers > 1)::INT) AS batch_deliveries
+FROM j LEFT JOIN pt ON pt.dst = 'topic:' || j.topic
+GROUP BY j.topic, j.service ORDER BY id
+
+-- name: analyzer_unconsumed
+-- Published messages that no consumer in the window received, per topic.
+SELECT 'topic:' || h.dst_topic AS topic, h.src, count(*) AS n, sum(h.consumed::INT) AS consumed,
+       max_by(h.trace_id, h.t0, 5) FILTER (WHERE NOT h.consumed) AS traces
+FROM (
+    SELECT substr(p.dst, 7) AS dst_topic, p.src, p.trace_id, p.t0,
+           EXISTS (SELECT 1 FROM a_match m WHERE m.p_trace = p.trace_id
+                                             AND m.p_canon = p.span_id) AS consumed
+    FROM a_hops p WHERE p.type = 'publish'
+) h
+GROUP BY h.dst_topic, h.src ORDER BY topic, h.src
+
+-- name: analyzer_redeliveries
+-- The same message delivered more than once to one service (and consumer group): retries
+-- and broker redeliveries. Keyed by the message id, else by the producer it was joined to.
+SELECT topic, service, sum(n - 1) AS extra, count(*) AS messages,
+       max_by(trace_id, n, 5) AS traces
+FROM (
+    SELECT k.topic, k.service, coalesce(k.cgroup, '') AS grp,
+           coalesce(k.msg_id, m.p_trace || '/' || m.p_canon) AS msg,
+           count(DISTINCT k.span_id) AS n, any_value(k.trace_id) AS trace_id
+    FROM a_cons k LEFT JOIN a_match m ON m.c_trace = k.trace_id AND m.c_span = k.span_id
+    WHERE k.msg_id IS NOT NULL OR m.p_span IS NOT NULL
+    GROUP BY 1, 2, 3, 4
+    HAVING count(DISTINCT k.span_id) > 1
+)
+GROUP BY topic, service ORDER BY extra DESC
+
+-- name: analyzer_services
+SELECT service, count(*) AS n, sum(err::INT) AS errors, count(DISTINCT trace_id) AS traces,
+       min(t0) AS t0, max(t1) AS t1,
+       max_by(trace_id, t0, 5) FILTER (WHERE err AND role IS NULL AND kind <> 'CLIENT') AS failed,
+       sum((err AND role IS NULL AND kind <> 'CLIENT')::INT) AS own_errors
+FROM a_spans GROUP BY service ORDER BY service
+
+-- name: analyzer_topics
+SELECT topic, mode(msg_system) AS system, count(*) FILTER (WHERE role = 'P') AS producer_spans,
+       count(*) FILTER (WHERE role = 'C') AS consumer_spans
+FROM a_spans WHERE role IS NOT NULL GROUP BY topic
+
+-- name: analyzer_summary
+SELECT count(*) AS spans, count(DISTINCT trace_id) AS traces, min(t0) AS t0, max(t1) AS t1
+FROM a_spans
+
+-- name: analyzer_cp_sample_list
+SELECT flow_id, sig FROM a_cpflows
+
+-- name: analyzer_error_hops
+-- Which hops fail in failed flows: per hop, the failed flow instances it failed in (of
+-- all failed flow instances: `failed_flows`). Services count errors of their own work
+-- (server, internal, consumer-side handler spans other than the delivery itself).
+WITH ft AS (SELECT t.trace_id, t.flow_id FROM a_traces t),
+hop_err AS (
+    SELECT h.src || '->' || h.dst AS hop, count(DISTINCT ft.flow_id) AS flows,
+           count(*) AS errors, max_by(h.trace_id, h.t0, 5) AS traces
+    FROM a_hops h JOIN ft ON ft.trace_id = h.trace_id
+    WHERE h.err GROUP BY 1
+),
+svc_err AS (
+    SELECT 'service:' || s.service AS hop, count(DISTINCT ft.flow_id) AS flows,
+           count(*) AS errors, max_by(s.trace_id, s.t0, 5) AS traces
+    FROM a_spans s JOIN ft ON ft.trace_id = s.trace_id
+    WHERE s.err AND s.role IS NULL AND s.kind <> 'CLIENT'
+    GROUP BY 1
+),
+failed AS (SELECT count(*) AS n FROM a_flows WHERE err)
+SELECT x.*, (SELECT n FROM failed) AS failed_flows
+FROM (SELECT * FROM hop_err UNION ALL SELECT * FROM svc_err) x
+ORDER BY flows DESC, hop
