@@ -67,11 +67,12 @@ def _order_columns(g: nx.DiGraph, col: dict[Node, int], sweeps: int = 4) -> list
         for c in rng:
             ref = c - 1 if sweep % 2 == 0 else c + 1
             pos = {n: i for i, n in enumerate(columns[ref])}
+            here = {n: i for i, n in enumerate(columns[c])}
 
-            def bary(n: Node, _pos: dict[Node, int] = pos, _c: int = c) -> tuple[float, str]:
+            def bary(n: Node, _pos: dict[Node, int] = pos,
+                     _here: dict[Node, int] = here) -> tuple[float, str]:
                 ns = [_pos[m] for m in und.neighbors(n) if m in _pos]
-                here = columns[_c].index(n)
-                return (sum(ns) / len(ns) if ns else float(here), str(n))
+                return (sum(ns) / len(ns) if ns else float(_here[n]), str(n))
 
             columns[c].sort(key=bary)
     return columns

@@ -1,0 +1,140 @@
+"""Small shared building blocks: number formatting, key/value tables, links, empty states.
+
+Everything here renders data as Dash component *children strings*, which React escapes: a
+span attribute holding markup shows as that markup's text. Nothing builds HTML strings.
+"""
+
+from __future__ import annotations
+
+import json
+from typing import Any, Iterable, Mapping, Sequence
+
+from dash import dcc, html
+from dash.development.base_component import Component
+
+from dashboard.params import format_time, href
+
+
+def fmt_ms(v: Any) -> str:
+    """Milliseconds for humans: ``0.42 ms``, ``12 ms``, ``1.4 s``, ``—`` when unknown."""
+    if v is None:
+        return "—"
+    try:
+        x = float(v)
+    except (TypeError, ValueError):
+        return "—"
+    if x != x:  # NaN
+        return "—"
+    if x >= 10_000:
+        return f"{x / 1000:.0f} s"
+    if x >= 1000:
+        return f"{x / 1000:.1f} s"
+    if x >= 10:
+        return f"{x:.0f} ms"
+    return f"{x:.2g} ms" if x < 1 else f"{x:.1f} ms"
+
+
+def fmt_rate(v: Any) -> str:
+    """Events per second: ``3.2/s``, or per minute when slow (``4/min``)."""
+    if v is None:
+        return "—"
+    x = float(v)
+    if x == 0:
+        return "0/s"
+    if x < 0.1:
+        return f"{x * 60:.2g}/min"
+    return f"{x:.3g}/s" if x < 100 else f"{x:.0f}/s"
+
+
+def fmt_pct(v: Any) -> str:
+    """A 0..1 ratio as a percentage."""
+    if v is None:
+        return "—"
+    x = float(v) * 100
+    return "0%" if x == 0 else (f"{x:.2g}%" if x < 10 else f"{x:.0f}%")
+
+
+def fmt_count(v: Any) -> str:
+    return "—" if v is None else f"{int(v):,}"
+
+
+def as_text(v: Any) -> str:
+    """Any attribute value as display text (lists and maps as compact JSON)."""
+    if isinstance(v, str):
+        return v
+    if isinstance(v, (dict, list)):
+        return json.dumps(v, ensure_ascii=False, default=str)
+    return str(v)
+
+
+def kv_table(pairs: Mapping[str, Any] | Iterable[tuple[str, Any]], *,
+             class_name: str = "kv", empty: str = "none") -> Component:
+    """A two-column table of keys and values, all rendered as text."""
+    items = list(pairs.items() if isinstance(pairs, Mapping) else pairs)
+    if not items:
+        return html.Div(empty, className="muted")
+    return html.Table(className=class_name, children=html.Tbody([
+        html.Tr([html.Th(str(k)), html.Td(as_text(v))]) for k, v in items]))
+
+
+def table(header: Sequence[str], rows: Iterable[Sequence[Any]], *, class_name: str = "grid",
+          row_ids: Sequence[Any] | None = None) -> html.Table:
+    """A plain data table; cells may be strings or components."""
+    body = []
+    for i, r in enumerate(rows):
+        cells = [c if isinstance(c, html.Td) else
+                 html.Td(c if isinstance(c, (Component, list)) else as_text(c)) for c in r]
+        kw = {"id": row_ids[i]} if row_ids else {}
+        body.append(html.Tr(cells, **kw))
+    return html.Table(className=class_name, children=[
+        html.Thead(html.Tr([html.Th(h) for h in header])), html.Tbody(body)])
+
+
+def flow_link(trace_id: str, filters: Mapping[str, str | None], label: str | None = None,
+              **extra: object) -> dcc.Link:
+    """A link to the flow view of the flow containing ``trace_id``."""
+    return dcc.Link(label or trace_id[:16], href=href(f"/flow/{trace_id}", filters, **extra),
+                    className="mono", title=trace_id)
+
+
+def map_link(element_id: str, filters: Mapping[str, str | None], label: str = "on the map") \
+        -> dcc.Link:
+    """A link to the flow map with ``element_id`` (node or edge) selected."""
+    return dcc.Link(label, href=href("/map", filters, select=element_id))
+
+
+def trace_links(trace_ids: Iterable[str] | None, filters: Mapping[str, str | None],
+                limit: int = 5) -> list[Any]:
+    """Up to ``limit`` flow-view links, separated by spaces."""
+    out: list[Any] = []
+    for t in list(trace_ids or [])[:limit]:
+        if out:
+            out.append(" ")
+        out.append(flow_link(t, filters))
+    return out or ["—"]
+
+
+def empty_state(extent: Mapping[str, Any], filters: Mapping[str, str | None],
+                path: str, what: str = "spans") -> html.Div:
+    """Why a page is empty, and a link that shows everything when the window is the cause."""
+    if not extent.get("spans"):
+        return html.Div(className="empty", children=[
+            html.H3("No spans stored yet"),
+            html.P("Point an OpenTelemetry OTLP exporter at the collector "
+                   "(gRPC :4317, HTTP :4318), or run `choreoscope demo`; this page updates "
+                   "as spans arrive."),
+        ])
+    all_filters = dict(filters)
+    all_filters.update({"window": "all", "from": None, "to": None})
+    return html.Div(className="empty", children=[
+        html.H3(f"No {what} in this window"),
+        html.P(f"The store holds {extent['spans']:,} spans from "
+               f"{format_time(extent.get('start_ns'))} to {format_time(extent.get('end_ns'))} "
+               f"UTC."),
+        dcc.Link("Show all of them", href=href(path, all_filters)),
+    ])
+
+
+def error_box(message: str) -> html.Div:
+    """A visible, text-only error message (bad URL parameter, missing analysis)."""
+    return html.Div(message, className="error-box", role="alert")

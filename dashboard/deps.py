@@ -1,0 +1,87 @@
+"""What the dashboard's callbacks depend on, handed to every page's ``register`` function.
+
+The store and the analyzer's functions are given to :func:`dashboard.app.create_app` and
+closed over here; nothing is a module global, so two apps on two stores can live in one
+process (tests do that). Analyses are cached per filter for about one refresh interval (see
+:mod:`dashboard.cache`): every page of every open browser tab reads the same result.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass, field
+from typing import Any, Callable, Hashable, Mapping
+
+from dashboard.cache import RevalidatingCache
+from dashboard.params import Window, filter_key, resolve_window
+
+
+@dataclass
+class AnalyzerAPI:
+    """The analyzer functions the dashboard calls (see ``analyzer/``)."""
+
+    analyze: Callable[..., Any]
+    flow_for_trace: Callable[[Any, str], dict | None]
+    edge_detail: Callable[..., dict]
+
+    @classmethod
+    def default(cls) -> "AnalyzerAPI":
+        """The real analyzer package."""
+        import analyzer
+
+        return cls(analyze=analyzer.analyze, flow_for_trace=analyzer.flow_for_trace,
+                   edge_detail=analyzer.edge_detail)
+
+
+def _to_dict(result: Any) -> dict[str, Any]:
+    return result.to_dict() if hasattr(result, "to_dict") else dict(result)
+
+
+@dataclass
+class Deps:
+    """The store, the analyzer, and the caches built on them, for one app instance."""
+
+    store: Any
+    analyzer: AnalyzerAPI
+    refresh_ms: int = 5000
+    clock_ns: Callable[[], int] = time.time_ns
+    analyses: RevalidatingCache[dict] = field(init=False)
+    flows: RevalidatingCache[dict | None] = field(init=False)
+
+    def __post_init__(self) -> None:
+        ttl = max(self.refresh_ms / 1000.0, 1.0)
+        self.analyses = RevalidatingCache(self._compute_analysis, ttl_s=ttl, stale_s=ttl * 12)
+        self.flows = RevalidatingCache(self._compute_flow, ttl_s=ttl, stale_s=ttl * 12,
+                                       max_entries=64)
+
+    # ------------------------------------------------------------------------ resolution
+    def window(self, filters: Mapping[str, str | None]) -> Window:
+        """The nanosecond bounds of the filters' window, as of now."""
+        return resolve_window(filters.get("window"), filters.get("from"), filters.get("to"),
+                              now_ns=self.clock_ns())
+
+    def analysis(self, filters: Mapping[str, str | None]) -> dict[str, Any]:
+        """``analyze(...).to_dict()`` for the filters (cached; see module docstring)."""
+        key = filter_key(filters)
+        self.window(filters)  # raise ParamError here, not in a background thread
+        return self.analyses.get(key)
+
+    def flow(self, trace_id: str) -> dict[str, Any] | None:
+        """``flow_for_trace`` for a trace id (cached briefly; flows may still be growing)."""
+        return self.flows.get(trace_id)
+
+    def edge(self, element_id: str, filters: Mapping[str, str | None]) -> dict[str, Any]:
+        """``edge_detail`` of a node or edge under the filters (not cached: one per click)."""
+        w = self.window(filters)
+        return self.analyzer.edge_detail(self.store, element_id, w.since_ns, w.until_ns,
+                                         filters.get("service"))
+
+    # ------------------------------------------------------------------------- internals
+    def _compute_analysis(self, key: Hashable) -> dict[str, Any]:
+        window, since, until, service = key  # type: ignore[misc]
+        w = resolve_window(window, since, until, now_ns=self.clock_ns())
+        return _to_dict(self.analyzer.analyze(self.store, since_ns=w.since_ns,
+                                              until_ns=w.until_ns, service=service))
+
+    def _compute_flow(self, key: Hashable) -> dict[str, Any] | None:
+        return self.analyzer.flow_for_trace(self.store, str(key))

@@ -1,0 +1,1 @@
+"""One module per page: layout, callbacks as plain methods, and a ``register`` function."""

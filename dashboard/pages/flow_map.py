@@ -1,0 +1,333 @@
+"""Flow map (``/map?select=<node or edge id>``): services, topics and externals as a graph.
+
+dash-cytoscape with positions from :mod:`dashboard.layered` (a left-to-right layered layout
+computed in Python, so it is stable across refreshes and testable). Node shape by type, edge
+width by throughput, edge colour by p95 latency or error rate, rates on the edges, edges that
+lost trace context dashed. Clicking an element, or its row in the table under the map (the
+keyboard- and test-friendly way), shows its stats and example flows beside the map.
+"""
+
+from __future__ import annotations
+
+import math
+from typing import Any, Mapping, Sequence
+
+import dash_cytoscape as cyto
+import plotly.graph_objects as go
+from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
+
+from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_ms, fmt_pct,
+                                  fmt_rate, kv_table, table, trace_links)
+from dashboard import data
+from dashboard.deps import Deps
+from dashboard.layered import layered_positions
+from dashboard.params import ParamError, build_query, filters_from_query, parse_query
+
+GOOD, MID, BAD = (46, 125, 50), (249, 168, 37), (198, 40, 40)
+NODE_STYLE = {  # type -> (shape, fill colour)
+    "service": ("round-rectangle", "#E3F2FD"),
+    "topic": ("rhomboid", "#FFF3E0"),
+    "external": ("hexagon", "#ECEFF1"),
+}
+
+
+def _mix(a: tuple[int, int, int], b: tuple[int, int, int], t: float) -> str:
+    r, g, bl = (round(x + (y - x) * t) for x, y in zip(a, b))
+    return f"#{r:02x}{g:02x}{bl:02x}"
+
+
+def ramp(t: float) -> str:
+    """Green (0) through amber (0.5) to red (1)."""
+    t = min(max(t, 0.0), 1.0)
+    return _mix(GOOD, MID, t * 2) if t < 0.5 else _mix(MID, BAD, (t - 0.5) * 2)
+
+
+def error_rate(edge: Mapping[str, Any]) -> float:
+    n = edge.get("count") or 0
+    return (edge.get("error_count") or 0) / n if n else 0.0
+
+
+def edge_colors(edges: Sequence[Mapping[str, Any]], color_by: str) -> dict[str, str]:
+    """Edge id -> colour. p95: log scale between the fastest and slowest edge shown (the map
+    is for spotting the slow hop among these); errors: absolute, red at 10% and above."""
+    if color_by == "errors":
+        return {e["id"]: ramp(error_rate(e) / 0.10) for e in edges}
+    p95 = {e["id"]: e.get("p95_ms") for e in edges}
+    known = [math.log10(max(v, 0.01)) for v in p95.values() if v is not None]
+    lo, hi = (min(known), max(known)) if known else (0.0, 0.0)
+    out = {}
+    for eid, v in p95.items():
+        if v is None:
+            out[eid] = "#9E9E9E"
+        else:
+            out[eid] = ramp((math.log10(max(v, 0.01)) - lo) / (hi - lo) if hi > lo else 0.0)
+    return out
+
+
+def edge_label(edge: Mapping[str, Any], color_by: str) -> str:
+    """The text drawn on an edge: its rate and the coloured metric."""
+    rate = fmt_rate(edge.get("rate_per_s"))
+    if color_by == "errors":
+        metric = f"{fmt_pct(error_rate(edge))} err"
+    else:
+        metric = f"p95 {fmt_ms(edge.get('p95_ms'))}"
+    broken = edge.get("broken_context_count") or 0
+    return f"{rate} · {metric}" + (f" · ⚠ {broken} lost context" if broken else "")
+
+
+def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
+                 selected: str | None = None) -> list[dict[str, Any]]:
+    """Cytoscape elements (nodes with preset positions, then edges) for an analysis."""
+    nodes = analysis.get("nodes") or []
+    edges = analysis.get("edges") or []
+    ids = {n["id"] for n in nodes}
+    edges = [e for e in edges if e.get("source") in ids and e.get("target") in ids]
+    pos = layered_positions([n["id"] for n in nodes],
+                            [(e["source"], e["target"]) for e in edges], dx=270, dy=85)
+    counts = [e.get("count") or 0 for e in edges]
+    top = max(counts, default=0)
+    colors = edge_colors(edges, color_by)
+    out: list[dict[str, Any]] = []
+    for n in nodes:
+        x, y = pos[n["id"]]
+        kind = n.get("type") if n.get("type") in NODE_STYLE else "external"
+        out.append({
+            "data": {"id": n["id"], "label": str(n.get("name") or n["id"]), "type": kind},
+            "position": {"x": x, "y": y},
+            "classes": kind + (" picked" if n["id"] == selected else ""),
+        })
+    for e in edges:
+        c = e.get("count") or 0
+        width = 1.5 + 7.0 * (math.log1p(c) / math.log1p(top) if top else 0.0)
+        classes = [e.get("type") or "call"]
+        if e.get("broken_context_count"):
+            classes.append("broken")
+        if e["id"] == selected:
+            classes.append("picked")
+        out.append({
+            "data": {"id": e["id"], "source": e["source"], "target": e["target"],
+                     "label": edge_label(e, color_by), "width": round(width, 2),
+                     "color": colors[e["id"]], "count": c},
+            "classes": " ".join(classes),
+        })
+    return out
+
+
+def stylesheet() -> list[dict[str, Any]]:
+    """Cytoscape styles: shapes by node type, data-driven edge width/colour, broken dashed."""
+    base = [
+        {"selector": "node", "style": {
+            "label": "data(label)", "text-valign": "center", "text-halign": "center",
+            "font-size": 13, "width": 150, "height": 40, "border-width": 1.5,
+            "border-color": "#546E7A", "text-wrap": "ellipsis", "text-max-width": 140}},
+        {"selector": "edge", "style": {
+            "width": "data(width)", "line-color": "data(color)",
+            "target-arrow-color": "data(color)", "target-arrow-shape": "triangle",
+            "curve-style": "bezier", "label": "data(label)", "font-size": 11,
+            "text-rotation": "autorotate", "text-background-color": "#ffffff",
+            "text-background-opacity": 0.85, "text-background-padding": 2,
+            "color": "#37474F"}},
+        {"selector": ".consume", "style": {"line-style": "solid"}},
+        {"selector": ".broken", "style": {"line-style": "dashed", "line-dash-pattern": [8, 5],
+                                          "source-arrow-shape": "tee",
+                                          "source-arrow-color": "#B71C1C"}},
+        {"selector": ".picked", "style": {"border-width": 4, "border-color": "#FF3D00",
+                                          "underlay-color": "#FF3D00", "underlay-opacity": 0.25,
+                                          "underlay-padding": 6}},
+        {"selector": "edge.picked", "style": {"underlay-color": "#FF3D00",
+                                              "underlay-opacity": 0.3, "underlay-padding": 5}},
+    ]
+    for kind, (shape, fill) in NODE_STYLE.items():
+        style = {"shape": shape, "background-color": fill}
+        if kind == "external":
+            style["border-style"] = "dashed"
+        base.append({"selector": f".{kind}", "style": style})
+    return base
+
+
+def legend(color_by: str) -> html.Div:
+    """How to read the map."""
+    stops = [ramp(t / 4) for t in range(5)]
+    scale = ("fastest → slowest p95 among these edges" if color_by != "errors"
+             else "0% → ≥10% errors")
+    return html.Div(className="legend", children=[
+        html.Span([html.Span(className="sw", style={"background": c}) for c in stops]),
+        html.Span(f" colour: {scale}; width: throughput; "),
+        html.Span("▭ service  ▱ topic/queue  ⬡ external; dashed edge: trace context lost "
+                  "(consumers not linked to their producer)"),
+    ])
+
+
+def timeseries_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Per-minute count (bars, errors stacked red) and p95 (line) of one element."""
+    xs = [p.get("t") for p in points]
+    ok = [(p.get("count") or 0) - (p.get("errors") or 0) for p in points]
+    fig = go.Figure([
+        go.Bar(x=xs, y=ok, name="ok", marker_color="#90A4AE"),
+        go.Bar(x=xs, y=[p.get("errors") or 0 for p in points], name="errors",
+               marker_color="#C62828"),
+        go.Scatter(x=xs, y=[p.get("p95_ms") for p in points], name="p95 ms", yaxis="y2",
+                   mode="lines+markers", line=dict(color="#EF6C00")),
+    ])
+    fig.update_layout(barmode="stack", height=190, margin=dict(l=35, r=40, t=10, b=25),
+                      legend=dict(orientation="h", y=-0.25), plot_bgcolor="white",
+                      yaxis=dict(title=None, gridcolor="#eee"),
+                      yaxis2=dict(overlaying="y", side="right", showgrid=False, rangemode="tozero"),
+                      xaxis=dict(type="date" if xs and isinstance(xs[0], str) else "-"))
+    return fig
+
+
+_HEAD_KEYS = ("count", "error_count", "rate_per_s", "p50_ms", "p95_ms", "p99_ms",
+              "queue_p50_ms", "queue_p95_ms", "broken_context_count")
+
+
+def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
+                 filters: Mapping[str, str | None]) -> html.Div:
+    """Stats of one node or edge (``analyzer.edge_detail`` output) with example flows."""
+    if not detail:
+        return html.Div(f"No traffic through {element_id} in this window.", className="muted")
+    stats: list[tuple[str, str]] = []
+    fmts = {"count": fmt_count, "error_count": fmt_count, "rate_per_s": fmt_rate,
+            "broken_context_count": fmt_count}
+    for k in _HEAD_KEYS:
+        if k in detail and detail[k] is not None:
+            stats.append((k.replace("_ms", "").replace("_", " "),
+                          fmts.get(k, fmt_ms)(detail[k])))
+    skip = set(_HEAD_KEYS) | {"timeseries", "slowest_trace_ids", "failed_trace_ids", "id",
+                              "source", "target", "type", "name"}
+    extra = [(k.replace("_", " "), as_text(v)) for k, v in detail.items()
+             if k not in skip and not isinstance(v, (list, dict))]
+    series = detail.get("timeseries") or []
+    return html.Div(className="detail", id="map-detail-body", children=[
+        html.H3(as_text(detail.get("name") or element_id), className="detail-title"),
+        html.Div(as_text(detail.get("type") or ""), className="muted"),
+        kv_table(stats + extra, class_name="kv stats"),
+        dcc.Graph(figure=timeseries_figure(series), config={"displayModeBar": False})
+        if series else html.Div("no time series", className="muted"),
+        html.H4("Slowest flows"),
+        html.Div(trace_links(detail.get("slowest_trace_ids"), filters)),
+        html.H4("Failed flows"),
+        html.Div(trace_links(detail.get("failed_trace_ids"), filters)),
+    ])
+
+
+class FlowMapPage:
+    """Layout and callbacks of the flow map, as plain methods."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def layout(self, params: Mapping[str, str], query: Mapping[str, str]) -> html.Div:
+        return html.Div(className="flow-map", children=[
+            dcc.Store(id="map-selected", data=query.get("select")),
+            html.Div(className="toolbar", children=[
+                html.H2("Flow map"),
+                dcc.RadioItems(id="map-color", value=query.get("color", "p95"), inline=True,
+                               options=[{"label": " colour by p95 latency", "value": "p95"},
+                                        {"label": " colour by error rate", "value": "errors"}]),
+            ]),
+            html.Div(id="map-message"),
+            html.Div(className="split", children=[
+                html.Div(className="main-col", children=[
+                    cyto.Cytoscape(id="map-graph", elements=[], stylesheet=stylesheet(),
+                                   layout={"name": "preset", "fit": True, "padding": 30},
+                                   style={"width": "100%", "height": "560px"},
+                                   minZoom=0.2, maxZoom=3, boxSelectionEnabled=False),
+                    html.Div(id="map-legend"),
+                ]),
+                html.Aside(id="map-detail", className="side-col", children=html.Div(
+                    "Click a service, topic or edge (or a row below) for its stats.",
+                    className="muted hint")),
+            ]),
+            html.H3("Edges"),
+            html.Div(id="map-edges"),
+        ])
+
+    def elements(self, filters: dict | None, _tick: int | None, color_by: str | None,
+                 selected: str | None) -> tuple[Any, Any, Any, Any]:
+        """Elements, legend, edge table and message (empty state or error)."""
+        f = filters or filters_from_query({})
+        color_by = color_by or "p95"
+        try:
+            analysis = self.deps.analysis(f)
+        except ParamError as exc:
+            return [], None, None, error_box(str(exc))
+        els = map_elements(analysis, color_by, selected)
+        if not els:
+            return [], None, None, empty_state(data.store_extent(self.deps.store), f, "/map",
+                                               "services or topics")
+        return els, legend(color_by), edge_table(analysis, f), None
+
+    def select(self, node: dict | None, edge: dict | None, _picks: list[Any]) -> Any:
+        """The id of whatever was clicked last: a node, an edge, or a table row."""
+        trig = ctx.triggered_id
+        if trig == "map-graph":
+            prop = ctx.triggered[0]["prop_id"].split(".")[-1]
+            picked = node if prop == "tapNodeData" else edge
+            return (picked or {}).get("id", no_update)
+        if isinstance(trig, dict) and ctx.triggered and ctx.triggered[0].get("value"):
+            return trig.get("index")
+        return no_update
+
+    def detail(self, selected: str | None, filters: dict | None, _tick: int | None) -> Any:
+        """The stats panel of the selected element."""
+        if not selected:
+            return no_update
+        f = filters or filters_from_query({})
+        try:
+            detail = self.deps.edge(selected, f)
+        except ParamError as exc:
+            return error_box(str(exc))
+        return detail_panel(selected, detail, f)
+
+    def url(self, selected: str | None, color_by: str | None, search: str | None) -> Any:
+        """Keep ``select`` and ``color`` in the URL so the view can be shared."""
+        q = parse_query(search)
+        q.pop("select", None)
+        q.pop("color", None)
+        if selected:
+            q["select"] = selected
+        if color_by and color_by != "p95":
+            q["color"] = color_by
+        out = build_query(q)
+        return out if out != (search or "") else no_update
+
+
+def edge_table(analysis: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Table:
+    """Every edge as a row whose button selects it (same effect as clicking it on the map)."""
+    names = {n["id"]: str(n.get("name") or n["id"]) for n in analysis.get("nodes") or []}
+    edges = sorted(analysis.get("edges") or [], key=lambda e: -(e.get("count") or 0))
+    rows = []
+    for e in edges:
+        rows.append([
+            html.Button(f"{names.get(e['source'], e['source'])} → "
+                        f"{names.get(e['target'], e['target'])}",
+                        id={"type": "map-pick", "index": e["id"]}, className="linkish",
+                        title=e["id"]),
+            e.get("type") or "", fmt_count(e.get("count")), fmt_rate(e.get("rate_per_s")),
+            fmt_ms(e.get("p50_ms")), fmt_ms(e.get("p95_ms")), fmt_pct(error_rate(e)),
+            fmt_ms(e.get("queue_p95_ms")) if e.get("queue_p95_ms") is not None else "—",
+            fmt_count(e.get("broken_context_count") or 0),
+        ])
+    return table(["edge", "type", "count", "rate", "p50", "p95", "errors", "queue p95",
+                  "lost context"], rows, class_name="grid edges")
+
+
+def register(app: Any, deps: Deps) -> FlowMapPage:
+    """Wire the flow map's callbacks into ``app``."""
+    page = FlowMapPage(deps)
+    app.callback(Output("map-graph", "elements"), Output("map-legend", "children"),
+                 Output("map-edges", "children"), Output("map-message", "children"),
+                 Input("filters", "data"), Input("tick", "n_intervals"),
+                 Input("map-color", "value"), Input("map-selected", "data"))(page.elements)
+    app.callback(Output("map-selected", "data"), Input("map-graph", "tapNodeData"),
+                 Input("map-graph", "tapEdgeData"),
+                 Input({"type": "map-pick", "index": ALL}, "n_clicks"),
+                 prevent_initial_call=True)(page.select)
+    app.callback(Output("map-detail", "children"), Input("map-selected", "data"),
+                 Input("filters", "data"), Input("tick", "n_intervals"))(page.detail)
+    app.callback(Output("url", "search", allow_duplicate=True), Input("map-selected", "data"),
+                 Input("map-color", "value"), State("url", "search"),
+                 prevent_initial_call=True)(page.url)
+    return page
+

@@ -1,0 +1,234 @@
+"""Flows (``/flows`` and ``/flows/<flow_id>``): flow types, and one type's DAG.
+
+The table lists every flow type of the window (signature, count, coordination style,
+end-to-end p50/p95, error rate, bottleneck). Selecting one (its URL is ``/flows/<id>``) shows
+its DAG, laid out left to right, with the critical path highlighted and each hop's share of
+the critical-path time as a bar chart.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Mapping, Sequence
+
+import dash_cytoscape as cyto
+import plotly.graph_objects as go
+from dash import Input, Output, dcc, html
+
+from dashboard import data
+from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_ms, fmt_pct,
+                                  table, trace_links)
+from dashboard.deps import Deps
+from dashboard.layered import layered_positions
+from dashboard.pages.flow_map import stylesheet
+from dashboard.params import ParamError, filters_from_query, href
+from dashboard.waterfall import esc
+
+CRIT = "#D84315"
+
+
+def _node_type(node_id: str) -> str:
+    kind = node_id.split(":", 1)[0]
+    return kind if kind in ("service", "topic", "external") else "external"
+
+
+def _node_name(node_id: str) -> str:
+    return node_id.split(":", 1)[1] if ":" in node_id else node_id
+
+
+def critical_hops(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """The flow's critical path as ``[{"hop", "kind", "share", "ms"}]``, biggest share first.
+
+    Accepts the analyzer's list of hop dicts; a bare list of hop ids counts each equally.
+    """
+    cp = flow.get("critical_path") or []
+    out: list[dict[str, Any]] = []
+    for item in cp:
+        if isinstance(item, str):
+            out.append({"hop": item, "kind": "", "share": 1.0 / len(cp), "ms": None})
+        elif isinstance(item, Mapping):
+            out.append({"hop": item.get("hop") or item.get("id") or "?",
+                        "kind": item.get("kind") or "",
+                        "share": item.get("share"),
+                        "ms": item.get("ms", item.get("p50_ms", item.get("mean_ms")))})
+    return sorted(out, key=lambda h: -(h["share"] or 0))
+
+
+def flow_edges(flow: Mapping[str, Any]) -> list[str]:
+    """Edge ids (``a->b``) making up a flow type's DAG."""
+    for key in ("edges", "hops", "path"):
+        v = flow.get(key)
+        if isinstance(v, list) and v:
+            ids = [x if isinstance(x, str) else (x.get("id") or x.get("hop")) for x in v]
+            return [i for i in ids if isinstance(i, str) and "->" in i]
+    return [h["hop"] for h in critical_hops(flow) if "->" in h["hop"]]
+
+
+def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
+    """Cytoscape elements of a flow type's DAG; critical-path hops get the ``crit`` class."""
+    crit = {h["hop"]: h for h in critical_hops(flow)}
+    edges = []
+    for eid in dict.fromkeys(flow_edges(flow)):
+        src, dst = eid.split("->", 1)
+        edges.append((eid, src, dst))
+    nodes = list(dict.fromkeys([e[1] for e in edges] + [e[2] for e in edges]))
+    pos = layered_positions(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90)
+    out: list[dict[str, Any]] = []
+    for n in nodes:
+        x, y = pos[n]
+        share = crit.get(n, {}).get("share")
+        label = _node_name(n) + (f"\n{fmt_pct(share)}" if share else "")
+        out.append({"data": {"id": n, "label": label}, "position": {"x": x, "y": y},
+                    "classes": _node_type(n) + (" crit" if n in crit else "")})
+    for eid, s, d in edges:
+        share = crit.get(eid, {}).get("share")
+        out.append({"data": {"id": eid, "source": s, "target": d,
+                             "label": fmt_pct(share) if share else "", "width": 2.5,
+                             "color": CRIT if eid in crit else "#90A4AE"},
+                    "classes": "crit" if eid in crit else ""})
+    return out
+
+
+def dag_stylesheet() -> list[dict[str, Any]]:
+    return stylesheet() + [
+        {"selector": "node", "style": {"text-wrap": "wrap"}},
+        {"selector": "node.crit", "style": {"border-color": CRIT, "border-width": 3}},
+        {"selector": "edge.crit", "style": {"width": 5}},
+    ]
+
+
+def share_figure(hops: Sequence[Mapping[str, Any]]) -> go.Figure:
+    """Horizontal bars: each hop's share of the critical path."""
+    hops = [h for h in hops if h.get("share") is not None][:15]
+    labels = [esc(f"{_hop_label(h['hop'])} ({h.get('kind') or 'time'})") for h in hops]
+    fig = go.Figure(go.Bar(
+        x=[h["share"] * 100 for h in hops], y=labels, orientation="h", marker_color=CRIT,
+        text=[f"{h['share'] * 100:.0f}%" + (f" · {fmt_ms(h['ms'])}" if h.get("ms") else "")
+              for h in hops], textposition="auto", hoverinfo="skip"))
+    fig.update_layout(height=max(160, 40 + 26 * len(hops)), margin=dict(l=10, r=10, t=10, b=30),
+                      xaxis=dict(title="% of critical-path time", range=[0, 100],
+                                 gridcolor="#eee"),
+                      yaxis=dict(autorange="reversed", automargin=True), plot_bgcolor="white")
+    return fig
+
+
+def _hop_label(hop: str) -> str:
+    if "->" in hop:
+        a, b = hop.split("->", 1)
+        return f"{_node_name(a)} → {_node_name(b)}"
+    return _node_name(hop)
+
+
+def _scope(fl: Mapping[str, Any]) -> str:
+    """``4 services · 3 topics · 1.5 traces per flow`` for a flow type."""
+    parts = []
+    if fl.get("services"):
+        parts.append(f"{len(fl['services'])} services")
+    if fl.get("topics"):
+        parts.append(f"{len(fl['topics'])} topics")
+    if fl.get("hops"):
+        parts.append(f"{len(fl['hops'])} hops")
+    if fl.get("traces_per_flow"):
+        parts.append(f"{fl['traces_per_flow']:g} traces per flow")
+    return " · ".join(parts) + (f" · {fl['id']}" if fl.get("id") else "")
+
+
+def flow_table(flows: Sequence[Mapping[str, Any]], f: Mapping[str, str | None],
+               selected: str | None) -> html.Table:
+    """The flow-type table; each signature links to that type's page."""
+    rows = []
+    for fl in flows:
+        bn = fl.get("bottleneck")
+        bn_text = (_hop_label(bn.get("hop", "")) + (f" ({bn.get('kind')})" if bn.get("kind")
+                                                     else "")) if isinstance(bn, Mapping) \
+            else (_hop_label(bn) if isinstance(bn, str) else "—")
+        rows.append([
+            html.Div([
+                dcc.Link(as_text(fl.get("name") or fl["id"]), href=href(f"/flows/{fl['id']}", f),
+                         className="sig" + (" current" if fl["id"] == selected else ""),
+                         title=as_text(fl.get("signature") or "")),
+                html.Div(_scope(fl), className="muted small")]),
+            fmt_count(fl.get("count")), as_text(fl.get("style") or "—"),
+            fmt_ms(fl.get("e2e_p50_ms")), fmt_ms(fl.get("e2e_p95_ms")),
+            fmt_pct(fl.get("error_rate")), bn_text,
+        ])
+    return table(["flow type", "count", "style", "p50", "p95", "errors", "bottleneck"], rows,
+                 class_name="grid flows")
+
+
+class FlowsPage:
+    """Layout and callbacks of the flows page, as plain methods."""
+
+    def __init__(self, deps: Deps) -> None:
+        self.deps = deps
+
+    def layout(self, params: Mapping[str, str], query: Mapping[str, str]) -> html.Div:
+        return html.Div(className="flows", children=[
+            dcc.Store(id="fl-selected", data=params.get("flow_id")),
+            html.H2("Flow types"),
+            html.Div(id="fl-table"),
+            html.Div(id="fl-detail"),
+        ])
+
+    def body(self, selected: str | None, filters: dict | None, _tick: int | None) \
+            -> tuple[Any, Any]:
+        """The table, and the selected type's DAG and hop shares."""
+        f = filters or filters_from_query({})
+        try:
+            analysis = self.deps.analysis(f)
+        except ParamError as exc:
+            return error_box(str(exc)), None
+        flows = analysis.get("flows") or []
+        if not flows:
+            return empty_state(data.store_extent(self.deps.store), f, "/flows", "flows"), None
+        detail = None
+        if selected:
+            flow = next((x for x in flows if x.get("id") == selected), None)
+            detail = flow_detail(flow, f) if flow else html.Div(
+                className="empty", children=f"Flow type {selected} has no instance in this "
+                                            f"window.")
+        return flow_table(flows, f, selected), detail
+
+
+def flow_detail(flow: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Div:
+    """One flow type: headline numbers, DAG with the critical path, hop shares, examples."""
+    hops = critical_hops(flow)
+    return html.Div(className="flow-detail", id="fl-detail-body", children=[
+        html.H3(as_text(flow.get("name") or flow.get("id"))),
+        html.Details([html.Summary("signature"),
+                      html.Pre(as_text(flow.get("signature") or ""), className="sig-text")]),
+        html.Div(as_text(flow.get("style_explanation") or ""), className="muted"),
+        html.Div(className="facts", children=[
+            html.Span(f"{fmt_count(flow.get('count'))} flows"),
+            html.Span(f"style: {as_text(flow.get('style') or '—')}"),
+            html.Span(f"p50 {fmt_ms(flow.get('e2e_p50_ms'))} · p95 "
+                      f"{fmt_ms(flow.get('e2e_p95_ms'))} end to end"),
+            html.Span(f"{fmt_pct(flow.get('error_rate'))} errors"),
+        ]),
+        html.Div(className="split", children=[
+            html.Div(className="main-col", children=[
+                cyto.Cytoscape(id="fl-dag", elements=dag_elements(flow),
+                               stylesheet=dag_stylesheet(),
+                               layout={"name": "preset", "fit": True, "padding": 25},
+                               style={"width": "100%", "height": "380px"},
+                               userZoomingEnabled=True, minZoom=0.3, maxZoom=2.5),
+                html.Div("Orange: the critical path; labels give each hop's share of it.",
+                         className="muted hint"),
+            ]),
+            html.Div(className="side-col", children=[
+                html.H4("Share of the critical path"),
+                dcc.Graph(figure=share_figure(hops), config={"displayModeBar": False})
+                if hops else html.Div("no critical path computed", className="muted"),
+            ]),
+        ]),
+        html.Div(["Example flows: ", *trace_links(flow.get("example_trace_ids"), f)]),
+        html.Div(["Failed flows: ", *trace_links(flow.get("failed_trace_ids"), f)]),
+    ])
+
+
+def register(app: Any, deps: Deps) -> FlowsPage:
+    """Wire the page's callbacks into ``app``."""
+    page = FlowsPage(deps)
+    app.callback(Output("fl-table", "children"), Output("fl-detail", "children"),
+                 Input("fl-selected", "data"), Input("filters", "data"),
+                 Input("tick", "n_intervals"))(page.body)
+    return page
