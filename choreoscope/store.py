@@ -14,6 +14,7 @@ All SQL comes from ``choreoscope/sql`` (see :mod:`choreoscope.sql`).
 
 from __future__ import annotations
 
+import hashlib
 import os
 import queue
 import threading
@@ -26,6 +27,7 @@ from typing import Any, Callable, Iterator
 
 import duckdb
 import pyarrow as pa
+import pyarrow.compute as pc
 
 from choreoscope.sql import named_queries, schema_sql
 
@@ -252,30 +254,44 @@ class Store:
                 fut.set_exception(exc)
 
     def _insert(self, conn: duckdb.DuckDBPyConnection, batches: list[Any]) -> list[WriteResult]:
-        """Insert batches in one transaction; returns one result per batch."""
+        """Insert batches in one transaction, skipping spans already stored or repeated.
+
+        Duplicates are rare (exporter retries), so the common path is a cheap key probe and
+        a straight Arrow insert; only when the probe finds some do we filter in Arrow.
+        """
         from collector.decode import SpanBatch  # local: the store must not need the collector
 
         merged = SpanBatch.concat(batches)
         total = merged.spans.num_rows
         if total == 0:
             return [WriteResult(0, 0) for _ in batches]
-        starts = merged.spans.column("start_time_unix_nano")
-        import pyarrow.compute as pc
-        mm = pc.min_max(starts).as_py()
+        spans, events, links = merged.spans, merged.events, merged.links
+        mm = pc.min_max(spans.column("start_time_unix_nano")).as_py()
         q = self._queries
-        conn.register("_batch_spans", merged.spans)
-        conn.register("_batch_events", merged.events)
-        conn.register("_batch_links", merged.links)
         try:
             conn.execute("BEGIN")
-            conn.execute(q["stage_new_spans"], {"lo": mm["min"], "hi": mm["max"]})
-            stored = conn.execute("SELECT count(*) FROM _new_spans").fetchone()[0]
-            conn.execute(q["insert_staged_spans"])
-            if merged.events.num_rows:
-                conn.execute(q["insert_staged_events"])
-            if merged.links.num_rows:
-                conn.execute(q["insert_staged_links"])
-            conn.execute("DROP TABLE _new_spans")
+            conn.register("_batch_spans", spans)
+            stored_dups = conn.execute(q["stored_duplicate_keys"],
+                                       {"lo": mm["min"], "hi": mm["max"]}).to_arrow_table()
+            conn.unregister("_batch_spans")
+            keep = _first_unseen(spans, stored_dups)
+            if keep is not None:
+                spans = spans.filter(keep)
+                new_keys = _keys(spans)
+                events = events.filter(pc.is_in(_keys(events), new_keys))
+                links = links.filter(pc.is_in(_keys(links), new_keys))
+            spans, resources, scopes = split_envelopes(spans)
+            for name, table, sql in (("_batch_spans", spans, "insert_batch_spans"),
+                                     ("_batch_resources", resources, "insert_batch_resources"),
+                                     ("_batch_scopes", scopes, "insert_batch_scopes"),
+                                     ("_batch_events", events, "insert_batch_events"),
+                                     ("_batch_links", links, "insert_batch_links")):
+                if table.num_rows:
+                    conn.register(name, table)
+                    try:
+                        conn.execute(q[sql])
+                    finally:
+                        conn.unregister(name)
             conn.execute("COMMIT")
             self.commits += 1
         except Exception:
@@ -284,12 +300,9 @@ class Store:
             except duckdb.Error:
                 pass
             raise
-        finally:
-            conn.unregister("_batch_spans")
-            conn.unregister("_batch_events")
-            conn.unregister("_batch_links")
-        # Attribute duplicates to batches in order: exact per batch when one batch commits
-        # alone, and the totals are always exact.
+        stored = spans.num_rows
+        # Attribute duplicates to batches in order: exact when a batch commits alone (the
+        # usual case under low load), and the totals are always exact.
         results = []
         remaining_dups = total - stored
         for b in batches:
@@ -354,6 +367,70 @@ class Store:
             except OSError:
                 pass
         return total
+
+
+_RESOURCE_COLS = ("resource_attributes", "resource_schema_url",
+                  "resource_dropped_attributes_count")
+_SCOPE_COLS = ("scope_name", "scope_version", "scope_attributes", "scope_schema_url",
+               "scope_dropped_attributes_count")
+
+
+def _content_id(texts: list[str]) -> int:
+    digest = hashlib.blake2b("\x1f".join(texts).encode(), digest_size=8).digest()
+    return int.from_bytes(digest, "big", signed=True)
+
+
+def _envelope(spans: pa.Table, cols: tuple[str, ...], id_name: str, out_names: list[str],
+              extra: list[str]) -> tuple[pa.Array, pa.Table]:
+    """Dictionary-encode the envelope columns: a per-span id and one row per distinct value."""
+    parts = [pc.cast(spans.column(c), pa.string()) for c in (*extra, *cols)]
+    key = pc.binary_join_element_wise(*[pc.fill_null(p, "\x00") for p in parts], "\x1e")
+    enc = pc.dictionary_encode(key).combine_chunks()
+    firsts: dict[int, int] = {}
+    for row, code in enumerate(enc.indices.to_pylist()):
+        firsts.setdefault(code, row)
+    rows = pa.array(list(firsts.values()), pa.int64())
+    ids = [_content_id(t.split("\x1e")) for t in enc.dictionary.to_pylist()]
+    per_span = pc.take(pa.array(ids, pa.int64()), enc.indices)
+    table = spans.select([*extra, *cols]).take(rows)
+    table = table.rename_columns([*extra, *out_names])
+    # dictionary_encode numbers values in order of first appearance, so the rows taken
+    # above are in code order and line up with ``ids``.
+    table = table.add_column(0, id_name, pa.array(ids, pa.int64()))
+    return per_span, table
+
+
+def split_envelopes(spans: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
+    """Move resource and scope columns of decoded spans into their own de-duplicated tables."""
+    res_ids, resources = _envelope(spans, _RESOURCE_COLS, "resource_id",
+                                   ["attributes", "schema_url", "dropped_attributes_count"],
+                                   ["service_name"])
+    scope_ids, scopes = _envelope(spans, _SCOPE_COLS, "scope_id",
+                                  ["name", "version", "attributes", "schema_url",
+                                   "dropped_attributes_count"], [])
+    lean = spans.drop_columns(list(_RESOURCE_COLS + _SCOPE_COLS))
+    # Keep the schema's column order: resource_id, scope_id come right after link_count.
+    pos = lean.schema.get_field_index("link_count") + 1
+    lean = lean.add_column(pos, "resource_id", res_ids).add_column(pos + 1, "scope_id", scope_ids)
+    return lean, resources, scopes
+
+
+def _keys(table: pa.Table) -> pa.Array:
+    """trace_id + span_id as one string column, for set operations in Arrow."""
+    return pc.binary_join_element_wise(table.column("trace_id"), table.column("span_id"), "")
+
+
+def _first_unseen(spans: pa.Table, stored: pa.Table) -> pa.Array | None:
+    """A mask keeping the first copy of each span not already stored; None if all are new."""
+    keys = _keys(spans)
+    if stored.num_rows == 0 and pc.count_distinct(keys).as_py() == spans.num_rows:
+        return None
+    idx = pa.table({"k": keys, "i": pa.array(range(spans.num_rows), pa.int64())})
+    first = idx.group_by("k", use_threads=False).aggregate([("i", "min")]).column("i_min")
+    mask = pc.is_in(pa.array(range(spans.num_rows), pa.int64()), first)
+    if stored.num_rows:
+        mask = pc.and_(mask, pc.invert(pc.is_in(keys, _keys(stored))))
+    return mask
 
 
 def _span_count(item: Any) -> int:

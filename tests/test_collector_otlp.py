@@ -73,7 +73,7 @@ def test_round_trip_keeps_every_field(collector):
     assert ExportTraceServiceResponse.FromString(r.content).partial_success.rejected_spans == 0
     src = req.resource_spans[0].scope_spans[0].spans[0]
     with collector.store.cursor() as cur:
-        row = cur.execute("SELECT * FROM spans").to_arrow_table().to_pylist()[0]
+        row = cur.execute("SELECT * FROM spans_full").to_arrow_table().to_pylist()[0]
     assert row["trace_id"] == "0af7651916cd43dd8448eb211c80319c"
     assert row["span_id"] == "b7ad6b7169203331"
     assert row["parent_span_id"] == "00f067aa0ba902b7"

@@ -150,6 +150,8 @@ FROM c ANTI JOIN dropped d ON d.trace_id = c.trace_id AND d.span_id = c.span_id
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
 -- (counted consumer) and call (client span whose child runs in another service, or which
 -- names a peer without spans). Edge statistics are GROUP BYs over this table.
+-- A peer without spans is named by peer.service, else db.system (a database is known by
+-- its system: one node per kind of store), else server.address / net.peer.name.
 CREATE OR REPLACE TEMP TABLE a_hops AS
 WITH services AS (SELECT DISTINCT service FROM a_spans),
 pub AS (
@@ -173,11 +175,11 @@ sync AS (
 ),
 ext AS (
     SELECT s.trace_id, s.span_id, s.service,
-           coalesce(s.peer_service, s.server_address, s.db_system) AS peer,
+           coalesce(s.peer_service, s.db_system, s.server_address) AS peer,
            s.t0, s.t1, s.err
     FROM a_spans s
     WHERE s.kind = 'CLIENT' AND s.role IS NULL AND s.msg_system IS NULL
-      AND coalesce(s.peer_service, s.server_address, s.db_system) IS NOT NULL
+      AND coalesce(s.peer_service, s.db_system, s.server_address) IS NOT NULL
       AND NOT EXISTS (SELECT 1 FROM sync y WHERE y.trace_id = s.trace_id
                                              AND y.span_id = s.span_id)
 )
@@ -199,21 +201,32 @@ SELECT 'call', 'service:' || e.service,
 -- name: analyzer_trace_pairs
 -- Pairs of traces in the window that belong to one flow: producer/consumer pairs across
 -- traces (parent, link or message id), any other span link, and a shared conversation id.
--- A conversation id shared by more traces than $max_conv is a session, not a transaction,
--- and is ignored so it cannot merge unrelated flows.
+-- A span that joins several other traces at once (a batch consumer, a fan-in link) is where
+-- separate transactions meet, not one transaction: it does not merge them. A conversation
+-- id shared by more traces than $max_conv is a session, and is ignored for the same reason.
 WITH tr AS (SELECT DISTINCT trace_id FROM a_spans),
 conv AS (
     SELECT conv_id, trace_id, min(trace_id) OVER (PARTITION BY conv_id) AS first_trace,
            count(*) OVER (PARTITION BY conv_id) AS n
     FROM (SELECT DISTINCT conv_id, trace_id FROM a_spans WHERE conv_id IS NOT NULL)
-)
-SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
-    SELECT p_trace AS a, c_trace AS b FROM a_match WHERE p_trace <> c_trace
-    UNION ALL
-    SELECT l.trace_id, l.linked_trace_id FROM span_links l
+),
+m AS (
+    SELECT c_trace, c_span, p_trace,
+           count(DISTINCT p_trace) OVER (PARTITION BY c_trace, c_span) AS fan_in
+    FROM a_match WHERE p_trace <> c_trace
+),
+l AS (
+    SELECT l.trace_id, l.linked_trace_id,
+           count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in
+    FROM span_links l
     SEMI JOIN tr t1 ON t1.trace_id = l.trace_id
     SEMI JOIN tr t2 ON t2.trace_id = l.linked_trace_id
     WHERE l.trace_id <> l.linked_trace_id
+)
+SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
+    SELECT p_trace AS a, c_trace AS b FROM m WHERE fan_in = 1
+    UNION ALL
+    SELECT trace_id, linked_trace_id FROM l WHERE fan_in = 1
     UNION ALL
     SELECT first_trace, trace_id FROM conv WHERE n <= $max_conv AND trace_id <> first_trace
 )

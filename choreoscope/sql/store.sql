@@ -1,37 +1,32 @@
 -- Queries used by the store itself (writes, retention, counts).
 
--- name: stage_new_spans
--- The batch is deduplicated on (trace_id, span_id) within itself and against what is stored.
--- A retried export repeats spans byte for byte, so the stored duplicate has the same start
--- time: restricting the anti-join to the batch's time range lets DuckDB's zone maps skip
--- almost all of the table instead of hashing every stored key on every commit.
-CREATE OR REPLACE TEMP TABLE _new_spans AS
-SELECT n.* EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (PARTITION BY trace_id, span_id) AS rn FROM _batch_spans
-) n
-WHERE n.rn = 1
-  AND NOT EXISTS (
-    SELECT 1 FROM spans s
-    WHERE s.start_time_unix_nano BETWEEN $lo AND $hi
-      AND s.trace_id = n.trace_id AND s.span_id = n.span_id
-      AND s.start_time_unix_nano = n.start_time_unix_nano)
+-- name: stored_duplicate_keys
+-- Keys of the batch that are already stored (an exporter retried). A retry repeats spans
+-- byte for byte, so the stored copy has the same start time: restricting the probe to the
+-- batch's time range lets DuckDB's zone maps skip almost all of the table.
+SELECT b.trace_id, b.span_id FROM _batch_spans b
+SEMI JOIN (
+    SELECT trace_id, span_id, start_time_unix_nano FROM spans
+    WHERE start_time_unix_nano BETWEEN $lo AND $hi
+) s ON b.trace_id = s.trace_id AND b.span_id = s.span_id
+   AND b.start_time_unix_nano = s.start_time_unix_nano
 
--- name: insert_staged_spans
-INSERT INTO spans SELECT * FROM _new_spans
+-- name: insert_batch_spans
+INSERT INTO spans SELECT * FROM _batch_spans
 
--- name: insert_staged_events
-INSERT INTO span_events
-SELECT e.* EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, seq) AS rn FROM _batch_events
-) e SEMI JOIN _new_spans n ON e.trace_id = n.trace_id AND e.span_id = n.span_id
-WHERE e.rn = 1
+-- name: insert_batch_resources
+INSERT INTO resources SELECT * FROM _batch_resources b
+WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.resource_id = b.resource_id)
 
--- name: insert_staged_links
-INSERT INTO span_links
-SELECT l.* EXCLUDE (rn) FROM (
-    SELECT *, row_number() OVER (PARTITION BY trace_id, span_id, seq) AS rn FROM _batch_links
-) l SEMI JOIN _new_spans n ON l.trace_id = n.trace_id AND l.span_id = n.span_id
-WHERE l.rn = 1
+-- name: insert_batch_scopes
+INSERT INTO scopes SELECT * FROM _batch_scopes b
+WHERE NOT EXISTS (SELECT 1 FROM scopes c WHERE c.scope_id = b.scope_id)
+
+-- name: insert_batch_events
+INSERT INTO span_events SELECT * FROM _batch_events
+
+-- name: insert_batch_links
+INSERT INTO span_links SELECT * FROM _batch_links
 
 -- name: count_spans
 SELECT count(*) FROM spans
