@@ -105,6 +105,8 @@ def _edges(st: Stager, window_s: float) -> list[dict[str, Any]]:
             q = r["qq"]
             if q is not None:
                 e.update(quantiles_ms(q, "queue_"))
+            # producer messages joined to these deliveries (a batch delivery joins several)
+            e["message_count"] = int(r["pairs"] or 0)
             ev = evidence.get(r["id"])
             if ev is not None:
                 e["joined_by"] = {"context": n - int(ev["no_ctx"]),
@@ -300,6 +302,9 @@ def _bottlenecks(st: Stager, hops: dict[tuple[str, str], dict[str, Any]],
         if e is not None:
             b["evidence"] = {k: e[k] for k in ("count", "error_count", "p50_ms", "p95_ms",
                                                 "queue_p50_ms", "queue_p95_ms")}
+        elif kind == "processing":
+            # how work reaches this service: the hops whose time its processing extends
+            b["entered_by"] = sorted(x["id"] for x in edges if x["target"] == hop)
         out.append(b)
     out.sort(key=lambda b: -b["share"])
     errors = st.rows("analyzer_error_hops")

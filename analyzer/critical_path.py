@@ -13,7 +13,10 @@ Time on the path is attributed to hops:
 * ``call`` of a call edge (a CLIENT span's own time: network, a peer without spans) or of a
   publish edge (the synchronous send to the broker);
 * ``queue`` of a delivery edge ``topic:<t>->service:<s>``: between the producer's end and the
-  consumer's start.
+  consumer's start;
+* ``retry`` of a delivery edge: a failed delivery is the causal parent of the redelivery of
+  the same message to the same service, and the wait between them is time lost to the
+  failure, not to the queue.
 
 Pure functions over plain dicts; no database.
 """
@@ -34,7 +37,7 @@ class Segment:
     span: Key
     start: int
     end: int
-    kind: str   # processing | call | queue | wait
+    kind: str   # processing | call | queue | retry | wait
     hop: str    # service:x, an edge id, or '' for unattributed waiting
 
 
@@ -100,6 +103,21 @@ def critical_path(spans: Sequence[dict[str, Any]],
         pid = sp.get("parent_span_id")
         if pid and (sp["trace_id"], pid) in by_key:
             parent[k] = (sp["trace_id"], pid)
+    # Redeliveries: the same producer's message to the same service again after a failed
+    # attempt follows that attempt, not the producer.
+    attempts: dict[tuple[Key, str], list[Key]] = {}
+    for ck, pk in best.items():
+        if by_key[ck].get("hop_type") == "consume":
+            attempts.setdefault((pk, by_key[ck]["service"]), []).append(ck)
+    retry_children: set[Key] = set()
+    for group in attempts.values():
+        if len(group) < 2:
+            continue
+        group.sort(key=lambda k: (by_key[k]["t0"], k))
+        for prev, nxt in zip(group, group[1:]):
+            if by_key[prev].get("err"):
+                best[nxt] = prev
+                retry_children.add(nxt)
     async_children: set[Key] = set()
     for ck, pk in best.items():
         # Never let an async edge close a cycle (a link back into one's own ancestors).
@@ -181,19 +199,19 @@ def critical_path(spans: Sequence[dict[str, Any]],
         sp = by_key.get(n)
         own = _span_hop(sp) if sp is not None else ("wait", "")
         cur = upto
-        gap_hop = ""   # the delivery whose consumer starts at `cur`, for time past n's end
+        gap = ("wait", "")  # the delivery whose consumer starts at `cur`: time past n's end
         for c in sorted(children.get(n, ()), key=lambda x: done[x], reverse=True):
             if cur <= ns:
                 break
             cd = done[c]
             if cd > cur:
                 continue  # overlaps a later path child; CRISP skips it
-            _emit(segments, n, cd, cur, ne, own, gap_hop)
+            _emit(segments, n, cd, cur, ne, own, gap)
             work.append((c, cd))
             cur = t0[c]
-            gap_hop = _delivery_hop(by_key[c]) if (c in async_children and c in by_key
-                                                    and n != _ROOT) else ""
-        _emit(segments, n, ns, cur, ne, own, gap_hop)
+            gap = (("retry" if c in retry_children else "queue", _delivery_hop(by_key[c]))
+                   if (c in async_children and c in by_key and n != _ROOT) else ("wait", ""))
+        _emit(segments, n, ns, cur, ne, own, gap)
 
     segments.sort(key=lambda g: (g.start, g.end))
     by_hop: dict[tuple[str, str], int] = {}
@@ -219,7 +237,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
 
 
 def _emit(out: list[Segment], n: Key, a: int, b: int, n_end: int,
-          own: tuple[str, str], gap_hop: str) -> None:
+          own: tuple[str, str], gap: tuple[str, str]) -> None:
     """Attribute ``[a, b)`` of node ``n``: its own span time, then waiting past its end."""
     if b <= a:
         return
@@ -227,7 +245,7 @@ def _emit(out: list[Segment], n: Key, a: int, b: int, n_end: int,
     if mid > a:
         out.append(Segment(n, a, mid, own[0], own[1]))
     if b > mid:
-        out.append(Segment(n, mid, b, "queue" if gap_hop else "wait", gap_hop))
+        out.append(Segment(n, mid, b, gap[0], gap[1]))
 
 
 def _reach(roots: Iterable[Key], children: dict[Key, list[Key]]) -> set[Key]:
