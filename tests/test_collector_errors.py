@@ -159,3 +159,25 @@ def _with_deep_attribute(req, depth: int) -> bytes:
     span += _ld(9, _ld(1, b"deep") + _ld(2, value))  # Span.attributes
     resource = req.resource_spans[0].resource.SerializeToString()
     return _ld(1, _ld(1, resource) + _ld(2, _ld(2, span)))
+
+
+def test_megabyte_strings_and_wrong_length_ids(collector):
+    req = simple_request(2)
+    spans = req.resource_spans[0].scope_spans[0].spans
+    spans[0].attributes.append(kv("payload", "x" * 2_000_000))
+    spans[1].trace_id = b"\x01" * 8  # 8 bytes: a trace id must have 16
+    r = _post(collector, req.SerializeToString(), PB)
+    assert r.status_code == 200
+    from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (
+        ExportTraceServiceResponse,
+    )
+    assert ExportTraceServiceResponse.FromString(r.content).partial_success.rejected_spans == 1
+    with collector.store.cursor() as cur:
+        n = cur.execute("SELECT length(json_extract_string(attributes, '$.payload')) "
+                        "FROM spans").fetchone()[0]
+    assert n == 2_000_000
+    doc = ('{"resourceSpans":[{"scopeSpans":[{"spans":[{"traceId":"abcd","spanId":'
+           '"0102030405060708","name":"short","startTimeUnixNano":"%d","endTimeUnixNano":"%d"}'
+           ']}]}]}' % (time.time_ns(), time.time_ns() + 5))
+    r = _post(collector, doc.encode(), {"Content-Type": "application/json"})
+    assert r.status_code == 200 and r.json()["partialSuccess"]["rejectedSpans"] == "1"
