@@ -1,0 +1,106 @@
+"""The dashboard's per-app analysis cache: fresh, stale-while-revalidate, one compute per key."""
+
+import threading
+import time
+
+import pytest
+
+from dashboard.cache import RevalidatingCache
+
+
+class Clock:
+    def __init__(self):
+        self.t = 0.0
+
+    def __call__(self):
+        return self.t
+
+
+def test_fresh_values_are_reused_and_keys_are_separate():
+    calls = []
+    cache = RevalidatingCache(lambda k: calls.append(k) or f"v{len(calls)}", ttl_s=5,
+                              clock=Clock())
+    assert cache.get("a") == "v1"
+    assert cache.get("a") == "v1"
+    assert cache.get("b") == "v2"
+    assert calls == ["a", "b"]
+
+
+def test_stale_value_is_served_while_one_refresh_runs_in_the_background():
+    clock = Clock()
+    spawned = []
+    n = {"i": 0}
+
+    def compute(key):
+        n["i"] += 1
+        return n["i"]
+
+    cache = RevalidatingCache(compute, ttl_s=5, stale_s=60, clock=clock, spawn=spawned.append)
+    assert cache.get("k") == 1
+    clock.t = 10  # past the TTL, within the stale limit
+    assert cache.get("k") == 1  # stale value at once...
+    assert cache.get("k") == 1
+    assert len(spawned) == 1  # ...and exactly one refresh scheduled
+    spawned[0]()
+    assert cache.get("k") == 2
+    clock.t = 100  # past the stale limit: the caller waits for a fresh value
+    assert cache.get("k") == 3
+    assert len(spawned) == 1
+
+
+def test_failed_refresh_keeps_the_stale_value_and_allows_another_try():
+    clock = Clock()
+    spawned = []
+    state = {"fail": False, "n": 0}
+
+    def compute(key):
+        if state["fail"]:
+            raise RuntimeError("db busy")
+        state["n"] += 1
+        return state["n"]
+
+    cache = RevalidatingCache(compute, ttl_s=1, stale_s=30, clock=clock, spawn=spawned.append)
+    cache.get("k")
+    clock.t = 2
+    state["fail"] = True
+    assert cache.get("k") == 1
+    spawned.pop()()  # the refresh fails quietly
+    assert cache.get("k") == 1
+    assert len(spawned) == 1  # a new refresh was scheduled after the failure
+    clock.t = 100
+    with pytest.raises(RuntimeError):
+        cache.get("k")
+
+
+def test_concurrent_callers_share_one_computation():
+    started = threading.Event()
+    count = {"n": 0}
+
+    def slow(key):
+        count["n"] += 1
+        started.set()
+        time.sleep(0.2)
+        return key * 2
+
+    cache = RevalidatingCache(slow, ttl_s=30)
+    results = []
+    threads = [threading.Thread(target=lambda: results.append(cache.get(21))) for _ in range(6)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert results == [42] * 6
+    assert count["n"] == 1
+
+
+def test_least_recently_used_entries_are_evicted():
+    calls = []
+    cache = RevalidatingCache(lambda k: calls.append(k) or k, ttl_s=100, max_entries=2,
+                              clock=Clock())
+    cache.get(1)
+    cache.get(2)
+    cache.get(1)  # 1 is now the most recent
+    cache.get(3)  # evicts 2
+    cache.get(1)
+    cache.get(2)
+    assert calls == [1, 2, 3, 2]
