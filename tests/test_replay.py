@@ -297,3 +297,38 @@ def test_bad_input_is_a_clean_error(tmp_path: Path) -> None:
         replay([bad], "http://127.0.0.1:9", "grpc", progress=False)
     with pytest.raises(ReplayError, match="no such file"):
         replay([tmp_path / "missing.jsonl"], "http://127.0.0.1:9", "grpc", progress=False)
+
+
+def test_replay_into_the_project_collector(tmp_path: Path) -> None:
+    """End to end into choreoscope's own collector (skipped if that part is unavailable)."""
+    try:
+        from choreoscope.config import resolve
+        from collector.server import Collector
+    except Exception as exc:  # the collector is developed in parallel; do not depend on it
+        pytest.skip(f"project collector not importable: {exc}")
+    settings = resolve({"db": str(tmp_path / "t.duckdb"), "grpc_port": 0, "http_port": 0, "no_ui": True},
+                       environ={})
+    col = Collector(settings)
+    try:
+        ep = col.start()
+    except Exception as exc:
+        col.stop()
+        pytest.skip(f"project collector does not start: {exc}")
+    try:
+        files = {"grpc": gt.data_path("choreography"), "http/json": gt.data_path("hybrid")}
+        for protocol, path in files.items():
+            endpoint = ep.grpc if protocol == "grpc" else ep.http
+            replay([path], endpoint, protocol, speed=0, shift=False, progress=False)
+        expected = [s for p in files.values() for s in _file_spans(p)]
+        deadline = time.monotonic() + 15
+        while col.store.count_spans() < len(expected) and time.monotonic() < deadline:
+            time.sleep(0.1)
+        with col.store.cursor() as cur:
+            rows = cur.execute("SELECT trace_id, span_id, coalesce(parent_span_id, ''), name, "
+                               "start_time_unix_nano, end_time_unix_nano FROM spans").fetchall()
+            links = cur.execute("SELECT trace_id, span_id, linked_trace_id, linked_span_id FROM span_links "
+                                "ORDER BY trace_id, span_id, seq").fetchall()
+        assert sorted(rows) == sorted((s[0], s[1], s[2], s[6], s[4], s[5]) for s in expected)
+        assert sorted(links) == sorted((s[0], s[1], t, sp) for s in expected for t, sp in s[3])
+    finally:
+        col.stop()
