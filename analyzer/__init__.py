@@ -11,5 +11,6 @@ Public API (pure functions over a :class:`choreoscope.store.Store`; no Dash, no 
 
 from analyzer.analysis import analyze
 from analyzer.model import Analysis
+from analyzer.trace_flow import flow_for_trace
 
-__all__ = ["analyze", "Analysis"]
+__all__ = ["analyze", "Analysis", "flow_for_trace"]

@@ -77,14 +77,21 @@ class Stager:
         cols = [d[0] for d in res.description]
         return [dict(zip(cols, r)) for r in res.fetchall()]
 
-    def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:
-        """Build every TEMP table of the window (restricted to flows touching ``service``)."""
+    def stage_spans(self, since_ns: int | None, until_ns: int | None,
+                    trace_ids: list[str] | None) -> None:
+        """Spans, producers, consumer/producer pairs, deliveries and hops of a window (or
+        of the given traces only)."""
         self.run("analyzer_load_spans", {"since": MIN_NS if since_ns is None else since_ns,
-                                         "until": MAX_NS if until_ns is None else until_ns})
+                                         "until": MAX_NS if until_ns is None else until_ns,
+                                         "trace_ids": trace_ids})
         self.run("analyzer_producers")
         self.run("analyzer_matches")
         self.run("analyzer_consumers")
         self.run("analyzer_hops")
+
+    def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:
+        """Build every TEMP table of the window (restricted to flows touching ``service``)."""
+        self.stage_spans(since_ns, until_ns, None)
         t = time.perf_counter()
         pairs = self.run("analyzer_trace_pairs",
                          {"max_conv": MAX_CONVERSATION_TRACES}).fetchall()

@@ -7,8 +7,8 @@
 -- destination, 'unknown' when a messaging span names none.
 
 -- name: analyzer_load_spans
--- The window's spans, with their parent's essentials joined once, so later rules need no
--- further self-join.
+-- The window's spans (or only those of $trace_ids, for one flow), with their parent's
+-- essentials joined once, so later rules need no further self-join.
 CREATE OR REPLACE TEMP TABLE a_spans AS
 WITH s AS (
     SELECT trace_id, span_id, parent_span_id, kind, service_name AS service, name,
@@ -24,6 +24,7 @@ WITH s AS (
            coalesce(msg_destination, 'unknown') AS topic
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND ($trace_ids IS NULL OR trace_id IN (SELECT unnest($trace_ids)))
 )
 SELECT s.*, p.kind AS p_kind, p.service AS p_service, p.role AS p_role, p.topic AS p_topic,
        p.op AS p_op, p.t0 AS p_t0, p.t1 AS p_t1, p.err AS p_err
@@ -429,3 +430,50 @@ failed AS (SELECT count(*) AS n FROM a_flows WHERE err)
 SELECT x.*, (SELECT n FROM failed) AS failed_flows
 FROM (SELECT * FROM hop_err UNION ALL SELECT * FROM svc_err) x
 ORDER BY flows DESC, hop
+
+-- ---------------------------------------------------------------- one flow (waterfall)
+
+-- name: flow_neighbour_traces
+-- Traces joined to the traces $ids: span links in either direction (with the number of
+-- traces the linking span points at, so a batch consumer is not followed into every
+-- transaction it batched), and messaging spans sharing one of $msg_ids or $conv_ids.
+SELECT 'link_out' AS how, l.linked_trace_id AS trace_id,
+       count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in,
+       NULL::VARCHAR AS key, NULL::VARCHAR AS kind, NULL::VARCHAR AS op, NULL::VARCHAR AS topic
+FROM span_links l WHERE l.trace_id IN (SELECT unnest($ids))
+UNION ALL
+SELECT 'link_in', l.trace_id,
+       (SELECT count(DISTINCT x.linked_trace_id) FROM span_links x
+        WHERE x.trace_id = l.trace_id AND x.span_id = l.span_id),
+       NULL, NULL, NULL, NULL
+FROM span_links l WHERE l.linked_trace_id IN (SELECT unnest($ids))
+UNION ALL
+SELECT 'message_id', trace_id, 1, msg_message_id, kind, msg_operation_type,
+       coalesce(msg_destination, 'unknown')
+FROM spans WHERE msg_message_id IN (SELECT unnest($msg_ids))
+UNION ALL
+SELECT 'conversation', trace_id, 1, msg_conversation_id, kind, msg_operation_type, NULL
+FROM spans WHERE msg_conversation_id IN (SELECT unnest($conv_ids))
+
+-- name: flow_trace_keys
+-- Message and conversation ids carried by the spans (and links) of the traces $ids.
+SELECT s.trace_id, s.span_id, s.kind, s.msg_operation_type, s.msg_message_id,
+       s.msg_conversation_id, coalesce(s.msg_destination, 'unknown') AS topic
+FROM spans s
+WHERE s.trace_id IN (SELECT unnest($ids))
+  AND (s.msg_message_id IS NOT NULL OR s.msg_conversation_id IS NOT NULL)
+
+-- name: flow_spans
+SELECT * FROM spans WHERE trace_id IN (SELECT unnest($ids)) ORDER BY start_time_unix_nano, span_id
+
+-- name: flow_links
+SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id
+FROM span_links WHERE trace_id IN (SELECT unnest($ids))
+
+-- name: flow_hops_and_matches
+SELECT 'hop' AS what, h.trace_id, h.span_id, h.type, h.src, h.dst, NULL AS p_trace,
+       NULL AS p_span, NULL::BIGINT AS queue_ns
+FROM a_hops h WHERE h.type <> 'publish'
+UNION ALL
+SELECT 'match', m.c_trace, m.c_span, m.via, NULL, NULL, m.p_trace, m.p_span, m.queue_ns
+FROM a_match m

@@ -1,0 +1,213 @@
+"""`flow_for_trace()`: the whole flow instance around one trace, for the waterfall view.
+
+The flow is found breadth-first from the trace: span links in both directions, producer and
+consumer spans sharing a message id (lost context), and spans sharing a conversation id.
+A batch consumer (a span linking several traces) is included when reached from one of them
+but not followed into the others, as in :func:`analyzer.analyze`, where it does not merge the
+transactions it batched. The spans found are then staged with the same SQL as a full
+analysis, so pairs, hops and the critical path follow exactly the same rules.
+"""
+
+from __future__ import annotations
+
+import time
+from typing import Any
+
+from analyzer.critical_path import critical_path
+from analyzer.model import ms
+from analyzer.staging import MAX_CONVERSATION_TRACES, Stager
+from choreoscope.sql import named_queries
+
+MAX_SPANS = 2000
+MAX_TRACES = 200
+
+
+def span_role(kind: str | None, op: str | None) -> str | None:
+    """'P' (publishes), 'C' (consumes) or None; the rule of ``analyzer_load_spans``."""
+    if kind == "PRODUCER":
+        return "P"
+    if kind == "CONSUMER":
+        return "C"
+    if kind == "CLIENT" and op in ("send", "create"):
+        return "P"
+    if kind == "CLIENT" and op == "receive":
+        return "C"
+    return None
+
+
+def _compatible(a: str | None, b: str | None) -> bool:
+    return a == b or a in (None, "unknown") or b in (None, "unknown")
+
+
+def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
+                   timings: dict[str, float] | None = None) -> dict[str, Any] | None:
+    """The flow instance containing ``trace_id`` (None if no span of it is stored).
+
+    Returns ``flow_id``, ``trace_ids``, ``spans`` (every stored column plus ``depth``,
+    ``on_critical_path``, ``queue_wait_ms``, ``duration_ms``; ordered by start), ``links``
+    (``from_span``, ``to_span``, ``type`` parent|link|message_id, ``cross_trace``),
+    ``critical_path`` (span ids in order), ``start_ns``, ``end_ns``, ``duration_ms``,
+    ``errors`` and ``truncated`` (more than ``max_spans`` spans or too many traces).
+    """
+    tm = timings if timings is not None else {}
+    tid = (trace_id or "").strip().lower()
+    if not tid:
+        return None
+    q = named_queries()
+    with store.cursor() as cur:
+        t = time.perf_counter()
+        members, attached, truncated = _discover(cur, q, tid)
+        tm["discover"] = time.perf_counter() - t
+        all_ids = sorted(members | attached)
+        t = time.perf_counter()
+        res = cur.execute(q["flow_spans"], {"ids": all_ids})
+        cols = [d[0] for d in res.description]
+        rows = res.fetchall()
+        if not rows:
+            return None
+        if len(rows) > max_spans:
+            truncated = True
+            rows = rows[:max_spans]
+        spans = [dict(zip(cols, r)) for r in rows]
+        links = cur.execute(q["flow_links"], {"ids": all_ids}).fetchall()
+        tm["fetch"] = time.perf_counter() - t
+        t = time.perf_counter()
+        st = Stager(cur, q)
+        st.stage_spans(None, None, all_ids)
+        hop_of: dict[tuple[str, str], tuple[str, str, str]] = {}
+        matches: list[tuple[str, str, str, str, str]] = []
+        queue: dict[tuple[str, str], int] = {}
+        for what, tr, sp, a, b, c, pt, ps, qn in cur.execute(
+                q["flow_hops_and_matches"]).fetchall():
+            if what == "hop":
+                hop_of[(tr, sp)] = (a, b, c)
+            else:
+                matches.append((tr, sp, pt, ps, a))
+                if qn is not None:
+                    # a batch waited as long as its latest message: keep the smallest wait
+                    queue[(tr, sp)] = min(queue.get((tr, sp), qn), qn)
+        tm["stage"] = time.perf_counter() - t
+    t = time.perf_counter()
+    out = _assemble(spans, links, matches, hop_of, queue, members, truncated)
+    tm["assemble"] = time.perf_counter() - t
+    return out
+
+
+def _discover(cur: Any, q: dict[str, str], tid: str) -> tuple[set[str], set[str], bool]:
+    """Breadth-first search for the traces of the flow: (members, attached batches, truncated)."""
+    members = {tid}
+    attached: set[str] = set()
+    frontier = [tid]
+    truncated = False
+    while frontier:
+        keys = cur.execute(q["flow_trace_keys"], {"ids": frontier}).fetchall()
+        by_msg: dict[str, list[tuple[str | None, str]]] = {}
+        conv: set[str] = set()
+        for _tr, _sp, kind, op, mid, cid, topic in keys:
+            role = span_role(kind, op)
+            if mid is not None and role is not None:
+                by_msg.setdefault(mid, []).append((role, topic))
+            if cid is not None:
+                conv.add(cid)
+        rows = cur.execute(q["flow_neighbour_traces"],
+                           {"ids": frontier, "msg_ids": sorted(by_msg),
+                            "conv_ids": sorted(conv)}).fetchall()
+        conv_traces: dict[str, set[str]] = {}
+        new: set[str] = set()
+        for how, trace, fan_in, key, kind, op, topic in rows:
+            if how == "conversation":
+                conv_traces.setdefault(key, set()).add(trace)
+                continue
+            if trace in members:
+                continue
+            if how in ("link_in", "link_out") and fan_in > 1:
+                attached.add(trace)  # a batch: show it, do not follow it
+            elif how == "message_id":
+                role = span_role(kind, op)
+                if role is not None and any(r != role and _compatible(tp, topic)
+                                            for r, tp in by_msg.get(key, ())):
+                    new.add(trace)
+            else:
+                new.add(trace)
+        for traces in conv_traces.values():
+            if len(traces) <= MAX_CONVERSATION_TRACES:
+                new |= traces - members
+        new -= members
+        attached -= new
+        if len(members) + len(new) > MAX_TRACES:
+            new = set(sorted(new)[:max(0, MAX_TRACES - len(members))])
+            truncated = True
+        members |= new
+        frontier = sorted(new)
+    attached -= members
+    return members, attached, truncated
+
+
+def _assemble(spans: list[dict[str, Any]], links: list[tuple], matches: list[tuple],
+              hop_of: dict[tuple[str, str], tuple[str, str, str]],
+              queue: dict[tuple[str, str], int], members: set[str],
+              truncated: bool) -> dict[str, Any]:
+    cp_input = []
+    for s in spans:
+        key = (s["trace_id"], s["span_id"])
+        h = hop_of.get(key)
+        cp_input.append({
+            "trace_id": s["trace_id"], "span_id": s["span_id"],
+            "parent_span_id": s["parent_span_id"], "service": s["service_name"],
+            "kind": s["kind"], "role": span_role(s["kind"], s["msg_operation_type"]),
+            "topic": s["msg_destination"] or "unknown", "t0": s["start_time_unix_nano"],
+            "t1": s["end_time_unix_nano"], "err": s["status_code"] == "ERROR",
+            "hop_type": h[0] if h else None, "hop_src": h[1] if h else None,
+            "hop_dst": h[2] if h else None,
+        })
+    cp = critical_path(cp_input, matches)
+    on_path = set(cp.spans) if cp else set()
+    present = {(s["trace_id"], s["span_id"]) for s in spans}
+    out_spans = []
+    for s in spans:
+        key = (s["trace_id"], s["span_id"])
+        d = dict(s)
+        d["depth"] = cp.depth.get(key, 0) if cp else 0
+        d["on_critical_path"] = key in on_path
+        d["queue_wait_ms"] = ms(queue[key]) if key in queue else None
+        d["duration_ms"] = ms(s["end_time_unix_nano"] - s["start_time_unix_nano"])
+        d["causal_parent_span_id"] = cp.causal_parent[key][1] if cp and key in cp.causal_parent else None
+        out_spans.append(d)
+    out_links: list[dict[str, Any]] = []
+    seen: set[tuple[str, str, str]] = set()
+
+    def add(frm: tuple[str, str], to: tuple[str, str], typ: str) -> None:
+        k = (frm[1], to[1], typ)
+        if k in seen or frm not in present or to not in present:
+            return
+        seen.add(k)
+        out_links.append({"from_span": frm[1], "to_span": to[1], "type": typ,
+                          "from_trace": frm[0], "to_trace": to[0],
+                          "cross_trace": frm[0] != to[0]})
+
+    for s in spans:
+        if s["parent_span_id"]:
+            add((s["trace_id"], s["parent_span_id"]), (s["trace_id"], s["span_id"]), "parent")
+    for tr, sp, ltr, lsp, _mid in links:
+        add((ltr, lsp), (tr, sp), "link")
+    for ctr, csp, ptr, psp, via in matches:
+        if via == "message_id":
+            add((ptr, psp), (ctr, csp), "message_id")
+    start = min(s["start_time_unix_nano"] for s in spans)
+    end = max(s["end_time_unix_nano"] for s in spans)
+    trace_ids = sorted({s["trace_id"] for s in spans},
+                       key=lambda t: min(x["start_time_unix_nano"] for x in spans
+                                         if x["trace_id"] == t))
+    return {
+        "flow_id": min(members & set(trace_ids)) if members & set(trace_ids) else trace_ids[0],
+        "trace_ids": trace_ids,
+        "spans": out_spans,
+        "links": out_links,
+        "critical_path": [k[1] for k in (cp.spans if cp else [])],
+        "critical_path_segments": [
+            {"span_id": g.span[1], "start_ns": g.start, "end_ns": g.end, "kind": g.kind,
+             "hop": g.hop} for g in (cp.segments if cp else []) if g.end > g.start],
+        "start_ns": start, "end_ns": end, "duration_ms": ms(end - start),
+        "errors": sum(1 for s in spans if s["status_code"] == "ERROR"),
+        "span_count": len(spans), "truncated": truncated,
+    }
