@@ -67,6 +67,35 @@ def as_text(v: Any) -> str:
     return str(v)
 
 
+def fmt_value(key: str, v: Any) -> str:
+    """A value formatted by what its key says it is (``*_ms``, ``*share``, ``*count``...)."""
+    if v is None:
+        return "—"
+    if isinstance(v, bool):
+        return "yes" if v else "no"
+    if isinstance(v, (int, float)):
+        if key.endswith("_ms"):
+            return fmt_ms(v)
+        if key.endswith(("share", "_rate")):
+            return fmt_pct(v)
+        if key.endswith("per_s"):
+            return fmt_rate(v)
+        if isinstance(v, int) or float(v).is_integer():
+            return f"{int(v):,}"
+        return f"{v:.4g}"
+    if isinstance(v, dict):
+        return " · ".join(f"{label(k)} {fmt_value(k, x)}" for k, x in v.items())
+    if isinstance(v, list):
+        return ", ".join(as_text(x) for x in v)
+    return as_text(v)
+
+
+def label(key: str) -> str:
+    """``queue_p95_ms`` -> ``queue p95``: a field name for humans."""
+    k = key[:-3] if key.endswith("_ms") else key
+    return k.replace("_", " ")
+
+
 def kv_table(pairs: Mapping[str, Any] | Iterable[tuple[str, Any]], *,
              class_name: str = "kv", empty: str = "none") -> Component:
     """A two-column table of keys and values, all rendered as text."""

@@ -95,6 +95,8 @@ def test_span_detail_has_attributes_events_and_links_both_ways(store):
     ids = demo_trace_ids()
     consumer = span_detail(store, ids["payment"][0], demo_span_id("payment-0", "process orders"))
     assert consumer["attributes"]["payment.note"] == SCRIPT_TEXT
+    assert consumer["resource_attributes"]["service.name"] == "payment-service"
+    assert consumer["scope_name"] == "choreoscope.demo"
     assert [(link["linked_trace_id"], link["linked_service"], link["linked_name"])
             for link in consumer["links_out"]] == [(ids["order"][0], "order-service",
                                                    "send orders")]

@@ -7,21 +7,23 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dash import Input, Output, dcc, html
+from dash import Input, Output, html
 
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_pct,
-                                  kv_table, map_link, trace_links)
+                                  fmt_value, kv_table, label, map_link, trace_links)
 from dashboard.deps import Deps
 from dashboard.params import ParamError, filters_from_query
 
 # Fields shown in an entry's headline or as links; everything else is listed as evidence.
 _SHOWN = {"hop", "kind", "share", "example_trace_ids", "failed_trace_ids", "type", "where",
-          "count", "rank", "message", "summary"}
+          "count", "rank", "message", "summary", "detail", "edges", "nodes"}
 
 
 def _element_of(where: Any) -> str | None:
     """The map element (node or edge id) a finding is about, when it names one."""
+    if isinstance(where, str) and " -> " in where:  # a cycle: "a -> b -> a"
+        return where.split(" -> ", 1)[0]
     if isinstance(where, str) and (where.startswith(("service:", "topic:", "external:"))):
         return where
     if isinstance(where, dict):
@@ -36,7 +38,7 @@ def _evidence(entry: Mapping[str, Any]) -> list[tuple[str, Any]]:
     for k, v in entry.items():
         if k in _SHOWN or v is None or v == [] or v == {}:
             continue
-        out.append((k.replace("_", " "), v))
+        out.append((label(k), fmt_value(k, v)))
     return out
 
 
@@ -53,8 +55,8 @@ def bottleneck_item(rank: int, b: Mapping[str, Any], f: Mapping[str, str | None]
                       className="share"),
             map_link(element, f) if element else None,
         ]),
-        html.Div(as_text(b.get("message") or b.get("summary") or ""), className="why"),
-        kv_table(_evidence(b), empty=""),
+        html.Div(as_text(b.get("detail") or b.get("message") or ""), className="why"),
+        kv_table(_evidence(b), empty="", class_name="kv evidence"),
         html.Div(["Example flows: ", *trace_links(b.get("example_trace_ids"), f)]),
     ])
 
@@ -70,8 +72,8 @@ def anomaly_item(a: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Li:
             html.Span(f"{fmt_count(a.get('count'))}×" if a.get("count") is not None else ""),
             map_link(element, f) if element else None,
         ]),
-        html.Div(as_text(a.get("message") or a.get("summary") or ""), className="why"),
-        kv_table(_evidence(a), empty=""),
+        html.Div(as_text(a.get("detail") or a.get("message") or ""), className="why"),
+        kv_table(_evidence(a), empty="", class_name="kv evidence"),
         html.Div(["Example flows: ", *trace_links(examples, f)]) if examples else None,
     ])
 
@@ -118,5 +120,3 @@ def register(app: Any, deps: Deps) -> BottlenecksPage:
                  Input("tick", "n_intervals"))(page.body)
     return page
 
-
-_ = dcc  # dcc links come from dashboard.components

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_ms, fmt_pct,
-                                  fmt_rate, kv_table, table, trace_links)
+                                  fmt_rate, fmt_value, kv_table, label, table, trace_links)
 from dashboard import data
 from dashboard.deps import Deps
 from dashboard.layered import layered_positions
@@ -195,8 +195,8 @@ def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
                           fmts.get(k, fmt_ms)(detail[k])))
     skip = set(_HEAD_KEYS) | {"timeseries", "slowest_trace_ids", "failed_trace_ids", "id",
                               "source", "target", "type", "name"}
-    extra = [(k.replace("_", " "), as_text(v)) for k, v in detail.items()
-             if k not in skip and not isinstance(v, (list, dict))]
+    extra = [(label(k), fmt_value(k, v)) for k, v in detail.items()
+             if k not in skip and not isinstance(v, list) and not k.endswith("_ns")]
     series = detail.get("timeseries") or []
     return html.Div(className="detail", id="map-detail-body", children=[
         html.H3(as_text(detail.get("name") or element_id), className="detail-title"),

@@ -84,18 +84,17 @@ def flow_header(flow: dict[str, Any], filters: Mapping[str, str | None]) -> html
     per_trace: dict[str, set[str]] = {}
     for s in spans:
         per_trace.setdefault(s["trace_id"], set()).add(s.get("service_name") or "?")
-    flow_id = flow.get("flow_id")
     return html.Div([
-        html.H2(["Flow ", html.Span(str(flow_id or "—"), className="mono")]),
+        html.H2(["Flow ", html.Span(str(flow.get("flow_id") or "—"), className="mono")]),
         html.Div(className="facts", children=[
             html.Span(f"{fmt_ms(flow.get('duration_ms'))} end to end"),
             html.Span(f"{fmt_count(len(spans))} spans"),
             html.Span(f"{len(traces)} traces joined", id="fv-trace-count"),
             html.Span(f"{n_errors} errors", className="bad" if n_errors else ""),
             html.Span(f"started {format_time(flow.get('start_ns'))} UTC"),
-            dcc.Link("all flows of this type", href=href(f"/flows/{flow_id}", filters))
-            if flow_id else None,
         ]),
+        error_box("This flow is larger than the view's limit; only part of it is shown.")
+        if flow.get("truncated") else None,
         html.Ul(className="trace-list", id="fv-traces", children=[
             html.Li([html.Span(t, className="mono trace-id"), " ",
                      html.Span(", ".join(sorted(per_trace.get(t, ()))), className="muted")])

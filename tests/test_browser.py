@@ -1,0 +1,199 @@
+"""The dashboard in real headless Chromium, on a store loaded with the choreography scenario.
+
+Few and end to end: what the unit tests can't see is whether the pages actually render and
+react in a browser. Skipped only when chromedriver is absent (CI installs it).
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import time
+from pathlib import Path
+from typing import Any, Callable, Iterator
+
+import pytest
+
+from choreoscope.store import Store
+from collector.decode import decode_request
+from collector.otlp_json import parse_json_request
+from dashboard.demo import SCRIPT_TEXT, demo_span_id, demo_trace_ids, load_demo
+from dashboard.server import UIServer, start_ui
+from sample_traces import ground_truth
+
+CHROMEDRIVER = "/usr/bin/chromedriver"
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "data" / "choreography.jsonl"
+
+pytestmark = [
+    pytest.mark.browser,
+    pytest.mark.skipif(not os.path.exists(CHROMEDRIVER),
+                       reason=f"{CHROMEDRIVER} not installed (apt-get install chromium-driver)"),
+]
+
+
+def chrome(width: int = 1500, height: int = 1000) -> Any:
+    """A headless Chromium with the flags that keep it from hanging on a closed network."""
+    from selenium import webdriver
+    from selenium.webdriver.chrome.service import Service
+
+    opts = webdriver.ChromeOptions()
+    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync", "--no-first-run", f"--window-size={width},{height}"):
+        opts.add_argument(flag)
+    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='choreoscope-chrome-')}")
+    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    driver.set_page_load_timeout(30)
+    return driver
+
+
+def wait_for(fn: Callable[[], Any], timeout: float = 20.0, what: str = "condition") -> Any:
+    """Poll ``fn`` until it returns something truthy (exceptions count as not yet)."""
+    deadline = time.monotonic() + timeout
+    last: Any = None
+    while time.monotonic() < deadline:
+        try:
+            v = fn()
+            if v:
+                return v
+        except Exception as exc:  # element not there yet, stale, ...
+            last = exc
+        time.sleep(0.2)
+    raise AssertionError(f"timed out waiting for {what} (last error: {last!r})")
+
+
+@pytest.fixture(scope="module")
+def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
+    db = tmp_path_factory.mktemp("ui") / "browser.duckdb"
+    store = Store.open(db)
+    with open(SAMPLE, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                store.write(decode_request(parse_json_request(line)))
+    load_demo(store, orders=3)  # adds the <script> attribute and a linked 3-trace flow
+    server = start_ui(store, port=0, refresh_ms=60_000)
+    try:
+        yield server
+    finally:
+        server.shutdown()
+        store.close()
+
+
+@pytest.fixture(scope="module")
+def browser() -> Iterator[Any]:
+    driver = chrome()
+    try:
+        yield driver
+    finally:
+        driver.quit()
+
+
+def page(ui: UIServer, path: str) -> str:
+    sep = "&" if "?" in path else "?"
+    return ui.url.rstrip("/") + path + sep + "window=all"
+
+
+def test_flow_map_shows_the_scenarios_services_and_topics(ui: UIServer, browser: Any) -> None:
+    browser.get(page(ui, "/map"))
+    truth = ground_truth.CHOREOGRAPHY
+    want = {n.split(":", 1)[1] for n in truth["services"]} | \
+        {n.split(":", 1)[1] for n in truth["topics"]}
+
+    def labels() -> set[str]:
+        return set(browser.execute_script(
+            "const c = document.querySelector('#map-graph');"
+            "const cy = c && (c._cyreg || (c.firstChild || {})._cyreg);"
+            "return cy ? cy.cy.nodes().map(n => n.data('label')) : [];"))
+
+    got = wait_for(lambda: labels() if want <= labels() else None, what="map nodes")
+    assert want <= got
+    # node shapes by type
+    shapes = browser.execute_script(
+        "const c = document.querySelector('#map-graph');"
+        "const cy = (c._cyreg || c.firstChild._cyreg).cy;"
+        "return Object.fromEntries(cy.nodes().map(n => [n.data('label'), n.style('shape')]));")
+    assert shapes["order-service"] == "round-rectangle"
+    assert shapes["order.placed"] == "rhomboid"
+
+
+def test_clicking_an_edge_shows_its_stats(ui: UIServer, browser: Any) -> None:
+    from selenium.webdriver.common.action_chains import ActionChains
+    from selenium.webdriver.common.by import By
+
+    edge_id = "topic:payment.completed->service:logistics-service"
+    analysis = ui.app.deps.analysis({"window": "all"})
+    count = next(e["count"] for e in analysis["edges"] if e["id"] == edge_id)
+    browser.get(page(ui, "/map"))
+    # Click the edge where cytoscape draws it on the canvas.
+    point = wait_for(lambda: browser.execute_script(
+        "const c = document.querySelector('#map-graph');"
+        "const reg = c._cyreg || (c.firstChild || {})._cyreg; if (!reg) return null;"
+        "const e = reg.cy.getElementById(arguments[0]); if (e.empty()) return null;"
+        "const m = e.renderedMidpoint(); const box = reg.cy.container().getBoundingClientRect();"
+        "return [m.x, m.y, box.width, box.height];", edge_id), what="edge on the canvas")
+    canvas = browser.find_element(By.CSS_SELECTOR, "#map-graph")
+    x, y, w, h = point
+    ActionChains(browser).move_to_element_with_offset(canvas, x - w / 2, y - h / 2).click() \
+        .perform()
+    panel = wait_for(lambda: browser.find_element(By.ID, "map-detail-body"),
+                     what="the stats panel")
+    assert wait_for(lambda: f"{count:,}" in panel.text, what="the edge's count")
+    assert "p95" in panel.text and "queue p95" in panel.text
+    assert f"select={edge_id}".replace(">", "%3E").replace(":", "%3A") in browser.current_url
+    # The accessible edge table selects the same way.
+    other = "service:order-service->topic:order.placed"
+    other_count = next(e["count"] for e in analysis["edges"] if e["id"] == other)
+    row = browser.find_element(By.CSS_SELECTOR, f"button[title='{other}']")
+    row.click()
+    assert wait_for(lambda: f"{other_count:,}" in browser.find_element(
+        By.ID, "map-detail-body").text and "order.placed" in browser.find_element(
+        By.ID, "map-detail-body").text, what="the other edge's stats")
+
+
+def test_flow_waterfall_joins_the_traces_of_a_flow(ui: UIServer, browser: Any) -> None:
+    from selenium.webdriver.common.by import By
+
+    ids = demo_trace_ids(3)
+    browser.get(page(ui, f"/flow/{ids['payment'][1]}"))
+
+    def traces_in_figure() -> set[str]:
+        return set(browser.execute_script(
+            "const g = document.querySelector('#fv-waterfall .js-plotly-plot');"
+            "if (!g || !g.data) return [];"
+            "return g.data.filter(t => t.type === 'bar')"
+            "  .flatMap(t => t.customdata.map(c => c[1]));"))
+
+    got = wait_for(lambda: traces_in_figure() if len(traces_in_figure()) >= 3 else None,
+                   what="bars from three traces")
+    assert got == {ids["order"][1], ids["payment"][1], ids["shipping"][1]}
+    header = browser.find_element(By.ID, "fv-traces").text
+    assert all(t in header for t in got)
+    assert "3 traces joined" in browser.find_element(By.ID, "fv-trace-count").text
+    # A flow of the sample scenario renders too, and joins more than one trace.
+    flow = ui.app.deps.analysis({"window": "all"})["flows"][0]
+    browser.get(page(ui, f"/flow/{flow['example_trace_ids'][0]}"))
+    assert len(wait_for(lambda: traces_in_figure() if len(traces_in_figure()) > 1 else None,
+                        what="a multi-trace sample flow")) > 1
+
+
+def test_span_attribute_with_markup_is_shown_as_text(ui: UIServer, browser: Any) -> None:
+    from selenium.common.exceptions import NoAlertPresentException
+    from selenium.webdriver.common.by import By
+
+    ids = demo_trace_ids(3)
+    span = demo_span_id("payment-0", "process orders")
+    browser.get(page(ui, f"/flow/{ids['payment'][0]}?span={span}"))
+    panel = wait_for(lambda: browser.find_element(By.ID, "span-panel"), what="span panel")
+    cell = wait_for(lambda: next(td for td in panel.find_elements(By.CSS_SELECTOR, "td")
+                                 if td.text == SCRIPT_TEXT), what="the attribute as text")
+    assert cell.get_attribute("innerHTML") == "&lt;script&gt;alert(1)&lt;/script&gt;"
+    injected = browser.execute_script(
+        "return [...document.querySelectorAll('script')].filter("
+        "s => s.textContent.includes('alert(1)')).length;")
+    assert injected == 0
+    with pytest.raises(NoAlertPresentException):
+        browser.switch_to.alert.text
+    # Links are followable both ways: this consumer's producer is one click away.
+    link = panel.find_element(By.CSS_SELECTOR, "a.follow-link")
+    assert "order-service" in link.text and ids["order"][0] in link.get_attribute("href")

@@ -1,0 +1,215 @@
+"""The dashboard app on a real store and the real analyzer: routing, filters, page callbacks
+called as plain functions, the JSON API and token auth (Flask test client, no browser)."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Any, Iterator
+
+import pytest
+from dash import no_update
+
+from choreoscope.store import Store
+from collector.decode import decode_request
+from collector.otlp_json import parse_json_request
+from dashboard.app import create_app, route, sync_filters
+from dashboard.auth import COOKIE, cookie_value
+from dashboard.demo import SCRIPT_TEXT, demo_span_id, demo_trace_ids, load_demo
+from dashboard.pages.bottlenecks import BottlenecksPage
+from dashboard.pages.flow_map import FlowMapPage
+from dashboard.pages.flow_view import FlowViewPage
+from dashboard.pages.flows import FlowsPage
+from dashboard.pages.search import SearchPage
+from sample_traces import ground_truth
+
+SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "data" / "choreography.jsonl"
+ALL = {"window": "all", "from": None, "to": None, "service": None}
+
+
+def text_of(component: Any) -> str:
+    """All text a component tree renders (what a user would read)."""
+    if component is None or component is no_update:
+        return ""
+    if isinstance(component, (str, int, float)):
+        return str(component)
+    if isinstance(component, (list, tuple)):
+        return " ".join(text_of(c) for c in component)
+    children = getattr(component, "children", None)
+    return text_of(children)
+
+
+def find_ids(component: Any, out: set | None = None) -> set:
+    out = set() if out is None else out
+    if isinstance(component, (list, tuple)):
+        for c in component:
+            find_ids(c, out)
+    elif hasattr(component, "to_plotly_json"):
+        cid = getattr(component, "id", None)
+        if cid is not None:
+            out.add(cid if isinstance(cid, str) else str(cid))
+        find_ids(getattr(component, "children", None), out)
+    return out
+
+
+@pytest.fixture(scope="module")
+def store() -> Iterator[Store]:
+    s = Store.open(":memory:")
+    with open(SAMPLE, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                s.write(decode_request(parse_json_request(line)))
+    load_demo(s, orders=3)
+    yield s
+    s.close()
+
+
+@pytest.fixture(scope="module")
+def app(store: Store) -> Any:
+    return create_app(store, refresh_ms=60_000)
+
+
+def test_routes():
+    assert route("/") == ("map", {})
+    assert route("/map") == ("map", {})
+    assert route("/flows") == ("flows", {})
+    assert route("/flows/flow:abc") == ("flows", {"flow_id": "flow:abc"})
+    assert route("/flow/ABCDEF") == ("flow", {"trace_id": "abcdef"})
+    assert route("/bottlenecks") == ("bottlenecks", {})
+    assert route("/search") == ("search", {})
+    assert route("/flow") == ("404", {})
+    assert route("/nope/x") == ("404", {})
+
+
+def test_url_and_filter_controls_stay_in_step(app: Any):
+    deps = app.deps
+    # a shared link sets the controls and the filter store, and leaves the URL alone
+    out = sync_filters("url", "?window=15m&service=payment-service&select=x", None, None,
+                       None, None, None, deps)
+    assert out[:4] == ("15m", None, None, "payment-service")
+    assert out[4] is no_update
+    assert out[5] == {"window": "15m", "from": None, "to": None, "service": "payment-service"}
+    # changing a control rewrites the filter keys of the URL and keeps the page's own keys
+    out = sync_filters("f-window", "?window=15m&select=x", "all", None, None, "a", out[5], deps)
+    assert out[4] == "?select=x&window=all&service=a"
+    assert out[5]["window"] == "all"
+    # a bad range is reported, not raised
+    out = sync_filters("url", "?window=range&from=tomorrow", None, None, None, None, None, deps)
+    assert "Time window" in text_of(out[6])
+    assert out[7] == {"display": "inline-flex"}
+
+
+def test_flow_map_callback_shows_the_scenarios_nodes(app: Any):
+    page = FlowMapPage(app.deps)
+    elements, legend, edges, message = page.elements(ALL, 0, "p95", None)
+    assert message is None
+    labels = {e["data"]["label"] for e in elements if "source" not in e["data"]}
+    truth = ground_truth.CHOREOGRAPHY
+    for node in truth["services"] + list(truth["topics"]):
+        assert node.split(":", 1)[1] in labels
+    edge_ids = {e["data"]["id"] for e in elements if "source" in e["data"]}
+    for src, dst, _ in truth["edges"]:
+        if not dst.startswith("external:"):
+            assert f"{src}->{dst}" in edge_ids
+    lost = next(e for e in elements if e["data"].get("id") ==
+                "topic:order.placed->service:seller-notification-service")
+    assert "broken" in lost["classes"]
+    # the edge table lists the same edges as buttons that select them
+    assert {f"{{'type': 'map-pick', 'index': '{i}'}}" for i in edge_ids} <= find_ids(edges)
+    # a window with no spans explains itself and offers "all"
+    _, _, _, message = page.elements({"window": "5m"}, 0, "p95", None)
+    assert "Show all of them" in text_of(message)
+
+
+def test_flow_map_detail_of_an_edge(app: Any):
+    page = FlowMapPage(app.deps)
+    eid = "topic:payment.completed->service:logistics-service"
+    edge = next(e for e in app.deps.analysis(ALL)["edges"] if e["id"] == eid)
+    text = text_of(page.detail(eid, ALL, 0))
+    assert f"{edge['count']:,}" in text
+    assert "queue p95" in text
+    assert "Slowest flows" in text
+
+
+def test_flows_page_table_and_selected_dag(app: Any):
+    flows = app.deps.analysis(ALL)["flows"]
+    page = FlowsPage(app.deps)
+    table, detail = page.body(flows[0]["id"], ALL, 0)
+    assert all(f["name"] in text_of(table) for f in flows)
+    assert "choreography" in text_of(table)
+    assert "Share of the critical path" in text_of(detail)
+    _, missing = page.body("flow:nope", ALL, 0)
+    assert "no instance" in text_of(missing)
+
+
+def test_flow_view_joins_traces_and_shows_span_details_as_text(app: Any):
+    ids = demo_trace_ids(3)
+    page = FlowViewPage(app.deps)
+    fig, header = page.waterfall(ids["shipping"][0], None, ALL)
+    traces = {c[1] for t in fig.data if t.type == "bar" for c in t.customdata}
+    assert traces == {ids["order"][0], ids["payment"][0], ids["shipping"][0]}
+    assert "3 traces joined" in text_of(header)
+    span = demo_span_id("payment-0", "process orders")
+    panel = page.detail(span, ids["shipping"][0], ALL)
+    assert SCRIPT_TEXT in text_of(panel)  # as a text child, which React escapes
+    assert "order-service · send orders" in text_of(panel)
+    assert page.select({"points": [{"customdata": [span, ids["payment"][0]]}]}) == span
+    fig, header = page.waterfall("f" * 32, None, ALL)
+    assert "Unknown trace" in text_of(header)
+
+
+def test_bottlenecks_and_search_pages(app: Any):
+    body = BottlenecksPage(app.deps).body(ALL, 0)
+    text = text_of(body)
+    slow = ground_truth.CHOREOGRAPHY["slow_hop"]["edge"]
+    assert f"{slow[0]}->{slow[1]}" in text
+    assert "broken_context" in text and "on the map" in text
+    results = SearchPage(app.deps).results(1, ALL, None, "payment.note", SCRIPT_TEXT, None,
+                                           None, [])
+    assert text_of(results).count("payment-service process orders") == 3
+    bad = SearchPage(app.deps).results(1, ALL, None, None, None, "fast", None, [])
+    assert "not a number" in text_of(bad)
+
+
+def test_api_endpoints(app: Any):
+    client = app.server.test_client()
+    health = client.get("/api/health")
+    assert health.status_code == 200 and health.get_json()["spans"] > 3000
+    full = client.get("/api/analysis?since=all").get_json()
+    assert {"summary", "nodes", "edges", "flows", "bottlenecks", "anomalies"} <= set(full)
+    only = client.get("/api/analysis?since=all&service=email-service").get_json()
+    assert only["summary"]["span_count"] < full["summary"]["span_count"]
+    bad = client.get("/api/analysis?since=yesterday")
+    assert bad.status_code == 400 and "not a time" in bad.get_json()["error"]
+    assert client.get("/api/analysis?sinse=5m").status_code == 400
+    ids = demo_trace_ids(3)
+    flow = client.get(f"/api/flow/{ids['order'][2]}").get_json()
+    assert set(flow["trace_ids"]) == {ids["order"][2], ids["payment"][2], ids["shipping"][2]}
+    assert client.get(f"/api/flow/{'0' * 32}").status_code == 404
+    assert client.get("/api/flow/not-hex").status_code == 400
+
+
+def test_token_auth_guards_pages_callbacks_and_api(store: Store):
+    app = create_app(store, refresh_ms=60_000, auth_token="s3cret")
+    client = app.server.test_client()
+    for path in ("/api/health", "/map", "/_dash-layout", "/_dash-dependencies",
+                 "/assets/style.css"):
+        r = client.get(path)
+        assert r.status_code == 401, path
+    assert client.get("/api/health").get_json()["error"].startswith("authentication")
+    assert client.get("/api/health", headers={"Authorization": "Bearer wrong"}
+                      ).status_code == 401
+    assert client.get("/api/health", headers={"Authorization": "Bearer s3cret"}
+                      ).status_code == 200
+    # A browser opens a page with ?token=..., gets an HttpOnly cookie and a clean URL.
+    r = client.get("/flows?window=all&token=s3cret")
+    assert r.status_code == 303
+    assert r.headers["Location"].endswith("/flows?window=all")
+    cookie = r.headers["Set-Cookie"]
+    assert f"{COOKIE}={cookie_value('s3cret')}" in cookie and "HttpOnly" in cookie
+    assert "s3cret" not in cookie
+    for path in ("/flows", "/_dash-layout", "/api/health"):
+        assert client.get(path).status_code == 200, path
+    other = app.server.test_client()
+    other.set_cookie(COOKIE, "forged")
+    assert other.get("/map").status_code == 401
+    assert other.get("/map?token=nope").status_code == 401
