@@ -123,9 +123,10 @@ def cmd_demo(args: argparse.Namespace) -> int:
                 if stop.is_set():
                     return
                 try:
+                    # Fresh ids after the first round: each round is new flows, not retries.
                     replay([path], endpoint=ep.grpc.replace("https", "http"), protocol="grpc",
                            speed=args.speed, loops=1, shift=True, progress=False,
-                           headers=headers)
+                           headers=headers, fresh_ids=loop > 0)
                 except Exception as exc:  # keep the demo alive; say what went wrong
                     print(f"choreoscope demo: replay of {path.name} failed: {exc}", flush=True)
                     stop.wait(2)

@@ -94,6 +94,8 @@ SETTINGS: tuple[Setting, ...] = (
             parse_size),
     Setting("refresh", "CHOREOSCOPE_REFRESH", "5s",
             "dashboard live-refresh interval", parse_duration),
+    Setting("db_memory", "CHOREOSCOPE_DB_MEMORY", "1GB",
+            "DuckDB memory limit (the rest spills to disk)", lambda t: f"{parse_size(t)}B"),
     Setting("decode_workers", "CHOREOSCOPE_DECODE_WORKERS", 0,
             "processes decoding OTLP in parallel (0 = one per CPU core beyond the first)", int),
 )

@@ -44,7 +44,7 @@ class Collector:
 
     def start(self) -> Endpoints:
         s = self.settings
-        self.store = Store.open(s["db"])
+        self.store = Store.open(s["db"], memory_limit=s.get("db_memory"))
         workers = s.get("decode_workers", 0)
         self.ingest = Ingest(self.store, s["max_pending_spans"], s["max_pending_bytes"],
                              max(0, workers), s["max_request_size"])
