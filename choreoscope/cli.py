@@ -69,7 +69,6 @@ def cmd_serve(args: argparse.Namespace) -> int:
     try:
         ep = col.start()
     except OSError as exc:
-        col.stop()
         raise SystemExit(f"choreoscope: cannot start: {exc}")
     _print_endpoints(ep, settings["db"])
     print("press Ctrl-C to stop", flush=True)
@@ -106,7 +105,6 @@ def cmd_demo(args: argparse.Namespace) -> int:
     try:
         ep = col.start()
     except OSError as exc:
-        col.stop()
         raise SystemExit(f"choreoscope demo: cannot start: {exc}")
     _print_endpoints(ep, db)
     data = Path(__file__).resolve().parent.parent / "sample_traces" / "data"

@@ -43,6 +43,14 @@ class Collector:
         self.endpoints: Endpoints | None = None
 
     def start(self) -> Endpoints:
+        """Open the store and start every front end; on failure, undo what was started."""
+        try:
+            return self._start()
+        except BaseException:
+            self.stop(grace_s=0)
+            raise
+
+    def _start(self) -> Endpoints:
         s = self.settings
         self.store = Store.open(s["db"], memory_limit=s.get("db_memory"))
         workers = s.get("decode_workers", 0)

@@ -122,3 +122,21 @@ def test_incompatible_schema_is_refused_with_clear_message(tmp_path):
     res = subprocess.run([sys.executable, "-m", "choreoscope.cli", "load", str(db), "--db",
                           str(other)], capture_output=True, text=True, timeout=60)
     assert res.returncode == 1 and "not a choreoscope store" in res.stderr
+
+
+def test_port_in_use_gives_a_readable_error(tmp_path):
+    import socket
+
+    busy = socket.socket()
+    busy.bind(("127.0.0.1", 0))
+    busy.listen()
+    port = busy.getsockname()[1]
+    try:
+        res = subprocess.run([sys.executable, "-m", "choreoscope.cli", "serve", "--db",
+                              str(tmp_path / "p.duckdb"), "--no-ui", "--grpc-port", "0",
+                              "--http-port", str(port)], capture_output=True, text=True,
+                             timeout=60)
+    finally:
+        busy.close()
+    assert res.returncode != 0
+    assert "cannot start" in res.stderr and "Traceback" not in res.stderr
