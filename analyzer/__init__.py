@@ -10,7 +10,10 @@ Public API (pure functions over a :class:`choreoscope.store.Store`; no Dash, no 
 """
 
 from analyzer.analysis import analyze
+from analyzer.cli import parse_duration
+from analyzer.detail import edge_detail
 from analyzer.model import Analysis
+from analyzer.render import render
 from analyzer.trace_flow import flow_for_trace
 
-__all__ = ["analyze", "Analysis", "flow_for_trace"]
+__all__ = ["analyze", "Analysis", "edge_detail", "flow_for_trace", "parse_duration", "render"]

@@ -464,7 +464,8 @@ WHERE s.trace_id IN (SELECT unnest($ids))
   AND (s.msg_message_id IS NOT NULL OR s.msg_conversation_id IS NOT NULL)
 
 -- name: flow_spans
-SELECT * FROM spans WHERE trace_id IN (SELECT unnest($ids)) ORDER BY start_time_unix_nano, span_id
+-- Every stored column, resource and scope included (the view joins them back).
+SELECT * FROM spans_full WHERE trace_id IN (SELECT unnest($ids)) ORDER BY start_time_unix_nano, span_id
 
 -- name: flow_links
 SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id
@@ -477,3 +478,163 @@ FROM a_hops h WHERE h.type <> 'publish'
 UNION ALL
 SELECT 'match', m.c_trace, m.c_span, m.via, NULL, NULL, m.p_trace, m.p_span, m.queue_ns
 FROM a_match m
+
+-- ------------------------------------------------------- one map element (detail panel)
+-- Direct queries over `spans` for one clicked node or edge, without staging the window:
+-- each builds d_rows(trace_id, t0, t1, err, queue_ns) with the analysis' rules for that hop
+-- type, then detail_stats / detail_series aggregate it. $service keeps traces that have a
+-- span of that service.
+
+-- name: detail_rows_publish
+CREATE OR REPLACE TEMP TABLE d_rows AS
+WITH p AS (
+    SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
+           end_time_unix_nano AS t1, status_code = 'ERROR' AS err
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND service_name = $name AND coalesce(msg_destination, 'unknown') = $topic
+      AND (kind = 'PRODUCER' OR (kind = 'CLIENT' AND msg_operation_type IN ('send', 'create')))
+)
+SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
+FROM p ANTI JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
+WHERE $service IS NULL OR p.trace_id IN (
+    SELECT trace_id FROM spans WHERE service_name = $service
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until)
+
+-- name: detail_rows_consume
+CREATE OR REPLACE TEMP TABLE d_rows AS
+WITH c AS (
+    SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
+           end_time_unix_nano AS t1, status_code = 'ERROR' AS err, msg_message_id,
+           msg_operation_type AS op
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND service_name = $name AND coalesce(msg_destination, 'unknown') = $topic
+      AND (kind = 'CONSUMER' OR (kind = 'CLIENT' AND msg_operation_type = 'receive'))
+),
+counted AS (   -- one per delivery: not the inner span of nested consumer spans
+    SELECT c.* FROM c
+    WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
+                         AND o.span_id = c.parent_span_id
+                         AND NOT (coalesce(o.op, '') = 'receive' AND coalesce(c.op, '') <> 'receive'))
+      AND NOT (coalesce(c.op, '') = 'receive' AND EXISTS (
+               SELECT 1 FROM c k WHERE k.trace_id = c.trace_id AND k.parent_span_id = c.span_id
+                 AND coalesce(k.op, '') <> 'receive'))
+),
+prod AS (      -- producers reached by parent or by link, else by message id
+    SELECT k.trace_id, k.span_id, p.end_time_unix_nano AS p_t1, true AS ctx
+    FROM counted k JOIN spans p ON p.trace_id = k.trace_id AND p.span_id = k.parent_span_id
+    WHERE p.kind = 'PRODUCER' OR (p.kind = 'CLIENT' AND p.msg_operation_type IN ('send', 'create'))
+    UNION ALL
+    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, true
+    FROM counted k
+    JOIN span_links l ON l.trace_id = k.trace_id AND l.span_id = k.span_id
+    JOIN spans p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
+    UNION ALL
+    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, false
+    FROM counted k
+    JOIN spans p ON p.msg_message_id = k.msg_message_id
+     AND coalesce(p.msg_destination, 'unknown') IN ($topic, 'unknown')
+    WHERE p.kind = 'PRODUCER' OR (p.kind = 'CLIENT' AND p.msg_operation_type IN ('send', 'create'))
+)
+SELECT k.trace_id, k.t0, k.t1, k.err,
+       -- greatest() ignores NULL: a delivery with no producer found has no queue time
+       CASE WHEN max(p.p_t1) IS NOT NULL THEN
+           greatest(k.t0 - coalesce(max(p.p_t1) FILTER (WHERE p.ctx),
+                                    max(p.p_t1) FILTER (WHERE NOT p.ctx)), 0) END AS queue_ns
+FROM counted k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
+WHERE $service IS NULL OR k.trace_id IN (
+    SELECT trace_id FROM spans WHERE service_name = $service
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until)
+GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
+
+-- name: detail_rows_call
+-- A call to a service: client span (or any caller span) whose child runs in $target.
+CREATE OR REPLACE TEMP TABLE d_rows AS
+WITH s AS (
+    SELECT trace_id, span_id, parent_span_id, kind, start_time_unix_nano AS t0,
+           end_time_unix_nano AS t1, status_code = 'ERROR' AS err
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND service_name = $target AND parent_span_id IS NOT NULL
+      AND kind NOT IN ('PRODUCER', 'CONSUMER')
+)
+SELECT s.trace_id,
+       min(CASE WHEN p.kind = 'CLIENT' THEN p.start_time_unix_nano ELSE s.t0 END) AS t0,
+       max(CASE WHEN p.kind = 'CLIENT' THEN p.end_time_unix_nano ELSE s.t1 END) AS t1,
+       bool_or(s.err OR p.status_code = 'ERROR') AS err, NULL::BIGINT AS queue_ns
+FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+WHERE p.service_name = $name AND p.kind NOT IN ('PRODUCER', 'CONSUMER')
+  AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
+       OR ($name <> $target AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
+  AND ($service IS NULL OR s.trace_id IN (
+    SELECT trace_id FROM spans WHERE service_name = $service
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
+GROUP BY s.trace_id, p.span_id
+
+-- name: detail_rows_external
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
+FROM spans
+WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+  AND service_name = $name AND kind = 'CLIENT' AND msg_system IS NULL
+  AND msg_operation_type IS NULL
+  AND coalesce(peer_service, db_system, server_address) = $target
+  AND ($service IS NULL OR trace_id IN (
+    SELECT trace_id FROM spans WHERE service_name = $service
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
+
+-- name: detail_rows_external_node
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
+FROM spans
+WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+  AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
+  AND coalesce(peer_service, db_system, server_address) = $target
+  AND ($service IS NULL OR trace_id IN (
+    SELECT trace_id FROM spans WHERE service_name = $service
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
+
+-- name: detail_rows_service
+-- A service's units of work: its server, consumer and root spans.
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
+FROM spans
+WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+  AND service_name = $name
+  AND (kind IN ('SERVER', 'CONSUMER') OR parent_span_id IS NULL)
+  AND ($service IS NULL OR trace_id IN (
+    SELECT trace_id FROM spans WHERE service_name = $service
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
+
+-- name: detail_rows_topic
+-- A topic's traffic: the spans publishing to and consuming from it.
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
+FROM spans
+WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+  AND coalesce(msg_destination, 'unknown') = $name
+  AND kind IN ('PRODUCER', 'CONSUMER', 'CLIENT')
+  AND (kind <> 'CLIENT' OR msg_operation_type IN ('send', 'create', 'receive'))
+  AND ($service IS NULL OR trace_id IN (
+    SELECT trace_id FROM spans WHERE service_name = $service
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
+
+-- name: detail_stats
+SELECT count(*) AS n, sum(err::INT) AS errors,
+       quantile_cont(t1 - t0, [0.5, 0.95, 0.99]) AS dq,
+       quantile_cont(queue_ns, [0.5, 0.95, 0.99]) AS qq,
+       min(t0) AS t0, max(t1) AS t1,
+       max_by(trace_id, t1 - t0, 5) AS slowest,
+       max_by(trace_id, t0, 5) FILTER (WHERE err) AS failed
+FROM d_rows
+
+-- name: detail_series
+-- Per-minute buckets (time_bucket works in microseconds: timestamps are ns).
+SELECT time_bucket(INTERVAL 1 MINUTE, make_timestamp(t0 // 1000)) AS t, count(*) AS n,
+       sum(err::INT) AS errors, quantile_cont(t1 - t0, 0.95) AS p95
+FROM d_rows GROUP BY 1 ORDER BY 1
