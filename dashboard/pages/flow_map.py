@@ -177,6 +177,12 @@ def timeseries_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
     return fig
 
 
+def element_title(element_id: str) -> str:
+    """``service:a->topic:t`` -> ``a → t``; ``topic:t`` -> ``t``."""
+    parts = element_id.split("->", 1)
+    return " → ".join(p.split(":", 1)[-1] for p in parts)
+
+
 _HEAD_KEYS = ("count", "error_count", "rate_per_s", "p50_ms", "p95_ms", "p99_ms",
               "queue_p50_ms", "queue_p95_ms", "broken_context_count")
 
@@ -199,7 +205,7 @@ def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
              if k not in skip and not isinstance(v, list) and not k.endswith("_ns")]
     series = detail.get("timeseries") or []
     return html.Div(className="detail", id="map-detail-body", children=[
-        html.H3(as_text(detail.get("name") or element_id), className="detail-title"),
+        html.H3(element_title(element_id), className="detail-title"),
         html.Div(as_text(detail.get("type") or ""), className="muted"),
         kv_table(stats + extra, class_name="kv stats"),
         dcc.Graph(figure=timeseries_figure(series), config={"displayModeBar": False})
@@ -276,7 +282,7 @@ class FlowMapPage:
         f = filters or filters_from_query({})
         try:
             detail = self.deps.edge(selected, f)
-        except ParamError as exc:
+        except (ParamError, ValueError) as exc:  # a bad window, or a mangled ?select= id
             return error_box(str(exc))
         return detail_panel(selected, detail, f)
 

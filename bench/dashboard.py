@@ -1,0 +1,150 @@
+"""Time every dashboard page's data callbacks on big stores (100k and 1M spans).
+
+    python -m bench.dashboard [--sizes 100000,1000000] [--repeat 5] [--cache DIR]
+
+Stores are built once from the sample generator (``python -m sample_traces.generate``,
+choreography scenario) and kept in ``--cache``, so a second run only measures. Each page's
+callbacks are called as plain functions, exactly as Dash calls them, for two windows: ``all``
+(worst case) and a range over the newest tenth of the data (a typical live view). "cold"
+runs include the analysis (cache emptied first); "warm" is what every refresh and every
+other page costs while the analysis is cached. Prints one table: page, size, window, median.
+"""
+
+from __future__ import annotations
+
+import argparse
+import statistics
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))
+
+from choreoscope.store import Store  # noqa: E402
+from collector.decode import decode_request  # noqa: E402
+from collector.otlp_json import parse_json_request  # noqa: E402
+from dashboard.app import create_app, status_line  # noqa: E402
+from dashboard.pages.bottlenecks import BottlenecksPage  # noqa: E402
+from dashboard.pages.flow_map import FlowMapPage  # noqa: E402
+from dashboard.pages.flow_view import FlowViewPage  # noqa: E402
+from dashboard.pages.flows import FlowsPage  # noqa: E402
+from dashboard.pages.search import SearchPage  # noqa: E402
+from dashboard.params import format_time  # noqa: E402
+
+
+def build_store(spans: int, cache: Path) -> Path:
+    """A DuckDB store of about ``spans`` generated spans (built once, then reused)."""
+    db = cache / f"dashboard-{spans}.duckdb"
+    if db.exists():
+        return db
+    gen_dir = cache / f"gen-{spans}"
+    jsonl = gen_dir / "choreography.jsonl"
+    if not jsonl.exists():
+        print(f"generating {spans:,} spans into {gen_dir} ...", flush=True)
+        subprocess.run([sys.executable, "-m", "sample_traces.generate", "--scenario",
+                        "choreography", "--spans", str(spans), "--out", str(gen_dir)],
+                       cwd=ROOT, check=True)
+    print(f"loading {jsonl} into {db} ...", flush=True)
+    tmp = db.with_suffix(".partial")
+    with Store.open(tmp) as store:
+        with open(jsonl, "rb") as fh:
+            for line in fh:
+                if line.strip():
+                    store.write(decode_request(parse_json_request(line)))
+    tmp.rename(db)
+    return db
+
+
+def median_ms(fn: Callable[[], Any], repeat: int, before: Callable[[], None] | None = None) \
+        -> float:
+    times = []
+    for _ in range(repeat):
+        if before:
+            before()
+        t = time.perf_counter()
+        fn()
+        times.append((time.perf_counter() - t) * 1000)
+    return statistics.median(times)
+
+
+def measure(db: Path, repeat: int) -> list[tuple[str, str, str, float]]:
+    """``[(page, window, mode, median ms)]`` for one store."""
+    store = Store.open(db, read_only=True)
+    try:
+        app = create_app(store, refresh_ms=3_600_000)
+        deps = app.deps
+        lo, hi = store.query_rows("time_range")[0]
+        recent = {"window": "range", "from": format_time(hi - (hi - lo) // 10),
+                  "to": None, "service": None}
+        windows = {"all": {"window": "all", "from": None, "to": None, "service": None},
+                   "newest 10%": recent}
+        fmap, flows, view = FlowMapPage(deps), FlowsPage(deps), FlowViewPage(deps)
+        bns, search = BottlenecksPage(deps), SearchPage(deps)
+        out = []
+        for wname, f in windows.items():
+            deps.analyses.invalidate()
+            analysis = deps.analysis(f)
+            edge = max(analysis["edges"], key=lambda e: e["count"])["id"]
+            flow = analysis["flows"][0]
+            trace = flow["example_trace_ids"][0]
+            fl = deps.analyzer.flow_for_trace(store, trace)
+            span = fl["critical_path"][-1] if fl and fl["critical_path"] else None
+
+            def cold() -> None:
+                deps.analyses.invalidate()
+
+            def fresh_flow() -> None:
+                deps.flows.invalidate()
+
+            cases: list[tuple[str, Callable[[], Any], Callable[[], None] | None]] = [
+                ("analysis (cold, shared by pages)", lambda: deps.analysis(f), cold),
+                ("shell: filters + status", lambda: status_line(f, deps), None),
+                ("map: graph + edge table", lambda: fmap.elements(f, 0, "p95", edge), None),
+                ("map: element stats", lambda: fmap.detail(edge, f, 0), None),
+                ("flows: table + DAG", lambda: flows.body(flow["id"], f, 0), None),
+                ("flow view: waterfall", lambda: view.waterfall(trace, span, f, 0),
+                 fresh_flow),
+                ("flow view: span detail", lambda: view.detail(span, trace, f), None),
+                ("bottlenecks + anomalies", lambda: bns.body(f, 0), None),
+                ("search: attribute + duration", lambda: search.results(
+                    1, f, None, "messaging.system", "kafka", "1000", None, []), None),
+            ]
+            deps.analysis(f)  # warm for the page cases
+            for name, fn, before in cases:
+                out.append((name, wname, median_ms(fn, repeat, before)))
+                if before is cold:
+                    deps.analysis(f)  # re-warm after the cold measurement
+        return out
+    finally:
+        store.close()
+
+
+def main(argv: list[str] | None = None) -> int:
+    ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    ap.add_argument("--sizes", default="100000,1000000")
+    ap.add_argument("--repeat", type=int, default=5)
+    ap.add_argument("--cache", default="/tmp/choreoscope-bench")
+    args = ap.parse_args(argv)
+    cache = Path(args.cache)
+    cache.mkdir(parents=True, exist_ok=True)
+    rows = []
+    for size in [int(s) for s in args.sizes.split(",") if s]:
+        db = build_store(size, cache)
+        with Store.open(db, read_only=True) as s:
+            n = s.count_spans()
+        for page, window, ms in measure(db, args.repeat):
+            rows.append((page, n, window, ms))
+    print()
+    print(f"{'page callback':36} {'spans':>10} {'window':>11} {'median ms':>10}")
+    print("-" * 70)
+    for page, n, window, ms in rows:
+        flag = "" if ms < 1000 else "  > 1 s"
+        print(f"{page:36} {n:>10,} {window:>11} {ms:>10.1f}{flag}")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
