@@ -238,7 +238,9 @@ SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
 CREATE OR REPLACE TEMP TABLE a_traces AS
 SELECT s.trace_id, coalesce(any_value(f.flow_id), s.trace_id) AS flow_id,
        min(s.t0) AS t0, max(s.t1) AS t1, bool_or(s.err) AS err, count(*) AS n_spans,
-       arg_min(s.service, s.t0) AS first_service, arg_min(s.name, s.t0) AS first_name
+       -- the earliest span names the entry; at equal times the root span wins
+       arg_min(s.service, (s.t0, s.parent_span_id IS NOT NULL, s.span_id)) AS first_service,
+       arg_min(s.name, (s.t0, s.parent_span_id IS NOT NULL, s.span_id)) AS first_name
 FROM a_spans s LEFT JOIN a_flowmap f ON f.trace_id = s.trace_id
 GROUP BY s.trace_id
 
@@ -265,8 +267,9 @@ CREATE OR REPLACE TEMP TABLE a_flows AS
 WITH f AS (
     SELECT flow_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err,
            sum(n_spans) AS n_spans, count(*) AS n_traces,
-           arg_min(trace_id, t0) AS first_trace, arg_min(first_service, t0) AS entry,
-           arg_min(first_name, t0) AS entry_name
+           arg_min(trace_id, (t0, trace_id)) AS first_trace,
+           arg_min(first_service, (t0, trace_id)) AS entry,
+           arg_min(first_name, (t0, trace_id)) AS entry_name
     FROM a_traces GROUP BY flow_id
 ),
 h AS (
@@ -282,8 +285,8 @@ FROM f LEFT JOIN h ON h.flow_id = f.flow_id
 SELECT sig, any_value(hops) AS hops, count(*) AS n, any_value(entry) AS entry,
        mode(entry_name) AS entry_name,
        quantile_cont(dur_ns, [0.5, 0.95, 0.99]) AS q, avg(err::INT) AS error_rate,
-       sum(err::INT) AS errors, max_by(first_trace, dur_ns, 5) AS slowest,
-       max_by(first_trace, t0, 5) FILTER (WHERE err) AS failed,
+       sum(err::INT) AS errors, max_by(first_trace, (dur_ns, first_trace), 5) AS slowest,
+       max_by(first_trace, (t0, first_trace), 5) FILTER (WHERE err) AS failed,
        min(t0) AS t0, max(t1) AS t1, avg(n_traces) AS traces_per_flow
 FROM a_flows GROUP BY sig ORDER BY n DESC, sig
 
@@ -317,6 +320,8 @@ SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
 
 -- name: analyzer_edge_stats
 -- Per edge: counts, errors, duration and (deliveries) queue-time percentiles, evidence.
+-- Example ids break ties by trace id (max_by over a (value, id) pair) so the same spans
+-- give the same answer whatever order they arrived in.
 WITH q AS (
     SELECT 'topic:' || k.topic || '->service:' || k.service AS id,
            quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
@@ -329,8 +334,8 @@ WITH q AS (
 SELECT h.type, h.src, h.dst, h.src || '->' || h.dst AS id, count(*) AS n,
        sum(h.err::INT) AS errors,
        quantile_cont(h.t1 - h.t0, [0.5, 0.95, 0.99]) AS dq,
-       max_by(h.trace_id, h.t1 - h.t0, 5) AS slowest,
-       max_by(h.trace_id, h.t0, 5) FILTER (WHERE h.err) AS failed,
+       max_by(h.trace_id, (h.t1 - h.t0, h.trace_id), 5) AS slowest,
+       max_by(h.trace_id, (h.t0, h.trace_id), 5) FILTER (WHERE h.err) AS failed,
        sum(h.skew::INT) AS call_skew, min(h.t0) AS t0, max(h.t1) AS t1,
        any_value(q.qq) AS qq, any_value(q.pairs) AS pairs, any_value(q.skew) AS msg_skew
 FROM a_hops h LEFT JOIN q ON q.id = h.src || '->' || h.dst
@@ -352,10 +357,10 @@ pt AS (SELECT DISTINCT dst FROM a_hops WHERE type = 'publish')
 SELECT 'topic:' || j.topic || '->service:' || j.service AS id, j.topic, j.service,
        count(*) AS n,
        sum((NOT coalesce(j.has_ctx, false))::INT) AS no_ctx,
-       sum((NOT coalesce(j.has_ctx, false) AND j.by_id)::INT) AS stitched,
+       sum((NOT coalesce(j.has_ctx, false) AND coalesce(j.by_id, false))::INT) AS stitched,
        sum(coalesce(j.skew, false)::INT) AS skew,
-       max_by(j.trace_id, j.span_id, 5) FILTER (WHERE NOT coalesce(j.has_ctx, false)) AS no_ctx_traces,
-       max_by(j.trace_id, j.span_id, 5) FILTER (WHERE j.skew) AS skew_traces,
+       max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE NOT coalesce(j.has_ctx, false)) AS no_ctx_traces,
+       max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE j.skew) AS skew_traces,
        bool_or(pt.dst IS NOT NULL) AS topic_has_producers,
        sum((j.producers > 1)::INT) AS batch_deliveries
 FROM j LEFT JOIN pt ON pt.dst = 'topic:' || j.topic
@@ -364,7 +369,7 @@ GROUP BY j.topic, j.service ORDER BY id
 -- name: analyzer_unconsumed
 -- Published messages that no consumer in the window received, per topic.
 SELECT 'topic:' || h.dst_topic AS topic, h.src, count(*) AS n, sum(h.consumed::INT) AS consumed,
-       max_by(h.trace_id, h.t0, 5) FILTER (WHERE NOT h.consumed) AS traces
+       max_by(h.trace_id, (h.t0, h.trace_id), 5) FILTER (WHERE NOT h.consumed) AS traces
 FROM (
     SELECT substr(p.dst, 7) AS dst_topic, p.src, p.trace_id, p.t0,
            EXISTS (SELECT 1 FROM a_match m WHERE m.p_trace = p.trace_id
@@ -377,11 +382,11 @@ GROUP BY h.dst_topic, h.src ORDER BY topic, h.src
 -- The same message delivered more than once to one service (and consumer group): retries
 -- and broker redeliveries. Keyed by the message id, else by the producer it was joined to.
 SELECT topic, service, sum(n - 1) AS extra, count(*) AS messages,
-       max_by(trace_id, n, 5) AS traces
+       max_by(trace_id, (n, trace_id), 5) AS traces
 FROM (
     SELECT k.topic, k.service, coalesce(k.cgroup, '') AS grp,
            coalesce(k.msg_id, m.p_trace || '/' || m.p_canon) AS msg,
-           count(DISTINCT k.span_id) AS n, any_value(k.trace_id) AS trace_id
+           count(DISTINCT k.span_id) AS n, min(k.trace_id) AS trace_id
     FROM a_cons k LEFT JOIN a_match m ON m.c_trace = k.trace_id AND m.c_span = k.span_id
     WHERE k.msg_id IS NOT NULL OR m.p_span IS NOT NULL
     GROUP BY 1, 2, 3, 4
@@ -392,7 +397,7 @@ GROUP BY topic, service ORDER BY extra DESC
 -- name: analyzer_services
 SELECT service, count(*) AS n, sum(err::INT) AS errors, count(DISTINCT trace_id) AS traces,
        min(t0) AS t0, max(t1) AS t1,
-       max_by(trace_id, t0, 5) FILTER (WHERE err AND role IS NULL AND kind <> 'CLIENT') AS failed,
+       max_by(trace_id, (t0, trace_id), 5) FILTER (WHERE err) AS failed,
        sum((err AND role IS NULL AND kind <> 'CLIENT')::INT) AS own_errors
 FROM a_spans GROUP BY service ORDER BY service
 
@@ -415,13 +420,13 @@ SELECT flow_id, sig FROM a_cpflows
 WITH ft AS (SELECT t.trace_id, t.flow_id FROM a_traces t),
 hop_err AS (
     SELECT h.src || '->' || h.dst AS hop, count(DISTINCT ft.flow_id) AS flows,
-           count(*) AS errors, max_by(h.trace_id, h.t0, 5) AS traces
+           count(*) AS errors, max_by(h.trace_id, (h.t0, h.trace_id), 5) AS traces
     FROM a_hops h JOIN ft ON ft.trace_id = h.trace_id
     WHERE h.err GROUP BY 1
 ),
 svc_err AS (
     SELECT 'service:' || s.service AS hop, count(DISTINCT ft.flow_id) AS flows,
-           count(*) AS errors, max_by(s.trace_id, s.t0, 5) AS traces
+           count(*) AS errors, max_by(s.trace_id, (s.t0, s.trace_id), 5) AS traces
     FROM a_spans s JOIN ft ON ft.trace_id = s.trace_id
     WHERE s.err AND s.role IS NULL AND s.kind <> 'CLIENT'
     GROUP BY 1
@@ -629,8 +634,8 @@ SELECT count(*) AS n, sum(err::INT) AS errors,
        quantile_cont(t1 - t0, [0.5, 0.95, 0.99]) AS dq,
        quantile_cont(queue_ns, [0.5, 0.95, 0.99]) AS qq,
        min(t0) AS t0, max(t1) AS t1,
-       max_by(trace_id, t1 - t0, 5) AS slowest,
-       max_by(trace_id, t0, 5) FILTER (WHERE err) AS failed
+       max_by(trace_id, (t1 - t0, trace_id), 5) AS slowest,
+       max_by(trace_id, (t0, trace_id), 5) FILTER (WHERE err) AS failed
 FROM d_rows
 
 -- name: detail_series

@@ -1,0 +1,312 @@
+"""Each rule of the analyzer on a small hand-built span set (see tests/builders.py)."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzer import analyze, flow_for_trace
+from choreoscope.store import Store
+from tests.builders import SpanSet
+
+
+def _edges(a):
+    return {e["id"]: e for e in a.edges}
+
+
+def _anoms(a, typ):
+    return [x for x in a.anomalies if x["type"] == typ]
+
+
+def _order_flow(b: SpanSet, t: float, *, via: str = "link", legacy: bool = False,
+                mid: str | None = None, consumer_start: float = 30.0):
+    """orders publishes order-placed (message id ``mid``); billing consumes it."""
+    root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+    pub = b.producer("orders", "order-placed", parent=root, start_ms=t + 5, dur_ms=2,
+                     message_id=mid, legacy=legacy)
+    kw = {}
+    if via == "link":
+        kw["link"] = pub
+    elif via == "parent":
+        kw["parent"] = pub
+    con = b.consumer("billing", "order-placed", start_ms=t + consumer_start, dur_ms=10,
+                     message_id=mid, legacy=legacy, **kw)
+    return root, pub, con
+
+
+def test_empty_store_gives_empty_analysis():
+    st = Store.open(":memory:")
+    a = analyze(st)
+    d = a.to_dict()
+    assert d["nodes"] == [] and d["edges"] == [] and d["flows"] == []
+    assert d["bottlenecks"] == [] and d["anomalies"] == []
+    assert d["summary"]["span_count"] == 0 and d["summary"]["flow_count"] == 0
+    assert flow_for_trace(st, "0" * 31 + "1") is None
+
+
+@pytest.mark.parametrize("via", ["parent", "link"])
+def test_publish_and_consume_edges_with_queue_time(via):
+    b = SpanSet()
+    for i in range(4):
+        _order_flow(b, i * 1000, via=via, consumer_start=30 + i)
+    a = analyze(b.store())
+    e = _edges(a)
+    pub, con = e["service:orders->topic:order-placed"], e["topic:order-placed->service:billing"]
+    assert (pub["type"], pub["count"]) == ("publish", 4)
+    assert (con["type"], con["count"]) == ("consume", 4)
+    # queue time = consumer start - producer end = 30+i - 7
+    assert con["queue_p50_ms"] == pytest.approx(24.5)
+    assert con["broken_context_count"] == 0 and not _anoms(a, "broken_context")
+    (flow,) = a.flows
+    assert flow["count"] == 4 and flow["traces_per_flow"] == (1.0 if via == "parent" else 2.0)
+    assert flow["e2e_p50_ms"] == pytest.approx(41.5)
+
+
+def test_link_from_producer_to_consumer_joins_too():
+    """A link in the other direction (the producer points at the consumer)."""
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=20)
+    con = b.consumer("billing", "order-placed", start_ms=30, dur_ms=10)
+    b.producer("orders", "order-placed", parent=root, start_ms=5, dur_ms=2, links=[con])
+    a = analyze(b.store())
+    con_e = _edges(a)["topic:order-placed->service:billing"]
+    assert con_e["queue_p50_ms"] == pytest.approx(23.0)
+    assert con_e["joined_by"]["context"] == 1
+    assert len(a.flows) == 1 and a.flows[0]["traces_per_flow"] == 2.0
+
+
+def test_legacy_attribute_names():
+    b = SpanSet()
+    _order_flow(b, 0, via="parent", legacy=True, mid="m1")
+    a = analyze(b.store())
+    assert {"service:orders->topic:order-placed",
+            "topic:order-placed->service:billing"} <= set(_edges(a))
+    topic = a.node("topic:order-placed")
+    assert topic["system"] == "kafka"
+
+
+def test_nested_producers_count_once_and_consumer_joins_the_inner_span():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=20)
+    outer = b.producer("orders", "order-placed", parent=root, start_ms=4, dur_ms=4)
+    inner = b.producer("orders", "order-placed", parent=outer, start_ms=5, dur_ms=2)
+    b.consumer("billing", "order-placed", link=inner, start_ms=30, dur_ms=10)
+    a = analyze(b.store())
+    e = _edges(a)
+    assert e["service:orders->topic:order-placed"]["count"] == 1
+    assert e["service:orders->topic:order-placed"]["p50_ms"] == pytest.approx(4.0)
+    assert e["topic:order-placed->service:billing"]["queue_p50_ms"] == pytest.approx(23.0)
+    assert not _anoms(a, "published_never_consumed")
+
+
+def test_lost_context_is_stitched_by_message_id():
+    b = SpanSet()
+    for i in range(3):
+        _order_flow(b, i * 1000, via=None, mid=f"m{i}")
+    # one more delivery whose producer never reported a message id: unstitchable
+    _order_flow(b, 5000, via=None, mid=None)
+    a = analyze(b.store())
+    con = _edges(a)["topic:order-placed->service:billing"]
+    assert con["count"] == 4 and con["broken_context_count"] == 4
+    assert con["stitched_count"] == 3
+    (anom,) = _anoms(a, "broken_context")
+    assert anom["where"] == con["id"] and anom["count"] == 4 and anom["share"] == 1.0
+    assert anom["stitched"] == 3
+    # stitched deliveries join their producer's flow; the fourth stays apart
+    by_traces = sorted(f["traces_per_flow"] for f in a.flows)
+    assert sum(f["count"] for f in a.flows) == 5  # 3 stitched + 1 orphan order + 1 consumer
+    assert 2.0 in by_traces
+    assert con["queue_p50_ms"] == pytest.approx(23.0)
+
+
+def test_consumer_without_any_producer():
+    b = SpanSet()
+    b.consumer("billing", "payments", start_ms=0, dur_ms=3)
+    a = analyze(b.store())
+    (x,) = _anoms(a, "consumer_without_producer")
+    assert x["where"] == "topic:payments->service:billing" and x["count"] == 1
+    assert not _anoms(a, "broken_context")
+
+
+def test_batch_consumer_joins_every_producer_without_merging_flows():
+    b = SpanSet()
+    pubs = []
+    for i in range(5):
+        _, pub, _ = _order_flow(b, i * 100, via="link", mid=f"m{i}")
+        pubs.append(pub)
+    batch = b.consumer("analytics", "order-placed", link=pubs,
+                       link_message_ids=[f"m{i}" for i in range(5)], start_ms=900, dur_ms=50,
+                       attrs={"messaging.batch.message_count": 5})
+    a = analyze(b.store())
+    e = _edges(a)["topic:order-placed->service:analytics"]
+    assert e["count"] == 1 and e["message_count"] == 5 and e["batch_deliveries"] == 1
+    assert e["broken_context_count"] == 0
+    # the five orders stay five flow instances; the batch is a flow of its own
+    assert sorted(f["count"] for f in a.flows) == [1, 5]
+    # the batch's waterfall shows it with the producers it batched
+    fl = flow_for_trace(b.store(), batch.trace_id)
+    assert {s["service_name"] for s in fl["spans"]} >= {"analytics", "orders"}
+    # an order's waterfall includes the batch consumer but not the other orders
+    fl = flow_for_trace(b.store(), pubs[0].trace_id)
+    roots = [s for s in fl["spans"] if s["name"] == "POST /orders"]
+    assert len(roots) == 1
+    assert any(s["service_name"] == "analytics" for s in fl["spans"])
+
+
+def test_redelivery_after_failure_is_a_retry_on_the_critical_path():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=10)
+    pub = b.producer("orders", "order-placed", parent=root, start_ms=2, dur_ms=1,
+                     message_id="m1")
+    b.consumer("billing", "order-placed", parent=pub, start_ms=5, dur_ms=5, status="ERROR",
+               message_id="m1")
+    b.consumer("billing", "order-placed", parent=pub, start_ms=1010, dur_ms=5,
+               message_id="m1")
+    a = analyze(b.store())
+    e = _edges(a)["topic:order-placed->service:billing"]
+    assert e["count"] == 2 and e["error_count"] == 1 and e["error_rate"] == 0.5
+    (red,) = _anoms(a, "redelivery")
+    assert red["count"] == 1 and red["where"] == e["id"]
+    (flow,) = a.flows
+    kinds = {(c["hop"], c["kind"]): c for c in flow["critical_path"]}
+    retry = kinds[(e["id"], "retry")]
+    assert retry["mean_ms"] == pytest.approx(1000.0)  # 1010 - (5 + 5)
+    assert kinds[(e["id"], "queue")]["mean_ms"] == pytest.approx(2.0)
+    assert flow["bottleneck"] == {"hop": e["id"], "kind": "retry", "share": retry["share"]}
+
+
+def test_clock_skew_is_counted_and_clipped():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", start_ms=100, dur_ms=20)
+    pub = b.producer("orders", "order-placed", parent=root, start_ms=105, dur_ms=2)
+    # the consumer's host clock runs 50 ms behind: it "starts" before its producer
+    b.consumer("billing", "order-placed", link=pub, start_ms=80, dur_ms=10)
+    # and a server span that ends after its client span
+    client, _ = b.client_call("orders", "stock", parent=root, start_ms=101, dur_ms=2,
+                              server_dur_ms=30)
+    a = analyze(b.store())
+    skew = {x["where"]: x for x in _anoms(a, "clock_skew")}
+    assert skew["topic:order-placed->service:billing"]["count"] == 1
+    assert skew["service:orders->service:stock"]["count"] == 1
+    (flow,) = a.flows
+    total = sum(c["share"] for c in flow["critical_path"])
+    assert total == pytest.approx(1.0, abs=0.01)  # clipped: no negative or double time
+    assert all(c["mean_ms"] >= 0 for c in flow["critical_path"])
+
+
+@pytest.mark.parametrize("order", ["asis", "reversed", "shuffled"])
+def test_traces_arriving_in_any_order_give_the_same_analysis(order):
+    b = SpanSet()
+    for i in range(3):
+        root, pub, con = _order_flow(b, i * 1000, via="link", mid=f"m{i}")
+        b.client_call("billing", "ledger", parent=con, start_ms=i * 1000 + 32, dur_ms=5)
+    ref = analyze(b.store("asis")).to_dict()
+    got = analyze(b.store(order, batches=4)).to_dict()
+    assert got["edges"] == ref["edges"]
+    assert got["flows"] == ref["flows"]
+    assert got["anomalies"] == ref["anomalies"]
+
+
+def test_calls_to_services_and_externals():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=50)
+    b.client_call("orders", "stock", parent=root, start_ms=1, dur_ms=10, server_status="ERROR",
+                  status="ERROR")
+    b.client_call("orders", None, parent=root, start_ms=12, dur_ms=3,
+                  peer={"db.system": "postgresql", "server.address": "db1"})
+    b.client_call("orders", None, parent=root, start_ms=16, dur_ms=3,
+                  peer={"server.address": "api.stripe.com"})
+    b.client_call("orders", None, parent=root, start_ms=20, dur_ms=3,
+                  peer={"peer.service": "stock"})  # a known service without its server span
+    b.client_call("orders", None, parent=root, start_ms=25, dur_ms=3)  # names no peer
+    a = analyze(b.store())
+    e = _edges(a)
+    assert set(e) == {"service:orders->service:stock", "service:orders->external:postgresql",
+                      "service:orders->external:api.stripe.com"}
+    assert e["service:orders->service:stock"]["count"] == 2
+    assert e["service:orders->service:stock"]["error_count"] == 1
+    assert {n["id"]: n["type"] for n in a.nodes}["external:postgresql"] == "external"
+
+
+def test_consumer_without_destination_and_spans_without_messaging():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=5)
+    b.span("orders", "compute", parent=root, start_ms=1, dur_ms=2)
+    b.span("cron", "tick", kind="INTERNAL", start_ms=10, dur_ms=1)
+    b.consumer("billing", None, start_ms=20, dur_ms=2)  # messaging attrs, no destination
+    a = analyze(b.store())
+    assert "topic:unknown->service:billing" in _edges(a)
+    assert {n["id"] for n in a.nodes} >= {"service:orders", "service:cron", "topic:unknown"}
+    assert a.summary["span_count"] == 4
+
+
+def test_consumer_without_destination_takes_its_producers():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=10)
+    pub = b.producer("orders", "order-placed", parent=root, start_ms=1, dur_ms=1)
+    b.consumer("billing", None, parent=pub, start_ms=5, dur_ms=2)
+    a = analyze(b.store())
+    assert "topic:order-placed->service:billing" in _edges(a)
+    assert "topic:unknown" not in {n["id"] for n in a.nodes}
+
+
+def test_receive_and_process_spans_count_one_delivery():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=10)
+    pub = b.producer("orders", "order-placed", parent=root, start_ms=1, dur_ms=1)
+    poll = b.consumer("billing", "order-placed", link=pub, kind="CLIENT", operation="receive",
+                      start_ms=3, dur_ms=5)
+    b.consumer("billing", "order-placed", parent=poll, start_ms=8, dur_ms=4)
+    a = analyze(b.store())
+    e = _edges(a)["topic:order-placed->service:billing"]
+    assert e["count"] == 1 and e["p50_ms"] == pytest.approx(4.0)
+    assert e["broken_context_count"] == 0
+
+
+def test_unconsumed_topic_and_cycle():
+    b = SpanSet()
+    for i in range(2):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=5)
+        b.producer("orders", "audit", parent=root, start_ms=t + 1, dur_ms=1)
+        cmd = b.producer("orders", "pay-cmd", parent=root, start_ms=t + 2, dur_ms=1)
+        pay = b.consumer("payments", "pay-cmd", parent=cmd, start_ms=t + 5, dur_ms=5)
+        reply = b.producer("payments", "pay-reply", parent=pay, start_ms=t + 8, dur_ms=1)
+        b.consumer("orders", "pay-reply", parent=reply, start_ms=t + 12, dur_ms=2)
+    a = analyze(b.store())
+    (never,) = _anoms(a, "published_never_consumed")
+    assert never["where"] == "topic:audit" and never["count"] == 2
+    assert not never["topic_has_consumers"]
+    (cyc,) = _anoms(a, "cycle")
+    assert set(cyc["nodes"]) == {"service:orders", "topic:pay-cmd", "service:payments",
+                                 "topic:pay-reply"}
+    assert cyc["count"] == 2
+
+
+def test_time_window_and_service_filter():
+    b = SpanSet()
+    _order_flow(b, 0, via="link", mid="a")
+    root = b.span("web", "GET /", kind="SERVER", start_ms=10_000, dur_ms=5)
+    b.client_call("web", "search", parent=root, start_ms=10_001, dur_ms=2)
+    st = b.store()
+    everything = analyze(st)
+    assert len(everything.flows) == 2
+    only_web = analyze(st, service="search")
+    assert {e["id"] for e in only_web.edges} == {"service:web->service:search"}
+    assert only_web.summary["service"] == "search"
+    late = analyze(st, since_ns=b.ms(5_000))
+    assert {e["id"] for e in late.edges} == {"service:web->service:search"}
+    early = analyze(st, until_ns=b.ms(5_000))
+    assert "service:web->service:search" not in {e["id"] for e in early.edges}
+    assert early.edges and all(e["rate_per_s"] > 0 for e in early.edges)
+    assert analyze(st, service="nobody").to_dict()["edges"] == []
+
+
+def test_conversation_id_joins_traces():
+    b = SpanSet()
+    r1 = b.span("orders", "POST /orders", kind="SERVER", dur_ms=5)
+    b.producer("orders", "order-placed", parent=r1, start_ms=1, dur_ms=1, conversation_id="c1")
+    # a reply in a new trace that only shares the conversation id
+    b.producer("billing", "invoice", start_ms=50, dur_ms=1, conversation_id="c1")
+    a = analyze(b.store())
+    assert sum(f["count"] for f in a.flows) == 1
+    assert a.flows[0]["traces_per_flow"] == 2.0
