@@ -17,16 +17,19 @@ from libc.string cimport memcpy, memcmp, memset
 from libc.stdlib cimport malloc, realloc, free
 from libc.math cimport isfinite
 from cpython.unicode cimport PyUnicode_DecodeUTF8
+from cpython.bytes cimport PyBytes_FromStringAndSize, PyBytes_AS_STRING, PyBytes_GET_SIZE
 from cpython.mem cimport PyMem_Free
 
 import base64 as _base64
 
 import orjson as _orjson
+import pyarrow as _pa
 
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
     NORMALISED_COLUMNS as _NORM_COLS, STATUS_NAMES as _STATUS_NAMES,
-    _NORMALISED, _OPERATION_ALIASES,
+    _NORMALISED, _OPERATION_ALIASES, SPAN_SCHEMA as _SPAN_SCHEMA,
+    EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
 )
 
 cdef extern from "Python.h":
@@ -35,6 +38,7 @@ cdef extern from "Python.h":
     char* PyOS_double_to_string(double val, char format_code, int precision, int flags,
                                 int* ptype) except NULL
     int Py_DTSF_ADD_DOT_0
+    const char* PyUnicode_AsUTF8AndSize(object o, Py_ssize_t* size) except NULL
 
 
 class MalformedWire(ValueError):
@@ -138,7 +142,7 @@ R_PARENT = "spans with an invalid parent_span_id (need 8 bytes)"
 R_START = "spans with a start time before 2000 or more than 7 days ahead"
 R_END = "spans that end before they start"
 R_LINK = "links with invalid ids dropped"
-UNKNOWN_SERVICE = "unknown_service"
+UNKNOWN_SERVICE_B = b"unknown_service"
 
 # ---------------------------------------------------------------- helpers
 
@@ -175,6 +179,273 @@ cdef inline bint all_zero(const uint8_t* p, Py_ssize_t n) noexcept nogil:
     return True
 
 
+# ---------------------------------------------------------------- Arrow column builders
+
+cdef enum:
+    T_STR = 0
+    T_I64 = 1
+    T_U32 = 2
+
+cdef struct Col:
+    int typ
+    Py_ssize_t n          # rows
+    Py_ssize_t rcap       # row capacity (offsets / fixed values / validity)
+    Py_ssize_t nulls
+    char* data            # string bytes, or the fixed-width values
+    Py_ssize_t dlen
+    Py_ssize_t dcap
+    int32_t* offs         # strings: n + 1 offsets
+    uint8_t* valid        # validity bitmap (bit set = valid)
+
+cdef int col_rows(Col* c) except -1:
+    """Make room for one more row."""
+    cdef Py_ssize_t nc
+    cdef void* p
+    if c.n + 1 < c.rcap:
+        return 0
+    nc = c.rcap * 2 if c.rcap else 1024
+    p = realloc(c.valid, (nc + 7) // 8)
+    if p == NULL:
+        raise MemoryError()
+    c.valid = <uint8_t*>p
+    if c.typ == T_STR:
+        p = realloc(c.offs, (nc + 1) * sizeof(int32_t))
+        if p == NULL:
+            raise MemoryError()
+        c.offs = <int32_t*>p
+        if c.rcap == 0:
+            c.offs[0] = 0
+    else:
+        p = realloc(c.data, nc * (8 if c.typ == T_I64 else 4))
+        if p == NULL:
+            raise MemoryError()
+        c.data = <char*>p
+    c.rcap = nc
+    return 0
+
+cdef inline int col_bytes(Col* c, Py_ssize_t extra) except -1:
+    cdef Py_ssize_t need = c.dlen + extra
+    cdef Py_ssize_t nc
+    cdef void* p
+    if need <= c.dcap:
+        return 0
+    if need > 0x7FFFFFFF:
+        raise OverflowError("string column larger than 2 GiB")
+    nc = c.dcap * 2 if c.dcap else 16384
+    while nc < need:
+        nc *= 2
+    p = realloc(c.data, nc)
+    if p == NULL:
+        raise MemoryError()
+    c.data = <char*>p
+    c.dcap = nc
+    return 0
+
+cdef inline void set_valid(Col* c, bint ok) noexcept:
+    cdef Py_ssize_t i = c.n
+    if ok:
+        c.valid[i >> 3] |= <uint8_t>(1 << (i & 7))
+    else:
+        c.valid[i >> 3] &= <uint8_t>~(1 << (i & 7))
+        c.nulls += 1
+
+cdef inline int col_str(Col* c, const char* p, Py_ssize_t ln) except -1:
+    col_rows(c)
+    col_bytes(c, ln)
+    memcpy(c.data + c.dlen, p, ln)
+    c.dlen += ln
+    set_valid(c, True)
+    c.n += 1
+    c.offs[c.n] = <int32_t>c.dlen
+    return 0
+
+cdef inline int col_null(Col* c) except -1:
+    col_rows(c)
+    set_valid(c, False)
+    if c.typ == T_STR:
+        c.offs[c.n + 1] = <int32_t>c.dlen
+    elif c.typ == T_I64:
+        (<int64_t*>c.data)[c.n] = 0
+    else:
+        (<uint32_t*>c.data)[c.n] = 0
+    c.n += 1
+    return 0
+
+cdef inline int col_hex(Col* c, const uint8_t* p, Py_ssize_t ln) except -1:
+    cdef Py_ssize_t i
+    cdef char* d
+    col_rows(c)
+    col_bytes(c, 2 * ln)
+    d = c.data + c.dlen
+    for i in range(ln):
+        d[2 * i] = HEX[p[i] >> 4]
+        d[2 * i + 1] = HEX[p[i] & 15]
+    c.dlen += 2 * ln
+    set_valid(c, True)
+    c.n += 1
+    c.offs[c.n] = <int32_t>c.dlen
+    return 0
+
+cdef inline int col_i64(Col* c, int64_t v) except -1:
+    col_rows(c)
+    (<int64_t*>c.data)[c.n] = v
+    set_valid(c, True)
+    c.n += 1
+    return 0
+
+cdef inline int col_u32(Col* c, uint32_t v) except -1:
+    col_rows(c)
+    (<uint32_t*>c.data)[c.n] = v
+    set_valid(c, True)
+    c.n += 1
+    return 0
+
+cdef int col_obj(Col* c, object v) except -1:
+    """Append a Python str/bytes (UTF-8) or None to a string column."""
+    cdef Py_ssize_t ln
+    cdef const char* p
+    if v is None:
+        return col_null(c)
+    if isinstance(v, bytes):
+        return col_str(c, PyBytes_AS_STRING(v), PyBytes_GET_SIZE(v))
+    p = PyUnicode_AsUTF8AndSize(v, &ln)
+    return col_str(c, p, ln)
+
+cdef object _buf(const char* p, Py_ssize_t n):
+    if n == 0:
+        return _pa.py_buffer(b"")
+    return _pa.py_buffer(PyBytes_FromStringAndSize(p, n))
+
+cdef object col_array(Col* c, object typ):
+    valid = None
+    if c.nulls:
+        valid = _buf(<char*>c.valid, (c.n + 7) // 8)
+    if c.typ == T_STR:
+        if c.rcap:
+            offs = _buf(<char*>c.offs, (c.n + 1) * sizeof(int32_t))
+        else:
+            offs = _pa.py_buffer(b"\0\0\0\0")
+        data = _buf(c.data, c.dlen)
+        return _pa.Array.from_buffers(typ, c.n, [valid, offs, data], null_count=c.nulls)
+    data = _buf(c.data, c.n * (8 if c.typ == T_I64 else 4))
+    return _pa.Array.from_buffers(typ, c.n, [valid, data], null_count=c.nulls)
+
+cdef void col_free(Col* c) noexcept:
+    free(c.data)
+    free(c.offs)
+    free(c.valid)
+    c.data = NULL
+    c.offs = NULL
+    c.valid = NULL
+
+# Column numbers: SPAN_SCHEMA, then EVENT_SCHEMA, then LINK_SCHEMA, in schema order.
+cdef enum:
+    S_TRACE_ID = 0
+    S_SPAN_ID = 1
+    S_PARENT = 2
+    S_TRACE_STATE = 3
+    S_FLAGS = 4
+    S_NAME = 5
+    S_KIND = 6
+    S_START = 7
+    S_END = 8
+    S_STATUS_CODE = 9
+    S_STATUS_MSG = 10
+    S_SERVICE = 11
+    S_ATTRS = 12
+    S_D_ATTRS = 13
+    S_D_EVENTS = 14
+    S_D_LINKS = 15
+    S_EVENT_COUNT = 16
+    S_LINK_COUNT = 17
+    S_RES_ATTRS = 18
+    S_RES_SCHEMA = 19
+    S_RES_DROPPED = 20
+    S_SCOPE_NAME = 21
+    S_SCOPE_VERSION = 22
+    S_SCOPE_ATTRS = 23
+    S_SCOPE_SCHEMA = 24
+    S_SCOPE_DROPPED = 25
+    S_NORM0 = 26
+    S_INGESTED = 38
+    N_SPAN_COLS = 39
+    E_TRACE_ID = 39
+    E_SPAN_ID = 40
+    E_SEQ = 41
+    E_TIME = 42
+    E_NAME = 43
+    E_ATTRS = 44
+    E_DROPPED = 45
+    N_EVENT_COLS = 7
+    L_TRACE_ID = 46
+    L_SPAN_ID = 47
+    L_SEQ = 48
+    L_LTID = 49
+    L_LSID = 50
+    L_TS = 51
+    L_FLAGS = 52
+    L_ATTRS = 53
+    L_DROPPED = 54
+    L_MID = 55
+    N_LINK_COLS = 10
+    N_COLS = 56
+
+_SCHEMAS = (_SPAN_SCHEMA, _EVENT_SCHEMA, _LINK_SCHEMA)
+_FIELDS = [f for sch in _SCHEMAS for f in sch]
+_EXPECTED = {
+    S_TRACE_ID: "trace_id", S_FLAGS: "flags", S_START: "start_time_unix_nano",
+    S_SERVICE: "service_name", S_ATTRS: "attributes", S_LINK_COUNT: "link_count",
+    S_SCOPE_DROPPED: "scope_dropped_attributes_count", S_INGESTED: "ingested_at_unix_nano",
+    E_TRACE_ID: "trace_id", E_TIME: "time_unix_nano", E_DROPPED: "dropped_attributes_count",
+    L_TRACE_ID: "trace_id", L_LTID: "linked_trace_id", L_MID: "msg_message_id",
+}
+cdef int COL_TYPE[N_COLS]
+cdef int NORM_SPAN_COL[N_NORM_COLS]
+
+cdef void _init_columns() except *:
+    cdef int i
+    if len(_FIELDS) != N_COLS or [len(s) for s in _SCHEMAS] != [N_SPAN_COLS, N_EVENT_COLS,
+                                                                   N_LINK_COLS]:
+        raise ImportError("collector.decode schemas changed; rebuild _fastdecode")
+    for i, name in _EXPECTED.items():
+        if _FIELDS[i].name != name:
+            raise ImportError("collector.decode schemas changed; rebuild _fastdecode")
+    for i in range(N_COLS):
+        t = _FIELDS[i].type
+        if t == _pa.string():
+            COL_TYPE[i] = T_STR
+        elif t == _pa.int64():
+            COL_TYPE[i] = T_I64
+        elif t == _pa.uint32():
+            COL_TYPE[i] = T_U32
+        else:
+            raise ImportError("unsupported column type %s" % t)
+    names = [f.name for f in _SPAN_SCHEMA]
+    for i in range(N_NORM_COLS):
+        NORM_SPAN_COL[i] = names.index(_NORM_COLS[i])
+        if not (S_NORM0 <= NORM_SPAN_COL[i] < S_INGESTED):
+            raise ImportError("normalised columns moved in SPAN_SCHEMA")
+    for i in (S_TRACE_ID, S_SPAN_ID, S_PARENT, S_TRACE_STATE, S_NAME, S_KIND, S_STATUS_CODE,
+              S_STATUS_MSG, S_SERVICE, S_ATTRS, S_RES_ATTRS, S_RES_SCHEMA, S_SCOPE_NAME,
+              S_SCOPE_VERSION, S_SCOPE_ATTRS, S_SCOPE_SCHEMA, E_TRACE_ID, E_SPAN_ID, E_NAME,
+              E_ATTRS, L_TRACE_ID, L_SPAN_ID, L_LTID, L_LSID, L_TS, L_ATTRS, L_MID):
+        if COL_TYPE[i] != T_STR:
+            raise ImportError("collector.decode schemas changed; rebuild _fastdecode")
+    for i in (S_START, S_END, S_INGESTED, E_TIME):
+        if COL_TYPE[i] != T_I64:
+            raise ImportError("collector.decode schemas changed; rebuild _fastdecode")
+    for i in (S_FLAGS, S_D_ATTRS, S_D_EVENTS, S_D_LINKS, S_EVENT_COUNT, S_LINK_COUNT,
+              S_RES_DROPPED, S_SCOPE_DROPPED, E_SEQ, E_DROPPED, L_SEQ, L_FLAGS, L_DROPPED):
+        if COL_TYPE[i] != T_U32:
+            raise ImportError("collector.decode schemas changed; rebuild _fastdecode")
+
+_init_columns()
+
+_KIND_B = [k.encode() for k in _KIND_NAMES]
+_STATUS_B = [k.encode() for k in _STATUS_NAMES]
+_ALIAS_B = [(k.encode(), v.encode()) for k, v in _OPERATION_ALIASES.items()]
+
+
 @cython.final
 cdef class _Decoder:
     cdef const uint8_t* b
@@ -187,65 +458,73 @@ cdef class _Decoder:
     cdef Py_ssize_t hcap
     cdef long long min_t
     cdef long long max_t
-    cdef object now_obj
+    cdef int64_t now
     cdef public long long rejected
     cdef public dict reasons
-    # span columns
-    cdef list c_trace_id, c_span_id, c_parent, c_trace_state, c_flags, c_name, c_kind
-    cdef list c_start, c_end, c_status_code, c_status_msg, c_service, c_attrs
-    cdef list c_dropped_attrs, c_dropped_events, c_dropped_links, c_event_count, c_link_count
-    cdef list c_res_attrs, c_res_schema, c_res_dropped, c_scope_name, c_scope_version
-    cdef list c_scope_attrs, c_scope_schema, c_scope_dropped, c_ingested
-    cdef list norm_lists
-    # event columns
-    cdef list e_trace_id, e_span_id, e_seq, e_time, e_name, e_attrs, e_dropped
-    # link columns
-    cdef list l_trace_id, l_span_id, l_seq, l_ltid, l_lsid, l_ts, l_flags, l_attrs
-    cdef list l_dropped, l_mid
-    cdef object kinds, statuses, aliases, op_cache
+    cdef Col cols[N_COLS]
+    # per-resource / per-scope values repeated on every span
+    cdef bytes svc, res_json, res_schema, scope_name, scope_ver, scope_json, scope_schema
+    cdef uint32_t res_dropped, scope_dropped
+    cdef list kinds_b, status_b
+    cdef object aliases
+    cdef const char* alias_from[8]
+    cdef Py_ssize_t alias_from_len[8]
+    cdef const char* alias_to[8]
+    cdef Py_ssize_t alias_to_len[8]
+    cdef int n_alias
 
     def __cinit__(self):
+        cdef int i
         self.out = NULL
         self.top.data = NULL
         self.top.n = 0
         self.top.cap = 0
         self.htab = NULL
         self.hcap = 0
+        memset(self.cols, 0, sizeof(self.cols))
+        for i in range(N_COLS):
+            self.cols[i].typ = COL_TYPE[i]
 
     def __dealloc__(self):
+        cdef int i
         free(self.out)
         free(self.top.data)
         free(self.htab)
+        for i in range(N_COLS):
+            col_free(&self.cols[i])
 
     def __init__(self):
+        cdef int i
         self.ocap = 4096
         self.out = <char*>malloc(self.ocap)
         if self.out == NULL:
             raise MemoryError()
         self.reasons = {}
         self.rejected = 0
-        self.kinds = _KIND_NAMES
-        self.statuses = _STATUS_NAMES
+        self.kinds_b = _KIND_B
+        self.status_b = _STATUS_B
         self.aliases = _OPERATION_ALIASES
-        self.op_cache = {}
-        self.c_trace_id = []; self.c_span_id = []; self.c_parent = []; self.c_trace_state = []
-        self.c_flags = []; self.c_name = []; self.c_kind = []; self.c_start = []; self.c_end = []
-        self.c_status_code = []; self.c_status_msg = []; self.c_service = []; self.c_attrs = []
-        self.c_dropped_attrs = []; self.c_dropped_events = []; self.c_dropped_links = []
-        self.c_event_count = []; self.c_link_count = []; self.c_res_attrs = []
-        self.c_res_schema = []; self.c_res_dropped = []; self.c_scope_name = []
-        self.c_scope_version = []; self.c_scope_attrs = []; self.c_scope_schema = []
-        self.c_scope_dropped = []; self.c_ingested = []
-        self.norm_lists = [[] for _ in range(N_NORM_COLS)]
-        self.e_trace_id = []; self.e_span_id = []; self.e_seq = []; self.e_time = []
-        self.e_name = []; self.e_attrs = []; self.e_dropped = []
-        self.l_trace_id = []; self.l_span_id = []; self.l_seq = []; self.l_ltid = []
-        self.l_lsid = []; self.l_ts = []; self.l_flags = []; self.l_attrs = []
-        self.l_dropped = []; self.l_mid = []
+        self.n_alias = min(len(_ALIAS_B), 8)
+        for i in range(self.n_alias):
+            k, v = _ALIAS_B[i]
+            self.alias_from[i] = <const char*>(<bytes>k)
+            self.alias_from_len[i] = len(k)
+            self.alias_to[i] = <const char*>(<bytes>v)
+            self.alias_to_len[i] = len(v)
+        if len(_ALIAS_B) > 8:
+            raise ImportError("too many operation aliases")
 
     # ------------------------------------------------------------ wire primitives
 
     cdef inline int varint(self, Py_ssize_t* pos, Py_ssize_t end, uint64_t* out) except -1:
+        cdef Py_ssize_t p = pos[0]
+        if p < end and self.b[p] < 0x80:
+            out[0] = self.b[p]
+            pos[0] = p + 1
+            return 0
+        return self.varint_slow(pos, end, out)
+
+    cdef int varint_slow(self, Py_ssize_t* pos, Py_ssize_t end, uint64_t* out) except -1:
         cdef Py_ssize_t p = pos[0]
         cdef uint64_t v = 0
         cdef int shift = 0
@@ -267,7 +546,13 @@ cdef class _Decoder:
 
     cdef inline int tag(self, Py_ssize_t* pos, Py_ssize_t end, uint32_t* fn, int* wt) except -1:
         cdef uint64_t t
-        self.varint(pos, end, &t)
+        cdef Py_ssize_t p = pos[0]
+        if p < end and self.b[p] < 0x80 and self.b[p] >= 8:
+            fn[0] = self.b[p] >> 3
+            wt[0] = self.b[p] & 7
+            pos[0] = p + 1
+            return 0
+        self.varint_slow(pos, end, &t)
         if t > 0xFFFFFFFF or (t >> 3) == 0:
             _bad("invalid field number")
         fn[0] = <uint32_t>(t >> 3)
@@ -450,23 +735,10 @@ cdef class _Decoder:
         self.olen = o - self.out
         return 0
 
-    cdef inline object take_json(self):
-        return PyUnicode_DecodeUTF8(self.out, self.olen, NULL)
-
     # ------------------------------------------------------------ python values
 
     cdef inline object pystr(self, Py_ssize_t off, Py_ssize_t ln):
         return PyUnicode_DecodeUTF8(<const char*>(self.b + off), ln, NULL)
-
-    cdef object hexstr(self, Py_ssize_t off, Py_ssize_t ln):
-        s = PyUnicode_New(2 * ln, 127)
-        cdef char* d = <char*>PyUnicode_DATA(s)
-        cdef const uint8_t* p = self.b + off
-        cdef Py_ssize_t i
-        for i in range(ln):
-            d[2 * i] = HEX[p[i] >> 4]
-            d[2 * i + 1] = HEX[p[i] & 15]
-        return s
 
     cdef object pyvalue(self, AV* av, int depth):
         """The Python value ``collector.decode.any_value`` returns (rare paths only)."""
@@ -748,18 +1020,30 @@ cdef class _Decoder:
         free(tmp)
         return 0
 
-    cdef object attrs_json(self, Py_ssize_t pos, Py_ssize_t end, uint32_t field):
-        """JSON text of a top-level attribute set (None when empty); entries in self.top."""
-        self.olen = 0
-        self.put_kvs(pos, end, field, 0, &self.top)
-        if self.top.n == 0:
-            return None
-        return self.take_json()
-
     cdef inline bint key_is(self, Entry* e, const char* key, Py_ssize_t ln) noexcept:
         return e.key_len == ln and memcmp(self.b + e.key_off, key, ln) == 0
 
     # ------------------------------------------------------------ messages
+
+    cdef int attrs(self, Py_ssize_t pos, Py_ssize_t end, uint32_t field) except -1:
+        """JSON of a top-level attribute set into self.out; entries in self.top.
+        Returns 1, or 0 when the set is empty (the column value is then null)."""
+        self.olen = 0
+        self.put_kvs(pos, end, field, 0, &self.top)
+        return 1 if self.top.n else 0
+
+    cdef int attrs_col(self, Col* c, Py_ssize_t pos, Py_ssize_t end, uint32_t field) except -1:
+        if self.attrs(pos, end, field):
+            return col_str(c, self.out, self.olen)
+        return col_null(c)
+
+    cdef object attrs_bytes(self, Py_ssize_t pos, Py_ssize_t end, uint32_t field):
+        if self.attrs(pos, end, field):
+            return PyBytes_FromStringAndSize(self.out, self.olen)
+        return None
+
+    cdef inline object opt_bytes(self, Py_ssize_t off, Py_ssize_t ln):
+        return PyBytes_FromStringAndSize(<const char*>(self.b + off), ln) if ln else None
 
     cdef int request(self) except -1:
         cdef Py_ssize_t pos = 0, s
@@ -775,7 +1059,7 @@ cdef class _Decoder:
         return 0
 
     cdef int resource_spans(self, Py_ssize_t start, Py_ssize_t end) except -1:
-        cdef Py_ssize_t pos = start, s, rs = -1, re = -1, sch_off = 0, sch_len = 0, p2
+        cdef Py_ssize_t pos = start, s, rs = -1, re = -1, sch_off = 0, sch_len = 0
         cdef uint32_t fn
         cdef int wt
         cdef uint64_t v
@@ -799,7 +1083,7 @@ cdef class _Decoder:
             else:
                 self.skip(&pos, end, wt)
         res_json = None
-        service = UNKNOWN_SERVICE
+        service = None
         if rs >= 0:
             pos = rs
             while pos < re:
@@ -809,27 +1093,29 @@ cdef class _Decoder:
                     res_dropped = <uint32_t>v
                 else:
                     self.skip(&pos, re, wt)
-            res_json = self.attrs_json(rs, re, 1)
+            res_json = self.attrs_bytes(rs, re, 1)
             for i in range(self.top.n - 1, -1, -1):
                 e = &self.top.data[i]
                 if self.key_is(e, b"service.name", 12):
                     if (e.av.kind == K_STR or e.av.kind == K_BYTES) and e.av.end > e.av.off:
-                        service = self.pyvalue(&e.av, 0)
+                        service = self.pyvalue(&e.av, 0).encode()
                     break
-        res_schema = self.pystr(sch_off, sch_len) if sch_len else None
-        res_dropped_obj = res_dropped
         pos = start
         while pos < end:
             self.tag(&pos, end, &fn, &wt)
             if wt == 2 and fn == 2:
                 self.length(&pos, end, &s)
-                self.scope_spans(s, pos, service, res_json, res_schema, res_dropped_obj)
+                # set per scope: a scope_spans resets them below
+                self.svc = service if service is not None else UNKNOWN_SERVICE_B
+                self.res_json = res_json
+                self.res_schema = self.opt_bytes(sch_off, sch_len)
+                self.res_dropped = res_dropped
+                self.scope_spans(s, pos)
             else:
                 self.skip(&pos, end, wt)
         return 0
 
-    cdef int scope_spans(self, Py_ssize_t start, Py_ssize_t end, object service,
-                         object res_json, object res_schema, object res_dropped) except -1:
+    cdef int scope_spans(self, Py_ssize_t start, Py_ssize_t end) except -1:
         cdef Py_ssize_t pos = start, s, ss = -1, se = -1, sch_off = 0, sch_len = 0
         cdef Py_ssize_t name_off = 0, name_len = 0, ver_off = 0, ver_len = 0
         cdef uint32_t fn
@@ -870,26 +1156,28 @@ cdef class _Decoder:
                     sc_dropped = <uint32_t>v
                 else:
                     self.skip(&pos, se, wt)
-            scope_json = self.attrs_json(ss, se, 3)
-        scope = (
-            self.pystr(name_off, name_len) if name_len else None,
-            self.pystr(ver_off, ver_len) if ver_len else None,
-            scope_json,
-            self.pystr(sch_off, sch_len) if sch_len else None,
-            sc_dropped,
-            service, res_json, res_schema, res_dropped,
-        )
+            scope_json = self.attrs_bytes(ss, se, 3)
+        self.scope_name = self.opt_bytes(name_off, name_len)
+        self.scope_ver = self.opt_bytes(ver_off, ver_len)
+        self.scope_json = scope_json
+        self.scope_schema = self.opt_bytes(sch_off, sch_len)
+        self.scope_dropped = sc_dropped
         pos = start
         while pos < end:
             self.tag(&pos, end, &fn, &wt)
             if wt == 2 and fn == 2:
                 self.length(&pos, end, &s)
-                self.span(s, pos, scope)
+                self.span(s, pos)
             else:
                 self.skip(&pos, end, wt)
         return 0
 
-    cdef int span(self, Py_ssize_t start, Py_ssize_t end, tuple ctx) except -1:
+    cdef int reject(self, object why) except -1:
+        self.rejected += 1
+        self.reasons[why] = self.reasons.get(why, 0) + 1
+        return 0
+
+    cdef int span(self, Py_ssize_t start, Py_ssize_t end) except -1:
         cdef Py_ssize_t pos = start, s
         cdef Py_ssize_t tid_off = 0, tid_len = 0, sid_off = 0, sid_len = 0
         cdef Py_ssize_t pid_off = 0, pid_len = 0, ts_off = 0, ts_len = 0
@@ -905,6 +1193,7 @@ cdef class _Decoder:
         cdef int col, i, j, L, ki
         cdef int best_prio[N_NORM_COLS]
         cdef Py_ssize_t best_ent[N_NORM_COLS]
+        cdef Col* C = self.cols
         while pos < end:
             self.tag(&pos, end, &fn, &wt)
             if wt == 2:
@@ -948,59 +1237,60 @@ cdef class _Decoder:
                     start_t = v
                 elif fn == 8:
                     end_t = v
-            elif wt == 5:
-                if fn == 16:
-                    self.fixed32(&pos, end, &flags)
-                else:
-                    self.skip(&pos, end, wt)
+            elif wt == 5 and fn == 16:
+                self.fixed32(&pos, end, &flags)
             else:
                 self.skip(&pos, end, wt)
 
-        why = None
         if tid_len != 16 or all_zero(self.b + tid_off, 16):
-            why = R_TRACE
-        elif sid_len != 8 or all_zero(self.b + sid_off, 8):
-            why = R_SPAN
-        elif pid_len != 0 and pid_len != 8:
-            why = R_PARENT
-        elif (start_t > <uint64_t>0x7FFFFFFFFFFFFFFF or <long long>start_t < self.min_t
-              or <long long>start_t > self.max_t):
-            why = R_START
-        elif end_t < start_t:
-            why = R_END
-        if why is not None:
-            self.rejected += 1
-            self.reasons[why] = self.reasons.get(why, 0) + 1
-            return 0
+            return self.reject(R_TRACE)
+        if sid_len != 8 or all_zero(self.b + sid_off, 8):
+            return self.reject(R_SPAN)
+        if pid_len != 0 and pid_len != 8:
+            return self.reject(R_PARENT)
+        if (start_t > <uint64_t>0x7FFFFFFFFFFFFFFF or <long long>start_t < self.min_t
+                or <long long>start_t > self.max_t):
+            return self.reject(R_START)
+        if end_t < start_t:
+            return self.reject(R_END)
+        if end_t > <uint64_t>0x7FFFFFFFFFFFFFFF:
+            # the reference decoder fails on this (int64 column overflow): let it.
+            raise OverflowError("end_time_unix_nano does not fit int64")
 
-        th = self.hexstr(tid_off, 16)
-        sh = self.hexstr(sid_off, 8)
-        self.c_trace_id.append(th)
-        self.c_span_id.append(sh)
-        self.c_parent.append(self.hexstr(pid_off, 8)
-                             if pid_len and not all_zero(self.b + pid_off, 8) else None)
-        self.c_trace_state.append(self.pystr(ts_off, ts_len) if ts_len else None)
-        self.c_flags.append(flags)
-        self.c_name.append(self.pystr(name_off, name_len))
-        self.c_kind.append(self.kinds[kind] if 0 <= kind < 6 else "UNSPECIFIED")
-        self.c_start.append(start_t)
-        self.c_end.append(end_t)
-        self.c_status_code.append(self.statuses[code] if 0 <= code < 3 else "UNSET")
-        self.c_status_msg.append(self.pystr(msg_off, msg_len) if msg_len else None)
-        self.c_attrs.append(self.attrs_json(start, end, 9))
-        self.c_dropped_attrs.append(d_attrs)
-        self.c_dropped_events.append(d_events)
-        self.c_dropped_links.append(d_links)
-        self.c_scope_name.append(ctx[0])
-        self.c_scope_version.append(ctx[1])
-        self.c_scope_attrs.append(ctx[2])
-        self.c_scope_schema.append(ctx[3])
-        self.c_scope_dropped.append(ctx[4])
-        self.c_service.append(ctx[5])
-        self.c_res_attrs.append(ctx[6])
-        self.c_res_schema.append(ctx[7])
-        self.c_res_dropped.append(ctx[8])
-        self.c_ingested.append(self.now_obj)
+        col_hex(&C[S_TRACE_ID], self.b + tid_off, 16)
+        col_hex(&C[S_SPAN_ID], self.b + sid_off, 8)
+        if pid_len and not all_zero(self.b + pid_off, 8):
+            col_hex(&C[S_PARENT], self.b + pid_off, 8)
+        else:
+            col_null(&C[S_PARENT])
+        if ts_len:
+            col_str(&C[S_TRACE_STATE], <const char*>(self.b + ts_off), ts_len)
+        else:
+            col_null(&C[S_TRACE_STATE])
+        col_u32(&C[S_FLAGS], flags)
+        col_str(&C[S_NAME], <const char*>(self.b + name_off), name_len)
+        col_obj(&C[S_KIND], <bytes>self.kinds_b[kind] if 0 <= kind < 6 else b"UNSPECIFIED")
+        col_i64(&C[S_START], <int64_t>start_t)
+        col_i64(&C[S_END], <int64_t>end_t)
+        col_obj(&C[S_STATUS_CODE], <bytes>self.status_b[code] if 0 <= code < 3 else b"UNSET")
+        if msg_len:
+            col_str(&C[S_STATUS_MSG], <const char*>(self.b + msg_off), msg_len)
+        else:
+            col_null(&C[S_STATUS_MSG])
+        col_obj(&C[S_SERVICE], self.svc)
+        self.attrs_col(&C[S_ATTRS], start, end, 9)
+        col_u32(&C[S_D_ATTRS], d_attrs)
+        col_u32(&C[S_D_EVENTS], d_events)
+        col_u32(&C[S_D_LINKS], d_links)
+        col_obj(&C[S_RES_ATTRS], self.res_json)
+        col_obj(&C[S_RES_SCHEMA], self.res_schema)
+        col_u32(&C[S_RES_DROPPED], self.res_dropped)
+        col_obj(&C[S_SCOPE_NAME], self.scope_name)
+        col_obj(&C[S_SCOPE_VERSION], self.scope_ver)
+        col_obj(&C[S_SCOPE_ATTRS], self.scope_json)
+        col_obj(&C[S_SCOPE_SCHEMA], self.scope_schema)
+        col_u32(&C[S_SCOPE_DROPPED], self.scope_dropped)
+        col_i64(&C[S_INGESTED], self.now)
 
         # normalised columns: first occurrence of the best-priority key with a value
         for col in range(N_NORM_COLS):
@@ -1021,48 +1311,61 @@ cdef class _Decoder:
                     break
         for col in range(N_NORM_COLS):
             if best_ent[col] < 0:
-                (<list>self.norm_lists[col]).append(None)
+                col_null(&C[NORM_SPAN_COL[col]])
             else:
-                (<list>self.norm_lists[col]).append(
-                    self.norm_value(col, &self.top.data[best_ent[col]].av))
+                self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
 
-        n_ev = self.events(start, end, th, sh)
-        n_lk = self.links(start, end, th, sh)
-        self.c_event_count.append(n_ev)
-        self.c_link_count.append(n_lk)
+        col_u32(&C[S_EVENT_COUNT], self.events(start, end, tid_off, sid_off))
+        col_u32(&C[S_LINK_COUNT], self.links(start, end, tid_off, sid_off))
         return 0
 
-    cdef object norm_value(self, int col, AV* av):
+    cdef int norm_value(self, int col, Col* c, AV* av) except -1:
+        """One normalised column value, converted as collector.decode._append_normalised."""
         cdef int k = av.kind
+        cdef Py_ssize_t ln, i
+        cdef char low[32]
+        cdef uint8_t ch
+        cdef bint ascii
         if col == COL_BATCH:
             if k == K_INT:
-                return <int64_t>av.u
+                return col_i64(c, <int64_t>av.u)
             v = self.pyvalue(av, 0)
-            if isinstance(v, int) and not isinstance(v, bool):
-                return v
-            try:
-                return int(v)
-            except (TypeError, ValueError):
-                return None
+            if not (isinstance(v, int) and not isinstance(v, bool)):
+                try:
+                    v = int(v)
+                except (TypeError, ValueError):
+                    v = None
+            if v is None:
+                return col_null(c)
+            if not (-0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF):
+                raise OverflowError("msg_batch_count does not fit int64")
+            return col_i64(c, <int64_t>v)
         if col == COL_OPTYPE:
-            if k == K_STR:
-                raw = self.pystr(av.off, av.end - av.off)
-                r = self.op_cache.get(raw)
-                if r is None:
-                    low = raw.lower()
-                    r = self.aliases.get(low, low)
-                    self.op_cache[raw] = r
-                return r
-            low = str(self.pyvalue(av, 0)).lower()
-            return self.aliases.get(low, low)
+            ln = av.end - av.off
+            if k == K_STR and ln <= 32:
+                ascii = True
+                for i in range(ln):
+                    ch = self.b[av.off + i]
+                    if ch >= 0x80:
+                        ascii = False
+                        break
+                    low[i] = <char>(ch + 32 if 65 <= ch <= 90 else ch)
+                if ascii:
+                    for i in range(self.n_alias):
+                        if ln == self.alias_from_len[i] and memcmp(low, self.alias_from[i], ln) == 0:
+                            return col_str(c, self.alias_to[i], self.alias_to_len[i])
+                    return col_str(c, low, ln)
+            s = str(self.pyvalue(av, 0)).lower()
+            return col_obj(c, self.aliases.get(s, s))
         if k == K_STR:
-            return self.pystr(av.off, av.end - av.off)
+            return col_str(c, <const char*>(self.b + av.off), av.end - av.off)
         v = self.pyvalue(av, 0)
         if isinstance(v, (dict, list)):
-            return _orjson.dumps(v).decode()
-        return v if isinstance(v, str) else str(v)
+            return col_obj(c, _orjson.dumps(v))
+        return col_obj(c, v if isinstance(v, str) else str(v))
 
-    cdef int events(self, Py_ssize_t start, Py_ssize_t end, object th, object sh) except -1:
+    cdef int events(self, Py_ssize_t start, Py_ssize_t end, Py_ssize_t tid_off,
+                    Py_ssize_t sid_off) except -1:
         cdef Py_ssize_t pos = start, s, p2, se
         cdef uint32_t fn, fn2
         cdef int wt, wt2
@@ -1070,6 +1373,7 @@ cdef class _Decoder:
         cdef uint32_t dropped
         cdef Py_ssize_t name_off, name_len
         cdef int n = 0
+        cdef Col* C = self.cols
         while pos < end:
             self.tag(&pos, end, &fn, &wt)
             if not (fn == 11 and wt == 2):
@@ -1094,17 +1398,20 @@ cdef class _Decoder:
                     dropped = <uint32_t>v
                 else:
                     self.skip(&p2, pos, wt2)
-            self.e_trace_id.append(th)
-            self.e_span_id.append(sh)
-            self.e_seq.append(n)
-            self.e_time.append(t)
-            self.e_name.append(self.pystr(name_off, name_len))
-            self.e_attrs.append(self.attrs_json(s, pos, 3))
-            self.e_dropped.append(dropped)
+            if t > <uint64_t>0x7FFFFFFFFFFFFFFF:
+                raise OverflowError("event time_unix_nano does not fit int64")
+            col_hex(&C[E_TRACE_ID], self.b + tid_off, 16)
+            col_hex(&C[E_SPAN_ID], self.b + sid_off, 8)
+            col_u32(&C[E_SEQ], n)
+            col_i64(&C[E_TIME], <int64_t>t)
+            col_str(&C[E_NAME], <const char*>(self.b + name_off), name_len)
+            self.attrs_col(&C[E_ATTRS], s, pos, 3)
+            col_u32(&C[E_DROPPED], dropped)
             n += 1
         return n
 
-    cdef int links(self, Py_ssize_t start, Py_ssize_t end, object th, object sh) except -1:
+    cdef int links(self, Py_ssize_t start, Py_ssize_t end, Py_ssize_t tid_off0,
+                   Py_ssize_t sid_off0) except -1:
         cdef Py_ssize_t pos = start, s, p2, se
         cdef uint32_t fn, fn2
         cdef int wt, wt2
@@ -1114,6 +1421,7 @@ cdef class _Decoder:
         cdef Py_ssize_t new_i, old_i
         cdef Entry* e
         cdef int n = 0
+        cdef Col* C = self.cols
         while pos < end:
             self.tag(&pos, end, &fn, &wt)
             if not (fn == 13 and wt == 2):
@@ -1144,7 +1452,19 @@ cdef class _Decoder:
             if tid_len != 16 or sid_len != 8:
                 self.reasons[R_LINK] = self.reasons.get(R_LINK, 0) + 1
                 continue
-            attrs = self.attrs_json(s, pos, 4)
+            col_hex(&C[L_TRACE_ID], self.b + tid_off0, 16)
+            col_hex(&C[L_SPAN_ID], self.b + sid_off0, 8)
+            col_u32(&C[L_SEQ], n)
+            col_hex(&C[L_LTID], self.b + tid_off, 16)
+            col_hex(&C[L_LSID], self.b + sid_off, 8)
+            if ts_len:
+                col_str(&C[L_TS], <const char*>(self.b + ts_off), ts_len)
+            else:
+                col_null(&C[L_TS])
+            col_u32(&C[L_FLAGS], flags)
+            self.attrs_col(&C[L_ATTRS], s, pos, 4)
+            col_u32(&C[L_DROPPED], dropped)
+            # la.get("messaging.message.id", la.get("messaging.message_id")), last key wins
             new_i = -1
             old_i = -1
             for i in range(self.top.n):
@@ -1155,74 +1475,55 @@ cdef class _Decoder:
                     old_i = i
             if new_i < 0:
                 new_i = old_i
-            mid = None
-            if new_i >= 0:
+            if new_i < 0 or self.top.data[new_i].av.kind == K_NONE:
+                col_null(&C[L_MID])
+            else:
                 e = &self.top.data[new_i]
                 if e.av.kind == K_STR:
-                    mid = self.pystr(e.av.off, e.av.end - e.av.off)
-                elif e.av.kind != K_NONE:
-                    mid = str(self.pyvalue(&e.av, 0))
-            self.l_trace_id.append(th)
-            self.l_span_id.append(sh)
-            self.l_seq.append(n)
-            self.l_ltid.append(self.hexstr(tid_off, 16))
-            self.l_lsid.append(self.hexstr(sid_off, 8))
-            self.l_ts.append(self.pystr(ts_off, ts_len) if ts_len else None)
-            self.l_flags.append(flags)
-            self.l_attrs.append(attrs)
-            self.l_dropped.append(dropped)
-            self.l_mid.append(mid)
+                    col_str(&C[L_MID], <const char*>(self.b + e.av.off), e.av.end - e.av.off)
+                else:
+                    col_obj(&C[L_MID], str(self.pyvalue(&e.av, 0)))
             n += 1
         return n
 
     cdef tuple result(self):
-        nl = self.norm_lists
-        spans = {
-            "trace_id": self.c_trace_id, "span_id": self.c_span_id,
-            "parent_span_id": self.c_parent, "trace_state": self.c_trace_state,
-            "flags": self.c_flags, "name": self.c_name, "kind": self.c_kind,
-            "start_time_unix_nano": self.c_start, "end_time_unix_nano": self.c_end,
-            "status_code": self.c_status_code, "status_message": self.c_status_msg,
-            "service_name": self.c_service, "attributes": self.c_attrs,
-            "dropped_attributes_count": self.c_dropped_attrs,
-            "dropped_events_count": self.c_dropped_events,
-            "dropped_links_count": self.c_dropped_links,
-            "event_count": self.c_event_count, "link_count": self.c_link_count,
-            "resource_attributes": self.c_res_attrs, "resource_schema_url": self.c_res_schema,
-            "resource_dropped_attributes_count": self.c_res_dropped,
-            "scope_name": self.c_scope_name, "scope_version": self.c_scope_version,
-            "scope_attributes": self.c_scope_attrs, "scope_schema_url": self.c_scope_schema,
-            "scope_dropped_attributes_count": self.c_scope_dropped,
-        }
-        for i, name in enumerate(_NORM_COLS):
-            spans[name] = nl[i]
-        spans["ingested_at_unix_nano"] = self.c_ingested
-        events = {
-            "trace_id": self.e_trace_id, "span_id": self.e_span_id, "seq": self.e_seq,
-            "time_unix_nano": self.e_time, "name": self.e_name, "attributes": self.e_attrs,
-            "dropped_attributes_count": self.e_dropped,
-        }
-        links = {
-            "trace_id": self.l_trace_id, "span_id": self.l_span_id, "seq": self.l_seq,
-            "linked_trace_id": self.l_ltid, "linked_span_id": self.l_lsid,
-            "trace_state": self.l_ts, "flags": self.l_flags, "attributes": self.l_attrs,
-            "dropped_attributes_count": self.l_dropped, "msg_message_id": self.l_mid,
-        }
-        return spans, events, links, self.rejected, self.reasons
+        cdef int i
+        arrays = [col_array(&self.cols[i], _FIELDS[i].type) for i in range(N_COLS)]
+        return (arrays[:N_SPAN_COLS], arrays[N_SPAN_COLS:N_SPAN_COLS + N_EVENT_COLS],
+                arrays[N_SPAN_COLS + N_EVENT_COLS:], self.rejected, self.reasons)
 
 
-def decode_columns(const unsigned char[:] body, long long now_ns, long long min_time_ns,
+cdef _Decoder _run(const unsigned char[:] body, long long now_ns, long long min_time_ns,
                    long long max_time_ns):
-    """Decode a serialized ``ExportTraceServiceRequest`` into column lists.
-
-    Returns ``(span_columns, event_columns, link_columns, rejected, reasons)`` exactly as
-    :func:`collector.decode.decode_request` would fill them. Raises ``ValueError`` on bytes
-    it cannot (or will not) decode."""
     cdef _Decoder d = _Decoder()
     d.n = body.shape[0]
     d.b = &body[0] if d.n > 0 else <const uint8_t*>b""
     d.min_t = min_time_ns
     d.max_t = max_time_ns
-    d.now_obj = now_ns
+    d.now = now_ns
     d.request()
-    return d.result()
+    return d
+
+
+def decode_arrays(const unsigned char[:] body, long long now_ns, long long min_time_ns,
+                  long long max_time_ns):
+    """Decode a serialized ``ExportTraceServiceRequest`` straight into Arrow arrays.
+
+    Returns ``(span_arrays, event_arrays, link_arrays, rejected, reasons)``: lists of
+    ``pyarrow.Array`` in the order of SPAN_SCHEMA / EVENT_SCHEMA / LINK_SCHEMA, with exactly
+    the values :func:`collector.decode.decode_request` produces. Raises ``ValueError`` on
+    bytes it cannot (or will not) decode, ``OverflowError`` where the reference decoder
+    would fail on an out-of-range value."""
+    return _run(body, now_ns, min_time_ns, max_time_ns).result()
+
+
+def decode_columns(const unsigned char[:] body, long long now_ns, long long min_time_ns,
+                   long long max_time_ns):
+    """Like :func:`decode_arrays`, but columns as dicts of Python lists keyed by field name
+    (the shape ``decode_request`` builds before ``pa.Table.from_pydict``)."""
+    spans, events, links, rejected, reasons = decode_arrays(
+        body, now_ns, min_time_ns, max_time_ns)
+    out = []
+    for sch, arrs in zip(_SCHEMAS, (spans, events, links)):
+        out.append({f.name: a.to_pylist() for f, a in zip(sch, arrs)})
+    return out[0], out[1], out[2], rejected, reasons

@@ -20,11 +20,11 @@ from collector.decode import (
 )
 
 try:
-    from collector._fastdecode import decode_columns as _decode_columns
-except ImportError:  # extension not built: pure-Python fallback
-    _decode_columns = None
+    from collector._fastdecode import decode_arrays as _decode_arrays
+except ImportError:  # extension not built (or built against other schemas): pure Python
+    _decode_arrays = None
 
-HAVE_FAST: bool = _decode_columns is not None
+HAVE_FAST: bool = _decode_arrays is not None
 
 # How often the compiled decoder declined a body that upb accepted (observability/tests).
 fallbacks = 0
@@ -35,17 +35,21 @@ def decode_bytes(body: bytes, now_ns: int | None = None) -> SpanBatch:
     global fallbacks
     req = parse_request(body)  # upb validation (UTF-8, nesting, wire format)
     now = time.time_ns() if now_ns is None else now_ns
-    if _decode_columns is not None:
+    if _decode_arrays is not None:
         try:
-            spans, events, links, rejected, reasons = _decode_columns(
+            spans, events, links, rejected, reasons = _decode_arrays(
                 body, now, MIN_TIME_NS, now + MAX_FUTURE_NS)
         except (ValueError, OverflowError):
+            # A construct the compiled decoder declines (see _fastdecode), or a value the
+            # reference decoder fails on too: let the reference produce its exact outcome.
             fallbacks += 1
         else:
+            # The compiled decoder fills Arrow buffers directly (from_pydict of Python lists
+            # cost more than the whole decode); the arrays carry the schema's types.
             return SpanBatch(
-                pa.Table.from_pydict(spans, schema=SPAN_SCHEMA),
-                pa.Table.from_pydict(events, schema=EVENT_SCHEMA),
-                pa.Table.from_pydict(links, schema=LINK_SCHEMA),
+                pa.Table.from_arrays(spans, schema=SPAN_SCHEMA),
+                pa.Table.from_arrays(events, schema=EVENT_SCHEMA),
+                pa.Table.from_arrays(links, schema=LINK_SCHEMA),
                 rejected, reasons,
             )
     return decode_request(req, now)
