@@ -1,0 +1,135 @@
+"""The critical path of one flow instance and the coordination style (pure functions)."""
+
+from __future__ import annotations
+
+from analyzer.critical_path import critical_path
+from analyzer.style import classify
+
+
+def sp(span_id, t0, t1, *, parent=None, trace="t1", service="a", kind="INTERNAL", role=None,
+       topic=None, hop=None, err=False):
+    d = {"trace_id": trace, "span_id": span_id, "parent_span_id": parent, "service": service,
+         "kind": kind, "role": role, "topic": topic, "t0": t0, "t1": t1, "err": err,
+         "hop_type": None, "hop_src": None, "hop_dst": None}
+    if hop:
+        d["hop_type"], d["hop_src"], d["hop_dst"] = hop
+    return d
+
+
+def by_hop(cp):
+    return {f"{h}|{k}": v for (h, k), v in cp.by_hop.items()}
+
+
+def test_synchronous_crisp_walks_back_through_last_finishing_child():
+    spans = [
+        sp("root", 0, 100, service="api"),
+        sp("c1", 10, 40, parent="root", service="api"),   # finishes before c2 starts
+        sp("c2", 50, 90, parent="root", service="api"),
+        sp("c3", 20, 60, parent="root", service="api"),   # overlaps c2: not on the path
+    ]
+    cp = critical_path(spans)
+    assert cp.duration == 100
+    assert [k[1] for k in cp.spans] == ["root", "c1", "c2"]
+    assert sum(g.end - g.start for g in cp.segments) == 100
+
+
+def test_consumer_extends_the_flow_past_its_producer_and_queue_is_attributed():
+    spans = [
+        sp("root", 0, 20, service="orders", kind="SERVER"),
+        sp("pub", 5, 7, parent="root", service="orders", kind="PRODUCER", role="P",
+           topic="placed"),
+        sp("con", 30, 40, trace="t2", service="billing", kind="CONSUMER", role="C",
+           topic="placed", hop=("consume", "topic:placed", "service:billing")),
+    ]
+    cp = critical_path(spans, [("t2", "con", "t1", "pub", "link")])
+    assert (cp.start, cp.end) == (0, 40)
+    h = by_hop(cp)
+    assert h["topic:placed->service:billing|queue"] == 23
+    assert h["service:billing|processing"] == 10
+    assert h["service:orders->topic:placed|call"] == 2
+    assert h["service:orders|processing"] == 5  # 0..5; root's time after the publish is off-path
+    assert ("t2", "con") in cp.async_children
+
+
+def test_batch_consumer_follows_the_last_producer():
+    spans = [sp("p1", 0, 5, trace="a", role="P", topic="x"),
+             sp("p2", 10, 20, trace="b", role="P", topic="x"),
+             sp("c", 30, 35, trace="c", role="C", topic="x", service="batch")]
+    m = [("c", "c", "a", "p1", "link"), ("c", "c", "b", "p2", "link")]
+    cp = critical_path(spans, m)
+    assert cp.causal_parent[("c", "c")] == ("b", "p2")
+    assert by_hop(cp)["topic:x->service:batch|queue"] == 10
+
+
+def test_skewed_children_are_clipped():
+    spans = [sp("root", 100, 200, service="api", kind="CLIENT",
+                hop=("call", "service:api", "service:db")),
+             sp("srv", 90, 250, parent="root", service="db", kind="SERVER")]
+    cp = critical_path(spans)
+    assert cp.skewed == 1
+    assert (cp.start, cp.end) == (100, 200)
+    assert by_hop(cp) == {"service:db|processing": 100}
+
+
+def test_a_link_back_into_ones_own_ancestors_does_not_loop():
+    spans = [sp("root", 0, 50, role="P", topic="x"),
+             sp("child", 10, 20, parent="root", role="C", topic="x")]
+    # a consumer "matched" to a producer that is its own ancestor through the tree
+    cp = critical_path(spans, [("t1", "root", "t1", "child", "link"),
+                               ("t1", "child", "t1", "root", "parent")])
+    assert cp is not None and cp.duration == 50
+
+
+def test_several_roots_hang_under_a_virtual_root():
+    spans = [sp("a", 0, 10, trace="t1"), sp("b", 30, 40, trace="t2", service="b")]
+    cp = critical_path(spans)
+    assert (cp.start, cp.end) == (0, 40)
+    assert by_hop(cp)["|wait"] == 20
+
+
+def test_style_orchestration_by_calls():
+    hops = [("call", "service:gw", "service:orders")] + [
+        ("call", "service:orders", f"service:{s}") for s in ("pay", "stock", "ship")]
+    r = classify(hops, {}, "gw")
+    assert r["style"] == "orchestration"
+    assert r["measure"]["central_service"] == "orders"
+    assert r["measure"]["ingress_calls"] == 1 and r["measure"]["orchestrated"] == 3
+
+
+def test_style_orchestration_by_commands_and_replies():
+    hops = [("publish", "service:orders", "topic:pay-cmd"),
+            ("consume", "topic:pay-cmd", "service:pay"),
+            ("publish", "service:pay", "topic:pay-reply"),
+            ("consume", "topic:pay-reply", "service:orders"),
+            ("publish", "service:orders", "topic:ship-cmd"),
+            ("consume", "topic:ship-cmd", "service:ship"),
+            ("publish", "service:ship", "topic:ship-reply"),
+            ("consume", "topic:ship-reply", "service:orders")]
+    offsets = {"topic:pay-cmd->service:pay": 1, "topic:pay-reply->service:orders": 2,
+               "topic:ship-cmd->service:ship": 3, "topic:ship-reply->service:orders": 4}
+    r = classify(hops, offsets, "orders")
+    assert r["style"] == "orchestration" and r["measure"]["orchestrated"] == 4
+
+
+def test_style_choreography_fan_out_and_chain():
+    hops = [("publish", "service:orders", "topic:placed"),
+            ("consume", "topic:placed", "service:pay"),
+            ("consume", "topic:placed", "service:stock"),
+            ("publish", "service:pay", "topic:paid"),
+            ("consume", "topic:paid", "service:ship"),
+            ("call", "service:ship", "service:carrier"),     # a dependency, not coordination
+            ("call", "service:pay", "external:postgresql")]
+    r = classify(hops, {}, "orders")
+    assert r["style"] == "choreography"
+    assert r["measure"]["event_driven"] == 3 and r["measure"]["other_sync"] == 1
+
+
+def test_style_hybrid_and_none():
+    hops = [("call", "service:orders", "service:stock"),
+            ("call", "service:orders", "service:pay"),
+            ("publish", "service:orders", "topic:confirmed"),
+            ("consume", "topic:confirmed", "service:mail"),
+            ("consume", "topic:confirmed", "service:ship")]
+    assert classify(hops, {}, "orders")["style"] == "hybrid"
+    assert classify([("call", "service:a", "external:pg")], {}, "a")["style"] == "none"
+    assert classify([("call", "service:a", "service:b")], {}, "a")["style"] == "none"
