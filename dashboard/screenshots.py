@@ -61,16 +61,21 @@ def _wait(fn: Callable[[], Any], timeout: float = 30.0) -> Any:
     raise TimeoutError("page did not render in time")
 
 
-def pages(analysis: dict[str, Any]) -> list[tuple[str, str, str]]:
+def pages(analysis: dict[str, Any], flow_of: Callable[[str], dict[str, Any] | None]) \
+        -> list[tuple[str, str, str]]:
     """``(file name, path with query, CSS selector that appears once data is shown)``."""
     q = {"window": "all"}
     slow = max(analysis["edges"], key=lambda e: e.get("queue_p95_ms") or 0)
     flow = analysis["flows"][0]
     example = flow["example_trace_ids"][0]
+    # In the flow view, open the span that waited longest in a queue on the critical path.
+    instance = flow_of(example) or {"spans": []}
+    waited = [s for s in instance["spans"] if s.get("on_critical_path")]
+    span = max(waited, key=lambda s: s.get("queue_wait_ms") or 0)["span_id"] if waited else None
     return [
         ("map.png", "/map" + build_query({**q, "select": slow["id"]}), "#map-detail-body"),
         ("flows.png", f"/flows/{flow['id']}" + build_query(q), "#fl-detail-body"),
-        ("flow.png", f"/flow/{example}" + build_query(q), "#fv-traces"),
+        ("flow.png", f"/flow/{example}" + build_query({**q, "span": span}), "#span-panel"),
         ("bottlenecks.png", "/bottlenecks" + build_query(q), "#bn-list"),
         ("search.png", "/search" + build_query({**q, "attr_key": "messaging.system",
                                                 "attr_value": "kafka", "min_ms": "1000"}),
@@ -96,7 +101,7 @@ def take(out: Path, scenario: str = "choreography", width: int = 1500, height: i
             analysis = ui.app.deps.analysis({"window": "all"})
             driver = _driver(width, height)
             saved = []
-            for name, path, ready in pages(analysis):
+            for name, path, ready in pages(analysis, ui.app.deps.flow):
                 driver.get(ui.url.rstrip("/") + path)
                 _wait(lambda: driver.find_element(By.CSS_SELECTOR, ready))
                 if name == "flow.png":  # open the details of the first span on the path

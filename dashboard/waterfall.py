@@ -76,7 +76,7 @@ def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> 
         patterns = ["x" if s.get("status_code") == "ERROR" else "" for _, s in rows]
         hover = [_hover(s, d) for (_, s), d in zip(rows, durs)]
         fig.add_trace(go.Bar(
-            name=esc(svc), orientation="h", y=[i for i, _ in rows], x=durs, base=starts,
+            name=esc(svc), orientation="h", showlegend=False, y=[i for i, _ in rows], x=durs, base=starts,
             marker=dict(color=colors[svc], line=dict(color=line_colors, width=line_widths),
                         pattern=dict(shape=patterns, fgcolor="#B00020", solidity=0.3)),
             customdata=[[s["span_id"], s["trace_id"]] for _, s in rows],
@@ -94,17 +94,19 @@ def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> 
         while j + 1 < len(spans) and (spans[j + 1].get("service_name") or "?") == svc:
             j += 1
         shapes.append(dict(type="rect", xref="paper", x0=0, x1=1, yref="y", y0=i - 0.5,
-                           y1=j + 0.5, fillcolor=colors[svc], opacity=0.07, line_width=0,
+                           y1=j + 0.5, fillcolor=colors[svc], opacity=0.08, line_width=0,
                            layer="below"))
+        notes.append(dict(text=f"<b>{esc(svc)}</b>", xref="paper", x=0.995, xanchor="right",
+                          yref="y", y=i - 0.45, yanchor="top", showarrow=False,
+                          font=dict(color=colors[svc], size=12)))
         i = j + 1
 
     ticks = [("\u2002" * min(int(s.get("depth") or 0), 6)) + esc(_short(s.get("name"), 42))
              for s in spans]
     fig.update_layout(
         barmode="overlay", height=max(240, 90 + ROW_PX * len(spans)),
-        margin=dict(l=10, r=20, t=30, b=40), plot_bgcolor="white",
+        margin=dict(l=10, r=20, t=10, b=40), plot_bgcolor="white", showlegend=False,
         shapes=shapes, annotations=notes + arrows, hovermode="closest",
-        legend=dict(orientation="h", y=1.02, x=0, yanchor="bottom"),
         xaxis=dict(title="ms since the flow started", gridcolor="#eee", zeroline=False),
         yaxis=dict(tickvals=list(range(len(spans))), ticktext=ticks, autorange="reversed",
                    automargin=True, showgrid=False),
@@ -147,7 +149,7 @@ def _add_queue_gaps(fig: go.Figure, spans: Sequence[dict[str, Any]], t0: int) ->
                   f"queue {float(q) / 1000:.2f} s")
     if not lt:
         return
-    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="queue wait",
+    fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="queue wait", showlegend=False,
                              line=dict(color="#888", dash="dot", width=2), hoverinfo="skip"))
     fig.add_trace(go.Scatter(x=lx, y=ly, mode="text", text=lt, textposition="top center",
                              showlegend=False, hoverinfo="skip",

@@ -61,7 +61,7 @@ def test_waterfall_bars_queue_gap_link_arrow_and_highlights():
     label = next(t for t in fig.data if isinstance(t, go.Scatter) and t.mode == "text")
     assert list(label.text) == ["queue 20.0 ms"]
     # one arrow: the cross-trace link (in-trace parent links are the row order)
-    arrows = fig.layout.annotations
+    arrows = [a for a in fig.layout.annotations if a.showarrow]
     assert len(arrows) == 1
     assert (arrows[0].ax, arrows[0].x) == (25.0, 45.0)
     assert (arrows[0].ay, arrows[0].y) == (1, 3)
@@ -72,6 +72,8 @@ def test_waterfall_escapes_span_text():
     ticks = list(fig.layout.yaxis.ticktext)
     assert any("process &lt;b&gt;orders&lt;/b&gt;" in t for t in ticks)
     assert not any("<b>orders" in t for t in ticks)
+    services = [a.text for a in fig.layout.annotations if not a.showarrow]
+    assert services == ["<b>order</b>", "<b>payment</b>"]  # band labels, in row order
     hover = " ".join(h for b in fig.data if isinstance(b, go.Bar) for h in b.hovertext)
     assert "&lt;b&gt;orders" in hover
 
@@ -131,19 +133,25 @@ def test_flow_dag_marks_the_critical_path_and_share_chart_ranks_hops():
           "critical_path": [
               {"hop": "service:a->topic:t", "kind": "call", "share": 0.1, "mean_ms": 1},
               {"hop": "topic:t->service:b", "kind": "queue", "share": 0.6, "mean_ms": 30},
-              {"hop": "service:b", "kind": "processing", "share": 0.3, "mean_ms": 15}]}
+              {"hop": "service:b", "kind": "processing", "share": 0.3, "mean_ms": 15},
+              {"hop": "service:b->external:pg", "kind": "call", "share": 0.001,
+               "mean_ms": 0.1}]}
     els = dag_elements(fl)
     edges = {e["data"]["id"]: e for e in els if "source" in e["data"]}
     assert set(edges) == set(fl["hops"])
     assert edges["topic:t->service:b"]["classes"] == "crit"
     assert edges["topic:t->service:b"]["data"]["label"] == "60%"
+    # a hop on the path for a sliver of the time is not highlighted
     assert edges["service:b->external:pg"]["classes"] == ""
+    assert edges["topic:t->service:b"]["data"]["width"] > edges["service:a->topic:t"][
+        "data"]["width"]
     node_b = next(e for e in els if e["data"]["id"] == "service:b")
     assert "crit" in node_b["classes"] and "30%" in node_b["data"]["label"]
     assert [h["hop"] for h in critical_hops(fl)] == ["topic:t->service:b", "service:b",
-                                                     "service:a->topic:t"]
+                                                     "service:a->topic:t",
+                                                     "service:b->external:pg"]
     bars = share_figure(critical_hops(fl)).data[0]
-    assert list(bars.x) == [60.0, 30.0, 10.0]
+    assert list(bars.x) == [60.0, 30.0, 10.0, 0.1]
     assert "t → b (queue)" in bars.y[0]
 
 

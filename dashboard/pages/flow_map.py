@@ -83,7 +83,7 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
     ids = {n["id"] for n in nodes}
     edges = [e for e in edges if e.get("source") in ids and e.get("target") in ids]
     pos = layered_positions([n["id"] for n in nodes],
-                            [(e["source"], e["target"]) for e in edges], dx=270, dy=85)
+                            [(e["source"], e["target"]) for e in edges], dx=215, dy=88)
     counts = [e.get("count") or 0 for e in edges]
     top = max(counts, default=0)
     colors = edge_colors(edges, color_by)
@@ -118,8 +118,8 @@ def stylesheet() -> list[dict[str, Any]]:
     base = [
         {"selector": "node", "style": {
             "label": "data(label)", "text-valign": "center", "text-halign": "center",
-            "font-size": 13, "width": 150, "height": 40, "border-width": 1.5,
-            "border-color": "#546E7A", "text-wrap": "ellipsis", "text-max-width": 140}},
+            "font-size": 13, "width": 140, "height": 38, "border-width": 1.5,
+            "border-color": "#546E7A", "text-wrap": "ellipsis", "text-max-width": 132}},
         {"selector": "edge", "style": {
             "width": "data(width)", "line-color": "data(color)",
             "target-arrow-color": "data(color)", "target-arrow-shape": "triangle",
@@ -173,7 +173,8 @@ def timeseries_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
                       legend=dict(orientation="h", y=-0.25), plot_bgcolor="white",
                       yaxis=dict(title=None, gridcolor="#eee"),
                       yaxis2=dict(overlaying="y", side="right", showgrid=False, rangemode="tozero"),
-                      xaxis=dict(type="date" if xs and isinstance(xs[0], str) else "-"))
+                      xaxis=dict(type="date" if xs and isinstance(xs[0], str) else "-",
+                                 tickformat="%H:%M"))
     return fig
 
 
@@ -237,7 +238,7 @@ class FlowMapPage:
                 html.Div(className="main-col", children=[
                     cyto.Cytoscape(id="map-graph", elements=[], stylesheet=stylesheet(),
                                    layout={"name": "preset", "fit": True, "padding": 30},
-                                   style={"width": "100%", "height": "560px"},
+                                   style={"width": "100%", "height": "470px"},
                                    minZoom=0.2, maxZoom=3, boxSelectionEnabled=False),
                     html.Div(id="map-legend"),
                 ]),

@@ -24,6 +24,9 @@ from dashboard.params import ParamError, filters_from_query, href
 from dashboard.waterfall import esc
 
 CRIT = "#D84315"
+# Hops below this share of the critical-path time are drawn as ordinary hops: a hop that
+# was on some instance's path for a millisecond is not what "the critical path" means.
+CRIT_MIN_SHARE = 0.005
 
 
 def _node_type(node_id: str) -> str:
@@ -65,7 +68,8 @@ def flow_edges(flow: Mapping[str, Any]) -> list[str]:
 
 def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Cytoscape elements of a flow type's DAG; critical-path hops get the ``crit`` class."""
-    crit = {h["hop"]: h for h in critical_hops(flow)}
+    crit = {h["hop"]: h for h in critical_hops(flow)
+            if (h["share"] or 0) >= CRIT_MIN_SHARE and h["kind"] != "wait"}
     edges = []
     for eid in dict.fromkeys(flow_edges(flow)):
         src, dst = eid.split("->", 1)
@@ -82,7 +86,8 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
     for eid, s, d in edges:
         share = crit.get(eid, {}).get("share")
         out.append({"data": {"id": eid, "source": s, "target": d,
-                             "label": fmt_pct(share) if share else "", "width": 2.5,
+                             "label": fmt_pct(share) if share else "",
+                             "width": round(2.0 + 12.0 * (share or 0), 2),
                              "color": CRIT if eid in crit else "#90A4AE"},
                     "classes": "crit" if eid in crit else ""})
     return out
@@ -98,14 +103,15 @@ def dag_stylesheet() -> list[dict[str, Any]]:
 
 def share_figure(hops: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Horizontal bars: each hop's share of the critical path."""
-    hops = [h for h in hops if h.get("share") is not None][:15]
+    hops = [h for h in hops if h.get("share")][:12]
     labels = [esc(f"{_hop_label(h['hop'])} ({h.get('kind') or 'time'})") for h in hops]
+    top = max((h["share"] * 100 for h in hops), default=1.0)
     fig = go.Figure(go.Bar(
         x=[h["share"] * 100 for h in hops], y=labels, orientation="h", marker_color=CRIT,
-        text=[f"{h['share'] * 100:.0f}%" + (f" · {fmt_ms(h['ms'])}" if h.get("ms") else "")
-              for h in hops], textposition="auto", hoverinfo="skip"))
-    fig.update_layout(height=max(160, 40 + 26 * len(hops)), margin=dict(l=10, r=10, t=10, b=30),
-                      xaxis=dict(title="% of critical-path time", range=[0, 100],
+        text=[fmt_pct(h["share"]) + (f" · {fmt_ms(h['ms'])}" if h.get("ms") else "")
+              for h in hops], textposition="outside", cliponaxis=False, hoverinfo="skip"))
+    fig.update_layout(height=max(160, 50 + 24 * len(hops)), margin=dict(l=10, r=10, t=10, b=40),
+                      xaxis=dict(title="% of critical-path time", range=[0, top * 1.6],
                                  gridcolor="#eee"),
                       yaxis=dict(autorange="reversed", automargin=True), plot_bgcolor="white")
     return fig
