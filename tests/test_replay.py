@@ -7,8 +7,8 @@ hand-written hex-id conversion for OTLP/JSON), so the checks see exactly what a 
 from __future__ import annotations
 
 import argparse
-import base64
 import json
+import re
 import socket
 import threading
 import time
@@ -18,7 +18,6 @@ from pathlib import Path
 
 import grpc
 import pytest
-from google.protobuf.json_format import ParseDict
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2, trace_service_pb2_grpc
 
 from sample_traces import ground_truth as gt
@@ -31,7 +30,7 @@ class Receiver:
     """Collected export requests plus switches to make the receiver misbehave."""
 
     def __init__(self) -> None:
-        self.requests: list[trace_service_pb2.ExportTraceServiceRequest] = []
+        self.requests: list[tuple[list[tuple], set[str]]] = []  # (span tuples, service names)
         self.headers: list[dict[str, str]] = []
         self.reject = False
         self.partial = 0
@@ -56,7 +55,7 @@ class _GrpcServicer(trace_service_pb2_grpc.TraceServiceServicer):
         if self.r.reject:
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "schema violation: bad span")
         with self.r.lock:
-            self.r.requests.append(request)
+            self.r.requests.append(_proto_span_tuples(request))
             self.r.headers.append(md)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if self.r.partial:
@@ -65,17 +64,33 @@ class _GrpcServicer(trace_service_pb2_grpc.TraceServiceServicer):
         return response
 
 
-def _json_to_request(doc: dict) -> trace_service_pb2.ExportTraceServiceRequest:
-    """OTLP/JSON -> protobuf; ids must be hex as the OTLP JSON mapping requires."""
+def _json_span_tuples(doc: dict) -> tuple[list[tuple], set[str]]:
+    """Span tuples and service names of an OTLP/JSON request; ids must be lowercase hex."""
+    spans, services = [], set()
     for rs in doc.get("resourceSpans", []):
+        services |= {a["value"]["stringValue"] for a in rs["resource"]["attributes"] if a["key"] == "service.name"}
         for ss in rs.get("scopeSpans", []):
-            for span in ss.get("spans", []):
-                for obj in [span] + span.get("links", []):
+            for s in ss.get("spans", []):
+                for obj in [s] + s.get("links", []):
                     for key in ("traceId", "spanId", "parentSpanId"):
                         if obj.get(key):
-                            assert len(obj[key]) in (16, 32) and int(obj[key], 16) >= 0, obj[key]
-                            obj[key] = base64.b64encode(bytes.fromhex(obj[key])).decode()
-    return ParseDict(doc, trace_service_pb2.ExportTraceServiceRequest())
+                            assert re.fullmatch(r"[0-9a-f]{16}|[0-9a-f]{32}", obj[key]), obj[key]
+                links = tuple((l["traceId"], l["spanId"]) for l in s.get("links", []))
+                spans.append((s["traceId"], s["spanId"], s.get("parentSpanId", ""), links,
+                              int(s["startTimeUnixNano"]), int(s["endTimeUnixNano"]), s["name"]))
+    return spans, services
+
+
+def _proto_span_tuples(req) -> tuple[list[tuple], set[str]]:
+    spans, services = [], set()
+    for rs in req.resource_spans:
+        services |= {a.value.string_value for a in rs.resource.attributes if a.key == "service.name"}
+        for ss in rs.scope_spans:
+            for s in ss.spans:
+                links = tuple((l.trace_id.hex(), l.span_id.hex()) for l in s.links)
+                spans.append((s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), links,
+                              s.start_time_unix_nano, s.end_time_unix_nano, s.name))
+    return spans, services
 
 
 def _http_handler(receiver: Receiver):
@@ -93,12 +108,12 @@ def _http_handler(receiver: Receiver):
                 return self._reply(400, b"bad span data")
             ctype = self.headers["Content-Type"]
             if ctype == "application/json":
-                request = _json_to_request(json.loads(body))
+                request = _json_span_tuples(json.loads(body))
                 reply = {"partialSuccess": {"rejectedSpans": str(receiver.partial)}} if receiver.partial else {}
                 payload = json.dumps(reply).encode()
             else:
                 assert ctype == "application/x-protobuf"
-                request = trace_service_pb2.ExportTraceServiceRequest.FromString(body)
+                request = _proto_span_tuples(trace_service_pb2.ExportTraceServiceRequest.FromString(body))
                 resp = trace_service_pb2.ExportTraceServiceResponse()
                 resp.partial_success.rejected_spans = receiver.partial
                 payload = resp.SerializeToString()
@@ -162,15 +177,7 @@ def _file_spans(path: str) -> list[tuple]:
 
 
 def _received_spans(receiver: Receiver) -> list[tuple]:
-    out = []
-    for req in receiver.requests:
-        for rs in req.resource_spans:
-            for ss in rs.scope_spans:
-                for s in ss.spans:
-                    links = tuple((l.trace_id.hex(), l.span_id.hex()) for l in s.links)
-                    out.append((s.trace_id.hex(), s.span_id.hex(), s.parent_span_id.hex(), links,
-                                s.start_time_unix_nano, s.end_time_unix_nano, s.name))
-    return out
+    return [span for spans, _ in receiver.requests for span in spans]
 
 
 def _free_port() -> int:
@@ -192,8 +199,7 @@ def test_replay_delivers_exactly_the_scenario(receiver_endpoints, protocol: str)
     assert result.requests == len(receiver.requests) > 1
     assert sorted(got) == sorted(expected)  # ids, parents, links, timestamps intact
     # Resources and scopes survive too.
-    services = {a.value.string_value for r in receiver.requests for rs in r.resource_spans
-                for a in rs.resource.attributes if a.key == "service.name"}
+    services = set().union(*(svcs for _, svcs in receiver.requests))
     assert services == {n.split(":", 1)[1] for n in gt.SCENARIOS["choreography"]["services"]}
 
 

@@ -422,8 +422,9 @@ def test_orchestration_sync_steps() -> None:
     d, truth = derived("orchestration"), gt.SCENARIOS["orchestration"]
     otp = d.edge_spans[truth["sync_immediate"]]
     assert statistics.median(s.end - s.start for s in otp) < 10e6  # answers at once
-    assert all(not d.children[(c.trace_id, c.span_id)][0].attrs.get("peer.service")
-               for c in otp)
+    for call in otp:  # ... without calling anything else: the SERVER span has no children
+        (server,) = d.children[(call.trace_id, call.span_id)]
+        assert server.kind == SERVER and not d.children[(server.trace_id, server.span_id)]
     # The recommendation call encloses the catalog call made before answering.
     enrich, via = truth["sync_enrich"]["edge"], truth["sync_enrich"]["via"]
     for call in d.edge_spans[enrich]:
