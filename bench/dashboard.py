@@ -44,9 +44,11 @@ def build_store(spans: int, cache: Path) -> Path:
     jsonl = gen_dir / "choreography.jsonl"
     if not jsonl.exists():
         print(f"generating {spans:,} spans into {gen_dir} ...", flush=True)
+        partial = cache / f"gen-{spans}.partial"
         subprocess.run([sys.executable, "-m", "sample_traces.generate", "--scenario",
-                        "choreography", "--spans", str(spans), "--out", str(gen_dir)],
+                        "choreography", "--spans", str(spans), "--out", str(partial)],
                        cwd=ROOT, check=True)
+        partial.rename(gen_dir)  # only a complete file is ever reused
     print(f"loading {jsonl} into {db} ...", flush=True)
     tmp = db.with_suffix(".partial")
     with Store.open(tmp) as store:

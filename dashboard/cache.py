@@ -5,6 +5,10 @@ of the current window. So the app keeps the last result per filter key: within `
 returned as is; after that the stale result is still returned at once while one background
 thread recomputes it (up to ``stale_s``, after which callers wait for a fresh one). Pages stay
 fast and the numbers are at most one refresh interval plus one analysis old.
+
+An analysis that takes longer than the refresh interval would otherwise run back to back and
+keep a core busy forever, so a value also stays fresh for ``duty`` times as long as it took
+to compute: at most about 1/duty of one core goes to background refreshes.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ T = TypeVar("T")
 class _Entry(Generic[T]):
     value: T
     at: float          # clock() when the value was computed
+    cost: float = 0.0  # seconds the computation took
     refreshing: bool = False
 
 
@@ -30,11 +35,13 @@ class RevalidatingCache(Generic[T]):
 
     def __init__(self, compute: Callable[[Hashable], T], ttl_s: float, stale_s: float = 60.0,
                  max_entries: int = 16, clock: Callable[[], float] = time.monotonic,
-                 spawn: Callable[[Callable[[], None]], None] | None = None) -> None:
+                 spawn: Callable[[Callable[[], None]], None] | None = None,
+                 duty: float = 4.0) -> None:
         self._compute = compute
         self.ttl_s = ttl_s
         self.stale_s = max(stale_s, ttl_s)
         self._max = max_entries
+        self.duty = duty
         self._clock = clock
         # How background refreshes run: a daemon thread, or whatever a test passes in.
         self._spawn = spawn or _thread_spawn
@@ -51,9 +58,10 @@ class RevalidatingCache(Generic[T]):
             if entry is not None:
                 self._entries.move_to_end(key)
                 age = now - entry.at
-                if age < self.ttl_s:
+                fresh_for = self._fresh_for(entry)
+                if age < fresh_for:
                     return entry.value
-                if age < self.stale_s:
+                if age < max(self.stale_s, fresh_for * 3):
                     if not entry.refreshing:
                         entry.refreshing = True
                         self._spawn_refresh(key)
@@ -63,6 +71,9 @@ class RevalidatingCache(Generic[T]):
     def prefetch(self, key: Hashable) -> None:
         """Start computing ``key`` in the background (warms the cache at start-up)."""
         self._spawn(lambda: self._safe_compute(key))
+
+    def _fresh_for(self, entry: "_Entry[T]") -> float:
+        return max(self.ttl_s, entry.cost * self.duty)
 
     def invalidate(self) -> None:
         """Forget every cached value."""
@@ -92,12 +103,14 @@ class RevalidatingCache(Generic[T]):
                 # Someone else may have computed it while we waited for the key lock.
                 with self._lock:
                     entry = self._entries.get(key)
-                    if entry is not None and self._clock() - entry.at < self.ttl_s:
+                    if entry is not None and self._clock() - entry.at < self._fresh_for(entry):
                         return entry.value
+            started = self._clock()
             value = self._compute(key)
             with self._lock:
                 self.computations += 1
-                self._entries[key] = _Entry(value, self._clock())
+                done = self._clock()
+                self._entries[key] = _Entry(value, done, cost=done - started)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self._max:
                     old, _ = self._entries.popitem(last=False)

@@ -104,3 +104,20 @@ def test_least_recently_used_entries_are_evicted():
     cache.get(1)
     cache.get(2)
     assert calls == [1, 2, 3, 2]
+
+
+def test_slow_computations_stay_fresh_longer():
+    clock = Clock()
+    spawned = []
+
+    def compute(key):
+        clock.t += 10.0  # the computation itself takes 10 s
+        return clock.t
+
+    cache = RevalidatingCache(compute, ttl_s=5, stale_s=20, clock=clock, spawn=spawned.append,
+                              duty=4)
+    first = cache.get("k")
+    clock.t += 30  # past the TTL, but within 4 x the 10 s it took
+    assert cache.get("k") == first and spawned == []
+    clock.t += 15  # 45 s old: stale, refreshed in the background (stale limit is 3 x 40 s)
+    assert cache.get("k") == first and len(spawned) == 1
