@@ -545,13 +545,19 @@ cdef class _Decoder:
         return 0
 
     cdef inline int tag(self, Py_ssize_t* pos, Py_ssize_t end, uint32_t* fn, int* wt) except -1:
-        cdef uint64_t t
         cdef Py_ssize_t p = pos[0]
-        if p < end and self.b[p] < 0x80 and self.b[p] >= 8:
-            fn[0] = self.b[p] >> 3
-            wt[0] = self.b[p] & 7
-            pos[0] = p + 1
-            return 0
+        cdef uint8_t c
+        if p < end:
+            c = self.b[p]
+            if 8 <= c < 0x80:
+                fn[0] = c >> 3
+                wt[0] = c & 7
+                pos[0] = p + 1
+                return 0
+        return self.tag_slow(pos, end, fn, wt)
+
+    cdef int tag_slow(self, Py_ssize_t* pos, Py_ssize_t end, uint32_t* fn, int* wt) except -1:
+        cdef uint64_t t
         self.varint_slow(pos, end, &t)
         if t > 0xFFFFFFFF or (t >> 3) == 0:
             _bad("invalid field number")
@@ -1194,11 +1200,26 @@ cdef class _Decoder:
         cdef int best_prio[N_NORM_COLS]
         cdef Py_ssize_t best_ent[N_NORM_COLS]
         cdef Col* C = self.cols
+        cdef Py_ssize_t field_start
+        cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
         while pos < end:
+            field_start = pos
             self.tag(&pos, end, &fn, &wt)
             if wt == 2:
                 self.length(&pos, end, &s)
-                if fn == 1:
+                if fn == 9:
+                    if a_lo == end:
+                        a_lo = field_start
+                    a_hi = pos
+                elif fn == 11:
+                    if e_lo == end:
+                        e_lo = field_start
+                    e_hi = pos
+                elif fn == 13:
+                    if l_lo == end:
+                        l_lo = field_start
+                    l_hi = pos
+                elif fn == 1:
                     tid_off = s; tid_len = pos - s
                 elif fn == 2:
                     sid_off = s; sid_len = pos - s
@@ -1278,7 +1299,7 @@ cdef class _Decoder:
         else:
             col_null(&C[S_STATUS_MSG])
         col_obj(&C[S_SERVICE], self.svc)
-        self.attrs_col(&C[S_ATTRS], start, end, 9)
+        self.attrs_col(&C[S_ATTRS], a_lo, a_hi, 9)
         col_u32(&C[S_D_ATTRS], d_attrs)
         col_u32(&C[S_D_EVENTS], d_events)
         col_u32(&C[S_D_LINKS], d_links)
@@ -1315,8 +1336,8 @@ cdef class _Decoder:
             else:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
 
-        col_u32(&C[S_EVENT_COUNT], self.events(start, end, tid_off, sid_off))
-        col_u32(&C[S_LINK_COUNT], self.links(start, end, tid_off, sid_off))
+        col_u32(&C[S_EVENT_COUNT], self.events(e_lo, e_hi, tid_off, sid_off))
+        col_u32(&C[S_LINK_COUNT], self.links(l_lo, l_hi, tid_off, sid_off))
         return 0
 
     cdef int norm_value(self, int col, Col* c, AV* av) except -1:
