@@ -146,6 +146,24 @@ UNKNOWN_SERVICE_B = b"unknown_service"
 
 # ---------------------------------------------------------------- helpers
 
+cdef inline Py_ssize_t first_escape(const uint8_t* p, Py_ssize_t ln) noexcept nogil:
+    """Index of the first byte that needs a JSON escape (ln if none), 8 bytes at a time."""
+    cdef Py_ssize_t i = 0
+    cdef uint64_t x, y, z, m
+    while i + 8 <= ln:
+        memcpy(&x, p + i, 8)
+        m = (x - 0x2020202020202020ULL) & ~x                     # some byte < 0x20
+        y = x ^ 0x2222222222222222ULL
+        m |= (y - 0x0101010101010101ULL) & ~y                    # some byte == '"'
+        z = x ^ 0x5c5c5c5c5c5c5c5cULL
+        m |= (z - 0x0101010101010101ULL) & ~z                    # some byte == '\\'
+        if m & 0x8080808080808080ULL:
+            break
+        i += 8
+    while i < ln and ESC[p[i]] == 0:
+        i += 1
+    return i
+
 cdef inline uint64_t load64(const uint8_t* p) noexcept nogil:
     return (<uint64_t>p[0] | (<uint64_t>p[1] << 8) | (<uint64_t>p[2] << 16)
             | (<uint64_t>p[3] << 24) | (<uint64_t>p[4] << 32) | (<uint64_t>p[5] << 40)
@@ -645,9 +663,10 @@ cdef class _Decoder:
         cdef Py_ssize_t i, run = 0
         cdef uint8_t c
         cdef char e
+        cdef Py_ssize_t clean = first_escape(p, ln)
         o[0] = b'"'
         o += 1
-        for i in range(ln):
+        for i in range(clean, ln):
             c = p[i]
             e = ESC[c]
             if e == 0:
@@ -1039,9 +1058,31 @@ cdef class _Decoder:
         return 1 if self.top.n else 0
 
     cdef int attrs_col(self, Col* c, Py_ssize_t pos, Py_ssize_t end, uint32_t field) except -1:
-        if self.attrs(pos, end, field):
-            return col_str(c, self.out, self.olen)
-        return col_null(c)
+        """Attribute JSON written straight into the string column's data buffer."""
+        cdef char* saved = self.out
+        cdef Py_ssize_t saved_cap = self.ocap, start
+        col_rows(c)
+        if c.dcap == 0:
+            col_bytes(c, 1)
+        self.out = c.data
+        self.ocap = c.dcap
+        self.olen = start = c.dlen
+        try:
+            self.put_kvs(pos, end, field, 0, &self.top)
+        finally:
+            c.data = self.out
+            c.dcap = self.ocap
+            self.out = saved
+            self.ocap = saved_cap
+        if self.top.n == 0:
+            return col_null(c)
+        if self.olen > 0x7FFFFFFF:
+            raise OverflowError("string column larger than 2 GiB")
+        c.dlen = self.olen
+        set_valid(c, True)
+        c.n += 1
+        c.offs[c.n] = <int32_t>c.dlen
+        return 0
 
     cdef object attrs_bytes(self, Py_ssize_t pos, Py_ssize_t end, uint32_t field):
         if self.attrs(pos, end, field):
