@@ -32,16 +32,18 @@ def flow_type_id(signature: str) -> str:
 
 
 def analyze(store: Any, since_ns: int | None = None, until_ns: int | None = None,
-            service: str | None = None, timings: dict[str, float] | None = None) -> Analysis:
+            service: str | None = None, timings: dict[str, float] | None = None,
+            log: list[tuple[str, float, float]] | None = None) -> Analysis:
     """Analyse the spans that started in ``[since_ns, until_ns)`` (None: unbounded).
 
-    ``service`` keeps only the flows that involve that service. ``timings``, when given,
-    receives seconds per stage (benchmarks). An empty window gives an empty analysis.
+    ``service`` keeps only the flows that involve that service. ``timings`` (seconds per
+    stage) and ``log`` ((stage, start, end) perf_counter times), when given, are filled for
+    benchmarks. An empty window gives an empty analysis.
     """
     tm = timings if timings is not None else {}
     t_all = time.perf_counter()
     with store.cursor() as cur:
-        st = Stager(cur, named_queries(), tm)
+        st = Stager(cur, named_queries(), tm, log)
         st.stage(since_ns, until_ns, service)
         a = _build(st, since_ns, until_ns, service)
     tm["total"] = time.perf_counter() - t_all
@@ -60,18 +62,14 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
     else:
         window_s = 1.0
     a = Analysis()
-    t = time.perf_counter()
-    edges = _edges(st, window_s)
-    nodes = _nodes(st, edges)
-    st.timings["edges_nodes"] = time.perf_counter() - t
-    t = time.perf_counter()
+    with st.section("edges_nodes"):
+        edges = _edges(st, window_s)
+        nodes = _nodes(st, edges)
     flows, cp_hops = _flows(st, edges)
-    st.timings["flows_critical_paths"] = time.perf_counter() - t
-    t = time.perf_counter()
-    a.graph = _graph(nodes, edges)
+    with st.section("graph"):
+        a.graph = _graph(nodes, edges)
     a.bottlenecks = _bottlenecks(st, cp_hops, edges)
     a.anomalies = _anomalies(st, edges, a.graph)
-    st.timings["bottlenecks_anomalies"] = time.perf_counter() - t
     a.nodes, a.edges, a.flows = nodes, edges, flows
     a.summary = {
         "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
@@ -184,15 +182,14 @@ def _flows(st: Stager, edges: list[dict[str, Any]]
             matches.setdefault(f, []).append(m)
     sig_of = dict(st.run("analyzer_cp_sample_list").fetchall())
 
-    t = time.perf_counter()
     per_type: dict[str, list[tuple[CriticalPath, str]]] = {}
-    for fid, ss in spans_by_flow.items():
-        cp = critical_path(ss, matches.get(fid, ()))
-        if cp is None:
-            continue
-        first_trace = min(ss, key=lambda s: s["t0"])["trace_id"]
-        per_type.setdefault(sig_of[fid], []).append((cp, first_trace))
-    st.timings["critical_path_python"] = time.perf_counter() - t
+    with st.section("critical_paths_python"):
+        for fid, ss in spans_by_flow.items():
+            cp = critical_path(ss, matches.get(fid, ()))
+            if cp is None:
+                continue
+            first_trace = min(ss, key=lambda s: s["t0"])["trace_id"]
+            per_type.setdefault(sig_of[fid], []).append((cp, first_trace))
 
     flows: list[dict[str, Any]] = []
     global_hops: dict[tuple[str, str], dict[str, Any]] = {}

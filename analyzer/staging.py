@@ -10,7 +10,8 @@ trace -> flow map from a union-find over trace pairs (``a_flowmap``), per-trace 
 from __future__ import annotations
 
 import time
-from typing import Any, Iterable
+from contextlib import contextmanager
+from typing import Any, Iterable, Iterator
 
 import duckdb
 import pyarrow as pa
@@ -61,16 +62,28 @@ class Stager:
     """Runs the named stages on one cursor and records how long each took."""
 
     def __init__(self, cur: duckdb.DuckDBPyConnection, queries: dict[str, str],
-                 timings: dict[str, float] | None = None) -> None:
+                 timings: dict[str, float] | None = None,
+                 log: list[tuple[str, float, float]] | None = None) -> None:
         self.cur = cur
         self.q = queries
         self.timings = timings if timings is not None else {}
+        self.log = log  # (stage, perf_counter start, end): benchmarks match memory samples
+
+    @contextmanager
+    def section(self, name: str) -> Iterator[None]:
+        """Time a stage (seconds add up in ``timings[name]``)."""
+        t = time.perf_counter()
+        try:
+            yield
+        finally:
+            end = time.perf_counter()
+            self.timings[name] = self.timings.get(name, 0.0) + end - t
+            if self.log is not None:
+                self.log.append((name, t, end))
 
     def run(self, name: str, params: dict[str, Any] | None = None) -> duckdb.DuckDBPyConnection:
-        t = time.perf_counter()
-        res = self.cur.execute(self.q[name], params or {})
-        self.timings[name] = self.timings.get(name, 0.0) + time.perf_counter() - t
-        return res
+        with self.section(name):
+            return self.cur.execute(self.q[name], params or {})
 
     def rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         res = self.run(name, params)
@@ -92,14 +105,13 @@ class Stager:
     def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:
         """Build every TEMP table of the window (restricted to flows touching ``service``)."""
         self.stage_spans(since_ns, until_ns, None)
-        t = time.perf_counter()
         pairs = self.run("analyzer_trace_pairs",
                          {"max_conv": MAX_CONVERSATION_TRACES}).fetchall()
-        comp = flow_components(pairs)
-        flowmap = pa.table({"trace_id": pa.array(list(comp.keys()), pa.string()),
-                            "flow_id": pa.array(list(comp.values()), pa.string())})
-        self.cur.register("a_flowmap", flowmap)
-        self.timings["union_find"] = time.perf_counter() - t
+        with self.section("union_find"):
+            comp = flow_components(pairs)
+            flowmap = pa.table({"trace_id": pa.array(list(comp.keys()), pa.string()),
+                                "flow_id": pa.array(list(comp.values()), pa.string())})
+            self.cur.register("a_flowmap", flowmap)
         self.run("analyzer_traces")
         if service:
             self.run("analyzer_select_service", {"service": service})
