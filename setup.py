@@ -42,4 +42,10 @@ def _extensions():
         return []
 
 
-setup(ext_modules=_extensions(), cmdclass={"build_ext": OptionalBuildExt})
+setup(
+    ext_modules=_extensions(),
+    cmdclass={"build_ext": OptionalBuildExt},
+    # Generated C and an in-place build left in the tree by `pip install -e .` are not package
+    # data: a wheel gets only the extension its own build_ext produced (or none).
+    exclude_package_data={"collector": ["*.c", "*.so", "*.pyd", "*.pyx"]},
+)

@@ -83,7 +83,7 @@ cdef struct Entries:
 
 cdef int MAXD = _MAX_VALUE_DEPTH
 _TRUNC_STR = "<nested deeper than %d levels, truncated>" % _MAX_VALUE_DEPTH
-_TRUNC_JSON = _orjson.dumps(_TRUNC_STR)
+cdef bytes _TRUNC_JSON = _orjson.dumps(_TRUNC_STR)
 cdef const char* TRUNC_JSON = _TRUNC_JSON
 cdef Py_ssize_t TRUNC_JSON_LEN = len(_TRUNC_JSON)
 
