@@ -141,6 +141,7 @@ R_SPAN = "spans with an invalid span_id (need 8 non-zero bytes)"
 R_PARENT = "spans with an invalid parent_span_id (need 8 bytes)"
 R_START = "spans with a start time before 2000 or more than 7 days ahead"
 R_END = "spans that end before they start"
+R_END_RANGE = "spans with an end time out of range"
 R_LINK = "links with invalid ids dropped"
 UNKNOWN_SERVICE_B = b"unknown_service"
 
@@ -1316,8 +1317,7 @@ cdef class _Decoder:
         if end_t < start_t:
             return self.reject(R_END)
         if end_t > <uint64_t>0x7FFFFFFFFFFFFFFF:
-            # the reference decoder fails on this (int64 column overflow): let it.
-            raise OverflowError("end_time_unix_nano does not fit int64")
+            return self.reject(R_END_RANGE)
 
         col_hex(&C[S_TRACE_ID], self.b + tid_off, 16)
         col_hex(&C[S_SPAN_ID], self.b + sid_off, 8)
@@ -1395,12 +1395,10 @@ cdef class _Decoder:
             if not (isinstance(v, int) and not isinstance(v, bool)):
                 try:
                     v = int(v)
-                except (TypeError, ValueError):
+                except (TypeError, ValueError, OverflowError):
                     v = None
-            if v is None:
+            if v is None or not (-0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF):
                 return col_null(c)
-            if not (-0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF):
-                raise OverflowError("msg_batch_count does not fit int64")
             return col_i64(c, <int64_t>v)
         if col == COL_OPTYPE:
             ln = av.end - av.off
@@ -1460,12 +1458,13 @@ cdef class _Decoder:
                     dropped = <uint32_t>v
                 else:
                     self.skip(&p2, pos, wt2)
-            if t > <uint64_t>0x7FFFFFFFFFFFFFFF:
-                raise OverflowError("event time_unix_nano does not fit int64")
             col_hex(&C[E_TRACE_ID], self.b + tid_off, 16)
             col_hex(&C[E_SPAN_ID], self.b + sid_off, 8)
             col_u32(&C[E_SEQ], n)
-            col_i64(&C[E_TIME], <int64_t>t)
+            if t > <uint64_t>0x7FFFFFFFFFFFFFFF:
+                col_null(&C[E_TIME])  # out of int64 range: unknown, like the reference
+            else:
+                col_i64(&C[E_TIME], <int64_t>t)
             col_str(&C[E_NAME], <const char*>(self.b + name_off), name_len)
             self.attrs_col(&C[E_ATTRS], s, pos, 3)
             col_u32(&C[E_DROPPED], dropped)

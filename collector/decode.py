@@ -31,6 +31,7 @@ MIN_TIME_NS = 946_684_800 * 10**9  # 2000-01-01
 MAX_FUTURE_NS = 7 * 24 * 3600 * 10**9  # a week ahead of the collector clock
 # AnyValue can nest without limit; real attributes never go deeper than a few levels.
 MAX_VALUE_DEPTH = 32
+INT64_MAX = 2**63 - 1
 
 # attribute key -> (column, priority). Lower priority wins, so current semantic-convention
 # names beat the legacy names that older instrumentation still emits.
@@ -225,6 +226,8 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                     why = "spans with a start time before 2000 or more than 7 days ahead"
                 elif end < start:
                     why = "spans that end before they start"
+                elif end > INT64_MAX:
+                    why = "spans with an end time out of range"
                 if why is not None:
                     rejected += 1
                     reasons[why] = reasons.get(why, 0) + 1
@@ -275,7 +278,8 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                     ev["trace_id"].append(th)
                     ev["span_id"].append(sh)
                     ev["seq"].append(n_ev)
-                    ev["time_unix_nano"].append(e.time_unix_nano)
+                    et = e.time_unix_nano
+                    ev["time_unix_nano"].append(et if et <= INT64_MAX else None)
                     ev["name"].append(e.name)
                     ev["attributes"].append(_json(attributes_dict(e.attributes)))
                     ev["dropped_attributes_count"].append(e.dropped_attributes_count)
@@ -319,7 +323,7 @@ def _append_normalised(a: dict[str, Any], norm: dict[str, Any], aliases: dict[st
         if v is None:
             a[col](None)
         elif col == "msg_batch_count":
-            a[col](v if isinstance(v, int) and not isinstance(v, bool) else _to_int(v))
+            a[col](_to_int(v))
         elif col == "msg_operation_type":
             s = str(v).lower()
             a[col](aliases.get(s, s))
@@ -331,9 +335,10 @@ def _append_normalised(a: dict[str, Any], norm: dict[str, Any], aliases: dict[st
 
 def _to_int(v: Any) -> int | None:
     try:
-        return int(v)
-    except (TypeError, ValueError):
+        n = int(v)
+    except (TypeError, ValueError, OverflowError):
         return None
+    return n if -INT64_MAX - 1 <= n <= INT64_MAX else None
 
 
 def empty_batch() -> SpanBatch:

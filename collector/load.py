@@ -19,8 +19,8 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from choreoscope.store import Store
-from collector.decode import DecodeFailure, SpanBatch, decode_request, parse_request
-from collector.otlp_json import parse_json_request
+from collector.decode import DecodeFailure, SpanBatch, parse_request
+from collector.ingest import JSON, PROTOBUF, decode_body
 
 _MAX_IN_FLIGHT = 4  # decode the next records while the writer commits the previous ones
 
@@ -168,8 +168,7 @@ def load_files(store: Store, paths: list[Path], progress: bool = True) -> LoadSu
                 summary.records += 1
                 bar.update(len(body or b""))
                 try:
-                    req = parse_json_request(body) if fmt == "json" else parse_request(body)
-                    batch = decode_request(req)
+                    batch = decode_body(body, PROTOBUF if fmt == "protobuf" else JSON)
                 except DecodeFailure as exc:
                     summary.bad_records.append(f"{where}: {exc}")
                     continue
