@@ -68,6 +68,8 @@ class Store:
         self._write_lock = threading.Lock()  # serialises close() with submitters
         self._writer: threading.Thread | None = None
         self.commits = 0  # number of write transactions (observability of group commit)
+        self._known_resources: set[int] = set()  # writer thread only
+        self._known_scopes: set[int] = set()
         if not read_only:
             self._writer = threading.Thread(target=self._write_loop, name="choreoscope-writer",
                                             daemon=True)
@@ -281,6 +283,13 @@ class Store:
                 events = events.filter(pc.is_in(_keys(events), new_keys))
                 links = links.filter(pc.is_in(_keys(links), new_keys))
             spans, resources, scopes = split_envelopes(spans)
+            # Resources and scopes repeat across exports; skip the ones this writer already
+            # stored (the SQL still guards against duplicates after a restart).
+            resources = resources.filter(pc.invert(pc.is_in(
+                resources.column("resource_id"), pa.array(list(self._known_resources),
+                                                          pa.int64()))))
+            scopes = scopes.filter(pc.invert(pc.is_in(
+                scopes.column("scope_id"), pa.array(list(self._known_scopes), pa.int64()))))
             for name, table, sql in (("_batch_spans", spans, "insert_batch_spans"),
                                      ("_batch_resources", resources, "insert_batch_resources"),
                                      ("_batch_scopes", scopes, "insert_batch_scopes"),
@@ -294,6 +303,8 @@ class Store:
                         conn.unregister(name)
             conn.execute("COMMIT")
             self.commits += 1
+            self._known_resources.update(resources.column("resource_id").to_pylist())
+            self._known_scopes.update(scopes.column("scope_id").to_pylist())
         except Exception:
             try:
                 conn.execute("ROLLBACK")
