@@ -116,12 +116,7 @@ def resolve_since(since: str | None, until: str | None, now_ns: int) -> Window:
             return parse_time(text)
         return None if d is None else now_ns - d
 
-    try:
-        w = Window(one(since), one(until))
-    except ParamError:
-        raise
-    except ValueError as exc:  # pragma: no cover - parse_time raises ParamError already
-        raise ParamError(str(exc)) from None
+    w = Window(one(since), one(until))
     if w.since_ns is not None and w.until_ns is not None and w.until_ns <= w.since_ns:
         raise ParamError("until must be after since")
     return w

@@ -76,7 +76,8 @@ def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> 
         patterns = ["x" if s.get("status_code") == "ERROR" else "" for _, s in rows]
         hover = [_hover(s, d) for (_, s), d in zip(rows, durs)]
         fig.add_trace(go.Bar(
-            name=esc(svc), orientation="h", showlegend=False, y=[i for i, _ in rows], x=durs, base=starts,
+            name=esc(svc), orientation="h", showlegend=False, y=[i for i, _ in rows], x=durs,
+            base=starts,
             marker=dict(color=colors[svc], line=dict(color=line_colors, width=line_widths),
                         pattern=dict(shape=patterns, fgcolor="#B00020", solidity=0.3)),
             customdata=[[s["span_id"], s["trace_id"]] for _, s in rows],
