@@ -3,7 +3,7 @@
 import pytest
 
 from choreoscope.store import Store
-from collector.decode import decode_request
+from collector.fastdecode import decode_bytes
 from dashboard.data import (SearchForm, json_needle, json_path, search_traces, services,
                             span_detail, store_extent)
 from dashboard.demo import SCRIPT_TEXT, _request, _span, demo_span_id, demo_trace_ids, \
@@ -17,12 +17,13 @@ ALL = Window(None, None)
 def store():
     s = Store.open(":memory:")
     load_demo(s, orders=6)
-    # A span whose attribute keys and values try to break out of the JSON path and the SQL.
-    s.write(decode_request(_request("evil-service", [
+    # A span whose attribute keys and values try to break out of the JSON path and the SQL,
+    # stored through the collector's own (compiled) decoder as real exports are.
+    s.write(decode_bytes(_request("evil-service", [
         _span("evil-1", "odd keys", "INTERNAL", 1_750_000_000 * 10**9, 5, attrs={
             'we"ird': "quote key", "back\\slash": "bs", "x') OR 1=1 --": "inject",
-            "plain": 'say "hi"'}),
-    ])))
+            "plain": 'say "hi"', "unicode": "café ☕ a/b\ttab <x>"}),
+    ]).SerializeToString()))
     yield s
     s.close()
 
@@ -39,7 +40,8 @@ def test_attribute_search_matches_exact_values_only(store):
 
 def test_attribute_keys_with_quotes_and_sql_are_data_not_syntax(store):
     for key, value in (('we"ird', "quote key"), ("back\\slash", "bs"),
-                       ("x') OR 1=1 --", "inject"), ("plain", 'say "hi"')):
+                       ("x') OR 1=1 --", "inject"), ("plain", 'say "hi"'),
+                       ("unicode", "café ☕ a/b\ttab <x>")):
         hits = search_traces(store, SearchForm(attr_key=key, attr_value=value), ALL)
         assert [h["root"] for h in hits] == ["evil-service odd keys"], key
     assert search_traces(store, SearchForm(attr_key="x') OR 1=1 --", attr_value="nope"),
