@@ -2,8 +2,10 @@
 
     python -m bench.dashboard [--sizes 100000,1000000] [--repeat 5] [--cache DIR]
 
-Stores are built once from the sample generator (``python -m sample_traces.generate``,
-choreography scenario) and kept in ``--cache``, so a second run only measures. Each page's
+Stores are the analyzer benchmark's (``bench/analyze.py``: the three sample scenarios
+generated and replicated under fresh ids, cached in ``bench/out/``), so both benchmarks measure
+the same data; without that module, the choreography scenario is generated at each size
+into ``--cache``. A second run only measures. Each page's
 callbacks are called as plain functions, exactly as Dash calls them, for two windows: ``all``
 (worst case) and a range over the newest tenth of the data (a typical live view). "cold"
 runs include the analysis (cache emptied first); "warm" is what every refresh and every
@@ -35,8 +37,16 @@ from dashboard.pages.search import SearchPage  # noqa: E402
 from dashboard.params import format_time  # noqa: E402
 
 
-def build_store(spans: int, cache: Path) -> Path:
+def build_store(spans: int, cache: Path, base_spans: int) -> Path:
     """A DuckDB store of about ``spans`` generated spans (built once, then reused)."""
+    try:
+        from bench.analyze import build_base, build_size
+    except ImportError:
+        return _generate_store(spans, cache)
+    return build_size(build_base(base_spans), spans)
+
+
+def _generate_store(spans: int, cache: Path) -> Path:
     db = cache / f"dashboard-{spans}.duckdb"
     if db.exists():
         return db
@@ -133,8 +143,9 @@ def main(argv: list[str] | None = None) -> int:
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
     rows = []
-    for size in [int(s) for s in args.sizes.split(",") if s]:
-        db = build_store(size, cache)
+    sizes = [int(s) for s in args.sizes.split(",") if s]
+    for size in sizes:
+        db = build_store(size, cache, min(sizes))
         with Store.open(db, read_only=True) as s:
             n = s.count_spans()
         for page, window, ms in measure(db, args.repeat):
