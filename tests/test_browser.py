@@ -170,6 +170,14 @@ def test_flow_waterfall_joins_the_traces_of_a_flow(ui: UIServer, browser: Any) -
     header = browser.find_element(By.ID, "fv-traces").text
     assert all(t in header for t in got)
     assert "3 traces joined" in browser.find_element(By.ID, "fv-trace-count").text
+    # Clicking a bar opens that span's details and puts it in the URL.
+    from selenium.webdriver.common.action_chains import ActionChains
+
+    bar = browser.find_element(By.CSS_SELECTOR, "#fv-waterfall .bars path")
+    ActionChains(browser).move_to_element(bar).click().perform()  # plotly's drag layer
+    panel = wait_for(lambda: browser.find_element(By.ID, "span-panel"), what="span details")
+    assert "trace id" in panel.text
+    assert wait_for(lambda: "span=" in browser.current_url, what="span in the URL")
     # A flow of the sample scenario renders too, and joins more than one trace.
     flow = ui.app.deps.analysis({"window": "all"})["flows"][0]
     browser.get(page(ui, f"/flow/{flow['example_trace_ids'][0]}"))

@@ -154,6 +154,8 @@ def test_flow_view_joins_traces_and_shows_span_details_as_text(app: Any):
     assert SCRIPT_TEXT in text_of(panel)  # as a text child, which React escapes
     assert "order-service · send orders" in text_of(panel)
     assert page.select({"points": [{"customdata": [span, ids["payment"][0]]}]}) == span
+    assert page.url(span, "?window=all&span=old") == f"?window=all&span={span}"
+    assert page.url(span, f"?window=all&span={span}") is no_update
     fig, header = page.waterfall("f" * 32, None, ALL)
     assert "Unknown trace" in text_of(header)
 

@@ -123,7 +123,8 @@ def stylesheet() -> list[dict[str, Any]]:
         {"selector": "edge", "style": {
             "width": "data(width)", "line-color": "data(color)",
             "target-arrow-color": "data(color)", "target-arrow-shape": "triangle",
-            "curve-style": "bezier", "label": "data(label)", "font-size": 11,
+            "curve-style": "bezier", "label": "data(label)", "font-size": 10,
+            "text-margin-y": -7,
             "text-rotation": "autorotate", "text-background-color": "#ffffff",
             "text-background-opacity": 0.85, "text-background-padding": 2,
             "color": "#37474F"}},

@@ -14,7 +14,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from dashboard import data
 from dashboard.components import error_box, fmt_count, fmt_ms
 from dashboard.deps import Deps
-from dashboard.params import filters_from_query, format_time, href
+from dashboard.params import build_query, filters_from_query, format_time, href, parse_query
 from dashboard.span_view import span_panel
 from dashboard.waterfall import waterfall_figure
 
@@ -60,6 +60,15 @@ class FlowViewPage:
             return click["points"][0]["customdata"][0]
         except (TypeError, KeyError, IndexError):
             return no_update
+
+    def url(self, selected: str | None, search: str | None) -> Any:
+        """Keep ``span`` in the URL so the selected span can be shared."""
+        q = parse_query(search)
+        q.pop("span", None)
+        if selected:
+            q["span"] = selected
+        out = build_query(q)
+        return out if out != (search or "") else no_update
 
     def detail(self, selected: str | None, trace_id: str, filters: dict | None) -> Any:
         """The span panel of the selected span (looked up in the flow, which spans traces)."""
@@ -113,6 +122,8 @@ def register(app: Any, deps: Deps) -> FlowViewPage:
                  Input("filters", "data"), Input("tick", "n_intervals"))(page.waterfall)
     app.callback(Output("fv-span", "data"), Input("fv-waterfall", "clickData"),
                  prevent_initial_call=True)(page.select)
+    app.callback(Output("url", "search", allow_duplicate=True), Input("fv-span", "data"),
+                 State("url", "search"), prevent_initial_call=True)(page.url)
     app.callback(Output("fv-detail", "children"), Input("fv-span", "data"),
                  State("fv-trace", "data"), Input("filters", "data"))(page.detail)
     return page
