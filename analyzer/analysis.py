@@ -182,7 +182,7 @@ def _flows(st: Stager, edges: list[dict[str, Any]]
             matches.setdefault(f, []).append(m)
     sig_of = dict(st.run("analyzer_cp_sample_list").fetchall())
 
-    per_type: dict[str, list[tuple[CriticalPath, str]]] = {}
+    per_type: dict[int, list[tuple[CriticalPath, str]]] = {}
     with st.section("critical_paths_python"):
         for fid, ss in spans_by_flow.items():
             cp = critical_path(ss, matches.get(fid, ()))
@@ -195,9 +195,9 @@ def _flows(st: Stager, edges: list[dict[str, Any]]
     global_hops: dict[tuple[str, str], dict[str, Any]] = {}
     for r in types:
         sig = r["sig"]
+        cps = per_type.get(r["sig_hash"], [])
         hop_ids = [h for h in (r["hops"] or "").split(" ") if h]
         hop_tuples = [(edge_types.get(h, "call"), *h.split("->", 1)) for h in hop_ids]
-        cps = per_type.get(sig, [])
         cp_summary, offsets, hop_acc = _aggregate_cp(cps)
         scale = (r["n"] / len(cps)) if cps else 0.0
         for key, acc in hop_acc.items():

@@ -94,9 +94,14 @@ class Stager:
                     trace_ids: list[str] | None) -> None:
         """Spans, producers, consumer/producer pairs, deliveries and hops of a window (or
         of the given traces only)."""
+        if trace_ids is None:
+            self.run("analyzer_src_all")
+            self.run("analyzer_links_all")
+        else:
+            self.run("analyzer_src_traces", {"ids": trace_ids})
+            self.run("analyzer_links_traces", {"ids": trace_ids})
         self.run("analyzer_load_spans", {"since": MIN_NS if since_ns is None else since_ns,
-                                         "until": MAX_NS if until_ns is None else until_ns,
-                                         "trace_ids": trace_ids})
+                                         "until": MAX_NS if until_ns is None else until_ns})
         self.run("analyzer_producers")
         self.run("analyzer_matches")
         self.run("analyzer_consumers")

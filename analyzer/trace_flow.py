@@ -60,18 +60,6 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
         tm["discover"] = time.perf_counter() - t
         all_ids = sorted(members | attached)
         t = time.perf_counter()
-        res = cur.execute(q["flow_spans"], {"ids": all_ids})
-        cols = [d[0] for d in res.description]
-        rows = res.fetchall()
-        if not rows:
-            return None
-        if len(rows) > max_spans:
-            truncated = True
-            rows = rows[:max_spans]
-        spans = [dict(zip(cols, r)) for r in rows]
-        links = cur.execute(q["flow_links"], {"ids": all_ids}).fetchall()
-        tm["fetch"] = time.perf_counter() - t
-        t = time.perf_counter()
         st = Stager(cur, q)
         st.stage_spans(None, None, all_ids)
         hop_of: dict[tuple[str, str], tuple[str, str, str]] = {}
@@ -87,6 +75,18 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
                     # a batch waited as long as its latest message: keep the smallest wait
                     queue[(tr, sp)] = min(queue.get((tr, sp), qn), qn)
         tm["stage"] = time.perf_counter() - t
+        t = time.perf_counter()
+        res = cur.execute(q["flow_spans"])
+        cols = [d[0] for d in res.description]
+        rows = res.fetchall()
+        if not rows:
+            return None
+        if len(rows) > max_spans:
+            truncated = True
+            rows = rows[:max_spans]
+        spans = [dict(zip(cols, r)) for r in rows]
+        links = cur.execute(q["flow_links"]).fetchall()
+        tm["fetch"] = time.perf_counter() - t
     t = time.perf_counter()
     out = _assemble(spans, links, matches, hop_of, queue, members, truncated)
     tm["assemble"] = time.perf_counter() - t
@@ -99,36 +99,40 @@ def _discover(cur: Any, q: dict[str, str], tid: str) -> tuple[set[str], set[str]
     attached: set[str] = set()
     frontier = [tid]
     truncated = False
+    seen_ids: set[str] = set()  # message/conversation ids already followed
     while frontier:
         keys = cur.execute(q["flow_trace_keys"], {"ids": frontier}).fetchall()
         by_msg: dict[str, list[tuple[str | None, str]]] = {}
         conv: set[str] = set()
         for _tr, _sp, kind, op, mid, cid, topic in keys:
             role = span_role(kind, op)
-            if mid is not None and role is not None:
+            if mid is not None and role is not None and ("m", mid) not in seen_ids:
                 by_msg.setdefault(mid, []).append((role, topic))
-            if cid is not None:
+            if cid is not None and ("c", cid) not in seen_ids:
                 conv.add(cid)
-        rows = cur.execute(q["flow_neighbour_traces"],
-                           {"ids": frontier, "msg_ids": sorted(by_msg),
-                            "conv_ids": sorted(conv)}).fetchall()
-        conv_traces: dict[str, set[str]] = {}
+        seen_ids.update(("m", m) for m in by_msg)
+        seen_ids.update(("c", c) for c in conv)
         new: set[str] = set()
-        for how, trace, fan_in, key, kind, op, topic in rows:
-            if how == "conversation":
-                conv_traces.setdefault(key, set()).add(trace)
-                continue
+        for _how, trace, fan_in in cur.execute(q["flow_linked_traces"],
+                                              {"ids": frontier}).fetchall():
             if trace in members:
                 continue
-            if how in ("link_in", "link_out") and fan_in > 1:
+            if fan_in > 1:
                 attached.add(trace)  # a batch: show it, do not follow it
-            elif how == "message_id":
-                role = span_role(kind, op)
-                if role is not None and any(r != role and _compatible(tp, topic)
-                                            for r, tp in by_msg.get(key, ())):
-                    new.add(trace)
             else:
                 new.add(trace)
+        if by_msg:
+            for trace, key, kind, op, topic in cur.execute(
+                    q["flow_message_traces"], {"msg_ids": sorted(by_msg)}).fetchall():
+                role = span_role(kind, op)
+                if trace not in members and role is not None and any(
+                        r != role and _compatible(tp, topic) for r, tp in by_msg.get(key, ())):
+                    new.add(trace)
+        conv_traces: dict[str, set[str]] = {}
+        if conv:
+            for trace, key in cur.execute(q["flow_conversation_traces"],
+                                          {"conv_ids": sorted(conv)}).fetchall():
+                conv_traces.setdefault(key, set()).add(trace)
         for traces in conv_traces.values():
             if len(traces) <= MAX_CONVERSATION_TRACES:
                 new |= traces - members

@@ -5,13 +5,37 @@
 -- Span roles: 'P' publishes (PRODUCER, or a CLIENT span whose messaging.operation.type is
 -- send/create), 'C' consumes (CONSUMER, or a CLIENT receive = poll). Topic: the normalised
 -- destination, 'unknown' when a messaging span names none.
+--
+-- Spans are joined by 64-bit keys, sk = hash(trace_id, span_id) and pk = the parent's sk:
+-- on a million spans an integer hash join is several times faster than one on two strings,
+-- and a collision (probability ~1e-8 at that size) could at worst misplace one span.
+
+-- name: analyzer_src_all
+-- The stages read a_src / a_links: the whole store for an analysis ...
+CREATE OR REPLACE TEMP VIEW a_src AS SELECT * FROM spans
+
+-- name: analyzer_links_all
+CREATE OR REPLACE TEMP VIEW a_links AS SELECT * FROM span_links
+
+-- name: analyzer_src_traces
+-- ... or only the traces $ids, for one flow. Rows are found by rowid first: filtering on
+-- trace_id while reading every column decompresses all of them for the whole table.
+CREATE OR REPLACE TEMP TABLE a_src AS
+SELECT * FROM spans
+WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id IN (SELECT unnest($ids)))
+
+-- name: analyzer_links_traces
+CREATE OR REPLACE TEMP TABLE a_links AS
+SELECT * FROM span_links WHERE trace_id IN (SELECT unnest($ids))
 
 -- name: analyzer_load_spans
--- The window's spans (or only those of $trace_ids, for one flow), with their parent's
--- essentials joined once, so later rules need no further self-join.
+-- The window's spans, with their parent's essentials joined once, so later rules need no
+-- further self-join.
 CREATE OR REPLACE TEMP TABLE a_spans AS
 WITH s AS (
-    SELECT trace_id, span_id, parent_span_id, kind, service_name AS service, name,
+    SELECT trace_id, span_id, parent_span_id, hash(trace_id, span_id) AS sk,
+           CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id) END AS pk,
+           kind, service_name AS service, name,
            start_time_unix_nano AS t0, end_time_unix_nano AS t1,
            status_code = 'ERROR' AS err,
            msg_system, msg_operation_type AS op, msg_message_id AS msg_id,
@@ -22,13 +46,12 @@ WITH s AS (
                 WHEN kind = 'CLIENT' AND msg_operation_type IN ('send', 'create') THEN 'P'
                 WHEN kind = 'CLIENT' AND msg_operation_type = 'receive' THEN 'C' END AS role,
            coalesce(msg_destination, 'unknown') AS topic
-    FROM spans
+    FROM a_src
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND ($trace_ids IS NULL OR trace_id IN (SELECT unnest($trace_ids)))
 )
 SELECT s.*, p.kind AS p_kind, p.service AS p_service, p.role AS p_role, p.topic AS p_topic,
        p.op AS p_op, p.t0 AS p_t0, p.t1 AS p_t1, p.err AS p_err
-FROM s LEFT JOIN s p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+FROM s LEFT JOIN s p ON p.sk = s.pk
 
 -- name: analyzer_producers
 -- Producer spans with their canonical span: instrumentation often nests PRODUCER spans for
@@ -36,17 +59,17 @@ FROM s LEFT JOIN s p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 -- unnamed) destination belongs to its outermost ancestor, so the message counts once.
 CREATE OR REPLACE TEMP TABLE a_prod AS
 WITH p AS (
-    SELECT trace_id, span_id, parent_span_id, service, topic, t0, t1, err, msg_id,
+    SELECT trace_id, span_id, sk, pk, service, topic, t0, t1, err, msg_id,
            coalesce(p_role = 'P' AND (p_topic = topic OR p_topic = 'unknown'
                                       OR topic = 'unknown'), false) AS nested
     FROM a_spans WHERE role = 'P'
 )
 SELECT p.*,
-       CASE WHEN NOT p.nested THEN p.span_id
-            WHEN NOT coalesce(q.nested, false) THEN p.parent_span_id
-            ELSE q.parent_span_id END AS canon
+       CASE WHEN NOT p.nested THEN p.sk
+            WHEN NOT coalesce(q.nested, false) THEN p.pk
+            ELSE q.pk END AS canon
 -- (a plain equi-join: a one-sided condition in a LEFT JOIN's ON turns it into a nested loop)
-FROM p LEFT JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
+FROM p LEFT JOIN p q ON q.sk = p.pk
 
 -- name: analyzer_matches
 -- Consumer -> producer pairs. Parent links and span links (in either direction) are the
@@ -55,58 +78,57 @@ FROM p LEFT JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
 -- context, "stitched"). One row per (consumer, message), preferring the stronger evidence.
 CREATE OR REPLACE TEMP TABLE a_match AS
 WITH c AS (
-    SELECT trace_id, span_id, parent_span_id, t0, topic, msg_id, service, p_role
+    SELECT trace_id, span_id, sk, pk, t0, topic, msg_id, service, op, p_role
     FROM a_spans WHERE role = 'C'
 ),
+l AS (
+    SELECT hash(trace_id, span_id) AS from_sk,
+           hash(linked_trace_id, linked_span_id) AS to_sk, msg_message_id
+    FROM a_links
+),
 direct AS (
-    SELECT c.trace_id AS c_trace, c.span_id AS c_span, c.trace_id AS p_trace,
-           c.parent_span_id AS p_span, 1 AS prio, NULL::VARCHAR AS link_msg_id
+    SELECT c.sk AS c_sk, c.pk AS p_sk, 1 AS prio, NULL::VARCHAR AS link_msg_id
     FROM c WHERE c.p_role = 'P'
     UNION ALL
-    SELECT l.trace_id, l.span_id, l.linked_trace_id, l.linked_span_id, 2, l.msg_message_id
-    FROM span_links l
-    JOIN c ON c.trace_id = l.trace_id AND c.span_id = l.span_id
-    SEMI JOIN a_prod p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
+    SELECT c.sk, l.to_sk, 2, l.msg_message_id
+    FROM l JOIN c ON c.sk = l.from_sk
+    SEMI JOIN a_prod p ON p.sk = l.to_sk
     UNION ALL
     -- the other direction: a producer that carries a link to the consumer
-    SELECT l.linked_trace_id, l.linked_span_id, l.trace_id, l.span_id, 2, l.msg_message_id
-    FROM span_links l
-    JOIN a_prod p ON p.trace_id = l.trace_id AND p.span_id = l.span_id
-    SEMI JOIN c ON c.trace_id = l.linked_trace_id AND c.span_id = l.linked_span_id
+    SELECT c.sk, l.from_sk, 2, l.msg_message_id
+    FROM l JOIN c ON c.sk = l.to_sk
+    SEMI JOIN a_prod p ON p.sk = l.from_sk
 ),
 inherited AS (
-    SELECT c.trace_id AS c_trace, c.span_id AS c_span, d.p_trace, d.p_span, 3 AS prio,
-           d.link_msg_id
-    FROM c JOIN direct d ON d.c_trace = c.trace_id AND d.c_span = c.parent_span_id
+    SELECT c.sk AS c_sk, d.p_sk, 3 AS prio, d.link_msg_id
+    FROM c JOIN direct d ON d.c_sk = c.pk
     WHERE c.p_role = 'C'
       AND (c.msg_id IS NULL OR d.link_msg_id IS NULL OR c.msg_id = d.link_msg_id)
-      AND NOT EXISTS (SELECT 1 FROM direct x WHERE x.c_trace = c.trace_id
-                                               AND x.c_span = c.span_id)
+      AND c.sk NOT IN (SELECT c_sk FROM direct)
 ),
 ctx AS (SELECT * FROM direct UNION ALL SELECT * FROM inherited),
 by_id AS (
-    SELECT c.trace_id AS c_trace, c.span_id AS c_span, p.trace_id AS p_trace,
-           p.span_id AS p_span, 4 AS prio, c.msg_id AS link_msg_id
+    SELECT c.sk AS c_sk, p.sk AS p_sk, 4 AS prio, c.msg_id AS link_msg_id
     FROM c JOIN a_prod p ON p.msg_id = c.msg_id
          AND (p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown')
-    WHERE c.msg_id IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM ctx x WHERE x.c_trace = c.trace_id AND x.c_span = c.span_id)
+    WHERE c.msg_id IS NOT NULL AND c.sk NOT IN (SELECT c_sk FROM ctx)
 ),
 alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id)
-SELECT c_trace, c_span, p_trace, p_span, canon AS p_canon, via, link_msg_id,
-       c_t0 - p_t1 AS queue_ns, c_t0 < p_t0 AS skew, c_service, c_topic, p_service, p_topic,
-       p_msg_id
+SELECT c_sk, c_trace, c_span, p_sk, p_trace, p_span, canon AS p_canon, via, link_msg_id,
+       c_t0 - p_t1 AS queue_ns, c_t0 < p_t0 AS skew, c_service, c_topic, c_op, p_service,
+       p_topic, p_msg_id
 FROM (
-    SELECT a.c_trace, a.c_span, a.p_trace, a.p_span, p.canon, a.link_msg_id,
+    SELECT a.c_sk, c.trace_id AS c_trace, c.span_id AS c_span, a.p_sk, p.trace_id AS p_trace,
+           p.span_id AS p_span, p.canon, a.link_msg_id,
            CASE a.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
                 ELSE 'message_id' END AS via,
-           s.t0 AS c_t0, p.t0 AS p_t0, p.t1 AS p_t1, s.service AS c_service,
-           s.topic AS c_topic, p.service AS p_service, p.topic AS p_topic, p.msg_id AS p_msg_id,
-           row_number() OVER (PARTITION BY a.c_trace, a.c_span, a.p_trace, p.canon
-                              ORDER BY a.prio, p.t1 DESC) AS rn
+           c.t0 AS c_t0, p.t0 AS p_t0, p.t1 AS p_t1, c.service AS c_service,
+           c.topic AS c_topic, c.op AS c_op, p.service AS p_service, p.topic AS p_topic,
+           p.msg_id AS p_msg_id,
+           row_number() OVER (PARTITION BY a.c_sk, p.canon ORDER BY a.prio, p.t1 DESC) AS rn
     FROM alll a
-    JOIN a_prod p ON p.trace_id = a.p_trace AND p.span_id = a.p_span
-    JOIN a_spans s ON s.trace_id = a.c_trace AND s.span_id = a.c_span
+    JOIN a_prod p ON p.sk = a.p_sk
+    JOIN c ON c.sk = a.c_sk
 ) WHERE rn = 1
 
 -- name: analyzer_consumers
@@ -116,37 +138,36 @@ FROM (
 -- same producer), so poll + process is one delivery, not two.
 CREATE OR REPLACE TEMP TABLE a_cons AS
 WITH c AS (
-    SELECT trace_id, span_id, parent_span_id, service, topic, op, p_role, p_service,
-           p_topic, p_op, t0, t1, err, msg_id, cgroup
+    SELECT trace_id, span_id, sk, pk, service, topic, op, p_role, p_service, p_topic, p_op,
+           t0, t1, err, msg_id, cgroup
     FROM a_spans WHERE role = 'C'
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
-    SELECT * FROM c
+    SELECT sk, pk, op, p_op FROM c
     WHERE p_role = 'C' AND p_service = service
       AND (p_topic = topic OR p_topic = 'unknown' OR topic = 'unknown')
 ),
 dropped AS (
     -- the child, unless the parent is a poll and the child the processing
-    SELECT trace_id, span_id FROM nested_child
+    SELECT sk FROM nested_child
     WHERE NOT (coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive')
     UNION
-    SELECT trace_id, parent_span_id FROM nested_child
+    SELECT pk FROM nested_child
     WHERE coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive'
     UNION
-    SELECT r.c_trace, r.c_span
-    FROM a_match r JOIN a_match q ON q.p_trace = r.p_trace AND q.p_canon = r.p_canon
-         AND q.c_service = r.c_service AND NOT (q.c_trace = r.c_trace AND q.c_span = r.c_span)
-    JOIN c rc ON rc.trace_id = r.c_trace AND rc.span_id = r.c_span
-    JOIN c qc ON qc.trace_id = q.c_trace AND qc.span_id = q.c_span
-    WHERE rc.op = 'receive' AND coalesce(qc.op, '') <> 'receive'
+    SELECT r.c_sk
+    FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
+    WHERE r.c_op = 'receive' AND coalesce(q.c_op, '') <> 'receive' AND q.c_sk <> r.c_sk
+),
+ptopic AS (
+    SELECT c_sk, max(p_topic) AS topic FROM a_match WHERE p_topic <> 'unknown' GROUP BY c_sk
 )
-SELECT c.trace_id, c.span_id, c.service, c.t0, c.t1, c.err, c.msg_id, c.cgroup,
+SELECT c.trace_id, c.span_id, c.sk, c.service, c.t0, c.t1, c.err, c.msg_id, c.cgroup,
        -- a consumer naming no destination takes its producer's, else stays 'unknown'
        CASE WHEN c.topic <> 'unknown' THEN c.topic
-            ELSE coalesce((SELECT max(m.p_topic) FROM a_match m
-                           WHERE m.c_trace = c.trace_id AND m.c_span = c.span_id
-                             AND m.p_topic <> 'unknown'), 'unknown') END AS topic
-FROM c ANTI JOIN dropped d ON d.trace_id = c.trace_id AND d.span_id = c.span_id
+            ELSE coalesce(pt.topic, 'unknown') END AS topic
+FROM c LEFT JOIN ptopic pt ON pt.c_sk = c.sk
+WHERE c.sk NOT IN (SELECT sk FROM dropped)
 
 -- name: analyzer_hops
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
@@ -157,14 +178,15 @@ FROM c ANTI JOIN dropped d ON d.trace_id = c.trace_id AND d.span_id = c.span_id
 CREATE OR REPLACE TEMP TABLE a_hops AS
 WITH services AS (SELECT DISTINCT service FROM a_spans),
 pub AS (
-    SELECT p.trace_id, p.canon AS span_id, any_value(c.service) AS service,
+    SELECT any_value(c.trace_id) AS trace_id, p.canon AS sk, any_value(c.service) AS service,
            coalesce(max(p.topic) FILTER (WHERE p.topic <> 'unknown'), 'unknown') AS topic,
            any_value(c.t0) AS t0, any_value(c.t1) AS t1, bool_or(p.err) AS err
-    FROM a_prod p JOIN a_prod c ON c.trace_id = p.trace_id AND c.span_id = p.canon
-    GROUP BY p.trace_id, p.canon
+    FROM a_prod p JOIN a_prod c ON c.sk = p.canon
+    GROUP BY p.canon
 ),
 sync AS (
-    SELECT trace_id, parent_span_id AS span_id, p_service AS src_service, service AS dst,
+    SELECT any_value(trace_id) AS trace_id, pk AS sk, p_service AS src_service,
+           service AS dst,
            min(CASE WHEN p_kind = 'CLIENT' THEN p_t0 ELSE t0 END) AS t0,
            max(CASE WHEN p_kind = 'CLIENT' THEN p_t1 ELSE t1 END) AS t1,
            bool_or(err OR p_err) AS err,
@@ -173,32 +195,31 @@ sync AS (
     WHERE p_kind IS NOT NULL AND role IS NULL AND p_role IS NULL
       AND ((p_kind = 'CLIENT' AND kind = 'SERVER')
            OR (p_service <> service AND (p_kind = 'CLIENT' OR kind = 'SERVER')))
-    GROUP BY trace_id, parent_span_id, p_service, service
+    GROUP BY pk, p_service, service
 ),
 ext AS (
-    SELECT s.trace_id, s.span_id, s.service,
+    SELECT s.trace_id, s.sk, s.service,
            coalesce(s.peer_service, s.db_system, s.server_address) AS peer,
            s.t0, s.t1, s.err
     FROM a_spans s
     WHERE s.kind = 'CLIENT' AND s.role IS NULL AND s.msg_system IS NULL
       AND coalesce(s.peer_service, s.db_system, s.server_address) IS NOT NULL
-      AND NOT EXISTS (SELECT 1 FROM sync y WHERE y.trace_id = s.trace_id
-                                             AND y.span_id = s.span_id)
+      AND s.sk NOT IN (SELECT sk FROM sync)
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
-       trace_id, span_id, t0, t1, err, false AS skew FROM pub
+       trace_id, sk, t0, t1, err, false AS skew FROM pub
 UNION ALL
-SELECT 'consume', 'topic:' || topic, 'service:' || service, trace_id, span_id, t0, t1, err,
+SELECT 'consume', 'topic:' || topic, 'service:' || service, trace_id, sk, t0, t1, err,
        false FROM a_cons
 UNION ALL
-SELECT 'call', 'service:' || src_service, 'service:' || dst, trace_id, span_id, t0, t1, err,
+SELECT 'call', 'service:' || src_service, 'service:' || dst, trace_id, sk, t0, t1, err,
        skew FROM sync
 UNION ALL
 -- a peer that names a service we do have spans of is that service, not an external
 SELECT 'call', 'service:' || e.service,
        CASE WHEN e.peer IN (SELECT service FROM services) THEN 'service:' || e.peer
             ELSE 'external:' || e.peer END,
-       e.trace_id, e.span_id, e.t0, e.t1, e.err, false FROM ext e
+       e.trace_id, e.sk, e.t0, e.t1, e.err, false FROM ext e
 
 -- name: analyzer_trace_pairs
 -- Pairs of traces in the window that belong to one flow: producer/consumer pairs across
@@ -213,14 +234,14 @@ conv AS (
     FROM (SELECT DISTINCT conv_id, trace_id FROM a_spans WHERE conv_id IS NOT NULL)
 ),
 m AS (
-    SELECT c_trace, c_span, p_trace,
-           count(DISTINCT p_trace) OVER (PARTITION BY c_trace, c_span) AS fan_in
+    SELECT c_trace, p_trace,
+           count(DISTINCT p_trace) OVER (PARTITION BY c_sk) AS fan_in
     FROM a_match WHERE p_trace <> c_trace
 ),
 l AS (
     SELECT l.trace_id, l.linked_trace_id,
            count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in
-    FROM span_links l
+    FROM a_links l
     SEMI JOIN tr t1 ON t1.trace_id = l.trace_id
     SEMI JOIN tr t2 ON t2.trace_id = l.linked_trace_id
     WHERE l.trace_id <> l.linked_trace_id
@@ -262,8 +283,9 @@ DELETE FROM a_prod WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
 DELETE FROM a_traces WHERE trace_id NOT IN (SELECT trace_id FROM a_keep)
 
 -- name: analyzer_flows
--- Flow instances: first start to last end over all their traces; the structure signature
--- is the entry service and the sorted set of hops, which groups instances into flow types.
+-- Flow instances: first start to last end over all their traces. Instances group into flow
+-- types by structure: the entry service and the set of hops, hashed as the XOR of the
+-- distinct hops' hashes (a set hash: no per-flow string building on a large store).
 CREATE OR REPLACE TEMP TABLE a_flows AS
 WITH f AS (
     SELECT flow_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err,
@@ -274,33 +296,50 @@ WITH f AS (
     FROM a_traces GROUP BY flow_id
 ),
 h AS (
-    SELECT t.flow_id, string_agg(DISTINCT h.src || '->' || h.dst, ' ' ORDER BY h.src || '->' || h.dst) AS hops
+    SELECT t.flow_id, bit_xor(DISTINCT hash(h.src, h.dst)) AS hops_hash
     FROM a_hops h JOIN a_traces t ON t.trace_id = h.trace_id
     GROUP BY t.flow_id
 )
-SELECT f.*, f.t1 - f.t0 AS dur_ns, coalesce(h.hops, '') AS hops,
-       'entry:service:' || f.entry || ' ' || coalesce(h.hops, '') AS sig
+SELECT f.*, f.t1 - f.t0 AS dur_ns,
+       hash(f.entry, coalesce(h.hops_hash, 0)) AS sig_hash
 FROM f LEFT JOIN h ON h.flow_id = f.flow_id
 
 -- name: analyzer_flow_types
-SELECT sig, any_value(hops) AS hops, count(*) AS n, any_value(entry) AS entry,
-       mode(entry_name) AS entry_name,
-       quantile_cont(dur_ns, [0.5, 0.95, 0.99]) AS q, avg(err::INT) AS error_rate,
-       sum(err::INT) AS errors, max_by(first_trace, (dur_ns, first_trace), 5) AS slowest,
-       max_by(first_trace, (t0, first_trace), 5) FILTER (WHERE err) AS failed,
-       min(t0) AS t0, max(t1) AS t1, avg(n_traces) AS traces_per_flow
-FROM a_flows GROUP BY sig ORDER BY n DESC, sig
+-- Flow types with the readable signature of one representative instance.
+WITH t AS (
+    SELECT sig_hash, count(*) AS n, any_value(entry) AS entry, mode(entry_name) AS entry_name,
+           quantile_cont(dur_ns, [0.5, 0.95, 0.99]) AS q, avg(err::INT) AS error_rate,
+           sum(err::INT) AS errors, max_by(first_trace, (dur_ns, first_trace), 5) AS slowest,
+           max_by(first_trace, (t0, first_trace), 5) FILTER (WHERE err) AS failed,
+           min(t0) AS t0, max(t1) AS t1, avg(n_traces) AS traces_per_flow,
+           min(flow_id) AS rep
+    FROM a_flows GROUP BY sig_hash
+),
+hops AS (
+    SELECT t.sig_hash,
+           string_agg(DISTINCT h.src || '->' || h.dst, ' ' ORDER BY h.src || '->' || h.dst) AS hops
+    FROM t JOIN a_traces tr ON tr.flow_id = t.rep
+    JOIN a_hops h ON h.trace_id = tr.trace_id
+    GROUP BY t.sig_hash
+)
+SELECT t.*, coalesce(hops.hops, '') AS hops,
+       'entry:service:' || t.entry || ' ' || coalesce(hops.hops, '') AS sig
+FROM t LEFT JOIN hops ON hops.sig_hash = t.sig_hash
+ORDER BY n DESC, sig
 
 -- name: analyzer_cp_sample
 -- Flow instances whose critical path is computed: a deterministic pseudo-random sample of
 -- each flow type plus its slowest instances (the share estimate is scaled to the count).
 CREATE OR REPLACE TEMP TABLE a_cpflows AS
-SELECT flow_id, sig FROM (
-    SELECT flow_id, sig,
-           row_number() OVER (PARTITION BY sig ORDER BY hash(flow_id)) AS r1,
-           row_number() OVER (PARTITION BY sig ORDER BY dur_ns DESC, flow_id) AS r2
+SELECT flow_id, sig_hash FROM (
+    SELECT flow_id, sig_hash,
+           row_number() OVER (PARTITION BY sig_hash ORDER BY hash(flow_id), flow_id) AS r1,
+           row_number() OVER (PARTITION BY sig_hash ORDER BY dur_ns DESC, flow_id) AS r2
     FROM a_flows)
 WHERE r1 <= $per_type OR r2 <= $slowest
+
+-- name: analyzer_cp_sample_list
+SELECT flow_id, sig_hash FROM a_cpflows
 
 -- name: analyzer_cp_spans
 SELECT t.flow_id, s.trace_id, s.span_id, s.parent_span_id, s.kind, s.service, s.role,
@@ -309,8 +348,7 @@ SELECT t.flow_id, s.trace_id, s.span_id, s.parent_span_id, s.kind, s.service, s.
 FROM a_spans s
 JOIN a_traces t ON t.trace_id = s.trace_id
 SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
-LEFT JOIN a_hops h ON h.trace_id = s.trace_id AND h.span_id = s.span_id
-                  AND h.type <> 'publish'
+LEFT JOIN a_hops h ON h.sk = s.sk AND h.type <> 'publish'
 ORDER BY t.flow_id
 
 -- name: analyzer_cp_matches
@@ -326,10 +364,8 @@ SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
 WITH q AS (
     SELECT 'topic:' || k.topic || '->service:' || k.service AS id,
            quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
-           count(*) AS pairs, sum(m.skew::INT) AS skew,
-           sum((m.via = 'message_id')::INT) AS stitched,
-           count(DISTINCT m.c_span) FILTER (WHERE m.via = 'message_id') AS stitched_spans
-    FROM a_match m JOIN a_cons k ON k.trace_id = m.c_trace AND k.span_id = m.c_span
+           count(*) AS pairs
+    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
     GROUP BY 1
 )
 SELECT h.type, h.src, h.dst, h.src || '->' || h.dst AS id, count(*) AS n,
@@ -338,29 +374,32 @@ SELECT h.type, h.src, h.dst, h.src || '->' || h.dst AS id, count(*) AS n,
        max_by(h.trace_id, (h.t1 - h.t0, h.trace_id), 5) AS slowest,
        max_by(h.trace_id, (h.t0, h.trace_id), 5) FILTER (WHERE h.err) AS failed,
        sum(h.skew::INT) AS call_skew, min(h.t0) AS t0, max(h.t1) AS t1,
-       any_value(q.qq) AS qq, any_value(q.pairs) AS pairs, any_value(q.skew) AS msg_skew
+       any_value(q.qq) AS qq, any_value(q.pairs) AS pairs
 FROM a_hops h LEFT JOIN q ON q.id = h.src || '->' || h.dst
 GROUP BY h.type, h.src, h.dst
 ORDER BY h.type, h.src, h.dst
 
 -- name: analyzer_consumer_evidence
 -- Per delivery edge: how each delivery was joined to a producer.
-WITH j AS (
+WITH mm AS (
+    SELECT c_sk, bool_or(via IN ('parent', 'link')) AS has_ctx,
+           bool_or(via = 'message_id') AS by_id, bool_or(skew) AS skew,
+           count(*) AS producers
+    FROM a_match GROUP BY c_sk
+),
+j AS (
     SELECT k.trace_id, k.span_id, k.topic, k.service,
-           bool_or(m.via IN ('parent', 'link')) AS has_ctx,
-           bool_or(m.via = 'message_id') AS by_id,
-           bool_or(m.skew) AS skew,
-           count(m.p_span) AS producers
-    FROM a_cons k LEFT JOIN a_match m ON m.c_trace = k.trace_id AND m.c_span = k.span_id
-    GROUP BY k.trace_id, k.span_id, k.topic, k.service
+           coalesce(mm.has_ctx, false) AS has_ctx, coalesce(mm.by_id, false) AS by_id,
+           coalesce(mm.skew, false) AS skew, coalesce(mm.producers, 0) AS producers
+    FROM a_cons k LEFT JOIN mm ON mm.c_sk = k.sk
 ),
 pt AS (SELECT DISTINCT dst FROM a_hops WHERE type = 'publish')
 SELECT 'topic:' || j.topic || '->service:' || j.service AS id, j.topic, j.service,
        count(*) AS n,
-       sum((NOT coalesce(j.has_ctx, false))::INT) AS no_ctx,
-       sum((NOT coalesce(j.has_ctx, false) AND coalesce(j.by_id, false))::INT) AS stitched,
-       sum(coalesce(j.skew, false)::INT) AS skew,
-       max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE NOT coalesce(j.has_ctx, false)) AS no_ctx_traces,
+       sum((NOT j.has_ctx)::INT) AS no_ctx,
+       sum((NOT j.has_ctx AND j.by_id)::INT) AS stitched,
+       sum(j.skew::INT) AS skew,
+       max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE NOT j.has_ctx) AS no_ctx_traces,
        max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE j.skew) AS skew_traces,
        bool_or(pt.dst IS NOT NULL) AS topic_has_producers,
        sum((j.producers > 1)::INT) AS batch_deliveries
@@ -369,37 +408,34 @@ GROUP BY j.topic, j.service ORDER BY id
 
 -- name: analyzer_unconsumed
 -- Published messages that no consumer in the window received, per topic.
-SELECT 'topic:' || h.dst_topic AS topic, h.src, count(*) AS n, sum(h.consumed::INT) AS consumed,
-       max_by(h.trace_id, (h.t0, h.trace_id), 5) FILTER (WHERE NOT h.consumed) AS traces
-FROM (
-    SELECT substr(p.dst, 7) AS dst_topic, p.src, p.trace_id, p.t0,
-           EXISTS (SELECT 1 FROM a_match m WHERE m.p_trace = p.trace_id
-                                             AND m.p_canon = p.span_id) AS consumed
-    FROM a_hops p WHERE p.type = 'publish'
-) h
-GROUP BY h.dst_topic, h.src ORDER BY topic, h.src
+WITH consumed AS (SELECT DISTINCT p_canon FROM a_match)
+SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
+       max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
+FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
+WHERE p.type = 'publish'
+GROUP BY p.dst, p.src ORDER BY p.dst, p.src
 
 -- name: analyzer_redeliveries
 -- The same message delivered more than once to one service (and consumer group): retries
 -- and broker redeliveries. Keyed by the message id, else by the producer it was joined to.
+WITH first_match AS (SELECT c_sk, min(p_canon) AS p_canon FROM a_match GROUP BY c_sk)
 SELECT topic, service, sum(n - 1) AS extra, count(*) AS messages,
        max_by(trace_id, (n, trace_id), 5) AS traces
 FROM (
     SELECT k.topic, k.service, coalesce(k.cgroup, '') AS grp,
-           coalesce(k.msg_id, m.p_trace || '/' || m.p_canon) AS msg,
-           count(DISTINCT k.span_id) AS n, min(k.trace_id) AS trace_id
-    FROM a_cons k LEFT JOIN a_match m ON m.c_trace = k.trace_id AND m.c_span = k.span_id
-    WHERE k.msg_id IS NOT NULL OR m.p_span IS NOT NULL
+           coalesce(k.msg_id, m.p_canon::VARCHAR) AS msg,
+           count(*) AS n, min(k.trace_id) AS trace_id
+    FROM a_cons k LEFT JOIN first_match m ON m.c_sk = k.sk
+    WHERE k.msg_id IS NOT NULL OR m.p_canon IS NOT NULL
     GROUP BY 1, 2, 3, 4
-    HAVING count(DISTINCT k.span_id) > 1
+    HAVING count(*) > 1
 )
-GROUP BY topic, service ORDER BY extra DESC
+GROUP BY topic, service ORDER BY extra DESC, topic, service
 
 -- name: analyzer_services
 SELECT service, count(*) AS n, sum(err::INT) AS errors, count(DISTINCT trace_id) AS traces,
        min(t0) AS t0, max(t1) AS t1,
-       max_by(trace_id, (t0, trace_id), 5) FILTER (WHERE err) AS failed,
-       sum((err AND role IS NULL AND kind <> 'CLIENT')::INT) AS own_errors
+       max_by(trace_id, (t0, trace_id), 5) FILTER (WHERE err) AS failed
 FROM a_spans GROUP BY service ORDER BY service
 
 -- name: analyzer_topics
@@ -410,9 +446,6 @@ FROM a_spans WHERE role IS NOT NULL GROUP BY topic
 -- name: analyzer_summary
 SELECT count(*) AS spans, count(DISTINCT trace_id) AS traces, min(t0) AS t0, max(t1) AS t1
 FROM a_spans
-
--- name: analyzer_cp_sample_list
-SELECT flow_id, sig FROM a_cpflows
 
 -- name: analyzer_error_hops
 -- Which hops fail in failed flows: per hop, the failed flow instances it failed in (of
@@ -439,59 +472,58 @@ ORDER BY flows DESC, hop
 
 -- ---------------------------------------------------------------- one flow (waterfall)
 
--- name: flow_neighbour_traces
--- Traces joined to the traces $ids: span links in either direction (with the number of
--- traces the linking span points at, so a batch consumer is not followed into every
--- transaction it batched), and messaging spans sharing one of $msg_ids or $conv_ids.
-SELECT 'link_out' AS how, l.linked_trace_id AS trace_id,
-       count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in,
-       NULL::VARCHAR AS key, NULL::VARCHAR AS kind, NULL::VARCHAR AS op, NULL::VARCHAR AS topic
+-- name: flow_trace_keys
+-- Message and conversation ids carried by the spans of the traces $ids. (Rows are found by
+-- rowid first, as in analyzer_src_traces: several times faster on a large store.)
+SELECT trace_id, span_id, kind, msg_operation_type, msg_message_id, msg_conversation_id,
+       coalesce(msg_destination, 'unknown') AS topic
+FROM spans
+WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id IN (SELECT unnest($ids)))
+  AND (msg_message_id IS NOT NULL OR msg_conversation_id IS NOT NULL)
+
+-- name: flow_linked_traces
+-- Traces joined to the traces $ids by span links in either direction, with the number of
+-- traces the linking span points at (a batch consumer is not followed into every
+-- transaction it batched).
+SELECT 'out' AS how, l.linked_trace_id AS trace_id,
+       count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in
 FROM span_links l WHERE l.trace_id IN (SELECT unnest($ids))
 UNION ALL
-SELECT 'link_in', l.trace_id,
+SELECT 'in', l.trace_id,
        (SELECT count(DISTINCT x.linked_trace_id) FROM span_links x
-        WHERE x.trace_id = l.trace_id AND x.span_id = l.span_id),
-       NULL, NULL, NULL, NULL
+        WHERE x.trace_id = l.trace_id AND x.span_id = l.span_id)
 FROM span_links l WHERE l.linked_trace_id IN (SELECT unnest($ids))
-UNION ALL
-SELECT 'message_id', trace_id, 1, msg_message_id, kind, msg_operation_type,
-       coalesce(msg_destination, 'unknown')
-FROM spans WHERE msg_message_id IN (SELECT unnest($msg_ids))
-UNION ALL
-SELECT 'conversation', trace_id, 1, msg_conversation_id, kind, msg_operation_type, NULL
+
+-- name: flow_message_traces
+-- Spans carrying one of the message ids $msg_ids (producer/consumer pairs whose context
+-- was lost).
+SELECT trace_id, msg_message_id, kind, msg_operation_type, coalesce(msg_destination, 'unknown')
+FROM spans
+WHERE rowid IN (SELECT rowid FROM spans WHERE msg_message_id IN (SELECT unnest($msg_ids)))
+
+-- name: flow_conversation_traces
+SELECT DISTINCT trace_id, msg_conversation_id
 FROM spans WHERE msg_conversation_id IN (SELECT unnest($conv_ids))
 
--- name: flow_trace_keys
--- Message and conversation ids carried by the spans (and links) of the traces $ids.
-SELECT s.trace_id, s.span_id, s.kind, s.msg_operation_type, s.msg_message_id,
-       s.msg_conversation_id, coalesce(s.msg_destination, 'unknown') AS topic
-FROM spans s
-WHERE s.trace_id IN (SELECT unnest($ids))
-  AND (s.msg_message_id IS NOT NULL OR s.msg_conversation_id IS NOT NULL)
-
 -- name: flow_spans
--- The spans of the traces $ids with their resource and scope (as the view spans_full names
--- them). Rows are found by rowid first: filtering on trace_id while reading every column
--- decompresses all of them for the whole table, ten times slower on a large store.
-WITH r AS (SELECT rowid AS rid FROM spans WHERE trace_id IN (SELECT unnest($ids)))
+-- The staged spans of the flow (a_src) with their resource and scope, under the names the
+-- view spans_full gives them.
 SELECT s.* EXCLUDE (resource_id, scope_id),
        res.attributes AS resource_attributes, res.schema_url AS resource_schema_url,
        sc.name AS scope_name, sc.version AS scope_version, sc.attributes AS scope_attributes,
        sc.schema_url AS scope_schema_url
-FROM spans s
+FROM a_src s
 LEFT JOIN resources res ON res.resource_id = s.resource_id
 LEFT JOIN scopes sc ON sc.scope_id = s.scope_id
-WHERE s.rowid IN (SELECT rid FROM r)
 ORDER BY s.start_time_unix_nano, s.span_id
 
 -- name: flow_links
-SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id
-FROM span_links WHERE trace_id IN (SELECT unnest($ids))
+SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id FROM a_links
 
 -- name: flow_hops_and_matches
-SELECT 'hop' AS what, h.trace_id, h.span_id, h.type, h.src, h.dst, NULL AS p_trace,
+SELECT 'hop' AS what, s.trace_id, s.span_id, h.type, h.src, h.dst, NULL AS p_trace,
        NULL AS p_span, NULL::BIGINT AS queue_ns
-FROM a_hops h WHERE h.type <> 'publish'
+FROM a_hops h JOIN a_spans s ON s.sk = h.sk WHERE h.type <> 'publish'
 UNION ALL
 SELECT 'match', m.c_trace, m.c_span, m.via, NULL, NULL, m.p_trace, m.p_span, m.queue_ns
 FROM a_match m
