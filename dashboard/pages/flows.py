@@ -108,8 +108,9 @@ def share_figure(hops: Sequence[Mapping[str, Any]]) -> go.Figure:
     top = max((h["share"] * 100 for h in hops), default=1.0)
     fig = go.Figure(go.Bar(
         x=[h["share"] * 100 for h in hops], y=labels, orientation="h", marker_color=CRIT,
-        text=[fmt_pct(h["share"]) + (f" · {fmt_ms(h['ms'])}" if h.get("ms") else "")
-              for h in hops], textposition="outside", cliponaxis=False, hoverinfo="skip"))
+        text=[fmt_pct(h["share"]) for h in hops], textposition="outside", cliponaxis=False,
+        hovertext=[f"{fmt_pct(h['share'])} of the path · {fmt_ms(h.get('ms'))} per flow"
+                   for h in hops], hoverinfo="text"))
     fig.update_layout(height=max(160, 50 + 24 * len(hops)), margin=dict(l=10, r=10, t=10, b=40),
                       xaxis=dict(title="% of critical-path time", range=[0, top * 1.6],
                                  gridcolor="#eee"),

@@ -32,7 +32,8 @@ class SearchPage:
         def field(name: str, label: str, placeholder: str, kind: str = "text") -> html.Label:
             return html.Label(className="field", children=[
                 label, dcc.Input(id=f"s-{name}", type=kind, value=query.get(name, ""),
-                                 placeholder=placeholder, debounce=True)])
+                                 placeholder=placeholder, debounce=True,
+                                 style={"width": "120px" if kind == "number" else "190px"})])
 
         return html.Div(className="search", children=[
             html.H2("Search flows and traces"),
