@@ -207,6 +207,8 @@ def main(argv: list[str] | None = None) -> int:
         print(f"{'stage':<34} {'time (s)':>9} {'peak RSS (MB)':>14}")
         for k in r["order"]:
             print(f"{k:<34} {r['times'][k]:>9.3f} {r['peaks_mb'].get(k, 0):>14.0f}")
+        print("(edges_nodes includes the edge, evidence, service and topic queries it runs; "
+              "analyze (total) is the whole call)")
     return 0
 
 
