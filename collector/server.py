@@ -76,7 +76,8 @@ class Collector:
             refresh = s.get("refresh") or 5 * 10**9
             self._ui = start_ui(self.store, host=host, port=s["ui_port"],
                                 refresh_ms=max(500, refresh // 10**6),
-                                auth_token=s.get("auth_token"))
+                                auth_token=s.get("auth_token"), tls_cert=s.get("tls_cert"),
+                                tls_key=s.get("tls_key"))
             self.endpoints.ui = self._ui.url
         if s.get("retention") or s.get("max_db_size"):
             self._retention_thread = threading.Thread(target=self._retention_loop,

@@ -93,18 +93,24 @@ def test_tls_on_grpc_and_http(tmp_path):
                     "-addext", "subjectAltName=DNS:localhost,IP:127.0.0.1"],
                    check=True, capture_output=True)
     col = Collector(collector_settings(tmp_path / "t.duckdb", tls_cert=str(cert),
-                                       tls_key=str(key)))
+                                       tls_key=str(key), no_ui=False, auth_token="tok"))
     ep = col.start()
     try:
         assert ep.http.startswith("https://") and ep.grpc.startswith("https://")
+        auth = {"Authorization": "Bearer tok"}
         r = requests.post(ep.http + "/v1/traces", data=simple_request(2).SerializeToString(),
-                          headers=PB, timeout=10, verify=str(cert))
+                          headers={**PB, **auth}, timeout=10, verify=str(cert))
         assert r.status_code == 200
+        assert ep.ui.startswith("https://")
+        assert requests.get(ep.ui + "api/health", verify=str(cert), timeout=10).status_code == 401
+        assert requests.get(ep.ui + "api/health", verify=str(cert), headers=auth,
+                            timeout=10).status_code == 200
         with pytest.raises(requests.exceptions.ConnectionError):
             requests.post(ep.http.replace("https", "http") + "/v1/traces", data=b"",
                           headers=PB, timeout=5)
         creds = grpc.ssl_channel_credentials(root_certificates=cert.read_bytes())
-        _stub(ep.grpc.removeprefix("https://"), creds).Export(simple_request(3), timeout=10)
+        _stub(ep.grpc.removeprefix("https://"), creds).Export(
+            simple_request(3), timeout=10, metadata=(("authorization", "Bearer tok"),))
         assert col.store.count_spans() == 5
     finally:
         col.stop()
