@@ -89,7 +89,11 @@ class Store:
                 raise StoreError(f"no database at {p}; run `choreoscope serve` or "
                                  f"`choreoscope load` first")
             Path(p).parent.mkdir(parents=True, exist_ok=True)
-        config: dict[str, Any] = {}
+        # DuckDB checkpoints (compresses the WAL into the file) inside whichever COMMIT
+        # crosses this threshold. At the 16MB default that is every ~16k spans, and many
+        # small checkpoints cost twice what fewer big ones do; the writer also checkpoints
+        # whenever it goes idle (see _write_loop), so the WAL stays short in practice.
+        config: dict[str, Any] = {"checkpoint_threshold": "256MB"}
         if memory_limit:
             config["memory_limit"] = memory_limit
         if threads:
@@ -200,10 +204,22 @@ class Store:
 
     def _write_loop(self) -> None:
         conn = self._conn
+        dirty = False
         while True:
-            item = self._queue.get()
+            try:
+                # Idle for a moment with uncheckpointed writes: fold the WAL in now, while
+                # nobody waits, rather than inside a later commit.
+                item = self._queue.get(timeout=1.0 if dirty else None)
+            except queue.Empty:
+                try:
+                    conn.execute("CHECKPOINT")
+                except duckdb.Error:
+                    pass  # e.g. a reader holds an old snapshot; the next idle moment retries
+                dirty = False
+                continue
             if item is _STOP:
                 return
+            dirty = True
             group = [item]
             spans = _span_count(item)
             stop = False
