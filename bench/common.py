@@ -11,22 +11,10 @@ import time
 from pathlib import Path
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
+
+from tests.otlp_fixtures import kv as _kv  # the same KeyValue builder the tests use
 
 ROOT = Path(__file__).resolve().parent.parent
-
-
-def _kv(k: str, v: object) -> KeyValue:
-    a = AnyValue()
-    if isinstance(v, bool):
-        a.bool_value = v
-    elif isinstance(v, int):
-        a.int_value = v
-    elif isinstance(v, float):
-        a.double_value = v
-    else:
-        a.string_value = str(v)
-    return KeyValue(key=k, value=a)
 
 
 def realistic_request(n_spans: int, rng: random.Random, now_ns: int) -> bytes:

@@ -16,7 +16,9 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
+from analyzer.cli import add_analyze_arguments, run_analyze
 from choreoscope.config import SETTINGS, resolve
+from sample_traces.replay import add_replay_arguments, run_replay
 
 
 def _add_settings(p: argparse.ArgumentParser, names: Sequence[str]) -> None:
@@ -171,22 +173,14 @@ def build_parser() -> argparse.ArgumentParser:
     ap = sub.add_parser("analyze", help="report flows, bottlenecks and anomalies",
                         description="Analyze the stored spans: flow map, flows, critical "
                                     "paths, bottlenecks, coordination style, anomalies.")
-    try:
-        from analyzer.cli import add_analyze_arguments, run_analyze
-        add_analyze_arguments(ap)
-        ap.set_defaults(func=run_analyze)
-    except ImportError as exc:
-        ap.set_defaults(func=lambda a, e=exc: _missing("analyze", e))
+    add_analyze_arguments(ap)
+    ap.set_defaults(func=run_analyze)
 
     rp = sub.add_parser("replay", help="send sample/scenario files to any OTLP endpoint",
                         description="Replay OTLP JSON Lines files to an OTLP endpoint, keeping "
                                     "their relative timing.")
-    try:
-        from sample_traces.replay import add_replay_arguments, run_replay
-        add_replay_arguments(rp)
-        rp.set_defaults(func=run_replay)
-    except ImportError as exc:
-        rp.set_defaults(func=lambda a, e=exc: _missing("replay", e))
+    add_replay_arguments(rp)
+    rp.set_defaults(func=run_replay)
 
     dp = sub.add_parser("demo", help="serve + replay the sample order workflow in a loop",
                         description="Start serve on a temporary (or given) database and replay "
@@ -199,11 +193,6 @@ def build_parser() -> argparse.ArgumentParser:
                     help="stop replaying after N rounds of all scenarios (default 0 = forever)")
     dp.set_defaults(func=cmd_demo)
     return p
-
-
-def _missing(name: str, exc: Exception) -> int:
-    print(f"choreoscope {name}: not available in this installation ({exc})", file=sys.stderr)
-    return 2
 
 
 def main(argv: Sequence[str] | None = None) -> int:
