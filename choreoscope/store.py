@@ -93,7 +93,7 @@ class Store:
         # crosses this threshold. At the 16MB default that is every ~16k spans, and many
         # small checkpoints cost twice what fewer big ones do; the writer also checkpoints
         # whenever it goes idle (see _write_loop), so the WAL stays short in practice.
-        config: dict[str, Any] = {"checkpoint_threshold": "256MB"}
+        config: dict[str, Any] = {"checkpoint_threshold": "128MB"}
         if memory_limit:
             config["memory_limit"] = memory_limit
         if threads:
@@ -175,7 +175,9 @@ class Store:
             if self._closed:
                 fut.set_exception(StoreError("store is closed"))
                 return fut
-            self._queue.put(("batch", batch, fut))
+            # Split and measure in the caller's thread: submitters run in parallel with the
+            # writer's DuckDB work, the writer is the one serial stage.
+            self._queue.put(("batch", _Prepared.of(batch), fut))
         return fut
 
     def write(self, batch: Any, timeout: float | None = None) -> WriteResult:
@@ -277,20 +279,24 @@ class Store:
         Duplicates are rare (exporter retries), so the common path is a cheap key probe and
         a straight Arrow insert; only when the probe finds some do we filter in Arrow.
         """
-        from collector.decode import SpanBatch  # local: the store must not need the collector
-
-        merged = SpanBatch.concat(batches)
-        total = merged.spans.num_rows
+        total = sum(b.rows for b in batches)
         if total == 0:
             return [WriteResult(0, 0) for _ in batches]
-        spans, events, links = merged.spans, merged.events, merged.links
-        mm = pc.min_max(spans.column("start_time_unix_nano")).as_py()
+        spans = _concat([b.spans for b in batches])
+        events = _concat([b.events for b in batches])
+        links = _concat([b.links for b in batches])
+        lo = min(b.lo for b in batches if b.rows)
+        hi = max(b.hi for b in batches if b.rows)
+        # Resources and scopes repeat across exports; skip the ones this writer already
+        # stored (the SQL still guards against duplicates after a restart).
+        resources = _new_rows([b.resources for b in batches], "resource_id", self._known_resources)
+        scopes = _new_rows([b.scopes for b in batches], "scope_id", self._known_scopes)
         q = self._queries
         try:
             conn.execute("BEGIN")
             conn.register("_batch_spans", spans)
             stored_dups = conn.execute(q["stored_duplicate_keys"],
-                                       {"lo": mm["min"], "hi": mm["max"]}).to_arrow_table()
+                                       {"lo": lo, "hi": hi}).to_arrow_table()
             conn.unregister("_batch_spans")
             keep = _first_unseen(spans, stored_dups)
             if keep is not None:
@@ -298,14 +304,6 @@ class Store:
                 new_keys = _keys(spans)
                 events = events.filter(pc.is_in(_keys(events), new_keys))
                 links = links.filter(pc.is_in(_keys(links), new_keys))
-            spans, resources, scopes = split_envelopes(spans)
-            # Resources and scopes repeat across exports; skip the ones this writer already
-            # stored (the SQL still guards against duplicates after a restart).
-            resources = resources.filter(pc.invert(pc.is_in(
-                resources.column("resource_id"), pa.array(list(self._known_resources),
-                                                          pa.int64()))))
-            scopes = scopes.filter(pc.invert(pc.is_in(
-                scopes.column("scope_id"), pa.array(list(self._known_scopes), pa.int64()))))
             for name, table, sql in (("_batch_spans", spans, "insert_batch_spans"),
                                      ("_batch_resources", resources, "insert_batch_resources"),
                                      ("_batch_scopes", scopes, "insert_batch_scopes"),
@@ -333,7 +331,7 @@ class Store:
         results = []
         remaining_dups = total - stored
         for b in batches:
-            n = b.spans.num_rows
+            n = b.rows
             d = min(n, remaining_dups)
             remaining_dups -= d
             results.append(WriteResult(n - d, d))
@@ -460,9 +458,54 @@ def _first_unseen(spans: pa.Table, stored: pa.Table) -> pa.Array | None:
     return mask
 
 
+@dataclass(frozen=True)
+class _Prepared:
+    """A batch made ready for the writer: envelopes split off, time range measured."""
+
+    spans: pa.Table
+    resources: pa.Table
+    scopes: pa.Table
+    events: pa.Table
+    links: pa.Table
+    rows: int
+    lo: int
+    hi: int
+
+    @staticmethod
+    def of(batch: Any) -> "_Prepared":
+        n = batch.spans.num_rows
+        if n == 0:
+            return _Prepared(batch.spans, batch.spans, batch.spans, batch.events, batch.links,
+                             0, 0, 0)
+        lean, resources, scopes = split_envelopes(batch.spans)
+        mm = pc.min_max(batch.spans.column("start_time_unix_nano")).as_py()
+        return _Prepared(lean, resources, scopes, batch.events, batch.links, n,
+                         mm["min"], mm["max"])
+
+
+def _concat(tables: list[pa.Table]) -> pa.Table:
+    tables = [t for t in tables if t.num_rows] or tables[:1]
+    return tables[0] if len(tables) == 1 else pa.concat_tables(tables)
+
+
+def _new_rows(tables: list[pa.Table], id_col: str, known: set[int]) -> pa.Table:
+    """Rows whose id is neither in ``known`` nor repeated earlier in ``tables``."""
+    keep: list[pa.Table] = []
+    seen = set(known)
+    for t in tables:
+        if not t.num_rows:
+            continue
+        ids = t.column(id_col).to_pylist()
+        rows = [i for i, v in enumerate(ids) if v not in seen]
+        seen.update(ids)
+        if rows:
+            keep.append(t.take(pa.array(rows, pa.int64())))
+    return pa.concat_tables(keep) if keep else tables[0].slice(0, 0)
+
+
 def _span_count(item: Any) -> int:
     if item[0] == "batch":
-        return item[1].spans.num_rows
+        return item[1].rows
     return 0
 
 
