@@ -1,9 +1,10 @@
 """Stage one analysis window into TEMP tables on a read cursor.
 
-The stages (all SQL in ``choreoscope/sql/analyzer.sql``) are: the window's spans with their
-parents (``a_spans``), producers with their canonical span (``a_prod``), consumer/producer
-pairs (``a_match``), counted deliveries (``a_cons``), every hop instance (``a_hops``), the
-trace -> flow map from a union-find over trace pairs (``a_flowmap``), per-trace rows
+The stages (all SQL in ``choreoscope/sql/analyzer.sql``) are: the window's spans (the view
+``a_spans``: stages read the store's columns they need, nothing per span is materialised
+but messaging spans), messaging spans with their parents (``a_msg``), producers with their
+canonical span (``a_prod``), consumer/producer pairs (``a_match``), counted deliveries
+(``a_cons``), every hop instance (``a_hops``), the trace -> flow map from a union-find over trace pairs (``a_flowmap``), per-trace rows
 (``a_traces``) and flow instances (``a_flows``).
 """
 
@@ -100,8 +101,11 @@ class Stager:
         else:
             self.run("analyzer_src_traces", {"ids": trace_ids})
             self.run("analyzer_links_traces", {"ids": trace_ids})
-        self.run("analyzer_load_spans", {"since": MIN_NS if since_ns is None else since_ns,
-                                         "until": MAX_NS if until_ns is None else until_ns})
+        self.run("analyzer_window", {"since": MIN_NS if since_ns is None else since_ns,
+                                     "until": MAX_NS if until_ns is None else until_ns})
+        self.run("analyzer_load_spans")
+        self.run("analyzer_spans_all")
+        self.run("analyzer_load_messaging")
         self.run("analyzer_producers")
         self.run("analyzer_matches")
         self.run("analyzer_consumers")
@@ -123,4 +127,5 @@ class Stager:
             for stmt in self.q["analyzer_apply_keep"].split(";"):
                 if stmt.strip():
                     self.cur.execute(stmt)
+            self.run("analyzer_spans_keep")
         self.run("analyzer_flows")

@@ -28,29 +28,50 @@ WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id IN (SELECT unnest($ids)))
 CREATE OR REPLACE TEMP TABLE a_links AS
 SELECT * FROM span_links WHERE trace_id IN (SELECT unnest($ids))
 
+-- name: analyzer_window
+-- The window [since, until) for the views below (a variable of this cursor).
+SET VARIABLE a_window = [$since, $until]
+
 -- name: analyzer_load_spans
--- The window's spans, with their parent's essentials joined once, so later rules need no
--- further self-join.
-CREATE OR REPLACE TEMP TABLE a_spans AS
+-- The window's spans, as a view: each stage reads only the columns it needs straight from
+-- the store (materialising every span's row once cost more than all the scans it saved).
+-- a_spans is what the stages read; a_spans_w stays the whole window when a service filter
+-- narrows a_spans to the kept traces.
+CREATE OR REPLACE TEMP VIEW a_spans_w AS
+SELECT trace_id, span_id, parent_span_id, hash(trace_id, span_id) AS sk,
+       CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id) END AS pk,
+       kind, service_name AS service, name,
+       start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+       status_code = 'ERROR' AS err,
+       msg_system, msg_operation_type AS op, msg_message_id AS msg_id,
+       msg_conversation_id AS conv_id, msg_consumer_group AS cgroup,
+       peer_service, server_address, db_system,
+       CASE WHEN kind = 'PRODUCER' THEN 'P'
+            WHEN kind = 'CONSUMER' THEN 'C'
+            WHEN kind = 'CLIENT' AND msg_operation_type IN ('send', 'create') THEN 'P'
+            WHEN kind = 'CLIENT' AND msg_operation_type = 'receive' THEN 'C' END AS role,
+       coalesce(msg_destination, 'unknown') AS topic
+FROM a_src
+WHERE start_time_unix_nano >= getvariable('a_window')[1]
+  AND start_time_unix_nano < getvariable('a_window')[2]
+
+-- name: analyzer_spans_all
+CREATE OR REPLACE TEMP VIEW a_spans AS SELECT * FROM a_spans_w
+
+-- name: analyzer_spans_keep
+CREATE OR REPLACE TEMP VIEW a_spans AS
+SELECT s.* FROM a_spans_w s SEMI JOIN a_keep k ON k.trace_id = s.trace_id
+
+-- name: analyzer_load_messaging
+-- The window's messaging spans (role P or C) with their parent's essentials joined once, so
+-- later rules need no further self-join. Only a messaging parent matters to them (every
+-- rule on p_* first asks for p_role), so the join stays among messaging spans.
+CREATE OR REPLACE TEMP TABLE a_msg AS
 WITH s AS (
-    SELECT trace_id, span_id, parent_span_id, hash(trace_id, span_id) AS sk,
-           CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id) END AS pk,
-           kind, service_name AS service, name,
-           start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-           status_code = 'ERROR' AS err,
-           msg_system, msg_operation_type AS op, msg_message_id AS msg_id,
-           msg_conversation_id AS conv_id, msg_consumer_group AS cgroup,
-           peer_service, server_address, db_system,
-           CASE WHEN kind = 'PRODUCER' THEN 'P'
-                WHEN kind = 'CONSUMER' THEN 'C'
-                WHEN kind = 'CLIENT' AND msg_operation_type IN ('send', 'create') THEN 'P'
-                WHEN kind = 'CLIENT' AND msg_operation_type = 'receive' THEN 'C' END AS role,
-           coalesce(msg_destination, 'unknown') AS topic
-    FROM a_src
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+    SELECT trace_id, span_id, sk, pk, service, t0, t1, err, op, msg_id, cgroup, role, topic
+    FROM a_spans WHERE role IS NOT NULL
 )
-SELECT s.*, p.kind AS p_kind, p.service AS p_service, p.role AS p_role, p.topic AS p_topic,
-       p.op AS p_op, p.t0 AS p_t0, p.t1 AS p_t1, p.err AS p_err
+SELECT s.*, p.service AS p_service, p.role AS p_role, p.topic AS p_topic, p.op AS p_op
 FROM s LEFT JOIN s p ON p.sk = s.pk
 
 -- name: analyzer_producers
@@ -62,7 +83,7 @@ WITH p AS (
     SELECT trace_id, span_id, sk, pk, service, topic, t0, t1, err, msg_id,
            coalesce(p_role = 'P' AND (p_topic = topic OR p_topic = 'unknown'
                                       OR topic = 'unknown'), false) AS nested
-    FROM a_spans WHERE role = 'P'
+    FROM a_msg WHERE role = 'P'
 )
 SELECT p.*,
        CASE WHEN NOT p.nested THEN p.sk
@@ -79,7 +100,7 @@ FROM p LEFT JOIN p q ON q.sk = p.pk
 CREATE OR REPLACE TEMP TABLE a_match AS
 WITH c AS (
     SELECT trace_id, span_id, sk, pk, t0, topic, msg_id, service, op, p_role
-    FROM a_spans WHERE role = 'C'
+    FROM a_msg WHERE role = 'C'
 ),
 l AS (
     SELECT hash(trace_id, span_id) AS from_sk,
@@ -140,7 +161,7 @@ CREATE OR REPLACE TEMP TABLE a_cons AS
 WITH c AS (
     SELECT trace_id, span_id, sk, pk, service, topic, op, p_role, p_service, p_topic, p_op,
            t0, t1, err, msg_id, cgroup
-    FROM a_spans WHERE role = 'C'
+    FROM a_msg WHERE role = 'C'
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
     SELECT sk, pk, op, p_op FROM c
@@ -185,26 +206,25 @@ pub AS (
     GROUP BY p.canon
 ),
 sync AS (
-    SELECT any_value(trace_id) AS trace_id, pk AS sk, p_service AS src_service,
-           service AS dst,
-           min(CASE WHEN p_kind = 'CLIENT' THEN p_t0 ELSE t0 END) AS t0,
-           max(CASE WHEN p_kind = 'CLIENT' THEN p_t1 ELSE t1 END) AS t1,
-           bool_or(err OR p_err) AS err,
-           bool_or(t0 < p_t0 OR t1 > p_t1) AS skew
-    FROM a_spans
-    WHERE p_kind IS NOT NULL AND role IS NULL AND p_role IS NULL
-      AND ((p_kind = 'CLIENT' AND kind = 'SERVER')
-           OR (p_service <> service AND (p_kind = 'CLIENT' OR kind = 'SERVER')))
-    GROUP BY pk, p_service, service
+    SELECT any_value(s.trace_id) AS trace_id, s.pk AS sk, p.service AS src_service,
+           s.service AS dst,
+           min(CASE WHEN p.kind = 'CLIENT' THEN p.t0 ELSE s.t0 END) AS t0,
+           max(CASE WHEN p.kind = 'CLIENT' THEN p.t1 ELSE s.t1 END) AS t1,
+           bool_or(s.err OR p.err) AS err,
+           bool_or(s.t0 < p.t0 OR s.t1 > p.t1) AS skew
+    FROM a_spans s JOIN a_spans p ON p.sk = s.pk
+    WHERE s.role IS NULL AND p.role IS NULL
+      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
+           OR (p.service <> s.service AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
+    GROUP BY s.pk, p.service, s.service
 ),
 ext AS (
-    SELECT s.trace_id, s.sk, s.service,
-           coalesce(s.peer_service, s.db_system, s.server_address) AS peer,
-           s.t0, s.t1, s.err
-    FROM a_spans s
-    WHERE s.kind = 'CLIENT' AND s.role IS NULL AND s.msg_system IS NULL
-      AND coalesce(s.peer_service, s.db_system, s.server_address) IS NOT NULL
-      AND s.sk NOT IN (SELECT sk FROM sync)
+    SELECT s.trace_id, s.sk, s.service, s.peer, s.t0, s.t1, s.err
+    FROM (SELECT trace_id, sk, service, t0, t1, err,
+                 coalesce(peer_service, db_system, server_address) AS peer
+          FROM a_spans
+          WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL) s
+    WHERE s.peer IS NOT NULL AND s.sk NOT IN (SELECT sk FROM sync)
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
        trace_id, sk, t0, t1, err, false AS skew FROM pub
@@ -258,13 +278,16 @@ SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
 -- One row per trace with its flow (the union-find result in a_flowmap, else the trace
 -- itself) and what flow-level aggregation needs.
 CREATE OR REPLACE TEMP TABLE a_traces AS
-SELECT s.trace_id, coalesce(any_value(f.flow_id), s.trace_id) AS flow_id,
-       min(s.t0) AS t0, max(s.t1) AS t1, bool_or(s.err) AS err, count(*) AS n_spans,
-       -- the earliest span names the entry; at equal times the root span wins
-       arg_min(s.service, (s.t0, s.parent_span_id IS NOT NULL, s.span_id)) AS first_service,
-       arg_min(s.name, (s.t0, s.parent_span_id IS NOT NULL, s.span_id)) AS first_name
-FROM a_spans s LEFT JOIN a_flowmap f ON f.trace_id = s.trace_id
-GROUP BY s.trace_id
+WITH t AS (
+    SELECT trace_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err, count(*) AS n_spans,
+           -- the earliest span names the entry; at equal times the root span wins
+           arg_min(service, (t0, parent_span_id IS NOT NULL, span_id)) AS first_service,
+           arg_min(name, (t0, parent_span_id IS NOT NULL, span_id)) AS first_name
+    FROM a_spans GROUP BY trace_id
+)
+SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err,
+       t.n_spans, t.first_service, t.first_name
+FROM t LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
 
 -- name: analyzer_select_service
 -- Keep only flows that involve $service (restricting every staged table).
@@ -275,11 +298,11 @@ SEMI JOIN (SELECT DISTINCT t2.flow_id FROM a_traces t2
      ON f.flow_id = t.flow_id
 
 -- name: analyzer_apply_keep
-DELETE FROM a_spans WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
 DELETE FROM a_hops WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
 DELETE FROM a_match WHERE c_trace NOT IN (SELECT trace_id FROM a_keep);
 DELETE FROM a_cons WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
 DELETE FROM a_prod WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_msg WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
 DELETE FROM a_traces WHERE trace_id NOT IN (SELECT trace_id FROM a_keep)
 
 -- name: analyzer_flows
