@@ -69,7 +69,10 @@ SELECT s.* FROM a_spans_w s SEMI JOIN a_keep k ON k.trace_id = s.trace_id
 CREATE OR REPLACE TEMP TABLE a_msg AS
 WITH s AS (
     SELECT trace_id, span_id, sk, pk, service, t0, t1, err, op, msg_id, cgroup, role, topic
-    FROM a_spans WHERE role IS NOT NULL
+    FROM a_spans
+    -- (the same as role IS NOT NULL, in terms the scan can filter on)
+    WHERE kind IN ('PRODUCER', 'CONSUMER')
+       OR (kind = 'CLIENT' AND op IN ('send', 'create', 'receive'))
 )
 SELECT s.*, p.service AS p_service, p.role AS p_role, p.topic AS p_topic, p.op AS p_op
 FROM s LEFT JOIN s p ON p.sk = s.pk
@@ -134,23 +137,24 @@ by_id AS (
          AND (p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown')
     WHERE c.msg_id IS NOT NULL AND c.sk NOT IN (SELECT c_sk FROM ctx)
 ),
-alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id)
-SELECT c_sk, c_trace, c_span, p_sk, p_trace, p_span, canon AS p_canon, via, link_msg_id,
-       c_t0 - p_t1 AS queue_ns, c_t0 < p_t0 AS skew, c_service, c_topic, c_op, p_service,
-       p_topic, p_msg_id
-FROM (
-    SELECT a.c_sk, c.trace_id AS c_trace, c.span_id AS c_span, a.p_sk, p.trace_id AS p_trace,
-           p.span_id AS p_span, p.canon, a.link_msg_id,
-           CASE a.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
-                ELSE 'message_id' END AS via,
-           c.t0 AS c_t0, p.t0 AS p_t0, p.t1 AS p_t1, c.service AS c_service,
-           c.topic AS c_topic, c.op AS c_op, p.service AS p_service, p.topic AS p_topic,
-           p.msg_id AS p_msg_id,
-           row_number() OVER (PARTITION BY a.c_sk, p.canon ORDER BY a.prio, p.t1 DESC) AS rn
-    FROM alll a
-    JOIN a_prod p ON p.sk = a.p_sk
-    JOIN c ON c.sk = a.c_sk
-) WHERE rn = 1
+alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id),
+-- per (consumer, message): the strongest evidence, then the latest-ending producer (an
+-- aggregate over narrow rows, then the strings are joined to the chosen pairs only)
+best AS (
+    SELECT a.c_sk, p.canon,
+           arg_min({'p_sk': a.p_sk, 'prio': a.prio}, (a.prio, -p.t1)) AS b
+    FROM alll a JOIN a_prod p ON p.sk = a.p_sk
+    GROUP BY a.c_sk, p.canon
+)
+SELECT b.c_sk, c.trace_id AS c_trace, c.span_id AS c_span, b.b.p_sk AS p_sk,
+       p.trace_id AS p_trace, p.span_id AS p_span, b.canon AS p_canon,
+       CASE b.b.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
+            ELSE 'message_id' END AS via,
+       c.t0 - p.t1 AS queue_ns, c.t0 < p.t0 AS skew, c.service AS c_service, c.op AS c_op,
+       p.topic AS p_topic
+FROM best b
+JOIN a_prod p ON p.sk = b.b.p_sk
+JOIN c ON c.sk = b.c_sk
 
 -- name: analyzer_consumers
 -- Consumer spans that count as one delivery each. Dropped: the inner span of nested
