@@ -25,6 +25,9 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
+from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
+    ExportTraceServiceRequest,
+)
 import grpc  # noqa: E402
 import psutil  # noqa: E402
 import requests  # noqa: E402
@@ -46,16 +49,41 @@ class Counters:
                 setattr(self, k, getattr(self, k) + v)
 
 
+class Bodies:
+    """Unique export bodies, fast: a pool of realistic requests re-stamped with new trace
+    ids (and current times) per use, so the client keeps up and nothing is a duplicate."""
+
+    def __init__(self, spans_per: int, pool: int = 16, seed: int = 1) -> None:
+        rng = random.Random(seed)
+        self.reqs = [ExportTraceServiceRequest.FromString(
+            realistic_request(spans_per, rng, time.time_ns())) for _ in range(pool)]
+        self.n = 0
+        self.lock = threading.Lock()
+
+    def next(self) -> bytes:
+        with self.lock:
+            self.n += 1
+            n = self.n
+            req = self.reqs[n % len(self.reqs)]
+            stamp = n.to_bytes(6, "big")
+            now = time.time_ns()
+            for s in req.resource_spans[0].scope_spans[0].spans:
+                dur = s.end_time_unix_nano - s.start_time_unix_nano
+                s.trace_id = stamp + s.trace_id[6:]
+                s.start_time_unix_nano = now
+                s.end_time_unix_nano = now + dur
+            return req.SerializeToString()
+
+
 def steady_load(grpc_addr: str, http: str, rate: int, stop: threading.Event,
-                c: Counters, spans_per: int = 500) -> None:
-    rng = random.Random(1)
+                c: Counters, bodies: Bodies, spans_per: int = 500) -> None:
     call = grpc.insecure_channel(grpc_addr).unary_unary(METHOD)
     session = requests.Session()
     interval = spans_per / rate
     next_t = time.monotonic()
     i = 0
     while not stop.is_set():
-        body = realistic_request(spans_per, rng, time.time_ns())
+        body = bodies.next()
         c.add(sent=spans_per)
         try:
             if i % 2:
@@ -97,9 +125,8 @@ def fault_malformed_burst(http: str) -> str:
     return f"200 malformed requests -> HTTP {sorted(codes)}"
 
 
-def fault_overload(http: str, c: Counters) -> str:
-    rng = random.Random(5)
-    bodies = [realistic_request(5000, rng, time.time_ns()) for _ in range(8)]
+def fault_overload(http: str, c: Counters, big: Bodies) -> str:
+    bodies = [big.next() for _ in range(24)]  # all distinct: no duplicate inflates "acked"
     results: list[int] = []
 
     def one(b: bytes) -> None:
@@ -111,7 +138,7 @@ def fault_overload(http: str, c: Counters) -> str:
         else:
             c.add(refused=5000)
 
-    ts = [threading.Thread(target=one, args=(b,)) for b in bodies * 3]
+    ts = [threading.Thread(target=one, args=(b,)) for b in bodies]
     for t in ts:
         t.start()
     for t in ts:
@@ -130,10 +157,16 @@ def main() -> None:
     ps = psutil.Process(proc.pid)
     c = Counters()
     stop = threading.Event()
-    loader = threading.Thread(target=steady_load, args=(grpc_addr, http, args.rate, stop, c))
-    loader.start()
+    bodies = Bodies(500, seed=1)
+    big = Bodies(5000, pool=4, seed=5)
+    # Four senders share the rate: one synchronous client can't have more in flight.
+    loaders = [threading.Thread(target=steady_load,
+                                args=(grpc_addr, http, args.rate // 4, stop, c, bodies))
+               for _ in range(4)]
+    for t in loaders:
+        t.start()
     faults = [lambda: fault_killed_client(http), lambda: fault_malformed_burst(http),
-              lambda: fault_overload(http, c)]
+              lambda: fault_overload(http, c, big)]
     t0 = time.monotonic()
     end = t0 + args.minutes * 60
     rows = []
@@ -146,7 +179,8 @@ def main() -> None:
                      ps.memory_info().rss / 2**20, what))
         print(f"  minute {minute}: {what}", file=sys.stderr)
     stop.set()
-    loader.join(60)
+    for t in loaders:
+        t.join(60)
     time.sleep(1)
     peak = int(open(f"/proc/{proc.pid}/status").read().split("VmHWM:")[1].split()[0]) / 1024
     proc.terminate()
@@ -158,7 +192,8 @@ def main() -> None:
     print(f"{'min':>4}{'sent':>11}{'acked':>11}{'refused':>10}{'failed':>8}{'RSS MB':>8}  fault")
     for m, s, a, r, f, rss, what in rows:
         print(f"{m:>4}{s:>11,}{a:>11,}{r:>10,}{f:>8,}{rss:>8.0f}  {what}")
-    print(f"\nsent {c.sent:,}  acknowledged {c.acked:,}  stored {stored:,}  "
+    print(f"\nsteady rate reached: {c.sent / (args.minutes * 60):,.0f} spans/s")
+    print(f"sent {c.sent:,}  acknowledged {c.acked:,}  stored {stored:,}  "
           f"refused (retryable) {c.refused:,}  failed {c.failed:,}  peak RSS {peak:.0f} MB")
     print("OK: every acknowledged span is stored" if stored >= c.acked
           else f"LOST {c.acked - stored:,} acknowledged spans")
