@@ -209,7 +209,7 @@ pub AS (
     FROM a_prod p JOIN a_prod c ON c.sk = p.canon
     GROUP BY p.canon
 ),
-sync AS (
+sync AS MATERIALIZED (
     SELECT any_value(s.trace_id) AS trace_id, s.pk AS sk, p.service AS src_service,
            s.service AS dst,
            min(CASE WHEN p.kind = 'CLIENT' THEN p.t0 ELSE s.t0 END) AS t0,
@@ -285,12 +285,12 @@ CREATE OR REPLACE TEMP TABLE a_traces AS
 WITH t AS (
     SELECT trace_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err, count(*) AS n_spans,
            -- the earliest span names the entry; at equal times the root span wins
-           arg_min(service, (t0, parent_span_id IS NOT NULL, span_id)) AS first_service,
-           arg_min(name, (t0, parent_span_id IS NOT NULL, span_id)) AS first_name
+           arg_min({'service': service, 'name': name},
+                   (t0, parent_span_id IS NOT NULL, span_id)) AS first
     FROM a_spans GROUP BY trace_id
 )
 SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err,
-       t.n_spans, t.first_service, t.first_name
+       t.n_spans, t.first.service AS first_service, t.first.name AS first_name
 FROM t LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
 
 -- name: analyzer_select_service
