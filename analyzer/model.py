@@ -64,8 +64,10 @@ def quantiles_ms(q: list[float] | None, prefix: str = "") -> dict[str, float | N
 def ids(v: list[str] | None) -> list[str]:
     """A DuckDB list of trace ids (possibly NULL) as a unique, ordered Python list."""
     out: list[str] = []
+    seen: set[str] = set()
     for x in v or ():
-        if x is not None and x not in out:
+        if x is not None and x not in seen:
+            seen.add(x)
             out.append(x)
     return out
 

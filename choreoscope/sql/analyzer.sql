@@ -388,23 +388,29 @@ SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
 -- Per edge: counts, errors, duration and (deliveries) queue-time percentiles, evidence.
 -- Example ids break ties by trace id (max_by over a (value, id) pair) so the same spans
 -- give the same answer whatever order they arrived in.
+-- Ids are built on the aggregated rows (one per edge), not on every hop.
 WITH q AS (
-    SELECT 'topic:' || k.topic || '->service:' || k.service AS id,
-           quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
-           count(*) AS pairs
-    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
-    GROUP BY 1
+    SELECT 'topic:' || topic || '->service:' || service AS id, qq, pairs FROM (
+        SELECT k.topic, k.service,
+               quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
+               count(*) AS pairs
+        FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
+        GROUP BY k.topic, k.service)
+),
+e AS (
+    SELECT h.type, h.src, h.dst, count(*) AS n,
+           sum(h.err::INT) AS errors,
+           quantile_cont(h.t1 - h.t0, [0.5, 0.95, 0.99]) AS dq,
+           max_by(h.trace_id, (h.t1 - h.t0, h.trace_id), 5) AS slowest,
+           max_by(h.trace_id, (h.t0, h.trace_id), 5) FILTER (WHERE h.err) AS failed,
+           sum(h.skew::INT) AS call_skew, min(h.t0) AS t0, max(h.t1) AS t1
+    FROM a_hops h
+    GROUP BY h.type, h.src, h.dst
 )
-SELECT h.type, h.src, h.dst, h.src || '->' || h.dst AS id, count(*) AS n,
-       sum(h.err::INT) AS errors,
-       quantile_cont(h.t1 - h.t0, [0.5, 0.95, 0.99]) AS dq,
-       max_by(h.trace_id, (h.t1 - h.t0, h.trace_id), 5) AS slowest,
-       max_by(h.trace_id, (h.t0, h.trace_id), 5) FILTER (WHERE h.err) AS failed,
-       sum(h.skew::INT) AS call_skew, min(h.t0) AS t0, max(h.t1) AS t1,
-       any_value(q.qq) AS qq, any_value(q.pairs) AS pairs
-FROM a_hops h LEFT JOIN q ON q.id = h.src || '->' || h.dst
-GROUP BY h.type, h.src, h.dst
-ORDER BY h.type, h.src, h.dst
+SELECT e.type, e.src, e.dst, e.src || '->' || e.dst AS id, e.n, e.errors, e.dq, e.slowest,
+       e.failed, e.call_skew, e.t0, e.t1, q.qq, q.pairs
+FROM e LEFT JOIN q ON q.id = e.src || '->' || e.dst
+ORDER BY e.type, e.src, e.dst
 
 -- name: analyzer_consumer_evidence
 -- Per delivery edge: how each delivery was joined to a producer.
@@ -420,18 +426,23 @@ j AS (
            coalesce(mm.skew, false) AS skew, coalesce(mm.producers, 0) AS producers
     FROM a_cons k LEFT JOIN mm ON mm.c_sk = k.sk
 ),
-pt AS (SELECT DISTINCT dst FROM a_hops WHERE type = 'publish')
-SELECT 'topic:' || j.topic || '->service:' || j.service AS id, j.topic, j.service,
-       count(*) AS n,
-       sum((NOT j.has_ctx)::INT) AS no_ctx,
-       sum((NOT j.has_ctx AND j.by_id)::INT) AS stitched,
-       sum(j.skew::INT) AS skew,
-       max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE NOT j.has_ctx) AS no_ctx_traces,
-       max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE j.skew) AS skew_traces,
-       bool_or(pt.dst IS NOT NULL) AS topic_has_producers,
-       sum((j.producers > 1)::INT) AS batch_deliveries
-FROM j LEFT JOIN pt ON pt.dst = 'topic:' || j.topic
-GROUP BY j.topic, j.service ORDER BY id
+pt AS (SELECT DISTINCT dst FROM a_hops WHERE type = 'publish'),
+g AS (
+    SELECT j.topic, j.service,
+           count(*) AS n,
+           sum((NOT j.has_ctx)::INT) AS no_ctx,
+           sum((NOT j.has_ctx AND j.by_id)::INT) AS stitched,
+           sum(j.skew::INT) AS skew,
+           max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE NOT j.has_ctx) AS no_ctx_traces,
+           max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE j.skew) AS skew_traces,
+           sum((j.producers > 1)::INT) AS batch_deliveries
+    FROM j GROUP BY j.topic, j.service
+)
+SELECT 'topic:' || g.topic || '->service:' || g.service AS id, g.topic, g.service, g.n,
+       g.no_ctx, g.stitched, g.skew, g.no_ctx_traces, g.skew_traces,
+       pt.dst IS NOT NULL AS topic_has_producers, g.batch_deliveries
+FROM g LEFT JOIN pt ON pt.dst = 'topic:' || g.topic
+ORDER BY id
 
 -- name: analyzer_unconsumed
 -- Published messages that no consumer in the window received, per topic.
