@@ -30,7 +30,7 @@ Key = tuple[str, str]  # (trace_id, span_id)
 _ROOT: Key = ("", "")  # the virtual root when a flow has several root spans
 
 
-@dataclass
+@dataclass(slots=True)
 class Segment:
     """A piece of the critical path: ``[start, end)`` ns attributed to ``hop`` as ``kind``."""
 
@@ -200,7 +200,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
         own = _span_hop(sp) if sp is not None else ("wait", "")
         cur = upto
         gap = ("wait", "")  # the delivery whose consumer starts at `cur`: time past n's end
-        for c in sorted(children.get(n, ()), key=lambda x: done[x], reverse=True):
+        for c in sorted(children.get(n, ()), key=done.__getitem__, reverse=True):
             if cur <= ns:
                 break
             cd = done[c]

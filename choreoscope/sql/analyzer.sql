@@ -456,7 +456,12 @@ GROUP BY p.dst, p.src ORDER BY p.dst, p.src
 -- name: analyzer_redeliveries
 -- The same message delivered more than once to one service (and consumer group): retries
 -- and broker redeliveries. Keyed by the message id, else by the producer it was joined to.
-WITH first_match AS (SELECT c_sk, min(p_canon) AS p_canon FROM a_match GROUP BY c_sk)
+-- (the producer only keys deliveries without a message id: only theirs is looked up)
+WITH first_match AS (
+    SELECT m.c_sk, min(m.p_canon) AS p_canon
+    FROM a_match m SEMI JOIN a_cons k ON k.sk = m.c_sk AND k.msg_id IS NULL
+    GROUP BY m.c_sk
+)
 SELECT topic, service, sum(n - 1) AS extra, count(*) AS messages,
        max_by(trace_id, (n, trace_id), 5) AS traces
 FROM (
