@@ -25,7 +25,6 @@ from typing import Any, Iterable
 
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 from opentelemetry.proto.common.v1 import common_pb2
-from opentelemetry.proto.trace.v1 import trace_pb2
 
 from choreoscope.store import Store
 from collector.decode import decode_request
