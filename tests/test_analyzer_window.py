@@ -1,0 +1,87 @@
+"""Time windows and the service filter restrict every staged table the same way."""
+
+from __future__ import annotations
+
+import pytest
+
+from analyzer import analyze
+from analyzer.model import ids
+from tests.builders import SpanSet
+
+
+def _spans(rounds, base_ns: int = 1_700_000_000_000_000_000, report: bool = True) -> SpanSet:
+    b = SpanSet(base_ns=base_ns)
+    for i in rounds:
+        t = i * 1000
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        b.client_call("orders", "inventory", parent=root, start_ms=t + 1, dur_ms=3)
+        b.client_call("orders", None, parent=root, start_ms=t + 2, dur_ms=2,
+                      peer={"db.system": "postgresql"})
+        pub = b.producer("orders", "order-placed", parent=root, start_ms=t + 5, dur_ms=2,
+                         message_id=f"m{i}")
+        con = b.consumer("billing", "order-placed", link=pub, start_ms=t + 30, dur_ms=10,
+                         message_id=f"m{i}", status="ERROR" if i == 1 else "UNSET")
+        b.client_call("billing", "ledger", parent=con, start_ms=t + 32, dur_ms=5)
+    if report:  # a flow of its own that never touches billing
+        b.span("reports", "GET /report", kind="SERVER", start_ms=5000, dur_ms=7)
+    return b
+
+
+def _shape(a) -> dict:
+    return {
+        "edges": sorted((e["id"], e["type"], e["count"], e["error_count"], e["p50_ms"],
+                         e["first_ns"], e["last_ns"]) for e in a.edges),
+        "nodes": sorted((n["id"], n.get("span_count"), n.get("error_count"),
+                         n.get("in_count"), n.get("out_count")) for n in a.nodes),
+        "flows": sorted((f["signature"], f["count"], f["error_count"], f["e2e_p50_ms"],
+                         tuple(f["services"])) for f in a.flows),
+        "spans": a.summary["span_count"], "traces": a.summary["trace_count"],
+        "anomalies": sorted((x["type"], x["where"], x.get("count")) for x in a.anomalies),
+    }
+
+
+@pytest.fixture(scope="module")
+def stores():
+    whole, middle = _spans(range(3)), _spans([1], report=False)
+    a, b = whole.store(), middle.store()
+    yield whole, a, b
+    a.close()
+    b.close()
+
+
+def test_a_window_is_the_analysis_of_its_spans_alone(stores):
+    whole, st, only_middle = stores
+    w = analyze(st, since_ns=whole.ms(1000), until_ns=whole.ms(2000))
+    assert _shape(w) == _shape(analyze(only_middle))
+    assert w.summary["span_count"] == len(_spans([1], report=False).spans)
+    assert w.summary["since_ns"] == whole.ms(1000)
+    assert {e["id"]: e["count"] for e in w.edges}["service:orders->topic:order-placed"] == 1
+
+
+def test_an_empty_window_gives_an_empty_analysis(stores):
+    whole, st, _ = stores
+    a = analyze(st, since_ns=whole.ms(9000), until_ns=whole.ms(9001))
+    assert (a.summary["span_count"], a.edges, a.flows, a.nodes) == (0, [], [], [])
+
+
+def test_the_service_filter_keeps_whole_flows_that_involve_it(stores):
+    _, st, _ = stores
+    full = analyze(st)
+    billing = analyze(st, service="billing")
+    # the three order flows involve billing, the report does not
+    assert billing.summary["trace_count"] == full.summary["trace_count"] - 1
+    assert billing.summary["span_count"] == full.summary["span_count"] - 1
+    assert "service:reports" in {n["id"] for n in full.nodes}
+    assert "service:reports" not in {n["id"] for n in billing.nodes}
+    assert sorted(e["id"] for e in billing.edges) == sorted(
+        e["id"] for e in full.edges if "reports" not in e["id"])
+    for e in billing.edges:   # every edge lost nothing but the report's
+        assert e["count"] == next(x["count"] for x in full.edges if x["id"] == e["id"])
+    reports = analyze(st, service="reports")
+    assert reports.summary["span_count"] == 1 and reports.edges == []
+    assert analyze(st, service="nobody").summary["span_count"] == 0
+
+
+def test_ids_keeps_first_occurrence_order():
+    assert ids(["b", None, "a", "b", "c", "a"]) == ["b", "a", "c"]
+    assert ids(None) == [] and ids([]) == []
