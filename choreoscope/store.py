@@ -67,6 +67,7 @@ class Store:
         self._closed = False
         self._write_lock = threading.Lock()  # serialises close() with submitters
         self._writer: threading.Thread | None = None
+        self._lake = False  # attached to a DuckLake catalog instead of a local file
         self.commits = 0  # number of write transactions (observability of group commit)
         self._known_resources: set[int] = set()  # writer thread only
         self._known_scopes: set[int] = set()
@@ -84,7 +85,8 @@ class Store:
         ``:memory:`` gives a throw-away in-memory store (tests).
         """
         p = str(path)
-        if p != ":memory:":
+        lake = p.startswith("ducklake:")
+        if p != ":memory:" and not lake:
             if read_only and not Path(p).exists():
                 raise StoreError(f"no database at {p}; run `choreoscope serve` or "
                                  f"`choreoscope load` first")
@@ -99,7 +101,11 @@ class Store:
         if threads:
             config["threads"] = threads
         try:
-            conn = duckdb.connect(p, read_only=read_only and p != ":memory:", config=config)
+            if lake:
+                conn = _attach_ducklake(p, config)
+            else:
+                conn = duckdb.connect(p, read_only=read_only and p != ":memory:",
+                                      config=config)
         except duckdb.IOException as exc:
             text = str(exc)
             if "lock" in text.lower():
@@ -114,13 +120,16 @@ class Store:
         except Exception:
             conn.close()
             raise
-        return cls(conn, p, read_only)
+        store = cls(conn, p, read_only)
+        store._lake = lake
+        return store
 
     @staticmethod
     def _check_and_apply_schema(conn: duckdb.DuckDBPyConnection, path: str,
                                 read_only: bool) -> None:
         tables = {r[0] for r in conn.execute(
-            "SELECT table_name FROM information_schema.tables WHERE table_schema='main'"
+            "SELECT table_name FROM information_schema.tables "
+            "WHERE table_schema = 'main' AND table_catalog = current_database()"
         ).fetchall()}
         if "schema_meta" in tables:
             row = conn.execute(
@@ -342,6 +351,8 @@ class Store:
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read cursor (its own connection to this database), closed on exit."""
         cur = self._conn.cursor()
+        if self._lake:
+            cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
         try:
             yield cur
         finally:
@@ -383,7 +394,7 @@ class Store:
 
     def file_size(self) -> int:
         """Bytes on disk of the database file and its WAL (0 for in-memory)."""
-        if self.path == ":memory:":
+        if self.path == ":memory:" or self._lake:
             return 0
         total = 0
         for p in (self.path, self.path + ".wal"):
@@ -438,6 +449,40 @@ def split_envelopes(spans: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
     pos = lean.schema.get_field_index("link_count") + 1
     lean = lean.add_column(pos, "resource_id", res_ids).add_column(pos + 1, "scope_id", scope_ids)
     return lean, resources, scopes
+
+
+def _attach_ducklake(path: str, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
+    """Open a DuckLake catalog (``ducklake:<catalog>``) as the store's database.
+
+    The same schema and queries run unchanged; the catalog can be a local DuckDB file or,
+    with the postgres extension, a PostgreSQL database (``ducklake:postgres:dbname=...``),
+    with data files under the catalog's default data path.
+    """
+    conn = duckdb.connect(":memory:", config=config)
+    _load_extension(conn, "ducklake")
+    if path.startswith("ducklake:postgres:"):
+        _load_extension(conn, "postgres")
+    # ATTACH takes no bound parameters; the path comes from the operator's --db, and
+    # quotes are doubled so it stays one literal.
+    conn.execute("ATTACH '{}' AS lake".format(path.replace("'", "''")))
+    conn.execute("USE lake")
+    return conn
+
+
+def _load_extension(conn: duckdb.DuckDBPyConnection, name: str) -> None:
+    """LOAD an extension, preferring the offline copy shipped by its PyPI wheel."""
+    import importlib.util
+
+    spec = importlib.util.find_spec(f"duckdb_extension_{name}")
+    if spec and spec.submodule_search_locations:
+        base = Path(list(spec.submodule_search_locations)[0])
+        found = sorted(base.glob(f"extensions/v{duckdb.__version__}/*/{name}.duckdb_extension"))
+        found += sorted(base.glob(f"extensions/v{duckdb.__version__}/{name}.duckdb_extension"))
+        if found:
+            conn.execute("LOAD '{}'".format(str(found[0]).replace("'", "''")))
+            return
+    conn.execute(f"INSTALL {name}")
+    conn.execute(f"LOAD {name}")
 
 
 def _keys(table: pa.Table) -> pa.Array:

@@ -17,7 +17,7 @@
 --   quarter of the bytes each commit wrote. The view spans_full joins them back.
 
 CREATE TABLE IF NOT EXISTS schema_meta (
-    key   VARCHAR PRIMARY KEY,
+    key   VARCHAR NOT NULL,  -- no PRIMARY KEY: DuckLake has no constraints; written once
     value VARCHAR
 );
 
