@@ -184,8 +184,10 @@ dropped AS (
     FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
     WHERE r.c_op = 'receive' AND coalesce(q.c_op, '') <> 'receive' AND q.c_sk <> r.c_sk
 ),
-ptopic AS (
-    SELECT c_sk, max(p_topic) AS topic FROM a_match WHERE p_topic <> 'unknown' GROUP BY c_sk
+ptopic AS (   -- (only a consumer naming no destination needs its producer's)
+    SELECT m.c_sk, max(m.p_topic) AS topic
+    FROM a_match m SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
+    WHERE m.p_topic <> 'unknown' GROUP BY m.c_sk
 )
 SELECT c.trace_id, c.span_id, c.sk, c.service, c.t0, c.t1, c.err, c.msg_id, c.cgroup,
        -- a consumer naming no destination takes its producer's, else stays 'unknown'
