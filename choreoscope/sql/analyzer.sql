@@ -131,11 +131,14 @@ inherited AS (
       AND c.sk NOT IN (SELECT c_sk FROM direct)
 ),
 ctx AS (SELECT * FROM direct UNION ALL SELECT * FROM inherited),
+lost AS MATERIALIZED (   -- consumers without context, found before the message-id join
+    SELECT sk, msg_id, topic FROM c
+    WHERE msg_id IS NOT NULL AND sk NOT IN (SELECT c_sk FROM ctx)
+),
 by_id AS (
     SELECT c.sk AS c_sk, p.sk AS p_sk, 4 AS prio, c.msg_id AS link_msg_id
-    FROM c JOIN a_prod p ON p.msg_id = c.msg_id
+    FROM lost c JOIN a_prod p ON p.msg_id = c.msg_id
          AND (p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown')
-    WHERE c.msg_id IS NOT NULL AND c.sk NOT IN (SELECT c_sk FROM ctx)
 ),
 alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id),
 -- per (consumer, message): the strongest evidence, then the latest-ending producer (an
