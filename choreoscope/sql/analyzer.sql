@@ -262,23 +262,24 @@ conv AS (
            count(*) OVER (PARTITION BY conv_id) AS n
     FROM (SELECT DISTINCT conv_id, trace_id FROM a_spans WHERE conv_id IS NOT NULL)
 ),
+-- (a span's pairs only count when it joins one other trace: grouped per span, not windowed)
 m AS (
-    SELECT c_trace, p_trace,
-           count(DISTINCT p_trace) OVER (PARTITION BY c_sk) AS fan_in
+    SELECT any_value(c_trace) AS c_trace, min(p_trace) AS p_trace
     FROM a_match WHERE p_trace <> c_trace
+    GROUP BY c_sk HAVING count(DISTINCT p_trace) = 1
 ),
 l AS (
-    SELECT l.trace_id, l.linked_trace_id,
-           count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in
+    SELECT l.trace_id, min(l.linked_trace_id) AS linked_trace_id
     FROM a_links l
     SEMI JOIN tr t1 ON t1.trace_id = l.trace_id
     SEMI JOIN tr t2 ON t2.trace_id = l.linked_trace_id
     WHERE l.trace_id <> l.linked_trace_id
+    GROUP BY l.trace_id, l.span_id HAVING count(DISTINCT l.linked_trace_id) = 1
 )
 SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
-    SELECT p_trace AS a, c_trace AS b FROM m WHERE fan_in = 1
+    SELECT p_trace AS a, c_trace AS b FROM m
     UNION ALL
-    SELECT trace_id, linked_trace_id FROM l WHERE fan_in = 1
+    SELECT trace_id, linked_trace_id FROM l
     UNION ALL
     SELECT first_trace, trace_id FROM conv WHERE n <= $max_conv AND trace_id <> first_trace
 )
