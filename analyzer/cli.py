@@ -4,21 +4,16 @@ from __future__ import annotations
 
 import argparse
 import os
-import re
 import sys
 import time
 
 from analyzer.analysis import analyze
 from analyzer.render import FORMATS, render
+from choreoscope.config import duration_ns
 from choreoscope.store import Store, StoreError
 
 #: ``parse_duration("all")``: longer than any store, so ``now - d`` is before every span.
 ALL = 2**62
-
-_UNITS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
-          "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
-_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d|w)")
-
 
 def parse_duration(text: str) -> int:
     """``15m``, ``2h``, ``7d``, ``1h30m``, ``500ms``, ``90`` (seconds) or ``all`` -> ns.
@@ -26,20 +21,9 @@ def parse_duration(text: str) -> int:
     ``all`` gives :data:`ALL`, so ``now - parse_duration(x)`` is always a usable lower bound.
     Raises ``ValueError`` with a readable message on anything else.
     """
-    t = (text or "").strip().lower().replace(" ", "")
-    if t in ("all", "*", "inf"):
+    if (text or "").strip().lower() in ("all", "*", "inf"):
         return ALL
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return int(float(t) * 10**9)
-    pos, total = 0, 0.0
-    for m in _PART.finditer(t):
-        if m.start() != pos:
-            break
-        total += float(m.group(1)) * _UNITS[m.group(2)]
-        pos = m.end()
-    if pos != len(t) or not t:
-        raise ValueError(f"not a duration: {text!r} (use e.g. 15m, 2h, 7d or all)")
-    return int(total)
+    return duration_ns(text)
 
 
 def since_ns_from(text: str | None, now_ns: int | None = None) -> int | None:

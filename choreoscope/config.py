@@ -37,17 +37,36 @@ def parse_size(text: str) -> int:
     return int(num * base ** power)
 
 
+_UNITS = {"ns": 1, "us": 10**3, "ms": 10**6, "s": 10**9, "m": 60 * 10**9,
+          "h": 3600 * 10**9, "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}
+_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|ms|s|m|h|d|w)")
+
+
+def duration_ns(text: str) -> int:
+    """``15m``, ``2h``, ``7d``, ``1h30m``, ``500ms`` or ``90`` (seconds) -> nanoseconds.
+
+    Raises ``ValueError`` with a readable message on anything else.
+    """
+    t = (text or "").strip().lower().replace(" ", "")
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return int(float(t) * 10**9)
+    pos, total = 0, 0.0
+    for m in _PART.finditer(t):
+        if m.start() != pos:
+            break
+        total += float(m.group(1)) * _UNITS[m.group(2)]
+        pos = m.end()
+    if pos != len(t) or not t:
+        raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 7d or all)")
+    return int(total)
+
+
 def parse_duration(text: str) -> int | None:
-    """Parse ``90s``, ``15m``, ``2h``, ``7d`` (or ``all``/``0`` for no limit) to nanoseconds."""
+    """A setting's duration in nanoseconds; ``all``, ``0``, ``off`` or empty -> None (no limit)."""
     t = str(text).strip().lower()
     if t in ("", "all", "0", "none", "off"):
         return None
-    m = re.fullmatch(r"(\d+(?:\.\d+)?)\s*(ms|s|m|h|d|w)?", t)
-    if not m:
-        raise ValueError(f"not a duration: {text!r} (try 30s, 15m, 2h, 7d or all)")
-    mult = {"ms": 10**6, "s": 10**9, None: 10**9, "m": 60 * 10**9, "h": 3600 * 10**9,
-            "d": 86400 * 10**9, "w": 7 * 86400 * 10**9}[m.group(2)]
-    return int(float(m.group(1)) * mult)
+    return duration_ns(t)
 
 
 def _port(text: str) -> int:

@@ -40,3 +40,20 @@ def test_every_subcommand_has_help():
         out = subprocess.run([sys.executable, "-m", "choreoscope.cli", cmd, "--help"],
                              capture_output=True, text=True)
         assert out.returncode == 0 and "usage: choreoscope " + cmd in out.stdout
+
+
+def test_setting_durations_and_sizes():
+    from choreoscope.config import parse_duration, parse_size, resolve
+
+    assert parse_duration("24h") == 24 * 3600 * 10**9
+    assert parse_duration("1h30m") == 5400 * 10**9
+    assert parse_duration("off") is None and parse_duration("0") is None
+    assert parse_size("2GB") == 2 * 10**9 and parse_size("16MiB") == 16 * 2**20
+    env = {"CHOREOSCOPE_RETENTION": "7d", "CHOREOSCOPE_GRPC_PORT": "5555"}
+    got = resolve({"grpc_port": "6666"}, env)
+    assert got["grpc_port"] == 6666 and got["retention"] == 7 * 86400 * 10**9
+    assert got["http_port"] == 4318  # the default when neither is given
+    import pytest
+
+    with pytest.raises(ValueError, match="CHOREOSCOPE_RETENTION"):
+        resolve({}, {"CHOREOSCOPE_RETENTION": "soon"})
