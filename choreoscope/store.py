@@ -111,7 +111,8 @@ class Store:
             if "lock" in text.lower():
                 raise StoreError(
                     f"{p} is in use by another process (is `choreoscope serve` running on "
-                    f"it?). Stop it, or ask the running server: GET /api/analysis") from None
+                    f"it?). Stop it, or use the running server: send data with "
+                    f"`choreoscope replay FILE`, read results at GET /api/analysis") from None
             raise StoreError(f"cannot open {p}: {text}") from None
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {p}: {exc}") from None
