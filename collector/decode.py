@@ -122,22 +122,6 @@ class SpanBatch:
         """Human-readable summary of why spans were rejected ('' when none were)."""
         return "; ".join(f"{n} {why}" for why, n in sorted(self.reasons.items()))
 
-    @staticmethod
-    def concat(batches: list["SpanBatch"]) -> "SpanBatch":
-        """Merge batches (used by the writer's group commit)."""
-        if len(batches) == 1:
-            return batches[0]
-        reasons: dict[str, int] = {}
-        for b in batches:
-            for k, v in b.reasons.items():
-                reasons[k] = reasons.get(k, 0) + v
-        return SpanBatch(
-            pa.concat_tables([b.spans for b in batches]),
-            pa.concat_tables([b.events for b in batches]),
-            pa.concat_tables([b.links for b in batches]),
-            sum(b.rejected for b in batches), reasons,
-        )
-
 
 def any_value(v: Any, depth: int = 0) -> Any:
     """Convert an OTLP ``AnyValue`` to a JSON-able Python value (bytes as base64 text)."""
@@ -339,9 +323,3 @@ def _to_int(v: Any) -> int | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return n if -INT64_MAX - 1 <= n <= INT64_MAX else None
-
-
-def empty_batch() -> SpanBatch:
-    """A batch with no spans (an empty export request is valid OTLP)."""
-    return SpanBatch(SPAN_SCHEMA.empty_table(), EVENT_SCHEMA.empty_table(),
-                     LINK_SCHEMA.empty_table())

@@ -15,10 +15,8 @@ import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
-from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
-
 from choreoscope.store import Store, StoreError
-from collector.decode import DecodeFailure, SpanBatch, decode_request
+from collector.decode import DecodeFailure, SpanBatch
 from collector.fastdecode import decode_bytes
 from collector.otlp_json import parse_json_request
 
@@ -135,10 +133,6 @@ class Ingest:
             return self.write(batch)
         finally:
             self._release(admitted)
-
-    def export_request(self, req: ExportTraceServiceRequest) -> ExportOutcome:
-        """Store an already parsed request (used by the loader)."""
-        return self.write(decode_request(req))
 
     def write(self, batch: SpanBatch) -> ExportOutcome:
         """Submit a decoded batch and wait for its commit."""
