@@ -49,14 +49,7 @@ class Choreography(Scenario):
     # order-service: POST /orders is the entry point (the browser is not instrumented)
     def place_order(self, order_id: str, t_ns: int) -> None:
         svc = self.svc("order-service")
-        server = svc.tracer("flask").start_span(
-            "POST /orders", context=sc.ROOT, kind=sc.SpanKind.SERVER, start_time=t_ns,
-            attributes={"http.request.method": "POST", "http.route": "/orders", "url.path": "/orders",
-                        "url.scheme": "https", "server.address": "shop.example.com",
-                        "server.port": 443, "network.protocol.version": "1.1",
-                        "user_agent.original": "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0",
-                        "client.address": "203.0.113.24"},
-        )
+        server = self.checkout_request(t_ns, "203.0.113.24", "Mozilla/5.0 (X11; Linux x86_64) Firefox/126.0")
         ctx = sc.context_of(server)
         t = sc.db_query(svc, ctx, t_ns + self.latency(0.5), self.rng, "INSERT", "orders",
                         "INSERT INTO orders (id, customer_id, total) VALUES (%s, %s, %s)")

@@ -52,13 +52,7 @@ class Hybrid(Scenario):
 
     def place_order(self, order_id: str, t_ns: int) -> None:
         svc = self.svc("order-service")
-        server = svc.tracer("flask").start_span(
-            "POST /orders", context=sc.ROOT, kind=sc.SpanKind.SERVER, start_time=t_ns,
-            attributes={"http.request.method": "POST", "http.route": "/orders", "url.path": "/orders",
-                        "url.scheme": "https", "server.address": "shop.example.com", "server.port": 443,
-                        "network.protocol.version": "1.1", "client.address": "198.51.100.7",
-                        "user_agent.original": "Mozilla/5.0 (Macintosh) Safari/605.1.15"},
-        )
+        server = self.checkout_request(t_ns, "198.51.100.7", "Mozilla/5.0 (Macintosh) Safari/605.1.15")
         ctx = sc.context_of(server)
         t = sc.db_query(svc, ctx, t_ns + self.latency(0.5), self.rng, "INSERT", "orders",
                         "INSERT INTO orders (id, customer_id, total, saga_state) VALUES (%s, %s, %s, 'STARTED')")

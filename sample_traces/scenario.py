@@ -8,6 +8,9 @@ from typing import Callable
 
 from opentelemetry.sdk.trace import ReadableSpan
 
+from opentelemetry.trace import Span, SpanKind
+
+from .semconv import ROOT
 from .sim import MS, SECOND, Broker, EventLoop, Service, ServiceProfile, Telemetry, lognormal_ns
 
 #: Resource facts per service.  email-service is an old deployment (old SDK and Python).
@@ -75,6 +78,16 @@ class Scenario:
     def svc(self, name: str) -> Service:
         """The service ``name`` (created on first use)."""
         return self.telemetry.service(PROFILES[name])
+
+    def checkout_request(self, t_ns: int, client_address: str, user_agent: str) -> Span:
+        """The order-service SERVER span of ``POST /orders``: every scenario's entry point."""
+        return self.svc("order-service").tracer("flask").start_span(
+            "POST /orders", context=ROOT, kind=SpanKind.SERVER, start_time=t_ns,
+            attributes={"http.request.method": "POST", "http.route": "/orders", "url.path": "/orders",
+                        "url.scheme": "https", "server.address": "shop.example.com", "server.port": 443,
+                        "network.protocol.version": "1.1", "client.address": client_address,
+                        "user_agent.original": user_agent},
+        )
 
     def latency(self, median_ms: float, sigma: float = 0.35) -> int:
         """A log-normal latency in ns."""
