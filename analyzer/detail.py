@@ -40,7 +40,7 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             raise ValueError(f"not a node or edge id: {element_id!r}")
         out.update({"type": st, "name": node_name(src)})
         if st == "external":
-            query, p["target"] = "detail_rows_external_node", node_name(src)
+            query, p["name"], p["target"] = "detail_rows_external", None, node_name(src)
         else:
             query = "detail_rows_service" if st == "service" else "detail_rows_topic"
             p["name"] = node_name(src)

@@ -671,24 +671,13 @@ WHERE p.service_name = $name AND p.kind NOT IN ('PRODUCER', 'CONSUMER')
 GROUP BY s.trace_id, p.span_id
 
 -- name: detail_rows_external
+-- Calls to a peer without spans: from one service ($name), or from all ($name NULL).
 CREATE OR REPLACE TEMP TABLE d_rows AS
 SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
        status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
 FROM spans
 WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-  AND service_name = $name AND kind = 'CLIENT' AND msg_system IS NULL
-  AND msg_operation_type IS NULL
-  AND coalesce(peer_service, db_system, server_address) = $target
-  AND ($service IS NULL OR trace_id IN (
-    SELECT trace_id FROM spans WHERE service_name = $service
-      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
-
--- name: detail_rows_external_node
-CREATE OR REPLACE TEMP TABLE d_rows AS
-SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
-FROM spans
-WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+  AND ($name IS NULL OR service_name = $name)
   AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
   AND coalesce(peer_service, db_system, server_address) = $target
   AND ($service IS NULL OR trace_id IN (
