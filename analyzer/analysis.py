@@ -63,13 +63,15 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
         window_s = 1.0
     a = Analysis()
     with st.section("edges_nodes"):
-        edges = _edges(st, window_s)
+        # per delivery edge; the edges and the anomalies both read it
+        evidence = st.rows("analyzer_consumer_evidence")
+        edges = _edges(st, window_s, evidence)
         nodes = _nodes(st, edges)
     flows, cp_hops = _flows(st, edges)
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
     a.bottlenecks = _bottlenecks(st, cp_hops, edges)
-    a.anomalies = _anomalies(st, edges, a.graph)
+    a.anomalies = _anomalies(st, edges, a.graph, evidence)
     a.nodes, a.edges, a.flows = nodes, edges, flows
     a.summary = {
         "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
@@ -83,8 +85,9 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
 
 
 # ------------------------------------------------------------------------------- edges
-def _edges(st: Stager, window_s: float) -> list[dict[str, Any]]:
-    evidence = {r["id"]: r for r in st.rows("analyzer_consumer_evidence")}
+def _edges(st: Stager, window_s: float,
+           evidence_rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    evidence = {r["id"]: r for r in evidence_rows}
     out = []
     for r in st.rows("analyzer_edge_stats"):
         n = int(r["n"])
@@ -323,9 +326,9 @@ def _bottlenecks(st: Stager, hops: dict[tuple[str, str], dict[str, Any]],
 
 
 # --------------------------------------------------------------------------- anomalies
-def _anomalies(st: Stager, edges: list[dict[str, Any]], g: nx.DiGraph) -> list[dict[str, Any]]:
+def _anomalies(st: Stager, edges: list[dict[str, Any]], g: nx.DiGraph,
+               evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
-    evidence = st.rows("analyzer_consumer_evidence")
     for ev in evidence:
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
         if no_ctx and ev["topic_has_producers"]:

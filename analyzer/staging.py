@@ -95,6 +95,7 @@ class Stager:
                     trace_ids: list[str] | None) -> None:
         """Spans, producers, consumer/producer pairs, deliveries and hops of a window (or
         of the given traces only)."""
+        self.run("analyzer_session")
         if trace_ids is None:
             self.run("analyzer_src_all")
             self.run("analyzer_links_all")

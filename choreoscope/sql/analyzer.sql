@@ -9,6 +9,14 @@
 -- Spans are joined by 64-bit keys, sk = hash(trace_id, span_id) and pk = the parent's sk:
 -- on a million spans an integer hash join is several times faster than one on two strings,
 -- and a collision (probability ~1e-8 at that size) could at worst misplace one span.
+-- Message ids are only ever compared, so the staged tables carry them hashed the same way
+-- (mid): a 36-character string per messaging span cost more to copy than anything done with it.
+
+-- name: analyzer_session
+-- The stages' statements need no row order (every result that is shown is ORDER BY'd or
+-- aggregated with explicit tie-breaks), and keeping insertion order makes each TEMP table
+-- copy several times slower (order-preserving batch insert). A setting of this cursor only.
+SET SESSION preserve_insertion_order = false
 
 -- name: analyzer_src_all
 -- The stages read a_src / a_links: the whole store for an analysis ...
@@ -18,15 +26,16 @@ CREATE OR REPLACE TEMP VIEW a_src AS SELECT * FROM spans
 CREATE OR REPLACE TEMP VIEW a_links AS SELECT * FROM span_links
 
 -- name: analyzer_src_traces
--- ... or only the traces $ids, for one flow. Rows are found by rowid first: filtering on
--- trace_id while reading every column decompresses all of them for the whole table.
+-- ... or only the traces $ids, for one flow. list_contains() is pushed into the scan as a
+-- filter on trace_id alone, so the other columns are read only for matching rows (an IN
+-- (subquery) semi-join reads every column of every span first; ~12x slower at 1M spans), and
+-- it works through a view as well as on a table.
 CREATE OR REPLACE TEMP TABLE a_src AS
-SELECT * FROM spans
-WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id IN (SELECT unnest($ids)))
+SELECT * FROM spans WHERE list_contains($ids::VARCHAR[], trace_id)
 
 -- name: analyzer_links_traces
 CREATE OR REPLACE TEMP TABLE a_links AS
-SELECT * FROM span_links WHERE trace_id IN (SELECT unnest($ids))
+SELECT * FROM span_links WHERE list_contains($ids::VARCHAR[], trace_id)
 
 -- name: analyzer_window
 -- The window [since, until) for the views below (a variable of this cursor).
@@ -65,16 +74,25 @@ SELECT s.* FROM a_spans_w s SEMI JOIN a_keep k ON k.trace_id = s.trace_id
 -- name: analyzer_load_messaging
 -- The window's messaging spans (role P or C) with their parent's essentials joined once, so
 -- later rules need no further self-join. Only a messaging parent matters to them (every
--- rule on p_* first asks for p_role), so the join stays among messaging spans.
+-- rule on p_* first asks for p_role), so the join stays among messaging spans. What the
+-- rules ask of the parent's service and destination is decided here (p_nested), so those
+-- strings are not copied into the table.
 CREATE OR REPLACE TEMP TABLE a_msg AS
 WITH s AS (
-    SELECT trace_id, span_id, sk, pk, service, t0, t1, err, op, msg_id, cgroup, role, topic
+    SELECT trace_id, span_id, sk, pk, service, t0, t1, err, op,
+           CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, cgroup, role, topic,
+           msg_system
     FROM a_spans
     -- (the same as role IS NOT NULL, in terms the scan can filter on)
     WHERE kind IN ('PRODUCER', 'CONSUMER')
        OR (kind = 'CLIENT' AND op IN ('send', 'create', 'receive'))
 )
-SELECT s.*, p.service AS p_service, p.role AS p_role, p.topic AS p_topic, p.op AS p_op
+SELECT s.*, p.role AS p_role, p.op AS p_op,
+       -- the parent is an outer span of the same publish or delivery: same role, same (or
+       -- an unnamed) destination and, for consumers, the same service
+       coalesce(p.role = s.role
+                AND (p.topic = s.topic OR p.topic = 'unknown' OR s.topic = 'unknown')
+                AND (s.role = 'P' OR p.service = s.service), false) AS p_nested
 FROM s LEFT JOIN s p ON p.sk = s.pk
 
 -- name: analyzer_producers
@@ -83,9 +101,7 @@ FROM s LEFT JOIN s p ON p.sk = s.pk
 -- unnamed) destination belongs to its outermost ancestor, so the message counts once.
 CREATE OR REPLACE TEMP TABLE a_prod AS
 WITH p AS (
-    SELECT trace_id, span_id, sk, pk, service, topic, t0, t1, err, msg_id,
-           coalesce(p_role = 'P' AND (p_topic = topic OR p_topic = 'unknown'
-                                      OR topic = 'unknown'), false) AS nested
+    SELECT trace_id, span_id, sk, pk, service, topic, t0, t1, err, mid, p_nested AS nested
     FROM a_msg WHERE role = 'P'
 )
 SELECT p.*,
@@ -102,42 +118,43 @@ FROM p LEFT JOIN p q ON q.sk = p.pk
 -- context, "stitched"). One row per (consumer, message), preferring the stronger evidence.
 CREATE OR REPLACE TEMP TABLE a_match AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, t0, topic, msg_id, service, op, p_role
+    SELECT trace_id, span_id, sk, pk, t0, topic, mid, service, op, p_role
     FROM a_msg WHERE role = 'C'
 ),
 l AS (
     SELECT hash(trace_id, span_id) AS from_sk,
-           hash(linked_trace_id, linked_span_id) AS to_sk, msg_message_id
+           hash(linked_trace_id, linked_span_id) AS to_sk,
+           CASE WHEN msg_message_id IS NOT NULL THEN hash(msg_message_id) END AS link_mid
     FROM a_links
 ),
 direct AS (
-    SELECT c.sk AS c_sk, c.pk AS p_sk, 1 AS prio, NULL::VARCHAR AS link_msg_id
+    SELECT c.sk AS c_sk, c.pk AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
     FROM c WHERE c.p_role = 'P'
     UNION ALL
-    SELECT c.sk, l.to_sk, 2, l.msg_message_id
+    SELECT c.sk, l.to_sk, 2, l.link_mid
     FROM l JOIN c ON c.sk = l.from_sk
     SEMI JOIN a_prod p ON p.sk = l.to_sk
     UNION ALL
     -- the other direction: a producer that carries a link to the consumer
-    SELECT c.sk, l.from_sk, 2, l.msg_message_id
+    SELECT c.sk, l.from_sk, 2, l.link_mid
     FROM l JOIN c ON c.sk = l.to_sk
     SEMI JOIN a_prod p ON p.sk = l.from_sk
 ),
 inherited AS (
-    SELECT c.sk AS c_sk, d.p_sk, 3 AS prio, d.link_msg_id
+    SELECT c.sk AS c_sk, d.p_sk, 3 AS prio, d.link_mid
     FROM c JOIN direct d ON d.c_sk = c.pk
     WHERE c.p_role = 'C'
-      AND (c.msg_id IS NULL OR d.link_msg_id IS NULL OR c.msg_id = d.link_msg_id)
+      AND (c.mid IS NULL OR d.link_mid IS NULL OR c.mid = d.link_mid)
       AND c.sk NOT IN (SELECT c_sk FROM direct)
 ),
 ctx AS (SELECT * FROM direct UNION ALL SELECT * FROM inherited),
 lost AS MATERIALIZED (   -- consumers without context, found before the message-id join
-    SELECT sk, msg_id, topic FROM c
-    WHERE msg_id IS NOT NULL AND sk NOT IN (SELECT c_sk FROM ctx)
+    SELECT sk, mid, topic FROM c
+    WHERE mid IS NOT NULL AND sk NOT IN (SELECT c_sk FROM ctx)
 ),
 by_id AS (
-    SELECT c.sk AS c_sk, p.sk AS p_sk, 4 AS prio, c.msg_id AS link_msg_id
-    FROM lost c JOIN a_prod p ON p.msg_id = c.msg_id
+    SELECT c.sk AS c_sk, p.sk AS p_sk, 4 AS prio, c.mid AS link_mid
+    FROM lost c JOIN a_prod p ON p.mid = c.mid
          AND (p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown')
 ),
 alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id),
@@ -166,14 +183,12 @@ JOIN c ON c.sk = b.c_sk
 -- same producer), so poll + process is one delivery, not two.
 CREATE OR REPLACE TEMP TABLE a_cons AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, service, topic, op, p_role, p_service, p_topic, p_op,
-           t0, t1, err, msg_id, cgroup
+    SELECT trace_id, span_id, sk, pk, service, topic, op, p_nested, p_op,
+           t0, t1, err, mid, cgroup
     FROM a_msg WHERE role = 'C'
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
-    SELECT sk, pk, op, p_op FROM c
-    WHERE p_role = 'C' AND p_service = service
-      AND (p_topic = topic OR p_topic = 'unknown' OR topic = 'unknown')
+    SELECT sk, pk, op, p_op FROM c WHERE p_nested
 ),
 dropped AS (
     -- the child, unless the parent is a poll and the child the processing
@@ -192,7 +207,7 @@ ptopic AS (   -- (only a consumer naming no destination needs its producer's)
     FROM a_match m SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
     WHERE m.p_topic <> 'unknown' GROUP BY m.c_sk
 )
-SELECT c.trace_id, c.span_id, c.sk, c.service, c.t0, c.t1, c.err, c.msg_id, c.cgroup,
+SELECT c.trace_id, c.span_id, c.sk, c.service, c.t0, c.t1, c.err, c.mid, c.cgroup,
        -- a consumer naming no destination takes its producer's, else stays 'unknown'
        CASE WHEN c.topic <> 'unknown' THEN c.topic
             ELSE coalesce(pt.topic, 'unknown') END AS topic
@@ -465,18 +480,18 @@ GROUP BY p.dst, p.src ORDER BY p.dst, p.src
 -- (the producer only keys deliveries without a message id: only theirs is looked up)
 WITH first_match AS (
     SELECT m.c_sk, min(m.p_canon) AS p_canon
-    FROM a_match m SEMI JOIN a_cons k ON k.sk = m.c_sk AND k.msg_id IS NULL
+    FROM a_match m SEMI JOIN a_cons k ON k.sk = m.c_sk AND k.mid IS NULL
     GROUP BY m.c_sk
 )
 SELECT topic, service, sum(n - 1) AS extra, count(*) AS messages,
        max_by(trace_id, (n, trace_id), 5) AS traces
 FROM (
-    SELECT k.topic, k.service, coalesce(k.cgroup, '') AS grp,
-           coalesce(k.msg_id, m.p_canon::VARCHAR) AS msg,
+    -- (the message: its id's hash, else the producer, which only those without an id have)
+    SELECT k.topic, k.service, coalesce(k.cgroup, '') AS grp, k.mid, m.p_canon,
            count(*) AS n, min(k.trace_id) AS trace_id
     FROM a_cons k LEFT JOIN first_match m ON m.c_sk = k.sk
-    WHERE k.msg_id IS NOT NULL OR m.p_canon IS NOT NULL
-    GROUP BY 1, 2, 3, 4
+    WHERE k.mid IS NOT NULL OR m.p_canon IS NOT NULL
+    GROUP BY 1, 2, 3, 4, 5
     HAVING count(*) > 1
 )
 GROUP BY topic, service ORDER BY extra DESC, topic, service
@@ -488,13 +503,15 @@ SELECT service, count(*) AS n, sum(err::INT) AS errors, count(DISTINCT trace_id)
 FROM a_spans GROUP BY service ORDER BY service
 
 -- name: analyzer_topics
+-- (a_msg holds exactly the spans with a role: no scan of every span)
 SELECT topic, mode(msg_system) AS system, count(*) FILTER (WHERE role = 'P') AS producer_spans,
        count(*) FILTER (WHERE role = 'C') AS consumer_spans
-FROM a_spans WHERE role IS NOT NULL GROUP BY topic
+FROM a_msg GROUP BY topic
 
 -- name: analyzer_summary
-SELECT count(*) AS spans, count(DISTINCT trace_id) AS traces, min(t0) AS t0, max(t1) AS t1
-FROM a_spans
+-- (from the per-trace rows, which cover the same spans: no scan of every span)
+SELECT sum(n_spans) AS spans, count(*) AS traces, min(t0) AS t0, max(t1) AS t1
+FROM a_traces
 
 -- name: analyzer_error_hops
 -- Which hops fail in failed flows: per hop, the failed flow instances it failed in (of
@@ -523,11 +540,11 @@ ORDER BY flows DESC, hop
 
 -- name: flow_trace_keys
 -- Message and conversation ids carried by the spans of the traces $ids. (Rows are found by
--- rowid first, as in analyzer_src_traces: several times faster on a large store.)
+-- a pushed-down list_contains(), as in analyzer_src_traces.)
 SELECT trace_id, span_id, kind, msg_operation_type, msg_message_id, msg_conversation_id,
        coalesce(msg_destination, 'unknown') AS topic
 FROM spans
-WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id IN (SELECT unnest($ids)))
+WHERE list_contains($ids::VARCHAR[], trace_id)
   AND (msg_message_id IS NOT NULL OR msg_conversation_id IS NOT NULL)
 
 -- name: flow_linked_traces
@@ -536,23 +553,23 @@ WHERE rowid IN (SELECT rowid FROM spans WHERE trace_id IN (SELECT unnest($ids)))
 -- transaction it batched).
 SELECT 'out' AS how, l.linked_trace_id AS trace_id,
        count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in
-FROM span_links l WHERE l.trace_id IN (SELECT unnest($ids))
+FROM span_links l WHERE list_contains($ids::VARCHAR[], l.trace_id)
 UNION ALL
 SELECT 'in', l.trace_id,
        (SELECT count(DISTINCT x.linked_trace_id) FROM span_links x
         WHERE x.trace_id = l.trace_id AND x.span_id = l.span_id)
-FROM span_links l WHERE l.linked_trace_id IN (SELECT unnest($ids))
+FROM span_links l WHERE list_contains($ids::VARCHAR[], l.linked_trace_id)
 
 -- name: flow_message_traces
 -- Spans carrying one of the message ids $msg_ids (producer/consumer pairs whose context
 -- was lost).
 SELECT trace_id, msg_message_id, kind, msg_operation_type, coalesce(msg_destination, 'unknown')
 FROM spans
-WHERE rowid IN (SELECT rowid FROM spans WHERE msg_message_id IN (SELECT unnest($msg_ids)))
+WHERE list_contains($msg_ids::VARCHAR[], msg_message_id)
 
 -- name: flow_conversation_traces
 SELECT DISTINCT trace_id, msg_conversation_id
-FROM spans WHERE msg_conversation_id IN (SELECT unnest($conv_ids))
+FROM spans WHERE list_contains($conv_ids::VARCHAR[], msg_conversation_id)
 
 -- name: flow_spans
 -- The staged spans of the flow (a_src) with their resource and scope, under the names the
