@@ -33,11 +33,14 @@ from choreoscope.sql import named_queries, schema_sql
 
 # Bump when schema.sql changes incompatibly; an older or newer file is refused, not migrated
 # by guesswork.
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2
 
 # A group commit stops collecting more batches past this many spans, to bound the memory
 # and latency of one transaction.
 _MAX_GROUP_SPANS = 50_000
+
+# Shape ids the writer remembers as stored; past this it starts again from empty.
+_MAX_KNOWN_SHAPES = 100_000
 
 
 class StoreError(RuntimeError):
@@ -71,6 +74,7 @@ class Store:
         self.commits = 0  # number of write transactions (observability of group commit)
         self._known_resources: set[int] = set()  # writer thread only
         self._known_scopes: set[int] = set()
+        self._known_shapes: set[int] = set()
         if not read_only:
             self._writer = threading.Thread(target=self._write_loop, name="choreoscope-writer",
                                             daemon=True)
@@ -301,6 +305,7 @@ class Store:
         # stored (the SQL still guards against duplicates after a restart).
         resources = _new_rows([b.resources for b in batches], "resource_id", self._known_resources)
         scopes = _new_rows([b.scopes for b in batches], "scope_id", self._known_scopes)
+        shapes = _new_rows([b.shapes for b in batches], "shape_id", self._known_shapes)
         q = self._queries
         try:
             conn.execute("BEGIN")
@@ -317,6 +322,7 @@ class Store:
             for name, table, sql in (("_batch_spans", spans, "insert_batch_spans"),
                                      ("_batch_resources", resources, "insert_batch_resources"),
                                      ("_batch_scopes", scopes, "insert_batch_scopes"),
+                                     ("_batch_shapes", shapes, "insert_batch_shapes"),
                                      ("_batch_events", events, "insert_batch_events"),
                                      ("_batch_links", links, "insert_batch_links")):
                 if table.num_rows:
@@ -329,6 +335,11 @@ class Store:
             self.commits += 1
             self._known_resources.update(resources.column("resource_id").to_pylist())
             self._known_scopes.update(scopes.column("scope_id").to_pylist())
+            if len(self._known_shapes) > _MAX_KNOWN_SHAPES:
+                # Span names with ids in them make a shape per span; forget rather than
+                # grow without bound (the SQL still skips shapes already stored).
+                self._known_shapes.clear()
+            self._known_shapes.update(shapes.column("shape_id").to_pylist())
         except Exception:
             try:
                 conn.execute("ROLLBACK")
@@ -410,46 +421,60 @@ _RESOURCE_COLS = ("resource_attributes", "resource_schema_url",
                   "resource_dropped_attributes_count")
 _SCOPE_COLS = ("scope_name", "scope_version", "scope_attributes", "scope_schema_url",
                "scope_dropped_attributes_count")
+# What the spans of one operation repeat (see span_shapes in schema.sql).
+SHAPE_COLS = ("service_name", "name", "kind", "status_code", "msg_system", "msg_destination",
+              "msg_destination_kind", "msg_operation_type", "msg_operation_name",
+              "msg_consumer_group", "peer_service", "server_address", "db_system")
 
 
-def _content_id(texts: list[str]) -> int:
-    digest = hashlib.blake2b("\x1f".join(texts).encode(), digest_size=8).digest()
+def _content_key(parts: list[pa.ChunkedArray]) -> pa.Array:
+    r"""One byte string per row that is equal for two rows exactly when all their parts are.
+
+    Parts are joined with the byte 0xFE and NULL becomes 0xFF: neither byte ever occurs in
+    UTF-8 (the decoder only lets valid UTF-8 through, as OTLP requires), so no value can
+    make two different rows look alike. A client must not be able to make its spans share
+    another service's shape by choosing names.
+    """
+    as_bytes = []
+    for p in parts:
+        a = p.combine_chunks()
+        if not pa.types.is_string(a.type):
+            a = pc.cast(a, pa.string())
+        as_bytes.append(a.view(pa.binary()))
+    return pc.binary_join_element_wise(*as_bytes, b"\xfe", null_handling="replace",
+                                       null_replacement=b"\xff")
+
+
+def _content_id(key: bytes) -> int:
+    digest = hashlib.blake2b(key, digest_size=8).digest()
     return int.from_bytes(digest, "big", signed=True)
 
 
-def _envelope(spans: pa.Table, cols: tuple[str, ...], id_name: str, out_names: list[str],
-              extra: list[str]) -> tuple[pa.Array, pa.Table]:
-    """Dictionary-encode the envelope columns: a per-span id and one row per distinct value."""
-    parts = [pc.cast(spans.column(c), pa.string()) for c in (*extra, *cols)]
-    key = pc.binary_join_element_wise(*[pc.fill_null(p, "\x00") for p in parts], "\x1e")
-    enc = pc.dictionary_encode(key).combine_chunks()
-    firsts: dict[int, int] = {}
-    for row, code in enumerate(enc.indices.to_pylist()):
-        firsts.setdefault(code, row)
-    rows = pa.array(list(firsts.values()), pa.int64())
-    ids = [_content_id(t.split("\x1e")) for t in enc.dictionary.to_pylist()]
-    per_span = pc.take(pa.array(ids, pa.int64()), enc.indices)
-    table = spans.select([*extra, *cols]).take(rows)
-    table = table.rename_columns([*extra, *out_names])
-    # dictionary_encode numbers values in order of first appearance, so the rows taken
-    # above are in code order and line up with ``ids``.
-    table = table.add_column(0, id_name, pa.array(ids, pa.int64()))
-    return per_span, table
+def _envelope(spans: pa.Table, cols: tuple[str, ...], id_name: str,
+              out_names: list[str]) -> tuple[pa.Array, pa.Table]:
+    """Dictionary-encode columns: a per-span content id and one row per distinct value."""
+    key = _content_key([spans.column(c) for c in cols])
+    enc = pc.dictionary_encode(key)
+    ids = pa.array([_content_id(k) for k in enc.dictionary.to_pylist()], pa.int64())
+    # The first row of each distinct value, in dictionary order so it lines up with ``ids``.
+    firsts = pc.index_in(enc.dictionary, key)
+    table = spans.select(list(cols)).take(firsts).rename_columns(out_names)
+    return pc.take(ids, enc.indices), table.add_column(0, id_name, ids)
 
 
-def split_envelopes(spans: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table]:
-    """Move resource and scope columns of decoded spans into their own de-duplicated tables."""
-    res_ids, resources = _envelope(spans, _RESOURCE_COLS, "resource_id",
-                                   ["attributes", "schema_url", "dropped_attributes_count"],
-                                   ["service_name"])
+def split_envelopes(spans: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:
+    """Split decoded spans into span rows and de-duplicated resources, scopes and shapes."""
+    res_ids, resources = _envelope(
+        spans, ("service_name", *_RESOURCE_COLS), "resource_id",
+        ["service_name", "attributes", "schema_url", "dropped_attributes_count"])
     scope_ids, scopes = _envelope(spans, _SCOPE_COLS, "scope_id",
                                   ["name", "version", "attributes", "schema_url",
-                                   "dropped_attributes_count"], [])
-    lean = spans.drop_columns(list(_RESOURCE_COLS + _SCOPE_COLS))
-    # Keep the schema's column order: resource_id, scope_id come right after link_count.
-    pos = lean.schema.get_field_index("link_count") + 1
-    lean = lean.add_column(pos, "resource_id", res_ids).add_column(pos + 1, "scope_id", scope_ids)
-    return lean, resources, scopes
+                                   "dropped_attributes_count"])
+    shape_ids, shapes = _envelope(spans, SHAPE_COLS, "shape_id", list(SHAPE_COLS))
+    rows = spans.drop_columns(list(_RESOURCE_COLS + _SCOPE_COLS + SHAPE_COLS))
+    rows = (rows.append_column("resource_id", res_ids).append_column("scope_id", scope_ids)
+            .append_column("shape_id", shape_ids))
+    return rows, resources, scopes, shapes
 
 
 def _attach_ducklake(path: str, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
@@ -511,6 +536,7 @@ class _Prepared:
     spans: pa.Table
     resources: pa.Table
     scopes: pa.Table
+    shapes: pa.Table
     events: pa.Table
     links: pa.Table
     rows: int
@@ -521,11 +547,11 @@ class _Prepared:
     def of(batch: Any) -> "_Prepared":
         n = batch.spans.num_rows
         if n == 0:
-            return _Prepared(batch.spans, batch.spans, batch.spans, batch.events, batch.links,
-                             0, 0, 0)
-        lean, resources, scopes = split_envelopes(batch.spans)
+            empty = batch.spans
+            return _Prepared(empty, empty, empty, empty, batch.events, batch.links, 0, 0, 0)
+        rows, resources, scopes, shapes = split_envelopes(batch.spans)
         mm = pc.min_max(batch.spans.column("start_time_unix_nano")).as_py()
-        return _Prepared(lean, resources, scopes, batch.events, batch.links, n,
+        return _Prepared(rows, resources, scopes, shapes, batch.events, batch.links, n,
                          mm["min"], mm["max"])
 
 

@@ -6,7 +6,7 @@ SELECT min(start_time_unix_nano), max(end_time_unix_nano), count(*) FROM spans
 -- name: bench_replicate_spans
 -- Copies 1..$copies-1 of every span under new trace/span/message ids, each shifted by
 -- $period ns: a large store with exactly the structure of the generated scenarios.
-INSERT INTO spans
+INSERT INTO span_rows
 SELECT s.* REPLACE (
     substr(md5(s.trace_id || r.k::VARCHAR), 1, 32) AS trace_id,
     substr(md5(s.span_id || r.k::VARCHAR), 1, 16) AS span_id,
@@ -16,7 +16,7 @@ SELECT s.* REPLACE (
     s.end_time_unix_nano + r.k * $period AS end_time_unix_nano,
     s.msg_message_id || '~' || r.k::VARCHAR AS msg_message_id,
     s.msg_conversation_id || '~' || r.k::VARCHAR AS msg_conversation_id)
-FROM spans s, range(1, $copies) r(k)
+FROM span_rows s, range(1, $copies) r(k)
 ORDER BY r.k, s.start_time_unix_nano
 
 -- name: bench_replicate_links

@@ -15,25 +15,26 @@
 -- * Resource and scope live in their own tables, referenced by a 64-bit content hash: every
 --   span of an export shares them, and repeating ~300 bytes of resource JSON per span was a
 --   quarter of the bytes each commit wrote. The view spans_full joins them back.
+-- * Likewise what all spans of one operation repeat (service, name, kind, status, the
+--   normalised messaging and peer columns) lives in span_shapes; span_rows keeps the rest
+--   and the view spans joins them back, so users and the analyzer read one table. Thirteen
+--   text columns per span were the single writer's largest cost.
+-- * Never put a semicolon in a comment here: DuckDB splits the statements on it.
 
 CREATE TABLE IF NOT EXISTS schema_meta (
     key   VARCHAR NOT NULL,  -- no PRIMARY KEY: DuckLake has no constraints; written once
     value VARCHAR
 );
 
-CREATE TABLE IF NOT EXISTS spans (
+CREATE TABLE IF NOT EXISTS span_rows (
     trace_id                  VARCHAR NOT NULL,  -- 32 lowercase hex chars
     span_id                   VARCHAR NOT NULL,  -- 16 lowercase hex chars
     parent_span_id            VARCHAR,           -- NULL for a root span
     trace_state               VARCHAR,
     flags                     UINTEGER,          -- W3C trace flags + OTLP context flags
-    name                      VARCHAR NOT NULL,
-    kind                      VARCHAR NOT NULL,  -- UNSPECIFIED|INTERNAL|SERVER|CLIENT|PRODUCER|CONSUMER
     start_time_unix_nano      BIGINT NOT NULL,
     end_time_unix_nano        BIGINT NOT NULL,
-    status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
     status_message            VARCHAR,
-    service_name              VARCHAR NOT NULL,  -- resource service.name, 'unknown_service' if absent
     attributes                VARCHAR,           -- JSON object text of the span attributes
     dropped_attributes_count  UINTEGER,
     dropped_events_count      UINTEGER,
@@ -42,21 +43,47 @@ CREATE TABLE IF NOT EXISTS spans (
     link_count                UINTEGER,          -- rows in span_links for this span
     resource_id               BIGINT,            -- resources.resource_id
     scope_id                  BIGINT,            -- scopes.scope_id
+    shape_id                  BIGINT NOT NULL,   -- span_shapes.shape_id
+    msg_message_id            VARCHAR,  -- messaging.message.id | messaging.message_id
+    msg_conversation_id       VARCHAR,  -- messaging.message.conversation_id | messaging.conversation_id
+    msg_batch_count           BIGINT,   -- messaging.batch.message_count
+    ingested_at_unix_nano     BIGINT    -- collector clock when stored (retention, live views)
+);
+
+-- What spans of one operation share: service, name, kind, status and the normalised
+-- messaging / peer columns. Stored once per distinct combination, like resources and scopes.
+CREATE TABLE IF NOT EXISTS span_shapes (
+    shape_id                  BIGINT NOT NULL,   -- hash of everything below
+    service_name              VARCHAR NOT NULL,  -- resource service.name, 'unknown_service' if absent
+    name                      VARCHAR NOT NULL,
+    kind                      VARCHAR NOT NULL,  -- UNSPECIFIED|INTERNAL|SERVER|CLIENT|PRODUCER|CONSUMER
+    status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
     -- Normalised messaging / peer columns (current name first, then legacy fallbacks):
     msg_system                VARCHAR,  -- messaging.system
     msg_destination           VARCHAR,  -- messaging.destination.name | messaging.destination (legacy, string)
     msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic)
-    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy); create|send|publish|receive|process|settle
+    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy): create|send|publish|receive|process|settle
     msg_operation_name        VARCHAR,  -- messaging.operation.name
-    msg_message_id            VARCHAR,  -- messaging.message.id | messaging.message_id
-    msg_conversation_id       VARCHAR,  -- messaging.message.conversation_id | messaging.conversation_id
     msg_consumer_group        VARCHAR,  -- messaging.consumer.group.name | messaging.kafka.consumer.group
-    msg_batch_count           BIGINT,   -- messaging.batch.message_count
     peer_service              VARCHAR,  -- peer.service
     server_address            VARCHAR,  -- server.address | net.peer.name
-    db_system                 VARCHAR,  -- db.system | db.system.name
-    ingested_at_unix_nano     BIGINT    -- collector clock when stored (retention, live views)
+    db_system                 VARCHAR   -- db.system | db.system.name
 );
+
+-- One row per span, with every column users and the analyzer query: this is the table to
+-- use. (A view, so the repeated columns are stored once in span_shapes.)
+CREATE OR REPLACE VIEW spans AS
+SELECT r.trace_id, r.span_id, r.parent_span_id, r.trace_state, r.flags,
+       h.name, h.kind, r.start_time_unix_nano, r.end_time_unix_nano, h.status_code,
+       r.status_message, h.service_name, r.attributes, r.dropped_attributes_count,
+       r.dropped_events_count, r.dropped_links_count, r.event_count, r.link_count,
+       r.resource_id, r.scope_id,
+       h.msg_system, h.msg_destination, h.msg_destination_kind, h.msg_operation_type,
+       h.msg_operation_name, r.msg_message_id, r.msg_conversation_id, h.msg_consumer_group,
+       r.msg_batch_count, h.peer_service, h.server_address, h.db_system,
+       r.ingested_at_unix_nano
+FROM span_rows r
+JOIN span_shapes h ON h.shape_id = r.shape_id;
 
 CREATE TABLE IF NOT EXISTS span_events (
     trace_id                 VARCHAR NOT NULL,

@@ -6,13 +6,13 @@
 -- batch's time range lets DuckDB's zone maps skip almost all of the table.
 SELECT b.trace_id, b.span_id FROM _batch_spans b
 SEMI JOIN (
-    SELECT trace_id, span_id, start_time_unix_nano FROM spans
+    SELECT trace_id, span_id, start_time_unix_nano FROM span_rows
     WHERE start_time_unix_nano BETWEEN $lo AND $hi
 ) s ON b.trace_id = s.trace_id AND b.span_id = s.span_id
    AND b.start_time_unix_nano = s.start_time_unix_nano
 
 -- name: insert_batch_spans
-INSERT INTO spans SELECT * FROM _batch_spans
+INSERT INTO span_rows BY NAME SELECT * FROM _batch_spans
 
 -- name: insert_batch_resources
 INSERT INTO resources SELECT * FROM _batch_resources b
@@ -22,6 +22,10 @@ WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.resource_id = b.resource_id)
 INSERT INTO scopes SELECT * FROM _batch_scopes b
 WHERE NOT EXISTS (SELECT 1 FROM scopes c WHERE c.scope_id = b.scope_id)
 
+-- name: insert_batch_shapes
+INSERT INTO span_shapes SELECT * FROM _batch_shapes b
+WHERE NOT EXISTS (SELECT 1 FROM span_shapes h WHERE h.shape_id = b.shape_id)
+
 -- name: insert_batch_events
 INSERT INTO span_events SELECT * FROM _batch_events
 
@@ -29,21 +33,21 @@ INSERT INTO span_events SELECT * FROM _batch_events
 INSERT INTO span_links SELECT * FROM _batch_links
 
 -- name: count_spans
-SELECT count(*) FROM spans
+SELECT count(*) FROM span_rows
 
 -- name: time_range
-SELECT min(start_time_unix_nano), max(end_time_unix_nano) FROM spans
+SELECT min(start_time_unix_nano), max(end_time_unix_nano) FROM span_rows
 
 -- name: delete_spans_before
-DELETE FROM spans WHERE start_time_unix_nano < $cutoff
+DELETE FROM span_rows WHERE start_time_unix_nano < $cutoff
 
 -- name: delete_events_orphaned
 DELETE FROM span_events e WHERE NOT EXISTS (
-    SELECT 1 FROM spans s WHERE s.trace_id = e.trace_id AND s.span_id = e.span_id)
+    SELECT 1 FROM span_rows s WHERE s.trace_id = e.trace_id AND s.span_id = e.span_id)
 
 -- name: delete_links_orphaned
 DELETE FROM span_links l WHERE NOT EXISTS (
-    SELECT 1 FROM spans s WHERE s.trace_id = l.trace_id AND s.span_id = l.span_id)
+    SELECT 1 FROM span_rows s WHERE s.trace_id = l.trace_id AND s.span_id = l.span_id)
 
 -- name: start_time_quantile
-SELECT quantile_disc(start_time_unix_nano, $q) FROM spans
+SELECT quantile_disc(start_time_unix_nano, $q) FROM span_rows
