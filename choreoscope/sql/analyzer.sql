@@ -338,9 +338,9 @@ CREATE OR REPLACE TEMP TABLE a_flows AS
 WITH f AS (
     SELECT flow_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err,
            sum(n_spans) AS n_spans, count(*) AS n_traces,
-           arg_min(trace_id, (t0, trace_id)) AS first_trace,
-           arg_min(first_service, (t0, trace_id)) AS entry,
-           arg_min(first_name, (t0, trace_id)) AS entry_name
+           -- the first trace and its entry, by one aggregate (one key comparison per row)
+           arg_min({'trace': trace_id, 'service': first_service, 'name': first_name},
+                   (t0, trace_id)) AS first
     FROM a_traces GROUP BY flow_id
 ),
 h AS (
@@ -348,8 +348,9 @@ h AS (
     FROM a_hops h JOIN a_traces t ON t.trace_id = h.trace_id
     GROUP BY t.flow_id
 )
-SELECT f.*, f.t1 - f.t0 AS dur_ns,
-       hash(f.entry, coalesce(h.hops_hash, 0)) AS sig_hash
+SELECT f.* EXCLUDE (first), f.first.trace AS first_trace, f.first.service AS entry,
+       f.first.name AS entry_name, f.t1 - f.t0 AS dur_ns,
+       hash(f.first.service, coalesce(h.hops_hash, 0)) AS sig_hash
 FROM f LEFT JOIN h ON h.flow_id = f.flow_id
 
 -- name: analyzer_flow_types
