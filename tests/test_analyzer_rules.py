@@ -174,6 +174,26 @@ def test_redelivery_after_failure_is_a_retry_on_the_critical_path():
     assert flow["bottleneck"] == {"hop": e["id"], "kind": "retry", "share": retry["share"]}
 
 
+def test_redeliveries_keyed_by_message_id_else_by_producer():
+    b = SpanSet()
+    root = b.span("orders", "POST /orders", kind="SERVER", dur_ms=10)
+    # m1 twice (one redelivery); m2 and m3 once each (none)
+    for mid, times in (("m1", 2), ("m2", 1), ("m3", 1)):
+        pub = b.producer("orders", "order-placed", parent=root, start_ms=2, dur_ms=1,
+                         message_id=mid)
+        for k in range(times):
+            b.consumer("billing", "order-placed", link=pub, start_ms=20 + 10 * k,
+                       dur_ms=5, message_id=mid)
+    # no message id: the same producer's message delivered three times (two redeliveries)
+    pub = b.producer("orders", "order-placed", parent=root, start_ms=3, dur_ms=1)
+    for k in range(3):
+        b.consumer("billing", "order-placed", link=pub, start_ms=50 + 10 * k, dur_ms=5)
+    a = analyze(b.store())
+    (red,) = _anoms(a, "redelivery")
+    assert red["where"] == "topic:order-placed->service:billing"
+    assert (red["messages"], red["count"]) == (2, 3)
+
+
 def test_clock_skew_is_counted_and_clipped():
     b = SpanSet()
     root = b.span("orders", "POST /orders", kind="SERVER", start_ms=100, dur_ms=20)
