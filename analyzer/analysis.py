@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import ThreadPoolExecutor
 from typing import Any
 
 import networkx as nx
@@ -24,6 +25,8 @@ from choreoscope.sql import named_queries
 CP_PER_TYPE = 100
 CP_SLOWEST = 5
 MAX_CYCLES = 20
+# Queries that need nothing the critical paths compute: they run while Python walks them.
+_BESIDE_CP = ("analyzer_error_hops", "analyzer_unconsumed", "analyzer_redeliveries")
 
 
 def flow_type_id(signature: str) -> str:
@@ -67,11 +70,19 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
         evidence = st.rows("analyzer_consumer_evidence")
         edges = _edges(st, window_s, evidence)
         nodes = _nodes(st, edges)
-    flows, cp_hops = _flows(st, edges)
+    cp_inputs = _flow_inputs(st)
+    # DuckDB releases the GIL while it executes: the remaining queries run on the cursor in a
+    # worker thread while this thread computes critical paths in pure Python (it does not touch
+    # the cursor until the worker is done), so the two overlap instead of adding up.
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = {name: pool.submit(st.rows, name) for name in _BESIDE_CP}
+        flows, cp_hops = _flows(st, edges, *cp_inputs)
+        later = {name: f.result() for name, f in pending.items()}
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
-    a.bottlenecks = _bottlenecks(st, cp_hops, edges)
-    a.anomalies = _anomalies(st, edges, a.graph, evidence)
+    a.bottlenecks = _bottlenecks(cp_hops, edges, later["analyzer_error_hops"])
+    a.anomalies = _anomalies(edges, a.graph, evidence, later["analyzer_unconsumed"],
+                             later["analyzer_redeliveries"])
     a.nodes, a.edges, a.flows = nodes, edges, flows
     a.summary = {
         "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
@@ -162,14 +173,16 @@ def _graph(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> nx.DiGra
 
 
 # ------------------------------------------------------------------------------- flows
-def _flows(st: Stager, edges: list[dict[str, Any]]
-           ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
-    """Flow types with their critical paths, and the estimated critical-path time per hop
-    over all flows (for bottlenecks)."""
+FlowInputs = tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]],
+                   dict[str, list[tuple]], dict[str, int]]
+
+
+def _flow_inputs(st: Stager) -> FlowInputs:
+    """Flow types, and the spans and matches of the sampled instances by flow id, with each
+    sampled flow's type (everything the critical paths need from the database)."""
     types = st.rows("analyzer_flow_types")
     if not types:
-        return [], {}
-    edge_types = {e["id"]: e["type"] for e in edges}
+        return [], {}, {}, {}
     st.run("analyzer_cp_sample", {"per_type": CP_PER_TYPE, "slowest": CP_SLOWEST})
     spans_by_flow: dict[str, list[dict[str, Any]]] = {}
     res = st.run("analyzer_cp_spans")
@@ -184,7 +197,18 @@ def _flows(st: Stager, edges: list[dict[str, Any]]
         if f is not None:
             matches.setdefault(f, []).append(m)
     sig_of = dict(st.run("analyzer_cp_sample_list").fetchall())
+    return types, spans_by_flow, matches, sig_of
 
+
+def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
+           spans_by_flow: dict[str, list[dict[str, Any]]], matches: dict[str, list[tuple]],
+           sig_of: dict[str, int]
+           ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
+    """Flow types with their critical paths, and the estimated critical-path time per hop
+    over all flows (for bottlenecks). Pure Python: ``st`` only times the section."""
+    if not types:
+        return [], {}
+    edge_types = {e["id"]: e["type"] for e in edges}
     per_type: dict[int, list[tuple[CriticalPath, str]]] = {}
     with st.section("critical_paths_python"):
         for fid, ss in spans_by_flow.items():
@@ -281,8 +305,8 @@ def _aggregate_cp(cps: list[tuple[CriticalPath, str]]
 
 
 # ------------------------------------------------------------------------- bottlenecks
-def _bottlenecks(st: Stager, hops: dict[tuple[str, str], dict[str, Any]],
-                 edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _bottlenecks(hops: dict[tuple[str, str], dict[str, Any]], edges: list[dict[str, Any]],
+                 errors: list[dict[str, Any]]) -> list[dict[str, Any]]:
     by_edge = {e["id"]: e for e in edges}
     total = sum(h["ns"] for h in hops.values())
     out: list[dict[str, Any]] = []
@@ -307,7 +331,6 @@ def _bottlenecks(st: Stager, hops: dict[tuple[str, str], dict[str, Any]],
             b["entered_by"] = sorted(x["id"] for x in edges if x["target"] == hop)
         out.append(b)
     out.sort(key=lambda b: -b["share"])
-    errors = st.rows("analyzer_error_hops")
     failed = next((int(r["failed_flows"]) for r in errors), 0)
     err_rows = []
     for r in errors:
@@ -326,8 +349,9 @@ def _bottlenecks(st: Stager, hops: dict[tuple[str, str], dict[str, Any]],
 
 
 # --------------------------------------------------------------------------- anomalies
-def _anomalies(st: Stager, edges: list[dict[str, Any]], g: nx.DiGraph,
-               evidence: list[dict[str, Any]]) -> list[dict[str, Any]]:
+def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[str, Any]],
+               unconsumed: list[dict[str, Any]], redeliveries: list[dict[str, Any]]
+               ) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ev in evidence:
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
@@ -349,7 +373,7 @@ def _anomalies(st: Stager, edges: list[dict[str, Any]], g: nx.DiGraph,
                         "detail": "consumers that start before their producer started",
                         "example_trace_ids": ids(ev["skew_traces"])})
     consumed_topics = {e["source"] for e in edges if e["type"] == "consume"}
-    for r in st.rows("analyzer_unconsumed"):
+    for r in unconsumed:
         lost = int(r["n"]) - int(r["consumed"])
         if lost > 0:
             out.append({"type": "published_never_consumed", "where": r["topic"],
@@ -357,7 +381,7 @@ def _anomalies(st: Stager, edges: list[dict[str, Any]], g: nx.DiGraph,
                         "share": round(lost / int(r["n"]), 4),
                         "topic_has_consumers": r["topic"] in consumed_topics,
                         "example_trace_ids": ids(r["traces"])})
-    for r in st.rows("analyzer_redeliveries"):
+    for r in redeliveries:
         where = f"topic:{r['topic']}->service:{r['service']}"
         out.append({"type": "redelivery", "where": where, "count": int(r["extra"]),
                     "messages": int(r["messages"]),
