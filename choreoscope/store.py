@@ -29,6 +29,7 @@ import duckdb
 import pyarrow as pa
 import pyarrow.compute as pc
 
+from choreoscope import migrate
 from choreoscope.sql import named_queries, schema_sql
 
 # Bump when schema.sql changes incompatibly; an older or newer file is refused, not migrated
@@ -143,6 +144,14 @@ class Store:
             row = conn.execute(
                 "SELECT value FROM schema_meta WHERE key='schema_version'").fetchone()
             found = int(row[0]) if row else None
+            if found is not None and found < SCHEMA_VERSION and found in migrate.UPGRADABLE:
+                if read_only:
+                    raise StoreError(
+                        f"{path} was written by an older choreoscope (schema version "
+                        f"{found}); open it once for writing (`choreoscope serve --db {path}` "
+                        f"or `choreoscope load FILE --db {path}`) to upgrade it in place")
+                migrate.upgrade(conn, found, SCHEMA_VERSION)
+                return
             if found != SCHEMA_VERSION:
                 raise StoreError(
                     f"{path} has choreoscope schema version {found}, this choreoscope needs "
@@ -475,6 +484,11 @@ def _envelope(spans: pa.Table, cols: tuple[str, ...], id_name: str,
     firsts = pc.index_in(enc.dictionary, key)
     table = spans.select(list(cols)).take(firsts).rename_columns(out_names)
     return pc.take(ids, enc.indices), table.add_column(0, id_name, ids)
+
+
+def shape_table(distinct: pa.Table) -> pa.Table:
+    """``span_shapes`` rows, with their content ids, for distinct rows of :data:`SHAPE_COLS`."""
+    return _envelope(distinct, SHAPE_COLS, "shape_id", list(SHAPE_COLS))[1]
 
 
 def split_envelopes(spans: pa.Table) -> tuple[pa.Table, pa.Table, pa.Table, pa.Table]:

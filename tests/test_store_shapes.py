@@ -1,4 +1,4 @@
-"""The `spans` view over span rows and de-duplicated span shapes.
+"""The `spans` view over span rows and de-duplicated span shapes, and the upgrade to it.
 
 What every span of one operation repeats (service, name, kind, status, normalised messaging
 and peer columns) is stored once in ``span_shapes``; these tests check that users still see
@@ -8,7 +8,10 @@ their spans arrive, and that no choice of names can make two different shapes sh
 
 from __future__ import annotations
 
-from choreoscope.store import Store
+import duckdb
+import pytest
+
+from choreoscope.store import Store, StoreError
 from collector.decode import decode_request
 from tests.builders import SpanSet
 
@@ -87,3 +90,53 @@ def test_spans_view_has_the_documented_columns_in_order():
                          "status_code"]
     assert set(_SHAPE) <= set(cols) and "shape_id" not in cols
     store.close()
+
+
+def _as_schema_1(db) -> None:
+    """Rewrite a store into schema 1's layout: one wide spans table, version 1."""
+    con = duckdb.connect(str(db))
+    con.execute("CREATE TABLE spans_wide AS SELECT * FROM spans")
+    con.execute("DROP VIEW spans_full")
+    con.execute("DROP VIEW spans")
+    con.execute("DROP TABLE span_rows")
+    con.execute("DROP TABLE span_shapes")
+    con.execute("ALTER TABLE spans_wide RENAME TO spans")
+    con.execute("CREATE VIEW spans_full AS SELECT s.* FROM spans s")
+    con.execute("UPDATE schema_meta SET value = '1' WHERE key = 'schema_version'")
+    con.close()
+
+
+def test_a_schema_1_store_is_upgraded_in_place_and_keeps_every_span(tmp_path):
+    b = SpanSet()
+    for i in range(20):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i,
+                      status="ERROR" if i % 4 == 0 else "UNSET")
+        pub = b.producer("orders", "order-placed", parent=root, start_ms=i + 1,
+                         message_id=f"m{i}")
+        b.consumer("billing", "order-placed", link=pub, start_ms=i + 5, message_id=f"m{i}")
+    req = b.request()
+    db = tmp_path / "old.duckdb"
+    with Store.open(db) as st:
+        st.write(decode_request(req))
+        before = _rows(st, "SELECT * FROM spans ORDER BY span_id")
+        links = _rows(st, "SELECT * FROM span_links ORDER BY span_id")
+    _as_schema_1(db)
+
+    with pytest.raises(StoreError, match="older choreoscope.*upgrade it in place"):
+        Store.open(db, read_only=True)
+
+    with Store.open(db) as st:  # opening for writing upgrades
+        assert _rows(st, "SELECT value FROM schema_meta") == [("2",)]
+        assert _rows(st, "SELECT * FROM spans ORDER BY span_id") == before
+        assert _rows(st, "SELECT * FROM span_links ORDER BY span_id") == links
+        assert len(_rows(st, "SELECT * FROM spans_full")) == len(before)
+        shapes = _rows(st, "SELECT count(*) FROM span_shapes")
+        # Retried spans are still recognised, and new spans of known shapes reuse them.
+        res = st.write(decode_request(req))
+        assert (res.stored, res.duplicates) == (0, len(before))
+        more = SpanSet(seed=2)
+        more.span("orders", "POST /orders", kind="SERVER", status="UNSET")
+        assert st.write(decode_request(more.request())).stored == 1
+        assert _rows(st, "SELECT count(*) FROM span_shapes") == shapes
+    with Store.open(db, read_only=True) as st:  # and it stays upgraded
+        assert st.count_spans() == len(before) + 1
