@@ -47,6 +47,7 @@ class Deps:
     clock_ns: Callable[[], int] = time.time_ns
     analyses: RevalidatingCache[dict] = field(init=False)
     flows: RevalidatingCache[dict | None] = field(init=False)
+    _oldest: tuple[float, int | None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
         ttl = max(self.refresh_ms / 1000.0, 1.0)
@@ -64,7 +65,7 @@ class Deps:
         """``analyze(...).to_dict()`` for the filters (cached; see module docstring)."""
         key = filter_key(filters)
         self.window(filters)  # raise ParamError here, not in a background thread
-        return self.analyses.get(key)
+        return self.analyses.get(self._shared_key(key))
 
     def flow(self, trace_id: str) -> dict[str, Any] | None:
         """``flow_for_trace`` for a trace id (cached briefly; flows may still be growing)."""
@@ -77,6 +78,33 @@ class Deps:
                                          filters.get("service"))
 
     # ------------------------------------------------------------------------- internals
+    def _shared_key(self, key: tuple[str | None, ...]) -> tuple[str | None, ...]:
+        """The cache key of the analysis that answers ``key``.
+
+        A preset window ("last 6 hours") that reaches back past the oldest stored span
+        selects every span, exactly as "all" does, and an open-ended window's rates use
+        the spans' own time extent: the two analyses are identical, so they share one
+        cache entry. Switching between such presets (every preset, on a store younger than
+        the default hour) shows the already computed analysis instead of waiting seconds
+        for a big store's cold one.
+        """
+        window, since, until, service = key
+        if window in ("all", "range"):
+            return key
+        w = resolve_window(window, since, until, now_ns=self.clock_ns())
+        oldest = self._oldest_start()
+        if w.since_ns is not None and w.until_ns is None and oldest is not None \
+                and oldest >= w.since_ns:
+            return ("all", None, None, service)
+        return key
+
+    def _oldest_start(self) -> int | None:
+        """The oldest stored span's start, re-read at most once per refresh interval."""
+        now = time.monotonic()
+        if self._oldest is None or now - self._oldest[0] > self.refresh_ms / 1000.0:
+            self._oldest = (now, self.store.query_rows("time_range")[0][0])
+        return self._oldest[1]
+
     def _compute_analysis(self, key: Hashable) -> dict[str, Any]:
         window, since, until, service = key  # type: ignore[misc]
         w = resolve_window(window, since, until, now_ns=self.clock_ns())

@@ -121,3 +121,57 @@ def test_slow_computations_stay_fresh_longer():
     assert cache.get("k") == first and spawned == []
     clock.t += 15  # 45 s old: stale, refreshed in the background (stale limit is 3 x 40 s)
     assert cache.get("k") == first and len(spawned) == 1
+
+
+# ---------------------------------------------------------------- windows sharing one analysis
+def _orders_store(base_ns: int):
+    from tests.builders import SpanSet
+
+    b = SpanSet(base_ns=base_ns)
+    for i in range(5):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 1000)
+        pub = b.producer("orders", "order-placed", parent=root, start_ms=i * 1000 + 2,
+                         message_id=f"m{i}")
+        b.consumer("billing", "order-placed", link=pub, start_ms=i * 1000 + 40,
+                   message_id=f"m{i}")
+    return b.store()
+
+
+def test_presets_reaching_past_the_oldest_span_share_the_all_analysis():
+    from dashboard.deps import AnalyzerAPI, Deps
+
+    base = 1_700_000_000 * 10**9
+    now = base + 30 * 60 * 10**9  # the oldest span started 30 minutes ago
+    store = _orders_store(base)
+    calls = []
+
+    def analyze(_store, since_ns=None, until_ns=None, service=None):
+        calls.append((since_ns, until_ns, service))
+        return {"since_ns": since_ns}
+
+    deps = Deps(store, AnalyzerAPI(analyze, lambda *_: None, lambda *_: {}),
+                clock_ns=lambda: now)
+    for window in ("1h", "6h", "all", "24h"):
+        deps.analysis({"window": window})
+    assert calls == [(None, None, None)]  # computed once, for every span
+    deps.analysis({"window": "15m"})  # starts after the oldest span: a narrower set
+    assert calls[-1] == (now - 15 * 60 * 10**9, None, None)
+    deps.analysis({"window": "1h", "service": "billing"})
+    deps.analysis({"window": "all", "service": "billing"})
+    assert calls[-1] == (None, None, "billing") and len(calls) == 3
+    store.close()
+
+
+def test_a_window_covering_every_span_gives_the_same_analysis_as_all():
+    # The premise of sharing: with the real analyzer, only the echoed bounds differ.
+    import analyzer
+
+    base = 1_700_000_000 * 10**9
+    store = _orders_store(base)
+    whole = analyzer.analyze(store).to_dict()
+    hour = analyzer.analyze(store, since_ns=base - 3600 * 10**9).to_dict()
+    assert hour["summary"].pop("since_ns") == base - 3600 * 10**9
+    assert whole["summary"].pop("since_ns") is None
+    hour.pop("timings", None), whole.pop("timings", None)
+    assert hour == whole and whole["edges"]
+    store.close()
