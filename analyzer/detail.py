@@ -62,6 +62,8 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
     with store.cursor() as cur:
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
+        if service:
+            cur.execute(q["detail_keep_service"], {k: p[k] for k in ("service", "since", "until")})
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")
         r = dict(zip(cols, cur.execute(q["detail_stats"]).fetchone()))
         series = cur.execute(q["detail_series"]).fetchall()

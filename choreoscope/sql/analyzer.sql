@@ -613,9 +613,6 @@ WITH p AS (
 )
 SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
 FROM p ANTI JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
-WHERE $service IS NULL OR p.trace_id IN (
-    SELECT trace_id FROM spans WHERE service_name = $service
-      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until)
 
 -- name: detail_rows_consume
 CREATE OR REPLACE TEMP TABLE d_rows AS
@@ -659,9 +656,6 @@ SELECT k.trace_id, k.t0, k.t1, k.err,
            greatest(k.t0 - coalesce(max(p.p_t1) FILTER (WHERE p.ctx),
                                     max(p.p_t1) FILTER (WHERE NOT p.ctx)), 0) END AS queue_ns
 FROM counted k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
-WHERE $service IS NULL OR k.trace_id IN (
-    SELECT trace_id FROM spans WHERE service_name = $service
-      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until)
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
 
 -- name: detail_rows_call
@@ -683,9 +677,6 @@ FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 WHERE p.service_name = $name AND p.kind NOT IN ('PRODUCER', 'CONSUMER')
   AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
        OR ($name <> $target AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
-  AND ($service IS NULL OR s.trace_id IN (
-    SELECT trace_id FROM spans WHERE service_name = $service
-      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
 GROUP BY s.trace_id, p.span_id
 
 -- name: detail_rows_external
@@ -698,9 +689,6 @@ WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
   AND ($name IS NULL OR service_name = $name)
   AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
   AND coalesce(peer_service, db_system, server_address) = $target
-  AND ($service IS NULL OR trace_id IN (
-    SELECT trace_id FROM spans WHERE service_name = $service
-      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
 
 -- name: detail_rows_service
 -- A service's units of work: its server, consumer and root spans.
@@ -711,9 +699,6 @@ FROM spans
 WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
   AND service_name = $name
   AND (kind IN ('SERVER', 'CONSUMER') OR parent_span_id IS NULL)
-  AND ($service IS NULL OR trace_id IN (
-    SELECT trace_id FROM spans WHERE service_name = $service
-      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
 
 -- name: detail_rows_topic
 -- A topic's traffic: the spans publishing to and consuming from it.
@@ -725,9 +710,13 @@ WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
   AND coalesce(msg_destination, 'unknown') = $name
   AND kind IN ('PRODUCER', 'CONSUMER', 'CLIENT')
   AND (kind <> 'CLIENT' OR msg_operation_type IN ('send', 'create', 'receive'))
-  AND ($service IS NULL OR trace_id IN (
+
+-- name: detail_keep_service
+-- With a service filter: only the rows of traces that touch $service in the window (run
+-- after whichever detail_rows_* query filled d_rows).
+DELETE FROM d_rows WHERE trace_id NOT IN (
     SELECT trace_id FROM spans WHERE service_name = $service
-      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until))
+      AND start_time_unix_nano >= $since AND start_time_unix_nano < $until)
 
 -- name: detail_stats
 SELECT count(*) AS n, sum(err::INT) AS errors,
