@@ -81,9 +81,7 @@ class Choreography(Scenario):
                         "INSERT INTO payments (order_id, amount, status) VALUES (%s, %s, %s)")
         t, _ = sc.publish(svc, self.kafka, "payment.completed", msg.key, ctx, t + self.latency(0.3),
                           self.rng, payload=msg.payload)
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_inventory(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         svc = self.svc("inventory-service")
@@ -93,9 +91,7 @@ class Choreography(Scenario):
                         "UPDATE stock SET reserved = reserved + %s WHERE sku = %s", median_ms=6)
         t, _ = sc.publish(svc, self.kafka, "inventory.reserved", msg.key, ctx, t + self.latency(0.3),
                           self.rng, payload=msg.payload)
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_seller(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         """The handler runs on a thread pool that never extracts the headers: lost context."""
@@ -105,9 +101,7 @@ class Choreography(Scenario):
         t = sc.db_query(svc, ctx, t_ns + self.latency(0.4), self.rng, "SELECT", "sellers",
                         "SELECT email, webhook_url FROM sellers WHERE id = %s")
         t = sc.internal(svc, ctx, t + self.latency(0.2), "notify seller", self.latency(25))
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_logistics_payment(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         """Partner assignment is slow (~300 ms) and has a single worker: the slow hop."""
@@ -122,18 +116,14 @@ class Choreography(Scenario):
         t, _ = sc.publish(svc, self.rabbitmq, "shipment.scheduled", msg.key, ctx, t + self.latency(0.3),
                           self.rng, style="legacy", payload=payload,
                           routing_key="shipment.scheduled.email")
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_logistics_inventory(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         svc = self.svc("logistics-service")
         span = sc.start_process(svc, self.kafka, msg, "logistics-service", t_ns)
         t = sc.db_query(svc, sc.context_of(span), t_ns + self.latency(0.3), self.rng, "INSERT",
                         "pick_lists", "INSERT INTO pick_lists (order_id, sku) VALUES (%s, %s)")
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_analytics_batch(self, msgs: list[Message], t_ns: int) -> int:
         """One process span for the whole poll, linked to every message's producer."""
@@ -142,27 +132,14 @@ class Choreography(Scenario):
         t = sc.db_query(svc, sc.context_of(span), t_ns + self.latency(0.5), self.rng, "INSERT",
                         "order_facts", "INSERT INTO order_facts SELECT * FROM unnest(%s)",
                         median_ms=4 + len(msgs))
-        end = t + self.latency(0.5)
-        span.end(end_time=end)
-        return end
-
-    def on_dlq(self, msg: Message, t_ns: int) -> tuple[int, bool]:
-        svc = self.svc("support-service")
-        span = sc.start_process(svc, self.kafka, msg, "support-service", t_ns)
-        t = sc.db_query(svc, sc.context_of(span), t_ns + self.latency(0.3), self.rng, "INSERT",
-                        "tickets", "INSERT INTO tickets (order_id, reason) VALUES (%s, %s)")
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t, 0.5)
 
     def on_email(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         svc = self.svc("email-service")
         span = sc.start_process(svc, self.rabbitmq, msg, "email-service", t_ns, style="legacy")
         t = sc.internal(svc, sc.context_of(span), t_ns + self.latency(0.3),
                         "send shipment confirmation", self.latency(35))
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
 
 __all__ = ["Choreography", "PAYMENT_FAILURE_RATE", "PAYMENT_MAX_ATTEMPTS"]

@@ -97,9 +97,7 @@ class Hybrid(Scenario):
                         "INSERT INTO payments (order_id, amount, status) VALUES (%s, %s, %s)")
         t, _ = sc.publish(svc, self.kafka, "payment.completed", msg.key, ctx, t + self.latency(0.3),
                           self.rng, style="nested", payload=msg.payload)
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_payment_completed(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         svc = self.svc("order-service")
@@ -109,9 +107,7 @@ class Hybrid(Scenario):
                         "UPDATE orders SET saga_state = 'CONFIRMED' WHERE id = %s")
         t, _ = sc.publish(svc, self.kafka, "order.confirmed", msg.key, ctx, t + self.latency(0.3),
                           self.rng, payload=msg.payload)
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_payment_failed(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         """Compensation: release the reservation, cancel, tell the customer (RabbitMQ)."""
@@ -126,23 +122,12 @@ class Hybrid(Scenario):
         payload = dict(msg.payload, routing_key="order.cancelled.customer")
         t, _ = sc.publish(svc, self.rabbitmq, "order.cancelled", msg.key, ctx, t + self.latency(0.3),
                           self.rng, style="legacy", payload=payload, routing_key="order.cancelled.customer")
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def _release(self, ctx: Context, t: int) -> tuple[int, int, sc.ErrorSpec | None]:
         t = sc.db_query(self.svc("inventory-service"), ctx, t + self.latency(0.3), self.rng, "DELETE",
                         "reservations", "DELETE FROM reservations WHERE order_id = %s")
         return t + self.latency(0.3), 204, None
-
-    def on_dlq(self, msg: Message, t_ns: int) -> tuple[int, bool]:
-        svc = self.svc("support-service")
-        span = sc.start_process(svc, self.kafka, msg, "support-service", t_ns)
-        t = sc.db_query(svc, sc.context_of(span), t_ns + self.latency(0.3), self.rng, "INSERT",
-                        "tickets", "INSERT INTO tickets (order_id, reason) VALUES (%s, %s)")
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
 
     def on_confirmed_email(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         """The slow hop: one SMTP worker (~300 ms per mail) backs up at peak load.
@@ -151,9 +136,7 @@ class Hybrid(Scenario):
         span = sc.start_process(svc, self.kafka, msg, "email-service", t_ns, mode="link")
         t = sc.internal(svc, sc.context_of(span), t_ns + self.latency(0.3), "send order confirmation",
                         self.latency(290))
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_confirmed_logistics(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         svc = self.svc("logistics-service")
@@ -162,9 +145,7 @@ class Hybrid(Scenario):
         t = sc.internal(svc, ctx, t_ns + self.latency(0.3), "assign logistics partner", self.latency(40))
         t = sc.db_query(svc, ctx, t, self.rng, "INSERT", "shipments",
                         "INSERT INTO shipments (order_id, partner_id) VALUES (%s, %s)")
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True
 
     def on_seller_digest(self, msgs: list[Message], t_ns: int) -> int:
         """Sellers get a digest: one process span per poll, linked to each order's producer."""
@@ -172,15 +153,11 @@ class Hybrid(Scenario):
         span = sc.start_batch_process(svc, self.kafka, msgs, "seller-notification-service", t_ns)
         t = sc.internal(svc, sc.context_of(span), t_ns + self.latency(0.5), "send seller digest",
                         self.latency(20 + 2 * len(msgs)))
-        end = t + self.latency(0.4)
-        span.end(end_time=end)
-        return end
+        return self.finish(span, t, 0.4)
 
     def on_cancelled_email(self, msg: Message, t_ns: int) -> tuple[int, bool]:
         svc = self.svc("email-service")
         span = sc.start_process(svc, self.rabbitmq, msg, "email-service", t_ns, style="legacy")
         t = sc.internal(svc, sc.context_of(span), t_ns + self.latency(0.3), "send cancellation email",
                         self.latency(30))
-        end = t + self.latency(0.3)
-        span.end(end_time=end)
-        return end, True
+        return self.finish(span, t), True

@@ -10,8 +10,11 @@ from opentelemetry.sdk.trace import ReadableSpan
 
 from opentelemetry.trace import Span, SpanKind
 
+from . import semconv as sc
 from .semconv import ROOT
-from .sim import MS, SECOND, Broker, EventLoop, Service, ServiceProfile, Telemetry, lognormal_ns
+from .sim import (
+    MS, SECOND, Broker, EventLoop, Message, Service, ServiceProfile, Telemetry, lognormal_ns,
+)
 
 #: Resource facts per service.  email-service is an old deployment (old SDK and Python).
 PROFILES: dict[str, ServiceProfile] = {
@@ -92,6 +95,20 @@ class Scenario:
     def latency(self, median_ms: float, sigma: float = 0.35) -> int:
         """A log-normal latency in ns."""
         return lognormal_ns(self.rng, median_ms, sigma)
+
+    def finish(self, span: Span, t_ns: int, pad_ms: float = 0.3) -> int:
+        """End ``span`` a short moment after ``t_ns``; returns the end time."""
+        end = t_ns + self.latency(pad_ms)
+        span.end(end_time=end)
+        return end
+
+    def on_dlq(self, msg: Message, t_ns: int) -> tuple[int, bool]:
+        """support-service files a ticket for a message parked on a dead-letter topic."""
+        svc = self.svc("support-service")
+        span = sc.start_process(svc, self.kafka, msg, "support-service", t_ns)
+        t = sc.db_query(svc, sc.context_of(span), t_ns + self.latency(0.3), self.rng, "INSERT",
+                        "tickets", "INSERT INTO tickets (order_id, reason) VALUES (%s, %s)")
+        return self.finish(span, t), True
 
     def chance(self, p: float) -> bool:
         """True with probability ``p``."""
