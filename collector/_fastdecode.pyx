@@ -1106,30 +1106,45 @@ cdef class _Decoder:
                 self.skip(&pos, self.n, wt)
         return 0
 
-    cdef int resource_spans(self, Py_ssize_t start, Py_ssize_t end) except -1:
-        cdef Py_ssize_t pos = start, s, rs = -1, re = -1, sch_off = 0, sch_len = 0
+    cdef int envelope(self, Py_ssize_t start, Py_ssize_t end, str repeated, Py_ssize_t* ms,
+                      Py_ssize_t* me, Py_ssize_t* sch_off, Py_ssize_t* sch_len) except -1:
+        """First pass over a ResourceSpans or ScopeSpans: where its field 1 (the resource or
+        scope) and field 3 (schema_url) are. A repeated field 1 is declined (``repeated``
+        says which), as protobuf would merge the two."""
+        cdef Py_ssize_t pos = start, s
         cdef uint32_t fn
-        cdef int wt
-        cdef uint64_t v
-        cdef uint32_t res_dropped = 0
-        cdef int nres = 0
-        cdef Py_ssize_t i
-        cdef Entry* e
+        cdef int wt, n = 0
+        ms[0] = -1
+        me[0] = -1
+        sch_off[0] = 0
+        sch_len[0] = 0
         while pos < end:
             self.tag(&pos, end, &fn, &wt)
             if wt == 2 and fn == 1:
                 self.length(&pos, end, &s)
-                nres += 1
-                if nres > 1:
-                    _bad("repeated ResourceSpans.resource (merge not supported)")
-                rs = s
-                re = pos
+                n += 1
+                if n > 1:
+                    _bad(repeated)
+                ms[0] = s
+                me[0] = pos
             elif wt == 2 and fn == 3:
                 self.length(&pos, end, &s)
-                sch_off = s
-                sch_len = pos - s
+                sch_off[0] = s
+                sch_len[0] = pos - s
             else:
                 self.skip(&pos, end, wt)
+        return 0
+
+    cdef int resource_spans(self, Py_ssize_t start, Py_ssize_t end) except -1:
+        cdef Py_ssize_t pos, s, rs, re, sch_off, sch_len
+        cdef uint32_t fn
+        cdef int wt
+        cdef uint64_t v
+        cdef uint32_t res_dropped = 0
+        cdef Py_ssize_t i
+        cdef Entry* e
+        self.envelope(start, end, "repeated ResourceSpans.resource (merge not supported)",
+                      &rs, &re, &sch_off, &sch_len)
         res_json = None
         service = None
         if rs >= 0:
@@ -1164,28 +1179,14 @@ cdef class _Decoder:
         return 0
 
     cdef int scope_spans(self, Py_ssize_t start, Py_ssize_t end) except -1:
-        cdef Py_ssize_t pos = start, s, ss = -1, se = -1, sch_off = 0, sch_len = 0
+        cdef Py_ssize_t pos, s, ss, se, sch_off, sch_len
         cdef Py_ssize_t name_off = 0, name_len = 0, ver_off = 0, ver_len = 0
         cdef uint32_t fn
         cdef int wt
         cdef uint64_t v
         cdef uint32_t sc_dropped = 0
-        cdef int nscope = 0
-        while pos < end:
-            self.tag(&pos, end, &fn, &wt)
-            if wt == 2 and fn == 1:
-                self.length(&pos, end, &s)
-                nscope += 1
-                if nscope > 1:
-                    _bad("repeated ScopeSpans.scope (merge not supported)")
-                ss = s
-                se = pos
-            elif wt == 2 and fn == 3:
-                self.length(&pos, end, &s)
-                sch_off = s
-                sch_len = pos - s
-            else:
-                self.skip(&pos, end, wt)
+        self.envelope(start, end, "repeated ScopeSpans.scope (merge not supported)",
+                      &ss, &se, &sch_off, &sch_len)
         scope_json = None
         if ss >= 0:
             pos = ss
