@@ -8,8 +8,6 @@ saying how to upgrade). The SQL is in ``choreoscope/sql/migrate.sql``.
 
 from __future__ import annotations
 
-from typing import Any
-
 import duckdb
 import pyarrow as pa
 
@@ -44,17 +42,10 @@ def _v1_to_v2(conn: duckdb.DuckDBPyConnection, q: dict[str, str]) -> None:
     conn.execute(schema_sql())  # creates the new tables and views; old ones are kept
     distinct: pa.Table = conn.execute(q["migrate_1_shapes"]).to_arrow_table()
     # The same content ids the writer computes, so new spans of a known shape share its row.
-    shapes = shape_table(distinct.select(list(SHAPE_COLS)))
-    _with_table(conn, "_migrate_shapes", shapes,
-                lambda: (conn.execute(q["migrate_1_insert_shapes"]),
-                         conn.execute(q["migrate_1_rows"])))
-    conn.execute(q["migrate_1_drop_old"])
-
-
-def _with_table(conn: duckdb.DuckDBPyConnection, name: str, table: pa.Table,
-                fn: Any) -> None:
-    conn.register(name, table)
+    conn.register("_migrate_shapes", shape_table(distinct.select(list(SHAPE_COLS))))
     try:
-        fn()
+        conn.execute(q["migrate_1_insert_shapes"])
+        conn.execute(q["migrate_1_rows"])
     finally:
-        conn.unregister(name)
+        conn.unregister("_migrate_shapes")
+    conn.execute(q["migrate_1_drop_old"])

@@ -63,9 +63,8 @@ class Deps:
 
     def analysis(self, filters: Mapping[str, str | None]) -> dict[str, Any]:
         """``analyze(...).to_dict()`` for the filters (cached; see module docstring)."""
-        key = filter_key(filters)
-        self.window(filters)  # raise ParamError here, not in a background thread
-        return self.analyses.get(self._shared_key(key))
+        w = self.window(filters)  # raise ParamError here, not in a background thread
+        return self.analyses.get(self._shared_key(filter_key(filters), w))
 
     def flow(self, trace_id: str) -> dict[str, Any] | None:
         """``flow_for_trace`` for a trace id (cached briefly; flows may still be growing)."""
@@ -78,7 +77,7 @@ class Deps:
                                          filters.get("service"))
 
     # ------------------------------------------------------------------------- internals
-    def _shared_key(self, key: tuple[str | None, ...]) -> tuple[str | None, ...]:
+    def _shared_key(self, key: tuple[str | None, ...], w: Window) -> tuple[str | None, ...]:
         """The cache key of the analysis that answers ``key``.
 
         A preset window ("last 6 hours") that reaches back past the oldest stored span
@@ -88,10 +87,9 @@ class Deps:
         the default hour) shows the already computed analysis instead of waiting seconds
         for a big store's cold one.
         """
-        window, since, until, service = key
+        window, _, _, service = key
         if window in ("all", "range"):
             return key
-        w = resolve_window(window, since, until, now_ns=self.clock_ns())
         oldest = self._oldest_start()
         if w.since_ns is not None and w.until_ns is None and oldest is not None \
                 and oldest >= w.since_ns:
