@@ -35,7 +35,7 @@ def upgrade(conn: duckdb.DuckDBPyConnection, found: int, current: int) -> None:
 
 def _v1_to_v2(conn: duckdb.DuckDBPyConnection, q: dict[str, str]) -> None:
     """Schema 2 split the wide ``spans`` table into ``span_rows`` and ``span_shapes``."""
-    from choreoscope.store import SHAPE_COLS, shape_table
+    from choreoscope.envelopes import SHAPE_COLS, shape_table
 
     conn.execute(q["migrate_1_set_aside"])
     conn.execute(q["migrate_1_drop_views"])
