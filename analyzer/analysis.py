@@ -372,7 +372,8 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                         "share": round(int(ev["skew"]) / n, 4),
                         "detail": "consumers that start before their producer started",
                         "example_trace_ids": ids(ev["skew_traces"])})
-    consumed_topics = {e["source"] for e in edges if e["type"] == "consume"}
+    # (a destination the broker routes onwards is consumed through its queues)
+    consumed_topics = {e["source"] for e in edges if e["type"] in ("consume", "route")}
     for r in unconsumed:
         lost = int(r["n"]) - int(r["consumed"])
         if lost > 0:

@@ -52,6 +52,9 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         elif st == "topic" and dt == "service":
             out["type"], query = "consume", "detail_rows_consume"
             p["name"], p["topic"] = node_name(dst), node_name(src)
+        elif st == "topic" and dt == "topic":
+            out["type"], query = "route", "detail_rows_route"
+            p["name"], p["target"] = node_name(src), node_name(dst)
         elif st == "service" and dt in ("service", "external"):
             out["type"] = "call"
             query = "detail_rows_call" if dt == "service" else "detail_rows_external"

@@ -69,7 +69,7 @@ def to_text(a: Analysis) -> str:
       f"{len([n for n in a.nodes if n['type'] == 'topic'])} topics, "
       f"{len([n for n in a.nodes if n['type'] == 'external'])} externals, "
       f"{len(a.edges)} edges")
-    order = {"publish": 0, "consume": 1, "call": 2}
+    order = {"publish": 0, "route": 1, "consume": 2, "call": 3}
     for e in sorted(a.edges, key=lambda e: (order.get(e["type"], 9), e["source"], e["target"])):
         line = (f"  {e['type']:<8} {e['source']} -> {e['target']}: {e['count']} "
                 f"({e['rate_per_s']}/s), p50 {_fmt_ms(e['p50_ms'])}, p95 {_fmt_ms(e['p95_ms'])}")

@@ -3,7 +3,8 @@
 The measure is structural and uses only the flow type's hops:
 
 * a *trigger* is one service starting work in another: a call ``A -> B`` (synchronous), or a
-  message ``A -> topic -> B`` (asynchronous);
+  message ``A -> topic -> B`` (asynchronous), also when the broker routed it to another
+  destination on the way (``A -> exchange -> queue -> B``);
 * the *central* service is the one that decides the most others -- calls them, or sends
   them a message and later receives their answer -- if it decides at least two (one call is
   a dependency, not coordination);
@@ -42,6 +43,7 @@ def triggers(hops: Iterable[tuple[str, str, str]], offsets: dict[str, float]) ->
     """
     pubs: dict[str, set[str]] = {}
     subs: dict[str, list[tuple[str, str]]] = {}
+    routed_from: dict[str, set[str]] = {}  # destination -> destinations routed into it
     out: list[Trigger] = []
     for typ, src, dst in hops:
         if typ == "call" and src.startswith("service:") and dst.startswith("service:"):
@@ -51,12 +53,29 @@ def triggers(hops: Iterable[tuple[str, str, str]], offsets: dict[str, float]) ->
             pubs.setdefault(dst, set()).add(src[8:])
         elif typ == "consume":
             subs.setdefault(src, []).append((dst[8:], f"{src}->{dst}"))
+        elif typ == "route":
+            routed_from.setdefault(dst, set()).add(src)
     for topic, consumers in subs.items():
-        for producer in sorted(pubs.get(topic, ())):
+        publishers: set[str] = set()
+        for t in _upstream(topic, routed_from):
+            publishers |= pubs.get(t, set())
+        for producer in sorted(publishers):
             for consumer, edge in consumers:
                 if consumer != producer:
                     out.append(Trigger(producer, consumer, False, offsets.get(edge, 0.0)))
     return out
+
+
+def _upstream(topic: str, routed_from: dict[str, set[str]]) -> set[str]:
+    """``topic`` and every destination whose messages the broker routes into it."""
+    seen = {topic}
+    todo = [topic]
+    while todo:
+        for src in routed_from.get(todo.pop(), ()):
+            if src not in seen:
+                seen.add(src)
+                todo.append(src)
+    return seen
 
 
 def classify(hops: Iterable[tuple[str, str, str]], offsets: dict[str, float],

@@ -152,10 +152,19 @@ lost AS MATERIALIZED (   -- consumers without context, found before the message-
     SELECT sk, mid, topic FROM c
     WHERE mid IS NOT NULL AND sk NOT IN (SELECT c_sk FROM ctx)
 ),
+-- destinations the broker routes between (exchange -> queue), as seen on deliveries that
+-- kept their context: a message id may join a producer of one to a consumer of the other
+routes AS (
+    SELECT DISTINCT p.topic AS p_topic, c.topic AS c_topic
+    FROM ctx JOIN c ON c.sk = ctx.c_sk JOIN a_prod p ON p.sk = ctx.p_sk
+    WHERE p.topic <> c.topic AND p.topic <> 'unknown' AND c.topic <> 'unknown'
+),
 by_id AS (
     SELECT c.sk AS c_sk, p.sk AS p_sk, 4 AS prio, c.mid AS link_mid
     FROM lost c JOIN a_prod p ON p.mid = c.mid
-         AND (p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown')
+    LEFT JOIN routes r ON r.p_topic = p.topic AND r.c_topic = c.topic
+    WHERE p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown'
+       OR r.p_topic IS NOT NULL
 ),
 alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id),
 -- per (consumer, message): the strongest evidence, then the latest-ending producer (an
@@ -216,8 +225,9 @@ WHERE c.sk NOT IN (SELECT sk FROM dropped)
 
 -- name: analyzer_hops
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
--- (counted consumer) and call (client span whose child runs in another service, or which
--- names a peer without spans). Edge statistics are GROUP BYs over this table.
+-- (counted consumer), route (a published message delivered from another destination) and
+-- call (client span whose child runs in another service, or which names a peer without
+-- spans). Edge statistics are GROUP BYs over this table.
 -- A peer without spans is named by peer.service, else db.system (a database is known by
 -- its system: one node per kind of store), else server.address / net.peer.name.
 CREATE OR REPLACE TEMP TABLE a_hops AS
@@ -242,6 +252,18 @@ sync AS MATERIALIZED (
            OR (p.service <> s.service AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
     GROUP BY s.pk, p.service, s.service
 ),
+-- A message published to one destination and delivered from another was routed by the
+-- broker: a RabbitMQ exchange to its bound queues, an SNS topic to SQS queues, a Service Bus
+-- topic to subscriptions. One row per message and destination it reached, timed from the
+-- end of the publish to its first delivery there, keeps the map connected (exchange ->
+-- queue) and lets a queue's consumers be traced back to the exchange's publishers.
+route AS (
+    SELECT any_value(p.trace_id) AS trace_id, p.sk, p.topic AS src, k.topic AS dst,
+           any_value(p.t1) AS t0, greatest(min(k.t0), any_value(p.t1)) AS t1
+    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk JOIN pub p ON p.sk = m.p_canon
+    WHERE p.topic <> k.topic AND p.topic <> 'unknown' AND k.topic <> 'unknown'
+    GROUP BY p.sk, p.topic, k.topic
+),
 ext AS (
     SELECT s.trace_id, s.sk, s.service, s.peer, s.t0, s.t1, s.err
     FROM (SELECT trace_id, sk, service, t0, t1, err,
@@ -255,6 +277,9 @@ SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst
 UNION ALL
 SELECT 'consume', 'topic:' || topic, 'service:' || service, trace_id, sk, t0, t1, err,
        false FROM a_cons
+UNION ALL
+SELECT 'route', 'topic:' || src, 'topic:' || dst, trace_id, sk, t0, t1, false, false
+FROM route
 UNION ALL
 SELECT 'call', 'service:' || src_service, 'service:' || dst, trace_id, sk, t0, t1, err,
        skew FROM sync
@@ -397,7 +422,8 @@ SELECT t.flow_id, s.trace_id, s.span_id, s.parent_span_id, s.kind, s.service, s.
 FROM a_spans s
 JOIN a_traces t ON t.trace_id = s.trace_id
 SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
-LEFT JOIN a_hops h ON h.sk = s.sk AND h.type <> 'publish'
+-- (publish and route rows are keyed by the producer: its consume/call role is what counts)
+LEFT JOIN a_hops h ON h.sk = s.sk AND h.type IN ('consume', 'call')
 ORDER BY t.flow_id
 
 -- name: analyzer_cp_matches
@@ -448,7 +474,8 @@ j AS (
            coalesce(mm.skew, false) AS skew, coalesce(mm.producers, 0) AS producers
     FROM a_cons k LEFT JOIN mm ON mm.c_sk = k.sk
 ),
-pt AS (SELECT DISTINCT dst FROM a_hops WHERE type = 'publish'),
+-- (a queue that published messages are routed to has producers too)
+pt AS (SELECT DISTINCT dst FROM a_hops WHERE type IN ('publish', 'route')),
 g AS (
     SELECT j.topic, j.service,
            count(*) AS n,
@@ -590,7 +617,7 @@ SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id FROM a
 -- name: flow_hops_and_matches
 SELECT 'hop' AS what, s.trace_id, s.span_id, h.type, h.src, h.dst, NULL AS p_trace,
        NULL AS p_span, NULL::BIGINT AS queue_ns
-FROM a_hops h JOIN a_spans s ON s.sk = h.sk WHERE h.type <> 'publish'
+FROM a_hops h JOIN a_spans s ON s.sk = h.sk WHERE h.type IN ('consume', 'call')
 UNION ALL
 SELECT 'match', m.c_trace, m.c_span, m.via, NULL, NULL, m.p_trace, m.p_span, m.queue_ns
 FROM a_match m
@@ -657,6 +684,43 @@ SELECT k.trace_id, k.t0, k.t1, k.err,
                                     max(p.p_t1) FILTER (WHERE NOT p.ctx)), 0) END AS queue_ns
 FROM counted k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
+
+-- name: detail_rows_route
+-- Messages published to $name and delivered from $target (a broker route, e.g. exchange
+-- -> queue): per message, from the end of its publish to its first delivery there. Joined
+-- as the analysis joins them: parent, span link either way, else the message id.
+CREATE OR REPLACE TEMP TABLE d_rows AS
+WITH p AS (
+    SELECT trace_id, span_id, end_time_unix_nano AS t1, msg_message_id
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND msg_destination = $name
+      AND (kind = 'PRODUCER' OR (kind = 'CLIENT' AND msg_operation_type IN ('send', 'create')))
+),
+c AS (
+    SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0, msg_message_id
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND msg_destination = $target
+      AND (kind = 'CONSUMER' OR (kind = 'CLIENT' AND msg_operation_type = 'receive'))
+),
+pairs AS (
+    SELECT p.trace_id, p.span_id, p.t1, c.t0
+    FROM c JOIN p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
+    UNION ALL
+    SELECT p.trace_id, p.span_id, p.t1, c.t0
+    FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id
+    JOIN p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
+    UNION ALL
+    SELECT p.trace_id, p.span_id, p.t1, c.t0
+    FROM p JOIN span_links l ON l.trace_id = p.trace_id AND l.span_id = p.span_id
+    JOIN c ON c.trace_id = l.linked_trace_id AND c.span_id = l.linked_span_id
+    UNION ALL
+    SELECT p.trace_id, p.span_id, p.t1, c.t0
+    FROM c JOIN p ON p.msg_message_id = c.msg_message_id
+)
+SELECT trace_id, t1 AS t0, greatest(min(t0), t1) AS t1, false AS err, NULL::BIGINT AS queue_ns
+FROM pairs GROUP BY trace_id, span_id, t1
 
 -- name: detail_rows_call
 -- A call to a service: client span (or any caller span) whose child runs in $target.

@@ -129,6 +129,7 @@ def stylesheet() -> list[dict[str, Any]]:
             "text-background-opacity": 0.85, "text-background-padding": 2,
             "color": "#37474F"}},
         {"selector": ".consume", "style": {"line-style": "solid"}},
+        {"selector": ".route", "style": {"line-style": "dotted"}},
         {"selector": ".broken", "style": {"line-style": "dashed", "line-dash-pattern": [8, 5],
                                           "source-arrow-shape": "tee",
                                           "source-arrow-color": "#B71C1C"}},
@@ -155,7 +156,8 @@ def legend(color_by: str) -> html.Div:
         html.Span([html.Span(className="sw", style={"background": c}) for c in stops]),
         html.Span(f" colour: {scale}; width: throughput; "),
         html.Span("▭ service  ▱ topic/queue  ⬡ external; dashed edge: trace context lost "
-                  "(consumers not linked to their producer)"),
+                  "(consumers not linked to their producer); dotted edge: the broker routes "
+                  "messages on (exchange → queue)"),
     ])
 
 
