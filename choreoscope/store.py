@@ -45,7 +45,7 @@ class Store:
     """A DuckDB-backed span store. Create with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, path: str, read_only: bool,
-                 lake: bool = False) -> None:
+                 lake: bool = False, read_threads: int | None = None) -> None:
         self._conn = conn
         self.path = path
         self.read_only = read_only
@@ -54,6 +54,8 @@ class Store:
         self._write_lock = threading.Lock()  # serialises close() with submitters
         self._lake = lake  # attached to a DuckLake catalog instead of a local file
         self._writer = None if read_only else Writer(conn, self._queries)
+        self._threads = _ReadParallelism(conn, read_threads or os.cpu_count() or 1,
+                                         adaptive=not read_only and not lake)
 
     # ----------------------------------------------------------------- opening and closing
     @classmethod
@@ -61,7 +63,9 @@ class Store:
              memory_limit: str | None = None, threads: int | None = None) -> "Store":
         """Open (creating if needed) the database at ``path`` and check its schema version.
 
-        ``:memory:`` gives a throw-away in-memory store (tests).
+        ``:memory:`` gives a throw-away in-memory store (tests). ``threads`` is DuckDB's
+        parallelism for reads (default: every core); a writable store runs DuckDB on one
+        thread while no read cursor is open (see :class:`_ReadParallelism`).
         """
         p = str(path)
         lake = p.startswith("ducklake:")
@@ -79,8 +83,8 @@ class Store:
         config: dict[str, Any] = {"checkpoint_threshold": "64MB"}
         if memory_limit:
             config["memory_limit"] = memory_limit
-        if threads:
-            config["threads"] = threads
+        read_threads = threads or os.cpu_count() or 1
+        config["threads"] = read_threads
         try:
             if lake:
                 conn = _attach_ducklake(p, config)
@@ -102,7 +106,7 @@ class Store:
         except Exception:
             conn.close()
             raise
-        return cls(conn, p, read_only, lake=lake)
+        return cls(conn, p, read_only, lake=lake, read_threads=read_threads)
 
     @staticmethod
     def _check_and_apply_schema(conn: duckdb.DuckDBPyConnection, path: str,
@@ -148,6 +152,7 @@ class Store:
             self._closed = True
         if self._writer is not None:
             self._writer.stop()
+            self._threads.close()
             try:
                 self._conn.execute("CHECKPOINT")
             except duckdb.Error:
@@ -208,13 +213,17 @@ class Store:
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read cursor (its own connection to this database), closed on exit."""
-        cur = self._conn.cursor()
-        if self._lake:
-            cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
+        self._threads.enter()
         try:
-            yield cur
+            cur = self._conn.cursor()
+            if self._lake:
+                cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
+            try:
+                yield cur
+            finally:
+                cur.close()
         finally:
-            cur.close()
+            self._threads.exit()
 
     def sql(self, name: str) -> str:
         """The text of a named query from ``choreoscope/sql``."""
@@ -261,6 +270,59 @@ class Store:
             except OSError:
                 pass
         return total
+
+
+class _ReadParallelism:
+    """DuckDB's worker threads: one while only the writer works, every core while anyone reads.
+
+    DuckDB's ``threads`` is a setting of the whole database, not of a connection. The
+    writer's small appends, probes and commits gain nothing from a second DuckDB thread and
+    lose to it on a machine whose cores are busy decoding exports: with one thread the
+    collector stored ~10% more spans per second for ~15% less CPU per span
+    (bench/RESULTS.md, "Ingest"), while an analysis of 1M spans ran 1.5x slower. So the
+    store counts open read cursors and switches between the two (``SET threads`` takes a
+    few ms and is safe while other connections run queries).
+    """
+
+    def __init__(self, conn: duckdb.DuckDBPyConnection, read_threads: int,
+                 adaptive: bool) -> None:
+        self._n = read_threads
+        # A connection of its own: the write connection belongs to the writer thread.
+        self._cur = conn.cursor() if adaptive and read_threads > 1 else None
+        self._readers = 0
+        self._lock = threading.Lock()
+        self._set(1)
+
+    def enter(self) -> None:
+        """A reader starts: all threads while there is one."""
+        if self._cur is None:
+            return
+        with self._lock:
+            self._readers += 1
+            if self._readers == 1:
+                self._set(self._n)
+
+    def exit(self) -> None:
+        """A reader is done: back to one thread when it was the last."""
+        if self._cur is None:
+            return
+        with self._lock:
+            self._readers -= 1
+            if self._readers == 0:
+                self._set(1)
+
+    def close(self) -> None:
+        """Give every thread back (the final checkpoint may use them) and drop the cursor."""
+        if self._cur is None:
+            return
+        with self._lock:
+            self._set(self._n)
+            self._cur.close()
+            self._cur = None
+
+    def _set(self, n: int) -> None:
+        if self._cur is not None:
+            self._cur.execute(f"SET threads = {int(n)}")
 
 
 def _attach_ducklake(path: str, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
