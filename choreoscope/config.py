@@ -76,6 +76,17 @@ def _port(text: str) -> int:
     return v
 
 
+def _workers(text: str) -> int:
+    """A count of decode worker processes; ``auto`` is one on a machine with two or more
+    cores (measured faster there, see bench/RESULTS.md "Ingest") and none on one core."""
+    if str(text).strip().lower() == "auto":
+        return 1 if (os.cpu_count() or 1) >= 2 else 0
+    v = int(text)
+    if v < 0:
+        raise ValueError(f"must be 0 or more: {text}")
+    return v
+
+
 def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
@@ -115,9 +126,9 @@ SETTINGS: tuple[Setting, ...] = (
             "dashboard live-refresh interval", parse_duration),
     Setting("db_memory", "CHOREOSCOPE_DB_MEMORY", "1GB",
             "DuckDB memory limit (the rest spills to disk)", lambda t: f"{parse_size(t)}B"),
-    Setting("decode_workers", "CHOREOSCOPE_DECODE_WORKERS", 0,
-            "processes decoding OTLP beside the server (0 = decode in the server's own "
-            "threads, the faster choice measured on 2 cores)", int),
+    Setting("decode_workers", "CHOREOSCOPE_DECODE_WORKERS", "auto",
+            "processes decoding large OTLP exports beside the server (0 = decode in the "
+            "server's own threads; auto = 1 on two or more cores)", _workers),
 )
 SETTINGS_BY_NAME = {s.name: s for s in SETTINGS}
 

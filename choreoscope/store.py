@@ -167,7 +167,8 @@ class Store:
 
     # ---------------------------------------------------------------------------- writes
     def submit(self, batch: Any) -> "Future[WriteResult]":
-        """Queue a :class:`collector.decode.SpanBatch`; the future resolves after COMMIT."""
+        """Queue a :class:`collector.decode.SpanBatch`, or a batch already split into a
+        :class:`~choreoscope.envelopes.Prepared`; the future resolves after COMMIT."""
         fut: "Future[WriteResult]" = Future()
         if self._writer is None:
             fut.set_exception(StoreError("store opened read-only"))
@@ -179,7 +180,8 @@ class Store:
             # Split and measure in the caller's thread: submitters run in parallel with the
             # writer's DuckDB work, the writer is the one serial stage. (Splitting outside
             # this lock, eight submitters at once, measured no faster: they hold the GIL.)
-            return self._writer.submit(Prepared.of(batch))
+            return self._writer.submit(
+                batch if isinstance(batch, Prepared) else Prepared.of(batch))
 
     def write(self, batch: Any, timeout: float | None = None) -> WriteResult:
         """Submit a batch and wait until it is committed."""

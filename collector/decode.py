@@ -120,7 +120,12 @@ class SpanBatch:
 
     def rejection_message(self) -> str:
         """Human-readable summary of why spans were rejected ('' when none were)."""
-        return "; ".join(f"{n} {why}" for why, n in sorted(self.reasons.items()))
+        return rejection_message(self.reasons)
+
+
+def rejection_message(reasons: dict[str, int]) -> str:
+    """``"3 spans with invalid ids; 1 ..."``: rejection counts by reason, '' when none."""
+    return "; ".join(f"{n} {why}" for why, n in sorted(reasons.items()))
 
 
 def any_value(v: Any, depth: int = 0) -> Any:

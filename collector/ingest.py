@@ -9,19 +9,16 @@ store's single writer, and returns only once the spans are committed.
 
 from __future__ import annotations
 
-import os
+import sys
 import threading
+import types
 import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass
 
 from choreoscope.store import Store, StoreError
 from collector.decode import DecodeFailure, SpanBatch
-from collector.fastdecode import decode_bytes
-from collector.otlp_json import parse_json_request
-
-PROTOBUF = "protobuf"
-JSON = "json"
+from collector.prepare import JSON, PROTOBUF, ReadyBatch, decode_body, decode_ready, warm
 
 
 class Overloaded(RuntimeError):
@@ -44,14 +41,6 @@ class ExportOutcome:
     duplicates: int
     rejected: int
     message: str
-
-
-def decode_body(body: bytes, fmt: str) -> SpanBatch:
-    """Parse and decode one request body (module-level so worker processes can run it)."""
-    if fmt == PROTOBUF:
-        return decode_bytes(body)  # compiled wire decoder when built, else the reference
-    # Re-serialising to protobuf and taking the compiled path beats the Python decoder.
-    return decode_bytes(parse_json_request(body).SerializeToString())
 
 
 def gunzip_bounded(body: bytes, limit: int) -> bytes:
@@ -86,11 +75,8 @@ class Ingest:
         self._pending_spans = 0
         self._pool: ProcessPoolExecutor | None = None
         if decode_workers > 0:
-            # Workers only decode (pure CPU); the writer stays single, in this process.
-            import multiprocessing as mp
-            self._pool = ProcessPoolExecutor(decode_workers, mp_context=mp.get_context("spawn"))
-            # Start the workers now, not on the first export.
-            list(self._pool.map(_warm, range(decode_workers)))
+            # Workers decode and split (pure CPU); the writer stays single, in this process.
+            self._pool = _start_pool(decode_workers)
         self.exports = 0
         self.spans_stored = 0
         self.spans_rejected = 0
@@ -126,15 +112,19 @@ class Ingest:
         try:
             if encoding == "gzip":
                 body = gunzip_bounded(body, self.max_request_size)
+            batch: SpanBatch | ReadyBatch
             if self._pool is not None and len(body) > 64 * 1024:
-                batch = self._pool.submit(decode_body, body, fmt).result()
+                # All the per-span work in the worker: decoding and the envelope split hold
+                # the GIL here for ~3 ms per 1,000 spans, and the writer thread waits for it
+                # after every DuckDB call (bench/RESULTS.md, "Ingest").
+                batch = self._pool.submit(decode_ready, body, fmt).result()
             else:
                 batch = decode_body(body, fmt)
             return self.write(batch)
         finally:
             self._release(admitted)
 
-    def write(self, batch: SpanBatch) -> ExportOutcome:
+    def write(self, batch: SpanBatch | ReadyBatch) -> ExportOutcome:
         """Submit a decoded batch and wait for its commit."""
         n = batch.span_count
         with self._lock:
@@ -144,7 +134,8 @@ class Ingest:
                                  f"the database; retry later")
             self._pending_spans += n
         try:
-            fut: Future = self.store.submit(batch)
+            fut: Future = self.store.submit(
+                batch.prepared if isinstance(batch, ReadyBatch) else batch)
             res = fut.result()
         finally:
             with self._lock:
@@ -167,9 +158,26 @@ class Ingest:
             self._pool = None
 
 
-def _warm(_: int) -> int:
-    return os.getpid()
+def _start_pool(workers: int) -> ProcessPoolExecutor:
+    """Decode worker processes that import the decoder only, all started now.
+
+    A spawned child first re-imports the parent's ``__main__`` (the CLI, and with it DuckDB,
+    the analyzer and networkx: ~50 MB more per worker, for nothing) unless ``__main__``
+    names no module and no file. So the workers are started here, while the server runs no
+    other thread yet, with ``__main__`` briefly replaced by an empty module. Each warm-up
+    task lingers a moment so that every submit finds no idle worker and starts a new one.
+    """
+    import multiprocessing as mp
+
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    main = sys.modules["__main__"]
+    sys.modules["__main__"] = types.ModuleType("__main__")
+    try:
+        list(pool.map(warm, [0.05] * workers))
+    finally:
+        sys.modules["__main__"] = main
+    return pool
 
 
 __all__ = ["Ingest", "ExportOutcome", "Overloaded", "TooLarge", "DecodeFailure", "StoreError",
-           "decode_body", "gunzip_bounded", "PROTOBUF", "JSON"]
+           "ReadyBatch", "decode_body", "gunzip_bounded", "PROTOBUF", "JSON"]

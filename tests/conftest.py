@@ -13,8 +13,10 @@ from collector.server import Collector
 
 def collector_settings(db: Path, **over: object) -> dict:
     """Settings for a test collector: loopback, free ports, no dashboard unless asked."""
+    # No decode worker process unless a test asks (tests/test_decode_workers.py): only
+    # exports over 64 KiB would reach it, and starting one per test costs time.
     base = {"db": str(db), "host": "127.0.0.1", "grpc_port": 0, "http_port": 0,
-            "ui_port": 0, "no_ui": True}
+            "ui_port": 0, "no_ui": True, "decode_workers": 0}
     base.update(over)
     return resolve(base, environ={})
 

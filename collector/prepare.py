@@ -1,0 +1,56 @@
+"""Decoding an export into what the store's writer takes, with no I/O and no store.
+
+:func:`decode_body` turns one request body into a :class:`collector.decode.SpanBatch`;
+:func:`decode_ready` also splits its envelopes off (``choreoscope.envelopes.Prepared``), so
+that a worker process can do all the per-span work of an export and the server only
+hands the result to the writer. This module imports only the decoder and pyarrow, which
+keeps decode worker processes small (see ``collector.ingest``).
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from dataclasses import dataclass, field
+
+from choreoscope.envelopes import Prepared
+from collector.decode import SpanBatch, rejection_message
+from collector.fastdecode import decode_bytes
+from collector.otlp_json import parse_json_request
+
+PROTOBUF = "protobuf"
+JSON = "json"
+
+
+def decode_body(body: bytes, fmt: str) -> SpanBatch:
+    """Parse and decode one request body."""
+    if fmt == PROTOBUF:
+        return decode_bytes(body)  # compiled wire decoder when built, else the reference
+    # Re-serialising to protobuf and taking the compiled path beats the Python decoder.
+    return decode_bytes(parse_json_request(body).SerializeToString())
+
+
+@dataclass(frozen=True)
+class ReadyBatch:
+    """An export decoded and split for the writer, with what its answer needs to say."""
+
+    prepared: Prepared
+    span_count: int
+    rejected: int = 0
+    reasons: dict[str, int] = field(default_factory=dict)
+
+    def rejection_message(self) -> str:
+        """Human-readable summary of why spans were rejected ('' when none were)."""
+        return rejection_message(self.reasons)
+
+
+def decode_ready(body: bytes, fmt: str) -> ReadyBatch:
+    """:func:`decode_body`, then the envelope split (what a decode worker process runs)."""
+    batch = decode_body(body, fmt)
+    return ReadyBatch(Prepared.of(batch), batch.span_count, batch.rejected, batch.reasons)
+
+
+def warm(pause_s: float) -> int:
+    """A worker's first task: start up, linger a moment, say who it is."""
+    time.sleep(pause_s)
+    return os.getpid()
