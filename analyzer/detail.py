@@ -63,6 +63,7 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             raise ValueError(f"not a node or edge id: {element_id!r}")
     q = named_queries()
     with store.cursor() as cur:
+        cur.execute(q["analyzer_macros"])  # msg_role / msg_topic, as the analysis means them
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
         if service:

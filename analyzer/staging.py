@@ -96,6 +96,7 @@ class Stager:
         """Spans, producers, consumer/producer pairs, deliveries and hops of a window (or
         of the given traces only)."""
         self.run("analyzer_session")
+        self.run("analyzer_macros")
         if trace_ids is None:
             self.run("analyzer_src_all")
             self.run("analyzer_links_all")

@@ -22,8 +22,9 @@ MAX_SPANS = 2000
 MAX_TRACES = 200
 
 
-def span_role(kind: str | None, op: str | None) -> str | None:
-    """'P' (publishes), 'C' (consumes) or None; the rule of ``analyzer_load_spans``."""
+def span_role(kind: str | None, op: str | None, system: str | None) -> str | None:
+    """'P' (publishes), 'C' (consumes) or None: the SQL macro ``msg_role`` of
+    ``analyzer_macros``, for spans already in Python (a test keeps the two equal)."""
     if kind == "PRODUCER":
         return "P"
     if kind == "CONSUMER":
@@ -32,7 +33,20 @@ def span_role(kind: str | None, op: str | None) -> str | None:
         return "P"
     if kind == "CLIENT" and op == "receive":
         return "C"
+    if kind in ("INTERNAL", "SERVER") and system is not None:
+        if op in ("send", "create"):
+            return "P"
+        if op in ("receive", "process"):
+            return "C"
     return None
+
+
+def span_topic(destination: str | None, system: str | None) -> str:
+    """The SQL macro ``msg_topic``: the destination, 'unknown' if none, RabbitMQ's default
+    exchange ('') as 'amq.default'."""
+    if destination == "" and system == "rabbitmq":
+        return "amq.default"
+    return destination or "unknown"
 
 
 def _compatible(a: str | None, b: str | None) -> bool:
@@ -55,6 +69,7 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
         return None
     q = named_queries()
     with store.cursor() as cur:
+        cur.execute(q["analyzer_macros"])  # _discover's queries use msg_role / msg_topic
         t = time.perf_counter()
         members, attached, truncated = _discover(cur, q, tid)
         tm["discover"] = time.perf_counter() - t
@@ -104,8 +119,7 @@ def _discover(cur: Any, q: dict[str, str], tid: str) -> tuple[set[str], set[str]
         keys = cur.execute(q["flow_trace_keys"], {"ids": frontier}).fetchall()
         by_msg: dict[str, list[tuple[str | None, str]]] = {}
         conv: set[str] = set()
-        for _tr, _sp, kind, op, mid, cid, topic in keys:
-            role = span_role(kind, op)
+        for _tr, _sp, role, mid, cid, topic in keys:
             if mid is not None and role is not None and ("m", mid) not in seen_ids:
                 by_msg.setdefault(mid, []).append((role, topic))
             if cid is not None and ("c", cid) not in seen_ids:
@@ -122,9 +136,8 @@ def _discover(cur: Any, q: dict[str, str], tid: str) -> tuple[set[str], set[str]
             else:
                 new.add(trace)
         if by_msg:
-            for trace, key, kind, op, topic in cur.execute(
+            for trace, key, role, topic in cur.execute(
                     q["flow_message_traces"], {"msg_ids": sorted(by_msg)}).fetchall():
-                role = span_role(kind, op)
                 if trace not in members and role is not None and any(
                         r != role and _compatible(tp, topic) for r, tp in by_msg.get(key, ())):
                     new.add(trace)
@@ -158,8 +171,10 @@ def _assemble(spans: list[dict[str, Any]], links: list[tuple], matches: list[tup
         cp_input.append({
             "trace_id": s["trace_id"], "span_id": s["span_id"],
             "parent_span_id": s["parent_span_id"], "service": s["service_name"],
-            "kind": s["kind"], "role": span_role(s["kind"], s["msg_operation_type"]),
-            "topic": s["msg_destination"] or "unknown", "t0": s["start_time_unix_nano"],
+            "kind": s["kind"],
+            "role": span_role(s["kind"], s["msg_operation_type"], s["msg_system"]),
+            "topic": span_topic(s["msg_destination"], s["msg_system"]),
+            "t0": s["start_time_unix_nano"],
             "t1": s["end_time_unix_nano"], "err": s["status_code"] == "ERROR",
             "hop_type": h[0] if h else None, "hop_src": h[1] if h else None,
             "hop_dst": h[2] if h else None,

@@ -37,9 +37,11 @@ INT64_MAX = 2**63 - 1
 # names beat the legacy names that older instrumentation still emits.
 _NORMALISED: dict[str, tuple[str, int]] = {
     "messaging.system": ("msg_system", 0),
-    "messaging.destination.name": ("msg_destination", 0),
-    "messaging.destination": ("msg_destination", 1),  # legacy (< 1.20): the name itself
-    "messaging.destination.template": ("msg_destination", 2),
+    # A template ("/customers/{id}") names one destination per entity as one node: the
+    # conventions give it as the low-cardinality name, so it wins over the name itself.
+    "messaging.destination.template": ("msg_destination", 0),
+    "messaging.destination.name": ("msg_destination", 1),
+    "messaging.destination": ("msg_destination", 2),  # legacy (< 1.20): the name itself
     "messaging.destination_kind": ("msg_destination_kind", 0),
     "messaging.operation.type": ("msg_operation_type", 0),
     "messaging.operation": ("msg_operation_type", 1),  # legacy: receive|process|publish

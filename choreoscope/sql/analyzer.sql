@@ -2,9 +2,7 @@
 -- build TEMP tables (private to that cursor, allowed on a read-only database), so every
 -- aggregate is computed by DuckDB over columns and Python only sees aggregated rows.
 --
--- Span roles: 'P' publishes (PRODUCER, or a CLIENT span whose messaging.operation.type is
--- send/create), 'C' consumes (CONSUMER, or a CLIENT receive = poll). Topic: the normalised
--- destination, 'unknown' when a messaging span names none.
+-- Span roles and topics are defined once, by the macros of analyzer_macros (below).
 --
 -- Spans are joined by 64-bit keys, sk = hash(trace_id, span_id) and pk = the parent's sk:
 -- on a million spans an integer hash join is several times faster than one on two strings,
@@ -17,6 +15,29 @@
 -- aggregated with explicit tie-breaks), and keeping insertion order makes each TEMP table
 -- copy several times slower (order-preserving batch insert). A setting of this cursor only.
 SET SESSION preserve_insertion_order = false
+
+-- name: analyzer_macros
+-- What every query here means by a span's role and topic (TEMP macros of this cursor; the
+-- Python mirror is analyzer.trace_flow.span_role / span_topic, checked against these).
+-- Role 'P' publishes: a PRODUCER span, a CLIENT span whose messaging.operation.type is
+-- send/create, or an INTERNAL or SERVER span of a messaging system that says it sends
+-- (some libraries and push deliveries use those kinds). 'C' consumes: a CONSUMER span, a
+-- CLIENT receive (a poll), or an INTERNAL or SERVER span of a messaging system that
+-- receives or processes. Anything else has no role.
+CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys) AS
+    CASE WHEN kind = 'PRODUCER' THEN 'P'
+         WHEN kind = 'CONSUMER' THEN 'C'
+         WHEN kind = 'CLIENT' AND op IN ('send', 'create') THEN 'P'
+         WHEN kind = 'CLIENT' AND op = 'receive' THEN 'C'
+         WHEN kind IN ('INTERNAL', 'SERVER') AND sys IS NOT NULL
+              AND op IN ('send', 'create') THEN 'P'
+         WHEN kind IN ('INTERNAL', 'SERVER') AND sys IS NOT NULL
+              AND op IN ('receive', 'process') THEN 'C' END;
+-- Topic: the normalised destination; 'unknown' when a span names none (or an empty name),
+-- except RabbitMQ's default exchange, which clients name '' and the conventions 'amq.default'.
+CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys) AS
+    CASE WHEN dest = '' AND sys = 'rabbitmq' THEN 'amq.default'
+         ELSE coalesce(nullif(dest, ''), 'unknown') END
 
 -- name: analyzer_src_all
 -- The stages read a_src / a_links: the whole store for an analysis ...
@@ -55,11 +76,8 @@ SELECT trace_id, span_id, parent_span_id, hash(trace_id, span_id) AS sk,
        msg_system, msg_operation_type AS op, msg_message_id AS msg_id,
        msg_conversation_id AS conv_id, msg_consumer_group AS cgroup,
        peer_service, server_address, db_system,
-       CASE WHEN kind = 'PRODUCER' THEN 'P'
-            WHEN kind = 'CONSUMER' THEN 'C'
-            WHEN kind = 'CLIENT' AND msg_operation_type IN ('send', 'create') THEN 'P'
-            WHEN kind = 'CLIENT' AND msg_operation_type = 'receive' THEN 'C' END AS role,
-       coalesce(msg_destination, 'unknown') AS topic
+       msg_role(kind, msg_operation_type, msg_system) AS role,
+       msg_topic(msg_destination, msg_system) AS topic
 FROM a_src
 WHERE start_time_unix_nano >= getvariable('a_window')[1]
   AND start_time_unix_nano < getvariable('a_window')[2]
@@ -83,31 +101,40 @@ WITH s AS (
            CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, cgroup, role, topic,
            msg_system
     FROM a_spans
-    -- (the same as role IS NOT NULL, in terms the scan can filter on)
-    WHERE kind IN ('PRODUCER', 'CONSUMER')
-       OR (kind = 'CLIENT' AND op IN ('send', 'create', 'receive'))
+    WHERE role IS NOT NULL
 )
 SELECT s.*, p.role AS p_role, p.op AS p_op,
        -- the parent is an outer span of the same publish or delivery: same role, same (or
-       -- an unnamed) destination and, for consumers, the same service
+       -- an unnamed) destination and, for consumers, the same service. Not a message
+       -- created inside a batch send ('create' under a send): that is a message of its own.
        coalesce(p.role = s.role
                 AND (p.topic = s.topic OR p.topic = 'unknown' OR s.topic = 'unknown')
-                AND (s.role = 'P' OR p.service = s.service), false) AS p_nested
+                AND (s.role = 'P' OR p.service = s.service)
+                AND NOT (s.role = 'P' AND s.op = 'create' AND coalesce(p.op, '') <> 'create'),
+                false) AS p_nested
 FROM s LEFT JOIN s p ON p.sk = s.pk
 
 -- name: analyzer_producers
 -- Producer spans with their canonical span: instrumentation often nests PRODUCER spans for
 -- one publish (framework + client library); a producer under a producer for the same (or an
 -- unnamed) destination belongs to its outermost ancestor, so the message counts once.
+-- A batch send whose messages have 'create' spans of their own is an envelope: the creates
+-- are the messages (consumers link to them), so it counts as a publish only if a consumer
+-- was joined to the envelope itself (see pub in analyzer_hops).
 CREATE OR REPLACE TEMP TABLE a_prod AS
 WITH p AS (
     SELECT trace_id, span_id, sk, pk, service, topic, t0, t1, err, mid, p_nested AS nested
     FROM a_msg WHERE role = 'P'
+),
+env AS (
+    SELECT DISTINCT pk AS sk FROM a_msg
+    WHERE role = 'P' AND op = 'create' AND p_role = 'P' AND coalesce(p_op, '') <> 'create'
 )
 SELECT p.*,
        CASE WHEN NOT p.nested THEN p.sk
             WHEN NOT coalesce(q.nested, false) THEN p.pk
-            ELSE q.pk END AS canon
+            ELSE q.pk END AS canon,
+       p.sk IN (SELECT sk FROM env) AS envelope
 -- (a plain equi-join: a one-sided condition in a LEFT JOIN's ON turns it into a nested loop)
 FROM p LEFT JOIN p q ON q.sk = p.pk
 
@@ -237,6 +264,7 @@ pub AS (
            coalesce(max(p.topic) FILTER (WHERE p.topic <> 'unknown'), 'unknown') AS topic,
            any_value(c.t0) AS t0, any_value(c.t1) AS t1, bool_or(p.err) AS err
     FROM a_prod p JOIN a_prod c ON c.sk = p.canon
+    WHERE NOT c.envelope OR c.sk IN (SELECT p_canon FROM a_match)
     GROUP BY p.canon
 ),
 sync AS MATERIALIZED (
@@ -569,8 +597,8 @@ ORDER BY flows DESC, hop
 -- name: flow_trace_keys
 -- Message and conversation ids carried by the spans of the traces $ids. (Rows are found by
 -- a pushed-down list_contains(), as in analyzer_src_traces.)
-SELECT trace_id, span_id, kind, msg_operation_type, msg_message_id, msg_conversation_id,
-       coalesce(msg_destination, 'unknown') AS topic
+SELECT trace_id, span_id, msg_role(kind, msg_operation_type, msg_system) AS role,
+       msg_message_id, msg_conversation_id, msg_topic(msg_destination, msg_system) AS topic
 FROM spans
 WHERE list_contains($ids::VARCHAR[], trace_id)
   AND (msg_message_id IS NOT NULL OR msg_conversation_id IS NOT NULL)
@@ -591,7 +619,8 @@ FROM span_links l WHERE list_contains($ids::VARCHAR[], l.linked_trace_id)
 -- name: flow_message_traces
 -- Spans carrying one of the message ids $msg_ids (producer/consumer pairs whose context
 -- was lost).
-SELECT trace_id, msg_message_id, kind, msg_operation_type, coalesce(msg_destination, 'unknown')
+SELECT trace_id, msg_message_id, msg_role(kind, msg_operation_type, msg_system) AS role,
+       msg_topic(msg_destination, msg_system) AS topic
 FROM spans
 WHERE list_contains($msg_ids::VARCHAR[], msg_message_id)
 
@@ -629,17 +658,25 @@ FROM a_match m
 -- span of that service.
 
 -- name: detail_rows_publish
+-- A publish is an outermost producer span, as in analyzer_producers: a 'create' under a batch
+-- send is a message of its own, and the send around such creates is not one (the analysis
+-- counts that envelope only if a consumer was joined to it: rare, not looked for here).
 CREATE OR REPLACE TEMP TABLE d_rows AS
 WITH p AS (
     SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
-           end_time_unix_nano AS t1, status_code = 'ERROR' AS err
+           end_time_unix_nano AS t1, status_code = 'ERROR' AS err,
+           coalesce(msg_operation_type, '') AS op
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name AND coalesce(msg_destination, 'unknown') = $topic
-      AND (kind = 'PRODUCER' OR (kind = 'CLIENT' AND msg_operation_type IN ('send', 'create')))
+      AND service_name = $name AND msg_topic(msg_destination, msg_system) = $topic
+      AND msg_role(kind, msg_operation_type, msg_system) = 'P'
 )
 SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
-FROM p ANTI JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
+FROM p
+ANTI JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
+             AND NOT (p.op = 'create' AND q.op <> 'create')
+ANTI JOIN p k ON k.trace_id = p.trace_id AND k.parent_span_id = p.span_id
+             AND k.op = 'create' AND p.op <> 'create'
 
 -- name: detail_rows_consume
 CREATE OR REPLACE TEMP TABLE d_rows AS
@@ -649,8 +686,8 @@ WITH c AS (
            msg_operation_type AS op
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name AND coalesce(msg_destination, 'unknown') = $topic
-      AND (kind = 'CONSUMER' OR (kind = 'CLIENT' AND msg_operation_type = 'receive'))
+      AND service_name = $name AND msg_topic(msg_destination, msg_system) = $topic
+      AND msg_role(kind, msg_operation_type, msg_system) = 'C'
 ),
 counted AS (   -- one per delivery: not the inner span of nested consumer spans
     SELECT c.* FROM c
@@ -664,7 +701,7 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans
 prod AS (      -- producers reached by parent or by link, else by message id
     SELECT k.trace_id, k.span_id, p.end_time_unix_nano AS p_t1, true AS ctx
     FROM counted k JOIN spans p ON p.trace_id = k.trace_id AND p.span_id = k.parent_span_id
-    WHERE p.kind = 'PRODUCER' OR (p.kind = 'CLIENT' AND p.msg_operation_type IN ('send', 'create'))
+    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
     UNION ALL
     SELECT k.trace_id, k.span_id, p.end_time_unix_nano, true
     FROM counted k
@@ -674,8 +711,8 @@ prod AS (      -- producers reached by parent or by link, else by message id
     SELECT k.trace_id, k.span_id, p.end_time_unix_nano, false
     FROM counted k
     JOIN spans p ON p.msg_message_id = k.msg_message_id
-     AND coalesce(p.msg_destination, 'unknown') IN ($topic, 'unknown')
-    WHERE p.kind = 'PRODUCER' OR (p.kind = 'CLIENT' AND p.msg_operation_type IN ('send', 'create'))
+     AND msg_topic(p.msg_destination, p.msg_system) IN ($topic, 'unknown')
+    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
 )
 SELECT k.trace_id, k.t0, k.t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
@@ -694,15 +731,15 @@ WITH p AS (
     SELECT trace_id, span_id, end_time_unix_nano AS t1, msg_message_id
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND msg_destination = $name
-      AND (kind = 'PRODUCER' OR (kind = 'CLIENT' AND msg_operation_type IN ('send', 'create')))
+      AND msg_topic(msg_destination, msg_system) = $name
+      AND msg_role(kind, msg_operation_type, msg_system) = 'P'
 ),
 c AS (
     SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0, msg_message_id
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND msg_destination = $target
-      AND (kind = 'CONSUMER' OR (kind = 'CLIENT' AND msg_operation_type = 'receive'))
+      AND msg_topic(msg_destination, msg_system) = $target
+      AND msg_role(kind, msg_operation_type, msg_system) = 'C'
 ),
 pairs AS (
     SELECT p.trace_id, p.span_id, p.t1, c.t0
@@ -731,14 +768,14 @@ WITH s AS (
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND service_name = $target AND parent_span_id IS NOT NULL
-      AND kind NOT IN ('PRODUCER', 'CONSUMER')
+      AND msg_role(kind, msg_operation_type, msg_system) IS NULL
 )
 SELECT s.trace_id,
        min(CASE WHEN p.kind = 'CLIENT' THEN p.start_time_unix_nano ELSE s.t0 END) AS t0,
        max(CASE WHEN p.kind = 'CLIENT' THEN p.end_time_unix_nano ELSE s.t1 END) AS t1,
        bool_or(s.err OR p.status_code = 'ERROR') AS err, NULL::BIGINT AS queue_ns
 FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-WHERE p.service_name = $name AND p.kind NOT IN ('PRODUCER', 'CONSUMER')
+WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_system) IS NULL
   AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
        OR ($name <> $target AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
 GROUP BY s.trace_id, p.span_id
@@ -771,9 +808,8 @@ SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
        status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
 FROM spans
 WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-  AND coalesce(msg_destination, 'unknown') = $name
-  AND kind IN ('PRODUCER', 'CONSUMER', 'CLIENT')
-  AND (kind <> 'CLIENT' OR msg_operation_type IN ('send', 'create', 'receive'))
+  AND msg_topic(msg_destination, msg_system) = $name
+  AND msg_role(kind, msg_operation_type, msg_system) IS NOT NULL
 
 -- name: detail_keep_service
 -- With a service filter: only the rows of traces that touch $service in the window (run

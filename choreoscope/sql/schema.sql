@@ -60,7 +60,7 @@ CREATE TABLE IF NOT EXISTS span_shapes (
     status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
     -- Normalised messaging / peer columns (current name first, then legacy fallbacks):
     msg_system                VARCHAR,  -- messaging.system
-    msg_destination           VARCHAR,  -- messaging.destination.name | messaging.destination (legacy, string)
+    msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy)
     msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic)
     msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy): create|send|publish|receive|process|settle
     msg_operation_name        VARCHAR,  -- messaging.operation.name

@@ -1,0 +1,138 @@
+"""Shapes real instrumentation gives messaging spans that the basic rules did not cover:
+batch sends with a create span per message, destination templates, RabbitMQ's default
+exchange, and consumers (or producers) that are INTERNAL or SERVER spans."""
+
+from __future__ import annotations
+
+import itertools
+
+import pytest
+
+from analyzer import analyze, edge_detail, flow_for_trace
+from analyzer.trace_flow import span_role, span_topic
+from choreoscope.sql import named_queries
+from choreoscope.store import Store
+from tests.builders import SpanSet
+
+
+def _edges(a):
+    return {e["id"]: e for e in a.edges}
+
+
+def _batch_orders(b: SpanSet, n_sends: int = 3, per_send: int = 3) -> list:
+    """checkout sends batches of ``per_send`` messages: a send span with a create span per
+    message under it (semantic conventions 1.26+); billing consumes each, linked to its
+    create span."""
+    consumers = []
+    for i in range(n_sends):
+        t = i * 1000
+        root = b.span("shop", "POST /checkout", kind="SERVER", start_ms=t, dur_ms=30)
+        send = b.producer("shop", "orders", parent=root, start_ms=t + 5, dur_ms=5,
+                          attrs={"messaging.batch.message_count": per_send})
+        for k in range(per_send):
+            c = b.producer("shop", "orders", parent=send, start_ms=t + 6 + k * 0.1,
+                           dur_ms=0.05, attrs={"messaging.operation.type": "create"})
+            consumers.append(b.consumer("billing", "orders", link=c, start_ms=t + 40 + k,
+                                        dur_ms=5))
+    return consumers
+
+
+def test_each_created_message_of_a_batch_send_is_one_publish():
+    b = SpanSet()
+    consumers = _batch_orders(b)
+    st = b.store()
+    a = analyze(st)
+    e = _edges(a)
+    pub, con = e["service:shop->topic:orders"], e["topic:orders->service:billing"]
+    assert pub["count"] == con["count"] == 9  # nine messages, not three sends
+    assert not [x for x in a.anomalies if x["type"] == "published_never_consumed"]
+    # The detail panel counts as the analysis does.
+    assert edge_detail(st, "service:shop->topic:orders")["count"] == 9
+    # The flow view joins the consumer's trace to the batch's trace through its create span.
+    flow = flow_for_trace(st, consumers[0].trace_id)
+    assert len(flow["trace_ids"]) >= 2
+    assert any(ln["type"] == "link" and ln["cross_trace"] for ln in flow["links"])
+
+
+def test_a_send_with_no_create_spans_is_still_one_publish():
+    b = SpanSet()
+    for i in range(2):
+        root = b.span("shop", "POST /checkout", kind="SERVER", start_ms=i * 100, dur_ms=20)
+        outer = b.producer("shop", "orders", parent=root, start_ms=i * 100 + 2, dur_ms=5)
+        inner = b.producer("shop", "orders", parent=outer, start_ms=i * 100 + 3, dur_ms=3)
+        b.consumer("billing", "orders", link=inner, start_ms=i * 100 + 30)
+    e = _edges(analyze(b.store()))
+    assert e["service:shop->topic:orders"]["count"] == 2  # nested: framework + client
+
+
+def test_destination_template_is_the_topic():
+    b = SpanSet()
+    tmpl = {"messaging.destination.template": "customers/{id}/orders"}
+    for i in range(3):
+        p = b.producer("shop", f"customers/{i}/orders", start_ms=i * 100, attrs=tmpl)
+        b.consumer("billing", f"customers/{i}/orders", link=p, start_ms=i * 100 + 20,
+                   attrs=tmpl)
+    a = analyze(b.store())
+    topics = sorted(n["id"] for n in a.nodes if n["id"].startswith("topic:"))
+    assert topics == ["topic:customers/{id}/orders"]
+    assert _edges(a)["topic:customers/{id}/orders->service:billing"]["count"] == 3
+
+
+def test_rabbitmq_default_exchange_routes_to_its_queue():
+    b = SpanSet()
+    for i in range(2):
+        p = b.producer("shop", "", start_ms=i * 100, system="rabbitmq",
+                       attrs={"messaging.rabbitmq.destination.routing_key": "orders"})
+        b.consumer("billing", "orders", parent=p, start_ms=i * 100 + 20, system="rabbitmq")
+    st = b.store()
+    e = _edges(analyze(st))
+    assert e["service:shop->topic:amq.default"]["count"] == 2
+    assert e["topic:amq.default->topic:orders"]["type"] == "route"
+    assert e["topic:orders->service:billing"]["count"] == 2
+    assert not any(k.endswith("topic:") or "topic:->" in k for k in e)
+    assert edge_detail(st, "topic:amq.default->topic:orders")["count"] == 2
+
+
+@pytest.mark.parametrize("kind", ["INTERNAL", "SERVER"])
+def test_internal_or_server_spans_of_a_messaging_system_consume(kind):
+    b = SpanSet()
+    for i in range(2):
+        p = b.producer("shop", "orders", start_ms=i * 100)
+        # e.g. a push delivery (Pub/Sub push, Dapr) arrives as an HTTP SERVER span
+        b.span("billing", "orders process", kind=kind, parent=p, start_ms=i * 100 + 20,
+               attrs={"messaging.system": "gcp_pubsub", "messaging.destination.name": "orders",
+                      "messaging.operation.type": "process"})
+    st = b.store()
+    a = analyze(st)
+    e = _edges(a)
+    assert e["topic:orders->service:billing"]["count"] == 2
+    assert "service:shop->service:billing" not in e  # a delivery, not a call
+    assert not [x for x in a.anomalies if x["type"] == "published_never_consumed"]
+    assert edge_detail(st, "topic:orders->service:billing")["count"] == 2
+
+
+def test_internal_span_without_a_messaging_system_has_no_role():
+    b = SpanSet()
+    p = b.producer("shop", "orders")
+    b.span("billing", "process", kind="INTERNAL", parent=p, start_ms=20,
+           attrs={"messaging.operation.type": "process"})
+    e = _edges(analyze(b.store()))
+    assert "topic:orders->service:billing" not in e
+
+
+def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
+    q = named_queries()
+    st = Store.open(":memory:")
+    kinds = ["PRODUCER", "CONSUMER", "CLIENT", "SERVER", "INTERNAL", "UNSPECIFIED"]
+    ops = [None, "send", "create", "receive", "process", "settle"]
+    systems = [None, "kafka", "rabbitmq"]
+    dests = [None, "", "orders"]
+    with st.cursor() as cur:
+        cur.execute(q["analyzer_macros"])
+        for kind, op, sys_ in itertools.product(kinds, ops, systems):
+            got = cur.execute("SELECT msg_role(?, ?, ?)", [kind, op, sys_]).fetchone()[0]
+            assert got == span_role(kind, op, sys_), (kind, op, sys_)
+        for dest, sys_ in itertools.product(dests, systems):
+            got = cur.execute("SELECT msg_topic(?, ?)", [dest, sys_]).fetchone()[0]
+            assert got == span_topic(dest, sys_), (dest, sys_)
+    st.close()
