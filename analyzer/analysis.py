@@ -223,7 +223,7 @@ def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
     for r in types:
         sig = r["sig"]
         cps = per_type.get(r["sig_hash"], [])
-        hop_ids = [h for h in (r["hops"] or "").split(" ") if h]
+        hop_ids = list(r["hops"] or [])
         hop_tuples = [(edge_types.get(h, "call"), *h.split("->", 1)) for h in hop_ids]
         cp_summary, offsets, hop_acc = _aggregate_cp(cps)
         scale = (r["n"] / len(cps)) if cps else 0.0

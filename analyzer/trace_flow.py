@@ -41,9 +41,11 @@ def span_role(kind: str | None, op: str | None, system: str | None) -> str | Non
     return None
 
 
-def span_topic(destination: str | None, system: str | None) -> str:
+def span_topic(destination: str | None, system: str | None, kind: str | None) -> str:
     """The SQL macro ``msg_topic``: the destination, 'unknown' if none, RabbitMQ's default
-    exchange ('') as 'amq.default'."""
+    exchange ('') as 'amq.default', a temporary destination as '(temporary:<system>)'."""
+    if kind == "temporary":
+        return f"(temporary:{system or 'messaging'})"
     if destination == "" and system == "rabbitmq":
         return "amq.default"
     return destination or "unknown"
@@ -173,7 +175,8 @@ def _assemble(spans: list[dict[str, Any]], links: list[tuple], matches: list[tup
             "parent_span_id": s["parent_span_id"], "service": s["service_name"],
             "kind": s["kind"],
             "role": span_role(s["kind"], s["msg_operation_type"], s["msg_system"]),
-            "topic": span_topic(s["msg_destination"], s["msg_system"]),
+            "topic": span_topic(s["msg_destination"], s["msg_system"],
+                                s["msg_destination_kind"]),
             "t0": s["start_time_unix_nano"],
             "t1": s["end_time_unix_nano"], "err": s["status_code"] == "ERROR",
             "hop_type": h[0] if h else None, "hop_src": h[1] if h else None,

@@ -97,6 +97,7 @@ cdef int bucket[MAX_KEY_LEN + 1][BUCKET]
 
 cdef int COL_BATCH = _NORM_COLS.index("msg_batch_count")
 cdef int COL_OPTYPE = _NORM_COLS.index("msg_operation_type")
+cdef int COL_DKIND = _NORM_COLS.index("msg_destination_kind")
 
 cdef void _init_tables() except *:
     cdef int i, L
@@ -1401,6 +1402,9 @@ cdef class _Decoder:
             if v is None or not (-0x8000000000000000 <= v <= 0x7FFFFFFFFFFFFFFF):
                 return col_null(c)
             return col_i64(c, <int64_t>v)
+        if col == COL_DKIND and k == K_BOOL:
+            # messaging.destination.temporary / .anonymous (collector.decode: the same rule)
+            return col_str(c, b"temporary", 9) if av.u else col_null(c)
         if col == COL_OPTYPE:
             ln = av.end - av.off
             if k == K_STR and ln <= 32:

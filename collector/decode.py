@@ -43,6 +43,10 @@ _NORMALISED: dict[str, tuple[str, int]] = {
     "messaging.destination.name": ("msg_destination", 1),
     "messaging.destination": ("msg_destination", 2),  # legacy (< 1.20): the name itself
     "messaging.destination_kind": ("msg_destination_kind", 0),
+    # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
+    # every time: true is stored as the kind 'temporary', which the analyzer groups by.
+    "messaging.destination.temporary": ("msg_destination_kind", 1),
+    "messaging.destination.anonymous": ("msg_destination_kind", 2),
     "messaging.operation.type": ("msg_operation_type", 0),
     "messaging.operation": ("msg_operation_type", 1),  # legacy: receive|process|publish
     "messaging.operation.name": ("msg_operation_name", 0),
@@ -318,6 +322,8 @@ def _append_normalised(a: dict[str, Any], norm: dict[str, Any], aliases: dict[st
         elif col == "msg_operation_type":
             s = str(v).lower()
             a[col](aliases.get(s, s))
+        elif col == "msg_destination_kind" and isinstance(v, bool):
+            a[col]("temporary" if v else None)
         elif isinstance(v, (dict, list)):
             a[col](orjson.dumps(v).decode())
         else:

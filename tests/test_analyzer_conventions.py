@@ -127,12 +127,59 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     ops = [None, "send", "create", "receive", "process", "settle"]
     systems = [None, "kafka", "rabbitmq"]
     dests = [None, "", "orders"]
+    dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])
         for kind, op, sys_ in itertools.product(kinds, ops, systems):
             got = cur.execute("SELECT msg_role(?, ?, ?)", [kind, op, sys_]).fetchone()[0]
             assert got == span_role(kind, op, sys_), (kind, op, sys_)
-        for dest, sys_ in itertools.product(dests, systems):
-            got = cur.execute("SELECT msg_topic(?, ?)", [dest, sys_]).fetchone()[0]
-            assert got == span_topic(dest, sys_), (dest, sys_)
+        for dest, sys_, dk in itertools.product(dests, systems, dkinds):
+            got = cur.execute("SELECT msg_topic(?, ?, ?)", [dest, sys_, dk]).fetchone()[0]
+            assert got == span_topic(dest, sys_, dk), (dest, sys_, dk)
     st.close()
+
+
+def test_temporary_reply_queues_are_one_node_not_one_per_name():
+    b = SpanSet()
+    temp = {"messaging.destination.temporary": True}
+    for i in range(4):
+        # the server answers each request on the reply queue the client declared
+        p = b.producer("pricing", f"amq.gen-{i:04d}xyz", start_ms=i * 100, system="rabbitmq",
+                       attrs=temp)
+        b.consumer("checkout", f"amq.gen-{i:04d}xyz", parent=p, start_ms=i * 100 + 20,
+                   system="rabbitmq", attrs={"messaging.destination.anonymous": True})
+    st = b.store()
+    with st.cursor() as cur:  # the kind is stored, the real names are kept too
+        kinds = cur.execute("SELECT DISTINCT msg_destination_kind FROM spans "
+                            "WHERE msg_system = 'rabbitmq'").fetchall()
+        names = cur.execute("SELECT count(DISTINCT msg_destination) FROM spans").fetchone()
+    assert kinds == [("temporary",)] and names == (4,)
+    a = analyze(st)
+    topics = sorted(n["id"] for n in a.nodes if n["id"].startswith("topic:"))
+    assert topics == ["topic:(temporary:rabbitmq)"]
+    e = _edges(a)
+    assert e["topic:(temporary:rabbitmq)->service:checkout"]["count"] == 4
+    assert edge_detail(st, "topic:(temporary:rabbitmq)->service:checkout")["count"] == 4
+
+
+def test_service_and_destination_names_with_spaces_do_not_break_the_analysis():
+    b = SpanSet()
+    for i in range(2):
+        root = b.span("Order Service", "POST /orders", kind="SERVER", start_ms=i * 100,
+                      dur_ms=30)
+        p = b.producer("Order Service", "order events", parent=root, start_ms=i * 100 + 5,
+                       system="rabbitmq")
+        c = b.consumer("Billing Service", "order events", parent=p, start_ms=i * 100 + 40,
+                       system="rabbitmq")
+        b.client_call("Billing Service", "Ledger (EU)", parent=c, start_ms=i * 100 + 42,
+                      dur_ms=3)
+    st = b.store()
+    a = analyze(st)
+    (flow,) = a.flows
+    assert flow["hops"] == sorted([
+        "service:Order Service->topic:order events",
+        "topic:order events->service:Billing Service",
+        "service:Billing Service->service:Ledger (EU)"])
+    assert flow["style"] == "choreography"
+    assert edge_detail(st, "topic:order events->service:Billing Service")["count"] == 2
+    assert len(flow_for_trace(st, p.trace_id)["spans"]) == 5  # with the SERVER span in Ledger

@@ -34,9 +34,12 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys) AS
          WHEN kind IN ('INTERNAL', 'SERVER') AND sys IS NOT NULL
               AND op IN ('receive', 'process') THEN 'C' END;
 -- Topic: the normalised destination; 'unknown' when a span names none (or an empty name),
--- except RabbitMQ's default exchange, which clients name '' and the conventions 'amq.default'.
-CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys) AS
-    CASE WHEN dest = '' AND sys = 'rabbitmq' THEN 'amq.default'
+-- except RabbitMQ's default exchange, which clients name '' and the conventions
+-- 'amq.default', and temporary destinations (reply queues, inboxes: a new name each time),
+-- which are one '(temporary)' node per messaging system rather than one per name.
+CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
+    CASE WHEN dkind = 'temporary' THEN '(temporary:' || coalesce(sys, 'messaging') || ')'
+         WHEN dest = '' AND sys = 'rabbitmq' THEN 'amq.default'
          ELSE coalesce(nullif(dest, ''), 'unknown') END
 
 -- name: analyzer_src_all
@@ -77,7 +80,7 @@ SELECT trace_id, span_id, parent_span_id, hash(trace_id, span_id) AS sk,
        msg_conversation_id AS conv_id, msg_consumer_group AS cgroup,
        peer_service, server_address, db_system,
        msg_role(kind, msg_operation_type, msg_system) AS role,
-       msg_topic(msg_destination, msg_system) AS topic
+       msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM a_src
 WHERE start_time_unix_nano >= getvariable('a_window')[1]
   AND start_time_unix_nano < getvariable('a_window')[2]
@@ -417,15 +420,16 @@ WITH t AS (
            min(flow_id) AS rep
     FROM a_flows GROUP BY sig_hash
 ),
+-- (hops as a list: service and destination names may contain spaces)
 hops AS (
     SELECT t.sig_hash,
-           string_agg(DISTINCT h.src || '->' || h.dst, ' ' ORDER BY h.src || '->' || h.dst) AS hops
+           list(DISTINCT h.src || '->' || h.dst ORDER BY h.src || '->' || h.dst) AS hops
     FROM t JOIN a_traces tr ON tr.flow_id = t.rep
     JOIN a_hops h ON h.trace_id = tr.trace_id
     GROUP BY t.sig_hash
 )
-SELECT t.*, coalesce(hops.hops, '') AS hops,
-       'entry:service:' || t.entry || ' ' || coalesce(hops.hops, '') AS sig
+SELECT t.*, coalesce(hops.hops, []::VARCHAR[]) AS hops,
+       'entry:service:' || t.entry || ' ' || array_to_string(coalesce(hops.hops, []), ' ') AS sig
 FROM t LEFT JOIN hops ON hops.sig_hash = t.sig_hash
 ORDER BY n DESC, sig
 
@@ -598,7 +602,7 @@ ORDER BY flows DESC, hop
 -- Message and conversation ids carried by the spans of the traces $ids. (Rows are found by
 -- a pushed-down list_contains(), as in analyzer_src_traces.)
 SELECT trace_id, span_id, msg_role(kind, msg_operation_type, msg_system) AS role,
-       msg_message_id, msg_conversation_id, msg_topic(msg_destination, msg_system) AS topic
+       msg_message_id, msg_conversation_id, msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM spans
 WHERE list_contains($ids::VARCHAR[], trace_id)
   AND (msg_message_id IS NOT NULL OR msg_conversation_id IS NOT NULL)
@@ -620,7 +624,7 @@ FROM span_links l WHERE list_contains($ids::VARCHAR[], l.linked_trace_id)
 -- Spans carrying one of the message ids $msg_ids (producer/consumer pairs whose context
 -- was lost).
 SELECT trace_id, msg_message_id, msg_role(kind, msg_operation_type, msg_system) AS role,
-       msg_topic(msg_destination, msg_system) AS topic
+       msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM spans
 WHERE list_contains($msg_ids::VARCHAR[], msg_message_id)
 
@@ -668,7 +672,7 @@ WITH p AS (
            coalesce(msg_operation_type, '') AS op
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name AND msg_topic(msg_destination, msg_system) = $topic
+      AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
       AND msg_role(kind, msg_operation_type, msg_system) = 'P'
 )
 SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
@@ -686,7 +690,7 @@ WITH c AS (
            msg_operation_type AS op
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name AND msg_topic(msg_destination, msg_system) = $topic
+      AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
       AND msg_role(kind, msg_operation_type, msg_system) = 'C'
 ),
 counted AS (   -- one per delivery: not the inner span of nested consumer spans
@@ -711,7 +715,7 @@ prod AS (      -- producers reached by parent or by link, else by message id
     SELECT k.trace_id, k.span_id, p.end_time_unix_nano, false
     FROM counted k
     JOIN spans p ON p.msg_message_id = k.msg_message_id
-     AND msg_topic(p.msg_destination, p.msg_system) IN ($topic, 'unknown')
+     AND msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) IN ($topic, 'unknown')
     WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
 )
 SELECT k.trace_id, k.t0, k.t1, k.err,
@@ -731,14 +735,14 @@ WITH p AS (
     SELECT trace_id, span_id, end_time_unix_nano AS t1, msg_message_id
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND msg_topic(msg_destination, msg_system) = $name
+      AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $name
       AND msg_role(kind, msg_operation_type, msg_system) = 'P'
 ),
 c AS (
     SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0, msg_message_id
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND msg_topic(msg_destination, msg_system) = $target
+      AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $target
       AND msg_role(kind, msg_operation_type, msg_system) = 'C'
 ),
 pairs AS (
@@ -808,7 +812,7 @@ SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
        status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
 FROM spans
 WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-  AND msg_topic(msg_destination, msg_system) = $name
+  AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $name
   AND msg_role(kind, msg_operation_type, msg_system) IS NOT NULL
 
 -- name: detail_keep_service
