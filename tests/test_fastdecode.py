@@ -500,6 +500,11 @@ def test_messaging_precedence():
         [("messaging.system", True), ("peer.service", 2.5), ("messaging.message.id", 7)],
         [("messaging.destination.name", ["a", 1]), ("messaging.operation.type", {"k": 1})],
         [("messaging.operation.type", b"\x01")],
+        [("messaging.destination.temporary", True), ("messaging.destination.name", "r1")],
+        [("messaging.destination.temporary", False), ("messaging.destination.anonymous", True)],
+        [("messaging.destination.anonymous", True)],
+        [("messaging.destination_kind", "queue"), ("messaging.destination.temporary", True)],
+        [("messaging.destination.temporary", "yes")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
