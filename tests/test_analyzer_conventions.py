@@ -125,7 +125,7 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     st = Store.open(":memory:")
     kinds = ["PRODUCER", "CONSUMER", "CLIENT", "SERVER", "INTERNAL", "UNSPECIFIED"]
     ops = [None, "send", "create", "receive", "process", "settle"]
-    systems = [None, "kafka", "rabbitmq"]
+    systems = [None, "kafka", "rabbitmq", "RabbitMQ"]
     dests = [None, "", "orders"]
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:

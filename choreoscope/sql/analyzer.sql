@@ -38,8 +38,8 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys) AS
 -- 'amq.default', and temporary destinations (reply queues, inboxes: a new name each time),
 -- which are one '(temporary)' node per messaging system rather than one per name.
 CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
-    CASE WHEN dkind = 'temporary' THEN '(temporary:' || coalesce(sys, 'messaging') || ')'
-         WHEN dest = '' AND sys = 'rabbitmq' THEN 'amq.default'
+    CASE WHEN dkind = 'temporary' THEN '(temporary:' || coalesce(lower(sys), 'messaging') || ')'
+         WHEN dest = '' AND lower(sys) = 'rabbitmq' THEN 'amq.default'
          ELSE coalesce(nullif(dest, ''), 'unknown') END
 
 -- name: analyzer_src_all
