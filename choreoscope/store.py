@@ -14,6 +14,7 @@ All SQL comes from ``choreoscope/sql`` (see :mod:`choreoscope.sql`).
 from __future__ import annotations
 
 import os
+import re
 import threading
 import time
 from concurrent.futures import Future
@@ -32,6 +33,11 @@ from choreoscope.writer import WriteResult, Writer
 # Bump when schema.sql changes incompatibly; an older or newer file is refused, not migrated
 # by guesswork.
 SCHEMA_VERSION = 2
+
+# The DuckDB file format the store asks for when it creates a file: 1.2 or later keeps a
+# column compressed as the schema says (zstd for the attribute JSON, see schema.sql). Files
+# in an older format keep working, with DuckDB's default compression.
+STORAGE_VERSION = "v1.5.0"
 
 __all__ = ["Store", "StoreError", "WriteResult", "SCHEMA_VERSION",
            "SHAPE_COLS", "shape_table", "split_envelopes", "now_ns"]
@@ -69,6 +75,7 @@ class Store:
         """
         p = str(path)
         lake = p.startswith("ducklake:")
+        new_file = not lake and p != ":memory:" and not Path(p).exists()
         if p != ":memory:" and not lake:
             if read_only and not Path(p).exists():
                 raise StoreError(f"no database at {p}; run `choreoscope serve` or "
@@ -85,6 +92,8 @@ class Store:
             config["memory_limit"] = memory_limit
         read_threads = threads or os.cpu_count() or 1
         config["threads"] = read_threads
+        if new_file:
+            config["storage_compatibility_version"] = STORAGE_VERSION
         try:
             if lake:
                 conn = _attach_ducklake(p, config)
@@ -125,7 +134,8 @@ class Store:
                         f"{path} was written by an older choreoscope (schema version "
                         f"{found}); open it once for writing (`choreoscope serve --db {path}` "
                         f"or `choreoscope load FILE --db {path}`) to upgrade it in place")
-                migrate.upgrade(conn, found, SCHEMA_VERSION)
+                migrate.upgrade(conn, found, SCHEMA_VERSION,
+                                compression=_column_compression(conn))
                 return
             if found != SCHEMA_VERSION:
                 raise StoreError(
@@ -139,7 +149,7 @@ class Store:
         if read_only:
             raise StoreError(f"{path} is empty; nothing has been stored in it yet")
         conn.execute("BEGIN")
-        conn.execute(schema_sql())
+        conn.execute(schema_sql(compression=_column_compression(conn)))
         conn.execute("INSERT INTO schema_meta VALUES ('schema_version', ?)",
                      [str(SCHEMA_VERSION)])
         conn.execute("COMMIT")
@@ -325,6 +335,17 @@ class _ReadParallelism:
     def _set(self, n: int) -> None:
         if self._cur is not None:
             self._cur.execute(f"SET threads = {int(n)}")
+
+
+def _column_compression(conn: duckdb.DuckDBPyConnection) -> bool:
+    """Whether this database honours a column's ``USING COMPRESSION``: a DuckDB file in the
+    format of DuckDB 1.2 or later (not DuckLake, not an in-memory database)."""
+    row = conn.execute("SELECT type, tags FROM duckdb_databases() "
+                       "WHERE database_name = current_database()").fetchone()
+    if row is None or row[0] != "duckdb":
+        return False
+    m = re.match(r"v(\d+)\.(\d+)", (row[1] or {}).get("storage_version", ""))
+    return bool(m) and (int(m[1]), int(m[2])) >= (1, 2)
 
 
 def _attach_ducklake(path: str, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:

@@ -17,11 +17,18 @@ from functools import lru_cache
 from importlib import resources
 
 _NAME = re.compile(r"^--\s*name:\s*([A-Za-z_][A-Za-z0-9_]*)\s*$", re.M)
+_COMPRESSION = re.compile(r"\s+USING\s+COMPRESSION\s+\w+", re.I)
 
 
-def schema_sql() -> str:
-    """The DDL, applied by the store when it opens a database."""
-    return resources.files(__package__).joinpath("schema.sql").read_text()
+def schema_sql(compression: bool = True) -> str:
+    """The DDL, applied by the store when it opens a database.
+
+    ``compression=False`` drops the columns' ``USING COMPRESSION`` clauses, for databases
+    that cannot honour them: DuckLake refuses them, and a file in a storage format older
+    than DuckDB 1.2 would store such a column uncompressed.
+    """
+    text = resources.files(__package__).joinpath("schema.sql").read_text()
+    return text if compression else _COMPRESSION.sub("", text)
 
 
 @lru_cache(maxsize=1)
