@@ -59,7 +59,8 @@ class Store:
         self._closed = False
         self._write_lock = threading.Lock()  # serialises close() with submitters
         self._lake = lake  # attached to a DuckLake catalog instead of a local file
-        self._writer = None if read_only else Writer(conn, self._queries)
+        # A local file is DuckDB-locked to this process; a DuckLake catalog may be shared.
+        self._writer = None if read_only else Writer(conn, self._queries, exclusive=not lake)
         self._threads = _ReadParallelism(conn, read_threads or os.cpu_count() or 1,
                                          adaptive=not read_only and not lake)
 

@@ -30,13 +30,18 @@ from choreoscope.envelopes import Prepared, span_keys
 # and latency of one transaction.
 MAX_GROUP_SPANS = 50_000
 
-# Shape ids the writer remembers as stored; past this it starts again from empty.
-MAX_KNOWN_SHAPES = 100_000
+# Envelope ids the writer remembers as stored, per table; a table holding more is not read
+# at start, and the shapes it learns past this are forgotten (span names with ids in them
+# make a shape per span).
+MAX_KNOWN_IDS = 100_000
 
-# The envelope tables: id column, registered name, insert query.
-_ENVELOPES = (("resource_id", "_batch_resources", "insert_batch_resources"),
-              ("scope_id", "_batch_scopes", "insert_batch_scopes"),
-              ("shape_id", "_batch_shapes", "insert_batch_shapes"))
+# The envelope tables: id column, registered name, insert query, table, stored-ids query.
+_ENVELOPES = (("resource_id", "_batch_resources", "insert_batch_resources", "resources",
+               "stored_resource_ids"),
+              ("scope_id", "_batch_scopes", "insert_batch_scopes", "scopes",
+               "stored_scope_ids"),
+              ("shape_id", "_batch_shapes", "insert_batch_shapes", "span_shapes",
+               "stored_shape_ids"))
 
 _STOP = object()
 
@@ -52,12 +57,19 @@ class WriteResult:
 class Writer:
     """Owns the write connection and the thread that uses it."""
 
-    def __init__(self, conn: duckdb.DuckDBPyConnection, queries: dict[str, str]) -> None:
+    def __init__(self, conn: duckdb.DuckDBPyConnection, queries: dict[str, str],
+                 exclusive: bool = False) -> None:
+        """``exclusive``: no other process writes this database (a local DuckDB file, which
+        DuckDB locks), so the envelope ids read at start stay complete."""
         self._conn = conn
         self._q = queries
         self._queue: "queue.Queue[Any]" = queue.Queue()
-        # Envelope ids known to be stored (writer thread only).
-        self._known: dict[str, set[int]] = {name: set() for name, _, _ in _ENVELOPES}
+        # Envelope ids known to be stored (writer thread only), and whether that is every id
+        # the table holds: then a new id can be appended without asking the table.
+        self._known: dict[str, set[int]] = {name: set() for name, *_ in _ENVELOPES}
+        self._exact: dict[str, bool] = {name: False for name, *_ in _ENVELOPES}
+        if exclusive:
+            self._load_known()
         self._columns_of: dict[str, list[str]] = {}
         self.commits = 0  # write transactions committed (observability of group commit)
         self._thread = threading.Thread(target=self._write_loop, name="choreoscope-writer",
@@ -179,7 +191,7 @@ class Writer:
         # already stored (their SQL still skips rows stored before a restart).
         envelopes = {name: _new_rows([getattr(b, _TABLE[name]) for b in batches], name,
                                      self._known[name])
-                     for name, _, _ in _ENVELOPES}
+                     for name, *_ in _ENVELOPES}
         conn.execute("BEGIN")
         try:
             conn.register("_batch_spans", spans)
@@ -194,14 +206,20 @@ class Writer:
                 new_keys = span_keys(spans)
                 events = events.filter(pc.is_in(span_keys(events), new_keys))
                 links = links.filter(pc.is_in(span_keys(links), new_keys))
-            for name, view, sql in _ENVELOPES:
+            for name, view, sql, target, _ in _ENVELOPES:
                 table = envelopes[name]
-                if table.num_rows:
-                    conn.register(view, table)
-                    try:
-                        conn.execute(q[sql])
-                    finally:
-                        conn.unregister(view)
+                if not table.num_rows:
+                    continue
+                if self._exact[name]:
+                    # every stored id is in _known, so these rows are new: a plain append
+                    # (~1 ms less per commit than the NOT EXISTS insert)
+                    conn.from_arrow(table.select(self._columns(target))).insert_into(target)
+                    continue
+                conn.register(view, table)
+                try:
+                    conn.execute(q[sql])
+                finally:
+                    conn.unregister(view)
             # Span rows, events and links are plain appends: the relational insert costs
             # about 1.5 ms less per table and commit than register + INSERT ... SELECT.
             for table, target in ((spans, "span_rows"), (events, "span_events"),
@@ -213,13 +231,27 @@ class Writer:
             _rollback(conn)
             raise
         self.commits += 1
-        if len(self._known["shape_id"]) > MAX_KNOWN_SHAPES:
+        if len(self._known["shape_id"]) > MAX_KNOWN_IDS:
             # Span names with ids in them make a shape per span; forget rather than grow
             # without bound (the SQL still skips shapes already stored).
             self._known["shape_id"].clear()
-        for name, _, _ in _ENVELOPES:
+            self._exact["shape_id"] = False
+        for name, *_ in _ENVELOPES:
             self._known[name].update(envelopes[name].column(name).to_pylist())
         return _attribute(batches, total - spans.num_rows)
+
+    def _load_known(self) -> None:
+        """Read the envelope ids already stored, when there are few enough to remember.
+
+        This runs before the writer thread starts, and every later write goes through this
+        writer, so a table read here stays exactly known until its set is cleared."""
+        for name, _, _, _, ids_query in _ENVELOPES:
+            ids = self._conn.execute(self._q[ids_query],
+                                     {"limit": MAX_KNOWN_IDS + 1}).fetchall()
+            if len(ids) > MAX_KNOWN_IDS:
+                continue
+            self._known[name] = {r[0] for r in ids}
+            self._exact[name] = True
 
     def _columns(self, table: str) -> list[str]:
         """The columns of ``table`` in schema order (positional appends need it)."""

@@ -53,3 +53,24 @@ def test_the_schema_without_compression_clauses_is_the_same_schema():
     assert "USING COMPRESSION" not in plain
     assert plain.count("CREATE") == schema_sql().count("CREATE")
     assert "attributes                VARCHAR," in plain
+
+
+def test_envelopes_are_stored_once_across_restarts(tmp_path):
+    """The writer appends new resources, scopes and shapes without asking the table, because
+    it read every stored id at start: restarting must not store any of them twice."""
+    path = tmp_path / "env.duckdb"
+    req = simple_request(50, service="checkout")
+    with Store.open(path) as store:
+        store.write(decode_request(req))
+    for _ in range(2):
+        with Store.open(path) as store:  # a new writer: same resource, scope and shapes
+            store.write(decode_request(simple_request(50, service="checkout")))
+            store.write(decode_request(simple_request(50, service="billing")))
+    with Store.open(path, read_only=True) as store, store.cursor() as cur:
+        for table, key in (("resources", "resource_id"), ("scopes", "scope_id"),
+                           ("span_shapes", "shape_id")):
+            n, distinct = cur.execute(
+                f"SELECT count(*), count(DISTINCT {key}) FROM {table}").fetchone()
+            assert n == distinct, table
+        assert cur.execute("SELECT count(*) FROM resources").fetchone()[0] == 2
+        assert cur.execute("SELECT count(*) FROM spans_full").fetchone()[0] == 250

@@ -13,6 +13,16 @@ SEMI JOIN (
 
 -- Span rows, events and links are appended with the relational API (Store._insert).
 
+-- name: stored_resource_ids
+-- The envelope ids already stored, read once when the writer starts (at most $limit).
+SELECT resource_id FROM resources LIMIT $limit
+
+-- name: stored_scope_ids
+SELECT scope_id FROM scopes LIMIT $limit
+
+-- name: stored_shape_ids
+SELECT shape_id FROM span_shapes LIMIT $limit
+
 -- name: insert_batch_resources
 INSERT INTO resources SELECT * FROM _batch_resources b
 WHERE NOT EXISTS (SELECT 1 FROM resources r WHERE r.resource_id = b.resource_id)
