@@ -14,6 +14,7 @@ import threading
 import types
 import zlib
 from concurrent.futures import Future, ProcessPoolExecutor
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
 from choreoscope.store import Store, StoreError
@@ -112,13 +113,17 @@ class Ingest:
         try:
             if encoding == "gzip":
                 body = gunzip_bounded(body, self.max_request_size)
-            batch: SpanBatch | ReadyBatch
-            if self._pool is not None and len(body) > 64 * 1024:
+            batch: SpanBatch | ReadyBatch | None = None
+            pool = self._pool
+            if pool is not None and len(body) > 64 * 1024:
                 # All the per-span work in the worker: decoding and the envelope split hold
                 # the GIL here for ~3 ms per 1,000 spans, and the writer thread waits for it
                 # after every DuckDB call (bench/RESULTS.md, "Ingest").
-                batch = self._pool.submit(decode_ready, body, fmt).result()
-            else:
+                try:
+                    batch = pool.submit(decode_ready, body, fmt).result()
+                except BrokenProcessPool:
+                    self._lose_pool(pool)  # a worker died: decode here from now on
+            if batch is None:
                 batch = decode_body(body, fmt)
             return self.write(batch)
         finally:
@@ -146,6 +151,17 @@ class Ingest:
             self.spans_rejected += batch.rejected
         return ExportOutcome(res.stored, res.duplicates, batch.rejected,
                              batch.rejection_message())
+
+    def _lose_pool(self, pool: ProcessPoolExecutor) -> None:
+        """A decode worker died (killed, out of memory): the pool is unusable, so exports
+        are decoded in the server's own threads, slower but without losing any."""
+        with self._lock:
+            if self._pool is not pool:
+                return
+            self._pool = None
+        print("choreoscope: a decode worker process died; decoding in the server from now on",
+              file=sys.stderr, flush=True)
+        pool.shutdown(wait=False, cancel_futures=True)
 
     @property
     def pending_spans(self) -> int:

@@ -100,3 +100,22 @@ def test_auto_means_one_worker_on_two_or_more_cores(monkeypatch):
     monkeypatch.setattr("os.cpu_count", lambda: 1)
     assert resolve({}, environ={})["decode_workers"] == 0
     assert resolve({}, environ={"CHOREOSCOPE_DECODE_WORKERS": "3"})["decode_workers"] == 3
+
+
+def test_a_killed_worker_costs_no_export(tmp_path):
+    import os
+    import signal
+
+    col = _start(tmp_path / "k.duckdb", 1)
+    try:
+        (pid,) = list(col.ingest._pool._processes)
+        os.kill(pid, signal.SIGKILL)
+        time.sleep(0.2)
+        for _ in range(3):  # the first finds the pool broken, the others never use it
+            r = requests.post(col.endpoints.http + "/v1/traces",
+                              data=_big_request().SerializeToString(), headers=PB, timeout=30)
+            assert r.status_code == 200
+        assert col.store.count_spans() == 3 * 399
+        assert col.ingest._pool is None
+    finally:
+        col.stop()
