@@ -311,9 +311,9 @@ class _ReadParallelism:
         if self._cur is None:
             return
         with self._lock:
+            if self._readers == 0:
+                self._set(self._n)  # (if this fails, no reader was counted)
             self._readers += 1
-            if self._readers == 1:
-                self._set(self._n)
 
     def exit(self) -> None:
         """A reader is done: back to one thread when it was the last."""
@@ -322,7 +322,10 @@ class _ReadParallelism:
         with self._lock:
             self._readers -= 1
             if self._readers == 0:
-                self._set(1)
+                try:
+                    self._set(1)
+                except duckdb.Error:
+                    pass  # only slower writes until the next reader leaves
 
     def close(self) -> None:
         """Give every thread back (the final checkpoint may use them) and drop the cursor."""
