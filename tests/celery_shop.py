@@ -29,6 +29,7 @@ app = Celery("shop", broker="filesystem://")
 app.conf.update(
     broker_transport_options={"data_folder_in": DATA, "data_folder_out": DATA,
                               "processed_folder": os.path.join(DATA, "processed"),
+                              "control_folder": os.path.join(DATA, "control"),
                               "polling_interval": 0.05},
     task_ignore_result=True,
     task_routes={"tasks.charge": {"queue": "payments"}, "tasks.notify": {"queue": "emails"}},
