@@ -9,6 +9,7 @@ store's single writer, and returns only once the spans are committed.
 
 from __future__ import annotations
 
+import os
 import sys
 import threading
 import types
@@ -19,7 +20,9 @@ from dataclasses import dataclass
 
 from choreoscope.store import Store, StoreError
 from collector.decode import DecodeFailure, SpanBatch
-from collector.prepare import JSON, PROTOBUF, ReadyBatch, decode_body, decode_ready, warm
+from collector.prepare import (
+    JSON, PROTOBUF, ReadyBatch, decode_body, decode_ready, warm, watch_parent,
+)
 
 
 class Overloaded(RuntimeError):
@@ -185,7 +188,8 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
     """
     import multiprocessing as mp
 
-    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"))
+    pool = ProcessPoolExecutor(workers, mp_context=mp.get_context("spawn"),
+                               initializer=watch_parent, initargs=(os.getpid(),))
     main = sys.modules["__main__"]
     sys.modules["__main__"] = types.ModuleType("__main__")
     try:

@@ -10,6 +10,7 @@ keeps decode worker processes small (see ``collector.ingest``).
 from __future__ import annotations
 
 import os
+import threading
 import time
 from dataclasses import dataclass, field
 
@@ -48,6 +49,19 @@ def decode_ready(body: bytes, fmt: str) -> ReadyBatch:
     """:func:`decode_body`, then the envelope split (what a decode worker process runs)."""
     batch = decode_body(body, fmt)
     return ReadyBatch(Prepared.of(batch), batch.span_count, batch.rejected, batch.reasons)
+
+
+def watch_parent(parent_pid: int) -> None:
+    """A worker's initializer: exit once the server that started it is gone.
+
+    A worker blocks on its task queue, which it holds both ends of, so a server killed with
+    SIGKILL (or by the OOM killer) would leave it running forever."""
+    def watch() -> None:
+        while os.getppid() == parent_pid:
+            time.sleep(0.5)
+        os._exit(0)
+
+    threading.Thread(target=watch, name="watch-parent", daemon=True).start()
 
 
 def warm(pause_s: float) -> int:

@@ -119,3 +119,33 @@ def test_a_killed_worker_costs_no_export(tmp_path):
         assert col.ingest._pool is None
     finally:
         col.stop()
+
+
+def test_a_killed_server_takes_its_worker_with_it(tmp_path):
+    """SIGKILL (or the OOM killer) gives the server no chance to stop its workers."""
+    import os
+    import signal
+    import subprocess
+    import sys
+
+    import psutil
+
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "choreoscope.cli", "serve", "--db", str(tmp_path / "s.duckdb"),
+         "--grpc-port", "0", "--http-port", "0", "--no-ui", "--decode-workers", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        for line in proc.stdout:
+            if "OTLP/HTTP" in line:
+                break
+        workers = [c for c in psutil.Process(proc.pid).children()
+                   if "spawn_main" in " ".join(c.cmdline())]
+        assert len(workers) == 1
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(10)
+        gone, alive = psutil.wait_procs(workers, timeout=10)
+        assert not alive, "the decode worker outlived its server"
+    finally:
+        if proc.poll() is None:
+            proc.kill()
