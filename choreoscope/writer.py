@@ -18,7 +18,7 @@ import queue
 import threading
 from concurrent.futures import Future
 from dataclasses import dataclass
-from typing import Any, Callable
+from typing import Any, Callable, NamedTuple
 
 import duckdb
 import pyarrow as pa
@@ -35,13 +35,26 @@ MAX_GROUP_SPANS = 50_000
 # make a shape per span).
 MAX_KNOWN_IDS = 100_000
 
-# The envelope tables: id column, registered name, insert query, table, stored-ids query.
-_ENVELOPES = (("resource_id", "_batch_resources", "insert_batch_resources", "resources",
-               "stored_resource_ids"),
-              ("scope_id", "_batch_scopes", "insert_batch_scopes", "scopes",
-               "stored_scope_ids"),
-              ("shape_id", "_batch_shapes", "insert_batch_shapes", "span_shapes",
-               "stored_shape_ids"))
+
+class _Envelope(NamedTuple):
+    """One envelope table and how the writer fills it."""
+
+    id_col: str        # content-hash id column
+    attr: str          # the Prepared attribute holding a batch's rows
+    view: str          # name the rows are registered under for insert_sql
+    insert_sql: str    # named query: insert the rows not stored yet
+    table: str
+    ids_sql: str       # named query: the ids stored (read at start)
+
+
+_ENVELOPES = (
+    _Envelope("resource_id", "resources", "_batch_resources", "insert_batch_resources",
+              "resources", "stored_resource_ids"),
+    _Envelope("scope_id", "scopes", "_batch_scopes", "insert_batch_scopes", "scopes",
+              "stored_scope_ids"),
+    _Envelope("shape_id", "shapes", "_batch_shapes", "insert_batch_shapes", "span_shapes",
+              "stored_shape_ids"),
+)
 
 _STOP = object()
 
@@ -66,8 +79,8 @@ class Writer:
         self._queue: "queue.Queue[Any]" = queue.Queue()
         # Envelope ids known to be stored (writer thread only), and whether that is every id
         # the table holds: then a new id can be appended without asking the table.
-        self._known: dict[str, set[int]] = {name: set() for name, *_ in _ENVELOPES}
-        self._exact: dict[str, bool] = {name: False for name, *_ in _ENVELOPES}
+        self._known: dict[str, set[int]] = {e.id_col: set() for e in _ENVELOPES}
+        self._exact: dict[str, bool] = {e.id_col: False for e in _ENVELOPES}
         if exclusive:
             self._load_known()
         self._columns_of: dict[str, list[str]] = {}
@@ -189,9 +202,9 @@ class Writer:
         hi = max(b.hi for b in batches if b.rows)
         # Resources, scopes and shapes repeat across exports; skip the ones this writer
         # already stored (their SQL still skips rows stored before a restart).
-        envelopes = {name: _new_rows([getattr(b, _TABLE[name]) for b in batches], name,
-                                     self._known[name])
-                     for name, *_ in _ENVELOPES}
+        envelopes = {e.id_col: _new_rows([getattr(b, e.attr) for b in batches], e.id_col,
+                                         self._known[e.id_col])
+                     for e in _ENVELOPES}
         conn.execute("BEGIN")
         try:
             conn.register("_batch_spans", spans)
@@ -206,20 +219,20 @@ class Writer:
                 new_keys = span_keys(spans)
                 events = events.filter(pc.is_in(span_keys(events), new_keys))
                 links = links.filter(pc.is_in(span_keys(links), new_keys))
-            for name, view, sql, target, _ in _ENVELOPES:
-                table = envelopes[name]
+            for e in _ENVELOPES:
+                table = envelopes[e.id_col]
                 if not table.num_rows:
                     continue
-                if self._exact[name]:
+                if self._exact[e.id_col]:
                     # every stored id is in _known, so these rows are new: a plain append
                     # (~1 ms less per commit than the NOT EXISTS insert)
-                    conn.from_arrow(table.select(self._columns(target))).insert_into(target)
+                    conn.from_arrow(table.select(self._columns(e.table))).insert_into(e.table)
                     continue
-                conn.register(view, table)
+                conn.register(e.view, table)
                 try:
-                    conn.execute(q[sql])
+                    conn.execute(q[e.insert_sql])
                 finally:
-                    conn.unregister(view)
+                    conn.unregister(e.view)
             # Span rows, events and links are plain appends: the relational insert costs
             # about 1.5 ms less per table and commit than register + INSERT ... SELECT.
             for table, target in ((spans, "span_rows"), (events, "span_events"),
@@ -236,8 +249,8 @@ class Writer:
             # without bound (the SQL still skips shapes already stored).
             self._known["shape_id"].clear()
             self._exact["shape_id"] = False
-        for name, *_ in _ENVELOPES:
-            self._known[name].update(envelopes[name].column(name).to_pylist())
+        for e in _ENVELOPES:
+            self._known[e.id_col].update(envelopes[e.id_col].column(e.id_col).to_pylist())
         return _attribute(batches, total - spans.num_rows)
 
     def _load_known(self) -> None:
@@ -245,13 +258,12 @@ class Writer:
 
         This runs before the writer thread starts, and every later write goes through this
         writer, so a table read here stays exactly known until its set is cleared."""
-        for name, _, _, _, ids_query in _ENVELOPES:
-            ids = self._conn.execute(self._q[ids_query],
-                                     {"limit": MAX_KNOWN_IDS + 1}).fetchall()
+        for e in _ENVELOPES:
+            ids = self._conn.execute(self._q[e.ids_sql], {"limit": MAX_KNOWN_IDS + 1}).fetchall()
             if len(ids) > MAX_KNOWN_IDS:
                 continue
-            self._known[name] = {r[0] for r in ids}
-            self._exact[name] = True
+            self._known[e.id_col] = {r[0] for r in ids}
+            self._exact[e.id_col] = True
 
     def _columns(self, table: str) -> list[str]:
         """The columns of ``table`` in schema order (positional appends need it)."""
@@ -259,9 +271,6 @@ class Writer:
         if cols is None:
             cols = self._columns_of[table] = self._conn.table(table).columns
         return cols
-
-
-_TABLE = {"resource_id": "resources", "scope_id": "scopes", "shape_id": "shapes"}
 
 
 def _attribute(batches: list[Prepared], duplicates: int) -> list[WriteResult]:
