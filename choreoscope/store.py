@@ -14,7 +14,6 @@ All SQL comes from ``choreoscope/sql`` (see :mod:`choreoscope.sql`).
 from __future__ import annotations
 
 import os
-import re
 import threading
 import time
 from concurrent.futures import Future
@@ -51,7 +50,7 @@ class Store:
     """A DuckDB-backed span store. Create with :meth:`open`; close with :meth:`close`."""
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, path: str, read_only: bool,
-                 lake: bool = False, read_threads: int | None = None) -> None:
+                 lake: bool = False, read_threads: int = 1) -> None:
         self._conn = conn
         self.path = path
         self.read_only = read_only
@@ -61,7 +60,7 @@ class Store:
         self._lake = lake  # attached to a DuckLake catalog instead of a local file
         # A local file is DuckDB-locked to this process; a DuckLake catalog may be shared.
         self._writer = None if read_only else Writer(conn, self._queries, exclusive=not lake)
-        self._threads = _ReadParallelism(conn, read_threads or os.cpu_count() or 1,
+        self._threads = _ReadParallelism(conn, read_threads,
                                          adaptive=not read_only and not lake)
 
     # ----------------------------------------------------------------- opening and closing
@@ -112,7 +111,9 @@ class Store:
         except duckdb.Error as exc:
             raise StoreError(f"cannot open {p}: {exc}") from None
         try:
-            cls._check_and_apply_schema(conn, p, read_only)
+            # Only a file the store created is in a format that honours the schema's column
+            # compression; an older file, DuckLake and an in-memory store get the default.
+            cls._check_and_apply_schema(conn, p, read_only, compression=new_file)
         except Exception:
             conn.close()
             raise
@@ -120,7 +121,7 @@ class Store:
 
     @staticmethod
     def _check_and_apply_schema(conn: duckdb.DuckDBPyConnection, path: str,
-                                read_only: bool) -> None:
+                                read_only: bool, compression: bool) -> None:
         tables = {r[0] for r in conn.execute(
             "SELECT table_name FROM information_schema.tables "
             "WHERE table_schema = 'main' AND table_catalog = current_database()"
@@ -135,8 +136,7 @@ class Store:
                         f"{path} was written by an older choreoscope (schema version "
                         f"{found}); open it once for writing (`choreoscope serve --db {path}` "
                         f"or `choreoscope load FILE --db {path}`) to upgrade it in place")
-                migrate.upgrade(conn, found, SCHEMA_VERSION,
-                                compression=_column_compression(conn))
+                migrate.upgrade(conn, found, SCHEMA_VERSION, compression=compression)
                 return
             if found != SCHEMA_VERSION:
                 raise StoreError(
@@ -150,7 +150,7 @@ class Store:
         if read_only:
             raise StoreError(f"{path} is empty; nothing has been stored in it yet")
         conn.execute("BEGIN")
-        conn.execute(schema_sql(compression=_column_compression(conn)))
+        conn.execute(schema_sql(compression=compression))
         conn.execute("INSERT INTO schema_meta VALUES ('schema_version', ?)",
                      [str(SCHEMA_VERSION)])
         conn.execute("COMMIT")
@@ -339,17 +339,6 @@ class _ReadParallelism:
     def _set(self, n: int) -> None:
         if self._cur is not None:
             self._cur.execute(f"SET threads = {int(n)}")
-
-
-def _column_compression(conn: duckdb.DuckDBPyConnection) -> bool:
-    """Whether this database honours a column's ``USING COMPRESSION``: a DuckDB file in the
-    format of DuckDB 1.2 or later (not DuckLake, not an in-memory database)."""
-    row = conn.execute("SELECT type, tags FROM duckdb_databases() "
-                       "WHERE database_name = current_database()").fetchone()
-    if row is None or row[0] != "duckdb":
-        return False
-    m = re.match(r"v(\d+)\.(\d+)", (row[1] or {}).get("storage_version", ""))
-    return bool(m) and (int(m[1]), int(m[2])) >= (1, 2)
 
 
 def _attach_ducklake(path: str, config: dict[str, Any]) -> duckdb.DuckDBPyConnection:
