@@ -11,7 +11,7 @@ import datetime as _dt
 from typing import Any
 
 from analyzer.model import ids, ms, node_name, node_type, quantiles_ms
-from analyzer.staging import MAX_NS, MIN_NS
+from analyzer.staging import MAX_NS, MIN_NS, Stager
 from choreoscope.sql import named_queries
 
 
@@ -63,7 +63,7 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             raise ValueError(f"not a node or edge id: {element_id!r}")
     q = named_queries()
     with store.cursor() as cur:
-        cur.execute(q["analyzer_macros"])  # msg_role / msg_topic, as the analysis means them
+        Stager(cur, q).prepare()  # msg_role / msg_topic, as the analysis means them
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
         if service:

@@ -72,13 +72,13 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
         return None
     q = named_queries()
     with store.cursor() as cur:
-        cur.execute(q["analyzer_macros"])  # _discover's queries use msg_role / msg_topic
+        st = Stager(cur, q)
+        st.prepare()  # _discover's queries use the role/topic macros too
         t = time.perf_counter()
         members, attached, truncated = _discover(cur, q, tid)
         tm["discover"] = time.perf_counter() - t
         all_ids = sorted(members | attached)
         t = time.perf_counter()
-        st = Stager(cur, q)
         st.stage_spans(None, None, all_ids)
         hop_of: dict[tuple[str, str], tuple[str, str, str]] = {}
         matches: list[tuple[str, str, str, str, str]] = []
