@@ -1,11 +1,14 @@
 """Stage one analysis window into TEMP tables on a read cursor.
 
-The stages (all SQL in ``choreoscope/sql/analyzer.sql``) are: the window's spans (the view
-``a_spans``: stages read the store's columns they need, nothing per span is materialised
-but messaging spans), messaging spans with their parents (``a_msg``), producers with their
-canonical span (``a_prod``), consumer/producer pairs (``a_match``), counted deliveries
-(``a_cons``), every hop instance (``a_hops``), the trace -> flow map from a union-find over trace pairs (``a_flowmap``), per-trace rows
-(``a_traces``) and flow instances (``a_flows``).
+The stages (all SQL in ``choreoscope/sql/analyzer.sql``) are: the span shapes with their
+role and topic (``a_shape``, small), the window's spans (the view ``a_spans``: span rows
+joined to ``a_shape``; nothing per span is materialised but messaging spans), messaging
+spans with their parents (``a_msg``), producers with their canonical span (``a_prod``),
+consumer/producer pairs (``a_match``), counted deliveries (``a_cons``), every hop instance
+(``a_hops``), the trace -> flow map from a union-find over trace pairs (``a_flowmap``),
+per-trace rows (``a_traces``) and flow instances (``a_flows``). ``a_msg``, ``a_prod``,
+``a_match`` and ``a_cons`` are views over ``*_t`` tables that keep shape ids instead of
+the shapes' strings.
 """
 
 from __future__ import annotations
@@ -105,11 +108,13 @@ class Stager:
         """Spans, producers, consumer/producer pairs, deliveries and hops of a window (or
         of the given traces only)."""
         self.prepare()
+        self.run("analyzer_shapes")
         if trace_ids is None:
             self.run("analyzer_src_all")
             self.run("analyzer_links_all")
         else:
             self.run("analyzer_src_traces", {"ids": trace_ids})
+            self.run("analyzer_src_traces_full", {"ids": trace_ids})
             self.run("analyzer_links_traces", {"ids": trace_ids})
         self.run("analyzer_window", {"since": MIN_NS if since_ns is None else since_ns,
                                      "until": MAX_NS if until_ns is None else until_ns})

@@ -42,9 +42,22 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          WHEN dest = '' AND lower(sys) = 'rabbitmq' THEN 'amq.default'
          ELSE coalesce(nullif(dest, ''), 'unknown') END
 
+-- name: analyzer_shapes
+-- What the stages need of each span shape (service, kind, status, messaging columns), with
+-- its role and topic decided once per shape: a store has tens to hundreds of shapes, so
+-- spans join this small table instead of each span evaluating the macros.
+CREATE OR REPLACE TEMP TABLE a_shape AS
+SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS err,
+       msg_system, msg_operation_type AS op, msg_consumer_group AS cgroup,
+       peer_service, server_address, db_system,
+       msg_role(kind, msg_operation_type, msg_system) AS role,
+       msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
+FROM span_shapes
+
 -- name: analyzer_src_all
--- The stages read a_src / a_links: the whole store for an analysis ...
-CREATE OR REPLACE TEMP VIEW a_src AS SELECT * FROM spans
+-- The stages read a_rows (span rows, joined to a_shape) and a_links: the whole store for an
+-- analysis ...
+CREATE OR REPLACE TEMP VIEW a_rows AS SELECT * FROM span_rows
 
 -- name: analyzer_links_all
 CREATE OR REPLACE TEMP VIEW a_links AS SELECT * FROM span_links
@@ -54,6 +67,11 @@ CREATE OR REPLACE TEMP VIEW a_links AS SELECT * FROM span_links
 -- filter on trace_id alone, so the other columns are read only for matching rows (an IN
 -- (subquery) semi-join reads every column of every span first; ~12x slower at 1M spans), and
 -- it works through a view as well as on a table.
+CREATE OR REPLACE TEMP TABLE a_rows AS
+SELECT * FROM span_rows WHERE list_contains($ids::VARCHAR[], trace_id)
+
+-- name: analyzer_src_traces_full
+-- (the flow view also shows every column of those spans: flow_spans)
 CREATE OR REPLACE TEMP TABLE a_src AS
 SELECT * FROM spans WHERE list_contains($ids::VARCHAR[], trace_id)
 
@@ -71,19 +89,16 @@ SET VARIABLE a_window = [$since, $until]
 -- a_spans is what the stages read; a_spans_w stays the whole window when a service filter
 -- narrows a_spans to the kept traces.
 CREATE OR REPLACE TEMP VIEW a_spans_w AS
-SELECT trace_id, span_id, parent_span_id, hash(trace_id, span_id) AS sk,
-       CASE WHEN parent_span_id IS NOT NULL THEN hash(trace_id, parent_span_id) END AS pk,
-       kind, service_name AS service, name,
-       start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-       status_code = 'ERROR' AS err,
-       msg_system, msg_operation_type AS op, msg_message_id AS msg_id,
-       msg_conversation_id AS conv_id, msg_consumer_group AS cgroup,
-       peer_service, server_address, db_system,
-       msg_role(kind, msg_operation_type, msg_system) AS role,
-       msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
-FROM a_src
-WHERE start_time_unix_nano >= getvariable('a_window')[1]
-  AND start_time_unix_nano < getvariable('a_window')[2]
+SELECT r.trace_id, r.span_id, r.parent_span_id, hash(r.trace_id, r.span_id) AS sk,
+       CASE WHEN r.parent_span_id IS NOT NULL THEN hash(r.trace_id, r.parent_span_id) END AS pk,
+       h.kind, h.service, h.name,
+       r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
+       h.err, h.msg_system, h.op, r.msg_message_id AS msg_id,
+       r.msg_conversation_id AS conv_id, h.cgroup,
+       h.peer_service, h.server_address, h.db_system, h.role, h.topic, r.shape_id
+FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+WHERE r.start_time_unix_nano >= getvariable('a_window')[1]
+  AND r.start_time_unix_nano < getvariable('a_window')[2]
 
 -- name: analyzer_spans_all
 CREATE OR REPLACE TEMP VIEW a_spans AS SELECT * FROM a_spans_w
@@ -96,17 +111,19 @@ SELECT s.* FROM a_spans_w s SEMI JOIN a_keep k ON k.trace_id = s.trace_id
 -- The window's messaging spans (role P or C) with their parent's essentials joined once, so
 -- later rules need no further self-join. Only a messaging parent matters to them (every
 -- rule on p_* first asks for p_role), so the join stays among messaging spans. What the
--- rules ask of the parent's service and destination is decided here (p_nested), so those
--- strings are not copied into the table.
-CREATE OR REPLACE TEMP TABLE a_msg AS
+-- rules ask of the parent's service and destination is decided here (p_nested).
+-- The table keeps each span's shape (and its parent's), not the shape's strings: copying a
+-- string column into a TEMP table costs more than joining a_shape back where it is read
+-- (the view a_msg does, under the names the rules use).
+CREATE OR REPLACE TEMP TABLE a_msg_t AS
 WITH s AS (
-    SELECT trace_id, span_id, sk, pk, service, t0, t1, err, op,
-           CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, cgroup, role, topic,
-           msg_system
+    SELECT trace_id, span_id, sk, pk, t0, t1, shape_id, service, op, role, topic,
+           CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid
     FROM a_spans
     WHERE role IS NOT NULL
 )
-SELECT s.*, p.role AS p_role, p.op AS p_op,
+SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id,
+       p.shape_id AS p_shape,
        -- the parent is an outer span of the same publish or delivery: same role, same (or
        -- an unnamed) destination and, for consumers, the same service. Not a message
        -- created inside a batch send ('create' under a send): that is a message of its own.
@@ -115,7 +132,12 @@ SELECT s.*, p.role AS p_role, p.op AS p_op,
                 AND (s.role = 'P' OR p.service = s.service)
                 AND NOT (s.role = 'P' AND s.op = 'create' AND coalesce(p.op, '') <> 'create'),
                 false) AS p_nested
-FROM s LEFT JOIN s p ON p.sk = s.pk
+FROM s LEFT JOIN s p ON p.sk = s.pk;
+CREATE OR REPLACE TEMP VIEW a_msg AS
+SELECT m.*, h.service, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
+       ph.role AS p_role, ph.op AS p_op
+FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
+LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
 
 -- name: analyzer_producers
 -- Producer spans with their canonical span: instrumentation often nests PRODUCER spans for
@@ -124,9 +146,10 @@ FROM s LEFT JOIN s p ON p.sk = s.pk
 -- A batch send whose messages have 'create' spans of their own is an envelope: the creates
 -- are the messages (consumers link to them), so it counts as a publish only if a consumer
 -- was joined to the envelope itself (see pub in analyzer_hops).
-CREATE OR REPLACE TEMP TABLE a_prod AS
+-- (a_prod_t keeps the shape; the view a_prod joins its strings back, as for a_msg)
+CREATE OR REPLACE TEMP TABLE a_prod_t AS
 WITH p AS (
-    SELECT trace_id, span_id, sk, pk, service, topic, t0, t1, err, mid, p_nested AS nested
+    SELECT trace_id, span_id, sk, pk, shape_id, t0, t1, mid, p_nested AS nested
     FROM a_msg WHERE role = 'P'
 ),
 env AS (
@@ -139,16 +162,19 @@ SELECT p.*,
             ELSE q.pk END AS canon,
        p.sk IN (SELECT sk FROM env) AS envelope
 -- (a plain equi-join: a one-sided condition in a LEFT JOIN's ON turns it into a nested loop)
-FROM p LEFT JOIN p q ON q.sk = p.pk
+FROM p LEFT JOIN p q ON q.sk = p.pk;
+CREATE OR REPLACE TEMP VIEW a_prod AS
+SELECT p.*, h.service, h.topic, h.err
+FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
 
 -- name: analyzer_matches
 -- Consumer -> producer pairs. Parent links and span links (in either direction) are the
 -- propagated context; a consumer inside a receive span inherits the receive's pairs; only a
 -- consumer with none of those is joined by the message id it shares with a producer (lost
 -- context, "stitched"). One row per (consumer, message), preferring the stronger evidence.
-CREATE OR REPLACE TEMP TABLE a_match AS
+CREATE OR REPLACE TEMP TABLE a_match_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, t0, topic, mid, service, op, p_role
+    SELECT trace_id, span_id, sk, pk, t0, topic, mid, shape_id, p_role
     FROM a_msg WHERE role = 'C'
 ),
 l AS (
@@ -207,23 +233,28 @@ best AS (
 )
 SELECT b.c_sk, c.trace_id AS c_trace, c.span_id AS c_span, b.b.p_sk AS p_sk,
        p.trace_id AS p_trace, p.span_id AS p_span, b.canon AS p_canon,
-       CASE b.b.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
-            ELSE 'message_id' END AS via,
-       c.t0 - p.t1 AS queue_ns, c.t0 < p.t0 AS skew, c.service AS c_service, c.op AS c_op,
-       p.topic AS p_topic
+       b.b.prio::UTINYINT AS prio, c.t0 - p.t1 AS queue_ns, c.t0 < p.t0 AS skew,
+       c.shape_id AS c_shape, p.shape_id AS p_shape
 FROM best b
 JOIN a_prod p ON p.sk = b.b.p_sk
-JOIN c ON c.sk = b.c_sk
+JOIN c ON c.sk = b.c_sk;
+-- (the consumer's service and operation and the producer's topic come from their shapes)
+CREATE OR REPLACE TEMP VIEW a_match AS
+SELECT m.* EXCLUDE (prio, c_shape, p_shape),
+       CASE m.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
+            ELSE 'message_id' END AS via,
+       ch.service AS c_service, ch.op AS c_op, ph.topic AS p_topic
+FROM a_match_t m JOIN a_shape ch ON ch.shape_id = m.c_shape
+JOIN a_shape ph ON ph.shape_id = m.p_shape
 
 -- name: analyzer_consumers
 -- Consumer spans that count as one delivery each. Dropped: the inner span of nested
 -- consumer spans for the same destination in one service, and a receive (poll) span when a
 -- process span of the same service handles its message (child, or sibling joined to the
 -- same producer), so poll + process is one delivery, not two.
-CREATE OR REPLACE TEMP TABLE a_cons AS
+CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, service, topic, op, p_nested, p_op,
-           t0, t1, err, mid, cgroup
+    SELECT trace_id, span_id, sk, pk, shape_id, topic, op, p_nested, p_op, t0, t1, mid
     FROM a_msg WHERE role = 'C'
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
@@ -246,12 +277,15 @@ ptopic AS (   -- (only a consumer naming no destination needs its producer's)
     FROM a_match m SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
     WHERE m.p_topic <> 'unknown' GROUP BY m.c_sk
 )
-SELECT c.trace_id, c.span_id, c.sk, c.service, c.t0, c.t1, c.err, c.mid, c.cgroup,
-       -- a consumer naming no destination takes its producer's, else stays 'unknown'
-       CASE WHEN c.topic <> 'unknown' THEN c.topic
-            ELSE coalesce(pt.topic, 'unknown') END AS topic
+SELECT c.trace_id, c.span_id, c.sk, c.shape_id, c.t0, c.t1, c.mid, pt.topic AS p_topic
 FROM c LEFT JOIN ptopic pt ON pt.c_sk = c.sk
-WHERE c.sk NOT IN (SELECT sk FROM dropped)
+WHERE c.sk NOT IN (SELECT sk FROM dropped);
+CREATE OR REPLACE TEMP VIEW a_cons AS
+SELECT k.* EXCLUDE (shape_id, p_topic), h.service, h.err, h.cgroup,
+       -- a consumer naming no destination takes its producer's, else stays 'unknown'
+       CASE WHEN h.topic <> 'unknown' THEN h.topic
+            ELSE coalesce(k.p_topic, 'unknown') END AS topic
+FROM a_cons_t k JOIN a_shape h ON h.shape_id = k.shape_id
 
 -- name: analyzer_hops
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
@@ -380,10 +414,10 @@ SEMI JOIN (SELECT DISTINCT t2.flow_id FROM a_traces t2
 
 -- name: analyzer_apply_keep
 DELETE FROM a_hops WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
-DELETE FROM a_match WHERE c_trace NOT IN (SELECT trace_id FROM a_keep);
-DELETE FROM a_cons WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
-DELETE FROM a_prod WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
-DELETE FROM a_msg WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_match_t WHERE c_trace NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_cons_t WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_prod_t WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
+DELETE FROM a_msg_t WHERE trace_id NOT IN (SELECT trace_id FROM a_keep);
 DELETE FROM a_traces WHERE trace_id NOT IN (SELECT trace_id FROM a_keep)
 
 -- name: analyzer_flows
