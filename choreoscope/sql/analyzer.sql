@@ -396,13 +396,14 @@ CREATE OR REPLACE TEMP TABLE a_traces AS
 WITH t AS (
     SELECT trace_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err, count(*) AS n_spans,
            -- the earliest span names the entry; at equal times the root span wins
-           arg_min({'service': service, 'name': name},
-                   (t0, parent_span_id IS NOT NULL, span_id)) AS first
+           -- (its shape: service and name are joined to the per-trace row, not carried)
+           arg_min(shape_id, (t0, parent_span_id IS NOT NULL, span_id)) AS first
     FROM a_spans GROUP BY trace_id
 )
 SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err,
-       t.n_spans, t.first.service AS first_service, t.first.name AS first_name
-FROM t LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
+       t.n_spans, h.service AS first_service, h.name AS first_name
+FROM t JOIN a_shape h ON h.shape_id = t.first
+LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
 
 -- name: analyzer_select_service
 -- Keep only flows that involve $service (restricting every staged table).
