@@ -28,7 +28,8 @@ import pyarrow as _pa
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
     NORMALISED_COLUMNS as _NORM_COLS, STATUS_NAMES as _STATUS_NAMES,
-    _NORMALISED, _OPERATION_ALIASES, SPAN_SCHEMA as _SPAN_SCHEMA,
+    _NORMALISED, _OPERATION_ALIASES, RPC_MESSAGING_OPERATIONS as _RPC_OPS,
+    SPAN_SCHEMA as _SPAN_SCHEMA,
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
 )
 
@@ -98,6 +99,7 @@ cdef int bucket[MAX_KEY_LEN + 1][BUCKET]
 cdef int COL_BATCH = _NORM_COLS.index("msg_batch_count")
 cdef int COL_OPTYPE = _NORM_COLS.index("msg_operation_type")
 cdef int COL_DKIND = _NORM_COLS.index("msg_destination_kind")
+cdef int COL_SYSTEM = _NORM_COLS.index("msg_system")
 
 cdef void _init_tables() except *:
     cdef int i, L
@@ -1243,6 +1245,7 @@ cdef class _Decoder:
         cdef int col, i, j, L, ki
         cdef int best_prio[N_NORM_COLS]
         cdef Py_ssize_t best_ent[N_NORM_COLS]
+        cdef Py_ssize_t rpc_method = -1
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1363,6 +1366,8 @@ cdef class _Decoder:
         for i in range(self.top.n):
             e = &self.top.data[i]
             L = <int>e.key_len
+            if L == 10 and e.av.kind == K_STR and memcmp(self.b + e.key_off, b"rpc.method", 10) == 0:
+                rpc_method = i
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):
@@ -1374,10 +1379,17 @@ cdef class _Decoder:
                         best_ent[col] = i
                     break
         for col in range(N_NORM_COLS):
-            if best_ent[col] < 0:
-                col_null(&C[NORM_SPAN_COL[col]])
-            else:
+            if best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
+            elif col == COL_OPTYPE and best_ent[COL_SYSTEM] >= 0 and rpc_method >= 0:
+                # an AWS SDK messaging call (collector.decode.RPC_MESSAGING_OPERATIONS)
+                op = _RPC_OPS.get(self.pyvalue(&self.top.data[rpc_method].av, 0))
+                if op is None:
+                    col_null(&C[NORM_SPAN_COL[col]])
+                else:
+                    col_obj(&C[NORM_SPAN_COL[col]], op)
+            else:
+                col_null(&C[NORM_SPAN_COL[col]])
 
         col_u32(&C[S_EVENT_COUNT], self.events(e_lo, e_hi, tid_off, sid_off))
         col_u32(&C[S_LINK_COUNT], self.links(l_lo, l_hi, tid_off, sid_off))

@@ -71,6 +71,15 @@ NORMALISED_COLUMNS = (
 )
 # Older conventions and some libraries use other words for the same operation.
 _OPERATION_ALIASES = {"publish": "send", "deliver": "process", "ack": "settle", "nack": "settle"}
+# AWS SDK calls to messaging services are RPCs: botocore's instrumentation gives an SQS call
+# messaging.system and the queue but no operation (a CLIENT span named SQS.SendMessage), so
+# its rpc.method says whether it sends or receives. Used only for a span that names a
+# messaging system and no operation (a gRPC method called Publish elsewhere is not a send).
+RPC_MESSAGING_OPERATIONS = {
+    "SendMessage": "send", "SendMessageBatch": "send", "ReceiveMessage": "receive",
+    "Publish": "send", "PublishBatch": "send", "PutRecord": "send", "PutRecords": "send",
+    "GetRecords": "receive", "PutEvents": "send",
+}
 
 SPAN_SCHEMA = pa.schema([
     ("trace_id", pa.string()), ("span_id", pa.string()), ("parent_span_id", pa.string()),
@@ -241,6 +250,10 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                         if p < prio.get(col, 99):
                             prio[col] = p
                             norm[col] = val
+                if "msg_system" in norm and "msg_operation_type" not in norm:
+                    method = attrs.get("rpc.method")
+                    if isinstance(method, str) and method in RPC_MESSAGING_OPERATIONS:
+                        norm["msg_operation_type"] = RPC_MESSAGING_OPERATIONS[method]
                 a["trace_id"](th)
                 a["span_id"](sh)
                 a["parent_span_id"](pid.hex() if pid and any(pid) else None)

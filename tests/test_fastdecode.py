@@ -505,6 +505,15 @@ def test_messaging_precedence():
         [("messaging.destination.anonymous", True)],
         [("messaging.destination_kind", "queue"), ("messaging.destination.temporary", True)],
         [("messaging.destination.temporary", "yes")],
+        # an AWS SDK messaging call names its operation only as an RPC method
+        [("messaging.system", "aws.sqs"), ("rpc.method", "SendMessage")],
+        [("rpc.method", "ReceiveMessage"), ("messaging.system", "aws.sqs")],
+        [("messaging.system", "aws.sqs"), ("rpc.method", "GetQueueUrl")],
+        [("messaging.system", "aws.sqs"), ("rpc.method", 5)],
+        [("messaging.system", "aws.sqs"), ("rpc.method", "X"), ("rpc.method", "SendMessage")],
+        [("messaging.system", "aws.sqs"), ("messaging.operation", "process"),
+         ("rpc.method", "SendMessage")],
+        [("rpc.method", "Publish")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -527,7 +536,11 @@ def test_messaging_precedence():
                 kv.key = k
                 if v is not None:
                     kv.value.CopyFrom(av(v))
-    assert_same(req.SerializeToString())
+    body = req.SerializeToString()
+    assert_same(body)
+    ops = decode_request(parse_request(body), NOW).spans.column("msg_operation_type").to_pylist()
+    # the RPC method only for a span of a messaging system with no operation of its own
+    assert ops[-7:] == ["send", "receive", None, None, "send", "process", None]
 
 
 def test_unknown_fields_everywhere():

@@ -1,10 +1,15 @@
-"""Traces from a real instrumentation library: Celery with opentelemetry-instrumentation-celery,
-three processes (a web service and two workers) exporting over OTLP/gRPC to the collector.
+"""Traces from real instrumentation libraries, exported over OTLP/gRPC to the collector.
 
-Celery's instrumentation names no messaging system and uses the older attribute names
-(``messaging.destination``, ``messaging.destination_kind``) on PRODUCER and CONSUMER spans
-whose context travels in the task message: what the analyzer must understand without any
-help from us.
+Celery with opentelemetry-instrumentation-celery, three processes (a web service and two
+workers): Celery's instrumentation names no messaging system and uses the older attribute
+names (``messaging.destination``, ``messaging.destination_kind``) on PRODUCER and CONSUMER
+spans whose context travels in the task message.
+
+Amazon SQS through botocore with opentelemetry-instrumentation-botocore, two processes: the
+sends and polls are CLIENT spans that name the messaging system, the queue and the message
+id but no operation, and the context does not travel with the message.
+
+What the analyzer must understand without any help from us.
 """
 
 from __future__ import annotations
@@ -66,3 +71,36 @@ def test_celery_tasks_become_a_choreographed_flow(collector, tmp_path):
     # One flow instance's waterfall holds all three services.
     one = flow_for_trace(collector.store, flow["example_trace_ids"][0])
     assert {s["service_name"] for s in one["spans"]} == {"checkout", "payments", "mailer"}
+
+
+def _run_sqs(args: list[str], env: dict[str, str]) -> None:
+    r = subprocess.run([sys.executable, "-m", "tests.sqs_shop", *args], cwd=ROOT, env=env,
+                       capture_output=True, text=True, timeout=60)
+    assert r.returncode == 0, r.stdout + r.stderr
+
+
+def test_botocore_sqs_calls_become_a_queue_joined_by_message_id(collector):
+    env = {**os.environ, "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    _run_sqs(["send", "orders-api", str(N)], env)      # N x (POST /orders + SendMessage)
+    _run_sqs(["receive", "shipping", str(N)], env)     # N x (ReceiveMessage + ship order)
+    deadline = time.monotonic() + 30
+    while collector.store.count_spans() < 4 * N and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert collector.store.count_spans() == 4 * N
+
+    a = analyze(collector.store)
+    edges = {e["id"]: e for e in a.edges}
+    # The queue is a node between the two services (not an external peer, not nothing).
+    assert {k: (v["type"], v["count"]) for k, v in edges.items()} == {
+        "service:orders-api->topic:order-shipments": ("publish", N),
+        "topic:order-shipments->service:shipping": ("consume", N),
+    }
+    consume = edges["topic:order-shipments->service:shipping"]
+    # No context crossed the queue: every delivery is found by its message id and reported.
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == [
+        ("broken_context", "topic:order-shipments->service:shipping", N)]
+    # Producer and consumer traces join into one flow instance per order.
+    (flow,) = [f for f in a.flows if f["entry_service"] == "orders-api"]
+    assert flow["count"] == N and flow["traces_per_flow"] == 2.0
+    assert flow["style"] == "choreography"

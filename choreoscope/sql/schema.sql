@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS span_shapes (
     msg_system                VARCHAR,  -- messaging.system
     msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy)
     msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic), or 'temporary' (messaging.destination.temporary | .anonymous true)
-    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy): create|send|publish|receive|process|settle
+    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy) | rpc.method of an AWS SDK messaging call (decode.RPC_MESSAGING_OPERATIONS): create|send|receive|process|settle
     msg_operation_name        VARCHAR,  -- messaging.operation.name
     msg_consumer_group        VARCHAR,  -- messaging.consumer.group.name | messaging.kafka.consumer.group
     peer_service              VARCHAR,  -- peer.service
