@@ -16,7 +16,8 @@ from dashboard.params import format_time, href
 
 
 def fmt_ms(v: Any) -> str:
-    """Milliseconds for humans: ``0.42 ms``, ``12 ms``, ``1.4 s``, ``—`` when unknown."""
+    """Milliseconds for humans: ``0.42 ms``, ``12 ms``, ``1.4 s``, ``3.1 h``, ``—`` when
+    unknown (sums of critical-path time over many flows run into hours)."""
     if v is None:
         return "—"
     try:
@@ -25,6 +26,10 @@ def fmt_ms(v: Any) -> str:
         return "—"
     if x != x:  # NaN
         return "—"
+    if x >= 3_600_000:
+        return f"{x / 3_600_000:.1f} h"
+    if x >= 600_000:
+        return f"{x / 60_000:.0f} min"
     if x >= 10_000:
         return f"{x / 1000:.0f} s"
     if x >= 1000:

@@ -173,6 +173,58 @@ def test_bottlenecks_and_search_pages(app: Any):
     assert "not a number" in text_of(bad)
 
 
+class _CannedDeps:
+    """What BottlenecksPage reads of its deps: one analysis with many findings."""
+
+    def __init__(self, n_bottlenecks: int, n_anomalies: int) -> None:
+        self.store = None
+        self._a = {
+            "nodes": [{"id": "service:a"}],
+            "bottlenecks": [{"hop": f"service:s{i}", "kind": "processing",
+                             "share": 0.5 / (i + 1), "critical_path_ms": 4_000_000.0,
+                             "flows_on_path": 10 + i, "example_trace_ids": ["ab" * 16]}
+                            for i in range(n_bottlenecks)],
+            "anomalies": [{"type": "redelivery", "where": f"topic:t{i}->service:a",
+                           "count": i + 1, "messages": 3} for i in range(n_anomalies)],
+        }
+
+    def analysis(self, _filters: Any) -> dict:
+        return self._a
+
+
+def count_components(component: Any) -> int:
+    if isinstance(component, (list, tuple)):
+        return sum(count_components(c) for c in component)
+    if component is None or isinstance(component, (str, int, float)):
+        return 0
+    return 1 + count_components(getattr(component, "children", None))
+
+
+def test_bottlenecks_page_cuts_long_lists_and_keeps_evidence_to_one_line():
+    from dashboard.pages.bottlenecks import SHOWN
+    page = BottlenecksPage(_CannedDeps(SHOWN + 25, 3))  # type: ignore[arg-type]
+    body, label, style = page.update(ALL, 0, False, 0)
+    text = text_of(body)
+    assert f"Bottlenecks ({SHOWN + 25})" in text and "Anomalies (3)" in text
+    assert f"service:s{SHOWN - 1}" in text and f"service:s{SHOWN} " not in text + " "
+    assert label == f"Show all {SHOWN + 25} bottlenecks and 3 anomalies" and style == {}
+    # evidence is a line of text, hours where a sum of critical-path time runs into them
+    assert "critical path: 1.1 h · flows on path: 10" in text
+    # the browser's cost grows faster than the component count: a cut page stays small
+    assert count_components(body) < 20 * (SHOWN + 3)
+    for full in (page.update(ALL, 0, True, 0), page.update(ALL, 0, False, 1)):
+        assert f"service:s{SHOWN + 24}" in text_of(full[0])
+        assert full[2] == {"display": "none"}
+    few = BottlenecksPage(_CannedDeps(3, 2))  # type: ignore[arg-type]
+    assert few.update(ALL, 0, False, 0)[2] == {"display": "none"}
+
+
+def test_durations_read_in_the_unit_that_fits():
+    from dashboard.components import fmt_ms
+    assert [fmt_ms(v) for v in (0.42, 12, 1400, 12_000, 900_000, 112_361_000, None)] == [
+        "0.42 ms", "12 ms", "1.4 s", "12 s", "15 min", "31.2 h", "—"]
+
+
 def test_api_endpoints(app: Any):
     client = app.server.test_client()
     health = client.get("/api/health")

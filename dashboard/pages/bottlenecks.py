@@ -1,19 +1,28 @@
 """Bottlenecks and anomalies (``/bottlenecks``): the analyzer's ranked findings with evidence.
 
 Each entry links to example flows (the flow view) and to its place on the flow map.
+
+The browser's cost of a page grows faster than its number of components (Dash's renderer:
+300 plain components render in ~0.2 s, 1,000 in ~0.9 s, 3,000 in ~7 s on the benchmark
+machine), and a big store easily has dozens of findings. So an entry's evidence is one line
+of text, not a table of cells, and each list shows its first ``SHOWN`` entries with a link
+to all of them (the page's "Show all" button, or ``?all=1`` in its URL).
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dash import Input, Output, html
+from dash import Input, Output, dcc, html
 
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_pct,
-                                  fmt_value, kv_table, label, map_link, trace_links)
+                                  fmt_value, label, map_link, trace_links)
 from dashboard.deps import Deps
 from dashboard.params import ParamError, filters_from_query
+
+# Entries shown per list before "show all" (the top of a ranking is what is read).
+SHOWN = 15
 
 # Fields shown in an entry's headline or as links; everything else is listed as evidence.
 _SHOWN = {"hop", "kind", "share", "example_trace_ids", "failed_trace_ids", "type", "where",
@@ -33,13 +42,11 @@ def _element_of(where: Any) -> str | None:
     return None
 
 
-def _evidence(entry: Mapping[str, Any]) -> list[tuple[str, Any]]:
-    out = []
-    for k, v in entry.items():
-        if k in _SHOWN or v is None or v == [] or v == {}:
-            continue
-        out.append((label(k), fmt_value(k, v)))
-    return out
+def _evidence(entry: Mapping[str, Any]) -> html.Div | None:
+    """The entry's other fields as one line of text ("label value · label value")."""
+    parts = [f"{label(k)}: {fmt_value(k, v)}" for k, v in entry.items()
+             if k not in _SHOWN and v is not None and v != [] and v != {}]
+    return html.Div(" · ".join(parts), className="evidence") if parts else None
 
 
 def bottleneck_item(rank: int, b: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Li:
@@ -56,7 +63,7 @@ def bottleneck_item(rank: int, b: Mapping[str, Any], f: Mapping[str, str | None]
             map_link(element, f) if element else None,
         ]),
         html.Div(as_text(b.get("detail") or b.get("message") or ""), className="why"),
-        kv_table(_evidence(b), empty="", class_name="kv evidence"),
+        _evidence(b),
         html.Div(["Example flows: ", *trace_links(b.get("example_trace_ids"), f)]),
     ])
 
@@ -73,7 +80,7 @@ def anomaly_item(a: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Li:
             map_link(element, f) if element else None,
         ]),
         html.Div(as_text(a.get("detail") or a.get("message") or ""), className="why"),
-        kv_table(_evidence(a), empty="", class_name="kv evidence"),
+        _evidence(a),
         html.Div(["Example flows: ", *trace_links(examples, f)]) if examples else None,
     ])
 
@@ -87,11 +94,14 @@ class BottlenecksPage:
     def layout(self, params: Mapping[str, str], query: Mapping[str, str]) -> html.Div:
         return html.Div(className="findings", children=[
             html.H2("Bottlenecks and anomalies"),
+            dcc.Store(id="bn-all", data=query.get("all") == "1"),
             html.Div(id="bn-body"),
+            html.Button("Show all", id="bn-more", n_clicks=0, className="more",
+                        style={"display": "none"}),
         ])
 
-    def body(self, filters: dict | None, _tick: int | None) -> Any:
-        """Both ranked lists for the current filters."""
+    def body(self, filters: dict | None, _tick: int | None, show_all: bool = False) -> Any:
+        """Both ranked lists for the current filters (the first ``SHOWN`` of each, or all)."""
         f = filters or filters_from_query({})
         try:
             analysis = self.deps.analysis(f)
@@ -101,22 +111,43 @@ class BottlenecksPage:
         anomalies = analysis.get("anomalies") or []
         if not bns and not anomalies and not analysis.get("nodes"):
             return empty_state(data.store_extent(self.deps.store), f, "/bottlenecks", "flows")
+        shown = None if show_all else SHOWN
         return html.Div([
             html.H3(f"Bottlenecks ({len(bns)})"),
-            html.Ol([bottleneck_item(i + 1, b, f) for i, b in enumerate(bns)],
+            html.Ol([bottleneck_item(i + 1, b, f) for i, b in enumerate(bns[:shown])],
                     className="ranked", id="bn-list") if bns else
             html.Div("No bottleneck stands out in this window.", className="muted"),
             html.H3(f"Anomalies ({len(anomalies)})"),
-            html.Ul([anomaly_item(a, f) for a in anomalies], className="ranked",
+            html.Ul([anomaly_item(a, f) for a in anomalies[:shown]], className="ranked",
                     id="an-list") if anomalies else
             html.Div("No anomalies in this window.", className="muted"),
         ])
+
+    def more(self, filters: dict | None, show_all: bool) -> tuple[str, dict[str, str]]:
+        """The "Show all" button's label and style: shown only while a list is cut."""
+        try:
+            analysis = self.deps.analysis(filters or filters_from_query({}))
+        except ParamError:
+            return "", {"display": "none"}
+        n_b = len(analysis.get("bottlenecks") or [])
+        n_a = len(analysis.get("anomalies") or [])
+        if show_all or max(n_b, n_a) <= SHOWN:
+            return "", {"display": "none"}
+        return f"Show all {n_b} bottlenecks and {n_a} anomalies", {}
+
+    def update(self, filters: dict | None, tick: int | None, all_in_url: bool | None,
+               clicks: int | None) -> tuple[Any, str, dict[str, str]]:
+        """The callback: both lists and the button, cut unless the URL or a click says all."""
+        show_all = bool(all_in_url) or bool(clicks)
+        return (self.body(filters, tick, show_all), *self.more(filters, show_all))
 
 
 def register(app: Any, deps: Deps) -> BottlenecksPage:
     """Wire the page's callbacks into ``app``."""
     page = BottlenecksPage(deps)
-    app.callback(Output("bn-body", "children"), Input("filters", "data"),
-                 Input("tick", "n_intervals"))(page.body)
+    app.callback(Output("bn-body", "children"), Output("bn-more", "children"),
+                 Output("bn-more", "style"), Input("filters", "data"),
+                 Input("tick", "n_intervals"), Input("bn-all", "data"),
+                 Input("bn-more", "n_clicks"))(page.update)
     return page
 
