@@ -10,6 +10,12 @@ callbacks are called as plain functions, exactly as Dash calls them, for two win
 (worst case) and a range over the newest tenth of the data (a typical live view). "cold"
 runs include the analysis (cache emptied first); "warm" is what every refresh and every
 other page costs while the analysis is cached. Prints one table: page, size, window, median.
+
+``--browser`` adds what a user waits for: each page served by the real app, loaded in headless
+Chromium (``/usr/bin/chromium`` + ``chromedriver``) until its data is on screen (no Dash
+callback pending and the page's own content drawn), with the window's analysis cached, as
+after the first visit. The browser's rendering can cost more than the callbacks: Dash's
+renderer slows down faster than linearly with the number of components on a page.
 """
 
 from __future__ import annotations
@@ -134,11 +140,62 @@ def measure(db: Path, repeat: int) -> list[tuple[str, str, str, float]]:
         store.close()
 
 
+# Per page: its path, and a script that is true once its data is on screen.
+_IDLE = "!document.querySelector('[data-dash-is-loading=\"true\"]')"
+BROWSER_PAGES: list[tuple[str, str, str]] = [
+    ("flow map", "/map", "document.querySelectorAll('#map-edges tr').length > 1"),
+    ("flows", "/flows", "document.querySelectorAll('#fl-table tr').length > 1"),
+    ("flow view", "/flow/{trace}", "!!document.querySelector('#fv-waterfall .bars path')"),
+    ("bottlenecks", "/bottlenecks",
+     "!!document.querySelector('#bn-list li, #an-list li')"),
+    ("search", "/search?attr_key=messaging.system&attr_value=kafka&min_ms=1000&",
+     "!!document.querySelector('#s-results tr, #s-none')"),
+]
+
+
+def measure_browser(db: Path, repeat: int) -> list[tuple[str, str, float]]:
+    """``[(page, "all", median ms)]``: page load until its data is shown, in Chromium."""
+    from dashboard.screenshots import headless_chromium
+    from dashboard.server import start_ui
+
+    store = Store.open(db, read_only=True)
+    server = start_ui(store, port=0, refresh_ms=3_600_000)
+    driver = None
+    try:
+        f = {"window": "all", "from": None, "to": None, "service": None}
+        analysis = server.app.deps.analysis(f)  # cached, as after a page's first visit
+        trace = analysis["flows"][0]["example_trace_ids"][0]
+        driver = headless_chromium(1500, 1000)
+        out = []
+        for name, path, ready in BROWSER_PAGES:
+            sep = "" if path.endswith("&") else "?"
+            url = server.url.rstrip("/") + path.format(trace=trace) + sep + "window=all"
+
+            def load() -> None:
+                driver.get(url)
+                deadline = time.monotonic() + 60
+                while not driver.execute_script(f"return {_IDLE} && ({ready})"):
+                    if time.monotonic() > deadline:
+                        raise TimeoutError(f"{name} never showed its data")
+                    time.sleep(0.01)
+
+            load()  # the first load also fetches the page's script bundles
+            out.append((name, "all", median_ms(load, repeat)))
+        return out
+    finally:
+        if driver is not None:
+            driver.quit()
+        server.shutdown()
+        store.close()
+
+
 def main(argv: list[str] | None = None) -> int:
     ap = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     ap.add_argument("--sizes", default="100000,1000000")
     ap.add_argument("--repeat", type=int, default=5)
     ap.add_argument("--cache", default="/tmp/choreoscope-bench")
+    ap.add_argument("--browser", action="store_true",
+                    help="also time each page in headless Chromium until its data is shown")
     args = ap.parse_args(argv)
     cache = Path(args.cache)
     cache.mkdir(parents=True, exist_ok=True)
@@ -150,6 +207,9 @@ def main(argv: list[str] | None = None) -> int:
             n = s.count_spans()
         for page, window, ms in measure(db, args.repeat):
             rows.append((page, n, window, ms))
+        if args.browser:
+            for page, window, ms in measure_browser(db, args.repeat):
+                rows.append((f"browser: {page}", n, window, ms))
     print()
     print(f"{'page callback':36} {'spans':>10} {'window':>11} {'median ms':>10}")
     print("-" * 70)

@@ -34,7 +34,9 @@ def load_scenario(store: Store, name: str) -> int:
     return stored
 
 
-def _driver(width: int, height: int) -> Any:
+def headless_chromium(width: int, height: int) -> Any:
+    """A headless Chromium (the system's, through chromedriver) for screenshots and the
+    dashboard benchmark's page timings."""
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
@@ -99,7 +101,7 @@ def take(out: Path, scenario: str = "choreography", width: int = 1500, height: i
             load_scenario(store, scenario)
             ui = start_ui(store, port=0, refresh_ms=60_000)
             analysis = ui.app.deps.analysis({"window": "all"})
-            driver = _driver(width, height)
+            driver = headless_chromium(width, height)
             saved = []
             for name, path, ready in pages(analysis, ui.app.deps.flow):
                 driver.get(ui.url.rstrip("/") + path)

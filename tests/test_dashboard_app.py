@@ -3,6 +3,7 @@ called as plain functions, the JSON API and token auth (Flask test client, no br
 
 from __future__ import annotations
 
+import re
 from pathlib import Path
 from typing import Any, Iterator
 
@@ -217,6 +218,49 @@ def test_bottlenecks_page_cuts_long_lists_and_keeps_evidence_to_one_line():
         assert full[2] == {"display": "none"}
     few = BottlenecksPage(_CannedDeps(3, 2))  # type: ignore[arg-type]
     assert few.update(ALL, 0, False, 0)[2] == {"display": "none"}
+
+
+def test_search_lists_the_first_rows_and_shows_all_on_request(app: Any):
+    from dashboard.pages.search import SHOWN_ROWS
+    page = SearchPage(app.deps)
+    everything = (None, None, None, None, None, [])   # no criteria: every trace, newest first
+    out, label, style = page.update(1, ALL, 0, *everything)
+    n = int(re.search(r"\d+", label).group())
+    assert n > SHOWN_ROWS and style == {} and label.startswith("Show ")
+    assert f"Traces (first {SHOWN_ROWS} of {n}" in text_of(out)
+    assert count_links(out) == SHOWN_ROWS
+    full = page.results(1, ALL, *everything, show_all=True)
+    assert count_links(full) == n and f"first {SHOWN_ROWS} of" not in text_of(full)
+    one = page.update(1, ALL, 0, None, "payment.note", SCRIPT_TEXT, None, None, [])
+    assert one[2] == {"display": "none"}
+
+
+def count_links(component: Any) -> int:
+    from dash import dcc
+    if isinstance(component, (list, tuple)):
+        return sum(count_links(c) for c in component)
+    if component is None or isinstance(component, (str, int, float)):
+        return 0
+    return int(isinstance(component, dcc.Link)) + count_links(
+        getattr(component, "children", None))
+
+
+def test_flows_table_lists_the_most_frequent_types_and_the_selected_one(app: Any):
+    import dashboard.pages.flows as flows_page
+    page = FlowsPage(app.deps)
+    types = app.deps.analysis(ALL)["flows"]
+    assert len(types) > 2
+    everything = page.update(None, ALL, 0, 0)
+    assert everything[3] == {"display": "none"}   # few types: no button
+    old, flows_page.SHOWN = flows_page.SHOWN, 1
+    try:
+        last = types[-1]["id"]
+        table_, detail, label, style = page.update(last, ALL, 0, 0)
+        assert label == f"Show all {len(types)} flow types" and style == {}
+        assert count_links(table_) == 2                 # the most frequent and the selected
+        assert count_links(page.update(None, ALL, 0, 1)[0]) == len(types)
+    finally:
+        flows_page.SHOWN = old
 
 
 def test_durations_read_in_the_unit_that_fits():

@@ -1,7 +1,9 @@
 """Flows (``/flows`` and ``/flows/<flow_id>``): flow types, and one type's DAG.
 
-The table lists every flow type of the window (signature, count, coordination style,
-end-to-end p50/p95, error rate, bottleneck). Selecting one (its URL is ``/flows/<id>``) shows
+The table lists the flow types of the window (signature, count, coordination style,
+end-to-end p50/p95, error rate, bottleneck), the ``SHOWN`` most frequent first and the rest
+behind a "Show all" button (Dash's renderer slows down faster than linearly with the rows of
+a table, and a big system can have hundreds of types). Selecting one (its URL is ``/flows/<id>``) shows
 its DAG, laid out left to right, with the critical path highlighted and each hop's share of
 the critical-path time as a bar chart.
 """
@@ -24,6 +26,7 @@ from dashboard.params import ParamError, filters_from_query, href
 from dashboard.waterfall import esc
 
 CRIT = "#D84315"
+SHOWN = 50
 # Hops below this share of the critical-path time are drawn as ordinary hops: a hop that
 # was on some instance's path for a millisecond is not what "the critical path" means.
 CRIT_MIN_SHARE = 0.005
@@ -173,12 +176,30 @@ class FlowsPage:
             dcc.Store(id="fl-selected", data=params.get("flow_id")),
             html.H2("Flow types"),
             html.Div(id="fl-table"),
+            html.Button("Show all", id="fl-more", n_clicks=0, className="more",
+                        style={"display": "none"}),
             html.Div(id="fl-detail"),
         ])
 
-    def body(self, selected: str | None, filters: dict | None, _tick: int | None) \
-            -> tuple[Any, Any]:
-        """The table, and the selected type's DAG and hop shares."""
+    def update(self, selected: str | None, filters: dict | None, tick: int | None,
+               more_clicks: int | None) -> tuple[Any, Any, str, dict[str, str]]:
+        """The callback: the table (the ``SHOWN`` most frequent types until "Show all" is
+        clicked: the browser's cost of a table grows faster than its rows), the detail,
+        and the button."""
+        show_all = bool(more_clicks)
+        table_, detail = self.body(selected, filters, tick, show_all)
+        try:
+            n = len(self.deps.analysis(filters or filters_from_query({})).get("flows") or [])
+        except ParamError:
+            n = 0
+        if show_all or n <= SHOWN:
+            return table_, detail, "", {"display": "none"}
+        return table_, detail, f"Show all {n} flow types", {}
+
+    def body(self, selected: str | None, filters: dict | None, _tick: int | None,
+             show_all: bool = True) -> tuple[Any, Any]:
+        """The table (all types, or the ``SHOWN`` most frequent and the selected one), and
+        the selected type's DAG and hop shares."""
         f = filters or filters_from_query({})
         try:
             analysis = self.deps.analysis(f)
@@ -193,6 +214,8 @@ class FlowsPage:
             detail = flow_detail(flow, f) if flow else html.Div(
                 className="empty", children=f"Flow type {selected} has no instance in this "
                                             f"window.")
+        if not show_all and len(flows) > SHOWN:
+            flows = [x for i, x in enumerate(flows) if i < SHOWN or x.get("id") == selected]
         return flow_table(flows, f, selected), detail
 
 
@@ -236,6 +259,7 @@ def register(app: Any, deps: Deps) -> FlowsPage:
     """Wire the page's callbacks into ``app``."""
     page = FlowsPage(deps)
     app.callback(Output("fl-table", "children"), Output("fl-detail", "children"),
+                 Output("fl-more", "children"), Output("fl-more", "style"),
                  Input("fl-selected", "data"), Input("filters", "data"),
-                 Input("tick", "n_intervals"))(page.body)
+                 Input("tick", "n_intervals"), Input("fl-more", "n_clicks"))(page.update)
     return page
