@@ -122,6 +122,25 @@ def test_flow_map_callback_shows_the_scenarios_nodes(app: Any):
     assert "Show all of them" in text_of(message)
 
 
+def test_flow_map_edge_table_lists_the_busiest_edges_and_the_selected_one(app: Any):
+    import dashboard.pages.flow_map as map_page
+    page = FlowMapPage(app.deps)
+    edges = sorted(app.deps.analysis(ALL)["edges"], key=lambda e: -e["count"])
+    assert page.update(ALL, 0, "p95", None, 0)[5] == {"display": "none"}  # few: no button
+    old, map_page.SHOWN = map_page.SHOWN, 2
+    try:
+        out = page.update(ALL, 0, "p95", edges[-1]["id"], 0)
+        picks = {i for i in find_ids(out[2]) if "map-pick" in i}
+        assert picks == {f"{{'type': 'map-pick', 'index': '{e['id']}'}}"
+                         for e in (edges[0], edges[1], edges[-1])}
+        assert out[4] == f"Show all {len(edges)} edges" and out[5] == {}
+        assert len(out[0]) == len(page.update(ALL, 0, "p95", None, 1)[0])  # the map: all
+        assert len([i for i in find_ids(page.update(ALL, 0, "p95", None, 1)[2])
+                    if "map-pick" in i]) == len(edges)
+    finally:
+        map_page.SHOWN = old
+
+
 def test_flow_map_detail_of_an_edge(app: Any):
     page = FlowMapPage(app.deps)
     eid = "topic:payment.completed->service:logistics-service"

@@ -4,7 +4,10 @@ dash-cytoscape with positions from :mod:`dashboard.layered` (a left-to-right lay
 computed in Python, so it is stable across refreshes and testable). Node shape by type, edge
 width by throughput, edge colour by p95 latency or error rate, rates on the edges, edges that
 lost trace context dashed. Clicking an element, or its row in the table under the map (the
-keyboard- and test-friendly way), shows its stats and example flows beside the map.
+keyboard- and test-friendly way), shows its stats and example flows beside the map. The
+table lists the ``SHOWN`` busiest edges (and the selected one) until "Show all" is clicked:
+it is redrawn at every refresh, and Dash's renderer slows down faster than linearly with the
+rows of a table.
 """
 
 from __future__ import annotations
@@ -24,6 +27,7 @@ from dashboard.layered import layered_positions
 from dashboard.params import ParamError, build_query, filters_from_query, parse_query
 
 GOOD, MID, BAD = (46, 125, 50), (249, 168, 37), (198, 40, 40)
+SHOWN = 30
 NODE_STYLE = {  # type -> (shape, fill colour)
     "service": ("round-rectangle", "#E3F2FD"),
     "topic": ("rhomboid", "#FFF3E0"),
@@ -251,10 +255,25 @@ class FlowMapPage:
             ]),
             html.H3("Edges"),
             html.Div(id="map-edges"),
+            html.Button("Show all", id="map-more", n_clicks=0, className="more",
+                        style={"display": "none"}),
         ])
 
+    def update(self, filters: dict | None, tick: int | None, color_by: str | None,
+               selected: str | None, more_clicks: int | None) -> tuple[Any, ...]:
+        """The callback: :meth:`elements`, and the "Show all" button's label and style."""
+        show_all = bool(more_clicks)
+        out = self.elements(filters, tick, color_by, selected, show_all)
+        try:
+            n = len(self.deps.analysis(filters or filters_from_query({})).get("edges") or [])
+        except ParamError:
+            n = 0
+        if show_all or n <= SHOWN:
+            return (*out, "", {"display": "none"})
+        return (*out, f"Show all {n} edges", {})
+
     def elements(self, filters: dict | None, _tick: int | None, color_by: str | None,
-                 selected: str | None) -> tuple[Any, Any, Any, Any]:
+                 selected: str | None, show_all: bool = False) -> tuple[Any, Any, Any, Any]:
         """Elements, legend, edge table and message (empty state or error)."""
         f = filters or filters_from_query({})
         color_by = color_by or "p95"
@@ -266,7 +285,8 @@ class FlowMapPage:
         if not els:
             return [], None, None, empty_state(data.store_extent(self.deps.store), f, "/map",
                                                "services or topics")
-        return els, legend(color_by), edge_table(analysis, f), None
+        return els, legend(color_by), edge_table(analysis, f, None if show_all else SHOWN,
+                                                 selected), None
 
     def select(self, node: dict | None, edge: dict | None, _picks: list[Any]) -> Any:
         """The id of whatever was clicked last: a node, an edge, or a table row."""
@@ -303,10 +323,14 @@ class FlowMapPage:
         return out if out != (search or "") else no_update
 
 
-def edge_table(analysis: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Table:
-    """Every edge as a row whose button selects it (same effect as clicking it on the map)."""
+def edge_table(analysis: Mapping[str, Any], f: Mapping[str, str | None],
+               shown: int | None = None, selected: str | None = None) -> html.Table:
+    """Each edge (the ``shown`` busiest and the selected one, or all) as a row whose button
+    selects it (same effect as clicking it on the map)."""
     names = {n["id"]: str(n.get("name") or n["id"]) for n in analysis.get("nodes") or []}
     edges = sorted(analysis.get("edges") or [], key=lambda e: -(e.get("count") or 0))
+    if shown is not None:
+        edges = [e for i, e in enumerate(edges) if i < shown or e["id"] == selected]
     rows = []
     for e in edges:
         rows.append([
@@ -328,8 +352,10 @@ def register(app: Any, deps: Deps) -> FlowMapPage:
     page = FlowMapPage(deps)
     app.callback(Output("map-graph", "elements"), Output("map-legend", "children"),
                  Output("map-edges", "children"), Output("map-message", "children"),
+                 Output("map-more", "children"), Output("map-more", "style"),
                  Input("filters", "data"), Input("tick", "n_intervals"),
-                 Input("map-color", "value"), Input("map-selected", "data"))(page.elements)
+                 Input("map-color", "value"), Input("map-selected", "data"),
+                 Input("map-more", "n_clicks"))(page.update)
     app.callback(Output("map-selected", "data"), Input("map-graph", "tapNodeData"),
                  Input("map-graph", "tapEdgeData"),
                  Input({"type": "map-pick", "index": ALL}, "n_clicks"),
