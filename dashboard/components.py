@@ -88,8 +88,9 @@ def fmt_value(key: str, v: Any) -> str:
         if isinstance(v, int) or float(v).is_integer():
             return f"{int(v):,}"
         return f"{v:.4g}"
-    if isinstance(v, dict):
-        return " · ".join(f"{label(k)} {fmt_value(k, x)}" for k, x in v.items())
+    if isinstance(v, dict):  # (unknown parts left out: "queue p95 —" on a call says nothing)
+        return " · ".join(f"{label(k)} {fmt_value(k, x)}" for k, x in v.items()
+                          if x is not None)
     if isinstance(v, list):
         return ", ".join(as_text(x) for x in v)
     return as_text(v)

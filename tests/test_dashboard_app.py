@@ -283,9 +283,12 @@ def test_flows_table_lists_the_most_frequent_types_and_the_selected_one(app: Any
 
 
 def test_durations_read_in_the_unit_that_fits():
-    from dashboard.components import fmt_ms
+    from dashboard.components import fmt_ms, fmt_value
     assert [fmt_ms(v) for v in (0.42, 12, 1400, 12_000, 900_000, 112_361_000, None)] == [
         "0.42 ms", "12 ms", "1.4 s", "12 s", "15 min", "31.2 h", "—"]
+    # a nested record leaves its unknown parts out
+    assert fmt_value("evidence", {"count": 3, "p50_ms": 2.5, "queue_p95_ms": None}) == \
+        "count 3 · p50 2.5 ms"
 
 
 def test_api_endpoints(app: Any):
