@@ -43,12 +43,15 @@ def span_role(kind: str | None, op: str | None, system: str | None) -> str | Non
 
 def span_topic(destination: str | None, system: str | None, kind: str | None) -> str:
     """The SQL macro ``msg_topic``: the destination, 'unknown' if none, RabbitMQ's default
-    exchange ('') as 'amq.default', a temporary destination as '(temporary:<system>)'."""
+    exchange ('') as 'amq.default', a temporary destination as '(temporary:<system>)', and
+    aio-pika's 'exchange,routing key' as the exchange."""
     sys_ = system.lower() if system is not None else None
     if kind == "temporary":
         return f"(temporary:{sys_ or 'messaging'})"
     if destination == "" and sys_ == "rabbitmq":
         return "amq.default"
+    if sys_ == "rabbitmq" and destination is not None and "," in destination:
+        return destination.split(",", 1)[0] or "amq.default"
     return destination or "unknown"
 
 

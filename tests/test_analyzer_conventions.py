@@ -126,7 +126,7 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     kinds = ["PRODUCER", "CONSUMER", "CLIENT", "SERVER", "INTERNAL", "UNSPECIFIED"]
     ops = [None, "send", "create", "receive", "process", "settle"]
     systems = [None, "kafka", "rabbitmq", "RabbitMQ"]
-    dests = [None, "", "orders"]
+    dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c"]
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])
@@ -183,3 +183,51 @@ def test_service_and_destination_names_with_spaces_do_not_break_the_analysis():
     assert flow["style"] == "choreography"
     assert edge_detail(st, "topic:order events->service:Billing Service")["count"] == 2
     assert len(flow_for_trace(st, p.trace_id)["spans"]) == 5  # with the SERVER span in Ledger
+
+
+def test_aio_pika_and_pika_publishes_name_their_exchange():
+    """What opentelemetry-instrumentation-aio-pika and -pika (0.66) put on a span, read from
+    their source: aio-pika names a publish 'exchange,routing key' and its delivery by the
+    exchange; both mark every publish messaging.temp_destination (not a reply queue: the
+    legacy attribute is not read)."""
+    b = SpanSet()
+    common = {"messaging.system": "rabbitmq", "net.peer.name": "rabbit", "net.peer.port": 5672}
+    for i in range(3):
+        t = i * 100
+        root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=30)
+        # aio-pika: a topic exchange, and the default exchange straight to a queue
+        p = b.span("shop", "events,order.created send", kind="PRODUCER", parent=root,
+                   start_ms=t + 1, attrs={**common, "messaging.destination":
+                                          "events,order.created",
+                                          "messaging.temp_destination": True})
+        b.span("billing", "events receive", kind="CONSUMER", parent=p, start_ms=t + 10,
+               attrs={**common, "messaging.destination": "events",
+                      "messaging.operation": "receive"})
+        q = b.span("shop", ",audit send", kind="PRODUCER", parent=root, start_ms=t + 2,
+                   attrs={**common, "messaging.destination": ",audit",
+                          "messaging.temp_destination": True})
+        b.span("auditor", "audit receive", kind="CONSUMER", parent=q, start_ms=t + 12,
+               attrs={**common, "messaging.destination": "audit",
+                      "messaging.operation": "receive"})
+        # pika: the exchange alone, also with temp_destination on the publish
+        r = b.span("shop", "payments send", kind="PRODUCER", parent=root, start_ms=t + 3,
+                   attrs={**common, "messaging.destination": "payments",
+                          "messaging.temp_destination": True})
+        b.span("payer", "payments receive", kind="CONSUMER", parent=r, start_ms=t + 13,
+               attrs={**common, "messaging.destination": "payments",
+                      "messaging.operation": "receive"})
+    st = b.store()
+    a = analyze(st)
+    e = {k: (v["type"], v["count"]) for k, v in _edges(a).items()}
+    assert e == {
+        "service:shop->topic:events": ("publish", 3),
+        "topic:events->service:billing": ("consume", 3),
+        "service:shop->topic:amq.default": ("publish", 3),
+        "topic:amq.default->topic:audit": ("route", 3),
+        "topic:audit->service:auditor": ("consume", 3),
+        "service:shop->topic:payments": ("publish", 3),
+        "topic:payments->service:payer": ("consume", 3),
+    }
+    assert not a.anomalies
+    assert edge_detail(st, "service:shop->topic:events")["count"] == 3
+    assert edge_detail(st, "topic:amq.default->topic:audit")["count"] == 3
