@@ -231,3 +231,47 @@ def test_aio_pika_and_pika_publishes_name_their_exchange():
     assert not a.anomalies
     assert edge_detail(st, "service:shop->topic:events")["count"] == 3
     assert edge_detail(st, "topic:amq.default->topic:audit")["count"] == 3
+
+
+def test_confluent_kafka_poll_wrapper_and_its_process_span_are_one_delivery():
+    """What opentelemetry-instrumentation-confluent-kafka (0.66) exports for a poll(), read
+    from its source: a bare CONSUMER span named "recv" (no attribute at all) around a
+    CONSUMER "<topic> process" span that links to the producer and carries the topic; the
+    process span stays open while the application handles the record."""
+    b = SpanSet()
+    broker = {"server.address": "kafka-1", "server.port": 9092}
+    n = 3
+    for i in range(n):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        p = b.span("orders", "orders send", kind="PRODUCER", parent=root, start_ms=t + 2,
+                   attrs={**broker, "messaging.system": "kafka",
+                          "messaging.destination": "orders",
+                          "messaging.destination_kind": "queue",
+                          "messaging.operation": "publish"})
+        recv = b.span("billing", "recv", kind="CONSUMER", start_ms=t + 30, dur_ms=0.2)
+        proc = b.span("billing", "orders process", kind="CONSUMER", parent=recv,
+                      start_ms=t + 30.1, dur_ms=15, links=[p],
+                      attrs={**broker, "messaging.system": "kafka",
+                             "messaging.destination": "orders",
+                             "messaging.kafka.partition": 0,
+                             "messaging.destination_kind": "queue",
+                             "messaging.operation": "process",
+                             "messaging.message.id": f"orders.0.{i}"})
+        b.client_call("billing", None, parent=proc, start_ms=t + 31, dur_ms=5,
+                      peer={"db.system": "postgresql"})
+    st = b.store()
+    a = analyze(st)
+    e = {k: (v["type"], v["count"]) for k, v in _edges(a).items()}
+    assert e == {
+        "service:orders->topic:orders": ("publish", n),
+        "topic:orders->service:billing": ("consume", n),
+        "service:billing->external:postgresql": ("call", n),
+    }
+    consume = _edges(a)["topic:orders->service:billing"]
+    assert consume["joined_by"] == {"context": n, "message_id": 0, "none": 0}
+    assert consume["queue_p50_ms"] is not None and consume["queue_p50_ms"] > 0
+    assert not a.anomalies
+    (flow,) = a.flows
+    assert flow["count"] == n and flow["traces_per_flow"] == 2.0
+    assert edge_detail(st, "topic:orders->service:billing")["count"] == n

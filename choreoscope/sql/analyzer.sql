@@ -139,7 +139,7 @@ SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id,
 FROM s LEFT JOIN s p ON p.sk = s.pk;
 CREATE OR REPLACE TEMP VIEW a_msg AS
 SELECT m.*, h.service, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
-       ph.role AS p_role, ph.op AS p_op
+       ph.role AS p_role, ph.op AS p_op, ph.topic AS p_topic
 FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
 LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
 
@@ -255,22 +255,28 @@ JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- Consumer spans that count as one delivery each. Dropped: the inner span of nested
 -- consumer spans for the same destination in one service, and a receive (poll) span when a
 -- process span of the same service handles its message (child, or sibling joined to the
--- same producer), so poll + process is one delivery, not two.
+-- same producer), so poll + process is one delivery, not two. A consumer span that names
+-- neither an operation nor a destination around one that does is a poll too: confluent-kafka's
+-- instrumentation wraps each "<topic> process" span (topic, links) in a bare "recv" span.
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, shape_id, topic, op, p_nested, p_op, t0, t1, mid
+    SELECT trace_id, span_id, sk, pk, shape_id, topic, op, p_nested, p_op, p_topic, t0, t1,
+           mid
     FROM a_msg WHERE role = 'C'
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
-    SELECT sk, pk, op, p_op FROM c WHERE p_nested
+    SELECT sk, pk,
+           -- the parent is a poll (or a bare wrapper) and the child the processing
+           (coalesce(p_op, '') = 'receive'
+            OR (p_op IS NULL AND p_topic = 'unknown' AND topic <> 'unknown'))
+           AND coalesce(op, '') <> 'receive' AS child_counts
+    FROM c WHERE p_nested
 ),
 dropped AS (
     -- the child, unless the parent is a poll and the child the processing
-    SELECT sk FROM nested_child
-    WHERE NOT (coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive')
+    SELECT sk FROM nested_child WHERE NOT child_counts
     UNION
-    SELECT pk FROM nested_child
-    WHERE coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive'
+    SELECT pk FROM nested_child WHERE child_counts
     UNION
     SELECT r.c_sk
     FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
