@@ -275,3 +275,52 @@ def test_confluent_kafka_poll_wrapper_and_its_process_span_are_one_delivery():
     (flow,) = a.flows
     assert flow["count"] == n and flow["traces_per_flow"] == 2.0
     assert edge_detail(st, "topic:orders->service:billing")["count"] == n
+
+
+def test_aiokafka_getmany_poll_and_topic_spans_are_not_deliveries():
+    """What opentelemetry-instrumentation-aiokafka (0.66) exports for getmany(), read from
+    its source: a CONSUMER poll span naming no topic, under it a CONSUMER span per topic that
+    links to the record spans, and per record a CONSUMER span whose parent is the producer
+    (in the producer's trace). The records are the deliveries; the poll and topic spans
+    wrap them."""
+    b = SpanSet()
+    kafka = {"messaging.system": "kafka", "server.address": '["kafka-1:9092"]',
+             "messaging.client.id": "billing-1"}
+    recv = {"messaging.operation.name": "receive", "messaging.operation.type": "receive"}
+    producers = []
+    for i in range(4):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 10, dur_ms=5)
+        producers.append(b.span("orders", "orders send", kind="PRODUCER", parent=root,
+                                start_ms=i * 10 + 1,
+                                attrs={**kafka, "messaging.destination.name": "orders",
+                                       "messaging.operation.name": "send",
+                                       "messaging.operation.type": "publish"}))
+    for batch in (producers[:2], producers[2:]):
+        t = 100 if batch is producers[:2] else 200
+        poll = b.span("billing", "orders receive", kind="CONSUMER", start_ms=t, dur_ms=3,
+                      attrs={**kafka, **recv, "messaging.consumer.group.name": "billing",
+                             "messaging.batch.message_count": len(batch)})
+        records = [b.span("billing", "orders receive", kind="CONSUMER", parent=p,
+                          start_ms=t + 1, dur_ms=0.1,
+                          attrs={**kafka, **recv, "messaging.destination.name": "orders",
+                                 "messaging.destination.partition.id": "0",
+                                 "messaging.consumer.group.name": "billing",
+                                 "messaging.message.id": f"orders.0.{producers.index(p)}"})
+                   for p in batch]
+        b.span("billing", "orders receive", kind="CONSUMER", parent=poll, start_ms=t + 0.5,
+               dur_ms=2, links=records,
+               attrs={**kafka, **recv, "messaging.destination.name": "orders",
+                      "messaging.destination.partition.id": "0",
+                      "messaging.consumer.group.name": "billing",
+                      "messaging.batch.message_count": len(batch)})
+    st = b.store()
+    a = analyze(st)
+    e = {k: (v["type"], v["count"]) for k, v in _edges(a).items()}
+    assert e == {
+        "service:orders->topic:orders": ("publish", 4),
+        "topic:orders->service:billing": ("consume", 4),
+    }
+    assert _edges(a)["topic:orders->service:billing"]["joined_by"] == {
+        "context": 4, "message_id": 0, "none": 0}
+    assert not a.anomalies
+    assert edge_detail(st, "topic:orders->service:billing")["count"] == 4

@@ -255,28 +255,41 @@ JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- Consumer spans that count as one delivery each. Dropped: the inner span of nested
 -- consumer spans for the same destination in one service, and a receive (poll) span when a
 -- process span of the same service handles its message (child, or sibling joined to the
--- same producer), so poll + process is one delivery, not two. A consumer span that names
--- neither an operation nor a destination around one that does is a poll too: confluent-kafka's
--- instrumentation wraps each "<topic> process" span (topic, links) in a bare "recv" span.
+-- same producer), so poll + process is one delivery, not two. A poll or a bare wrapper
+-- (no operation) that names no destination around a consumer span that does is not the
+-- delivery either (confluent-kafka wraps each "<topic> process" span in a bare "recv" span;
+-- aiokafka's batch poll names no topic). And a consumer span that links to consumer spans of
+-- its own service wraps them: they are the deliveries (aiokafka's per-topic span of a batch
+-- links its records, each a child of its producer).
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, shape_id, topic, op, p_nested, p_op, p_topic, t0, t1,
-           mid
+    SELECT trace_id, span_id, sk, pk, shape_id, service, topic, op, p_nested, p_op, p_topic,
+           t0, t1, mid
     FROM a_msg WHERE role = 'C'
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
     SELECT sk, pk,
-           -- the parent is a poll (or a bare wrapper) and the child the processing
-           (coalesce(p_op, '') = 'receive'
-            OR (p_op IS NULL AND p_topic = 'unknown' AND topic <> 'unknown'))
-           AND coalesce(op, '') <> 'receive' AS child_counts
+           -- the parent is a poll and the child the processing, or the parent an unnamed
+           -- poll or wrapper and the child named
+           (coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive')
+           OR (coalesce(p_op, 'receive') = 'receive' AND p_topic = 'unknown'
+               AND topic <> 'unknown') AS child_counts
     FROM c WHERE p_nested
+),
+wrappers AS (
+    SELECT c.sk
+    FROM c JOIN (SELECT hash(trace_id, span_id) AS from_sk,
+                        hash(linked_trace_id, linked_span_id) AS to_sk FROM a_links) l
+         ON l.from_sk = c.sk
+    JOIN c r ON r.sk = l.to_sk AND r.service = c.service
 ),
 dropped AS (
     -- the child, unless the parent is a poll and the child the processing
     SELECT sk FROM nested_child WHERE NOT child_counts
     UNION
     SELECT pk FROM nested_child WHERE child_counts
+    UNION
+    SELECT sk FROM wrappers
     UNION
     SELECT r.c_sk
     FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
@@ -738,7 +751,8 @@ WITH c AS (
       AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
       AND msg_role(kind, msg_operation_type, msg_system) = 'C'
 ),
-counted AS (   -- one per delivery: not the inner span of nested consumer spans
+counted AS (   -- one per delivery: not the inner span of nested consumer spans, and not
+               -- a span that links to the deliveries it wraps (as in analyzer_consumers)
     SELECT c.* FROM c
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
@@ -746,6 +760,9 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans
       AND NOT (coalesce(c.op, '') = 'receive' AND EXISTS (
                SELECT 1 FROM c k WHERE k.trace_id = c.trace_id AND k.parent_span_id = c.span_id
                  AND coalesce(k.op, '') <> 'receive'))
+      AND NOT EXISTS (SELECT 1 FROM span_links l JOIN c r ON r.trace_id = l.linked_trace_id
+                         AND r.span_id = l.linked_span_id
+                      WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
 prod AS (      -- producers reached by parent or by link, else by message id
     SELECT k.trace_id, k.span_id, p.end_time_unix_nano AS p_t1, true AS ctx
