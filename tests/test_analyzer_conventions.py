@@ -126,7 +126,8 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     kinds = ["PRODUCER", "CONSUMER", "CLIENT", "SERVER", "INTERNAL", "UNSPECIFIED"]
     ops = [None, "send", "create", "receive", "process", "settle"]
     systems = [None, "kafka", "rabbitmq", "RabbitMQ"]
-    dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c"]
+    dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c",
+             "_INBOX.x1y2", "amq.gen-Jz1", "amq.rabbitmq.reply-to.g2dk", "my_INBOX.a"]
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])
@@ -324,3 +325,29 @@ def test_aiokafka_getmany_poll_and_topic_spans_are_not_deliveries():
         "context": 4, "message_id": 0, "none": 0}
     assert not a.anomalies
     assert edge_detail(st, "topic:orders->service:billing")["count"] == 4
+
+
+def test_broker_generated_reply_names_are_temporary_without_the_attribute():
+    """NATS request/reply answers on _INBOX.<random>, RabbitMQ RPC on amq.gen-* queues or
+    amq.rabbitmq.reply-to: one node per system, not one per request, even when the
+    instrumentation does not mark the destination temporary."""
+    b = SpanSet()
+    for i in range(5):
+        t = i * 100
+        req = b.producer("checkout", "prices.get", start_ms=t, system="nats")
+        srv = b.consumer("pricing", "prices.get", parent=req, start_ms=t + 2, system="nats")
+        rep = b.producer("pricing", f"_INBOX.k{i}Zq.{i}", parent=srv, start_ms=t + 5,
+                         system="nats")
+        b.consumer("checkout", f"_INBOX.k{i}Zq.{i}", parent=rep, start_ms=t + 8,
+                   system="nats")
+        q = b.producer("pricing", f"amq.gen-{i}xQ", start_ms=t + 20, system="rabbitmq")
+        b.consumer("checkout", f"amq.gen-{i}xQ", parent=q, start_ms=t + 22, system="rabbitmq")
+    st = b.store()
+    a = analyze(st)
+    topics = sorted(n["id"] for n in a.nodes if n["id"].startswith("topic:"))
+    assert topics == ["topic:(temporary:nats)", "topic:(temporary:rabbitmq)",
+                      "topic:prices.get"]
+    e = _edges(a)
+    assert e["topic:(temporary:nats)->service:checkout"]["count"] == 5
+    assert e["service:pricing->topic:(temporary:rabbitmq)"]["count"] == 5
+    assert edge_detail(st, "topic:(temporary:nats)->service:checkout")["count"] == 5
