@@ -193,30 +193,20 @@ def test_aio_pika_and_pika_publishes_name_their_exchange():
     legacy attribute is not read)."""
     b = SpanSet()
     common = {"messaging.system": "rabbitmq", "net.peer.name": "rabbit", "net.peer.port": 5672}
+    # (publish destination, delivery destination, consumer): aio-pika to a topic exchange
+    # and to the default exchange straight to a queue; pika to an exchange
+    pairs = [("events,order.created", "events", "billing"), (",audit", "audit", "auditor"),
+             ("payments", "payments", "payer")]
     for i in range(3):
         t = i * 100
         root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=30)
-        # aio-pika: a topic exchange, and the default exchange straight to a queue
-        p = b.span("shop", "events,order.created send", kind="PRODUCER", parent=root,
-                   start_ms=t + 1, attrs={**common, "messaging.destination":
-                                          "events,order.created",
-                                          "messaging.temp_destination": True})
-        b.span("billing", "events receive", kind="CONSUMER", parent=p, start_ms=t + 10,
-               attrs={**common, "messaging.destination": "events",
-                      "messaging.operation": "receive"})
-        q = b.span("shop", ",audit send", kind="PRODUCER", parent=root, start_ms=t + 2,
-                   attrs={**common, "messaging.destination": ",audit",
-                          "messaging.temp_destination": True})
-        b.span("auditor", "audit receive", kind="CONSUMER", parent=q, start_ms=t + 12,
-               attrs={**common, "messaging.destination": "audit",
-                      "messaging.operation": "receive"})
-        # pika: the exchange alone, also with temp_destination on the publish
-        r = b.span("shop", "payments send", kind="PRODUCER", parent=root, start_ms=t + 3,
-                   attrs={**common, "messaging.destination": "payments",
-                          "messaging.temp_destination": True})
-        b.span("payer", "payments receive", kind="CONSUMER", parent=r, start_ms=t + 13,
-               attrs={**common, "messaging.destination": "payments",
-                      "messaging.operation": "receive"})
+        for k, (pub_dest, con_dest, consumer) in enumerate(pairs):
+            p = b.span("shop", f"{pub_dest} send", kind="PRODUCER", parent=root,
+                       start_ms=t + 1 + k, attrs={**common, "messaging.destination": pub_dest,
+                                                  "messaging.temp_destination": True})
+            b.span(consumer, f"{con_dest} receive", kind="CONSUMER", parent=p,
+                   start_ms=t + 10 + k, attrs={**common, "messaging.destination": con_dest,
+                                               "messaging.operation": "receive"})
     st = b.store()
     a = analyze(st)
     e = {k: (v["type"], v["count"]) for k, v in _edges(a).items()}
