@@ -17,7 +17,8 @@ from dash import Input, Output, dcc, html
 
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_pct,
-                                  fmt_value, label, map_link, trace_links)
+                                  fmt_value, label, map_link, more_button, more_state,
+                                  trace_links)
 from dashboard.deps import Deps
 from dashboard.params import ParamError, filters_from_query
 
@@ -96,8 +97,7 @@ class BottlenecksPage:
             html.H2("Bottlenecks and anomalies"),
             dcc.Store(id="bn-all", data=query.get("all") == "1"),
             html.Div(id="bn-body"),
-            html.Button("Show all", id="bn-more", n_clicks=0, className="more",
-                        style={"display": "none"}),
+            more_button("bn-more"),
         ])
 
     def body(self, filters: dict | None, _tick: int | None, show_all: bool = False) -> Any:
@@ -128,12 +128,11 @@ class BottlenecksPage:
         try:
             analysis = self.deps.analysis(filters or filters_from_query({}))
         except ParamError:
-            return "", {"display": "none"}
+            return more_state(False, "")
         n_b = len(analysis.get("bottlenecks") or [])
         n_a = len(analysis.get("anomalies") or [])
-        if show_all or max(n_b, n_a) <= SHOWN:
-            return "", {"display": "none"}
-        return f"Show all {n_b} bottlenecks and {n_a} anomalies", {}
+        return more_state(not show_all and max(n_b, n_a) > SHOWN,
+                          f"Show all {n_b} bottlenecks and {n_a} anomalies")
 
     def update(self, filters: dict | None, tick: int | None, all_in_url: bool | None,
                clicks: int | None) -> tuple[Any, str, dict[str, str]]:

@@ -19,8 +19,9 @@ import dash_cytoscape as cyto
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
-from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_ms, fmt_pct,
-                                  fmt_rate, fmt_value, kv_table, label, table, trace_links)
+from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
+                                  fmt_ms, fmt_pct, fmt_rate, fmt_value, kv_table, label,
+                                  more_button, more_state, table, trace_links)
 from dashboard import data
 from dashboard.deps import Deps
 from dashboard.layered import layered_positions
@@ -255,8 +256,7 @@ class FlowMapPage:
             ]),
             html.H3("Edges"),
             html.Div(id="map-edges"),
-            html.Button("Show all", id="map-more", n_clicks=0, className="more",
-                        style={"display": "none"}),
+            more_button("map-more"),
         ])
 
     def update(self, filters: dict | None, tick: int | None, color_by: str | None,
@@ -268,9 +268,7 @@ class FlowMapPage:
             n = len(self.deps.analysis(filters or filters_from_query({})).get("edges") or [])
         except ParamError:
             n = 0
-        if show_all or n <= SHOWN:
-            return (*out, "", {"display": "none"})
-        return (*out, f"Show all {n} edges", {})
+        return (*out, *more_state(not show_all and n > SHOWN, f"Show all {n} edges"))
 
     def elements(self, filters: dict | None, _tick: int | None, color_by: str | None,
                  selected: str | None, show_all: bool = False) -> tuple[Any, Any, Any, Any]:
@@ -329,8 +327,7 @@ def edge_table(analysis: Mapping[str, Any], f: Mapping[str, str | None],
     selects it (same effect as clicking it on the map)."""
     names = {n["id"]: str(n.get("name") or n["id"]) for n in analysis.get("nodes") or []}
     edges = sorted(analysis.get("edges") or [], key=lambda e: -(e.get("count") or 0))
-    if shown is not None:
-        edges = [e for i, e in enumerate(edges) if i < shown or e["id"] == selected]
+    edges = first_rows(edges, shown, keep=lambda e: e["id"] == selected)
     rows = []
     for e in edges:
         rows.append([

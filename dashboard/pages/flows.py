@@ -17,8 +17,9 @@ import plotly.graph_objects as go
 from dash import Input, Output, dcc, html
 
 from dashboard import data
-from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_ms, fmt_pct,
-                                  table, trace_links)
+from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
+                                  fmt_ms, fmt_pct, more_button, more_state, table,
+                                  trace_links)
 from dashboard.deps import Deps
 from dashboard.layered import layered_positions
 from dashboard.pages.flow_map import stylesheet
@@ -176,8 +177,7 @@ class FlowsPage:
             dcc.Store(id="fl-selected", data=params.get("flow_id")),
             html.H2("Flow types"),
             html.Div(id="fl-table"),
-            html.Button("Show all", id="fl-more", n_clicks=0, className="more",
-                        style={"display": "none"}),
+            more_button("fl-more"),
             html.Div(id="fl-detail"),
         ])
 
@@ -192,12 +192,11 @@ class FlowsPage:
             n = len(self.deps.analysis(filters or filters_from_query({})).get("flows") or [])
         except ParamError:
             n = 0
-        if show_all or n <= SHOWN:
-            return table_, detail, "", {"display": "none"}
-        return table_, detail, f"Show all {n} flow types", {}
+        return (table_, detail,
+                *more_state(not show_all and n > SHOWN, f"Show all {n} flow types"))
 
     def body(self, selected: str | None, filters: dict | None, _tick: int | None,
-             show_all: bool = True) -> tuple[Any, Any]:
+             show_all: bool = False) -> tuple[Any, Any]:
         """The table (all types, or the ``SHOWN`` most frequent and the selected one), and
         the selected type's DAG and hop shares."""
         f = filters or filters_from_query({})
@@ -214,9 +213,9 @@ class FlowsPage:
             detail = flow_detail(flow, f) if flow else html.Div(
                 className="empty", children=f"Flow type {selected} has no instance in this "
                                             f"window.")
-        if not show_all and len(flows) > SHOWN:
-            flows = [x for i, x in enumerate(flows) if i < SHOWN or x.get("id") == selected]
-        return flow_table(flows, f, selected), detail
+        shown = first_rows(flows, None if show_all else SHOWN,
+                           keep=lambda x: x.get("id") == selected)
+        return flow_table(shown, f, selected), detail
 
 
 def flow_detail(flow: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Div:

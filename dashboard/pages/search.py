@@ -17,7 +17,8 @@ from typing import Any, Mapping
 from dash import Input, Output, State, ctx, dcc, html, no_update
 
 from dashboard import data
-from dashboard.components import (error_box, flow_link, fmt_count, fmt_ms, fmt_pct, table)
+from dashboard.components import (error_box, flow_link, fmt_count, fmt_ms, fmt_pct,
+                                  more_button, more_state, table)
 from dashboard.data import SearchForm
 from dashboard.deps import Deps
 from dashboard.params import (FILTER_KEYS, ParamError, build_query, filters_from_query,
@@ -25,7 +26,6 @@ from dashboard.params import (FILTER_KEYS, ParamError, build_query, filters_from
 
 FIELDS = ("operation", "attr_key", "attr_value", "min_ms", "max_ms")
 SHOWN_ROWS = 50
-_HIDDEN = {"display": "none"}
 
 
 class SearchPage:
@@ -57,7 +57,7 @@ class SearchPage:
             html.Div("Service and time range come from the filters at the top.",
                      className="muted hint"),
             html.Div(id="s-results"),
-            html.Button("Show all", id="s-more", n_clicks=0, className="more", style=_HIDDEN),
+            more_button("s-more"),
         ])
 
     def form(self, filters: Mapping[str, str | None], values: Mapping[str, Any]) -> SearchForm:
@@ -83,10 +83,8 @@ class SearchPage:
         except Exception:  # called outside a Dash request (tests, benchmarks)
             show_all = False
         out, n = self._search(filters, *fields, show_all)
-        if show_all or n <= SHOWN_ROWS:
-            return out, "", _HIDDEN
         more = f"Show all {n} traces" if n < data.SEARCH_LIMIT else f"Show the first {n} traces"
-        return out, more, {}
+        return (out, *more_state(not show_all and n > SHOWN_ROWS, more))
 
     def _search(self, filters: dict | None, operation: Any, attr_key: Any, attr_value: Any,
                 min_ms: Any, max_ms: Any, errors: list[str] | None,
