@@ -341,3 +341,26 @@ def test_broker_generated_reply_names_are_temporary_without_the_attribute():
     assert e["topic:(temporary:nats)->service:checkout"]["count"] == 5
     assert e["service:pricing->topic:(temporary:rabbitmq)"]["count"] == 5
     assert edge_detail(st, "topic:(temporary:nats)->service:checkout")["count"] == 5
+
+
+def test_a_send_linking_to_the_messages_it_carries_is_an_envelope():
+    """Current conventions: messages created before the send (their own 'create' spans,
+    e.g. Azure SDKs' per-message spans) are linked from the 'send' span instead of nested
+    under it; consumers link to the creates. The send is the envelope, not a fourth message
+    that nobody consumed."""
+    b = SpanSet()
+    create = {"messaging.operation.type": "create"}
+    root = b.span("shop", "POST /checkout", kind="SERVER", start_ms=0, dur_ms=50)
+    creates = [b.producer("shop", "orders", parent=root, start_ms=1 + k, dur_ms=0.1,
+                          attrs=create) for k in range(3)]
+    b.producer("shop", "orders", kind="CLIENT", parent=root, start_ms=10, dur_ms=5,
+               links=creates, attrs={"messaging.batch.message_count": 3})
+    for k, c in enumerate(creates):
+        b.consumer("billing", "orders", link=c, start_ms=40 + k, dur_ms=5)
+    st = b.store()
+    a = analyze(st)
+    e = _edges(a)
+    assert e["service:shop->topic:orders"]["count"] == 3
+    assert e["topic:orders->service:billing"]["count"] == 3
+    assert not [x for x in a.anomalies if x["type"] == "published_never_consumed"]
+    assert edge_detail(st, "service:shop->topic:orders")["count"] == 3

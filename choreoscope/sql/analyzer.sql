@@ -154,7 +154,8 @@ LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- unnamed) destination belongs to its outermost ancestor, so the message counts once.
 -- A batch send whose messages have 'create' spans of their own is an envelope: the creates
 -- are the messages (consumers link to them), so it counts as a publish only if a consumer
--- was joined to the envelope itself (see pub in analyzer_hops).
+-- was joined to the envelope itself (see pub in analyzer_hops). The creates are children of
+-- the send, or (messages created before it) linked from it.
 -- (a_prod_t keeps the shape; the view a_prod joins its strings back, as for a_msg)
 CREATE OR REPLACE TEMP TABLE a_prod_t AS
 WITH p AS (
@@ -164,6 +165,12 @@ WITH p AS (
 env AS (
     SELECT DISTINCT pk AS sk FROM a_msg
     WHERE role = 'P' AND op = 'create' AND p_role = 'P' AND coalesce(p_op, '') <> 'create'
+    UNION
+    SELECT s.sk
+    FROM (SELECT hash(trace_id, span_id) AS from_sk,
+                 hash(linked_trace_id, linked_span_id) AS to_sk FROM a_links) l
+    JOIN a_msg s ON s.sk = l.from_sk AND s.role = 'P' AND coalesce(s.op, '') <> 'create'
+    JOIN a_msg c ON c.sk = l.to_sk AND c.role = 'P' AND c.op = 'create'
 )
 SELECT p.*,
        CASE WHEN NOT p.nested THEN p.sk
@@ -726,8 +733,9 @@ FROM a_match m
 
 -- name: detail_rows_publish
 -- A publish is an outermost producer span, as in analyzer_producers: a 'create' under a batch
--- send is a message of its own, and the send around such creates is not one (the analysis
--- counts that envelope only if a consumer was joined to it: rare, not looked for here).
+-- send is a message of its own, and the send around (or linking to) such creates is not one
+-- (the analysis counts that envelope only if a consumer was joined to it: rare, not looked
+-- for here).
 CREATE OR REPLACE TEMP TABLE d_rows AS
 WITH p AS (
     SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
@@ -744,6 +752,10 @@ ANTI JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
              AND NOT (p.op = 'create' AND q.op <> 'create')
 ANTI JOIN p k ON k.trace_id = p.trace_id AND k.parent_span_id = p.span_id
              AND k.op = 'create' AND p.op <> 'create'
+ANTI JOIN (SELECT l.trace_id, l.span_id FROM span_links l
+           JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
+                   AND k.op = 'create') e
+     ON e.trace_id = p.trace_id AND e.span_id = p.span_id AND p.op <> 'create'
 
 -- name: detail_rows_consume
 CREATE OR REPLACE TEMP TABLE d_rows AS
