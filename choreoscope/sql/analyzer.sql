@@ -88,6 +88,14 @@ SELECT * FROM spans WHERE list_contains($ids::VARCHAR[], trace_id)
 CREATE OR REPLACE TEMP TABLE a_links AS
 SELECT * FROM span_links WHERE list_contains($ids::VARCHAR[], trace_id)
 
+-- name: analyzer_link_keys
+-- Every link by the keys the stages join on: the linking span's, the linked span's and the
+-- message id's (producers, matches and deliveries all follow links).
+CREATE OR REPLACE TEMP TABLE a_lk AS
+SELECT hash(trace_id, span_id) AS from_sk, hash(linked_trace_id, linked_span_id) AS to_sk,
+       CASE WHEN msg_message_id IS NOT NULL THEN hash(msg_message_id) END AS link_mid
+FROM a_links
+
 -- name: analyzer_window
 -- The window [since, until) for the views below (a variable of this cursor).
 SET VARIABLE a_window = [$since, $until]
@@ -167,8 +175,7 @@ env AS (
     WHERE role = 'P' AND op = 'create' AND p_role = 'P' AND coalesce(p_op, '') <> 'create'
     UNION
     SELECT s.sk
-    FROM (SELECT hash(trace_id, span_id) AS from_sk,
-                 hash(linked_trace_id, linked_span_id) AS to_sk FROM a_links) l
+    FROM a_lk l
     JOIN a_msg s ON s.sk = l.from_sk AND s.role = 'P' AND coalesce(s.op, '') <> 'create'
     JOIN a_msg c ON c.sk = l.to_sk AND c.role = 'P' AND c.op = 'create'
 )
@@ -193,23 +200,17 @@ WITH c AS (
     SELECT trace_id, span_id, sk, pk, t0, topic, mid, shape_id, p_role
     FROM a_msg WHERE role = 'C'
 ),
-l AS (
-    SELECT hash(trace_id, span_id) AS from_sk,
-           hash(linked_trace_id, linked_span_id) AS to_sk,
-           CASE WHEN msg_message_id IS NOT NULL THEN hash(msg_message_id) END AS link_mid
-    FROM a_links
-),
 direct AS (
     SELECT c.sk AS c_sk, c.pk AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
     FROM c WHERE c.p_role = 'P'
     UNION ALL
     SELECT c.sk, l.to_sk, 2, l.link_mid
-    FROM l JOIN c ON c.sk = l.from_sk
+    FROM a_lk l JOIN c ON c.sk = l.from_sk
     SEMI JOIN a_prod p ON p.sk = l.to_sk
     UNION ALL
     -- the other direction: a producer that carries a link to the consumer
     SELECT c.sk, l.from_sk, 2, l.link_mid
-    FROM l JOIN c ON c.sk = l.to_sk
+    FROM a_lk l JOIN c ON c.sk = l.to_sk
     SEMI JOIN a_prod p ON p.sk = l.from_sk
 ),
 inherited AS (
@@ -290,9 +291,7 @@ nested_child AS (   -- consumer under a consumer of the same service and destina
 ),
 wrappers AS (
     SELECT c.sk
-    FROM c JOIN (SELECT hash(trace_id, span_id) AS from_sk,
-                        hash(linked_trace_id, linked_span_id) AS to_sk FROM a_links) l
-         ON l.from_sk = c.sk
+    FROM c JOIN a_lk l ON l.from_sk = c.sk
     JOIN c r ON r.sk = l.to_sk AND r.service = c.service
 ),
 dropped AS (
