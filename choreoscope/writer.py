@@ -14,6 +14,7 @@ second transaction added work instead of filling idle time.
 
 from __future__ import annotations
 
+import atexit
 import queue
 import threading
 from concurrent.futures import Future
@@ -58,6 +59,21 @@ _ENVELOPES = (
 
 _STOP = object()
 
+# Writers whose thread is running. The thread is a daemon (a forgotten store must not keep
+# the process alive), and it checkpoints when it goes idle: if the interpreter exits while
+# it is inside DuckDB, the thread is torn down mid-call and the process aborts ("terminate
+# called without an active exception"). So at exit every running writer is stopped first.
+_RUNNING: "set[Writer]" = set()
+_RUNNING_LOCK = threading.Lock()
+
+
+@atexit.register
+def _stop_running_writers() -> None:
+    with _RUNNING_LOCK:
+        writers = list(_RUNNING)
+    for w in writers:
+        w.stop()
+
 
 @dataclass(frozen=True)
 class WriteResult:
@@ -85,8 +101,10 @@ class Writer:
             self._load_known()
         self._columns_of: dict[str, list[str]] = {}
         self.commits = 0  # write transactions committed (observability of group commit)
-        self._thread = threading.Thread(target=self._write_loop, name="choreoscope-writer",
+        self._thread = threading.Thread(target=self._run, name="choreoscope-writer",
                                         daemon=True)
+        with _RUNNING_LOCK:
+            _RUNNING.add(self)
         self._thread.start()
 
     # ------------------------------------------------------------------------ interface
@@ -109,11 +127,19 @@ class Writer:
         return self._queue.qsize()
 
     def stop(self) -> None:
-        """Write and commit everything queued, then stop the thread."""
-        self._queue.put(_STOP)
-        self._thread.join()
+        """Write and commit everything queued, then stop the thread. Idempotent."""
+        if self._thread.is_alive():
+            self._queue.put(_STOP)
+            self._thread.join()
 
     # ------------------------------------------------------------------------ the loop
+    def _run(self) -> None:
+        try:
+            self._write_loop()
+        finally:
+            with _RUNNING_LOCK:
+                _RUNNING.discard(self)
+
     def _write_loop(self) -> None:
         conn = self._conn
         dirty = False

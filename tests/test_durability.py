@@ -140,3 +140,33 @@ def test_port_in_use_gives_a_readable_error(tmp_path):
         busy.close()
     assert res.returncode != 0
     assert "cannot start" in res.stderr and "Traceback" not in res.stderr
+
+
+_EXIT_SCRIPT = """
+import sys
+from choreoscope.store import Store
+from collector.decode import decode_request
+from tests.otlp_fixtures import simple_request
+st = Store.open(sys.argv[1])
+for _ in range(int(sys.argv[2])):
+    st.submit(decode_request(simple_request(2000)))   # queued, not waited for
+# the interpreter exits here: the store was never closed
+"""
+
+
+def test_spans_queued_before_exit_are_committed_without_a_close(tmp_path):
+    """A program that queues writes and exits without closing its store (a script, a
+    test) loses nothing and exits cleanly: the writer thread, a daemon, is stopped at exit
+    after committing its queue, not torn down inside DuckDB (which aborted the process)."""
+    db = tmp_path / "t.duckdb"
+    for run in range(3):
+        r = subprocess.run([sys.executable, "-c", _EXIT_SCRIPT, str(db), "10"],
+                           cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                           text=True, timeout=120)
+        assert r.returncode == 0, r.stderr[-2000:]
+        con = duckdb.connect(str(db), read_only=True)
+        try:
+            assert con.execute("SELECT count(*) FROM span_rows").fetchone()[0] == \
+                (run + 1) * 10 * 2000
+        finally:
+            con.close()
