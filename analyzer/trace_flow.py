@@ -43,14 +43,14 @@ def span_role(kind: str | None, op: str | None, system: str | None) -> str | Non
 
 def span_topic(destination: str | None, system: str | None, kind: str | None) -> str:
     """The SQL macro ``msg_topic``: the destination, 'unknown' if none, RabbitMQ's default
-    exchange ('') as 'amq.default', a temporary destination (or a broker-generated reply
-    name: _INBOX.*, amq.gen-*, amq.rabbitmq.reply-to*) as '(temporary:<system>)', and
-    aio-pika's 'exchange,routing key' as the exchange."""
+    exchange ('' or the Java agent's '<default>') as 'amq.default', a temporary destination
+    (or a generated reply name: _INBOX.*, amq.gen-*, spring.gen-*, amq.rabbitmq.reply-to*)
+    as '(temporary:<system>)', and aio-pika's 'exchange,routing key' as the exchange."""
     sys_ = system.lower() if system is not None else None
     if kind == "temporary" or (destination is not None and destination.startswith(
-            ("_INBOX.", "amq.gen-", "amq.rabbitmq.reply-to"))):
+            ("_INBOX.", "amq.gen-", "spring.gen-", "amq.rabbitmq.reply-to"))):
         return f"(temporary:{sys_ or 'messaging'})"
-    if destination == "" and sys_ == "rabbitmq":
+    if destination in ("", "<default>") and sys_ == "rabbitmq":
         return "amq.default"
     if sys_ == "rabbitmq" and destination is not None and "," in destination:
         return destination.split(",", 1)[0] or "amq.default"

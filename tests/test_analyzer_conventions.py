@@ -78,10 +78,11 @@ def test_destination_template_is_the_topic():
     assert _edges(a)["topic:customers/{id}/orders->service:billing"]["count"] == 3
 
 
-def test_rabbitmq_default_exchange_routes_to_its_queue():
+@pytest.mark.parametrize("default", ["", "<default>"])  # clients, and the Java agent
+def test_rabbitmq_default_exchange_routes_to_its_queue(default):
     b = SpanSet()
     for i in range(2):
-        p = b.producer("shop", "", start_ms=i * 100, system="rabbitmq",
+        p = b.producer("shop", default, start_ms=i * 100, system="rabbitmq",
                        attrs={"messaging.rabbitmq.destination.routing_key": "orders"})
         b.consumer("billing", "orders", parent=p, start_ms=i * 100 + 20, system="rabbitmq")
     st = b.store()
@@ -127,7 +128,8 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     ops = [None, "send", "create", "receive", "process", "settle"]
     systems = [None, "kafka", "rabbitmq", "RabbitMQ"]
     dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c",
-             "_INBOX.x1y2", "amq.gen-Jz1", "amq.rabbitmq.reply-to.g2dk", "my_INBOX.a"]
+             "_INBOX.x1y2", "amq.gen-Jz1", "amq.rabbitmq.reply-to.g2dk", "my_INBOX.a",
+             "<default>", "spring.gen-Ab3"]
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])

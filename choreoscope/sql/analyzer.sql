@@ -34,19 +34,20 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys) AS
          WHEN kind IN ('INTERNAL', 'SERVER') AND sys IS NOT NULL
               AND op IN ('receive', 'process') THEN 'C' END;
 -- Topic: the normalised destination; 'unknown' when a span names none (or an empty name),
--- except RabbitMQ's default exchange, which clients name '' and the conventions
--- 'amq.default', and temporary destinations (reply queues, inboxes: a new name each time),
+-- except RabbitMQ's default exchange, which clients name '' (the Java agent '<default>') and
+-- the conventions 'amq.default', and temporary destinations (reply queues, inboxes: a new name each time),
 -- which are one '(temporary)' node per messaging system rather than one per name.
 -- Names that brokers generate for reply destinations are temporary whether or not the span
--- says so: NATS inboxes (_INBOX.*), RabbitMQ server-named queues (amq.gen-*) and its direct
--- reply-to (amq.rabbitmq.reply-to*).
+-- says so: NATS inboxes (_INBOX.*), RabbitMQ server-named queues (amq.gen-*, Spring AMQP's
+-- spring.gen-*) and its direct reply-to (amq.rabbitmq.reply-to*).
 -- aio-pika's instrumentation names a publish 'exchange,routing key' (its consumers name the
 -- exchange): RabbitMQ names cannot hold a comma, so the part before it is the exchange.
 CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
     CASE WHEN dkind = 'temporary' OR starts_with(dest, '_INBOX.')
-              OR starts_with(dest, 'amq.gen-') OR starts_with(dest, 'amq.rabbitmq.reply-to')
+              OR starts_with(dest, 'amq.gen-') OR starts_with(dest, 'spring.gen-')
+              OR starts_with(dest, 'amq.rabbitmq.reply-to')
          THEN '(temporary:' || coalesce(lower(sys), 'messaging') || ')'
-         WHEN dest = '' AND lower(sys) = 'rabbitmq' THEN 'amq.default'
+         WHEN dest IN ('', '<default>') AND lower(sys) = 'rabbitmq' THEN 'amq.default'
          WHEN lower(sys) = 'rabbitmq' AND contains(dest, ',')
               THEN coalesce(nullif(split_part(dest, ',', 1), ''), 'amq.default')
          ELSE coalesce(nullif(dest, ''), 'unknown') END
