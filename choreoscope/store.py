@@ -62,6 +62,9 @@ class Store:
         self._writer = None if read_only else Writer(conn, self._queries, exclusive=not lake)
         self._threads = _ReadParallelism(conn, read_threads,
                                          adaptive=not read_only and not lake)
+        # Open read cursors, so close() can stop the queries still running on them.
+        self._readers: set[duckdb.DuckDBPyConnection] = set()
+        self._readers_cv = threading.Condition()
 
     # ----------------------------------------------------------------- opening and closing
     @classmethod
@@ -156,11 +159,13 @@ class Store:
         conn.execute("COMMIT")
 
     def close(self) -> None:
-        """Write everything queued, checkpoint, and close. Idempotent."""
+        """Stop the reads still running, write everything queued, checkpoint, and close.
+        Idempotent."""
         with self._write_lock:
             if self._closed:
                 return
             self._closed = True
+        self._stop_readers()
         if self._writer is not None:
             self._writer.stop()
             self._threads.close()
@@ -169,6 +174,25 @@ class Store:
             except duckdb.Error:
                 pass  # the WAL still holds everything; the next open replays it
         self._conn.close()
+
+    def _stop_readers(self, timeout_s: float = 10.0) -> None:
+        """Interrupt the queries on every open read cursor and wait (up to ``timeout_s``)
+        until their users have closed them.
+
+        A reader may be a daemon thread (the dashboard's background analysis): left inside
+        DuckDB when the process exits, it is torn down mid-call and the process aborts.
+        Interrupting makes its query raise at once. It is repeated while waiting, because a
+        reader between two statements starts the next one after the first interrupt.
+        """
+        deadline = time.monotonic() + timeout_s
+        with self._readers_cv:
+            while self._readers and time.monotonic() < deadline:
+                for cur in list(self._readers):
+                    try:
+                        cur.interrupt()
+                    except duckdb.Error:
+                        pass
+                self._readers_cv.wait(0.05)
 
     def __enter__(self) -> "Store":
         return self
@@ -229,11 +253,16 @@ class Store:
         self._threads.enter()
         try:
             cur = self._conn.cursor()
-            if self._lake:
-                cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
+            with self._readers_cv:
+                self._readers.add(cur)
             try:
+                if self._lake:
+                    cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
                 yield cur
             finally:
+                with self._readers_cv:
+                    self._readers.discard(cur)
+                    self._readers_cv.notify_all()
                 cur.close()
         finally:
             self._threads.exit()

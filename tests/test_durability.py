@@ -170,3 +170,41 @@ def test_spans_queued_before_exit_are_committed_without_a_close(tmp_path):
                 (run + 1) * 10 * 2000
         finally:
             con.close()
+
+
+_READER_SCRIPT = """
+import sys, threading, time
+from choreoscope.store import Store
+st = Store.open(sys.argv[1])
+started = threading.Event()
+outcome = []
+
+def reader():  # a background reader, as the dashboard's refresh threads are
+    try:
+        with st.cursor() as cur:
+            started.set()
+            cur.execute("SELECT count(*) FROM range(1000000000000) a")  # hours of work
+    except Exception as exc:
+        outcome.append(type(exc).__name__)
+
+threading.Thread(target=reader, daemon=True).start()
+started.wait()
+time.sleep(0.3)
+t = time.monotonic()
+st.close()
+print(f"closed in {time.monotonic() - t:.2f} s; reader: {outcome}", flush=True)
+"""
+
+
+def test_closing_a_store_stops_its_running_readers(tmp_path):
+    """Closing the store (a stopping server) interrupts the queries still running on its
+    read cursors and waits for them: the process then exits cleanly, instead of aborting
+    with a thread torn down inside DuckDB (a background analysis at SIGTERM)."""
+    r = subprocess.run([sys.executable, "-c", _READER_SCRIPT, str(tmp_path / "t.duckdb")],
+                       cwd=Path(__file__).resolve().parent.parent, capture_output=True,
+                       text=True, timeout=60)
+    assert r.returncode == 0, r.stderr[-2000:]
+    m = re.search(r"closed in ([\d.]+) s; reader: \['(\w+)'\]", r.stdout)
+    assert m, r.stdout
+    assert float(m.group(1)) < 5.0
+    assert "Interrupt" in m.group(2)
