@@ -38,12 +38,16 @@ SCHEMA_VERSION = 2
 # in an older format keep working, with DuckDB's default compression.
 STORAGE_VERSION = "v1.5.0"
 
-__all__ = ["Store", "StoreError", "WriteResult", "SCHEMA_VERSION",
+__all__ = ["Store", "StoreError", "Interrupted", "WriteResult", "SCHEMA_VERSION",
            "SHAPE_COLS", "shape_table", "split_envelopes", "now_ns"]
 
 
 class StoreError(RuntimeError):
     """A database that cannot be opened or used; the message is meant for the user."""
+
+
+# What a read raises when Store.close() stopped it (the server is stopping).
+Interrupted = duckdb.InterruptException
 
 
 class Store:

@@ -3,7 +3,8 @@
 ``GET /api/analysis?since=15m&until=&service=x`` takes the same filters as
 ``choreoscope analyze``; ``GET /api/flow/<trace_id>`` returns the flow containing a trace
 (404 when unknown); ``GET /api/health`` says the server is up and how much it holds. Bad
-parameters answer 400 with ``{"error": ...}``.
+parameters answer 400 with ``{"error": ...}``; a request still running when the server
+stops (its reads interrupted by ``Store.close``) answers 503, on the pages' callbacks too.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 
+from choreoscope.store import Interrupted
 from dashboard.deps import Deps
 from dashboard.params import ParamError, resolve_since
 
@@ -28,6 +30,10 @@ def _json(payload: Any, status: int = 200) -> Response:
 
 def register_api(server: Flask, deps: Deps) -> None:
     """Add the ``/api/*`` routes to ``server``, answering from ``deps``."""
+
+    @server.errorhandler(Interrupted)
+    def _stopping(_exc: Exception) -> Response:
+        return _json({"error": "the server is stopping; try again when it is back"}, 503)
 
     @server.get("/api/health")
     def _health() -> Response:

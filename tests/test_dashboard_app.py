@@ -309,6 +309,20 @@ def test_api_endpoints(app: Any):
     assert client.get("/api/flow/not-hex").status_code == 400
 
 
+def test_a_request_interrupted_by_a_stopping_server_answers_503(store: Store):
+    from choreoscope.store import Interrupted
+    from dashboard.deps import AnalyzerAPI
+
+    def interrupted(*_a: Any, **_k: Any) -> Any:
+        raise Interrupted("INTERRUPT Error: Interrupted!")
+
+    real = AnalyzerAPI.default()
+    app = create_app(store, refresh_ms=60_000, analyzer_api=AnalyzerAPI(
+        analyze=interrupted, flow_for_trace=real.flow_for_trace, edge_detail=real.edge_detail))
+    r = app.server.test_client().get("/api/analysis?since=all")
+    assert r.status_code == 503 and "stopping" in r.get_json()["error"]
+
+
 def test_token_auth_guards_pages_callbacks_and_api(store: Store):
     app = create_app(store, refresh_ms=60_000, auth_token="s3cret")
     client = app.server.test_client()
