@@ -253,11 +253,14 @@ class Store:
     # ----------------------------------------------------------------------------- reads
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
-        """A read cursor (its own connection to this database), closed on exit."""
+        """A read cursor (its own connection to this database), closed on exit. Raises
+        :data:`Interrupted` once the store is closing."""
         self._threads.enter()
         try:
-            cur = self._conn.cursor()
             with self._readers_cv:
+                if self._closed:  # (a read that starts while close() stops the others)
+                    raise Interrupted("the store is closed")
+                cur = self._conn.cursor()
                 self._readers.add(cur)
             try:
                 if self._lake:

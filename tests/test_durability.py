@@ -193,6 +193,11 @@ time.sleep(0.3)
 t = time.monotonic()
 st.close()
 print(f"closed in {time.monotonic() - t:.2f} s; reader: {outcome}", flush=True)
+try:
+    with st.cursor():
+        pass
+except Exception as exc:  # a read that starts after close is refused the same way
+    print(f"later: {type(exc).__name__}", flush=True)
 """
 
 
@@ -208,3 +213,4 @@ def test_closing_a_store_stops_its_running_readers(tmp_path):
     assert m, r.stdout
     assert float(m.group(1)) < 5.0
     assert "Interrupt" in m.group(2)
+    assert "later: InterruptException" in r.stdout
