@@ -51,7 +51,10 @@ def _print_endpoints(ep: Any, db: str) -> None:
         print(f"  JSON API   {ep.ui.rstrip('/')}/api/analysis", flush=True)
 
 
-def _wait_for_signal() -> None:
+def _stop_on_signal() -> threading.Event:
+    """An event set by SIGTERM or SIGINT, installed before anything starts: a stop asked
+    for while the collector is still starting (first imports take seconds) then stops it
+    cleanly once started, instead of killing the process half way."""
     stop = threading.Event()
 
     def handler(signum: int, _frame: Any) -> None:
@@ -59,11 +62,16 @@ def _wait_for_signal() -> None:
 
     signal.signal(signal.SIGTERM, handler)
     signal.signal(signal.SIGINT, handler)
+    return stop
+
+
+def _wait_for(stop: threading.Event) -> None:
     while not stop.wait(0.5):
         pass
 
 
 def cmd_serve(args: argparse.Namespace) -> int:
+    stop = _stop_on_signal()
     from collector.server import Collector
 
     settings = _settings(args)
@@ -74,7 +82,7 @@ def cmd_serve(args: argparse.Namespace) -> int:
         raise SystemExit(f"choreoscope: cannot start: {exc}")
     _print_endpoints(ep, settings["db"])
     print("press Ctrl-C to stop", flush=True)
-    _wait_for_signal()
+    _wait_for(stop)
     print("choreoscope: draining and stopping...", flush=True)
     col.stop()
     print("choreoscope: stopped; every acknowledged span is in " + settings["db"], flush=True)
@@ -97,6 +105,7 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
+    stopped = _stop_on_signal()
     from collector.server import Collector
     from sample_traces.replay import replay
 
@@ -139,7 +148,7 @@ def cmd_demo(args: argparse.Namespace) -> int:
           flush=True)
     t = threading.Thread(target=feed, name="demo-feed", daemon=True)
     t.start()
-    _wait_for_signal()
+    _wait_for(stopped)
     stop.set()
     col.stop()
     return 0

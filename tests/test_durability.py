@@ -214,3 +214,20 @@ def test_closing_a_store_stops_its_running_readers(tmp_path):
     assert float(m.group(1)) < 5.0
     assert "Interrupt" in m.group(2)
     assert "later: InterruptException" in r.stdout
+
+
+def test_a_stop_signal_is_caught_before_the_collector_starts():
+    """serve and demo install their SIGTERM/SIGINT handler first: a stop asked for while
+    they are still starting (the first imports take seconds) stops them once started,
+    instead of killing the process half way through starting."""
+    from choreoscope.cli import _stop_on_signal
+
+    before = {s: signal.getsignal(s) for s in (signal.SIGTERM, signal.SIGINT)}
+    try:
+        stop = _stop_on_signal()
+        assert not stop.is_set()
+        os.kill(os.getpid(), signal.SIGTERM)
+        assert stop.wait(5)
+    finally:
+        for s, h in before.items():
+            signal.signal(s, h)
