@@ -345,13 +345,15 @@ def test_broker_generated_reply_names_are_temporary_without_the_attribute():
     assert edge_detail(st, "topic:(temporary:nats)->service:checkout")["count"] == 5
 
 
-def test_a_send_linking_to_the_messages_it_carries_is_an_envelope():
-    """Current conventions: messages created before the send (their own 'create' spans,
-    e.g. Azure SDKs' per-message spans) are linked from the 'send' span instead of nested
-    under it; consumers link to the creates. The send is the envelope, not a fourth message
+@pytest.mark.parametrize("message_op", ["create", "publish"])
+def test_a_send_linking_to_the_messages_it_carries_is_an_envelope(message_op):
+    """Current conventions: messages created before the send (their own 'create' spans)
+    are linked from the 'send' span instead of nested under it; consumers link to the
+    creates. Azure's Service Bus SDK does the same with per-message PRODUCER spans that
+    say 'publish' (read from its source). The send is the envelope, not a fourth message
     that nobody consumed."""
     b = SpanSet()
-    create = {"messaging.operation.type": "create"}
+    create = {"messaging.operation.type": message_op}
     root = b.span("shop", "POST /checkout", kind="SERVER", start_ms=0, dur_ms=50)
     creates = [b.producer("shop", "orders", parent=root, start_ms=1 + k, dur_ms=0.1,
                           attrs=create) for k in range(3)]

@@ -164,7 +164,10 @@ LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- A batch send whose messages have 'create' spans of their own is an envelope: the creates
 -- are the messages (consumers link to them), so it counts as a publish only if a consumer
 -- was joined to the envelope itself (see pub in analyzer_hops). The creates are children of
--- the send, or (messages created before it) linked from it.
+-- the send, or (messages created before it) linked from it: a send that links to producer
+-- spans of its own service carries those messages (Azure SDKs' per-message spans say
+-- 'publish', not 'create'). A link to another service's producer is not that (a forwarder
+-- pointing at the message it forwards).
 -- (a_prod_t keeps the shape; the view a_prod joins its strings back, as for a_msg)
 CREATE OR REPLACE TEMP TABLE a_prod_t AS
 WITH p AS (
@@ -178,7 +181,8 @@ env AS (
     SELECT s.sk
     FROM a_lk l
     JOIN a_msg s ON s.sk = l.from_sk AND s.role = 'P' AND coalesce(s.op, '') <> 'create'
-    JOIN a_msg c ON c.sk = l.to_sk AND c.role = 'P' AND c.op = 'create'
+    JOIN a_msg c ON c.sk = l.to_sk AND c.role = 'P' AND c.service = s.service
+    WHERE c.sk <> s.sk
 )
 SELECT p.*,
        CASE WHEN NOT p.nested THEN p.sk
@@ -753,8 +757,7 @@ ANTI JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
 ANTI JOIN p k ON k.trace_id = p.trace_id AND k.parent_span_id = p.span_id
              AND k.op = 'create' AND p.op <> 'create'
 ANTI JOIN (SELECT l.trace_id, l.span_id FROM span_links l
-           JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
-                   AND k.op = 'create') e
+           JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id) e
      ON e.trace_id = p.trace_id AND e.span_id = p.span_id AND p.op <> 'create'
 
 -- name: detail_rows_consume
