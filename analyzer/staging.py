@@ -114,7 +114,7 @@ class Stager:
             self.run("analyzer_links_all")
         else:
             self.run("analyzer_src_traces", {"ids": trace_ids})
-            self.run("analyzer_src_traces_full", {"ids": trace_ids})
+            self.run("analyzer_src_traces_full")
             self.run("analyzer_links_traces", {"ids": trace_ids})
         self.run("analyzer_link_keys")
         self.run("analyzer_window", {"since": MIN_NS if since_ns is None else since_ns,

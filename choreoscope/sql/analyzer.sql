@@ -81,9 +81,11 @@ CREATE OR REPLACE TEMP TABLE a_rows AS
 SELECT * FROM span_rows WHERE list_contains($ids::VARCHAR[], trace_id)
 
 -- name: analyzer_src_traces_full
--- (the flow view also shows every column of those spans: flow_spans)
-CREATE OR REPLACE TEMP TABLE a_src AS
-SELECT * FROM spans WHERE list_contains($ids::VARCHAR[], trace_id)
+-- Every column of those spans, as the view spans has them (for flow_spans), from the rows
+-- already read rather than a second scan.
+CREATE OR REPLACE TEMP VIEW a_src AS
+SELECT r.* EXCLUDE (shape_id), h.* EXCLUDE (shape_id)
+FROM a_rows r JOIN span_shapes h ON h.shape_id = r.shape_id
 
 -- name: analyzer_links_traces
 CREATE OR REPLACE TEMP TABLE a_links AS
