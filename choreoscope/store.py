@@ -66,7 +66,8 @@ class Store:
         self._writer = None if read_only else Writer(conn, self._queries, exclusive=not lake)
         self._threads = _ReadParallelism(conn, read_threads,
                                          adaptive=not read_only and not lake)
-        # Open read cursors, so close() can stop the queries still running on them.
+        # Open read cursors: DuckDB runs on every core while there is one, and close() stops
+        # the queries still running on them.
         self._readers: set[duckdb.DuckDBPyConnection] = set()
         self._readers_cv = threading.Condition()
 
@@ -172,7 +173,8 @@ class Store:
         self._stop_readers()
         if self._writer is not None:
             self._writer.stop()
-            self._threads.close()
+            with self._readers_cv:  # (a reader that outlived _stop_readers switches too)
+                self._threads.close()
             try:
                 self._conn.execute("CHECKPOINT")
             except duckdb.Error:
@@ -255,24 +257,24 @@ class Store:
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read cursor (its own connection to this database), closed on exit. Raises
         :data:`Interrupted` once the store is closing."""
-        self._threads.enter()
+        with self._readers_cv:
+            if self._closed:  # (a read that starts while close() stops the others)
+                raise Interrupted("the store is closed")
+            if not self._readers:
+                self._threads.reading(True)  # (if this fails, no reader was counted)
+            cur = self._conn.cursor()
+            self._readers.add(cur)
         try:
-            with self._readers_cv:
-                if self._closed:  # (a read that starts while close() stops the others)
-                    raise Interrupted("the store is closed")
-                cur = self._conn.cursor()
-                self._readers.add(cur)
-            try:
-                if self._lake:
-                    cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
-                yield cur
-            finally:
-                with self._readers_cv:
-                    self._readers.discard(cur)
-                    self._readers_cv.notify_all()
-                cur.close()
+            if self._lake:
+                cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
+            yield cur
         finally:
-            self._threads.exit()
+            with self._readers_cv:
+                self._readers.discard(cur)
+                if not self._readers:
+                    self._threads.reading(False)
+                self._readers_cv.notify_all()
+            cur.close()
 
     def sql(self, name: str) -> str:
         """The text of a named query from ``choreoscope/sql``."""
@@ -329,8 +331,9 @@ class _ReadParallelism:
     lose to it on a machine whose cores are busy decoding exports: with one thread the
     collector stored ~10% more spans per second for ~15% less CPU per span
     (bench/RESULTS.md, "Ingest"), while an analysis of 1M spans ran 1.5x slower. So the
-    store counts open read cursors and switches between the two (``SET threads`` takes a
-    few ms and is safe while other connections run queries).
+    store switches between the two as its first read cursor opens and its last one closes
+    (``SET threads`` takes a few ms and is safe while other connections run queries); the
+    store serialises the calls.
     """
 
     def __init__(self, conn: duckdb.DuckDBPyConnection, read_threads: int,
@@ -338,39 +341,25 @@ class _ReadParallelism:
         self._n = read_threads
         # A connection of its own: the write connection belongs to the writer thread.
         self._cur = conn.cursor() if adaptive and read_threads > 1 else None
-        self._readers = 0
-        self._lock = threading.Lock()
         self._set(1)
 
-    def enter(self) -> None:
-        """A reader starts: all threads while there is one."""
-        if self._cur is None:
+    def reading(self, on: bool) -> None:
+        """Every thread while someone reads, one when nobody does."""
+        if not on:
+            try:
+                self._set(1)
+            except duckdb.Error:
+                pass  # only slower writes until the next reader leaves
             return
-        with self._lock:
-            if self._readers == 0:
-                self._set(self._n)  # (if this fails, no reader was counted)
-            self._readers += 1
-
-    def exit(self) -> None:
-        """A reader is done: back to one thread when it was the last."""
-        if self._cur is None:
-            return
-        with self._lock:
-            self._readers -= 1
-            if self._readers == 0:
-                try:
-                    self._set(1)
-                except duckdb.Error:
-                    pass  # only slower writes until the next reader leaves
+        self._set(self._n)
 
     def close(self) -> None:
         """Give every thread back (the final checkpoint may use them) and drop the cursor."""
         if self._cur is None:
             return
-        with self._lock:
-            self._set(self._n)
-            self._cur.close()
-            self._cur = None
+        self._set(self._n)
+        self._cur.close()
+        self._cur = None
 
     def _set(self, n: int) -> None:
         if self._cur is not None:
