@@ -100,6 +100,7 @@ cdef int COL_BATCH = _NORM_COLS.index("msg_batch_count")
 cdef int COL_OPTYPE = _NORM_COLS.index("msg_operation_type")
 cdef int COL_DKIND = _NORM_COLS.index("msg_destination_kind")
 cdef int COL_SYSTEM = _NORM_COLS.index("msg_system")
+cdef int COL_DEST = _NORM_COLS.index("msg_destination")
 
 cdef void _init_tables() except *:
     cdef int i, L
@@ -1381,7 +1382,8 @@ cdef class _Decoder:
         for col in range(N_NORM_COLS):
             if best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
-            elif col == COL_OPTYPE and best_ent[COL_SYSTEM] >= 0 and rpc_method >= 0:
+            elif col == COL_OPTYPE and rpc_method >= 0 and (best_ent[COL_SYSTEM] >= 0
+                                                             or best_ent[COL_DEST] >= 0):
                 # an AWS SDK messaging call (collector.decode.RPC_MESSAGING_OPERATIONS)
                 op = _RPC_OPS.get(self.pyvalue(&self.top.data[rpc_method].av, 0))
                 if op is None:

@@ -42,18 +42,26 @@ _NORMALISED: dict[str, tuple[str, int]] = {
     "messaging.destination.template": ("msg_destination", 0),
     "messaging.destination.name": ("msg_destination", 1),
     "messaging.destination": ("msg_destination", 2),  # legacy (< 1.20): the name itself
+    # Conventions 1.17-1.20 named a consumer's destination its source (franz-go's kotel,
+    # otelsarama and other libraries of that time still do).
+    "messaging.source.name": ("msg_destination", 3),
     "messaging.destination_kind": ("msg_destination_kind", 0),
     # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
     # every time: true is stored as the kind 'temporary', which the analyzer groups by.
     "messaging.destination.temporary": ("msg_destination_kind", 1),
     "messaging.destination.anonymous": ("msg_destination_kind", 2),
+    "messaging.source.temporary": ("msg_destination_kind", 3),
+    "messaging.source.anonymous": ("msg_destination_kind", 4),
     "messaging.operation.type": ("msg_operation_type", 0),
     "messaging.operation": ("msg_operation_type", 1),  # legacy: receive|process|publish
     "messaging.operation.name": ("msg_operation_name", 0),
     "messaging.message.id": ("msg_message_id", 0),
     "messaging.message_id": ("msg_message_id", 1),
+    # NServiceBus (8, 9) tags its spans with its own headers only, no messaging.* at all
+    "nservicebus.message_id": ("msg_message_id", 2),
     "messaging.message.conversation_id": ("msg_conversation_id", 0),
     "messaging.conversation_id": ("msg_conversation_id", 1),
+    "nservicebus.conversation_id": ("msg_conversation_id", 2),
     "messaging.consumer.group.name": ("msg_consumer_group", 0),
     "messaging.kafka.consumer.group": ("msg_consumer_group", 1),
     "messaging.kafka.consumer_group": ("msg_consumer_group", 2),
@@ -72,9 +80,11 @@ NORMALISED_COLUMNS = (
 # Older conventions and some libraries use other words for the same operation.
 _OPERATION_ALIASES = {"publish": "send", "deliver": "process", "ack": "settle", "nack": "settle"}
 # AWS SDK calls to messaging services are RPCs: botocore's instrumentation gives an SQS call
-# messaging.system and the queue but no operation (a CLIENT span named SQS.SendMessage), so
-# its rpc.method says whether it sends or receives. Used only for a span that names a
-# messaging system and no operation (a gRPC method called Publish elsewhere is not a send).
+# messaging.system and the queue but no operation (a CLIENT span named SQS.SendMessage), and
+# the Java agent's SNS Publish (a CLIENT span "Sns.Publish") names the topic ARN as its
+# destination but no system and no operation: their rpc.method says whether they send or
+# receive. Used only for a span that names a messaging system or destination and no
+# operation (a gRPC method called Publish elsewhere is not a send).
 RPC_MESSAGING_OPERATIONS = {
     "SendMessage": "send", "SendMessageBatch": "send", "ReceiveMessage": "receive",
     "Publish": "send", "PublishBatch": "send", "PutRecord": "send", "PutRecords": "send",
@@ -250,7 +260,8 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                         if p < prio.get(col, 99):
                             prio[col] = p
                             norm[col] = val
-                if "msg_system" in norm and "msg_operation_type" not in norm:
+                if ("msg_system" in norm or "msg_destination" in norm) \
+                        and "msg_operation_type" not in norm:
                     method = attrs.get("rpc.method")
                     if isinstance(method, str) and method in RPC_MESSAGING_OPERATIONS:
                         norm["msg_operation_type"] = RPC_MESSAGING_OPERATIONS[method]

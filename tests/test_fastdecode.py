@@ -514,6 +514,15 @@ def test_messaging_precedence():
         [("messaging.system", "aws.sqs"), ("messaging.operation", "process"),
          ("rpc.method", "SendMessage")],
         [("rpc.method", "Publish")],
+        # the Java agent's SNS Publish: a destination (the topic ARN), no system
+        [("rpc.method", "Publish"), ("messaging.destination.name", "arn:aws:sns:x:1:t")],
+        # conventions 1.17-1.20 name a consumer's destination its source
+        [("messaging.source.name", "orders"), ("messaging.source.temporary", True)],
+        [("messaging.source.name", "old"), ("messaging.destination.name", "new")],
+        [("messaging.source.anonymous", True), ("messaging.source.name", "r1")],
+        # NServiceBus' own tags
+        [("nservicebus.message_id", "n1"), ("nservicebus.conversation_id", "c1")],
+        [("nservicebus.message_id", "n1"), ("messaging.message.id", "m1")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -538,9 +547,19 @@ def test_messaging_precedence():
                     kv.value.CopyFrom(av(v))
     body = req.SerializeToString()
     assert_same(body)
-    ops = decode_request(parse_request(body), NOW).spans.column("msg_operation_type").to_pylist()
-    # the RPC method only for a span of a messaging system with no operation of its own
-    assert ops[-7:] == ["send", "receive", None, None, "send", "process", None]
+    spans = decode_request(parse_request(body), NOW).spans
+    col = {name: spans.column(name).to_pylist() for name in spans.schema.names}
+    aws = next(i for i, c in enumerate(cases) if c == [("messaging.system", "aws.sqs"),
+                                                       ("rpc.method", "SendMessage")])
+    # the RPC method only for a span of a messaging system (or destination) with no
+    # operation of its own
+    assert col["msg_operation_type"][aws:aws + 8] == [
+        "send", "receive", None, None, "send", "process", None, "send"]
+    src = aws + 8
+    assert col["msg_destination"][src:src + 3] == ["orders", "new", "r1"]
+    assert col["msg_destination_kind"][src:src + 3] == ["temporary", None, "temporary"]
+    assert col["msg_message_id"][src + 3:src + 5] == ["n1", "m1"]
+    assert col["msg_conversation_id"][src + 3] == "c1"
 
 
 def test_unknown_fields_everywhere():

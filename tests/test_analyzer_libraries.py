@@ -1,0 +1,111 @@
+"""Span shapes of instrumentation outside Python, each read from the library's source or its
+own tests: the OpenTelemetry Java agent (2.x, default settings), .NET libraries and Go's
+Kafka clients. Each test builds exactly the spans the library exports for a small scenario
+and checks what the analyzer makes of them."""
+
+from __future__ import annotations
+
+from analyzer import analyze, edge_detail
+from tests.builders import SpanSet
+
+N = 3
+
+
+def _edges(a) -> dict[str, tuple[str, int]]:
+    return {e["id"]: (e["type"], e["count"]) for e in a.edges}
+
+
+def test_java_agent_sns_publish_is_a_publish_routed_to_the_queue():
+    """The Java agent's AWS SDK v2 instrumentation gives SNS Publish no messaging system and
+    no operation: a CLIENT span "Sns.Publish" with rpc.method=Publish and the topic ARN as
+    messaging.destination.name. The subscribed queue's consumer gets a "<queue> process"
+    span whose parent is that publish (context carried through SNS to SQS)."""
+    b = SpanSet()
+    arn = "arn:aws:sns:eu-west-1:123456789012:order-events"
+    aws = {"rpc.system": "aws-api", "aws.agent": "java-aws-sdk",
+           "server.address": "sns.eu-west-1.amazonaws.com", "server.port": 443}
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=40)
+        pub = b.span("orders", "Sns.Publish", kind="CLIENT", parent=root, start_ms=t + 5,
+                     dur_ms=20, attrs={**aws, "rpc.service": "Sns", "rpc.method": "Publish",
+                                       "messaging.destination.name": arn})
+        b.span("billing", "billing-orders process", kind="CONSUMER", parent=pub,
+               start_ms=t + 60, dur_ms=10,
+               attrs={"rpc.system": "aws-api", "rpc.service": "Sqs",
+                      "rpc.method": "ReceiveMessage", "messaging.system": "aws_sqs",
+                      "messaging.destination.name": "billing-orders",
+                      "messaging.operation": "process", "messaging.message.id": f"sqs-{i}"})
+    a = analyze(b.store())
+    assert _edges(a) == {
+        f"service:orders->topic:{arn}": ("publish", N),
+        f"topic:{arn}->topic:billing-orders": ("route", N),
+        "topic:billing-orders->service:billing": ("consume", N),
+    }
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+    assert not a.anomalies
+
+
+def test_go_kotel_consumer_names_its_topic_as_a_source():
+    """franz-go's kotel (semantic conventions 1.18) names a consumer's topic
+    messaging.source.name, not a destination: a record that arrived without its context is
+    still a delivery from that topic, not from an unknown one."""
+    b = SpanSet()
+    kafka = {"messaging.system": "kafka", "messaging.kafka.client_id": "billing-1"}
+    for i in range(N + 1):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        pub = b.span("orders", "orders publish", kind="PRODUCER", parent=root, start_ms=t + 2,
+                     attrs={**kafka, "messaging.destination.kind": "topic",
+                            "messaging.destination.name": "orders",
+                            "messaging.operation": "publish"})
+        b.span("billing", "orders receive", kind="CONSUMER",
+               parent=pub if i < N else None,  # the last one lost its context
+               start_ms=t + 30, dur_ms=0.1,
+               attrs={**kafka, "messaging.source.kind": "topic",
+                      "messaging.source.name": "orders", "messaging.operation": "receive",
+                      "messaging.kafka.source.partition": 0,
+                      "messaging.kafka.message.offset": i,
+                      "messaging.kafka.consumer_group": "billing"})
+    a = analyze(b.store())
+    assert _edges(a) == {
+        "service:orders->topic:orders": ("publish", N + 1),
+        "topic:orders->service:billing": ("consume", N + 1),
+    }
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 1}
+
+
+def test_nservicebus_message_ids_join_a_delivery_that_lost_its_context():
+    """NServiceBus 8/9 tags its spans only with its own headers (nservicebus.message_id,
+    nservicebus.conversation_id, ...): a "process message" span that did not get the
+    sender's context is still found by the message id the "send message" span carries."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        root = b.span("sales", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        nsb = {"nservicebus.message_id": f"7f3a-{i}", "nservicebus.conversation_id": f"c-{i}",
+               "nservicebus.message_intent": "Send",
+               "nservicebus.enclosed_message_types": "Sales.Messages.PlaceOrder, Sales.Messages,"
+                                                      " Version=1.0.0.0, Culture=neutral"}
+        send = b.span("sales", "send message", kind="PRODUCER", parent=root, start_ms=t + 2,
+                      attrs=nsb)
+        proc = b.span("billing", "process message", kind="CONSUMER",
+                      parent=send if i else None,  # the first one lost its context
+                      start_ms=t + 30, dur_ms=8,
+                      attrs={**nsb, "nservicebus.native_message_id": f"native-{i}"})
+        b.span("billing", "Billing.PlaceOrderHandler", parent=proc, start_ms=t + 31, dur_ms=5,
+               attrs={"nservicebus.handler.handler_type": "Billing.PlaceOrderHandler"})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:sales->topic:unknown": ("publish", N),
+        "topic:unknown->service:billing": ("consume", N),
+    }
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"] == {"context": N - 1, "message_id": 1, "none": 0}
+    # the stitched delivery joins its sender's trace into one flow, like the others
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["traces_per_flow"] == round(1 + 1 / N, 3)
+    assert edge_detail(st, "topic:unknown->service:billing")["count"] == N
