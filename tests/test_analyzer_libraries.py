@@ -109,3 +109,62 @@ def test_nservicebus_message_ids_join_a_delivery_that_lost_its_context():
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == round(1 + 1 / N, 3)
     assert edge_detail(st, "topic:unknown->service:billing")["count"] == N
+
+
+def _spring_rabbit(b: SpanSet, exchange: str, routing_key: str, queue: str) -> None:
+    """What the Java agent (2.x up to 2.30) exports for a message a Spring AMQP listener
+    (SimpleMessageListenerContainer, Spring Boot's default) receives: the rabbitmq-client
+    instrumentation's "<queue> process" span, which only covers handing the delivery to
+    Spring's internal queue and names the exchange as its destination, and spring-rabbit's
+    "<queue> process" span around the @RabbitListener method, which names the routing key.
+    Both are children of the publish."""
+    net = {"network.type": "ipv4", "network.peer.address": "10.0.0.7",
+           "network.peer.port": 5672}
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        pub = b.span("orders", f"{exchange or '<default>'} publish", kind="PRODUCER",
+                     parent=root, start_ms=t + 2, dur_ms=1,
+                     attrs={**net, "messaging.system": "rabbitmq",
+                            "messaging.destination.name": exchange or "<default>",
+                            "messaging.operation": "publish",
+                            "messaging.rabbitmq.destination.routing_key": routing_key,
+                            "messaging.message.body.size": 120})
+        b.span("billing", f"{queue} process", kind="CONSUMER", parent=pub, start_ms=t + 10,
+               dur_ms=0.05,
+               attrs={**net, "messaging.system": "rabbitmq",
+                      "messaging.destination.name": exchange or "<default>",
+                      "messaging.operation": "process",
+                      "messaging.rabbitmq.destination.routing_key": routing_key,
+                      "messaging.message.body.size": 120})
+        listener = b.span("billing", f"{queue} process", kind="CONSUMER", parent=pub,
+                          start_ms=t + 10.2, dur_ms=15,
+                          attrs={"messaging.system": "rabbitmq",
+                                 "messaging.destination.name": routing_key,
+                                 "messaging.operation": "process",
+                                 "messaging.message.body.size": 120})
+        b.client_call("billing", None, parent=listener, start_ms=t + 11, dur_ms=5,
+                      peer={"db.system": "postgresql"})
+
+
+def test_java_agent_spring_rabbit_listener_is_one_delivery_per_message():
+    b = SpanSet()
+    _spring_rabbit(b, "orders", "order.created", "billing-orders")
+    _spring_rabbit(b, "", "billing-refunds", "billing-refunds")  # the default exchange
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:orders->topic:orders": ("publish", N),
+        "topic:orders->topic:order.created": ("route", N),
+        "topic:order.created->service:billing": ("consume", N),
+        "service:orders->topic:amq.default": ("publish", N),
+        "topic:amq.default->topic:billing-refunds": ("route", N),
+        "topic:billing-refunds->service:billing": ("consume", N),
+        "service:billing->external:postgresql": ("call", 2 * N),
+    }
+    consume = {e["id"]: e for e in a.edges if e["type"] == "consume"}
+    # the delivery is the listener's span: its duration, not the hand-off's
+    assert consume["topic:order.created->service:billing"]["p50_ms"] >= 14
+    assert not a.anomalies
+    for edge in consume:
+        assert edge_detail(st, edge)["count"] == N

@@ -267,7 +267,7 @@ CREATE OR REPLACE TEMP VIEW a_match AS
 SELECT m.* EXCLUDE (prio, c_shape, p_shape),
        CASE m.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
             ELSE 'message_id' END AS via,
-       ch.service AS c_service, ch.op AS c_op, ph.topic AS p_topic
+       ch.service AS c_service, ch.op AS c_op, ch.topic AS c_topic, ph.topic AS p_topic
 FROM a_match_t m JOIN a_shape ch ON ch.shape_id = m.c_shape
 JOIN a_shape ph ON ph.shape_id = m.p_shape
 
@@ -281,6 +281,12 @@ JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- aiokafka's batch poll names no topic). And a consumer span that links to consumer spans of
 -- its own service wraps them: they are the deliveries (aiokafka's per-topic span of a batch
 -- links its records, each a child of its producer).
+-- A consumer span naming the destination the message was published to, when a consumer
+-- span of the same service has that message from a destination the broker routed it to, is
+-- the client library's hand-off of that delivery, not a second one: the Java agent (up to
+-- 2.30) gives a Spring AMQP listener's message both rabbitmq-client's "<queue> process"
+-- span, naming the exchange and covering only the hand-off to Spring, and spring-rabbit's
+-- around the listener, naming the routing key.
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
     SELECT trace_id, span_id, sk, pk, shape_id, service, topic, op, p_nested, p_op, p_topic,
@@ -312,6 +318,11 @@ dropped AS (
     SELECT r.c_sk
     FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
     WHERE r.c_op = 'receive' AND coalesce(q.c_op, '') <> 'receive' AND q.c_sk <> r.c_sk
+    UNION
+    SELECT r.c_sk
+    FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
+    WHERE r.c_topic = r.p_topic AND q.c_topic <> q.p_topic AND q.c_topic <> 'unknown'
+      AND q.p_topic <> 'unknown' AND q.c_sk <> r.c_sk
 ),
 ptopic AS (   -- (only a consumer naming no destination needs its producer's)
     SELECT m.c_sk, max(m.p_topic) AS topic
