@@ -168,3 +168,70 @@ def test_java_agent_spring_rabbit_listener_is_one_delivery_per_message():
     assert not a.anomalies
     for edge in consume:
         assert edge_detail(st, edge)["count"] == N
+
+
+def _masstransit(b: SpanSet, consumers: list[str]) -> None:
+    """What MassTransit 8 exports (its ActivitySource, read from its source): a "<exchange>
+    send" PRODUCER span, then in the receiving service a "<queue> receive" CONSUMER span
+    (child of the send, naming the queue, no messaging.system) and under it a "<queue>
+    process" CONSUMER span per consumer of the message, naming no destination."""
+    ids = {"messaging.masstransit.source_address": "rabbitmq://mq/api",
+           "messaging.masstransit.message_types": "urn:message:Sample.Contracts:SubmitOrder"}
+    for i in range(N):
+        t = i * 100
+        conv = {"messaging.message.conversation_id": f"conv-{i}",
+                "messaging.masstransit.message_id": f"mt-{i}", **ids}
+        root = b.span("api", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        send = b.span("api", "Sample.Contracts:SubmitOrder send", kind="PRODUCER",
+                      parent=root, start_ms=t + 2, dur_ms=2,
+                      attrs={**conv, "messaging.system": "rabbitmq",
+                             "messaging.operation": "send",
+                             "messaging.destination.name": "Sample.Contracts:SubmitOrder"})
+        recv = b.span("orders", "submit-order receive", kind="CONSUMER", parent=send,
+                      start_ms=t + 10, dur_ms=12,
+                      attrs={"messaging.operation": "receive",
+                             "messaging.destination.name": "submit-order",
+                             "messaging.masstransit.input_address": "rabbitmq://mq/submit-order",
+                             "messaging.message.id": f"mt-{i}"})
+        for k, consumer in enumerate(consumers):
+            proc = b.span("orders", "submit-order process", kind="CONSUMER", parent=recv,
+                          start_ms=t + 11 + k * 5, dur_ms=4,
+                          attrs={**conv, "messaging.operation": "process",
+                                 "messaging.masstransit.consumer_type": consumer,
+                                 "peer.address": "SubmitOrder/Sample.Contracts"})
+            b.client_call("orders", None, parent=proc, start_ms=t + 12 + k * 5, dur_ms=2,
+                          peer={"db.system": "postgresql"})
+
+
+def test_masstransit_consumer_span_belongs_to_the_queue_it_was_received_from():
+    b = SpanSet()
+    _masstransit(b, ["SubmitOrderConsumer"])
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:api->topic:Sample.Contracts:SubmitOrder": ("publish", N),
+        "topic:Sample.Contracts:SubmitOrder->topic:submit-order": ("route", N),
+        "topic:submit-order->service:orders": ("consume", N),
+        "service:orders->external:postgresql": ("call", N),
+    }
+    assert not a.anomalies
+    assert edge_detail(st, "topic:submit-order->service:orders")["count"] == N
+
+
+def test_masstransit_message_handled_by_two_consumers_is_one_delivery():
+    """Two consumers of one message type on one endpoint: a process span each under the one
+    receive. The message was delivered once (not redelivered): the receive is the delivery."""
+    b = SpanSet()
+    _masstransit(b, ["SubmitOrderConsumer", "AuditConsumer"])
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:api->topic:Sample.Contracts:SubmitOrder": ("publish", N),
+        "topic:Sample.Contracts:SubmitOrder->topic:submit-order": ("route", N),
+        "topic:submit-order->service:orders": ("consume", N),
+        "service:orders->external:postgresql": ("call", 2 * N),
+    }
+    assert not a.anomalies
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["p50_ms"] == 12  # the receive span, around both consumers
+    assert edge_detail(st, "topic:submit-order->service:orders")["count"] == N

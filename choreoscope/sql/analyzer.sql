@@ -287,6 +287,11 @@ JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- 2.30) gives a Spring AMQP listener's message both rabbitmq-client's "<queue> process"
 -- span, naming the exchange and covering only the hand-off to Spring, and spring-rabbit's
 -- around the listener, naming the routing key.
+-- Several processing spans nested in one delivery span that all have their message from it
+-- (no context of their own) handle one message: the outer span is the delivery (MassTransit
+-- nests a "<queue> process" span per consumer of the message in its "<queue> receive").
+-- A consumer naming no destination inside one that does belongs to that destination (the
+-- queue MassTransit's receive names), else takes its producer's.
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
     SELECT trace_id, span_id, sk, pk, shape_id, service, topic, op, p_nested, p_op, p_topic,
@@ -307,17 +312,27 @@ wrappers AS (
     FROM c JOIN a_lk l ON l.from_sk = c.sk
     JOIN c r ON r.sk = l.to_sk AND r.service = c.service
 ),
+inherited AS (   -- children whose only producers are the ones of the span they are in
+    SELECT n.sk, n.pk
+    FROM nested_child n JOIN a_match_t m ON m.c_sk = n.sk
+    WHERE n.child_counts GROUP BY n.sk, n.pk HAVING min(m.prio) = 3
+),
+shared AS (SELECT pk FROM inherited GROUP BY pk HAVING count(*) > 1),
 dropped AS (
-    -- the child, unless the parent is a poll and the child the processing
+    -- the child, unless the parent is a poll and the child the processing (and the only
+    -- one that handles the parent's message)
     SELECT sk FROM nested_child WHERE NOT child_counts
     UNION
-    SELECT pk FROM nested_child WHERE child_counts
+    SELECT pk FROM nested_child WHERE child_counts AND pk NOT IN (SELECT pk FROM shared)
+    UNION
+    SELECT sk FROM inherited WHERE pk IN (SELECT pk FROM shared)
     UNION
     SELECT sk FROM wrappers
     UNION
     SELECT r.c_sk
     FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
     WHERE r.c_op = 'receive' AND coalesce(q.c_op, '') <> 'receive' AND q.c_sk <> r.c_sk
+      AND r.c_sk NOT IN (SELECT pk FROM shared)
     UNION
     SELECT r.c_sk
     FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
@@ -329,14 +344,18 @@ ptopic AS (   -- (only a consumer naming no destination needs its producer's)
     FROM a_match m SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
     WHERE m.p_topic <> 'unknown' GROUP BY m.c_sk
 )
-SELECT c.trace_id, c.span_id, c.sk, c.shape_id, c.t0, c.t1, c.mid, pt.topic AS p_topic
+SELECT c.trace_id, c.span_id, c.sk, c.shape_id, c.t0, c.t1, c.mid,
+       CASE WHEN c.topic = 'unknown' THEN
+           coalesce(CASE WHEN c.p_nested AND c.p_topic <> 'unknown' THEN c.p_topic END,
+                    pt.topic) END AS alt_topic
 FROM c LEFT JOIN ptopic pt ON pt.c_sk = c.sk
 WHERE c.sk NOT IN (SELECT sk FROM dropped);
 CREATE OR REPLACE TEMP VIEW a_cons AS
-SELECT k.* EXCLUDE (shape_id, p_topic), h.service, h.err, h.cgroup,
-       -- a consumer naming no destination takes its producer's, else stays 'unknown'
+SELECT k.* EXCLUDE (shape_id, alt_topic), h.service, h.err, h.cgroup,
+       -- a consumer naming no destination takes the one of the consumer span it is nested
+       -- in, else its producer's, else stays 'unknown'
        CASE WHEN h.topic <> 'unknown' THEN h.topic
-            ELSE coalesce(k.p_topic, 'unknown') END AS topic
+            ELSE coalesce(k.alt_topic, 'unknown') END AS topic
 FROM a_cons_t k JOIN a_shape h ON h.shape_id = k.shape_id
 
 -- name: analyzer_hops
