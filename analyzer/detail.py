@@ -26,6 +26,8 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
                 until_ns: int | None = None, service: str | None = None) -> dict[str, Any]:
     """Counts, percentiles, queue time, ``timeseries`` ([{t, count, errors, p95_ms}]) and
     slowest / failed example trace ids of an edge (``<source>-><target>``) or a node id.
+    A delivery edge also has ``message_count``: the producer messages its deliveries were
+    joined to (more than ``count`` when messages arrive in batches).
 
     Raises ``ValueError`` for an id that is neither.
     """
@@ -71,6 +73,10 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")
         r = dict(zip(cols, cur.execute(q["detail_stats"]).fetchone()))
         series = cur.execute(q["detail_series"]).fetchall()
+        if out.get("type") == "consume":
+            # producer messages joined to these deliveries, as the analysis' edges count
+            # them: a batch delivery (an SQS receive, a batch listener) joins several
+            out["message_count"] = int(cur.execute(q["detail_messages"]).fetchone()[0])
     n = int(r["n"] or 0)
     if since_ns is not None and until_ns is not None:
         span_s = max((until_ns - since_ns) / 1e9, 1e-9)

@@ -235,3 +235,37 @@ def test_masstransit_message_handled_by_two_consumers_is_one_delivery():
     consume = next(e for e in a.edges if e["type"] == "consume")
     assert consume["p50_ms"] == 12  # the receive span, around both consumers
     assert edge_detail(st, "topic:submit-order->service:orders")["count"] == N
+
+
+def test_sqs_batch_receive_counts_its_messages():
+    """@opentelemetry/instrumentation-aws-sdk (0.58+) gives an SQS ReceiveMessage call one
+    CONSUMER "<queue> receive" span that links to each received message's producer (the link
+    carries the message id) and no span per message. A receive is one delivery of several
+    messages: the edge counts both."""
+    b = SpanSet()
+    sqs = {"rpc.system": "aws-api", "rpc.service": "SQS", "messaging.system": "aws.sqs",
+           "messaging.destination": "orders", "messaging.destination_kind": "queue",
+           "messaging.url": "https://sqs.eu-west-1.amazonaws.com/123456789012/orders"}
+    sends = []
+    for i in range(6):
+        root = b.span("shop", "POST /checkout", kind="SERVER", start_ms=i * 10, dur_ms=8)
+        sends.append(b.span("shop", "orders send", kind="PRODUCER", parent=root,
+                            start_ms=i * 10 + 1, dur_ms=5,
+                            attrs={**sqs, "rpc.method": "SendMessage",
+                                   "messaging.message_id": f"sqs-{i}"}))
+    for k in range(2):
+        batch = sends[k * 3:(k + 1) * 3]
+        b.span("billing", "orders receive", kind="CONSUMER", start_ms=100 + k * 50, dur_ms=20,
+               links=[(p, {"messaging.message.id": f"sqs-{sends.index(p)}"}) for p in batch],
+               attrs={**sqs, "rpc.method": "ReceiveMessage",
+                      "messaging.operation.type": "receive",
+                      "messaging.batch.message_count": len(batch)})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {"service:shop->topic:orders": ("publish", 6),
+                         "topic:orders->service:billing": ("consume", 2)}
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["message_count"] == 6 and consume["batch_deliveries"] == 2
+    assert not a.anomalies  # every message was consumed
+    detail = edge_detail(st, "topic:orders->service:billing")
+    assert (detail["count"], detail["message_count"]) == (2, 6)

@@ -141,6 +141,19 @@ def test_flow_map_edge_table_lists_the_busiest_edges_and_the_selected_one(app: A
         map_page.SHOWN = old
 
 
+def test_flow_map_shows_the_messages_of_batch_deliveries():
+    from dashboard.pages.flow_map import detail_panel, edge_table
+    eid = "topic:orders->service:billing"
+    consume = {"id": eid, "source": "topic:orders", "target": "service:billing",
+               "type": "consume", "count": 2, "message_count": 6, "rate_per_s": 0.1}
+    single = {**consume, "id": "topic:refunds->service:billing", "source": "topic:refunds",
+              "count": 3, "message_count": 3}
+    text = text_of(edge_table({"nodes": [], "edges": [consume, single]}, ALL))
+    assert "2 (6 messages)" in text and "3 (3 messages)" not in text
+    panel = text_of(detail_panel(eid, {**consume, "p50_ms": 4.0}, ALL))
+    assert "message count" in panel and "6" in panel
+
+
 def test_flow_map_detail_of_an_edge(app: Any):
     page = FlowMapPage(app.deps)
     eid = "topic:payment.completed->service:logistics-service"

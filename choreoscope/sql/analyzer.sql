@@ -817,16 +817,17 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans,
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
 prod AS (      -- producers reached by parent or by link, else by message id
-    SELECT k.trace_id, k.span_id, p.end_time_unix_nano AS p_t1, true AS ctx
+    SELECT k.trace_id, k.span_id, p.end_time_unix_nano AS p_t1, true AS ctx,
+           hash(p.trace_id, p.span_id) AS p_key
     FROM counted k JOIN spans p ON p.trace_id = k.trace_id AND p.span_id = k.parent_span_id
     WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
     UNION ALL
-    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, true
+    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, true, hash(p.trace_id, p.span_id)
     FROM counted k
     JOIN span_links l ON l.trace_id = k.trace_id AND l.span_id = k.span_id
     JOIN spans p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
     UNION ALL
-    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, false
+    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, false, NULL
     FROM counted k
     JOIN spans p ON p.msg_message_id = k.msg_message_id
      AND msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) IN ($topic, 'unknown')
@@ -836,7 +837,11 @@ SELECT k.trace_id, k.t0, k.t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
        CASE WHEN max(p.p_t1) IS NOT NULL THEN
            greatest(k.t0 - coalesce(max(p.p_t1) FILTER (WHERE p.ctx),
-                                    max(p.p_t1) FILTER (WHERE NOT p.ctx)), 0) END AS queue_ns
+                                    max(p.p_t1) FILTER (WHERE NOT p.ctx)), 0) END AS queue_ns,
+       -- the messages it delivered: the producers its context reached (a batch reaches
+       -- several), else the one its message id names
+       CASE WHEN bool_or(p.ctx) THEN count(DISTINCT p.p_key)
+            WHEN count(p.p_t1) > 0 THEN 1 ELSE 0 END AS messages
 FROM counted k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
 
@@ -944,6 +949,10 @@ SELECT count(*) AS n, sum(err::INT) AS errors,
        max_by(trace_id, (t1 - t0, trace_id), 5) AS slowest,
        max_by(trace_id, (t0, trace_id), 5) FILTER (WHERE err) AS failed
 FROM d_rows
+
+-- name: detail_messages
+-- (consume edges only: their rows count the messages each delivery was joined to)
+SELECT coalesce(sum(messages), 0) FROM d_rows
 
 -- name: detail_series
 -- Per-minute buckets (time_bucket works in microseconds: timestamps are ns).

@@ -335,13 +335,21 @@ def edge_table(analysis: Mapping[str, Any], f: Mapping[str, str | None],
                         f"{names.get(e['target'], e['target'])}",
                         id={"type": "map-pick", "index": e["id"]}, className="linkish",
                         title=e["id"]),
-            e.get("type") or "", fmt_count(e.get("count")), fmt_rate(e.get("rate_per_s")),
+            e.get("type") or "", _count_cell(e), fmt_rate(e.get("rate_per_s")),
             fmt_ms(e.get("p50_ms")), fmt_ms(e.get("p95_ms")), fmt_pct(error_rate(e)),
             fmt_ms(e.get("queue_p95_ms")) if e.get("queue_p95_ms") is not None else "—",
             fmt_count(e.get("broken_context_count") or 0),
         ])
     return table(["edge", "type", "count", "rate", "p50", "p95", "errors", "queue p95",
                   "lost context"], rows, class_name="grid edges")
+
+
+def _count_cell(e: Mapping[str, Any]) -> str:
+    """Deliveries, and the messages they carried when batches carried more than one each."""
+    n, msgs = e.get("count"), e.get("message_count")
+    if e.get("type") == "consume" and msgs and n and msgs > n:
+        return f"{fmt_count(n)} ({fmt_count(msgs)} messages)"
+    return fmt_count(n)
 
 
 def register(app: Any, deps: Deps) -> FlowMapPage:
