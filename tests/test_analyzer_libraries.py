@@ -269,3 +269,46 @@ def test_sqs_batch_receive_counts_its_messages():
     assert not a.anomalies  # every message was consumed
     detail = edge_detail(st, "topic:orders->service:billing")
     assert (detail["count"], detail["message_count"]) == (2, 6)
+
+
+def test_azure_service_bus_processor_receive_and_process_are_one_delivery():
+    """Azure.Messaging.ServiceBus with its ActivitySource on: the sender's per-message
+    "Message" PRODUCER spans and a CLIENT send linking them; the processor's CLIENT
+    "ServiceBusReceiver.Receive" (a root, ended at once, linking the message) beside its
+    CONSUMER "ServiceBusProcessor.ProcessMessage" (child of the message span, linking it too)
+    with the settle ("Complete") inside. One delivery per message, from the subscription
+    the topic routed it to."""
+    b = SpanSet()
+    sb = {"messaging.system": "servicebus", "server.address": "shop.servicebus.windows.net",
+          "az.namespace": "Microsoft.ServiceBus"}
+    sub = "orders/Subscriptions/billing"
+    for i in range(N):
+        t = i * 100
+        root = b.span("checkout", "POST /checkout", kind="SERVER", start_ms=t, dur_ms=30)
+        msg = b.span("checkout", "Message", kind="PRODUCER", parent=root, start_ms=t + 1,
+                     dur_ms=0.1, attrs={**sb, "messaging.destination.name": "orders"})
+        b.span("checkout", "ServiceBusSender.Send", kind="CLIENT", parent=root,
+               start_ms=t + 2, dur_ms=8, links=[msg],
+               attrs={**sb, "messaging.destination.name": "orders",
+                      "messaging.operation": "publish"})
+        b.span("billing", "ServiceBusReceiver.Receive", kind="CLIENT", start_ms=t + 40,
+               dur_ms=0.5, links=[msg],
+               attrs={**sb, "messaging.destination.name": sub, "messaging.operation": "receive"})
+        proc = b.span("billing", "ServiceBusProcessor.ProcessMessage", kind="CONSUMER",
+                      parent=msg, start_ms=t + 41, dur_ms=15, links=[msg],
+                      attrs={**sb, "messaging.destination.name": sub,
+                             "messaging.operation": "process"})
+        b.span("billing", "ServiceBusReceiver.Complete", kind="CLIENT", parent=proc,
+               start_ms=t + 54, dur_ms=1, links=[msg],
+               attrs={**sb, "messaging.destination.name": sub, "messaging.operation": "settle"})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:checkout->topic:orders": ("publish", N),
+        f"topic:orders->topic:{sub}": ("route", N),
+        f"topic:{sub}->service:billing": ("consume", N),
+    }
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["p50_ms"] == 15 and consume["message_count"] == N
+    assert not a.anomalies
+    assert edge_detail(st, f"topic:{sub}->service:billing")["count"] == N

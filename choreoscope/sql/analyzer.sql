@@ -803,9 +803,26 @@ WITH c AS (
       AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
       AND msg_role(kind, msg_operation_type, msg_system) = 'C'
 ),
-counted AS (   -- one per delivery: not the inner span of nested consumer spans, and not
-               -- a span that links to the deliveries it wraps (as in analyzer_consumers)
-    SELECT c.* FROM c
+reach AS (     -- the producer spans each consumer span reaches by parent or link
+    SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
+           p.end_time_unix_nano AS p_t1
+    FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span
+          FROM c WHERE parent_span_id IS NOT NULL
+          UNION ALL
+          SELECT c.trace_id, c.span_id, c.op, l.linked_trace_id, l.linked_span_id
+          FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id) r
+    JOIN spans p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
+    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
+),
+polls AS (     -- a poll whose message a processing span of the same service also reached
+    SELECT DISTINCT r.trace_id, r.span_id
+    FROM reach r JOIN reach q ON q.p_trace = r.p_trace AND q.p_span = r.p_span
+    WHERE coalesce(r.op, '') = 'receive' AND coalesce(q.op, '') <> 'receive'
+),
+counted AS (   -- one per delivery: not the inner span of nested consumer spans, not a poll
+               -- beside the span processing its message, and not a span that links to
+               -- the deliveries it wraps (as in analyzer_consumers)
+    SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
                          AND NOT (coalesce(o.op, '') = 'receive' AND coalesce(c.op, '') <> 'receive'))
@@ -817,15 +834,8 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans,
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
 prod AS (      -- producers reached by parent or by link, else by message id
-    SELECT k.trace_id, k.span_id, p.end_time_unix_nano AS p_t1, true AS ctx,
-           hash(p.trace_id, p.span_id) AS p_key
-    FROM counted k JOIN spans p ON p.trace_id = k.trace_id AND p.span_id = k.parent_span_id
-    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
-    UNION ALL
-    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, true, hash(p.trace_id, p.span_id)
-    FROM counted k
-    JOIN span_links l ON l.trace_id = k.trace_id AND l.span_id = k.span_id
-    JOIN spans p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
+    SELECT r.trace_id, r.span_id, r.p_t1, true AS ctx, hash(r.p_trace, r.p_span) AS p_key
+    FROM reach r SEMI JOIN counted k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
     UNION ALL
     SELECT k.trace_id, k.span_id, p.end_time_unix_nano, false, NULL
     FROM counted k
