@@ -22,9 +22,12 @@ MAX_SPANS = 2000
 MAX_TRACES = 200
 
 
-def span_role(kind: str | None, op: str | None, system: str | None) -> str | None:
+def span_role(kind: str | None, op: str | None, system: str | None,
+              name: str | None = None) -> str | None:
     """'P' (publishes), 'C' (consumes) or None: the SQL macro ``msg_role`` of
     ``analyzer_macros``, for spans already in Python (a test keeps the two equal)."""
+    if name == "Bunny::ReaderLoop#run_once":  # a frame that was not a delivery
+        return None
     if kind == "PRODUCER":
         return "P"
     if kind == "CONSUMER":
@@ -180,7 +183,7 @@ def _assemble(spans: list[dict[str, Any]], links: list[tuple], matches: list[tup
             "trace_id": s["trace_id"], "span_id": s["span_id"],
             "parent_span_id": s["parent_span_id"], "service": s["service_name"],
             "kind": s["kind"],
-            "role": span_role(s["kind"], s["msg_operation_type"], s["msg_system"]),
+            "role": span_role(s["kind"], s["msg_operation_type"], s["msg_system"], s["name"]),
             "topic": span_topic(s["msg_destination"], s["msg_system"],
                                 s["msg_destination_kind"]),
             "t0": s["start_time_unix_nano"],

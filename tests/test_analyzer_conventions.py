@@ -133,9 +133,10 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])
-        for kind, op, sys_ in itertools.product(kinds, ops, systems):
-            got = cur.execute("SELECT msg_role(?, ?, ?)", [kind, op, sys_]).fetchone()[0]
-            assert got == span_role(kind, op, sys_), (kind, op, sys_)
+        names = ["orders process", "Bunny::ReaderLoop#run_once"]
+        for kind, op, sys_, name in itertools.product(kinds, ops, systems, names):
+            got = cur.execute("SELECT msg_role(?, ?, ?, ?)", [kind, op, sys_, name]).fetchone()[0]
+            assert got == span_role(kind, op, sys_, name), (kind, op, sys_, name)
         for dest, sys_, dk in itertools.product(dests, systems, dkinds):
             got = cur.execute("SELECT msg_topic(?, ?, ?)", [dest, sys_, dk]).fetchone()[0]
             assert got == span_topic(dest, sys_, dk), (dest, sys_, dk)

@@ -312,3 +312,49 @@ def test_azure_service_bus_processor_receive_and_process_are_one_delivery():
     assert consume["p50_ms"] == 15 and consume["message_count"] == N
     assert not a.anomalies
     assert edge_detail(st, f"topic:{sub}->service:billing")["count"] == N
+
+
+def test_ruby_bunny_deliveries_and_reader_loop_frames():
+    """opentelemetry-instrumentation-bunny (Ruby): a "<exchange>.<routing key> publish"
+    PRODUCER; in the consumer a CONSUMER span per frame the reader loop reads, renamed
+    "<exchange>.<routing key> receive" (with the exchange and operation) when the frame is a
+    delivery, and under it a "... process" CONSUMER span with no attributes at all that
+    links to the publish. Frames that are not deliveries (heartbeats, broker replies, in
+    every service using bunny) keep the name Bunny::ReaderLoop#run_once."""
+    b = SpanSet()
+    amqp = {"messaging.system": "rabbitmq", "messaging.protocol": "AMQP",
+            "messaging.protocol_version": "0.9.1", "net.peer.name": "mq", "net.peer.port": 5672}
+    frame = {**amqp, "messaging.destination": "", "messaging.destination_kind": "queue"}
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        pub = b.span("orders", "orders.order.created publish", kind="PRODUCER", parent=root,
+                     start_ms=t + 2, attrs={**amqp, "messaging.destination": "orders",
+                                            "messaging.destination_kind": "topic",
+                                            "messaging.rabbitmq.routing_key": "order.created"})
+        recv = b.span("billing", "orders.order.created receive", kind="CONSUMER",
+                      start_ms=t + 10, dur_ms=0.3,
+                      attrs={**amqp, "messaging.destination": "orders",
+                             "messaging.destination_kind": "topic",
+                             "messaging.rabbitmq.routing_key": "order.created",
+                             "messaging.operation": "receive"})
+        proc = b.span("billing", "orders.order.created process", kind="CONSUMER",
+                      parent=recv, start_ms=t + 11, dur_ms=6, links=[pub])
+        b.client_call("billing", None, parent=proc, start_ms=t + 12, dur_ms=3,
+                      peer={"db.system": "postgresql"})
+        for service in ("orders", "billing"):  # a heartbeat and a broker reply each
+            for k in range(2):
+                b.span(service, "Bunny::ReaderLoop#run_once", kind="CONSUMER",
+                       start_ms=t + 50 + k, dur_ms=0.1, attrs=frame)
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:orders->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+        "service:billing->external:postgresql": ("call", N),
+    }
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+    assert consume["p50_ms"] == 6  # the process span, around the handler
+    assert not a.anomalies
+    assert edge_detail(st, "topic:orders->service:billing")["count"] == N

@@ -23,9 +23,13 @@ SET SESSION preserve_insertion_order = false
 -- send/create, or an INTERNAL or SERVER span of a messaging system that says it sends
 -- (some libraries and push deliveries use those kinds). 'C' consumes: a CONSUMER span, a
 -- CLIENT receive (a poll), or an INTERNAL or SERVER span of a messaging system that
--- receives or processes. Anything else has no role.
-CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys) AS
-    CASE WHEN kind = 'PRODUCER' THEN 'P'
+-- receives or processes. Anything else has no role. Ruby's bunny instrumentation opens a
+-- CONSUMER span for every frame its reader loop reads (heartbeats, broker replies) and
+-- renames the ones that are deliveries: one still named 'Bunny::ReaderLoop#run_once'
+-- delivered nothing.
+CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
+    CASE WHEN name = 'Bunny::ReaderLoop#run_once' THEN NULL
+         WHEN kind = 'PRODUCER' THEN 'P'
          WHEN kind = 'CONSUMER' THEN 'C'
          WHEN kind = 'CLIENT' AND op IN ('send', 'create') THEN 'P'
          WHEN kind = 'CLIENT' AND op = 'receive' THEN 'C'
@@ -60,7 +64,7 @@ CREATE OR REPLACE TEMP TABLE a_shape AS
 SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS err,
        msg_system, msg_operation_type AS op, msg_consumer_group AS cgroup,
        peer_service, server_address, db_system,
-       msg_role(kind, msg_operation_type, msg_system) AS role,
+       msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM span_shapes
 
@@ -707,7 +711,7 @@ ORDER BY flows DESC, hop
 -- name: flow_trace_keys
 -- Message and conversation ids carried by the spans of the traces $ids. (Rows are found by
 -- a pushed-down list_contains(), as in analyzer_src_traces.)
-SELECT trace_id, span_id, msg_role(kind, msg_operation_type, msg_system) AS role,
+SELECT trace_id, span_id, msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_message_id, msg_conversation_id, msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM spans
 WHERE list_contains($ids::VARCHAR[], trace_id)
@@ -729,7 +733,7 @@ FROM span_links l WHERE list_contains($ids::VARCHAR[], l.linked_trace_id)
 -- name: flow_message_traces
 -- Spans carrying one of the message ids $msg_ids (producer/consumer pairs whose context
 -- was lost).
-SELECT trace_id, msg_message_id, msg_role(kind, msg_operation_type, msg_system) AS role,
+SELECT trace_id, msg_message_id, msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM spans
 WHERE list_contains($msg_ids::VARCHAR[], msg_message_id)
@@ -780,7 +784,7 @@ WITH p AS (
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
-      AND msg_role(kind, msg_operation_type, msg_system) = 'P'
+      AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
 )
 SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
 FROM p
@@ -801,7 +805,7 @@ WITH c AS (
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
-      AND msg_role(kind, msg_operation_type, msg_system) = 'C'
+      AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
 ),
 reach AS (     -- the producer spans each consumer span reaches by parent or link
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
@@ -812,7 +816,7 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
           SELECT c.trace_id, c.span_id, c.op, l.linked_trace_id, l.linked_span_id
           FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id) r
     JOIN spans p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
-    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
+    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
 ),
 polls AS (     -- a poll whose message a processing span of the same service also reached
     SELECT DISTINCT r.trace_id, r.span_id
@@ -841,7 +845,7 @@ prod AS (      -- producers reached by parent or by link, else by message id
     FROM counted k
     JOIN spans p ON p.msg_message_id = k.msg_message_id
      AND msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) IN ($topic, 'unknown')
-    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system) = 'P'
+    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
 )
 SELECT k.trace_id, k.t0, k.t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
@@ -865,14 +869,14 @@ WITH p AS (
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $name
-      AND msg_role(kind, msg_operation_type, msg_system) = 'P'
+      AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
 ),
 c AS (
     SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0, msg_message_id
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $target
-      AND msg_role(kind, msg_operation_type, msg_system) = 'C'
+      AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
 ),
 pairs AS (
     SELECT p.trace_id, p.span_id, p.t1, c.t0
@@ -901,14 +905,14 @@ WITH s AS (
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND service_name = $target AND parent_span_id IS NOT NULL
-      AND msg_role(kind, msg_operation_type, msg_system) IS NULL
+      AND msg_role(kind, msg_operation_type, msg_system, name) IS NULL
 )
 SELECT s.trace_id,
        min(CASE WHEN p.kind = 'CLIENT' THEN p.start_time_unix_nano ELSE s.t0 END) AS t0,
        max(CASE WHEN p.kind = 'CLIENT' THEN p.end_time_unix_nano ELSE s.t1 END) AS t1,
        bool_or(s.err OR p.status_code = 'ERROR') AS err, NULL::BIGINT AS queue_ns
 FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_system) IS NULL
+WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) IS NULL
   AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
        OR ($name <> $target AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
 GROUP BY s.trace_id, p.span_id
@@ -942,7 +946,7 @@ SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
 FROM spans
 WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
   AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $name
-  AND msg_role(kind, msg_operation_type, msg_system) IS NOT NULL
+  AND msg_role(kind, msg_operation_type, msg_system, name) IS NOT NULL
 
 -- name: detail_keep_service
 -- With a service filter: only the rows of traces that touch $service in the window (run
