@@ -28,6 +28,11 @@ def span_role(kind: str | None, op: str | None, system: str | None,
     ``analyzer_macros``, for spans already in Python (a test keeps the two equal)."""
     if name == "Bunny::ReaderLoop#run_once":  # a frame that was not a delivery
         return None
+    if system == "pubsub" and op is None and name is not None:  # Dapr's sidecar
+        if name.startswith("pubsub/"):
+            return "C"
+        if "/publish/" in name or "PublishEvent" in name:
+            return "P"
     if kind == "PRODUCER":
         return "P"
     if kind == "CONSUMER":

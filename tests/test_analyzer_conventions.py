@@ -126,14 +126,15 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     st = Store.open(":memory:")
     kinds = ["PRODUCER", "CONSUMER", "CLIENT", "SERVER", "INTERNAL", "UNSPECIFIED"]
     ops = [None, "send", "create", "receive", "process", "settle"]
-    systems = [None, "kafka", "rabbitmq", "RabbitMQ"]
+    systems = [None, "kafka", "rabbitmq", "RabbitMQ", "pubsub"]
     dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c",
              "_INBOX.x1y2", "amq.gen-Jz1", "amq.rabbitmq.reply-to.g2dk", "my_INBOX.a",
              "<default>", "spring.gen-Ab3"]
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])
-        names = ["orders process", "Bunny::ReaderLoop#run_once"]
+        names = ["orders process", "Bunny::ReaderLoop#run_once", "pubsub/orders",
+                 "/v1.0/publish/pubsub/orders", "/dapr.proto.runtime.v1.Dapr/PublishEvent"]
         for kind, op, sys_, name in itertools.product(kinds, ops, systems, names):
             got = cur.execute("SELECT msg_role(?, ?, ?, ?)", [kind, op, sys_, name]).fetchone()[0]
             assert got == span_role(kind, op, sys_, name), (kind, op, sys_, name)

@@ -358,3 +358,48 @@ def test_ruby_bunny_deliveries_and_reader_loop_frames():
     assert consume["p50_ms"] == 6  # the process span, around the handler
     assert not a.anomalies
     assert edge_detail(st, "topic:orders->service:billing")["count"] == N
+
+
+def _dapr(b: SpanSet, grpc: bool = False) -> None:
+    """Dapr pub/sub (read from dapr/dapr): the app calls its sidecar's publish API; the
+    sidecar's span for that call (CLIENT, named by the HTTP path or the gRPC method, with
+    messaging.system 'pubsub' and the topic but no operation, service.name = the app id)
+    carries the context into the CloudEvent; the subscriber's sidecar opens a CLIENT span
+    "pubsub/<topic>" (child of the publish) around its call to the subscriber app."""
+    for i in range(N):
+        t = i * 100
+        root = b.span("checkout", "POST /checkout", kind="SERVER", start_ms=t, dur_ms=30)
+        call = b.span("checkout", "POST", kind="CLIENT", parent=root, start_ms=t + 2,
+                      dur_ms=10, attrs={"http.request.method": "POST",
+                                        "server.address": "localhost", "server.port": 3500})
+        api = ("/dapr.proto.runtime.v1.Dapr/PublishEvent" if grpc
+               else "/v1.0/publish/pubsub/orders")
+        pub = b.span("checkout", api, kind="CLIENT", parent=call, start_ms=t + 3, dur_ms=8,
+                     attrs={"messaging.system": "pubsub", "messaging.destination.name": "orders",
+                            "dapr.protocol": "grpc" if grpc else "http",
+                            "dapr.api": api if grpc else f"POST {api}",
+                            "dapr.status_code": "204"})
+        deliver = b.span("order-processor", "pubsub/orders", kind="CLIENT", parent=pub,
+                         start_ms=t + 40, dur_ms=12,
+                         attrs={"messaging.system": "pubsub",
+                                "messaging.destination.name": "orders"})
+        b.span("order-processor", "POST /orders", kind="SERVER", parent=deliver,
+               start_ms=t + 41, dur_ms=10)
+
+
+def test_dapr_pubsub_is_a_topic_between_the_apps_not_calls():
+    for grpc in (False, True):
+        b = SpanSet()
+        _dapr(b, grpc)
+        st = b.store()
+        a = analyze(st)
+        assert _edges(a) == {
+            "service:checkout->topic:orders": ("publish", N),
+            "topic:orders->service:order-processor": ("consume", N),
+        }, grpc
+        consume = next(e for e in a.edges if e["type"] == "consume")
+        assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+        assert consume["queue_p50_ms"] is not None
+        (flow,) = a.flows
+        assert flow["style"] == "choreography"
+        assert edge_detail(st, "topic:orders->service:order-processor")["count"] == N

@@ -26,9 +26,15 @@ SET SESSION preserve_insertion_order = false
 -- receives or processes. Anything else has no role. Ruby's bunny instrumentation opens a
 -- CONSUMER span for every frame its reader loop reads (heartbeats, broker replies) and
 -- renames the ones that are deliveries: one still named 'Bunny::ReaderLoop#run_once'
--- delivered nothing.
+-- delivered nothing. Dapr's sidecars name the messaging system 'pubsub' and no operation:
+-- the span of the publish API (named by its HTTP path .../publish/... or its gRPC method
+-- ...PublishEvent) publishes, and 'pubsub/<topic>' (the call delivering a message to the
+-- subscribing app) consumes.
 CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
     CASE WHEN name = 'Bunny::ReaderLoop#run_once' THEN NULL
+         WHEN sys = 'pubsub' AND op IS NULL AND starts_with(name, 'pubsub/') THEN 'C'
+         WHEN sys = 'pubsub' AND op IS NULL
+              AND (contains(name, '/publish/') OR contains(name, 'PublishEvent')) THEN 'P'
          WHEN kind = 'PRODUCER' THEN 'P'
          WHEN kind = 'CONSUMER' THEN 'C'
          WHEN kind = 'CLIENT' AND op IN ('send', 'create') THEN 'P'
@@ -368,7 +374,9 @@ FROM a_cons_t k JOIN a_shape h ON h.shape_id = k.shape_id
 -- call (client span whose child runs in another service, or which names a peer without
 -- spans). Edge statistics are GROUP BYs over this table.
 -- A peer without spans is named by peer.service, else db.system (a database is known by
--- its system: one node per kind of store), else server.address / net.peer.name.
+-- its system: one node per kind of store), else server.address / net.peer.name. A client
+-- call whose child publishes or consumes is how that was done (an app calling its Dapr
+-- sidecar's publish API), not a call to a peer.
 CREATE OR REPLACE TEMP TABLE a_hops AS
 WITH services AS (SELECT DISTINCT service FROM a_spans),
 pub AS (
@@ -411,6 +419,7 @@ ext AS (
           FROM a_spans
           WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL) s
     WHERE s.peer IS NOT NULL AND s.sk NOT IN (SELECT sk FROM sync)
+      AND s.sk NOT IN (SELECT pk FROM a_msg_t WHERE pk IS NOT NULL)
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
        trace_id, sk, t0, t1, err, false AS skew FROM pub
