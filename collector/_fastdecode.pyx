@@ -29,6 +29,7 @@ from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
     NORMALISED_COLUMNS as _NORM_COLS, STATUS_NAMES as _STATUS_NAMES,
     _NORMALISED, _OPERATION_ALIASES, RPC_MESSAGING_OPERATIONS as _RPC_OPS,
+    operation_from_name as _operation_from_name,
     SPAN_SCHEMA as _SPAN_SCHEMA,
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
 )
@@ -1382,10 +1383,15 @@ cdef class _Decoder:
         for col in range(N_NORM_COLS):
             if best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
-            elif col == COL_OPTYPE and rpc_method >= 0 and (best_ent[COL_SYSTEM] >= 0
-                                                             or best_ent[COL_DEST] >= 0):
-                # an AWS SDK messaging call (collector.decode.RPC_MESSAGING_OPERATIONS)
-                op = _RPC_OPS.get(self.pyvalue(&self.top.data[rpc_method].av, 0))
+            elif col == COL_OPTYPE and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0):
+                # an AWS SDK messaging call (collector.decode.RPC_MESSAGING_OPERATIONS), else
+                # the operation the span's name gives (collector.decode.operation_from_name)
+                op = None
+                if rpc_method >= 0:
+                    op = _RPC_OPS.get(self.pyvalue(&self.top.data[rpc_method].av, 0))
+                if op is None:
+                    op = _operation_from_name(PyUnicode_DecodeUTF8(
+                        <const char*>(self.b + name_off), name_len, NULL))
                 if op is None:
                     col_null(&C[NORM_SPAN_COL[col]])
                 else:

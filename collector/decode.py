@@ -91,6 +91,26 @@ RPC_MESSAGING_OPERATIONS = {
     "GetRecords": "receive", "PutEvents": "send",
 }
 
+# Some instrumentations name the operation only in the span name: the conventions' span
+# name is "{operation} {destination}" (older ones "{destination} {operation}"), and e.g.
+# Laravel's queue spans ("receive default", "process default") carry no operation
+# attribute. Read only for a span that names a messaging system or destination and no
+# operation, and only these words (aliased as the attribute's values are).
+NAME_OPERATIONS = {"create": "create", "send": "send", "publish": "send",
+                   "receive": "receive", "process": "process", "deliver": "process",
+                   "settle": "settle"}
+
+
+def operation_from_name(name: str) -> str | None:
+    """The messaging operation a span's name gives: its first word, else its last, if
+    either is one of ``NAME_OPERATIONS`` (case-insensitive)."""
+    words = name.split()
+    if not words:
+        return None
+    op = NAME_OPERATIONS.get(words[0].lower())
+    return op if op is not None else NAME_OPERATIONS.get(words[-1].lower())
+
+
 SPAN_SCHEMA = pa.schema([
     ("trace_id", pa.string()), ("span_id", pa.string()), ("parent_span_id", pa.string()),
     ("trace_state", pa.string()), ("flags", pa.uint32()), ("name", pa.string()),
@@ -263,8 +283,12 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                 if ("msg_system" in norm or "msg_destination" in norm) \
                         and "msg_operation_type" not in norm:
                     method = attrs.get("rpc.method")
-                    if isinstance(method, str) and method in RPC_MESSAGING_OPERATIONS:
-                        norm["msg_operation_type"] = RPC_MESSAGING_OPERATIONS[method]
+                    op = RPC_MESSAGING_OPERATIONS.get(method) \
+                        if isinstance(method, str) else None
+                    if op is None:
+                        op = operation_from_name(s.name)
+                    if op is not None:
+                        norm["msg_operation_type"] = op
                 a["trace_id"](th)
                 a["span_id"](sh)
                 a["parent_span_id"](pid.hex() if pid and any(pid) else None)

@@ -403,3 +403,40 @@ def test_dapr_pubsub_is_a_topic_between_the_apps_not_calls():
         (flow,) = a.flows
         assert flow["style"] == "choreography"
         assert edge_detail(st, "topic:orders->service:order-processor")["count"] == N
+
+
+def test_laravel_queue_job_is_one_delivery_in_the_dispatching_trace():
+    """opentelemetry-php-contrib's Laravel instrumentation: "create <queue>" PRODUCER when
+    a job is pushed, and in the worker "receive <queue>" (a root, ended once the job is
+    fetched) and "process <queue>" CONSUMER spans; none has an operation attribute (only
+    the name says it) and the job carries the context that was current when its payload
+    was built: the dispatching request's, not the create span's. Both sides carry the job's
+    uuid as messaging.message.id."""
+    b = SpanSet()
+    q = {"messaging.system": "redis", "messaging.destination.name": "default"}
+    for i in range(N):
+        t = i * 100
+        uuid = f"9b1c-{i}"
+        job = {**q, "messaging.message.id": uuid, "messaging.message.job_name": "SendInvoice"}
+        root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        b.span("shop", "create default", kind="PRODUCER", parent=root, start_ms=t + 5,
+               dur_ms=2, attrs={**job, "messaging.message.envelope.size": 812})
+        b.span("shop-worker", "receive default", kind="CONSUMER", start_ms=t + 40, dur_ms=1,
+               attrs=job)
+        proc = b.span("shop-worker", "process default", kind="CONSUMER", parent=root,
+                      start_ms=t + 42, dur_ms=9, attrs={**job, "messaging.message.attempts": 1})
+        b.client_call("shop-worker", None, parent=proc, start_ms=t + 43, dur_ms=3,
+                      peer={"db.system": "mysql"})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:shop->topic:default": ("publish", N),
+        "topic:default->service:shop-worker": ("consume", N),
+        "service:shop-worker->external:mysql": ("call", N),
+    }
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    # the context did reach the job (the dispatching trace), just not from the create span
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+    assert consume["p50_ms"] == 9
+    assert not a.anomalies
+    assert edge_detail(st, "topic:default->service:shop-worker")["count"] == N

@@ -726,3 +726,40 @@ def test_default_now():
     batch = fastdecode.decode_bytes(body)
     assert batch.span_count == 10 and batch.rejected == 0
     assert abs(batch.spans.column("ingested_at_unix_nano")[0].as_py() - time.time_ns()) < 60e9
+
+
+def test_operation_from_the_span_name():
+    """A messaging span without an operation attribute takes the one its name gives
+    ("{operation} {destination}", or the older "{destination} {operation}")."""
+    from tests.otlp_fixtures import av
+    cases = [  # (name, attributes, operation stored)
+        ("receive default", [("messaging.destination.name", "default")], "receive"),
+        ("process default", [("messaging.destination.name", "default")], "process"),
+        ("orders publish", [("messaging.system", "kafka")], "send"),
+        ("Deliver orders", [("messaging.system", "rabbitmq")], "process"),
+        ("orders", [("messaging.system", "kafka")], None),
+        ("recv", [("messaging.system", "kafka")], None),
+        ("send orders", [], None),                       # not a messaging span
+        ("process orders", [("messaging.system", "kafka"),
+                            ("messaging.operation", "receive")], "receive"),
+        ("apply_async/tasks.add", [("messaging.destination", "celery")], None),
+        ("SQS.SendMessage", [("messaging.system", "aws.sqs"),
+                             ("rpc.method", "SendMessage")], "send"),
+        ("ünïcode publish", [("messaging.system", "kafka")], "send"),
+    ]
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, (name, attrs, _) in enumerate(cases):
+        s = ss.spans.add()
+        s.trace_id = bytes([i + 1]) * 16
+        s.span_id = bytes([i + 1]) * 8
+        s.name = name
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in attrs:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.CopyFrom(av(v))
+    body = req.SerializeToString()
+    assert_same(body)
+    ops = decode_request(parse_request(body), NOW).spans.column("msg_operation_type")
+    assert ops.to_pylist() == [c[2] for c in cases]

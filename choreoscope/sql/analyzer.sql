@@ -239,7 +239,7 @@ inherited AS (
 ),
 ctx AS (SELECT * FROM direct UNION ALL SELECT * FROM inherited),
 lost AS MATERIALIZED (   -- consumers without context, found before the message-id join
-    SELECT sk, mid, topic FROM c
+    SELECT sk, mid, topic, trace_id FROM c
     WHERE mid IS NOT NULL AND sk NOT IN (SELECT c_sk FROM ctx)
 ),
 -- destinations the broker routes between (exchange -> queue), as seen on deliveries that
@@ -249,8 +249,11 @@ routes AS (
     FROM ctx JOIN c ON c.sk = ctx.c_sk JOIN a_prod p ON p.sk = ctx.p_sk
     WHERE p.topic <> c.topic AND p.topic <> 'unknown' AND c.topic <> 'unknown'
 ),
+-- (a consumer in its producer's trace did get the context, from the span that was current
+-- when the message was built rather than from the publish: Laravel's queue jobs)
 by_id AS (
-    SELECT c.sk AS c_sk, p.sk AS p_sk, 4 AS prio, c.mid AS link_mid
+    SELECT c.sk AS c_sk, p.sk AS p_sk, CASE WHEN c.trace_id = p.trace_id THEN 3 ELSE 4 END AS prio,
+           c.mid AS link_mid
     FROM lost c JOIN a_prod p ON p.mid = c.mid
     LEFT JOIN routes r ON r.p_topic = p.topic AND r.c_topic = c.topic
     WHERE p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown'
@@ -816,15 +819,22 @@ WITH c AS (
       AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
       AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
 ),
-reach AS (     -- the producer spans each consumer span reaches by parent or link
+reach AS (     -- the producer spans each consumer span reaches by parent or link (ctx),
+               -- and those of the same message id and destination
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
-           p.end_time_unix_nano AS p_t1
+           p.end_time_unix_nano AS p_t1, true AS ctx
     FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span
           FROM c WHERE parent_span_id IS NOT NULL
           UNION ALL
           SELECT c.trace_id, c.span_id, c.op, l.linked_trace_id, l.linked_span_id
           FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id) r
     JOIN spans p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
+    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
+    UNION ALL
+    SELECT c.trace_id, c.span_id, c.op, p.trace_id, p.span_id, p.end_time_unix_nano, false
+    FROM c
+    JOIN spans p ON p.msg_message_id = c.msg_message_id
+     AND msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) IN ($topic, 'unknown')
     WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
 ),
 polls AS (     -- a poll whose message a processing span of the same service also reached
@@ -847,14 +857,9 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans,
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
 prod AS (      -- producers reached by parent or by link, else by message id
-    SELECT r.trace_id, r.span_id, r.p_t1, true AS ctx, hash(r.p_trace, r.p_span) AS p_key
+    SELECT r.trace_id, r.span_id, r.p_t1, r.ctx,
+           CASE WHEN r.ctx THEN hash(r.p_trace, r.p_span) END AS p_key
     FROM reach r SEMI JOIN counted k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
-    UNION ALL
-    SELECT k.trace_id, k.span_id, p.end_time_unix_nano, false, NULL
-    FROM counted k
-    JOIN spans p ON p.msg_message_id = k.msg_message_id
-     AND msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) IN ($topic, 'unknown')
-    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
 )
 SELECT k.trace_id, k.t0, k.t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
