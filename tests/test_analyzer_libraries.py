@@ -440,3 +440,54 @@ def test_laravel_queue_job_is_one_delivery_in_the_dispatching_trace():
     assert consume["p50_ms"] == 9
     assert not a.anomalies
     assert edge_detail(st, "topic:default->service:shop-worker")["count"] == N
+
+
+def test_google_pubsub_client_tracing():
+    """The Pub/Sub client libraries' own tracing (Java, Python; read from their source):
+    a "<topic> create" PRODUCER per message, the batch's "<topic> publish" CLIENT RPC span
+    (no parent) linking them; a "<subscription> subscribe" CONSUMER span per message, child
+    of its create span, naming the subscription and no operation; inside it a
+    "<subscription> process" INTERNAL span (only messaging.system) linking the create, and
+    an "<subscription> ack" CLIENT RPC span linking the subscribe spans it acknowledged."""
+    b = SpanSet()
+    ps = {"messaging.system": "gcp_pubsub", "gcp.project_id": "shop-prod"}
+    creates = []
+    for i in range(N):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 10, dur_ms=8)
+        creates.append(b.span("orders", "order-events create", kind="PRODUCER", parent=root,
+                              start_ms=i * 10 + 1, dur_ms=30,
+                              attrs={**ps, "messaging.destination.name": "order-events",
+                                     "messaging.operation": "create",
+                                     "messaging.message.id": f"m{i}"}))
+    b.span("orders", "order-events publish", kind="CLIENT", start_ms=25, dur_ms=6,
+           links=[(c, {"messaging.operation": "publish"}) for c in creates],
+           attrs={**ps, "messaging.destination.name": "order-events",
+                  "messaging.operation": "publish", "messaging.batch.message_count": N})
+    subs = []
+    for i, c in enumerate(creates):
+        sub = b.span("billing", "billing-sub subscribe", kind="CONSUMER", parent=c,
+                     start_ms=60 + i, dur_ms=12,
+                     attrs={**ps, "messaging.destination.name": "billing-sub",
+                            "messaging.message.id": f"m{i}",
+                            "messaging.gcp_pubsub.message.ack_id": f"ack-{i}"})
+        b.span("billing", "subscriber concurrency control", parent=sub, start_ms=60 + i,
+               dur_ms=0.1)
+        b.span("billing", "billing-sub process", parent=sub, start_ms=61 + i, dur_ms=8,
+               links=[c], attrs={"messaging.system": "gcp_pubsub"})
+        subs.append(sub)
+    b.span("billing", "billing-sub ack", kind="CLIENT", start_ms=75, dur_ms=3,
+           links=[(s, {"messaging.operation": "ack"}) for s in subs],
+           attrs={**ps, "messaging.destination.name": "billing-sub",
+                  "messaging.operation": "ack", "messaging.batch.message_count": N})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:orders->topic:order-events": ("publish", N),
+        "topic:order-events->topic:billing-sub": ("route", N),
+        "topic:billing-sub->service:billing": ("consume", N),
+    }
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+    assert consume["p50_ms"] == 12
+    assert not a.anomalies
+    assert edge_detail(st, "topic:billing-sub->service:billing")["count"] == N
