@@ -491,3 +491,42 @@ def test_google_pubsub_client_tracing():
     assert consume["p50_ms"] == 12
     assert not a.anomalies
     assert edge_detail(st, "topic:billing-sub->service:billing")["count"] == N
+
+
+def test_camel_producer_span_naming_the_inbound_topic_is_not_a_publish():
+    """A Camel route from Kafka topic 'in' to topic 'out' under the Java agent: camel-kafka
+    leaves the consumed record's kafka.TOPIC header on the exchange, so Camel's PRODUCER
+    span for the send names 'in' (no messaging.system, operation 'process'); the
+    kafka-clients "out publish" span under it is the message that is consumed."""
+    b = SpanSet()
+    kafka = {"messaging.system": "kafka"}
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=10)
+        up = b.span("orders", "in publish", kind="PRODUCER", parent=root, start_ms=t + 1,
+                    attrs={**kafka, "messaging.destination.name": "in",
+                           "messaging.operation": "publish"})
+        proc = b.span("router", "in process", kind="CONSUMER", parent=up, start_ms=t + 20,
+                      dur_ms=15, attrs={**kafka, "messaging.destination.name": "in",
+                                        "messaging.operation": "process"})
+        route = b.span("router", "in", parent=proc, start_ms=t + 21, dur_ms=12,
+                       attrs={"messaging.destination.name": "in"})
+        camel = b.span("router", "in", kind="PRODUCER", parent=route, start_ms=t + 22,
+                       dur_ms=8, attrs={"messaging.destination.name": "in",
+                                        "messaging.operation": "process"})
+        out = b.span("router", "out publish", kind="PRODUCER", parent=camel, start_ms=t + 23,
+                     dur_ms=6, attrs={**kafka, "messaging.destination.name": "out",
+                                      "messaging.operation": "publish"})
+        b.span("shipping", "out process", kind="CONSUMER", parent=out, start_ms=t + 50,
+               dur_ms=5, attrs={**kafka, "messaging.destination.name": "out",
+                                "messaging.operation": "process"})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:orders->topic:in": ("publish", N),
+        "topic:in->service:router": ("consume", N),
+        "service:router->topic:out": ("publish", N),
+        "topic:out->service:shipping": ("consume", N),
+    }
+    assert not a.anomalies
+    assert edge_detail(st, "service:router->topic:out")["count"] == N

@@ -165,7 +165,7 @@ SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id,
 FROM s LEFT JOIN s p ON p.sk = s.pk;
 CREATE OR REPLACE TEMP VIEW a_msg AS
 SELECT m.*, h.service, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
-       ph.role AS p_role, ph.op AS p_op, ph.topic AS p_topic
+       ph.role AS p_role, ph.op AS p_op, ph.topic AS p_topic, ph.service AS p_service
 FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
 LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
 
@@ -175,7 +175,9 @@ LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- unnamed) destination belongs to its outermost ancestor, so the message counts once.
 -- A batch send whose messages have 'create' spans of their own is an envelope: the creates
 -- are the messages (consumers link to them), so it counts as a publish only if a consumer
--- was joined to the envelope itself (see pub in analyzer_hops). The creates are children of
+-- was joined to the envelope itself (see pub in analyzer_hops). So is a producer span
+-- around a producer span of its service that names another destination: a framework's
+-- span around the client's (Camel's, naming the topic its exchange was consumed from). The creates are children of
 -- the send, or (messages created before it) linked from it: a send that links to producer
 -- spans of its own service carries those messages (Azure SDKs' per-message spans say
 -- 'publish', not 'create'). A link to another service's producer is not that (a forwarder
@@ -189,6 +191,10 @@ WITH p AS (
 env AS (
     SELECT DISTINCT pk AS sk FROM a_msg
     WHERE role = 'P' AND op = 'create' AND p_role = 'P' AND coalesce(p_op, '') <> 'create'
+    UNION
+    -- a producer span around a producer span of its service for another destination
+    SELECT DISTINCT pk FROM a_msg
+    WHERE role = 'P' AND p_role = 'P' AND NOT p_nested AND p_service = service
     UNION
     SELECT s.sk
     FROM a_lk l
