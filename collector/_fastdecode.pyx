@@ -29,7 +29,7 @@ from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
     NORMALISED_COLUMNS as _NORM_COLS, STATUS_NAMES as _STATUS_NAMES,
     _NORMALISED, _OPERATION_ALIASES, RPC_MESSAGING_OPERATIONS as _RPC_OPS,
-    operation_from_name as _operation_from_name,
+    operation_from_name as _operation_from_name, service_name as _service_name,
     SPAN_SCHEMA as _SPAN_SCHEMA,
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
 )
@@ -1168,6 +1168,9 @@ cdef class _Decoder:
                     if (e.av.kind == K_STR or e.av.kind == K_BYTES) and e.av.end > e.av.off:
                         service = self.pyvalue(&e.av, 0).encode()
                     break
+            if service is None or service.startswith(UNKNOWN_SERVICE_B):
+                # the SDK did not know its name: the workload's (collector.decode.service_name)
+                service = _service_name(_orjson.loads(res_json) if res_json else {}).encode()
         pos = start
         while pos < end:
             self.tag(&pos, end, &fn, &wt)

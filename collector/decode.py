@@ -91,6 +91,28 @@ RPC_MESSAGING_OPERATIONS = {
     "GetRecords": "receive", "PutEvents": "send",
 }
 
+# An SDK that was not told its service's name reports "unknown_service" (or
+# "unknown_service:<language>"): every such service would be one node. The workload a
+# resource detector or the collector's k8sattributes processor names is the better name.
+SERVICE_NAME_FALLBACKS = ("k8s.deployment.name", "k8s.statefulset.name",
+                          "k8s.daemonset.name", "k8s.cronjob.name", "k8s.job.name",
+                          "faas.name", "container.name")
+
+
+def service_name(res_attrs: dict[str, Any]) -> str:
+    """A resource's service: ``service.name``, unless the SDK did not know it (absent,
+    empty or ``unknown_service*``) and the resource names its workload
+    (``SERVICE_NAME_FALLBACKS``); else ``unknown_service``."""
+    name = res_attrs.get("service.name")
+    if isinstance(name, str) and name and not name.startswith("unknown_service"):
+        return name
+    for key in SERVICE_NAME_FALLBACKS:
+        v = res_attrs.get(key)
+        if isinstance(v, str) and v:
+            return v
+    return name if isinstance(name, str) and name else "unknown_service"
+
+
 # Some instrumentations name the operation only in the span name: the conventions' span
 # name is "{operation} {destination}" (older ones "{destination} {operation}"), and e.g.
 # Laravel's queue spans ("receive default", "process default") carry no operation
@@ -234,8 +256,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
     for rs in req.resource_spans:
         res = rs.resource
         res_attrs = attributes_dict(res.attributes)
-        service = res_attrs.get("service.name")
-        service = service if isinstance(service, str) and service else "unknown_service"
+        service = service_name(res_attrs)
         res_json = _json(res_attrs)
         res_schema = rs.schema_url or None
         res_dropped = res.dropped_attributes_count

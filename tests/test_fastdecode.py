@@ -763,3 +763,39 @@ def test_operation_from_the_span_name():
     assert_same(body)
     ops = decode_request(parse_request(body), NOW).spans.column("msg_operation_type")
     assert ops.to_pylist() == [c[2] for c in cases]
+
+
+def test_service_name_of_a_resource_that_does_not_know_it():
+    """An SDK not told its service's name says unknown_service[:<language>]: the workload a
+    resource detector names (k8s deployment, function, container) is the service then."""
+    from tests.otlp_fixtures import av
+    cases = [  # (resource attributes, service stored)
+        ([("service.name", "orders")], "orders"),
+        ([("service.name", "orders"), ("k8s.deployment.name", "orders-v2")], "orders"),
+        ([("service.name", "unknown_service:java"), ("k8s.deployment.name", "billing")],
+         "billing"),
+        ([("k8s.pod.name", "billing-7d9f-x2"), ("container.name", "billing-api")],
+         "billing-api"),
+        ([("service.name", "unknown_service"), ("faas.name", "resize-image"),
+          ("container.name", "c")], "resize-image"),
+        ([("service.name", "unknown_service:python"), ("k8s.deployment.name", 7)],
+         "unknown_service:python"),
+        ([("service.name", "")], "unknown_service"),
+        ([], "unknown_service"),
+    ]
+    req = ExportTraceServiceRequest()
+    for i, (attrs, _) in enumerate(cases):
+        rs = req.resource_spans.add()
+        for k, v in attrs:
+            kv = rs.resource.attributes.add()
+            kv.key = k
+            kv.value.CopyFrom(av(v))
+        s = rs.scope_spans.add().spans.add()
+        s.trace_id = bytes([i + 1]) * 16
+        s.span_id = bytes([i + 1]) * 8
+        s.name = "work"
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+    body = req.SerializeToString()
+    assert_same(body)
+    got = decode_request(parse_request(body), NOW).spans.column("service_name").to_pylist()
+    assert got == [c[1] for c in cases]

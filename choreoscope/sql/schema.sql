@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS span_rows (
 -- messaging / peer columns. Stored once per distinct combination, like resources and scopes.
 CREATE TABLE IF NOT EXISTS span_shapes (
     shape_id                  BIGINT NOT NULL,   -- hash of everything below
-    service_name              VARCHAR NOT NULL,  -- resource service.name, 'unknown_service' if absent
+    service_name              VARCHAR NOT NULL,  -- resource service.name, else (absent or unknown_service*) its workload's name (decode.service_name), else 'unknown_service'
     name                      VARCHAR NOT NULL,
     kind                      VARCHAR NOT NULL,  -- UNSPECIFIED|INTERNAL|SERVER|CLIENT|PRODUCER|CONSUMER
     status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
