@@ -5,6 +5,8 @@ and checks what the analyzer makes of them."""
 
 from __future__ import annotations
 
+from typing import Any
+
 from analyzer import analyze, edge_detail
 from tests.builders import SpanSet
 
@@ -13,6 +15,22 @@ N = 3
 
 def _edges(a) -> dict[str, tuple[str, int]]:
     return {e["id"]: (e["type"], e["count"]) for e in a.edges}
+
+
+def _analysed(st, edges: dict[str, tuple[str, int]], delivery: str,
+              p50_ms: float | None = None) -> Any:
+    """The analysis of ``st``, checked: exactly ``edges``; the ``delivery`` edge's
+    deliveries all joined by context (and ``p50_ms`` long); no anomaly; the edge's detail
+    counts what the analysis does."""
+    a = analyze(st)
+    assert _edges(a) == edges
+    consume = next(e for e in a.edges if e["id"] == delivery)
+    assert consume["joined_by"] == {"context": edges[delivery][1], "message_id": 0, "none": 0}
+    if p50_ms is not None:
+        assert consume["p50_ms"] == p50_ms
+    assert not a.anomalies
+    assert edge_detail(st, delivery)["count"] == edges[delivery][1]
+    return a
 
 
 def test_java_agent_sns_publish_is_a_publish_routed_to_the_queue():
@@ -36,15 +54,11 @@ def test_java_agent_sns_publish_is_a_publish_routed_to_the_queue():
                       "rpc.method": "ReceiveMessage", "messaging.system": "aws_sqs",
                       "messaging.destination.name": "billing-orders",
                       "messaging.operation": "process", "messaging.message.id": f"sqs-{i}"})
-    a = analyze(b.store())
-    assert _edges(a) == {
+    _analysed(b.store(), {
         f"service:orders->topic:{arn}": ("publish", N),
         f"topic:{arn}->topic:billing-orders": ("route", N),
         "topic:billing-orders->service:billing": ("consume", N),
-    }
-    consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
-    assert not a.anomalies
+    }, "topic:billing-orders->service:billing")
 
 
 def test_go_kotel_consumer_names_its_topic_as_a_source():
@@ -206,16 +220,12 @@ def _masstransit(b: SpanSet, consumers: list[str]) -> None:
 def test_masstransit_consumer_span_belongs_to_the_queue_it_was_received_from():
     b = SpanSet()
     _masstransit(b, ["SubmitOrderConsumer"])
-    st = b.store()
-    a = analyze(st)
-    assert _edges(a) == {
+    _analysed(b.store(), {
         "service:api->topic:Sample.Contracts:SubmitOrder": ("publish", N),
         "topic:Sample.Contracts:SubmitOrder->topic:submit-order": ("route", N),
         "topic:submit-order->service:orders": ("consume", N),
         "service:orders->external:postgresql": ("call", N),
-    }
-    assert not a.anomalies
-    assert edge_detail(st, "topic:submit-order->service:orders")["count"] == N
+    }, "topic:submit-order->service:orders")
 
 
 def test_masstransit_message_handled_by_two_consumers_is_one_delivery():
@@ -223,18 +233,12 @@ def test_masstransit_message_handled_by_two_consumers_is_one_delivery():
     receive. The message was delivered once (not redelivered): the receive is the delivery."""
     b = SpanSet()
     _masstransit(b, ["SubmitOrderConsumer", "AuditConsumer"])
-    st = b.store()
-    a = analyze(st)
-    assert _edges(a) == {
+    _analysed(b.store(), {
         "service:api->topic:Sample.Contracts:SubmitOrder": ("publish", N),
         "topic:Sample.Contracts:SubmitOrder->topic:submit-order": ("route", N),
         "topic:submit-order->service:orders": ("consume", N),
         "service:orders->external:postgresql": ("call", 2 * N),
-    }
-    assert not a.anomalies
-    consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["p50_ms"] == 12  # the receive span, around both consumers
-    assert edge_detail(st, "topic:submit-order->service:orders")["count"] == N
+    }, "topic:submit-order->service:orders", p50_ms=12)  # the receive, around both
 
 
 def test_sqs_batch_receive_counts_its_messages():
@@ -301,17 +305,12 @@ def test_azure_service_bus_processor_receive_and_process_are_one_delivery():
         b.span("billing", "ServiceBusReceiver.Complete", kind="CLIENT", parent=proc,
                start_ms=t + 54, dur_ms=1, links=[msg],
                attrs={**sb, "messaging.destination.name": sub, "messaging.operation": "settle"})
-    st = b.store()
-    a = analyze(st)
-    assert _edges(a) == {
+    a = _analysed(b.store(), {
         "service:checkout->topic:orders": ("publish", N),
         f"topic:orders->topic:{sub}": ("route", N),
         f"topic:{sub}->service:billing": ("consume", N),
-    }
-    consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["p50_ms"] == 15 and consume["message_count"] == N
-    assert not a.anomalies
-    assert edge_detail(st, f"topic:{sub}->service:billing")["count"] == N
+    }, f"topic:{sub}->service:billing", p50_ms=15)
+    assert next(e for e in a.edges if e["type"] == "consume")["message_count"] == N
 
 
 def test_ruby_bunny_deliveries_and_reader_loop_frames():
@@ -346,18 +345,11 @@ def test_ruby_bunny_deliveries_and_reader_loop_frames():
             for k in range(2):
                 b.span(service, "Bunny::ReaderLoop#run_once", kind="CONSUMER",
                        start_ms=t + 50 + k, dur_ms=0.1, attrs=frame)
-    st = b.store()
-    a = analyze(st)
-    assert _edges(a) == {
+    _analysed(b.store(), {
         "service:orders->topic:orders": ("publish", N),
         "topic:orders->service:billing": ("consume", N),
         "service:billing->external:postgresql": ("call", N),
-    }
-    consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
-    assert consume["p50_ms"] == 6  # the process span, around the handler
-    assert not a.anomalies
-    assert edge_detail(st, "topic:orders->service:billing")["count"] == N
+    }, "topic:orders->service:billing", p50_ms=6)  # the process span, around the handler
 
 
 def _dapr(b: SpanSet, grpc: bool = False) -> None:
@@ -391,18 +383,14 @@ def test_dapr_pubsub_is_a_topic_between_the_apps_not_calls():
     for grpc in (False, True):
         b = SpanSet()
         _dapr(b, grpc)
-        st = b.store()
-        a = analyze(st)
-        assert _edges(a) == {
+        a = _analysed(b.store(), {
             "service:checkout->topic:orders": ("publish", N),
             "topic:orders->service:order-processor": ("consume", N),
-        }, grpc
+        }, "topic:orders->service:order-processor")
         consume = next(e for e in a.edges if e["type"] == "consume")
-        assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
         assert consume["queue_p50_ms"] is not None
         (flow,) = a.flows
         assert flow["style"] == "choreography"
-        assert edge_detail(st, "topic:orders->service:order-processor")["count"] == N
 
 
 def test_laravel_queue_job_is_one_delivery_in_the_dispatching_trace():
@@ -427,19 +415,12 @@ def test_laravel_queue_job_is_one_delivery_in_the_dispatching_trace():
                       start_ms=t + 42, dur_ms=9, attrs={**job, "messaging.message.attempts": 1})
         b.client_call("shop-worker", None, parent=proc, start_ms=t + 43, dur_ms=3,
                       peer={"db.system": "mysql"})
-    st = b.store()
-    a = analyze(st)
-    assert _edges(a) == {
+    # the context did reach the job (the dispatching trace), just not from the create span
+    _analysed(b.store(), {
         "service:shop->topic:default": ("publish", N),
         "topic:default->service:shop-worker": ("consume", N),
         "service:shop-worker->external:mysql": ("call", N),
-    }
-    consume = next(e for e in a.edges if e["type"] == "consume")
-    # the context did reach the job (the dispatching trace), just not from the create span
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
-    assert consume["p50_ms"] == 9
-    assert not a.anomalies
-    assert edge_detail(st, "topic:default->service:shop-worker")["count"] == N
+    }, "topic:default->service:shop-worker", p50_ms=9)
 
 
 def test_google_pubsub_client_tracing():
@@ -479,18 +460,11 @@ def test_google_pubsub_client_tracing():
            links=[(s, {"messaging.operation": "ack"}) for s in subs],
            attrs={**ps, "messaging.destination.name": "billing-sub",
                   "messaging.operation": "ack", "messaging.batch.message_count": N})
-    st = b.store()
-    a = analyze(st)
-    assert _edges(a) == {
+    _analysed(b.store(), {
         "service:orders->topic:order-events": ("publish", N),
         "topic:order-events->topic:billing-sub": ("route", N),
         "topic:billing-sub->service:billing": ("consume", N),
-    }
-    consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
-    assert consume["p50_ms"] == 12
-    assert not a.anomalies
-    assert edge_detail(st, "topic:billing-sub->service:billing")["count"] == N
+    }, "topic:billing-sub->service:billing", p50_ms=12)
 
 
 def test_camel_producer_span_naming_the_inbound_topic_is_not_a_publish():
@@ -521,12 +495,10 @@ def test_camel_producer_span_naming_the_inbound_topic_is_not_a_publish():
                dur_ms=5, attrs={**kafka, "messaging.destination.name": "out",
                                 "messaging.operation": "process"})
     st = b.store()
-    a = analyze(st)
-    assert _edges(a) == {
+    _analysed(st, {
         "service:orders->topic:in": ("publish", N),
         "topic:in->service:router": ("consume", N),
         "service:router->topic:out": ("publish", N),
         "topic:out->service:shipping": ("consume", N),
-    }
-    assert not a.anomalies
+    }, "topic:out->service:shipping")
     assert edge_detail(st, "service:router->topic:out")["count"] == N
