@@ -45,6 +45,10 @@ _NORMALISED: dict[str, tuple[str, int]] = {
     # Conventions 1.17-1.20 named a consumer's destination its source (franz-go's kotel,
     # otelsarama and other libraries of that time still do).
     "messaging.source.name": ("msg_destination", 3),
+    # Conventions 1.21-1.25: where a consumed message was first published (FastStream's
+    # consumers give only this), and BullMQ's queue (it sets no messaging.* attribute).
+    "messaging.destination_publish.name": ("msg_destination", 4),
+    "bullmq.queue.name": ("msg_destination", 5),
     "messaging.destination_kind": ("msg_destination_kind", 0),
     # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
     # every time: true is stored as the kind 'temporary', which the analyzer groups by.
@@ -59,6 +63,7 @@ _NORMALISED: dict[str, tuple[str, int]] = {
     "messaging.message_id": ("msg_message_id", 1),
     # NServiceBus (8, 9) tags its spans with its own headers only, no messaging.* at all
     "nservicebus.message_id": ("msg_message_id", 2),
+    "bullmq.job.id": ("msg_message_id", 3),
     "messaging.message.conversation_id": ("msg_conversation_id", 0),
     "messaging.conversation_id": ("msg_conversation_id", 1),
     "nservicebus.conversation_id": ("msg_conversation_id", 2),

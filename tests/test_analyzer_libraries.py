@@ -502,3 +502,97 @@ def test_camel_producer_span_naming_the_inbound_topic_is_not_a_publish():
         "topic:out->service:shipping": ("consume", N),
     }, "topic:out->service:shipping")
     assert edge_detail(st, "service:router->topic:out")["count"] == N
+
+
+def _faststream(b: SpanSet, batch: bool) -> None:
+    """FastStream's OpenTelemetry middleware (read from its source and tests): the
+    publisher opens a zero-length "<topic> create" PRODUCER span (its context goes into the
+    headers) and under it "<topic> publish" around the send. A consumer's "<topic> process"
+    span is a child of that create span and names the topic only as
+    messaging.destination_publish.name. A batch consumer starts a new trace: a zero-length
+    CONSUMER "<topic> create" span linking the producers, the process span under it."""
+    kafka = {"messaging.system": "kafka", "messaging.destination.name": "orders"}
+    creates = []
+    for i in range(N):
+        t = i * 10
+        root = b.span("api", "POST /orders", kind="SERVER", start_ms=t, dur_ms=8)
+        conv = {"messaging.message.conversation_id": f"corr-{i}"}
+        create = b.span("api", "orders create", kind="PRODUCER", parent=root, start_ms=t + 1,
+                        dur_ms=0, attrs={**kafka, **conv})
+        b.span("api", "orders publish", kind="PRODUCER", parent=create, start_ms=t + 1,
+               dur_ms=3, attrs={**kafka, **conv, "messaging.operation": "publish"})
+        creates.append(create)
+    proc = {"messaging.system": "kafka", "messaging.destination_publish.name": "orders",
+            "messaging.operation": "process"}
+    if batch:
+        anchor = b.span("billing", "orders create", kind="CONSUMER", start_ms=50, dur_ms=0,
+                        links=creates, attrs={"messaging.system": "kafka"})
+        b.span("billing", "orders process", kind="CONSUMER", parent=anchor, start_ms=50,
+               dur_ms=7, attrs={**proc, "messaging.batch.message_count": N})
+    else:
+        for i, create in enumerate(creates):
+            b.span("billing", "orders process", kind="CONSUMER", parent=create,
+                   start_ms=50 + i * 10, dur_ms=7,
+                   attrs={**proc, "messaging.message.id": f"0-{i}",
+                          "messaging.kafka.message.offset": i})
+
+
+def test_faststream_publish_and_process_spans():
+    b = SpanSet()
+    _faststream(b, batch=False)
+    _analysed(b.store(), {
+        "service:api->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+    }, "topic:orders->service:billing", p50_ms=7)
+
+
+def test_faststream_batch_consumer_is_one_delivery_of_its_messages():
+    b = SpanSet()
+    _faststream(b, batch=True)
+    a = _analysed(b.store(), {
+        "service:api->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", 1),
+    }, "topic:orders->service:billing", p50_ms=7)  # the process span, not the anchor
+    assert next(e for e in a.edges if e["type"] == "consume")["message_count"] == N
+
+
+def test_bullmq_jobs_are_a_queue_between_the_api_and_the_worker():
+    """BullMQ's built-in telemetry (bullmq-otel): "add <queue>.<job>" PRODUCER and the
+    worker's "process <queue>" CONSUMER (child of the add span), with only bullmq.* keys:
+    the queue is bullmq.queue.name."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        job = {"bullmq.queue.name": "emails", "bullmq.job.name": "welcome",
+               "bullmq.job.id": str(i + 1)}
+        root = b.span("api", "POST /signup", kind="SERVER", start_ms=t, dur_ms=10)
+        add = b.span("api", "add emails.welcome", kind="PRODUCER", parent=root,
+                     start_ms=t + 2, dur_ms=2, attrs={**job, "bullmq.queue.operation": "add"})
+        proc = b.span("mailer", "process emails", kind="CONSUMER", parent=add,
+                      start_ms=t + 30, dur_ms=20,
+                      attrs={**job, "bullmq.queue.operation": "process",
+                             "bullmq.worker.name": "mailer-1", "bullmq.job.attempts.made": 0})
+        b.span("mailer", "complete emails", parent=proc, start_ms=t + 48, dur_ms=1,
+               attrs={"bullmq.queue.name": "emails", "bullmq.queue.operation": "complete"})
+    _analysed(b.store(), {
+        "service:api->topic:emails": ("publish", N),
+        "topic:emails->service:mailer": ("consume", N),
+    }, "topic:emails->service:mailer", p50_ms=20)
+
+
+def test_hangfire_job_is_the_worker_called_by_the_enqueuing_service():
+    """OpenTelemetry.Instrumentation.Hangfire makes no span for the enqueue; the job's
+    INTERNAL "JOB <Type>.<Method>" span in the worker is a child of the span that was
+    current when the job was enqueued, in another service: the context crossed services,
+    so the map shows the hop."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        root = b.span("api", "POST /reports", kind="SERVER", start_ms=t, dur_ms=10)
+        b.span("report-worker", "JOB ReportJob.Execute", parent=root, start_ms=t + 200,
+               dur_ms=50, attrs={"job.id": str(40 + i),
+                                 "job.createdat": "2026-11-30T10:00:00.0000000Z"})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {"service:api->service:report-worker": ("call", N)}
+    assert edge_detail(st, "service:api->service:report-worker")["count"] == N

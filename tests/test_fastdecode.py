@@ -523,6 +523,9 @@ def test_messaging_precedence():
         # NServiceBus' own tags
         [("nservicebus.message_id", "n1"), ("nservicebus.conversation_id", "c1")],
         [("nservicebus.message_id", "n1"), ("messaging.message.id", "m1")],
+        # FastStream's consumers, BullMQ's queue and job
+        [("messaging.destination_publish.name", "pub"), ("messaging.source.name", "src")],
+        [("bullmq.queue.name", "emails"), ("bullmq.job.id", "7")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -560,6 +563,8 @@ def test_messaging_precedence():
     assert col["msg_destination_kind"][src:src + 3] == ["temporary", None, "temporary"]
     assert col["msg_message_id"][src + 3:src + 5] == ["n1", "m1"]
     assert col["msg_conversation_id"][src + 3] == "c1"
+    assert col["msg_destination"][src + 5:src + 7] == ["src", "emails"]
+    assert col["msg_message_id"][src + 6] == "7"
 
 
 def test_unknown_fields_everywhere():

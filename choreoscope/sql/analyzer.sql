@@ -319,9 +319,11 @@ WITH c AS (
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
     SELECT sk, pk,
-           -- the parent is a poll and the child the processing, or the parent an unnamed
+           -- the parent is a poll (or, FastStream's, a 'create' span the consumer opens to
+           -- anchor a new trace) and the child the processing, or the parent an unnamed
            -- poll or wrapper and the child named
-           (coalesce(p_op, '') = 'receive' AND coalesce(op, '') <> 'receive')
+           (coalesce(p_op, '') IN ('receive', 'create')
+            AND coalesce(op, '') NOT IN ('receive', 'create'))
            OR (coalesce(p_op, 'receive') = 'receive' AND p_topic = 'unknown'
                AND topic <> 'unknown') AS child_counts
     FROM c WHERE p_nested
@@ -380,8 +382,9 @@ FROM a_cons_t k JOIN a_shape h ON h.shape_id = k.shape_id
 -- name: analyzer_hops
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
 -- (counted consumer), route (a published message delivered from another destination) and
--- call (client span whose child runs in another service, or which names a peer without
--- spans). Edge statistics are GROUP BYs over this table.
+-- call (a span whose child runs in another service: a client span's server, or any context
+-- carried across services, as Hangfire's background jobs do; or a client span naming a peer
+-- without spans). Edge statistics are GROUP BYs over this table.
 -- A peer without spans is named by peer.service, else db.system (a database is known by
 -- its system: one node per kind of store), else server.address / net.peer.name. A client
 -- call whose child publishes or consumes is how that was done (an app calling its Dapr
@@ -405,8 +408,7 @@ sync AS MATERIALIZED (
            bool_or(s.t0 < p.t0 OR s.t1 > p.t1) AS skew
     FROM a_spans s JOIN a_spans p ON p.sk = s.pk
     WHERE s.role IS NULL AND p.role IS NULL
-      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
-           OR (p.service <> s.service AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
+      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR p.service <> s.service)
     GROUP BY s.pk, p.service, s.service
 ),
 -- A message published to one destination and delivered from another was routed by the
@@ -854,10 +856,11 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans,
     SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
-                         AND NOT (coalesce(o.op, '') = 'receive' AND coalesce(c.op, '') <> 'receive'))
-      AND NOT (coalesce(c.op, '') = 'receive' AND EXISTS (
+                         AND NOT (coalesce(o.op, '') IN ('receive', 'create')
+                                  AND coalesce(c.op, '') NOT IN ('receive', 'create')))
+      AND NOT (coalesce(c.op, '') IN ('receive', 'create') AND EXISTS (
                SELECT 1 FROM c k WHERE k.trace_id = c.trace_id AND k.parent_span_id = c.span_id
-                 AND coalesce(k.op, '') <> 'receive'))
+                 AND coalesce(k.op, '') NOT IN ('receive', 'create')))
       AND NOT EXISTS (SELECT 1 FROM span_links l JOIN c r ON r.trace_id = l.linked_trace_id
                          AND r.span_id = l.linked_span_id
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
@@ -933,8 +936,7 @@ SELECT s.trace_id,
        bool_or(s.err OR p.status_code = 'ERROR') AS err, NULL::BIGINT AS queue_ns
 FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) IS NULL
-  AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
-       OR ($name <> $target AND (p.kind = 'CLIENT' OR s.kind = 'SERVER')))
+  AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR $name <> $target)
 GROUP BY s.trace_id, p.span_id
 
 -- name: detail_rows_external

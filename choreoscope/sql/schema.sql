@@ -49,7 +49,7 @@ CREATE TABLE IF NOT EXISTS span_rows (
     resource_id               BIGINT,            -- resources.resource_id
     scope_id                  BIGINT,            -- scopes.scope_id
     shape_id                  BIGINT NOT NULL,   -- span_shapes.shape_id
-    msg_message_id            VARCHAR,  -- messaging.message.id | messaging.message_id | nservicebus.message_id
+    msg_message_id            VARCHAR,  -- messaging.message.id | messaging.message_id | nservicebus.message_id | bullmq.job.id
     msg_conversation_id       VARCHAR,  -- messaging.message.conversation_id | messaging.conversation_id | nservicebus.conversation_id
     msg_batch_count           BIGINT,   -- messaging.batch.message_count
     ingested_at_unix_nano     BIGINT    -- collector clock when stored (retention, live views)
@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS span_shapes (
     status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
     -- Normalised messaging / peer columns (current name first, then legacy fallbacks):
     msg_system                VARCHAR,  -- messaging.system
-    msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy) | messaging.source.name (1.17-1.20 consumers)
+    msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy) | messaging.source.name (1.17-1.20 consumers) | messaging.destination_publish.name | bullmq.queue.name
     msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic), or 'temporary' (messaging.destination.temporary | .anonymous, messaging.source.temporary | .anonymous true)
     msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy) | else, for a span naming a messaging system or destination, the rpc.method of an AWS SDK messaging call (decode.RPC_MESSAGING_OPERATIONS) or the operation its name gives (decode.operation_from_name): create|send|receive|process|settle
     msg_operation_name        VARCHAR,  -- messaging.operation.name
