@@ -29,7 +29,7 @@ from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
     NORMALISED_COLUMNS as _NORM_COLS, STATUS_NAMES as _STATUS_NAMES,
     _NORMALISED, _OPERATION_ALIASES, RPC_MESSAGING_OPERATIONS as _RPC_OPS,
-    operation_from_name as _operation_from_name, service_name as _service_name,
+    messaging_fallbacks as _messaging_fallbacks, service_name as _service_name,
     SPAN_SCHEMA as _SPAN_SCHEMA,
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
 )
@@ -1250,7 +1250,7 @@ cdef class _Decoder:
         cdef int col, i, j, L, ki
         cdef int best_prio[N_NORM_COLS]
         cdef Py_ssize_t best_ent[N_NORM_COLS]
-        cdef Py_ssize_t rpc_method = -1
+        cdef Py_ssize_t rpc_service = -1
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1371,8 +1371,9 @@ cdef class _Decoder:
         for i in range(self.top.n):
             e = &self.top.data[i]
             L = <int>e.key_len
-            if L == 10 and e.av.kind == K_STR and memcmp(self.b + e.key_off, b"rpc.method", 10) == 0:
-                rpc_method = i
+            if L == 11 and e.av.kind == K_STR and e.av.end - e.av.off == 3 \
+                    and memcmp(self.b + e.key_off, b"rpc.service", 11) == 0:
+                rpc_service = i  # (SQS or SNS are the only ones of interest: 3 letters)
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):
@@ -1383,22 +1384,24 @@ cdef class _Decoder:
                         best_prio[col] = norm_prio[ki]
                         best_ent[col] = i
                     break
+        fallback = None
+        if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
+                                         or rpc_service >= 0):
+            # rare: a messaging span naming no operation, or an AWS SDK call
+            # (collector.decode.messaging_fallbacks, on the span's attributes as a dict)
+            attrs = {}
+            for i in range(self.top.n):
+                e = &self.top.data[i]
+                attrs[PyUnicode_DecodeUTF8(<const char*>(self.b + e.key_off), e.key_len,
+                                           NULL)] = self.pyvalue(&e.av, 0)
+            fallback = _messaging_fallbacks(
+                attrs, PyUnicode_DecodeUTF8(<const char*>(self.b + name_off), name_len, NULL),
+                best_ent[COL_SYSTEM] >= 0, best_ent[COL_DEST] >= 0)
         for col in range(N_NORM_COLS):
             if best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
-            elif col == COL_OPTYPE and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0):
-                # an AWS SDK messaging call (collector.decode.RPC_MESSAGING_OPERATIONS), else
-                # the operation the span's name gives (collector.decode.operation_from_name)
-                op = None
-                if rpc_method >= 0:
-                    op = _RPC_OPS.get(self.pyvalue(&self.top.data[rpc_method].av, 0))
-                if op is None:
-                    op = _operation_from_name(PyUnicode_DecodeUTF8(
-                        <const char*>(self.b + name_off), name_len, NULL))
-                if op is None:
-                    col_null(&C[NORM_SPAN_COL[col]])
-                else:
-                    col_obj(&C[NORM_SPAN_COL[col]], op)
+            elif fallback and _NORM_COLS[col] in fallback:
+                col_obj(&C[NORM_SPAN_COL[col]], fallback[_NORM_COLS[col]])
             else:
                 col_null(&C[NORM_SPAN_COL[col]])
 

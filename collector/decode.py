@@ -88,8 +88,9 @@ _OPERATION_ALIASES = {"publish": "send", "deliver": "process", "ack": "settle", 
 # messaging.system and the queue but no operation (a CLIENT span named SQS.SendMessage), and
 # the Java agent's SNS Publish (a CLIENT span "Sns.Publish") names the topic ARN as its
 # destination but no system and no operation: their rpc.method says whether they send or
-# receive. Used only for a span that names a messaging system or destination and no
-# operation (a gRPC method called Publish elsewhere is not a send).
+# receive. Used only for a span that names a messaging system or destination, or an AWS
+# SDK call to SQS or SNS, and no operation (a gRPC method called Publish elsewhere is not a
+# send).
 RPC_MESSAGING_OPERATIONS = {
     "SendMessage": "send", "SendMessageBatch": "send", "ReceiveMessage": "receive",
     "Publish": "send", "PublishBatch": "send", "PutRecord": "send", "PutRecords": "send",
@@ -136,6 +137,45 @@ def operation_from_name(name: str) -> str | None:
         return None
     op = NAME_OPERATIONS.get(words[0].lower())
     return op if op is not None else NAME_OPERATIONS.get(words[-1].lower())
+
+
+# AWS SDK instrumentation that follows no messaging convention (.NET's, by default) makes an
+# SQS or SNS call a plain RPC span: rpc.system aws-api, rpc.service SQS, rpc.method
+# SendMessage, the queue only as a URL. Such a span that sends or receives is messaging.
+AWS_MESSAGING_SERVICES = {"sqs": "aws_sqs", "sns": "aws_sns"}
+_AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.arn")
+
+
+def messaging_fallbacks(attrs: dict[str, Any], name: str, has_system: bool,
+                        has_destination: bool) -> dict[str, str]:
+    """Normalised columns (operation, and for a bare AWS SDK call system and destination)
+    that a span without ``messaging.operation*`` gives only indirectly: the operation of
+    an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``), else, for a
+    span naming a messaging system or destination, the one its name gives. Empty if none."""
+    svc = attrs.get("rpc.service")
+    aws = (isinstance(svc, str) and svc.lower() in AWS_MESSAGING_SERVICES
+           and attrs.get("rpc.system") == "aws-api")
+    if not (has_system or has_destination or aws):
+        return {}
+    method = attrs.get("rpc.method")
+    op = RPC_MESSAGING_OPERATIONS.get(method) if isinstance(method, str) else None
+    if op is None and (has_system or has_destination):
+        op = operation_from_name(name)
+    if op is None:  # (an AWS call that neither sends nor receives: GetQueueUrl, ...)
+        return {}
+    out = {"msg_operation_type": op}
+    if aws and not has_system:
+        out["msg_system"] = AWS_MESSAGING_SERVICES[svc.lower()]
+    if aws and not has_destination:
+        for key in _AWS_DESTINATION_KEYS:
+            v = attrs.get(key)
+            if isinstance(v, str) and v:
+                # a queue URL's last segment is the queue's name; a topic keeps its ARN,
+                # as the other SDKs' instrumentation names it
+                out["msg_destination"] = v.rstrip("/").rsplit("/", 1)[-1] \
+                    if "/" in v else v
+                break
+    return out
 
 
 SPAN_SCHEMA = pa.schema([
@@ -306,15 +346,9 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                         if p < prio.get(col, 99):
                             prio[col] = p
                             norm[col] = val
-                if ("msg_system" in norm or "msg_destination" in norm) \
-                        and "msg_operation_type" not in norm:
-                    method = attrs.get("rpc.method")
-                    op = RPC_MESSAGING_OPERATIONS.get(method) \
-                        if isinstance(method, str) else None
-                    if op is None:
-                        op = operation_from_name(s.name)
-                    if op is not None:
-                        norm["msg_operation_type"] = op
+                if "msg_operation_type" not in norm:
+                    norm.update(messaging_fallbacks(attrs, s.name, "msg_system" in norm,
+                                                    "msg_destination" in norm))
                 a["trace_id"](th)
                 a["span_id"](sh)
                 a["parent_span_id"](pid.hex() if pid and any(pid) else None)

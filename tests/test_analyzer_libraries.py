@@ -596,3 +596,29 @@ def test_hangfire_job_is_the_worker_called_by_the_enqueuing_service():
     a = analyze(st)
     assert _edges(a) == {"service:api->service:report-worker": ("call", N)}
     assert edge_detail(st, "service:api->service:report-worker")["count"] == N
+
+
+def test_dotnet_aws_sdk_sqs_send_is_a_publish_to_the_queue():
+    """OpenTelemetry.Instrumentation.AWS (.NET, default conventions) makes SendMessage a
+    CLIENT span "SQS.SendMessage" with rpc.* and aws.queue_url only (no messaging.*), and
+    injects its context into the message attributes; a consumer that extracts it (here the
+    Java agent's "<queue> process") is its child."""
+    b = SpanSet()
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/invoices"
+    for i in range(N):
+        t = i * 100
+        root = b.span("billing-api", "POST /invoices", kind="SERVER", start_ms=t, dur_ms=30)
+        send = b.span("billing-api", "SQS.SendMessage", kind="CLIENT", parent=root,
+                      start_ms=t + 5, dur_ms=20,
+                      attrs={"rpc.system": "aws-api", "rpc.service": "SQS",
+                             "rpc.method": "SendMessage", "aws.queue_url": url,
+                             "aws.request_id": f"req-{i}"})
+        b.span("mailer", "invoices process", kind="CONSUMER", parent=send, start_ms=t + 60,
+               dur_ms=10, attrs={"messaging.system": "aws_sqs",
+                                 "messaging.destination.name": "invoices",
+                                 "messaging.operation": "process",
+                                 "messaging.message.id": f"m-{i}"})
+    _analysed(b.store(), {
+        "service:billing-api->topic:invoices": ("publish", N),
+        "topic:invoices->service:mailer": ("consume", N),
+    }, "topic:invoices->service:mailer", p50_ms=10)

@@ -751,6 +751,19 @@ def test_operation_from_the_span_name():
         ("SQS.SendMessage", [("messaging.system", "aws.sqs"),
                              ("rpc.method", "SendMessage")], "send"),
         ("ünïcode publish", [("messaging.system", "kafka")], "send"),
+        # .NET's AWS SDK instrumentation: an RPC span, no messaging attribute at all
+        ("SQS.SendMessage", [("rpc.system", "aws-api"), ("rpc.service", "SQS"),
+                             ("rpc.method", "SendMessage"),
+                             ("aws.queue_url", "https://sqs.eu-west-1.amazonaws.com/1/orders")],
+         "send"),
+        ("SQS.GetQueueUrl", [("rpc.system", "aws-api"), ("rpc.service", "SQS"),
+                             ("rpc.method", "GetQueueUrl")], None),
+        ("Sns.Publish", [("rpc.system", "aws-api"), ("rpc.service", "Sns"),
+                         ("rpc.method", "Publish")], "send"),
+        ("DynamoDB.PutItem", [("rpc.system", "aws-api"), ("rpc.service", "DynamoDB"),
+                              ("rpc.method", "PutItem")], None),
+        ("Publish", [("rpc.system", "grpc"), ("rpc.service", "SQS"),
+                     ("rpc.method", "Publish")], None),
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -766,8 +779,14 @@ def test_operation_from_the_span_name():
             kv.value.CopyFrom(av(v))
     body = req.SerializeToString()
     assert_same(body)
-    ops = decode_request(parse_request(body), NOW).spans.column("msg_operation_type")
-    assert ops.to_pylist() == [c[2] for c in cases]
+    spans = decode_request(parse_request(body), NOW).spans
+    assert spans.column("msg_operation_type").to_pylist() == [c[2] for c in cases]
+    # the bare AWS calls that send are SQS / SNS messaging, the queue named by its URL
+    systems = spans.column("msg_system").to_pylist()
+    dests = spans.column("msg_destination").to_pylist()
+    assert (systems[-5], dests[-5]) == ("aws_sqs", "orders")
+    assert (systems[-3], dests[-3]) == ("aws_sns", None)
+    assert systems[-4] is None and systems[-2] is None and systems[-1] is None
 
 
 def test_service_name_of_a_resource_that_does_not_know_it():

@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS span_shapes (
     msg_system                VARCHAR,  -- messaging.system
     msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy) | messaging.source.name (1.17-1.20 consumers) | messaging.destination_publish.name | bullmq.queue.name
     msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic), or 'temporary' (messaging.destination.temporary | .anonymous, messaging.source.temporary | .anonymous true)
-    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy) | else, for a span naming a messaging system or destination, the rpc.method of an AWS SDK messaging call (decode.RPC_MESSAGING_OPERATIONS) or the operation its name gives (decode.operation_from_name): create|send|receive|process|settle
+    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy) | else (decode.messaging_fallbacks) the rpc.method of an AWS SDK messaging call or, for a span naming a messaging system or destination, the operation its name gives: create|send|receive|process|settle
     msg_operation_name        VARCHAR,  -- messaging.operation.name
     msg_consumer_group        VARCHAR,  -- messaging.consumer.group.name | messaging.kafka.consumer.group
     peer_service              VARCHAR,  -- peer.service
