@@ -41,7 +41,7 @@ def span_role(kind: str | None, op: str | None, system: str | None,
         return "P"
     if kind == "CLIENT" and op == "receive":
         return "C"
-    if kind in ("INTERNAL", "SERVER") and system is not None:
+    if kind in ("INTERNAL", "SERVER", "UNSPECIFIED") and system is not None:
         if op in ("send", "create"):
             return "P"
         if op in ("receive", "process"):

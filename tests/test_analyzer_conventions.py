@@ -94,7 +94,7 @@ def test_rabbitmq_default_exchange_routes_to_its_queue(default):
     assert edge_detail(st, "topic:amq.default->topic:orders")["count"] == 2
 
 
-@pytest.mark.parametrize("kind", ["INTERNAL", "SERVER"])
+@pytest.mark.parametrize("kind", ["INTERNAL", "SERVER", "UNSPECIFIED"])
 def test_internal_or_server_spans_of_a_messaging_system_consume(kind):
     b = SpanSet()
     for i in range(2):

@@ -20,10 +20,10 @@ SET SESSION preserve_insertion_order = false
 -- What every query here means by a span's role and topic (TEMP macros of this cursor; the
 -- Python mirror is analyzer.trace_flow.span_role / span_topic, checked against these).
 -- Role 'P' publishes: a PRODUCER span, a CLIENT span whose messaging.operation.type is
--- send/create, or an INTERNAL or SERVER span of a messaging system that says it sends
--- (some libraries and push deliveries use those kinds). 'C' consumes: a CONSUMER span, a
--- CLIENT receive (a poll), or an INTERNAL or SERVER span of a messaging system that
--- receives or processes. Anything else has no role. Ruby's bunny instrumentation opens a
+-- send/create, or an INTERNAL, SERVER or UNSPECIFIED span (bridged or converted data) of a
+-- messaging system that says it sends (some libraries and push deliveries use those
+-- kinds). 'C' consumes: a CONSUMER span, a CLIENT receive (a poll), or an INTERNAL, SERVER
+-- or UNSPECIFIED span of a messaging system that receives or processes. Anything else has no role. Ruby's bunny instrumentation opens a
 -- CONSUMER span for every frame its reader loop reads (heartbeats, broker replies) and
 -- renames the ones that are deliveries: one still named 'Bunny::ReaderLoop#run_once'
 -- delivered nothing. Dapr's sidecars name the messaging system 'pubsub' and no operation:
@@ -39,9 +39,9 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
          WHEN kind = 'CONSUMER' THEN 'C'
          WHEN kind = 'CLIENT' AND op IN ('send', 'create') THEN 'P'
          WHEN kind = 'CLIENT' AND op = 'receive' THEN 'C'
-         WHEN kind IN ('INTERNAL', 'SERVER') AND sys IS NOT NULL
+         WHEN kind IN ('INTERNAL', 'SERVER', 'UNSPECIFIED') AND sys IS NOT NULL
               AND op IN ('send', 'create') THEN 'P'
-         WHEN kind IN ('INTERNAL', 'SERVER') AND sys IS NOT NULL
+         WHEN kind IN ('INTERNAL', 'SERVER', 'UNSPECIFIED') AND sys IS NOT NULL
               AND op IN ('receive', 'process') THEN 'C' END;
 -- Topic: the normalised destination; 'unknown' when a span names none (or an empty name),
 -- except RabbitMQ's default exchange, which clients name '' (the Java agent '<default>') and
