@@ -2,9 +2,10 @@
 """Compiled OTLP trace decoder: protobuf wire format -> column lists, no message objects.
 
 Produces exactly the columns of :func:`collector.decode.decode_request` (the reference
-semantics; the tables below are imported from it). The caller validates the body with upb
-first, so the input is assumed well formed, but every read is bounds-checked: anything
-unexpected raises ``ValueError`` (the caller then falls back to the reference decoder).
+semantics; the tables below are imported from it and from ``collector.conventions``). The
+caller validates the body with upb first, so the input is assumed well formed, but every
+read is bounds-checked: anything unexpected raises ``ValueError`` (the caller then falls
+back to the reference decoder).
 
 Rare protobuf constructs whose merge semantics we do not reproduce (a singular sub-message
 such as ``resource``, ``scope``, ``KeyValue.value`` or the same ``AnyValue`` array/kvlist
@@ -25,12 +26,14 @@ import base64 as _base64
 import orjson as _orjson
 import pyarrow as _pa
 
+from collector.conventions import (
+    NORMALISED_COLUMNS as _NORM_COLS, NORMALISED_KEYS as _NORMALISED,
+    OPERATION_ALIASES as _OPERATION_ALIASES, messaging_fallbacks as _messaging_fallbacks,
+    service_name as _service_name,
+)
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
-    NORMALISED_COLUMNS as _NORM_COLS, STATUS_NAMES as _STATUS_NAMES,
-    _NORMALISED, _OPERATION_ALIASES, RPC_MESSAGING_OPERATIONS as _RPC_OPS,
-    messaging_fallbacks as _messaging_fallbacks, service_name as _service_name,
-    SPAN_SCHEMA as _SPAN_SCHEMA,
+    STATUS_NAMES as _STATUS_NAMES, SPAN_SCHEMA as _SPAN_SCHEMA,
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
 )
 
@@ -1169,7 +1172,7 @@ cdef class _Decoder:
                         service = self.pyvalue(&e.av, 0).encode()
                     break
             if service is None or service.startswith(UNKNOWN_SERVICE_B):
-                # the SDK did not know its name: the workload's (collector.decode.service_name)
+                # the SDK did not know its name: the workload's (collector.conventions.service_name)
                 service = _service_name(_orjson.loads(res_json) if res_json else {}).encode()
         pos = start
         while pos < end:
@@ -1388,7 +1391,7 @@ cdef class _Decoder:
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
                                          or rpc_service >= 0):
             # rare: a messaging span naming no operation, or an AWS SDK call
-            # (collector.decode.messaging_fallbacks, on the span's attributes as a dict)
+            # (collector.conventions.messaging_fallbacks, on the span's attributes as a dict)
             attrs = {}
             for i in range(self.top.n):
                 e = &self.top.data[i]

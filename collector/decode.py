@@ -22,6 +22,10 @@ import pyarrow as pa
 from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
+from collector.conventions import (
+    NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES, messaging_fallbacks, service_name,
+)
+
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUS_NAMES = ("UNSET", "OK", "ERROR")
 
@@ -32,151 +36,6 @@ MAX_FUTURE_NS = 7 * 24 * 3600 * 10**9  # a week ahead of the collector clock
 # AnyValue can nest without limit; real attributes never go deeper than a few levels.
 MAX_VALUE_DEPTH = 32
 INT64_MAX = 2**63 - 1
-
-# attribute key -> (column, priority). Lower priority wins, so current semantic-convention
-# names beat the legacy names that older instrumentation still emits.
-_NORMALISED: dict[str, tuple[str, int]] = {
-    "messaging.system": ("msg_system", 0),
-    # A template ("/customers/{id}") names one destination per entity as one node: the
-    # conventions give it as the low-cardinality name, so it wins over the name itself.
-    "messaging.destination.template": ("msg_destination", 0),
-    "messaging.destination.name": ("msg_destination", 1),
-    "messaging.destination": ("msg_destination", 2),  # legacy (< 1.20): the name itself
-    # Conventions 1.17-1.20 named a consumer's destination its source (franz-go's kotel,
-    # otelsarama and other libraries of that time still do).
-    "messaging.source.name": ("msg_destination", 3),
-    # Conventions 1.21-1.25: where a consumed message was first published (FastStream's
-    # consumers give only this), and BullMQ's queue (it sets no messaging.* attribute).
-    "messaging.destination_publish.name": ("msg_destination", 4),
-    "bullmq.queue.name": ("msg_destination", 5),
-    "messaging.destination_kind": ("msg_destination_kind", 0),
-    # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
-    # every time: true is stored as the kind 'temporary', which the analyzer groups by.
-    "messaging.destination.temporary": ("msg_destination_kind", 1),
-    "messaging.destination.anonymous": ("msg_destination_kind", 2),
-    "messaging.source.temporary": ("msg_destination_kind", 3),
-    "messaging.source.anonymous": ("msg_destination_kind", 4),
-    "messaging.operation.type": ("msg_operation_type", 0),
-    "messaging.operation": ("msg_operation_type", 1),  # legacy: receive|process|publish
-    "messaging.operation.name": ("msg_operation_name", 0),
-    "messaging.message.id": ("msg_message_id", 0),
-    "messaging.message_id": ("msg_message_id", 1),
-    # NServiceBus (8, 9) tags its spans with its own headers only, no messaging.* at all
-    "nservicebus.message_id": ("msg_message_id", 2),
-    "bullmq.job.id": ("msg_message_id", 3),
-    "messaging.message.conversation_id": ("msg_conversation_id", 0),
-    "messaging.conversation_id": ("msg_conversation_id", 1),
-    "nservicebus.conversation_id": ("msg_conversation_id", 2),
-    "messaging.consumer.group.name": ("msg_consumer_group", 0),
-    "messaging.kafka.consumer.group": ("msg_consumer_group", 1),
-    "messaging.kafka.consumer_group": ("msg_consumer_group", 2),
-    "messaging.batch.message_count": ("msg_batch_count", 0),
-    "peer.service": ("peer_service", 0),
-    "server.address": ("server_address", 0),
-    "net.peer.name": ("server_address", 1),
-    "db.system": ("db_system", 0),
-    "db.system.name": ("db_system", 1),
-}
-NORMALISED_COLUMNS = (
-    "msg_system", "msg_destination", "msg_destination_kind", "msg_operation_type",
-    "msg_operation_name", "msg_message_id", "msg_conversation_id", "msg_consumer_group",
-    "msg_batch_count", "peer_service", "server_address", "db_system",
-)
-# Older conventions and some libraries use other words for the same operation.
-_OPERATION_ALIASES = {"publish": "send", "deliver": "process", "ack": "settle", "nack": "settle"}
-# AWS SDK calls to messaging services are RPCs: botocore's instrumentation gives an SQS call
-# messaging.system and the queue but no operation (a CLIENT span named SQS.SendMessage), and
-# the Java agent's SNS Publish (a CLIENT span "Sns.Publish") names the topic ARN as its
-# destination but no system and no operation: their rpc.method says whether they send or
-# receive. Used only for a span that names a messaging system or destination, or an AWS
-# SDK call to SQS or SNS, and no operation (a gRPC method called Publish elsewhere is not a
-# send).
-RPC_MESSAGING_OPERATIONS = {
-    "SendMessage": "send", "SendMessageBatch": "send", "ReceiveMessage": "receive",
-    "Publish": "send", "PublishBatch": "send", "PutRecord": "send", "PutRecords": "send",
-    "GetRecords": "receive", "PutEvents": "send",
-}
-
-# An SDK that was not told its service's name reports "unknown_service" (or
-# "unknown_service:<language>"): every such service would be one node. The workload a
-# resource detector or the collector's k8sattributes processor names is the better name.
-SERVICE_NAME_FALLBACKS = ("k8s.deployment.name", "k8s.statefulset.name",
-                          "k8s.daemonset.name", "k8s.cronjob.name", "k8s.job.name",
-                          "faas.name", "container.name")
-
-
-def service_name(res_attrs: dict[str, Any]) -> str:
-    """A resource's service: ``service.name``, unless the SDK did not know it (absent,
-    empty or ``unknown_service*``) and the resource names its workload
-    (``SERVICE_NAME_FALLBACKS``); else ``unknown_service``."""
-    name = res_attrs.get("service.name")
-    if isinstance(name, str) and name and not name.startswith("unknown_service"):
-        return name
-    for key in SERVICE_NAME_FALLBACKS:
-        v = res_attrs.get(key)
-        if isinstance(v, str) and v:
-            return v
-    return name if isinstance(name, str) and name else "unknown_service"
-
-
-# Some instrumentations name the operation only in the span name: the conventions' span
-# name is "{operation} {destination}" (older ones "{destination} {operation}"), and e.g.
-# Laravel's queue spans ("receive default", "process default") carry no operation
-# attribute. Read only for a span that names a messaging system or destination and no
-# operation, and only these words (aliased as the attribute's values are).
-NAME_OPERATIONS = {"create": "create", "send": "send", "publish": "send",
-                   "receive": "receive", "process": "process", "deliver": "process",
-                   "settle": "settle"}
-
-
-def operation_from_name(name: str) -> str | None:
-    """The messaging operation a span's name gives: its first word, else its last, if
-    either is one of ``NAME_OPERATIONS`` (case-insensitive)."""
-    words = name.split()
-    if not words:
-        return None
-    op = NAME_OPERATIONS.get(words[0].lower())
-    return op if op is not None else NAME_OPERATIONS.get(words[-1].lower())
-
-
-# AWS SDK instrumentation that follows no messaging convention (.NET's, by default) makes an
-# SQS or SNS call a plain RPC span: rpc.system aws-api, rpc.service SQS, rpc.method
-# SendMessage, the queue only as a URL. Such a span that sends or receives is messaging.
-AWS_MESSAGING_SERVICES = {"sqs": "aws_sqs", "sns": "aws_sns"}
-_AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.arn")
-
-
-def messaging_fallbacks(attrs: dict[str, Any], name: str, has_system: bool,
-                        has_destination: bool) -> dict[str, str]:
-    """Normalised columns (operation, and for a bare AWS SDK call system and destination)
-    that a span without ``messaging.operation*`` gives only indirectly: the operation of
-    an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``), else, for a
-    span naming a messaging system or destination, the one its name gives. Empty if none."""
-    svc = attrs.get("rpc.service")
-    aws = (isinstance(svc, str) and svc.lower() in AWS_MESSAGING_SERVICES
-           and attrs.get("rpc.system") == "aws-api")
-    if not (has_system or has_destination or aws):
-        return {}
-    method = attrs.get("rpc.method")
-    op = RPC_MESSAGING_OPERATIONS.get(method) if isinstance(method, str) else None
-    if op is None and (has_system or has_destination):
-        op = operation_from_name(name)
-    if op is None:  # (an AWS call that neither sends nor receives: GetQueueUrl, ...)
-        return {}
-    out = {"msg_operation_type": op}
-    if aws and not has_system:
-        out["msg_system"] = AWS_MESSAGING_SERVICES[svc.lower()]
-    if aws and not has_destination:
-        for key in _AWS_DESTINATION_KEYS:
-            v = attrs.get(key)
-            if isinstance(v, str) and v:
-                # a queue URL's last segment is the queue's name; a topic keeps its ARN,
-                # as the other SDKs' instrumentation names it
-                out["msg_destination"] = v.rstrip("/").rsplit("/", 1)[-1] \
-                    if "/" in v else v
-                break
-    return out
-
 
 SPAN_SCHEMA = pa.schema([
     ("trace_id", pa.string()), ("span_id", pa.string()), ("parent_span_id", pa.string()),
@@ -292,8 +151,8 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
     lk: dict[str, list[Any]] = {f.name: [] for f in LINK_SCHEMA}
     reasons: dict[str, int] = {}
     rejected = 0
-    normalised = _NORMALISED
-    aliases = _OPERATION_ALIASES
+    normalised = NORMALISED_KEYS
+    aliases = OPERATION_ALIASES
     kinds, statuses = KIND_NAMES, STATUS_NAMES
     # Bind list.append methods once: this loop runs for every span we ever store.
     a = {name: col.append for name, col in cols.items()}

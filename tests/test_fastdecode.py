@@ -22,8 +22,9 @@ from opentelemetry.proto.common.v1.common_pb2 import AnyValue, KeyValue
 
 from bench.common import realistic_request
 from collector import fastdecode
+from collector.conventions import NORMALISED_KEYS
 from collector.decode import (
-    _NORMALISED, EVENT_SCHEMA, LINK_SCHEMA, MAX_FUTURE_NS, MAX_VALUE_DEPTH, MIN_TIME_NS,
+    EVENT_SCHEMA, LINK_SCHEMA, MAX_FUTURE_NS, MAX_VALUE_DEPTH, MIN_TIME_NS,
     SPAN_SCHEMA, DecodeFailure, decode_request, parse_request,
 )
 from tests.otlp_fixtures import full_request
@@ -130,7 +131,7 @@ def _with_unknown(msg, rng: random.Random, p: float = 0.3):
 
 _CHARS = ["a", "Z", "0", " ", '"', "\\", "/", "\x00", "\x01", "\x08", "\x0b", "\x1f", "\x7f",
           "\n", "\t", "\r", "\f", "é", "€", "😀", "\u2028", "\ufeff", "<", "&", "'"]
-_NORM_KEYS = list(_NORMALISED)
+_NORM_KEYS = list(NORMALISED_KEYS)
 
 
 def _rstr(rng: random.Random, maxlen: int = 8) -> str:

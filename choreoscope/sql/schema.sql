@@ -59,7 +59,7 @@ CREATE TABLE IF NOT EXISTS span_rows (
 -- messaging / peer columns. Stored once per distinct combination, like resources and scopes.
 CREATE TABLE IF NOT EXISTS span_shapes (
     shape_id                  BIGINT NOT NULL,   -- hash of everything below
-    service_name              VARCHAR NOT NULL,  -- resource service.name, else (absent or unknown_service*) its workload's name (decode.service_name), else 'unknown_service'
+    service_name              VARCHAR NOT NULL,  -- resource service.name, else (absent or unknown_service*) its workload's name (collector.conventions.service_name), else 'unknown_service'
     name                      VARCHAR NOT NULL,
     kind                      VARCHAR NOT NULL,  -- UNSPECIFIED|INTERNAL|SERVER|CLIENT|PRODUCER|CONSUMER
     status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
@@ -67,7 +67,7 @@ CREATE TABLE IF NOT EXISTS span_shapes (
     msg_system                VARCHAR,  -- messaging.system
     msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy) | messaging.source.name (1.17-1.20 consumers) | messaging.destination_publish.name | bullmq.queue.name
     msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic), or 'temporary' (messaging.destination.temporary | .anonymous, messaging.source.temporary | .anonymous true)
-    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy) | else (decode.messaging_fallbacks) the rpc.method of an AWS SDK messaging call or, for a span naming a messaging system or destination, the operation its name gives: create|send|receive|process|settle
+    msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy) | else (collector.conventions.messaging_fallbacks) the rpc.method of an AWS SDK messaging call or, for a span naming a messaging system or destination, the operation its name gives: create|send|receive|process|settle
     msg_operation_name        VARCHAR,  -- messaging.operation.name
     msg_consumer_group        VARCHAR,  -- messaging.consumer.group.name | messaging.kafka.consumer.group
     peer_service              VARCHAR,  -- peer.service
