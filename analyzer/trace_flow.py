@@ -62,6 +62,8 @@ def span_topic(destination: str | None, system: str | None, kind: str | None) ->
         return "amq.default"
     if sys_ == "rabbitmq" and destination is not None and "," in destination:
         return destination.split(",", 1)[0] or "amq.default"
+    if destination in ("aws:sqs", "aws:sns", "aws:kinesis"):  # a Lambda event source
+        return "unknown"
     return destination or "unknown"
 
 

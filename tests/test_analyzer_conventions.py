@@ -129,7 +129,7 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     systems = [None, "kafka", "rabbitmq", "RabbitMQ", "pubsub"]
     dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c",
              "_INBOX.x1y2", "amq.gen-Jz1", "amq.rabbitmq.reply-to.g2dk", "my_INBOX.a",
-             "<default>", "spring.gen-Ab3"]
+             "<default>", "spring.gen-Ab3", "aws:sqs", "arn:aws:sns:eu-west-1:1:t"]
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])

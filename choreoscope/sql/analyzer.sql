@@ -60,6 +60,9 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          WHEN dest IN ('', '<default>') AND lower(sys) = 'rabbitmq' THEN 'amq.default'
          WHEN lower(sys) = 'rabbitmq' AND contains(dest, ',')
               THEN coalesce(nullif(split_part(dest, ',', 1), ''), 'amq.default')
+         -- a Lambda event source ('aws:sqs': the Java agent's per-message Lambda spans)
+         -- names the kind of trigger, not a queue
+         WHEN dest IN ('aws:sqs', 'aws:sns', 'aws:kinesis') THEN 'unknown'
          ELSE coalesce(nullif(dest, ''), 'unknown') END
 
 -- name: analyzer_shapes
@@ -321,11 +324,14 @@ nested_child AS (   -- consumer under a consumer of the same service and destina
     SELECT sk, pk,
            -- the parent is a poll (or, FastStream's, a 'create' span the consumer opens to
            -- anchor a new trace) and the child the processing, or the parent an unnamed
-           -- poll or wrapper and the child named
+           -- poll or wrapper and the child named, or the child has its message's context
+           -- itself (a batch span around a span per message, each linked to its producer:
+           -- the Java agent's Lambda SQS spans)
            (coalesce(p_op, '') IN ('receive', 'create')
             AND coalesce(op, '') NOT IN ('receive', 'create'))
            OR (coalesce(p_op, 'receive') = 'receive' AND p_topic = 'unknown'
-               AND topic <> 'unknown') AS child_counts
+               AND topic <> 'unknown')
+           OR sk IN (SELECT c_sk FROM a_match_t WHERE prio <= 2) AS child_counts
     FROM c WHERE p_nested
 ),
 wrappers AS (
@@ -817,20 +823,26 @@ ANTI JOIN (SELECT l.trace_id, l.span_id FROM span_links l
      ON e.trace_id = p.trace_id AND e.span_id = p.span_id AND p.op <> 'create'
 
 -- name: detail_rows_consume
+-- Deliveries from $topic to $name, counted as analyzer_consumers counts them. A consumer
+-- span naming no destination belongs to the one of the consumer span it is nested in,
+-- else to its producer's, so those are read too and kept only if that is $topic.
 CREATE OR REPLACE TEMP TABLE d_rows AS
 WITH c AS (
     SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
            end_time_unix_nano AS t1, status_code = 'ERROR' AS err, msg_message_id,
-           msg_operation_type AS op
+           msg_operation_type AS op,
+           msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
+      AND service_name = $name
+      AND msg_topic(msg_destination, msg_system, msg_destination_kind) IN ($topic, 'unknown')
       AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
 ),
 reach AS (     -- the producer spans each consumer span reaches by parent or link (ctx),
                -- and those of the same message id and destination
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
-           p.end_time_unix_nano AS p_t1, true AS ctx
+           p.end_time_unix_nano AS p_t1, true AS ctx,
+           msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) AS p_topic
     FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span
           FROM c WHERE parent_span_id IS NOT NULL
           UNION ALL
@@ -839,36 +851,73 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
     JOIN spans p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
     WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
     UNION ALL
-    SELECT c.trace_id, c.span_id, c.op, p.trace_id, p.span_id, p.end_time_unix_nano, false
+    SELECT c.trace_id, c.span_id, c.op, p.trace_id, p.span_id, p.end_time_unix_nano, false,
+           msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind)
     FROM c
     JOIN spans p ON p.msg_message_id = c.msg_message_id
      AND msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) IN ($topic, 'unknown')
     WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
+),
+own AS (SELECT DISTINCT trace_id, span_id FROM reach WHERE ctx),  -- has its own context
+shared AS (    -- a delivery handled by several spans in it that have their message from it
+    SELECT o.trace_id, o.span_id
+    FROM c o SEMI JOIN own w ON w.trace_id = o.trace_id AND w.span_id = o.span_id
+    JOIN c k ON k.trace_id = o.trace_id AND k.parent_span_id = o.span_id
+    WHERE coalesce(o.op, '') IN ('receive', 'create')
+      AND coalesce(k.op, '') NOT IN ('receive', 'create')
+      AND NOT EXISTS (SELECT 1 FROM own w2 WHERE w2.trace_id = k.trace_id
+                         AND w2.span_id = k.span_id)
+    GROUP BY o.trace_id, o.span_id HAVING count(*) > 1
 ),
 polls AS (     -- a poll whose message a processing span of the same service also reached
     SELECT DISTINCT r.trace_id, r.span_id
     FROM reach r JOIN reach q ON q.p_trace = r.p_trace AND q.p_span = r.p_span
     WHERE coalesce(r.op, '') = 'receive' AND coalesce(q.op, '') <> 'receive'
 ),
-counted AS (   -- one per delivery: not the inner span of nested consumer spans, not a poll
-               -- beside the span processing its message, and not a span that links to
-               -- the deliveries it wraps (as in analyzer_consumers)
+counted AS (   -- one per delivery: not the inner span of nested consumer spans (unless the
+               -- outer is a poll or anchor, or the inner has its own context), not such an
+               -- outer span, not a poll beside the span processing its message, and not a
+               -- span that links to the deliveries it wraps (as in analyzer_consumers)
     SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
-                         AND NOT (coalesce(o.op, '') IN ('receive', 'create')
-                                  AND coalesce(c.op, '') NOT IN ('receive', 'create')))
-      AND NOT (coalesce(c.op, '') IN ('receive', 'create') AND EXISTS (
-               SELECT 1 FROM c k WHERE k.trace_id = c.trace_id AND k.parent_span_id = c.span_id
-                 AND coalesce(k.op, '') NOT IN ('receive', 'create')))
+                         AND (NOT (coalesce(o.op, '') IN ('receive', 'create')
+                                   AND coalesce(c.op, '') NOT IN ('receive', 'create'))
+                              OR EXISTS (SELECT 1 FROM shared h WHERE h.trace_id = o.trace_id
+                                            AND h.span_id = o.span_id))
+                         AND NOT EXISTS (SELECT 1 FROM own w WHERE w.trace_id = c.trace_id
+                                            AND w.span_id = c.span_id))
+      AND NOT EXISTS (SELECT 1 FROM c k WHERE k.trace_id = c.trace_id
+                         AND k.parent_span_id = c.span_id
+                         AND ((coalesce(c.op, '') IN ('receive', 'create')
+                               AND coalesce(k.op, '') NOT IN ('receive', 'create')
+                               AND NOT EXISTS (SELECT 1 FROM shared h
+                                               WHERE h.trace_id = c.trace_id
+                                                 AND h.span_id = c.span_id))
+                              OR EXISTS (SELECT 1 FROM own w WHERE w.trace_id = k.trace_id
+                                            AND w.span_id = k.span_id)))
       AND NOT EXISTS (SELECT 1 FROM span_links l JOIN c r ON r.trace_id = l.linked_trace_id
                          AND r.span_id = l.linked_span_id
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
+-- (the destination of a counted span naming none: its outer consumer's, else its producer's)
+ptopic AS (
+    SELECT r.trace_id, r.span_id, max(r.p_topic) AS topic
+    FROM reach r SEMI JOIN c ON c.trace_id = r.trace_id AND c.span_id = r.span_id
+                            AND c.topic = 'unknown'
+    WHERE r.p_topic <> 'unknown' GROUP BY r.trace_id, r.span_id
+),
+mine AS (
+    SELECT k.* FROM counted k
+    LEFT JOIN c o ON o.trace_id = k.trace_id AND o.span_id = k.parent_span_id
+                 AND o.topic <> 'unknown'
+    LEFT JOIN ptopic pt ON pt.trace_id = k.trace_id AND pt.span_id = k.span_id
+    WHERE k.topic = $topic OR (k.topic = 'unknown' AND coalesce(o.topic, pt.topic) = $topic)
+),
 prod AS (      -- producers reached by parent or by link, else by message id
     SELECT r.trace_id, r.span_id, r.p_t1, r.ctx,
            CASE WHEN r.ctx THEN hash(r.p_trace, r.p_span) END AS p_key
-    FROM reach r SEMI JOIN counted k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
+    FROM reach r SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
 )
 SELECT k.trace_id, k.t0, k.t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
@@ -879,7 +928,7 @@ SELECT k.trace_id, k.t0, k.t1, k.err,
        -- several), else the one its message id names
        CASE WHEN bool_or(p.ctx) THEN count(DISTINCT p.p_key)
             WHEN count(p.p_t1) > 0 THEN 1 ELSE 0 END AS messages
-FROM counted k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
+FROM mine k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
 
 -- name: detail_rows_route
