@@ -29,6 +29,7 @@ import pyarrow as _pa
 from collector.conventions import (
     NORMALISED_COLUMNS as _NORM_COLS, NORMALISED_KEYS as _NORMALISED,
     OPERATION_ALIASES as _OPERATION_ALIASES, messaging_fallbacks as _messaging_fallbacks,
+    operation_from_name as _operation_from_name, NAME_OPERATIONS as _NAME_OPERATIONS,
     service_name as _service_name,
 )
 from collector.decode import (
@@ -197,6 +198,55 @@ cdef inline int entries_push(Entries* es) except -1:
         es.cap = nc
     es.n += 1
     return 0
+
+# collector.conventions.NAME_OPERATIONS: (word, its length, operation)
+_NAME_OPS = [(k.encode(), len(k), v) for k, v in _NAME_OPERATIONS.items()]
+
+
+cdef inline bint ascii_space(uint8_t c) noexcept nogil:
+    return c == 32 or 9 <= c <= 13
+
+
+cdef object name_word_op(const uint8_t* p, Py_ssize_t n):
+    """The operation one (ASCII) word of a span name is, or None."""
+    cdef char low[8]
+    cdef Py_ssize_t i
+    if n < 4 or n > 7:
+        return None
+    for i in range(n):
+        low[i] = <char>(p[i] + 32 if 65 <= p[i] <= 90 else p[i])
+    for word, ln, op in _NAME_OPS:
+        if ln == n and memcmp(low, <const char*>word, n) == 0:
+            return op
+    return None
+
+
+cdef object name_operation(const uint8_t* p, Py_ssize_t n):
+    """collector.conventions.operation_from_name without making a str of the name, for the
+    names str.split() splits as ASCII does (anything else goes to the function itself)."""
+    cdef Py_ssize_t i, a, b
+    for i in range(n):
+        if p[i] >= 0x80 or 0x1c <= p[i] <= 0x1f:
+            return _operation_from_name(PyUnicode_DecodeUTF8(<const char*>p, n, NULL))
+    i = 0
+    while i < n and ascii_space(p[i]):
+        i += 1
+    if i == n:
+        return None
+    a = i
+    while i < n and not ascii_space(p[i]):
+        i += 1
+    op = name_word_op(p + a, i - a)
+    if op is not None:
+        return op
+    b = n
+    while b > 0 and ascii_space(p[b - 1]):
+        b -= 1
+    i = b
+    while i > 0 and not ascii_space(p[i - 1]):
+        i -= 1
+    return name_word_op(p + i, b - i)
+
 
 cdef inline bint all_zero(const uint8_t* p, Py_ssize_t n) noexcept nogil:
     cdef Py_ssize_t i
@@ -1253,7 +1303,7 @@ cdef class _Decoder:
         cdef int col, i, j, L, ki
         cdef int best_prio[N_NORM_COLS]
         cdef Py_ssize_t best_ent[N_NORM_COLS]
-        cdef Py_ssize_t rpc_service = -1
+        cdef Py_ssize_t rpc_service = -1, rpc_method = -1
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1377,6 +1427,8 @@ cdef class _Decoder:
             if L == 11 and e.av.kind == K_STR and e.av.end - e.av.off == 3 \
                     and memcmp(self.b + e.key_off, b"rpc.service", 11) == 0:
                 rpc_service = i  # (SQS or SNS are the only ones of interest: 3 letters)
+            elif L == 10 and memcmp(self.b + e.key_off, b"rpc.method", 10) == 0:
+                rpc_method = i
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):
@@ -1388,21 +1440,30 @@ cdef class _Decoder:
                         best_ent[col] = i
                     break
         fallback = None
+        fb_op = None
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
                                          or rpc_service >= 0):
-            # rare: a messaging span naming no operation, or an AWS SDK call
-            # (collector.conventions.messaging_fallbacks, on the span's attributes as a dict)
-            attrs = {}
-            for i in range(self.top.n):
-                e = &self.top.data[i]
-                attrs[PyUnicode_DecodeUTF8(<const char*>(self.b + e.key_off), e.key_len,
-                                           NULL)] = self.pyvalue(&e.av, 0)
-            fallback = _messaging_fallbacks(
-                attrs, PyUnicode_DecodeUTF8(<const char*>(self.b + name_off), name_len, NULL),
-                best_ent[COL_SYSTEM] >= 0, best_ent[COL_DEST] >= 0)
+            # a messaging span naming no operation, or an AWS SDK call
+            # (collector.conventions.messaging_fallbacks). Only an AWS SDK call's rpc.* keys
+            # make the attributes matter (else the span's name decides): the dict is built
+            # then only.
+            if rpc_method >= 0 or rpc_service >= 0:
+                attrs = {}
+                for i in range(self.top.n):
+                    e = &self.top.data[i]
+                    attrs[PyUnicode_DecodeUTF8(<const char*>(self.b + e.key_off), e.key_len,
+                                               NULL)] = self.pyvalue(&e.av, 0)
+                fallback = _messaging_fallbacks(
+                    attrs, PyUnicode_DecodeUTF8(<const char*>(self.b + name_off), name_len,
+                                                NULL),
+                    best_ent[COL_SYSTEM] >= 0, best_ent[COL_DEST] >= 0)
+            else:  # (what messaging_fallbacks gives without rpc.* keys: the name's operation)
+                fb_op = name_operation(self.b + name_off, name_len)
         for col in range(N_NORM_COLS):
             if best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
+            elif col == COL_OPTYPE and fb_op is not None:
+                col_obj(&C[NORM_SPAN_COL[col]], fb_op)
             elif fallback and _NORM_COLS[col] in fallback:
                 col_obj(&C[NORM_SPAN_COL[col]], fallback[_NORM_COLS[col]])
             else:

@@ -752,6 +752,9 @@ def test_operation_from_the_span_name():
         ("SQS.SendMessage", [("messaging.system", "aws.sqs"),
                              ("rpc.method", "SendMessage")], "send"),
         ("ünïcode publish", [("messaging.system", "kafka")], "send"),
+        # a messaging span of an AWS call without its method: the name, and the queue URL
+        ("q publish", [("messaging.system", "aws_sqs"), ("rpc.system", "aws-api"),
+                       ("rpc.service", "SQS"), ("aws.queue_url", "https://sqs/1/q")], "send"),
         # .NET's AWS SDK instrumentation: an RPC span, no messaging attribute at all
         ("SQS.SendMessage", [("rpc.system", "aws-api"), ("rpc.service", "SQS"),
                              ("rpc.method", "SendMessage"),
@@ -788,6 +791,7 @@ def test_operation_from_the_span_name():
     assert (systems[-5], dests[-5]) == ("aws_sqs", "orders")
     assert (systems[-3], dests[-3]) == ("aws_sns", None)
     assert systems[-4] is None and systems[-2] is None and systems[-1] is None
+    assert (systems[-6], dests[-6]) == ("aws_sqs", "q")
 
 
 def test_service_name_of_a_resource_that_does_not_know_it():
@@ -824,3 +828,32 @@ def test_service_name_of_a_resource_that_does_not_know_it():
     assert_same(body)
     got = decode_request(parse_request(body), NOW).spans.column("service_name").to_pylist()
     assert got == [c[1] for c in cases]
+
+
+def test_operation_from_names_of_every_shape():
+    """The compiled decoder reads a name's operation without making a str of it: the same
+    as the reference for any spacing, case, non-ASCII text or control character."""
+    from tests.otlp_fixtures import av
+    words = ["send", "SEND", "publish", "Receive", "process", "deliver", "settle", "create",
+             "orders", "créate", "pröcess", "sends", "proc", "", "x\x1cprocess", "\u2003send"]
+    spaces = [" ", "  ", "\t", "\n", "\x0b", "\x0c", "\r", "\x1c", "\u00a0", "\u2003"]
+    rng = random.Random(5)
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i in range(400):
+        parts = [rng.choice(words) for _ in range(rng.randint(0, 3))]
+        name = rng.choice(["", " ", "\t"]) + "".join(
+            p + rng.choice(spaces) for p in parts).rstrip(rng.choice(["", " "]))
+        s = ss.spans.add()
+        s.trace_id = (i + 1).to_bytes(16, "big")
+        s.span_id = (i + 1).to_bytes(8, "big")
+        s.name = name
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        kv = s.attributes.add()
+        kv.key = "messaging.system"
+        kv.value.CopyFrom(av("kafka"))
+    body = req.SerializeToString()
+    assert_same(body)
+    ops = decode_request(parse_request(body), NOW).spans.column("msg_operation_type")
+    assert {"send", "receive", "process", "settle", "create", None} >= set(ops.to_pylist())
+    assert len(set(ops.to_pylist())) >= 5  # the names did give operations
