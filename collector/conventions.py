@@ -118,7 +118,9 @@ def operation_from_name(name: str) -> str | None:
 
 # AWS SDK instrumentation that follows no messaging convention (.NET's, by default) makes an
 # SQS or SNS call a plain RPC span: rpc.system aws-api, rpc.service SQS, rpc.method
-# SendMessage, the queue only as a URL. Such a span that sends or receives is messaging.
+# SendMessage, the queue only as a URL. Such a span that sends is a publish. One that
+# receives is left an RPC: nothing in it says whether the poll brought a message at all
+# (a long poll comes back empty every 20 s), and it names no message to join.
 AWS_MESSAGING_SERVICES = {"sqs": "aws_sqs", "sns": "aws_sns"}
 _AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.arn")
 
@@ -138,8 +140,8 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, has_system: bool,
     op = RPC_MESSAGING_OPERATIONS.get(method) if isinstance(method, str) else None
     if op is None and (has_system or has_destination):
         op = operation_from_name(name)
-    if op is None:  # (an AWS call that neither sends nor receives: GetQueueUrl, ...)
-        return {}
+    if op is None or (aws and not (has_system or has_destination) and op != "send"):
+        return {}  # (an AWS call that does not send: GetQueueUrl, a bare ReceiveMessage)
     out = {"msg_operation_type": op}
     if aws and not has_system:
         out["msg_system"] = AWS_MESSAGING_SERVICES[svc.lower()]

@@ -762,6 +762,8 @@ def test_operation_from_the_span_name():
          "send"),
         ("SQS.GetQueueUrl", [("rpc.system", "aws-api"), ("rpc.service", "SQS"),
                              ("rpc.method", "GetQueueUrl")], None),
+        ("SQS.ReceiveMessage", [("rpc.system", "aws-api"), ("rpc.service", "SQS"),
+                                ("rpc.method", "ReceiveMessage")], None),
         ("Sns.Publish", [("rpc.system", "aws-api"), ("rpc.service", "Sns"),
                          ("rpc.method", "Publish")], "send"),
         ("DynamoDB.PutItem", [("rpc.system", "aws-api"), ("rpc.service", "DynamoDB"),
@@ -788,10 +790,11 @@ def test_operation_from_the_span_name():
     # the bare AWS calls that send are SQS / SNS messaging, the queue named by its URL
     systems = spans.column("msg_system").to_pylist()
     dests = spans.column("msg_destination").to_pylist()
-    assert (systems[-5], dests[-5]) == ("aws_sqs", "orders")
+    assert (systems[-6], dests[-6]) == ("aws_sqs", "orders")
     assert (systems[-3], dests[-3]) == ("aws_sns", None)
-    assert systems[-4] is None and systems[-2] is None and systems[-1] is None
-    assert (systems[-6], dests[-6]) == ("aws_sqs", "q")
+    assert systems[-5] is None and systems[-4] is None  # GetQueueUrl, a bare receive
+    assert systems[-2] is None and systems[-1] is None
+    assert (systems[-7], dests[-7]) == ("aws_sqs", "q")
 
 
 def test_service_name_of_a_resource_that_does_not_know_it():
