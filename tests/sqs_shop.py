@@ -10,7 +10,7 @@ a service talking to SQS exports: CLIENT spans named ``SQS.SendMessage`` /
 not carried in the message, as with the plain botocore instrumentation.
 
     python -m tests.sqs_shop send SERVICE N      # N web requests, each sending one message
-    python -m tests.sqs_shop receive SERVICE N   # N polls, each receiving one message
+    python -m tests.sqs_shop receive SERVICE N   # N polls receiving a message, N empty ones
 
 Environment: ``OTLP_ENDPOINT`` (gRPC). Message ids are derived from the order number, so
 the two processes agree on them.
@@ -64,19 +64,23 @@ def send(service: str, n: int) -> None:
 
 
 def receive(service: str, n: int) -> None:
+    """``n`` polls that each receive one message, each followed by a long poll that comes
+    back empty (as a consumer loop's polls do when the queue is drained)."""
     tp, client = _client(service)
     tracer = tp.get_tracer("sqs_shop")
+    params = {"QueueUrl": QUEUE_URL, "MaxNumberOfMessages": 1}
     with Stubber(client) as stub:
         for i in range(n):
             stub.add_response(
                 "receive_message",
                 {"Messages": [{"MessageId": message_id(i), "ReceiptHandle": f"rh-{i}",
-                               "Body": f'{{"order": {i}}}'}]},
-                {"QueueUrl": QUEUE_URL, "MaxNumberOfMessages": 1})
-            resp = client.receive_message(QueueUrl=QUEUE_URL, MaxNumberOfMessages=1)
+                               "Body": f'{{"order": {i}}}'}]}, params)
+            resp = client.receive_message(**params)
             for _ in resp["Messages"]:
                 with tracer.start_as_current_span("ship order"):
                     pass
+            stub.add_response("receive_message", {}, params)
+            assert not client.receive_message(**params).get("Messages")
     tp.shutdown()
 
 

@@ -280,8 +280,8 @@ def test_azure_service_bus_processor_receive_and_process_are_one_delivery():
     "Message" PRODUCER spans and a CLIENT send linking them; the processor's CLIENT
     "ServiceBusReceiver.Receive" (a root, ended at once, linking the message) beside its
     CONSUMER "ServiceBusProcessor.ProcessMessage" (child of the message span, linking it too)
-    with the settle ("Complete") inside. One delivery per message, from the subscription
-    the topic routed it to."""
+    with the settle ("Complete") inside, and receives that came back empty (no link). One
+    delivery per message, from the subscription the topic routed it to."""
     b = SpanSet()
     sb = {"messaging.system": "servicebus", "server.address": "shop.servicebus.windows.net",
           "az.namespace": "Microsoft.ServiceBus"}
@@ -305,6 +305,10 @@ def test_azure_service_bus_processor_receive_and_process_are_one_delivery():
         b.span("billing", "ServiceBusReceiver.Complete", kind="CLIENT", parent=proc,
                start_ms=t + 54, dur_ms=1, links=[msg],
                attrs={**sb, "messaging.destination.name": sub, "messaging.operation": "settle"})
+        # the processor's next receive came back empty (a receive span with no link)
+        b.span("billing", "ServiceBusReceiver.Receive", kind="CLIENT", start_ms=t + 60,
+               dur_ms=0.5,
+               attrs={**sb, "messaging.destination.name": sub, "messaging.operation": "receive"})
     a = _analysed(b.store(), {
         "service:checkout->topic:orders": ("publish", N),
         f"topic:orders->topic:{sub}": ("route", N),

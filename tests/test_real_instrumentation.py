@@ -20,7 +20,7 @@ import sys
 import time
 from pathlib import Path
 
-from analyzer import analyze, flow_for_trace
+from analyzer import analyze, edge_detail, flow_for_trace
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 4
@@ -82,11 +82,12 @@ def _run_sqs(args: list[str], env: dict[str, str]) -> None:
 def test_botocore_sqs_calls_become_a_queue_joined_by_message_id(collector):
     env = {**os.environ, "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
     _run_sqs(["send", "orders-api", str(N)], env)      # N x (POST /orders + SendMessage)
-    _run_sqs(["receive", "shipping", str(N)], env)     # N x (ReceiveMessage + ship order)
+    # N x (ReceiveMessage + ship order), each followed by an empty ReceiveMessage
+    _run_sqs(["receive", "shipping", str(N)], env)
     deadline = time.monotonic() + 30
-    while collector.store.count_spans() < 4 * N and time.monotonic() < deadline:
+    while collector.store.count_spans() < 5 * N and time.monotonic() < deadline:
         time.sleep(0.1)
-    assert collector.store.count_spans() == 4 * N
+    assert collector.store.count_spans() == 5 * N
 
     a = analyze(collector.store)
     edges = {e["id"]: e for e in a.edges}
@@ -96,8 +97,10 @@ def test_botocore_sqs_calls_become_a_queue_joined_by_message_id(collector):
         "topic:order-shipments->service:shipping": ("consume", N),
     }
     consume = edges["topic:order-shipments->service:shipping"]
-    # No context crossed the queue: every delivery is found by its message id and reported.
+    # No context crossed the queue: every delivery is found by its message id and reported;
+    # the empty polls are no deliveries.
     assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert edge_detail(collector.store, "topic:order-shipments->service:shipping")["count"] == N
     assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == [
         ("broken_context", "topic:order-shipments->service:shipping", N)]
     # Producer and consumer traces join into one flow instance per order.

@@ -167,7 +167,7 @@ SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id,
                 false) AS p_nested
 FROM s LEFT JOIN s p ON p.sk = s.pk;
 CREATE OR REPLACE TEMP VIEW a_msg AS
-SELECT m.*, h.service, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
+SELECT m.*, h.service, h.kind, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
        ph.role AS p_role, ph.op AS p_op, ph.topic AS p_topic, ph.service AS p_service
 FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
 LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
@@ -316,9 +316,20 @@ JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- queue MassTransit's receive names), else takes its producer's.
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, shape_id, service, topic, op, p_nested, p_op, p_topic,
-           t0, t1, mid
+    SELECT trace_id, span_id, sk, pk, shape_id, service, kind, topic, op, p_nested, p_op,
+           p_topic, p_role, t0, t1, mid
     FROM a_msg WHERE role = 'C'
+),
+-- A poll (CLIENT receive) naming no message (no message id, no link, no producer parent)
+-- when polls of its shape do name theirs came back empty (a long poll does every 20 s):
+-- not a delivery. (Where no poll of a shape ever names its message, polls still count.)
+empty_polls AS (
+    SELECT c.sk FROM c
+    WHERE c.kind = 'CLIENT' AND c.op = 'receive' AND c.mid IS NULL
+      AND coalesce(c.p_role, '') <> 'P' AND c.sk NOT IN (SELECT from_sk FROM a_lk)
+      AND c.shape_id IN (SELECT c2.shape_id FROM c c2
+                         WHERE c2.kind = 'CLIENT' AND c2.op = 'receive'
+                           AND (c2.mid IS NOT NULL OR c2.sk IN (SELECT from_sk FROM a_lk)))
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
     SELECT sk, pk,
@@ -346,6 +357,8 @@ inherited AS (   -- children whose only producers are the ones of the span they 
 ),
 shared AS (SELECT pk FROM inherited GROUP BY pk HAVING count(*) > 1),
 dropped AS (
+    SELECT sk FROM empty_polls
+    UNION
     -- the child, unless the parent is a poll and the child the processing (and the only
     -- one that handles the parent's message)
     SELECT sk FROM nested_child WHERE NOT child_counts
@@ -830,7 +843,7 @@ CREATE OR REPLACE TEMP TABLE d_rows AS
 WITH c AS (
     SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
            end_time_unix_nano AS t1, status_code = 'ERROR' AS err, msg_message_id,
-           msg_operation_type AS op,
+           msg_operation_type AS op, kind, name,
            msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
@@ -859,6 +872,19 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
     WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
 ),
 own AS (SELECT DISTINCT trace_id, span_id FROM reach WHERE ctx),  -- has its own context
+linking AS (SELECT DISTINCT l.trace_id, l.span_id FROM span_links l
+            SEMI JOIN c ON c.trace_id = l.trace_id AND c.span_id = l.span_id),
+empty AS (     -- a poll naming no message where polls like it name theirs: it came back empty
+    SELECT c.trace_id, c.span_id FROM c
+    ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
+    ANTI JOIN linking k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
+    WHERE c.kind = 'CLIENT' AND c.op = 'receive' AND c.msg_message_id IS NULL
+      AND c.name IN (SELECT c2.name FROM c c2
+                     LEFT JOIN linking k2 ON k2.trace_id = c2.trace_id
+                                         AND k2.span_id = c2.span_id
+                     WHERE c2.kind = 'CLIENT' AND c2.op = 'receive'
+                       AND (c2.msg_message_id IS NOT NULL OR k2.span_id IS NOT NULL))
+),
 shared AS (    -- a delivery handled by several spans in it that have their message from it
     SELECT o.trace_id, o.span_id
     FROM c o SEMI JOIN own w ON w.trace_id = o.trace_id AND w.span_id = o.span_id
@@ -876,9 +902,11 @@ polls AS (     -- a poll whose message a processing span of the same service als
 ),
 counted AS (   -- one per delivery: not the inner span of nested consumer spans (unless the
                -- outer is a poll or anchor, or the inner has its own context), not such an
-               -- outer span, not a poll beside the span processing its message, and not a
-               -- span that links to the deliveries it wraps (as in analyzer_consumers)
+               -- outer span, not a poll beside the span processing its message or an empty
+               -- one, and not a span that links to the deliveries it wraps (as in
+               -- analyzer_consumers)
     SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
+    ANTI JOIN empty y ON y.trace_id = c.trace_id AND y.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
                          AND (NOT (coalesce(o.op, '') IN ('receive', 'create')
