@@ -76,13 +76,13 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
     # the cursor until the worker is done), so the two overlap instead of adding up.
     with ThreadPoolExecutor(max_workers=1) as pool:
         pending = {name: pool.submit(st.rows, name) for name in _BESIDE_CP}
-        flows, cp_hops = _flows(st, edges, *cp_inputs)
+        flows, cp_hops, loops = _flows(st, edges, *cp_inputs)
         later = {name: f.result() for name, f in pending.items()}
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
     a.bottlenecks = _bottlenecks(cp_hops, edges, later["analyzer_error_hops"])
     a.anomalies = _anomalies(edges, a.graph, evidence, later["analyzer_unconsumed"],
-                             later["analyzer_redeliveries"])
+                             later["analyzer_redeliveries"], loops)
     a.nodes, a.edges, a.flows = nodes, edges, flows
     a.summary = {
         "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
@@ -203,11 +203,14 @@ def _flow_inputs(st: Stager) -> FlowInputs:
 def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
            spans_by_flow: dict[str, list[dict[str, Any]]], matches: dict[str, list[tuple]],
            sig_of: dict[str, int]
-           ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]]]:
-    """Flow types with their critical paths, and the estimated critical-path time per hop
-    over all flows (for bottlenecks). Pure Python: ``st`` only times the section."""
+           ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]],
+                      list[tuple[frozenset[str], float]]]:
+    """Flow types with their critical paths, the estimated critical-path time per hop over
+    all flows (for bottlenecks), and the edges flows took again downstream of themselves
+    with the estimated number of flows that did (loops). Pure Python: ``st`` only times
+    the section."""
     if not types:
-        return [], {}
+        return [], {}, []
     edge_types = {e["id"]: e["type"] for e in edges}
     per_type: dict[int, list[tuple[CriticalPath, str]]] = {}
     with st.section("critical_paths_python"):
@@ -220,9 +223,11 @@ def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
 
     flows: list[dict[str, Any]] = []
     global_hops: dict[tuple[str, str], dict[str, Any]] = {}
+    loops: list[tuple[frozenset[str], float]] = []
     for r in types:
         sig = r["sig"]
         cps = per_type.get(r["sig_hash"], [])
+        loops.extend((cp.repeated, r["n"] / len(cps)) for cp, _ in cps if cp.repeated)
         hop_ids = list(r["hops"] or [])
         hop_tuples = [(edge_types.get(h, "call"), *h.split("->", 1)) for h in hop_ids]
         cp_summary, offsets, hop_acc = _aggregate_cp(cps)
@@ -260,7 +265,7 @@ def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
             "critical_path_sample": len(cps),
         })
     flows.sort(key=lambda f: (-f["count"], f["id"]))
-    return flows, global_hops
+    return flows, global_hops, loops
 
 
 def _aggregate_cp(cps: list[tuple[CriticalPath, str]]
@@ -350,8 +355,8 @@ def _bottlenecks(hops: dict[tuple[str, str], dict[str, Any]], edges: list[dict[s
 
 # --------------------------------------------------------------------------- anomalies
 def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[str, Any]],
-               unconsumed: list[dict[str, Any]], redeliveries: list[dict[str, Any]]
-               ) -> list[dict[str, Any]]:
+               unconsumed: list[dict[str, Any]], redeliveries: list[dict[str, Any]],
+               loops: list[tuple[frozenset[str], float]] = ()) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ev in evidence:
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
@@ -394,11 +399,21 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                         "share": round(e["clock_skew_count"] / e["count"], 4),
                         "detail": "server spans outside their client span",
                         "example_trace_ids": e["example_trace_ids"]})
+    cycles = []
     for cyc in _cycles(g):
         edge_ids = [f"{cyc[i]}->{cyc[(i + 1) % len(cyc)]}" for i in range(len(cyc))]
         count = min(g.edges[cyc[i], cyc[(i + 1) % len(cyc)]]["count"] for i in range(len(cyc)))
-        out.append({"type": "cycle", "where": " -> ".join(cyc + [cyc[0]]), "count": count,
-                    "nodes": cyc, "edges": edge_ids})
+        # Flows that went around it: every edge of it taken again downstream of itself (a
+        # broker's route, topic -> topic, is no span's edge and is not asked for).
+        own = {e for e in edge_ids if not (e.startswith("topic:") and "->topic:" in e)}
+        around = round(sum(w for rep, w in loops if own <= rep))
+        cycles.append({"type": "cycle", "where": " -> ".join(cyc + [cyc[0]]), "count": count,
+                       "nodes": cyc, "edges": edge_ids, "loops": around,
+                       "detail": (f"about {around} flows went around it more than once"
+                                  if around else
+                                  "flows come back along it (a reply), none went around twice")})
+    # (loops first: a flow feeding itself is the one to look at)
+    out.extend(sorted(cycles, key=lambda x: -x["loops"]))
     return out
 
 

@@ -54,6 +54,9 @@ class CriticalPath:
     async_children: set[Key]                # spans joined to a producer (not clipped at end)
     skewed: int = 0                         # spans clipped because of clock skew
     by_hop: dict[tuple[str, str], int] = field(default_factory=dict)  # (hop, kind) -> ns
+    # edges (publish, delivery, call) taken again downstream of themselves: the flow went
+    # around a loop (a reply coming back takes each edge once)
+    repeated: frozenset[str] = frozenset()
 
     @property
     def duration(self) -> int:
@@ -67,6 +70,39 @@ def _span_hop(sp: dict[str, Any]) -> tuple[str, str]:
     if sp.get("role") == "P":
         return "call", f"service:{sp['service']}->topic:{sp.get('topic') or 'unknown'}"
     return "processing", f"service:{sp['service']}"
+
+
+def _edge_of(sp: dict[str, Any] | None) -> str | None:
+    """The map edge a span takes: its delivery or call, or the publish of a producer."""
+    if sp is None:
+        return None
+    if sp.get("hop_type") in ("consume", "call"):
+        return f"{sp['hop_src']}->{sp['hop_dst']}"
+    if sp.get("role") == "P":
+        return f"service:{sp['service']}->topic:{sp.get('topic') or 'unknown'}"
+    return None
+
+
+def _repeated_edges(roots: Iterable[Key], children: dict[Key, list[Key]],
+                    by_key: dict[Key, dict[str, Any]]) -> frozenset[str]:
+    """Edges some span takes while an ancestor in its causal chain took them already."""
+    out: set[str] = set()
+    on_chain: dict[str, int] = {}
+    stack: list[tuple[Key, bool]] = [(r, False) for r in roots]
+    while stack:
+        k, leaving = stack.pop()
+        e = _edge_of(by_key.get(k))
+        if leaving:
+            if e is not None:
+                on_chain[e] -= 1
+            continue
+        if e is not None:
+            if on_chain.get(e):
+                out.add(e)
+            on_chain[e] = on_chain.get(e, 0) + 1
+        stack.append((k, True))
+        stack.extend((c, False) for c in children.get(k, ()))
+    return frozenset(out)
 
 
 def _delivery_hop(sp: dict[str, Any]) -> str:
@@ -181,6 +217,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
                 d = done[c]
         done[k] = d
 
+    repeated = _repeated_edges(roots, children, by_key)
     if len(roots) == 1:
         root = roots[0]
     else:
@@ -233,7 +270,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
     path = sorted(on, key=lambda k: (t0[k], depth[k]))
     return CriticalPath(t0[root], done[root], segments, path, depth,
                         {k: v for k, v in parent.items()}, async_children - {_ROOT}, skewed,
-                        by_hop)
+                        by_hop, repeated)
 
 
 def _emit(out: list[Segment], n: Key, a: int, b: int, n_end: int,

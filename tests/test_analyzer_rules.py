@@ -300,6 +300,33 @@ def test_unconsumed_topic_and_cycle():
     assert set(cyc["nodes"]) == {"service:orders", "topic:pay-cmd", "service:payments",
                                  "topic:pay-reply"}
     assert cyc["count"] == 2
+    assert cyc["loops"] == 0 and "a reply" in cyc["detail"]  # a reply, not a loop
+
+
+def test_a_flow_that_feeds_itself_is_a_loop_not_a_reply():
+    """Each pong makes another ping, three times per flow: the flows go around the cycle,
+    and that cycle comes before a reply cycle in the list."""
+    b = SpanSet()
+    for i in range(4):
+        t = i * 1000
+        root = b.span("game", "POST /serve", kind="SERVER", start_ms=t, dur_ms=5)
+        ping = b.producer("game", "ping", parent=root, start_ms=t + 1)
+        for k in range(3):
+            got = b.consumer("bouncer", "ping", parent=ping, start_ms=t + 10 + k * 40)
+            pong = b.producer("bouncer", "pong", parent=got, start_ms=t + 12 + k * 40)
+            back = b.consumer("game", "pong", parent=pong, start_ms=t + 20 + k * 40)
+            if k < 2:
+                ping = b.producer("game", "ping", parent=back, start_ms=t + 22 + k * 40)
+        # and a plain request/reply on the side
+        ask = b.producer("game", "score-req", parent=root, start_ms=t + 2)
+        ans = b.consumer("scores", "score-req", parent=ask, start_ms=t + 5)
+        rep = b.producer("scores", "score-rep", parent=ans, start_ms=t + 6)
+        b.consumer("game", "score-rep", parent=rep, start_ms=t + 8)
+    a = analyze(b.store())
+    loop, reply = _anoms(a, "cycle")
+    assert set(loop["nodes"]) == {"service:game", "topic:ping", "service:bouncer", "topic:pong"}
+    assert loop["loops"] == 4 and "went around" in loop["detail"]
+    assert "topic:score-req" in reply["nodes"] and reply["loops"] == 0
 
 
 def test_time_window_and_service_filter():
