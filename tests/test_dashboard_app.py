@@ -154,6 +154,21 @@ def test_flow_map_shows_the_messages_of_batch_deliveries():
     assert "message count" in panel and "6" in panel
 
 
+def test_flow_map_names_a_service_and_its_namesake_topic_apart():
+    from dashboard.pages.flow_map import edge_table, element_title
+    nodes = [{"id": "service:orders", "name": "orders"}, {"id": "topic:orders", "name": "orders"},
+             {"id": "service:billing", "name": "billing"}]
+    edges = [{"id": "service:orders->topic:orders", "source": "service:orders",
+              "target": "topic:orders", "type": "publish", "count": 3},
+             {"id": "topic:orders->service:billing", "source": "topic:orders",
+              "target": "service:billing", "type": "consume", "count": 3}]
+    text = text_of(edge_table({"nodes": nodes, "edges": edges}, ALL))
+    assert "orders (service) → orders (topic)" in text
+    assert "orders (topic) → billing" in text
+    assert element_title("service:orders->topic:orders") == "orders (service) → orders (topic)"
+    assert element_title("topic:orders->service:billing") == "orders → billing"
+
+
 def test_flow_map_detail_of_an_edge(app: Any):
     page = FlowMapPage(app.deps)
     eid = "topic:payment.completed->service:logistics-service"

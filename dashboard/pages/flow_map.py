@@ -13,7 +13,7 @@ rows of a table.
 from __future__ import annotations
 
 import math
-from typing import Any, Mapping, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 import dash_cytoscape as cyto
 import plotly.graph_objects as go
@@ -187,9 +187,12 @@ def timeseries_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
 
 
 def element_title(element_id: str) -> str:
-    """``service:a->topic:t`` -> ``a → t``; ``topic:t`` -> ``t``."""
-    parts = element_id.split("->", 1)
-    return " → ".join(p.split(":", 1)[-1] for p in parts)
+    """``service:a->topic:t`` -> ``a → t``; ``topic:t`` -> ``t``; an edge whose two ends
+    have one name (a service publishing to its namesake topic) says which is which."""
+    parts = [p.split(":", 1) for p in element_id.split("->", 1)]
+    if len(parts) == 2 and parts[0][-1] == parts[1][-1] and parts[0][0] != parts[1][0]:
+        return " → ".join(f"{p[-1]} ({p[0]})" for p in parts)
+    return " → ".join(p[-1] for p in parts)
 
 
 _HEAD_KEYS = ("count", "error_count", "rate_per_s", "p50_ms", "p95_ms", "p99_ms",
@@ -325,7 +328,7 @@ def edge_table(analysis: Mapping[str, Any], f: Mapping[str, str | None],
                shown: int | None = None, selected: str | None = None) -> html.Table:
     """Each edge (the ``shown`` busiest and the selected one, or all) as a row whose button
     selects it (same effect as clicking it on the map)."""
-    names = {n["id"]: str(n.get("name") or n["id"]) for n in analysis.get("nodes") or []}
+    names = _node_labels(analysis.get("nodes") or [])
     edges = sorted(analysis.get("edges") or [], key=lambda e: -(e.get("count") or 0))
     edges = first_rows(edges, shown, keep=lambda e: e["id"] == selected)
     rows = []
@@ -342,6 +345,17 @@ def edge_table(analysis: Mapping[str, Any], f: Mapping[str, str | None],
         ])
     return table(["edge", "type", "count", "rate", "p50", "p95", "errors", "queue p95",
                   "lost context"], rows, class_name="grid edges")
+
+
+def _node_labels(nodes: Iterable[Mapping[str, Any]]) -> dict[str, str]:
+    """Node id -> the name shown; a name that several nodes share (a service and the topic
+    named after it) gets its node's type, so "orders → orders" reads which is which."""
+    labels = {n["id"]: str(n.get("name") or n["id"]) for n in nodes}
+    seen: dict[str, int] = {}
+    for label_ in labels.values():
+        seen[label_] = seen.get(label_, 0) + 1
+    return {nid: f"{lab} ({nid.split(':', 1)[0]})" if seen[lab] > 1 else lab
+            for nid, lab in labels.items()}
 
 
 def _count_cell(e: Mapping[str, Any]) -> str:
