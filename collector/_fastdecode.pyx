@@ -30,7 +30,7 @@ from collector.conventions import (
     NORMALISED_COLUMNS as _NORM_COLS, NORMALISED_KEYS as _NORMALISED,
     OPERATION_ALIASES as _OPERATION_ALIASES, messaging_fallbacks as _messaging_fallbacks,
     operation_from_name as _operation_from_name, NAME_OPERATIONS as _NAME_OPERATIONS,
-    service_name as _service_name,
+    service_name as _service_name, host_of as _host_of,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -106,6 +106,7 @@ cdef int COL_OPTYPE = _NORM_COLS.index("msg_operation_type")
 cdef int COL_DKIND = _NORM_COLS.index("msg_destination_kind")
 cdef int COL_SYSTEM = _NORM_COLS.index("msg_system")
 cdef int COL_DEST = _NORM_COLS.index("msg_destination")
+cdef int COL_SERVER = _NORM_COLS.index("server_address")
 
 cdef void _init_tables() except *:
     cdef int i, L
@@ -1303,7 +1304,7 @@ cdef class _Decoder:
         cdef int col, i, j, L, ki
         cdef int best_prio[N_NORM_COLS]
         cdef Py_ssize_t best_ent[N_NORM_COLS]
-        cdef Py_ssize_t rpc_service = -1, rpc_method = -1
+        cdef Py_ssize_t rpc_service = -1, rpc_method = -1, url_full = -1, http_url = -1
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1429,6 +1430,11 @@ cdef class _Decoder:
                 rpc_service = i  # (SQS or SNS are the only ones of interest: 3 letters)
             elif L == 10 and memcmp(self.b + e.key_off, b"rpc.method", 10) == 0:
                 rpc_method = i
+            elif L == 8 and kind == 3:  # (a CLIENT span's URL: collector.conventions)
+                if memcmp(self.b + e.key_off, b"url.full", 8) == 0:
+                    url_full = i
+                elif memcmp(self.b + e.key_off, b"http.url", 8) == 0:
+                    http_url = i
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):
@@ -1464,6 +1470,14 @@ cdef class _Decoder:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
             elif col == COL_OPTYPE and fb_op is not None:
                 col_obj(&C[NORM_SPAN_COL[col]], fb_op)
+            elif col == COL_SERVER and kind == 3 and (url_full >= 0 or http_url >= 0):
+                # a CLIENT span naming its server only in its URL (collector.conventions)
+                host = _host_of(self.pyvalue(
+                    &self.top.data[url_full if url_full >= 0 else http_url].av, 0))
+                if host is None:
+                    col_null(&C[NORM_SPAN_COL[col]])
+                else:
+                    col_obj(&C[NORM_SPAN_COL[col]], host)
             elif fallback and _NORM_COLS[col] in fallback:
                 col_obj(&C[NORM_SPAN_COL[col]], fallback[_NORM_COLS[col]])
             else:

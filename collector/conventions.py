@@ -9,6 +9,7 @@ so what a span means is decided in one place. Pure functions over plain values.
 from __future__ import annotations
 
 from typing import Any
+from urllib.parse import urlsplit
 
 # attribute key -> (column, priority). Lower priority wins, so current semantic-convention
 # names beat the legacy names that older instrumentation still emits.
@@ -47,6 +48,8 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "messaging.consumer.group.name": ("msg_consumer_group", 0),
     "messaging.kafka.consumer.group": ("msg_consumer_group", 1),
     "messaging.kafka.consumer_group": ("msg_consumer_group", 2),
+    "messaging.eventhubs.consumer.group": ("msg_consumer_group", 3),
+    "messaging.rocketmq.client_group": ("msg_consumer_group", 4),
     "messaging.batch.message_count": ("msg_batch_count", 0),
     "peer.service": ("peer_service", 0),
     "server.address": ("server_address", 0),
@@ -155,3 +158,19 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, has_system: bool,
                     if "/" in v else v
                 break
     return out
+
+
+# An HTTP client span of older instrumentation may name its server only in its URL
+# (http.url, without net.peer.name): the host is the peer a call without spans went to.
+URL_KEYS = ("url.full", "http.url")
+
+
+def host_of(url: Any) -> str | None:
+    """The host of a client span's URL (``URL_KEYS``), lowercased, or None."""
+    if not isinstance(url, str) or "//" not in url:
+        return None
+    try:
+        host = urlsplit(url).hostname
+    except ValueError:  # (a malformed IPv6 literal, a bad port)
+        return None
+    return host or None

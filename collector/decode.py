@@ -23,7 +23,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.conventions import (
-    NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES, messaging_fallbacks, service_name,
+    NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES, URL_KEYS, host_of,
+    messaging_fallbacks, service_name,
 )
 
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -208,6 +209,11 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                 if "msg_operation_type" not in norm:
                     norm.update(messaging_fallbacks(attrs, s.name, "msg_system" in norm,
                                                     "msg_destination" in norm))
+                if "server_address" not in norm and s.kind == 3:  # a CLIENT span
+                    url = next((attrs[k] for k in URL_KEYS if k in attrs), None)
+                    host = host_of(url)
+                    if host is not None:
+                        norm["server_address"] = host
                 a["trace_id"](th)
                 a["span_id"](sh)
                 a["parent_span_id"](pid.hex() if pid and any(pid) else None)

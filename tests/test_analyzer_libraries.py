@@ -659,3 +659,19 @@ def test_java_lambda_sqs_trigger_links_its_batch_to_the_producers():
         "service:orders->topic:order-events": ("publish", N),
         "topic:order-events->service:notify-fn": ("consume", N),
     }, "topic:order-events->service:notify-fn", p50_ms=9)
+
+
+def test_old_http_client_span_calls_the_host_of_its_url():
+    """HTTP client instrumentation of the older conventions (http.method, http.url,
+    http.status_code; no net.peer.name) calling a payment provider that sends no spans:
+    the call goes to the URL's host."""
+    b = SpanSet()
+    for i in range(N):
+        root = b.span("payments", "charge", kind="CONSUMER", start_ms=i * 100, dur_ms=50,
+                      attrs={"messaging.system": "kafka", "messaging.destination": "charges",
+                             "messaging.operation": "process"})
+        b.span("payments", "HTTP POST", kind="CLIENT", parent=root, start_ms=i * 100 + 5,
+               dur_ms=30, attrs={"http.method": "POST", "http.status_code": 200,
+                                 "http.url": "https://api.stripe.com/v1/charges"})
+    a = analyze(b.store())
+    assert _edges(a)["service:payments->external:api.stripe.com"] == ("call", N)

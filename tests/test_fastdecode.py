@@ -860,3 +860,36 @@ def test_operation_from_names_of_every_shape():
     ops = decode_request(parse_request(body), NOW).spans.column("msg_operation_type")
     assert {"send", "receive", "process", "settle", "create", None} >= set(ops.to_pylist())
     assert len(set(ops.to_pylist())) >= 5  # the names did give operations
+
+
+def test_client_span_naming_its_server_only_in_its_url():
+    """Older HTTP client instrumentation gives http.url and no net.peer.name: the URL's host
+    is the peer (only for CLIENT spans, only when no server.address / net.peer.name)."""
+    from tests.otlp_fixtures import av
+    cases = [  # (kind, attributes, server_address stored)
+        (3, [("http.url", "https://API.Stripe.com:443/v1/charges?x=1")], "api.stripe.com"),
+        (3, [("url.full", "http://[::1]:8080/x"), ("http.url", "http://old/")], "::1"),
+        (3, [("url.full", "http://[::1/x")], None),               # malformed
+        (3, [("url.full", 7), ("http.url", "http://old/")], None),   # the current key wins
+        (3, [("http.url", "/relative/path")], None),
+        (3, [("http.url", "http://a/"), ("net.peer.name", "b")], "b"),
+        (2, [("http.url", "http://server-side/")], None),          # a SERVER span
+        (3, [("http.url", "http://first/"), ("http.url", "http://last/")], "last"),
+    ]
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, (kind, attrs, _) in enumerate(cases):
+        s = ss.spans.add()
+        s.trace_id = bytes([i + 1]) * 16
+        s.span_id = bytes([i + 1]) * 8
+        s.name = "GET"
+        s.kind = kind
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in attrs:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.CopyFrom(av(v))
+    body = req.SerializeToString()
+    assert_same(body)
+    got = decode_request(parse_request(body), NOW).spans.column("server_address").to_pylist()
+    assert got == [c[2] for c in cases]
