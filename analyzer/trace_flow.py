@@ -10,6 +10,7 @@ analysis, so pairs, hops and the critical path follow exactly the same rules.
 
 from __future__ import annotations
 
+import re
 import time
 from typing import Any
 
@@ -49,6 +50,9 @@ def span_role(kind: str | None, op: str | None, system: str | None,
     return None
 
 
+_PULSAR_PARTITION = re.compile(r"-partition-[0-9]+$")
+
+
 def span_topic(destination: str | None, system: str | None, kind: str | None) -> str:
     """The SQL macro ``msg_topic``: the destination, 'unknown' if none, RabbitMQ's default
     exchange ('' or the Java agent's '<default>') as 'amq.default', a temporary destination
@@ -64,6 +68,8 @@ def span_topic(destination: str | None, system: str | None, kind: str | None) ->
         return destination.split(",", 1)[0] or "amq.default"
     if destination in ("aws:sqs", "aws:sns", "aws:kinesis"):  # a Lambda event source
         return "unknown"
+    if sys_ == "pulsar" and destination and _PULSAR_PARTITION.search(destination):
+        return _PULSAR_PARTITION.sub("", destination)  # one topic, whichever partition
     return destination or "unknown"
 
 

@@ -126,10 +126,11 @@ def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
     st = Store.open(":memory:")
     kinds = ["PRODUCER", "CONSUMER", "CLIENT", "SERVER", "INTERNAL", "UNSPECIFIED"]
     ops = [None, "send", "create", "receive", "process", "settle"]
-    systems = [None, "kafka", "rabbitmq", "RabbitMQ", "pubsub"]
+    systems = [None, "kafka", "rabbitmq", "RabbitMQ", "pubsub", "pulsar"]
     dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c",
              "_INBOX.x1y2", "amq.gen-Jz1", "amq.rabbitmq.reply-to.g2dk", "my_INBOX.a",
-             "<default>", "spring.gen-Ab3", "aws:sqs", "arn:aws:sns:eu-west-1:1:t"]
+             "<default>", "spring.gen-Ab3", "aws:sqs", "arn:aws:sns:eu-west-1:1:t",
+             "persistent://public/default/orders-partition-3", "a-partition-x"]
     dkinds = [None, "queue", "temporary"]
     with st.cursor() as cur:
         cur.execute(q["analyzer_macros"])

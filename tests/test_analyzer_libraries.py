@@ -675,3 +675,24 @@ def test_old_http_client_span_calls_the_host_of_its_url():
                                  "http.url": "https://api.stripe.com/v1/charges"})
     a = analyze(b.store())
     assert _edges(a)["service:payments->external:api.stripe.com"] == ("call", N)
+
+
+def test_pulsar_partitioned_topic_is_one_topic():
+    """The Java agent names a partitioned Pulsar topic's spans after the partition
+    (persistent://public/default/orders-partition-3): one topic node, not one per partition."""
+    b = SpanSet()
+    base = "persistent://public/default/orders"
+    for i in range(2 * N):
+        topic = f"{base}-partition-{i % 3}"
+        attrs = {"messaging.system": "pulsar", "messaging.destination.name": topic}
+        root = b.span("shop", "POST /orders", kind="SERVER", start_ms=i * 10, dur_ms=5)
+        pub = b.span("shop", f"{topic} publish", kind="PRODUCER", parent=root,
+                     start_ms=i * 10 + 1, attrs={**attrs, "messaging.operation": "publish",
+                                                  "messaging.message.id": f"{i}:0:-1"})
+        b.span("billing", f"{topic} process", kind="CONSUMER", parent=pub, start_ms=i * 10 + 4,
+               attrs={**attrs, "messaging.operation": "process",
+                      "messaging.message.id": f"{i}:0:-1"})
+    _analysed(b.store(), {
+        f"service:shop->topic:{base}": ("publish", 2 * N),
+        f"topic:{base}->service:billing": ("consume", 2 * N),
+    }, f"topic:{base}->service:billing")

@@ -63,6 +63,9 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          -- a Lambda event source ('aws:sqs': the Java agent's per-message Lambda spans)
          -- names the kind of trigger, not a queue
          WHEN dest IN ('aws:sqs', 'aws:sns', 'aws:kinesis') THEN 'unknown'
+         -- a partitioned Pulsar topic is one topic, whichever partition a span names
+         WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
+              THEN regexp_replace(dest, '-partition-[0-9]+$', '')
          ELSE coalesce(nullif(dest, ''), 'unknown') END
 
 -- name: analyzer_shapes
