@@ -14,6 +14,7 @@ import math
 import random
 import struct
 import time
+from typing import Any
 from pathlib import Path
 
 import pytest
@@ -734,10 +735,28 @@ def test_default_now():
     assert abs(batch.spans.column("ingested_at_unix_nano")[0].as_py() - time.time_ns()) < 60e9
 
 
+def _spans_request(specs: list[tuple[str, int, list[tuple[str, Any]]]]) -> bytes:
+    """One export of a span per (name, kind, attributes), each in a trace of its own."""
+    from tests.otlp_fixtures import av
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, (name, kind, attrs) in enumerate(specs):
+        s = ss.spans.add()
+        s.trace_id = (i + 1).to_bytes(16, "big")
+        s.span_id = (i + 1).to_bytes(8, "big")
+        s.name = name
+        s.kind = kind
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in attrs:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.CopyFrom(av(v))
+    return req.SerializeToString()
+
+
 def test_operation_from_the_span_name():
     """A messaging span without an operation attribute takes the one its name gives
     ("{operation} {destination}", or the older "{destination} {operation}")."""
-    from tests.otlp_fixtures import av
     cases = [  # (name, attributes, operation stored)
         ("receive default", [("messaging.destination.name", "default")], "receive"),
         ("process default", [("messaging.destination.name", "default")], "process"),
@@ -771,19 +790,7 @@ def test_operation_from_the_span_name():
         ("Publish", [("rpc.system", "grpc"), ("rpc.service", "SQS"),
                      ("rpc.method", "Publish")], None),
     ]
-    req = ExportTraceServiceRequest()
-    ss = req.resource_spans.add().scope_spans.add()
-    for i, (name, attrs, _) in enumerate(cases):
-        s = ss.spans.add()
-        s.trace_id = bytes([i + 1]) * 16
-        s.span_id = bytes([i + 1]) * 8
-        s.name = name
-        s.start_time_unix_nano = s.end_time_unix_nano = NOW
-        for k, v in attrs:
-            kv = s.attributes.add()
-            kv.key = k
-            kv.value.CopyFrom(av(v))
-    body = req.SerializeToString()
+    body = _spans_request([(name, 0, attrs) for name, attrs, _ in cases])
     assert_same(body)
     spans = decode_request(parse_request(body), NOW).spans
     assert spans.column("msg_operation_type").to_pylist() == [c[2] for c in cases]
@@ -865,7 +872,6 @@ def test_operation_from_names_of_every_shape():
 def test_client_span_naming_its_server_only_in_its_url():
     """Older HTTP client instrumentation gives http.url and no net.peer.name: the URL's host
     is the peer (only for CLIENT spans, only when no server.address / net.peer.name)."""
-    from tests.otlp_fixtures import av
     cases = [  # (kind, attributes, server_address stored)
         (3, [("http.url", "https://API.Stripe.com:443/v1/charges?x=1")], "api.stripe.com"),
         (3, [("url.full", "http://[::1]:8080/x"), ("http.url", "http://old/")], "::1"),
@@ -876,20 +882,7 @@ def test_client_span_naming_its_server_only_in_its_url():
         (2, [("http.url", "http://server-side/")], None),          # a SERVER span
         (3, [("http.url", "http://first/"), ("http.url", "http://last/")], "last"),
     ]
-    req = ExportTraceServiceRequest()
-    ss = req.resource_spans.add().scope_spans.add()
-    for i, (kind, attrs, _) in enumerate(cases):
-        s = ss.spans.add()
-        s.trace_id = bytes([i + 1]) * 16
-        s.span_id = bytes([i + 1]) * 8
-        s.name = "GET"
-        s.kind = kind
-        s.start_time_unix_nano = s.end_time_unix_nano = NOW
-        for k, v in attrs:
-            kv = s.attributes.add()
-            kv.key = k
-            kv.value.CopyFrom(av(v))
-    body = req.SerializeToString()
+    body = _spans_request([("GET", kind, attrs) for kind, attrs, _ in cases])
     assert_same(body)
     got = decode_request(parse_request(body), NOW).spans.column("server_address").to_pylist()
     assert got == [c[2] for c in cases]
