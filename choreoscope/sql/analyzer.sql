@@ -827,16 +827,25 @@ WITH p AS (
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
       AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
+),
+-- (equi-joins only: a condition on both sides in an ANTI JOIN's ON makes DuckDB compare
+-- every pair, 0.8 s for 14k producers)
+nested AS (    -- inside a producer span of the same publish
+    SELECT c.trace_id, c.span_id
+    FROM p c JOIN p q ON q.trace_id = c.trace_id AND q.span_id = c.parent_span_id
+    WHERE NOT (c.op = 'create' AND q.op <> 'create')
+),
+envelope AS (  -- a send around (or linking to) the creates of its messages
+    SELECT k.trace_id, k.parent_span_id AS span_id FROM p k WHERE k.op = 'create'
+    UNION
+    SELECT l.trace_id, l.span_id FROM span_links l
+    JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
 )
 SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
 FROM p
-ANTI JOIN p q ON q.trace_id = p.trace_id AND q.span_id = p.parent_span_id
-             AND NOT (p.op = 'create' AND q.op <> 'create')
-ANTI JOIN p k ON k.trace_id = p.trace_id AND k.parent_span_id = p.span_id
-             AND k.op = 'create' AND p.op <> 'create'
-ANTI JOIN (SELECT l.trace_id, l.span_id FROM span_links l
-           JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id) e
-     ON e.trace_id = p.trace_id AND e.span_id = p.span_id AND p.op <> 'create'
+ANTI JOIN nested n ON n.trace_id = p.trace_id AND n.span_id = p.span_id
+LEFT JOIN envelope e ON e.trace_id = p.trace_id AND e.span_id = p.span_id
+WHERE e.span_id IS NULL OR p.op = 'create'
 
 -- name: detail_rows_consume
 -- Deliveries from $topic to $name, counted as analyzer_consumers counts them. A consumer
