@@ -65,7 +65,9 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             raise ValueError(f"not a node or edge id: {element_id!r}")
     q = named_queries()
     with store.cursor() as cur:
-        Stager(cur, q).prepare()  # msg_role / msg_topic, as the analysis means them
+        stager = Stager(cur, q)
+        stager.prepare()  # msg_role / msg_topic, as the analysis means them
+        stager.run("analyzer_shapes")  # ... decided once per span shape (a_shape)
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
         if service:

@@ -852,36 +852,32 @@ WHERE e.span_id IS NULL OR p.op = 'create'
 -- span naming no destination belongs to the one of the consumer span it is nested in,
 -- else to its producer's, so those are read too and kept only if that is $topic.
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH c AS (
-    SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
-           end_time_unix_nano AS t1, status_code = 'ERROR' AS err, msg_message_id,
-           msg_operation_type AS op, kind, name,
-           msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name
-      AND msg_topic(msg_destination, msg_system, msg_destination_kind) IN ($topic, 'unknown')
-      AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
+WITH c AS (     -- (roles and topics come from the shapes, a_shape: decided once per shape)
+    SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
+           r.end_time_unix_nano AS t1, h.err, r.msg_message_id, h.op, h.kind, h.name, h.topic
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.service = $name AND h.topic IN ($topic, 'unknown') AND h.role = 'C'
 ),
 reach AS (     -- the producer spans each consumer span reaches by parent or link (ctx),
                -- and those of the same message id and destination
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
-           p.end_time_unix_nano AS p_t1, true AS ctx,
-           msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) AS p_topic
+           p.end_time_unix_nano AS p_t1, true AS ctx, ph.topic AS p_topic
     FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span
           FROM c WHERE parent_span_id IS NOT NULL
           UNION ALL
           SELECT c.trace_id, c.span_id, c.op, l.linked_trace_id, l.linked_span_id
           FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id) r
-    JOIN spans p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
-    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
+    JOIN span_rows p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
+    JOIN a_shape ph ON ph.shape_id = p.shape_id
+    WHERE ph.role = 'P'
     UNION ALL
     SELECT c.trace_id, c.span_id, c.op, p.trace_id, p.span_id, p.end_time_unix_nano, false,
-           msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind)
+           ph.topic
     FROM c
-    JOIN spans p ON p.msg_message_id = c.msg_message_id
-     AND msg_topic(p.msg_destination, p.msg_system, p.msg_destination_kind) IN ($topic, 'unknown')
-    WHERE msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) = 'P'
+    JOIN span_rows p ON p.msg_message_id = c.msg_message_id
+    JOIN a_shape ph ON ph.shape_id = p.shape_id
+    WHERE ph.role = 'P' AND ph.topic IN ($topic, 'unknown')
 ),
 own AS (SELECT DISTINCT trace_id, span_id FROM reach WHERE ctx),  -- has its own context
 linking AS (SELECT DISTINCT l.trace_id, l.span_id FROM span_links l
