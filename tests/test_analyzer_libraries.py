@@ -696,3 +696,28 @@ def test_pulsar_partitioned_topic_is_one_topic():
         f"service:shop->topic:{base}": ("publish", 2 * N),
         f"topic:{base}->service:billing": ("consume", 2 * N),
     }, f"topic:{base}->service:billing")
+
+
+def test_nservicebus_over_sqs_names_the_queue_its_transport_sent_to():
+    """NServiceBus on the SQS transport with .NET's AWS instrumentation: the "send message"
+    PRODUCER span (no messaging.* attribute) around the SDK's bare "SQS.SendMessage" CLIENT
+    span naming the queue only by its URL; the receiver's "process message" span (no
+    destination either) is the child of the send. One publish to the queue, and the
+    delivery is from that queue too."""
+    b = SpanSet()
+    url = "https://sqs.eu-west-1.amazonaws.com/123456789012/Billing"
+    for i in range(N):
+        t = i * 100
+        nsb = {"nservicebus.message_id": f"m-{i}", "nservicebus.message_intent": "Send"}
+        root = b.span("sales", "POST /orders", kind="SERVER", start_ms=t, dur_ms=30)
+        send = b.span("sales", "send message", kind="PRODUCER", parent=root, start_ms=t + 2,
+                      dur_ms=20, attrs=nsb)
+        b.span("sales", "SQS.SendMessage", kind="CLIENT", parent=send, start_ms=t + 3,
+               dur_ms=15, attrs={"rpc.system": "aws-api", "rpc.service": "SQS",
+                                 "rpc.method": "SendMessage", "aws.queue_url": url})
+        b.span("billing", "process message", kind="CONSUMER", parent=send, start_ms=t + 50,
+               dur_ms=10, attrs={**nsb, "nservicebus.native_message_id": f"sqs-{i}"})
+    _analysed(b.store(), {
+        "service:sales->topic:Billing": ("publish", N),
+        "topic:Billing->service:billing": ("consume", N),
+    }, "topic:Billing->service:billing", p50_ms=10)

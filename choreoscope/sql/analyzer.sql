@@ -382,10 +382,12 @@ dropped AS (
     WHERE r.c_topic = r.p_topic AND q.c_topic <> q.p_topic AND q.c_topic <> 'unknown'
       AND q.p_topic <> 'unknown' AND q.c_sk <> r.c_sk
 ),
-ptopic AS (   -- (only a consumer naming no destination needs its producer's)
-    SELECT m.c_sk, max(m.p_topic) AS topic
-    FROM a_match m SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
-    WHERE m.p_topic <> 'unknown' GROUP BY m.c_sk
+ptopic AS (   -- (only a consumer naming no destination needs its producer's: the one its
+              -- publish names, maybe on an inner span, as an SDK's under a framework's)
+    SELECT m.c_sk, max(p.topic) AS topic
+    FROM a_match m JOIN a_prod p ON p.canon = m.p_canon
+    SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
+    WHERE p.topic <> 'unknown' GROUP BY m.c_sk
 )
 SELECT c.trace_id, c.span_id, c.sk, c.shape_id, c.t0, c.t1, c.mid,
        CASE WHEN c.topic = 'unknown' THEN
@@ -937,11 +939,16 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans 
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
 -- (the destination of a counted span naming none: its outer consumer's, else its producer's)
-ptopic AS (
-    SELECT r.trace_id, r.span_id, max(r.p_topic) AS topic
-    FROM reach r SEMI JOIN c ON c.trace_id = r.trace_id AND c.span_id = r.span_id
-                            AND c.topic = 'unknown'
-    WHERE r.p_topic <> 'unknown' GROUP BY r.trace_id, r.span_id
+ptopic AS (     -- (its producer's, or that of a producer span inside it: the publish's)
+    SELECT x.trace_id, x.span_id, max(x.topic) AS topic FROM (
+        SELECT r.trace_id, r.span_id, r.p_topic AS topic FROM reach r
+        UNION ALL
+        SELECT r.trace_id, r.span_id, ih.topic FROM reach r
+        JOIN span_rows i ON i.trace_id = r.p_trace AND i.parent_span_id = r.p_span
+        JOIN a_shape ih ON ih.shape_id = i.shape_id AND ih.role = 'P'
+    ) x SEMI JOIN c ON c.trace_id = x.trace_id AND c.span_id = x.span_id
+                   AND c.topic = 'unknown'
+    WHERE x.topic <> 'unknown' GROUP BY x.trace_id, x.span_id
 ),
 mine AS (
     SELECT k.* FROM counted k
