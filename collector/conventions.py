@@ -27,6 +27,9 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     # consumers give only this), and BullMQ's queue (it sets no messaging.* attribute).
     "messaging.destination_publish.name": ("msg_destination", 4),
     "bullmq.queue.name": ("msg_destination", 5),
+    # OpenTracing's convention, still given by camel-opentelemetry, Azure SDKs' legacy
+    # diagnostics and traces converted from OpenTracing instrumentation
+    "message_bus.destination": ("msg_destination", 6),
     "messaging.destination_kind": ("msg_destination_kind", 0),
     # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
     # every time: true is stored as the kind 'temporary', which the analyzer groups by.

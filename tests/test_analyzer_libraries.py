@@ -721,3 +721,23 @@ def test_nservicebus_over_sqs_names_the_queue_its_transport_sent_to():
         "service:sales->topic:Billing": ("publish", N),
         "topic:Billing->service:billing": ("consume", N),
     }, "topic:Billing->service:billing", p50_ms=10)
+
+
+def test_opentracing_destinations_of_converted_or_camel_spans():
+    """camel-opentelemetry (Camel 3/4) and traces converted from OpenTracing name the
+    destination message_bus.destination; with span kinds PRODUCER / CONSUMER that is enough
+    for a topic between the services."""
+    b = SpanSet()
+    for i in range(N):
+        root = b.span("router", "from-http", kind="SERVER", start_ms=i * 100, dur_ms=20,
+                      attrs={"component": "camel-http", "camel.uri": "http://0.0.0.0/orders"})
+        pub = b.span("router", "orders", kind="PRODUCER", parent=root, start_ms=i * 100 + 2,
+                     attrs={"component": "camel-kafka", "message_bus.destination": "orders",
+                            "camel.uri": "kafka://orders"})
+        b.span("billing", "orders", kind="CONSUMER", parent=pub, start_ms=i * 100 + 30,
+               dur_ms=5, attrs={"component": "camel-kafka", "message_bus.destination": "orders",
+                                "kafka.offset": i})
+    _analysed(b.store(), {
+        "service:router->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+    }, "topic:orders->service:billing")

@@ -528,6 +528,8 @@ def test_messaging_precedence():
         # FastStream's consumers, BullMQ's queue and job
         [("messaging.destination_publish.name", "pub"), ("messaging.source.name", "src")],
         [("bullmq.queue.name", "emails"), ("bullmq.job.id", "7")],
+        [("message_bus.destination", "orders"), ("bullmq.queue.name", "q")],
+        [("message_bus.destination", "orders")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -565,7 +567,7 @@ def test_messaging_precedence():
     assert col["msg_destination_kind"][src:src + 3] == ["temporary", None, "temporary"]
     assert col["msg_message_id"][src + 3:src + 5] == ["n1", "m1"]
     assert col["msg_conversation_id"][src + 3] == "c1"
-    assert col["msg_destination"][src + 5:src + 7] == ["src", "emails"]
+    assert col["msg_destination"][src + 5:src + 9] == ["src", "emails", "q", "orders"]
     assert col["msg_message_id"][src + 6] == "7"
 
 

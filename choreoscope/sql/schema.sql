@@ -65,7 +65,7 @@ CREATE TABLE IF NOT EXISTS span_shapes (
     status_code               VARCHAR NOT NULL,  -- UNSET|OK|ERROR
     -- Normalised messaging / peer columns (current name first, then legacy fallbacks):
     msg_system                VARCHAR,  -- messaging.system
-    msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy) | messaging.source.name (1.17-1.20 consumers) | messaging.destination_publish.name | bullmq.queue.name
+    msg_destination           VARCHAR,  -- messaging.destination.template | .name | messaging.destination (legacy) | messaging.source.name (1.17-1.20 consumers) | messaging.destination_publish.name | bullmq.queue.name | message_bus.destination (OpenTracing)
     msg_destination_kind      VARCHAR,  -- messaging.destination_kind (legacy: queue|topic), or 'temporary' (messaging.destination.temporary | .anonymous, messaging.source.temporary | .anonymous true)
     msg_operation_type        VARCHAR,  -- messaging.operation.type | messaging.operation (legacy) | else (collector.conventions.messaging_fallbacks) the rpc.method of an AWS SDK messaging call or, for a span naming a messaging system or destination, the operation its name gives: create|send|receive|process|settle
     msg_operation_name        VARCHAR,  -- messaging.operation.name
