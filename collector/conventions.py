@@ -57,6 +57,7 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "peer.service": ("peer_service", 0),
     "server.address": ("server_address", 0),
     "net.peer.name": ("server_address", 1),
+    "peer.hostname": ("server_address", 2),  # OpenTracing's
     "db.system": ("db_system", 0),
     "db.system.name": ("db_system", 1),
 }

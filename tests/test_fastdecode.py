@@ -530,6 +530,8 @@ def test_messaging_precedence():
         [("bullmq.queue.name", "emails"), ("bullmq.job.id", "7")],
         [("message_bus.destination", "orders"), ("bullmq.queue.name", "q")],
         [("message_bus.destination", "orders")],
+        [("peer.hostname", "legacy-db"), ("net.peer.name", "h")],
+        [("peer.hostname", "legacy-db")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -568,6 +570,7 @@ def test_messaging_precedence():
     assert col["msg_message_id"][src + 3:src + 5] == ["n1", "m1"]
     assert col["msg_conversation_id"][src + 3] == "c1"
     assert col["msg_destination"][src + 5:src + 9] == ["src", "emails", "q", "orders"]
+    assert col["server_address"][src + 9:src + 11] == ["h", "legacy-db"]
     assert col["msg_message_id"][src + 6] == "7"
 
 

@@ -71,7 +71,7 @@ CREATE TABLE IF NOT EXISTS span_shapes (
     msg_operation_name        VARCHAR,  -- messaging.operation.name
     msg_consumer_group        VARCHAR,  -- messaging.consumer.group.name | messaging.kafka.consumer.group
     peer_service              VARCHAR,  -- peer.service
-    server_address            VARCHAR,  -- server.address | net.peer.name | a CLIENT span's url.full / http.url host
+    server_address            VARCHAR,  -- server.address | net.peer.name | peer.hostname (OpenTracing) | a CLIENT span's url.full / http.url host
     db_system                 VARCHAR   -- db.system | db.system.name
 );
 
