@@ -10,7 +10,6 @@ analysis, so pairs, hops and the critical path follow exactly the same rules.
 
 from __future__ import annotations
 
-import re
 import time
 from typing import Any
 
@@ -21,56 +20,6 @@ from choreoscope.sql import named_queries
 
 MAX_SPANS = 2000
 MAX_TRACES = 200
-
-
-def span_role(kind: str | None, op: str | None, system: str | None,
-              name: str | None = None) -> str | None:
-    """'P' (publishes), 'C' (consumes) or None: the SQL macro ``msg_role`` of
-    ``analyzer_macros``, for spans already in Python (a test keeps the two equal)."""
-    if name == "Bunny::ReaderLoop#run_once":  # a frame that was not a delivery
-        return None
-    if system == "pubsub" and op is None and name is not None:  # Dapr's sidecar
-        if name.startswith("pubsub/"):
-            return "C"
-        if "/publish/" in name or "PublishEvent" in name:
-            return "P"
-    if kind == "PRODUCER":
-        return "P"
-    if kind == "CONSUMER":
-        return "C"
-    if kind == "CLIENT" and op in ("send", "create"):
-        return "P"
-    if kind == "CLIENT" and op == "receive":
-        return "C"
-    if kind in ("INTERNAL", "SERVER", "UNSPECIFIED") and system is not None:
-        if op in ("send", "create"):
-            return "P"
-        if op in ("receive", "process"):
-            return "C"
-    return None
-
-
-_PULSAR_PARTITION = re.compile(r"-partition-[0-9]+$")
-
-
-def span_topic(destination: str | None, system: str | None, kind: str | None) -> str:
-    """The SQL macro ``msg_topic``: the destination, 'unknown' if none, RabbitMQ's default
-    exchange ('' or the Java agent's '<default>') as 'amq.default', a temporary destination
-    (or a generated reply name: _INBOX.*, amq.gen-*, spring.gen-*, amq.rabbitmq.reply-to*)
-    as '(temporary:<system>)', and aio-pika's 'exchange,routing key' as the exchange."""
-    sys_ = system.lower() if system is not None else None
-    if kind == "temporary" or (destination is not None and destination.startswith(
-            ("_INBOX.", "amq.gen-", "spring.gen-", "amq.rabbitmq.reply-to"))):
-        return f"(temporary:{sys_ or 'messaging'})"
-    if destination in ("", "<default>") and sys_ == "rabbitmq":
-        return "amq.default"
-    if sys_ == "rabbitmq" and destination is not None and "," in destination:
-        return destination.split(",", 1)[0] or "amq.default"
-    if destination in ("aws:sqs", "aws:sns", "aws:kinesis"):  # a Lambda event source
-        return "unknown"
-    if sys_ == "pulsar" and destination and _PULSAR_PARTITION.search(destination):
-        return _PULSAR_PARTITION.sub("", destination)  # one topic, whichever partition
-    return destination or "unknown"
 
 
 def _compatible(a: str | None, b: str | None) -> bool:
@@ -124,10 +73,12 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
             truncated = True
             rows = rows[:max_spans]
         spans = [dict(zip(cols, r)) for r in rows]
+        roles = {(tr, sp): (role, topic) for tr, sp, role, topic
+                 in cur.execute(q["flow_span_roles"]).fetchall()}
         links = cur.execute(q["flow_links"]).fetchall()
         tm["fetch"] = time.perf_counter() - t
     t = time.perf_counter()
-    out = _assemble(spans, links, matches, hop_of, queue, members, truncated)
+    out = _assemble(spans, roles, links, matches, hop_of, queue, members, truncated)
     tm["assemble"] = time.perf_counter() - t
     return out
 
@@ -184,7 +135,9 @@ def _discover(cur: Any, q: dict[str, str], tid: str) -> tuple[set[str], set[str]
     return members, attached, truncated
 
 
-def _assemble(spans: list[dict[str, Any]], links: list[tuple], matches: list[tuple],
+def _assemble(spans: list[dict[str, Any]],
+              roles: dict[tuple[str, str], tuple[str | None, str]],
+              links: list[tuple], matches: list[tuple],
               hop_of: dict[tuple[str, str], tuple[str, str, str]],
               queue: dict[tuple[str, str], int], members: set[str],
               truncated: bool) -> dict[str, Any]:
@@ -192,13 +145,12 @@ def _assemble(spans: list[dict[str, Any]], links: list[tuple], matches: list[tup
     for s in spans:
         key = (s["trace_id"], s["span_id"])
         h = hop_of.get(key)
+        role, topic = roles[key]
         cp_input.append({
             "trace_id": s["trace_id"], "span_id": s["span_id"],
             "parent_span_id": s["parent_span_id"], "service": s["service_name"],
             "kind": s["kind"],
-            "role": span_role(s["kind"], s["msg_operation_type"], s["msg_system"], s["name"]),
-            "topic": span_topic(s["msg_destination"], s["msg_system"],
-                                s["msg_destination_kind"]),
+            "role": role, "topic": topic,
             "t0": s["start_time_unix_nano"],
             "t1": s["end_time_unix_nano"], "err": s["status_code"] == "ERROR",
             "hop_type": h[0] if h else None, "hop_src": h[1] if h else None,

@@ -4,14 +4,10 @@ exchange, and consumers (or producers) that are INTERNAL or SERVER spans."""
 
 from __future__ import annotations
 
-import itertools
 
 import pytest
 
 from analyzer import analyze, edge_detail, flow_for_trace
-from analyzer.trace_flow import span_role, span_topic
-from choreoscope.sql import named_queries
-from choreoscope.store import Store
 from tests.builders import SpanSet
 
 
@@ -119,30 +115,6 @@ def test_internal_span_without_a_messaging_system_has_no_role():
            attrs={"messaging.operation.type": "process"})
     e = _edges(analyze(b.store()))
     assert "topic:orders->service:billing" not in e
-
-
-def test_python_mirror_of_the_role_and_topic_macros_agrees_with_sql():
-    q = named_queries()
-    st = Store.open(":memory:")
-    kinds = ["PRODUCER", "CONSUMER", "CLIENT", "SERVER", "INTERNAL", "UNSPECIFIED"]
-    ops = [None, "send", "create", "receive", "process", "settle"]
-    systems = [None, "kafka", "rabbitmq", "RabbitMQ", "pubsub", "pulsar"]
-    dests = [None, "", "orders", "events,order.created", ",orders", "a,b,c",
-             "_INBOX.x1y2", "amq.gen-Jz1", "amq.rabbitmq.reply-to.g2dk", "my_INBOX.a",
-             "<default>", "spring.gen-Ab3", "aws:sqs", "arn:aws:sns:eu-west-1:1:t",
-             "persistent://public/default/orders-partition-3", "a-partition-x"]
-    dkinds = [None, "queue", "temporary"]
-    with st.cursor() as cur:
-        cur.execute(q["analyzer_macros"])
-        names = ["orders process", "Bunny::ReaderLoop#run_once", "pubsub/orders",
-                 "/v1.0/publish/pubsub/orders", "/dapr.proto.runtime.v1.Dapr/PublishEvent"]
-        for kind, op, sys_, name in itertools.product(kinds, ops, systems, names):
-            got = cur.execute("SELECT msg_role(?, ?, ?, ?)", [kind, op, sys_, name]).fetchone()[0]
-            assert got == span_role(kind, op, sys_, name), (kind, op, sys_, name)
-        for dest, sys_, dk in itertools.product(dests, systems, dkinds):
-            got = cur.execute("SELECT msg_topic(?, ?, ?)", [dest, sys_, dk]).fetchone()[0]
-            assert got == span_topic(dest, sys_, dk), (dest, sys_, dk)
-    st.close()
 
 
 def test_temporary_reply_queues_are_one_node_not_one_per_name():

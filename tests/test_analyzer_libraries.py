@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer import analyze, edge_detail
+from analyzer import analyze, edge_detail, flow_for_trace
 from tests.builders import SpanSet
 
 N = 3
@@ -741,3 +741,32 @@ def test_opentracing_destinations_of_converted_or_camel_spans():
         "service:router->topic:orders": ("publish", N),
         "topic:orders->service:billing": ("consume", N),
     }, "topic:orders->service:billing")
+
+
+def test_flow_view_reads_roles_and_topics_as_the_analysis_does():
+    """The flow view's critical path attributes a publish span's time to the publish edge
+    the map has: for Dapr's sidecar span (a publish by its name alone) and for a Pulsar
+    partition (the topic without its partition)."""
+    b = SpanSet()
+    _dapr(b)
+    st = b.store()
+    a = analyze(st)
+    flow = flow_for_trace(st, a.flows[0]["example_trace_ids"][0])
+    hops = {g["hop"] for g in flow["critical_path_segments"] if g["kind"] == "call"}
+    assert "service:checkout->topic:orders" in hops
+
+    b = SpanSet()
+    topic = "persistent://public/default/orders-partition-2"
+    root = b.span("shop", "POST /orders", kind="SERVER", dur_ms=20)
+    pub = b.span("shop", f"{topic} publish", kind="PRODUCER", parent=root, start_ms=1,
+                 dur_ms=5, attrs={"messaging.system": "pulsar",
+                                  "messaging.destination.name": topic,
+                                  "messaging.operation": "publish"})
+    b.span("billing", f"{topic} process", kind="CONSUMER", parent=pub, start_ms=30,
+           attrs={"messaging.system": "pulsar", "messaging.destination.name": topic,
+                  "messaging.operation": "process"})
+    st = b.store()
+    flow = flow_for_trace(st, root.trace_id)
+    hops = {g["hop"] for g in flow["critical_path_segments"]}
+    assert "service:shop->topic:persistent://public/default/orders" in hops
+    assert "topic:persistent://public/default/orders->service:billing" in hops

@@ -18,7 +18,7 @@ SET SESSION preserve_insertion_order = false
 
 -- name: analyzer_macros
 -- What every query here means by a span's role and topic (TEMP macros of this cursor; the
--- Python mirror is analyzer.trace_flow.span_role / span_topic, checked against these).
+-- stages and the flow view read them per shape, from a_shape).
 -- Role 'P' publishes: a PRODUCER span, a CLIENT span whose messaging.operation.type is
 -- send/create, or an INTERNAL, SERVER or UNSPECIFIED span (bridged or converted data) of a
 -- messaging system that says it sends (some libraries and push deliveries use those
@@ -797,6 +797,11 @@ FROM a_src s
 LEFT JOIN resources res ON res.resource_id = s.resource_id
 LEFT JOIN scopes sc ON sc.scope_id = s.scope_id
 ORDER BY s.start_time_unix_nano, s.span_id
+
+-- name: flow_span_roles
+-- Each staged span's role and topic, as the analysis decides them (per shape, a_shape).
+SELECT r.trace_id, r.span_id, h.role, h.topic
+FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
 
 -- name: flow_links
 SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id FROM a_links
