@@ -356,7 +356,7 @@ def _bottlenecks(hops: dict[tuple[str, str], dict[str, Any]], edges: list[dict[s
 # --------------------------------------------------------------------------- anomalies
 def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[str, Any]],
                unconsumed: list[dict[str, Any]], redeliveries: list[dict[str, Any]],
-               loops: list[tuple[frozenset[str], float]] = ()) -> list[dict[str, Any]]:
+               loops: list[tuple[frozenset[str], float]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ev in evidence:
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
@@ -401,11 +401,12 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                         "example_trace_ids": e["example_trace_ids"]})
     cycles = []
     for cyc in _cycles(g):
-        edge_ids = [f"{cyc[i]}->{cyc[(i + 1) % len(cyc)]}" for i in range(len(cyc))]
-        count = min(g.edges[cyc[i], cyc[(i + 1) % len(cyc)]]["count"] for i in range(len(cyc)))
+        pairs = [(cyc[i], cyc[(i + 1) % len(cyc)]) for i in range(len(cyc))]
+        edge_ids = [g.edges[p]["id"] for p in pairs]
+        count = min(g.edges[p]["count"] for p in pairs)
         # Flows that went around it: every edge of it taken again downstream of itself (a
         # broker's route, topic -> topic, is no span's edge and is not asked for).
-        own = {e for e in edge_ids if not (e.startswith("topic:") and "->topic:" in e)}
+        own = {g.edges[p]["id"] for p in pairs if g.edges[p]["type"] != "route"}
         around = round(sum(w for rep, w in loops if own <= rep))
         cycles.append({"type": "cycle", "where": " -> ".join(cyc + [cyc[0]]), "count": count,
                        "nodes": cyc, "edges": edge_ids, "loops": around,

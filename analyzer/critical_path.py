@@ -76,11 +76,10 @@ def _edge_of(sp: dict[str, Any] | None) -> str | None:
     """The map edge a span takes: its delivery or call, or the publish of a producer."""
     if sp is None:
         return None
-    if sp.get("hop_type") in ("consume", "call"):
-        return f"{sp['hop_src']}->{sp['hop_dst']}"
-    if sp.get("role") == "P":
-        return f"service:{sp['service']}->topic:{sp.get('topic') or 'unknown'}"
-    return None
+    if sp.get("hop_type") == "consume":
+        return _delivery_hop(sp)
+    kind, hop = _span_hop(sp)
+    return hop if kind == "call" else None
 
 
 def _repeated_edges(roots: Iterable[Key], children: dict[Key, list[Key]],
