@@ -1462,7 +1462,13 @@ cdef class _Decoder:
                 fallback = _messaging_fallbacks(
                     attrs, PyUnicode_DecodeUTF8(<const char*>(self.b + name_off), name_len,
                                                 NULL),
-                    best_ent[COL_SYSTEM] >= 0, best_ent[COL_DEST] >= 0)
+                    self.pyvalue(&self.top.data[best_ent[COL_SYSTEM]].av, 0)
+                    if best_ent[COL_SYSTEM] >= 0 else None, best_ent[COL_DEST] >= 0)
+            elif best_ent[COL_SYSTEM] >= 0 and self.is_str(
+                    &self.top.data[best_ent[COL_SYSTEM]].av, b"pubsub", 6):
+                # Dapr's sidecar: its span names are API paths (operation_from_name)
+                fb_op = _operation_from_name(PyUnicode_DecodeUTF8(
+                    <const char*>(self.b + name_off), name_len, NULL), "pubsub")
             else:  # (what messaging_fallbacks gives without rpc.* keys: the name's operation)
                 fb_op = name_operation(self.b + name_off, name_len)
         for col in range(N_NORM_COLS):
@@ -1486,6 +1492,11 @@ cdef class _Decoder:
         col_u32(&C[S_EVENT_COUNT], self.events(e_lo, e_hi, tid_off, sid_off))
         col_u32(&C[S_LINK_COUNT], self.links(l_lo, l_hi, tid_off, sid_off))
         return 0
+
+    cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):
+        """Whether ``av`` is the string ``text`` (``ln`` bytes)."""
+        return av.kind == K_STR and av.end - av.off == ln \
+            and memcmp(self.b + av.off, text, ln) == 0
 
     cdef int norm_value(self, int col, Col* c, AV* av) except -1:
         """One normalised column value, converted as collector.decode._append_normalised."""

@@ -113,9 +113,16 @@ NAME_OPERATIONS = {"create": "create", "send": "send", "publish": "send",
                    "settle": "settle"}
 
 
-def operation_from_name(name: str) -> str | None:
+def operation_from_name(name: str, system: Any = None) -> str | None:
     """The messaging operation a span's name gives: its first word, else its last, if
-    either is one of ``NAME_OPERATIONS`` (case-insensitive)."""
+    either is one of ``NAME_OPERATIONS`` (case-insensitive). Dapr's sidecar (messaging
+    system 'pubsub') names its spans by the API it serves: ``pubsub/<topic>`` delivers a
+    message to the app, the publish API (``/v1.0/publish/...``, ``.../PublishEvent``) sends."""
+    if system == "pubsub":
+        if name.startswith("pubsub/"):
+            return "receive"
+        if "/publish/" in name or "PublishEvent" in name:
+            return "send"
     words = name.split()
     if not words:
         return None
@@ -132,12 +139,14 @@ AWS_MESSAGING_SERVICES = {"sqs": "aws_sqs", "sns": "aws_sns"}
 _AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.arn")
 
 
-def messaging_fallbacks(attrs: dict[str, Any], name: str, has_system: bool,
+def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
     """Normalised columns (operation, and for a bare AWS SDK call system and destination)
     that a span without ``messaging.operation*`` gives only indirectly: the operation of
     an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``), else, for a
-    span naming a messaging system or destination, the one its name gives. Empty if none."""
+    span naming a messaging system (``system``, None if not) or destination, the one its
+    name gives. Empty if none."""
+    has_system = system is not None
     svc = attrs.get("rpc.service")
     aws = (isinstance(svc, str) and svc.lower() in AWS_MESSAGING_SERVICES
            and attrs.get("rpc.system") == "aws-api")
@@ -146,7 +155,7 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, has_system: bool,
     method = attrs.get("rpc.method")
     op = RPC_MESSAGING_OPERATIONS.get(method) if isinstance(method, str) else None
     if op is None and (has_system or has_destination):
-        op = operation_from_name(name)
+        op = operation_from_name(name, system)
     if op is None or (aws and not (has_system or has_destination) and op != "send"):
         return {}  # (an AWS call that does not send: GetQueueUrl, a bare ReceiveMessage)
     out = {"msg_operation_type": op}

@@ -207,7 +207,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                             prio[col] = p
                             norm[col] = val
                 if "msg_operation_type" not in norm:
-                    norm.update(messaging_fallbacks(attrs, s.name, "msg_system" in norm,
+                    norm.update(messaging_fallbacks(attrs, s.name, norm.get("msg_system"),
                                                     "msg_destination" in norm))
                 if "server_address" not in norm and s.kind == 3:  # a CLIENT span
                     url = next((attrs[k] for k in URL_KEYS if k in attrs), None)

@@ -776,6 +776,12 @@ def test_operation_from_the_span_name():
         ("SQS.SendMessage", [("messaging.system", "aws.sqs"),
                              ("rpc.method", "SendMessage")], "send"),
         ("ünïcode publish", [("messaging.system", "kafka")], "send"),
+        # Dapr's sidecar: API paths, not "{operation} {destination}"
+        ("pubsub/orders", [("messaging.system", "pubsub"),
+                           ("messaging.destination.name", "orders")], "receive"),
+        ("/v1.0/publish/pubsub/orders", [("messaging.system", "pubsub")], "send"),
+        ("/dapr.proto.runtime.v1.Dapr/PublishEvent", [("messaging.system", "pubsub")], "send"),
+        ("pubsub/orders", [("messaging.system", "kafka")], None),
         # a messaging span of an AWS call without its method: the name, and the queue URL
         ("q publish", [("messaging.system", "aws_sqs"), ("rpc.system", "aws-api"),
                        ("rpc.service", "SQS"), ("aws.queue_url", "https://sqs/1/q")], "send"),

@@ -26,15 +26,10 @@ SET SESSION preserve_insertion_order = false
 -- or UNSPECIFIED span of a messaging system that receives or processes. Anything else has no role. Ruby's bunny instrumentation opens a
 -- CONSUMER span for every frame its reader loop reads (heartbeats, broker replies) and
 -- renames the ones that are deliveries: one still named 'Bunny::ReaderLoop#run_once'
--- delivered nothing. Dapr's sidecars name the messaging system 'pubsub' and no operation:
--- the span of the publish API (named by its HTTP path .../publish/... or its gRPC method
--- ...PublishEvent) publishes, and 'pubsub/<topic>' (the call delivering a message to the
--- subscribing app) consumes.
+-- delivered nothing. (Dapr's sidecar spans say their operation only in their names: the
+-- collector reads it there, collector.conventions.operation_from_name.)
 CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
     CASE WHEN name = 'Bunny::ReaderLoop#run_once' THEN NULL
-         WHEN sys = 'pubsub' AND op IS NULL AND starts_with(name, 'pubsub/') THEN 'C'
-         WHEN sys = 'pubsub' AND op IS NULL
-              AND (contains(name, '/publish/') OR contains(name, 'PublishEvent')) THEN 'P'
          WHEN kind = 'PRODUCER' THEN 'P'
          WHEN kind = 'CONSUMER' THEN 'C'
          WHEN kind = 'CLIENT' AND op IN ('send', 'create') THEN 'P'
