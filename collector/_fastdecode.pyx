@@ -31,6 +31,7 @@ from collector.conventions import (
     OPERATION_ALIASES as _OPERATION_ALIASES, messaging_fallbacks as _messaging_fallbacks,
     operation_from_name as _operation_from_name, NAME_OPERATIONS as _NAME_OPERATIONS,
     service_name as _service_name, host_of as _host_of,
+    SYSTEM_BY_DESTINATION_PRIORITY as _SYSTEM_BY_DEST_PRIO, EMPTY_IS_ABSENT as _EMPTY_IS_ABSENT,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -98,6 +99,7 @@ cdef int n_norm_keys = len(_NORM_KEYS)
 cdef const char* norm_key[N_NORM_KEYS_MAX]
 cdef int norm_col[N_NORM_KEYS_MAX]
 cdef int norm_prio[N_NORM_KEYS_MAX]
+cdef bint norm_skip_empty[N_NORM_KEYS_MAX]  # (collector.conventions.EMPTY_IS_ABSENT)
 cdef int bucket_n[MAX_KEY_LEN + 1]
 cdef int bucket[MAX_KEY_LEN + 1][BUCKET]
 
@@ -119,6 +121,7 @@ cdef void _init_tables() except *:
         norm_key[i] = <const char*>(<bytes>kb)
         norm_col[i] = _NORM_COLS.index(col)
         norm_prio[i] = prio
+        norm_skip_empty[i] = kb.decode() in _EMPTY_IS_ABSENT
         L = len(kb)
         if L > MAX_KEY_LEN or bucket_n[L] >= BUCKET:
             raise ImportError("normalised key table does not fit")
@@ -1440,6 +1443,8 @@ cdef class _Decoder:
             for j in range(bucket_n[L]):
                 ki = bucket[L][j]
                 if memcmp(self.b + e.key_off, norm_key[ki], L) == 0:
+                    if norm_skip_empty[ki] and e.av.kind == K_STR and e.av.end == e.av.off:
+                        break
                     col = norm_col[ki]
                     if norm_prio[ki] < best_prio[col]:
                         best_prio[col] = norm_prio[ki]
@@ -1486,6 +1491,10 @@ cdef class _Decoder:
                     col_obj(&C[NORM_SPAN_COL[col]], host)
             elif fallback and _NORM_COLS[col] in fallback:
                 col_obj(&C[NORM_SPAN_COL[col]], fallback[_NORM_COLS[col]])
+            elif col == COL_SYSTEM and best_ent[COL_DEST] >= 0 \
+                    and best_prio[COL_DEST] in _SYSTEM_BY_DEST_PRIO:
+                # Brave's tags name no system (collector.conventions)
+                col_obj(&C[NORM_SPAN_COL[col]], _SYSTEM_BY_DEST_PRIO[best_prio[COL_DEST]])
             else:
                 col_null(&C[NORM_SPAN_COL[col]])
 

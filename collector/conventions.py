@@ -30,6 +30,14 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     # OpenTracing's convention, still given by camel-opentelemetry, Azure SDKs' legacy
     # diagnostics and traces converted from OpenTracing instrumentation
     "message_bus.destination": ("msg_destination", 6),
+    # Brave's tags (see BRAVE_DESTINATION_SYSTEMS). A consumer names the exchange its message
+    # was published to (its publish names nothing; all of the message's consumers agree on
+    # the exchange, not on their queues), or, from the default exchange (''), its queue.
+    "kafka.topic": ("msg_destination", 7),
+    "rabbit.exchange": ("msg_destination", 8),
+    "rabbit.queue": ("msg_destination", 9),
+    "jms.queue": ("msg_destination", 10),
+    "jms.topic": ("msg_destination", 11),
     "messaging.destination_kind": ("msg_destination_kind", 0),
     # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
     # every time: true is stored as the kind 'temporary', which the analyzer groups by.
@@ -61,6 +69,18 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "db.system": ("db_system", 0),
     "db.system.name": ("db_system", 1),
 }
+# Brave (Zipkin's Java instrumentation, under Spring Cloud Sleuth and Micrometer Tracing's
+# Brave bridge too), reported through the collector's zipkin receiver, tags a messaging span
+# with keys of its own and no messaging.system (only peer.service, which a user may
+# rename): the key that names the destination says the system.
+BRAVE_DESTINATION_SYSTEMS = {"kafka.topic": "kafka", "rabbit.queue": "rabbitmq",
+                             "rabbit.exchange": "rabbitmq", "jms.queue": "jms",
+                             "jms.topic": "jms"}
+# An empty value of these keys names nothing (Brave tags the default exchange as '').
+EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS)
+# the same by the priority of the key the destination was read from (what the decoders keep)
+SYSTEM_BY_DESTINATION_PRIORITY = {NORMALISED_KEYS[k][1]: v
+                                  for k, v in BRAVE_DESTINATION_SYSTEMS.items()}
 NORMALISED_COLUMNS = (
     "msg_system", "msg_destination", "msg_destination_kind", "msg_operation_type",
     "msg_operation_name", "msg_message_id", "msg_conversation_id", "msg_consumer_group",

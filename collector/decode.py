@@ -23,8 +23,8 @@ from google.protobuf.message import DecodeError
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceRequest
 
 from collector.conventions import (
-    NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES, URL_KEYS, host_of,
-    messaging_fallbacks, service_name,
+    EMPTY_IS_ABSENT, NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES,
+    SYSTEM_BY_DESTINATION_PRIORITY, URL_KEYS, host_of, messaging_fallbacks, service_name,
 )
 
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -201,7 +201,8 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                     val = any_value(kv.value)
                     attrs[key] = val
                     hit = normalised.get(key)
-                    if hit is not None and val is not None:
+                    if hit is not None and val is not None \
+                            and not (val == "" and key in EMPTY_IS_ABSENT):
                         col, p = hit
                         if p < prio.get(col, 99):
                             prio[col] = p
@@ -209,6 +210,9 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                 if "msg_operation_type" not in norm:
                     norm.update(messaging_fallbacks(attrs, s.name, norm.get("msg_system"),
                                                     "msg_destination" in norm))
+                if "msg_system" not in norm and prio.get("msg_destination") in \
+                        SYSTEM_BY_DESTINATION_PRIORITY:  # (Brave's tags name no system)
+                    norm["msg_system"] = SYSTEM_BY_DESTINATION_PRIORITY[prio["msg_destination"]]
                 if "server_address" not in norm and s.kind == 3:  # a CLIENT span
                     url = next((attrs[k] for k in URL_KEYS if k in attrs), None)
                     host = host_of(url)

@@ -770,3 +770,90 @@ def test_flow_view_reads_roles_and_topics_as_the_analysis_does():
     hops = {g["hop"] for g in flow["critical_path_segments"]}
     assert "service:shop->topic:persistent://public/default/orders" in hops
     assert "topic:persistent://public/default/orders->service:billing" in hops
+
+
+def _brave(b: SpanSet, lib: str) -> None:
+    """What Brave (5.x/6.x: Spring Cloud Sleuth, Micrometer Tracing's Brave bridge) reports
+    through the OpenTelemetry Collector's zipkin receiver, read from Brave's source and the
+    receiver's translator: no messaging.* attributes, the broker as peer.service, kinds kept,
+    the consumer span a child of the producer's (Zipkin has no links), zero-length (Kafka's
+    "poll") or 1 µs (RabbitMQ's "next-message", JMS's "receive") with the listener's work in
+    an "on-message" child of no kind. Kafka tags the topic, JMS the queue; Spring Rabbit's
+    publish tags nothing, its consumer the exchange, routing key and queue."""
+    for i in range(N):
+        t = i * 100
+        root = b.span("api", "post /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        deliveries = []
+        if lib == "kafka":
+            send = b.span("api", "send", kind="PRODUCER", parent=root, start_ms=t + 2,
+                          dur_ms=3, attrs={"kafka.topic": "orders", "kafka.key": f"o-{i}",
+                                           "peer.service": "kafka"})
+            deliveries.append(("worker", b.span(
+                "worker", "poll", kind="CONSUMER", parent=send, start_ms=t + 10, dur_ms=0,
+                attrs={"kafka.topic": "orders", "peer.service": "kafka"})))
+        elif lib == "rabbit":
+            # a topic exchange bound to two services' queues, then the default exchange
+            send = b.span("api", "publish", kind="PRODUCER", parent=root, start_ms=t + 2,
+                          dur_ms=0, attrs={"peer.service": "rabbitmq"})
+            for svc in ("worker", "audit"):
+                deliveries.append((svc, b.span(
+                    svc, "next-message", kind="CONSUMER", parent=send, start_ms=t + 10,
+                    dur_ms=0.001, attrs={"rabbit.exchange": "shop",
+                                         "rabbit.routing_key": "order.created",
+                                         "rabbit.queue": f"{svc}-orders",
+                                         "peer.service": "rabbitmq"})))
+            direct = b.span("api", "publish", kind="PRODUCER", parent=root, start_ms=t + 4,
+                            dur_ms=0, attrs={"peer.service": "rabbitmq"})
+            deliveries.append(("mailer", b.span(
+                "mailer", "next-message", kind="CONSUMER", parent=direct, start_ms=t + 12,
+                dur_ms=0.001, attrs={"rabbit.exchange": "", "rabbit.routing_key": "emails",
+                                     "rabbit.queue": "emails", "peer.service": "rabbitmq"})))
+        else:
+            send = b.span("api", "send", kind="PRODUCER", parent=root, start_ms=t + 2,
+                          dur_ms=1, attrs={"jms.queue": "orders", "peer.service": "jms"})
+            deliveries.append(("worker", b.span(
+                "worker", "receive", kind="CONSUMER", parent=send, start_ms=t + 10,
+                dur_ms=0.001, attrs={"jms.queue": "orders", "peer.service": "jms"})))
+        for svc, cons in deliveries:
+            work = b.span(svc, "on-message", kind="UNSPECIFIED", parent=cons,
+                          start_ms=t + 10, dur_ms=15)
+            b.span(svc, "query", kind="CLIENT", parent=work, start_ms=t + 12, dur_ms=5,
+                   attrs={"peer.service": "mysql"})
+
+
+def test_brave_kafka_and_jms_through_the_zipkin_receiver():
+    for lib in ("kafka", "jms"):
+        b = SpanSet()
+        _brave(b, lib)
+        st = b.store()
+        a = _analysed(st, {"service:api->topic:orders": ("publish", N),
+                           "topic:orders->service:worker": ("consume", N),
+                           "service:worker->external:mysql": ("call", N)},
+                      "topic:orders->service:worker")
+        topic = next(n for n in a.nodes if n["id"] == "topic:orders")
+        assert topic["system"] == lib
+        # the deliveries' queue time: from the end of the send to the consumer span
+        assert a.edge("topic:orders->service:worker")["queue_p50_ms"] == \
+            (5.0 if lib == "kafka" else 7.0)
+
+
+def test_brave_spring_rabbit_publish_goes_to_the_exchange_its_consumers_name():
+    """The publish names nothing: it went to the exchange its deliveries came through, and
+    through the default exchange to the queue."""
+    b = SpanSet()
+    _brave(b, "rabbit")
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:api->topic:shop": ("publish", N),
+        "topic:shop->service:worker": ("consume", N),
+        "topic:shop->service:audit": ("consume", N),
+        "service:api->topic:emails": ("publish", N),
+        "topic:emails->service:mailer": ("consume", N),
+        **{f"service:{s}->external:mysql": ("call", N) for s in ("worker", "audit", "mailer")},
+    }
+    assert not a.anomalies
+    assert {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"} == \
+        {"topic:shop": "rabbitmq", "topic:emails": "rabbitmq"}
+    for e in a.edges:
+        assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]

@@ -815,6 +815,35 @@ def test_operation_from_the_span_name():
     assert (systems[-7], dests[-7]) == ("aws_sqs", "q")
 
 
+def test_brave_destinations_name_their_system():
+    """Brave (through the collector's zipkin receiver) names a destination only by its own
+    tags and no messaging system: the tag says the system; a consumer's exchange wins over
+    its queue unless it is the default one (''); messaging.* keys win over Brave's."""
+    cases = [  # (name, kind, attributes, (system, destination))
+        ("send", 4, [("kafka.topic", "orders"), ("peer.service", "kafka")],
+         ("kafka", "orders")),
+        ("next-message", 5, [("rabbit.exchange", "shop"), ("rabbit.routing_key", "o.c"),
+                             ("rabbit.queue", "billing")], ("rabbitmq", "shop")),
+        # the default exchange: the queue names it
+        ("next-message", 5, [("rabbit.exchange", ""), ("rabbit.routing_key", "billing"),
+                             ("rabbit.queue", "billing")], ("rabbitmq", "billing")),
+        ("next-message", 5, [("rabbit.exchange", "")], (None, None)),
+        ("send", 4, [("jms.queue", "orders")], ("jms", "orders")),
+        ("receive", 5, [("jms.topic", "prices")], ("jms", "prices")),
+        ("publish", 4, [("peer.service", "rabbitmq")], (None, None)),
+        ("send", 4, [("kafka.topic", "orders"), ("messaging.system", "redpanda")],
+         ("redpanda", "orders")),
+        ("send", 4, [("kafka.topic", "x"), ("messaging.destination.name", "orders")],
+         (None, "orders")),
+    ]
+    body = _spans_request([(name, kind, attrs) for name, kind, attrs, _ in cases])
+    assert_same(body)
+    spans = decode_request(parse_request(body), NOW).spans
+    got = list(zip(spans.column("msg_system").to_pylist(),
+                   spans.column("msg_destination").to_pylist()))
+    assert got == [c[3] for c in cases]
+
+
 def test_service_name_of_a_resource_that_does_not_know_it():
     """An SDK not told its service's name says unknown_service[:<language>]: the workload a
     resource detector names (k8s deployment, function, container) is the service then."""

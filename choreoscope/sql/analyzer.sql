@@ -412,13 +412,31 @@ FROM a_cons_t k JOIN a_shape h ON h.shape_id = k.shape_id
 -- sidecar's publish API), not a call to a peer.
 CREATE OR REPLACE TEMP TABLE a_hops AS
 WITH services AS (SELECT DISTINCT service FROM a_spans),
-pub AS (
+-- Where each published message was delivered from: one row per message and destination,
+-- with its first delivery there (the routes below, and a publish naming no destination).
+dl AS MATERIALIZED (
+    SELECT m.p_canon, k.topic, min(k.t0) AS t0
+    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
+    WHERE k.topic <> 'unknown'
+    GROUP BY m.p_canon, k.topic
+),
+pub0 AS (
     SELECT any_value(c.trace_id) AS trace_id, p.canon AS sk, any_value(c.service) AS service,
            coalesce(max(p.topic) FILTER (WHERE p.topic <> 'unknown'), 'unknown') AS topic,
            any_value(c.t0) AS t0, any_value(c.t1) AS t1, bool_or(p.err) AS err
     FROM a_prod p JOIN a_prod c ON c.sk = p.canon
     WHERE NOT c.envelope OR c.sk IN (SELECT p_canon FROM a_match)
     GROUP BY p.canon
+),
+-- A publish that names no destination went where all its deliveries say it came from
+-- (Brave's RabbitMQ publish span has no tags; its consumers name the exchange).
+pub AS (
+    SELECT p.* REPLACE (CASE WHEN p.topic = 'unknown' THEN coalesce(d.topic, 'unknown')
+                             ELSE p.topic END AS topic)
+    FROM pub0 p
+    -- (an equi-join only: a one-sided condition in a LEFT JOIN's ON is a nested loop)
+    LEFT JOIN (SELECT p_canon, min(topic) AS topic FROM dl GROUP BY p_canon
+               HAVING count(*) = 1) d ON d.p_canon = p.sk
 ),
 sync AS MATERIALIZED (
     SELECT any_value(s.trace_id) AS trace_id, s.pk AS sk, p.service AS src_service,
@@ -438,11 +456,10 @@ sync AS MATERIALIZED (
 -- end of the publish to its first delivery there, keeps the map connected (exchange ->
 -- queue) and lets a queue's consumers be traced back to the exchange's publishers.
 route AS (
-    SELECT any_value(p.trace_id) AS trace_id, p.sk, p.topic AS src, k.topic AS dst,
-           any_value(p.t1) AS t0, greatest(min(k.t0), any_value(p.t1)) AS t1
-    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk JOIN pub p ON p.sk = m.p_canon
-    WHERE p.topic <> k.topic AND p.topic <> 'unknown' AND k.topic <> 'unknown'
-    GROUP BY p.sk, p.topic, k.topic
+    SELECT p.trace_id, p.sk, p.topic AS src, d.topic AS dst, p.t1 AS t0,
+           greatest(d.t0, p.t1) AS t1
+    FROM dl d JOIN pub p ON p.sk = d.p_canon
+    WHERE p.topic <> d.topic AND p.topic <> 'unknown'
 ),
 ext AS (
     SELECT s.trace_id, s.sk, s.service, s.peer, s.t0, s.t1, s.err
@@ -845,11 +862,40 @@ envelope AS (  -- a send around (or linking to) the creates of its messages
     SELECT l.trace_id, l.span_id FROM span_links l
     JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
 )
+,
+-- A publish naming no destination went where all its deliveries say it came from (as in
+-- analyzer_hops; here its deliveries are the consumer spans that are its children).
+u AS (
+    SELECT trace_id, span_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+           status_code = 'ERROR' AS err
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND service_name = $name
+      AND msg_topic(msg_destination, msg_system, msg_destination_kind) = 'unknown'
+      AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
+),
+went AS (
+    SELECT u.trace_id, u.span_id, min(c.topic) AS topic
+    FROM u JOIN (
+        SELECT trace_id, parent_span_id,
+               msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
+        FROM spans
+        WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+          AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
+    ) c ON c.trace_id = u.trace_id AND c.parent_span_id = u.span_id
+    WHERE c.topic <> 'unknown'
+    GROUP BY u.trace_id, u.span_id HAVING count(DISTINCT c.topic) = 1
+)
 SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
 FROM p
 ANTI JOIN nested n ON n.trace_id = p.trace_id AND n.span_id = p.span_id
 LEFT JOIN envelope e ON e.trace_id = p.trace_id AND e.span_id = p.span_id
+ANTI JOIN went w ON w.trace_id = p.trace_id AND w.span_id = p.span_id
 WHERE e.span_id IS NULL OR p.op = 'create'
+UNION ALL
+SELECT u.trace_id, u.t0, u.t1, u.err, NULL
+FROM u JOIN went w ON w.trace_id = u.trace_id AND w.span_id = u.span_id
+WHERE w.topic = $topic AND $topic <> 'unknown'
 
 -- name: detail_rows_consume
 -- Deliveries from $topic to $name, counted as analyzer_consumers counts them. A consumer
