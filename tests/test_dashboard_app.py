@@ -3,14 +3,16 @@ called as plain functions, the JSON API and token auth (Flask test client, no br
 
 from __future__ import annotations
 
+import html as html_lib
 import re
 from pathlib import Path
 from typing import Any, Iterator
 
 import pytest
-from dash import no_update
+from dash import dcc, no_update
 
 from choreoscope.store import Store
+from dashboard import data
 from collector.decode import decode_request
 from collector.otlp_json import parse_json_request
 from dashboard.app import create_app, route, sync_filters
@@ -27,12 +29,21 @@ SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "data" / "ch
 ALL = {"window": "all", "from": None, "to": None, "service": None}
 
 
+_MD_LINK = re.compile(r"\[([^\]]*)\]\([^)]*\)")
+
+
 def text_of(component: Any) -> str:
     """All text a component tree renders (what a user would read)."""
     if component is None or component is no_update:
         return ""
     if isinstance(component, (str, int, float)):
         return str(component)
+    if isinstance(component, dcc.Markdown):
+        # (md_table: links' labels, table syntax, text as character references)
+        md = _MD_LINK.sub(r"\1", component.children)
+        rows = [line.strip("|").split(" | ") for line in md.splitlines()
+                if not line.startswith("|---")]
+        return " ".join(html_lib.unescape(c.strip()) for r in rows for c in r)
     if isinstance(component, (list, tuple)):
         return " ".join(text_of(c) for c in component)
     children = getattr(component, "children", None)
@@ -267,19 +278,23 @@ def test_bottlenecks_page_cuts_long_lists_and_keeps_evidence_to_one_line():
     assert few.update(ALL, 0, False, 0)[2] == {"display": "none"}
 
 
-def test_search_lists_the_first_rows_and_shows_all_on_request(app: Any):
-    from dashboard.pages.search import SHOWN_ROWS
+def test_search_lists_every_trace_found_in_one_markdown_table(app: Any):
+    """Every trace found is a row of one Markdown component (a component per cell made 200
+    rows take seconds to appear), each linking to its flow view, and what spans carry
+    (a root span named with markup) is text, not markup."""
+    from dashboard.components import md_text
     page = SearchPage(app.deps)
     everything = (None, None, None, None, None, [])   # no criteria: every trace, newest first
-    out, label, style = page.update(1, ALL, 0, *everything)
-    n = int(re.search(r"\d+", label).group())
-    assert n > SHOWN_ROWS and style == {} and label.startswith("Show ")
-    assert f"Traces (first {SHOWN_ROWS} of {n}" in text_of(out)
-    assert count_links(out) == SHOWN_ROWS
-    full = page.results(1, ALL, *everything, show_all=True)
-    assert count_links(full) == n and f"first {SHOWN_ROWS} of" not in text_of(full)
-    one = page.update(1, ALL, 0, None, "payment.note", SCRIPT_TEXT, None, None, [])
-    assert one[2] == {"display": "none"}
+    out = page.results(1, ALL, *everything)
+    found = data.search_traces(app.deps.store, data.SearchForm(), app.deps.window(ALL))
+    assert len(found) == data.SEARCH_LIMIT and f"Traces ({len(found)}+)" in text_of(out)
+    assert count_links(out) == len(found) and count_components(out) < 10
+    md = next(c for c in walk(out) if isinstance(c, dcc.Markdown))
+    assert not md.dangerously_allow_html
+    assert f"(/flow/{found[0]['trace_id']}?window=all \"" in md.children
+    assert md_text("<b>*x*</b> | [a](javascript:y)\nz") == \
+        "&#60;b&#62;&#42;x&#42;&#60;&#47;b&#62; &#124; &#91;a&#93;&#40;javascript&#58;y&#41; z"
+    assert "<" not in md.children and "|" not in md_text(SCRIPT_TEXT)
 
 
 def count_links(component: Any) -> int:
@@ -288,8 +303,20 @@ def count_links(component: Any) -> int:
         return sum(count_links(c) for c in component)
     if component is None or isinstance(component, (str, int, float)):
         return 0
+    if isinstance(component, dcc.Markdown):
+        return len(_MD_LINK.findall(component.children))
     return int(isinstance(component, dcc.Link)) + count_links(
         getattr(component, "children", None))
+
+
+def walk(component: Any) -> Iterator[Any]:
+    """Every component of a tree."""
+    if isinstance(component, (list, tuple)):
+        for c in component:
+            yield from walk(c)
+    elif component is not None and not isinstance(component, (str, int, float)):
+        yield component
+        yield from walk(getattr(component, "children", None))
 
 
 def test_flows_table_lists_the_most_frequent_types_and_the_selected_one(app: Any):

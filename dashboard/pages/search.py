@@ -5,27 +5,26 @@ Finds traces with a span matching every filter (SQL with bound parameters, see
 The form's state is the URL, so a search is shareable. Flow types whose signature mentions
 the searched service or operation are listed above the traces, from the cached analysis.
 
-The first ``SHOWN_ROWS`` traces are listed, the rest (up to ``data.SEARCH_LIMIT``) behind a
-"Show all" button: the browser's cost of a table grows faster than its rows (Dash's renderer;
-200 rows of links took ~4 s to appear on the benchmark machine, 50 take well under 1 s).
+Every trace found (up to ``data.SEARCH_LIMIT``) is listed in one Markdown table
+(``components.md_table``): as a component per cell, 200 rows took ~3-4 s to appear in the
+browser (Dash's renderer), as Markdown ~0.3 s.
 """
 
 from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dash import Input, Output, State, ctx, dcc, html, no_update
+from dash import Input, Output, State, dcc, html, no_update
 
 from dashboard import data
-from dashboard.components import (error_box, flow_link, fmt_count, fmt_ms, fmt_pct,
-                                  more_button, more_state, table)
+from dashboard.components import (MdLink, error_box, fmt_count, fmt_ms, fmt_pct, md_table,
+                                  table)
 from dashboard.data import SearchForm
 from dashboard.deps import Deps
 from dashboard.params import (FILTER_KEYS, ParamError, build_query, filters_from_query,
                               format_time, href, parse_query)
 
 FIELDS = ("operation", "attr_key", "attr_value", "min_ms", "max_ms")
-SHOWN_ROWS = 50
 
 
 class SearchPage:
@@ -57,7 +56,6 @@ class SearchPage:
             html.Div("Service and time range come from the filters at the top.",
                      className="muted hint"),
             html.Div(id="s-results"),
-            more_button("s-more"),
         ])
 
     def form(self, filters: Mapping[str, str | None], values: Mapping[str, Any]) -> SearchForm:
@@ -68,27 +66,8 @@ class SearchPage:
 
     def results(self, _clicks: int, filters: dict | None, operation: Any,
                 attr_key: Any, attr_value: Any, min_ms: Any, max_ms: Any,
-                errors: list[str] | None, show_all: bool = False) -> Any:
-        """The result tables for the current form and filters (the first ``SHOWN_ROWS``
-        traces unless ``show_all``)."""
-        return self._search(filters, operation, attr_key, attr_value, min_ms, max_ms,
-                            errors, show_all)[0]
-
-    def update(self, run_clicks: int, filters: dict | None, _more_clicks: int,
-               *fields: Any) -> tuple[Any, str, dict[str, str]]:
-        """The callback: results, and the "Show all" button (all rows only when it was the
-        click that triggered this update; a new search shows the first rows again)."""
-        try:
-            show_all = ctx.triggered_id == "s-more"
-        except Exception:  # called outside a Dash request (tests, benchmarks)
-            show_all = False
-        out, n = self._search(filters, *fields, show_all)
-        more = f"Show all {n} traces" if n < data.SEARCH_LIMIT else f"Show the first {n} traces"
-        return (out, *more_state(not show_all and n > SHOWN_ROWS, more))
-
-    def _search(self, filters: dict | None, operation: Any, attr_key: Any, attr_value: Any,
-                min_ms: Any, max_ms: Any, errors: list[str] | None,
-                show_all: bool) -> tuple[Any, int]:
+                errors: list[str] | None) -> Any:
+        """The callback: the result tables for the current form and filters."""
         f = filters or filters_from_query({})
         try:
             form = self.form(f, {"operation": operation, "attr_key": attr_key,
@@ -96,10 +75,9 @@ class SearchPage:
                                  "errors": "1" if errors else ""})
             window = self.deps.window(f)
         except ParamError as exc:
-            return error_box(str(exc)), 0
+            return error_box(str(exc))
         rows = data.search_traces(self.deps.store, form, window)
-        return html.Div([self._flow_types(form, f),
-                         _trace_table(rows, f, None if show_all else SHOWN_ROWS)]), len(rows)
+        return html.Div([self._flow_types(form, f), _trace_table(rows, f)])
 
     def url(self, _clicks: int, search: str | None, operation: Any, attr_key: Any,
             attr_value: Any, min_ms: Any, max_ms: Any, errors: list[str] | None) -> Any:
@@ -135,22 +113,19 @@ class SearchPage:
         ])
 
 
-def _trace_table(rows: list[dict[str, Any]], f: Mapping[str, str | None],
-                 shown: int | None) -> html.Div:
+def _trace_table(rows: list[dict[str, Any]], f: Mapping[str, str | None]) -> html.Div:
     if not rows:
         return html.Div("No trace matches.", className="empty", id="s-none")
     n = f"{len(rows)}{'+' if len(rows) >= data.SEARCH_LIMIT else ''}"
-    head = f"Traces ({n})" if shown is None or len(rows) <= shown else \
-        f"Traces (first {shown} of {n})"
-    rows = rows[:shown]
     return html.Div([
-        html.H3(head),
-        table(["trace", "first span", "services", "started (UTC)", "duration", "spans",
-               "errors", "matching"], [
-            [flow_link(r["trace_id"], f), r.get("root") or "", ", ".join(r["services"] or []),
+        html.H3(f"Traces ({n})"),
+        md_table(["trace", "first span", "services", "started (UTC)", "duration", "spans",
+                  "errors", "matching"], [
+            [MdLink(r["trace_id"][:16], href(f"/flow/{r['trace_id']}", f), r["trace_id"]),
+             r.get("root") or "", ", ".join(r["services"] or []),
              format_time(r["start_ns"]), fmt_ms(r["duration_ms"]), fmt_count(r["span_count"]),
              fmt_count(r["error_count"]), fmt_count(r["matched_spans"])] for r in rows],
-            class_name="grid results"),
+            class_name="results", id="s-table"),
     ])
 
 
@@ -158,9 +133,8 @@ def register(app: Any, deps: Deps) -> SearchPage:
     """Wire the search page's callbacks into ``app``."""
     page = SearchPage(deps)
     fields = [State(f"s-{n}", "value") for n in FIELDS] + [State("s-errors", "value")]
-    app.callback(Output("s-results", "children"), Output("s-more", "children"),
-                 Output("s-more", "style"), Input("s-run", "n_clicks"),
-                 Input("filters", "data"), Input("s-more", "n_clicks"), *fields)(page.update)
+    app.callback(Output("s-results", "children"), Input("s-run", "n_clicks"),
+                 Input("filters", "data"), *fields)(page.results)
     app.callback(Output("url", "search", allow_duplicate=True), Input("s-run", "n_clicks"),
                  State("url", "search"), *fields, prevent_initial_call=True)(page.url)
     return page
