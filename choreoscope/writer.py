@@ -311,16 +311,27 @@ def _attribute(batches: list[Prepared], duplicates: int) -> list[WriteResult]:
     return results
 
 
+def _copy_keys(table: pa.Table) -> pa.Array:
+    """What makes two span rows copies of one span: trace id, span id and start time.
+
+    A retry repeats a span byte for byte. Two spans that only share their ids are two spans:
+    Zipkin's instrumentation (Brave, Sleuth) gives an RPC's server span its client span's id
+    by default (B3's "join"), and both must be kept, whichever export they arrive in.
+    """
+    return pc.binary_join_element_wise(
+        span_keys(table), pc.cast(table.column("start_time_unix_nano"), pa.string()), ":")
+
+
 def _first_unseen(spans: pa.Table, stored: pa.Table) -> pa.ChunkedArray | None:
     """A mask keeping the first copy of each span not already stored; None if all are new."""
-    keys = span_keys(spans)
+    keys = _copy_keys(spans)
     if stored.num_rows == 0 and pc.count_distinct(keys).as_py() == spans.num_rows:
         return None
     idx = pa.table({"k": keys, "i": pa.array(range(spans.num_rows), pa.int64())})
     first = idx.group_by("k", use_threads=False).aggregate([("i", "min")]).column("i_min")
     mask = pc.is_in(pa.array(range(spans.num_rows), pa.int64()), first)
     if stored.num_rows:
-        mask = pc.and_(mask, pc.invert(pc.is_in(keys, span_keys(stored))))
+        mask = pc.and_(mask, pc.invert(pc.is_in(keys, _copy_keys(stored))))
     return mask
 
 

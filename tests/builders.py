@@ -98,13 +98,15 @@ class SpanSet:
              parent: SpanRef | None = None, trace: str | None = None,
              start_ms: float = 0.0, dur_ms: float = 1.0, status: str = "UNSET",
              attrs: dict[str, Any] | None = None,
-             links: Iterable[SpanRef | tuple[SpanRef, dict[str, Any]]] = ()) -> SpanRef:
-        """Add one span. Without ``parent`` or ``trace`` it starts a new trace."""
+             links: Iterable[SpanRef | tuple[SpanRef, dict[str, Any]]] = (),
+             span_id: str | None = None) -> SpanRef:
+        """Add one span. Without ``parent`` or ``trace`` it starts a new trace. ``span_id``
+        reuses an id (Zipkin's shared client/server spans)."""
         if parent is not None:
             trace_id = parent.trace_id
         else:
             trace_id = trace or self.new_trace()
-        ref = SpanRef(trace_id, self._new_span_id())
+        ref = SpanRef(trace_id, span_id or self._new_span_id())
         lk = [(x, {}) if isinstance(x, SpanRef) else (x[0], dict(x[1])) for x in links]
         self.spans.append(_Span(service, ref, parent.span_id if parent else None, name, kind,
                                 self.ms(start_ms), self.ms(start_ms + dur_ms), status,

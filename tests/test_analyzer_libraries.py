@@ -857,3 +857,46 @@ def test_brave_spring_rabbit_publish_goes_to_the_exchange_its_consumers_name():
         {"topic:shop": "rabbitmq", "topic:emails": "rabbitmq"}
     for e in a.edges:
         assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
+
+
+def _brave_http(b: SpanSet) -> None:
+    """Brave's HTTP server span under B3 propagation (its default, and Spring Cloud Sleuth's:
+    supportsJoin) shares the client span's id and parent; through the zipkin receiver both
+    arrive as OTLP spans, the server's children naming the shared id as their parent."""
+    for i in range(N):
+        t = i * 100
+        root = b.span("web", "get /checkout", kind="SERVER", start_ms=t, dur_ms=40)
+        client = b.span("web", "post", kind="CLIENT", parent=root, start_ms=t + 2, dur_ms=30,
+                        attrs={"http.method": "POST", "peer.service": "orders"})
+        b.span("orders", "post /orders", kind="SERVER", parent=root, start_ms=t + 4,
+               dur_ms=26, span_id=client.span_id, status="ERROR" if i == 0 else "UNSET")
+        b.span("orders", "query", kind="CLIENT", parent=client, start_ms=t + 6, dur_ms=5,
+               attrs={"peer.service": "mysql"})
+        send = b.span("orders", "send", kind="PRODUCER", parent=client, start_ms=t + 12,
+                      dur_ms=2, attrs={"kafka.topic": "orders"})
+        poll = b.span("billing", "poll", kind="CONSUMER", parent=send, start_ms=t + 20,
+                      dur_ms=0, attrs={"kafka.topic": "orders"})
+        b.span("billing", "on-message", kind="UNSPECIFIED", parent=poll, start_ms=t + 20,
+               dur_ms=10)
+
+
+def test_brave_server_span_sharing_its_clients_id_is_one_call():
+    """Both spans are kept (they are not copies of one span: their start times differ),
+    whether they arrive in one export or two, and are one call."""
+    b = SpanSet()
+    _brave_http(b)
+    for st in (b.store(), b.store(batches=len(b.spans))):
+        with st.cursor() as cur:
+            assert cur.execute("SELECT count(*) FROM spans WHERE name = 'post /orders'"
+                               ).fetchone()[0] == N
+        a = analyze(st)
+        assert _edges(a) == {
+            "service:web->service:orders": ("call", N),
+            "service:orders->external:mysql": ("call", N),
+            "service:orders->topic:orders": ("publish", N),
+            "topic:orders->service:billing": ("consume", N),
+        }
+        call = a.edge("service:web->service:orders")
+        assert call["p50_ms"] == 30.0 and call["error_count"] == 1  # the client's time
+        for e in a.edges:
+            assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]

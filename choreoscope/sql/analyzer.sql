@@ -438,9 +438,14 @@ pub AS (
     LEFT JOIN (SELECT p_canon, min(topic) AS topic FROM dl GROUP BY p_canon
                HAVING count(*) = 1) d ON d.p_canon = p.sk
 ),
+-- (keyed by the calling span; a server span whose parent is no client span is a call of
+-- its own: Zipkin's instrumentation (Brave, Sleuth) gives a server span its client span's
+-- id and parent by default (B3's "join"), so the server and its children, whose parent is
+-- both spans, are one call)
 sync AS MATERIALIZED (
-    SELECT any_value(s.trace_id) AS trace_id, s.pk AS sk, p.service AS src_service,
-           s.service AS dst,
+    SELECT any_value(s.trace_id) AS trace_id,
+           CASE WHEN s.kind = 'SERVER' AND p.kind <> 'CLIENT' THEN s.sk ELSE s.pk END AS sk,
+           p.service AS src_service, s.service AS dst,
            min(CASE WHEN p.kind = 'CLIENT' THEN p.t0 ELSE s.t0 END) AS t0,
            max(CASE WHEN p.kind = 'CLIENT' THEN p.t1 ELSE s.t1 END) AS t1,
            bool_or(s.err OR p.err) AS err,
@@ -448,7 +453,7 @@ sync AS MATERIALIZED (
     FROM a_spans s JOIN a_spans p ON p.sk = s.pk
     WHERE s.role IS NULL AND p.role IS NULL
       AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR p.service <> s.service)
-    GROUP BY s.pk, p.service, s.service
+    GROUP BY 2, p.service, s.service
 ),
 -- A message published to one destination and delivered from another was routed by the
 -- broker: a RabbitMQ exchange to its bound queues, an SNS topic to SQS queues, a Service Bus
@@ -1077,7 +1082,10 @@ SELECT s.trace_id,
 FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) IS NULL
   AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR $name <> $target)
-GROUP BY s.trace_id, p.span_id
+-- (keyed as in analyzer_hops: a server span whose parent is no client span is a call of
+-- its own, and one with its client's id is that client's)
+GROUP BY s.trace_id,
+         CASE WHEN s.kind = 'SERVER' AND p.kind <> 'CLIENT' THEN s.span_id ELSE p.span_id END
 
 -- name: detail_rows_external
 -- Calls to a peer without spans: from one service ($name), or from all ($name NULL).

@@ -11,7 +11,8 @@
 --   conventions folded into one column each) so the analyzer never re-parses attributes.
 -- * No foreign keys: telemetry arrives out of order, a link or parent may point at a span
 --   that arrives later or never. Duplicates (exporter retries) are removed on write by
---   (trace_id, span_id).
+--   (trace_id, span_id, start_time_unix_nano): Zipkin's shared client/server spans have one
+--   id and are two spans.
 -- * Resource and scope live in their own tables, referenced by a 64-bit content hash: every
 --   span of an export shares them, and repeating ~300 bytes of resource JSON per span was a
 --   quarter of the bytes each commit wrote. The view spans_full joins them back.

@@ -4,7 +4,7 @@
 -- Keys of the batch that are already stored (an exporter retried). A retry repeats spans
 -- byte for byte, so the stored copy has the same start time: restricting the probe to the
 -- batch's time range lets DuckDB's zone maps skip almost all of the table.
-SELECT b.trace_id, b.span_id FROM _batch_spans b
+SELECT b.trace_id, b.span_id, b.start_time_unix_nano FROM _batch_spans b
 SEMI JOIN (
     SELECT trace_id, span_id, start_time_unix_nano FROM span_rows
     WHERE start_time_unix_nano BETWEEN $lo AND $hi
