@@ -81,7 +81,7 @@ def pages(analysis: dict[str, Any], flow_of: Callable[[str], dict[str, Any] | No
         ("bottlenecks.png", "/bottlenecks" + build_query(q), "#bn-list"),
         ("search.png", "/search" + build_query({**q, "attr_key": "messaging.system",
                                                 "attr_value": "kafka", "min_ms": "1000"}),
-         ".results"),
+         ".results table"),
     ]
 
 
