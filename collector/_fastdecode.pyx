@@ -1388,7 +1388,9 @@ cdef class _Decoder:
 
         col_hex(&C[S_TRACE_ID], self.b + tid_off, 16)
         col_hex(&C[S_SPAN_ID], self.b + sid_off, 8)
-        if pid_len and not all_zero(self.b + pid_off, 8):
+        # (a span naming itself as its parent has none: collector.decode)
+        if pid_len and not all_zero(self.b + pid_off, 8) \
+                and memcmp(self.b + pid_off, self.b + sid_off, 8) != 0:
             col_hex(&C[S_PARENT], self.b + pid_off, 8)
         else:
             col_null(&C[S_PARENT])

@@ -220,7 +220,9 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                         norm["server_address"] = host
                 a["trace_id"](th)
                 a["span_id"](sh)
-                a["parent_span_id"](pid.hex() if pid and any(pid) else None)
+                # A span naming itself as its parent (broken instrumentation; Zipkin's
+                # translator drops such a parent too) has none: it would be nested in itself.
+                a["parent_span_id"](pid.hex() if pid and any(pid) and pid != sid else None)
                 a["trace_state"](s.trace_state or None)
                 a["flags"](s.flags)
                 a["name"](s.name)

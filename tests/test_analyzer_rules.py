@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer import analyze, flow_for_trace
+from analyzer import analyze, edge_detail, flow_for_trace
 from choreoscope.store import Store
-from tests.builders import SpanSet
+from tests.builders import SpanRef, SpanSet
 
 
 def _edges(a):
@@ -357,3 +357,28 @@ def test_conversation_id_joins_traces():
     a = analyze(b.store())
     assert sum(f["count"] for f in a.flows) == 1
     assert a.flows[0]["traces_per_flow"] == 2.0
+
+
+def test_spans_naming_themselves_as_parent_or_link_and_parent_cycles():
+    """Broken instrumentation: a consumer span that is its own parent and links to itself
+    (and to its producer) is still a delivery; spans that are each other's parent are
+    analysed without looping."""
+    b = SpanSet()
+    for i in range(3):
+        t = i * 100
+        prod = b.producer("orders", "order.placed", start_ms=t, dur_ms=2)
+        me = SpanRef(b.new_trace(), "%016x" % (0xD0 + i))
+        b.consumer("billing", "order.placed", parent=me, link=[me, prod], start_ms=t + 10,
+                   dur_ms=5)
+        b.spans[-1].ref = me  # its own id: parent of itself, linked to itself
+    a_id, c_id = SpanRef("ab" * 16, "a" * 16), SpanRef("ab" * 16, "c" * 16)
+    b.span("web", "A", kind="SERVER", parent=c_id, span_id=a_id.span_id, start_ms=500)
+    b.span("api", "C", kind="CLIENT", parent=a_id, span_id=c_id.span_id, start_ms=501)
+    st = b.store()
+    a = analyze(st)
+    e = {x["id"]: x for x in a.edges}
+    delivery = e["topic:order.placed->service:billing"]
+    assert delivery["count"] == 3
+    assert delivery["joined_by"] == {"context": 3, "message_id": 0, "none": 0}
+    assert edge_detail(st, delivery["id"])["count"] == 3
+    assert flow_for_trace(st, "ab" * 16) is not None

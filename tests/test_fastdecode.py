@@ -926,3 +926,21 @@ def test_client_span_naming_its_server_only_in_its_url():
     assert_same(body)
     got = decode_request(parse_request(body), NOW).spans.column("server_address").to_pylist()
     assert got == [c[2] for c in cases]
+
+
+def test_span_naming_itself_as_its_parent_has_none():
+    """Broken instrumentation may give a span its own id as parent: stored as a root (it
+    would otherwise be nested in itself, and a consumer so nested is no delivery)."""
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, parent in enumerate((b"\x07" * 8, b"\x01" * 8, b"\x00" * 8)):
+        s = ss.spans.add()
+        s.trace_id = b"\x09" * 16
+        s.span_id = b"\x07" * 8 if i == 0 else bytes([i + 2]) * 8
+        s.parent_span_id = parent
+        s.name = "span"
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+    body = req.SerializeToString()
+    assert_same(body)
+    spans = decode_request(parse_request(body), NOW).spans
+    assert spans.column("parent_span_id").to_pylist() == [None, "01" * 8, None]

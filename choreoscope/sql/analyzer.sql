@@ -105,10 +105,13 @@ SELECT * FROM span_links WHERE list_contains($ids::VARCHAR[], trace_id)
 -- name: analyzer_link_keys
 -- Every link by the keys the stages join on: the linking span's, the linked span's and the
 -- message id's (producers, matches and deliveries all follow links).
+-- (a link from a span to itself, as broken instrumentation may add, says nothing: it
+-- would make a consumer span the wrapper of itself)
 CREATE OR REPLACE TEMP TABLE a_lk AS
 SELECT hash(trace_id, span_id) AS from_sk, hash(linked_trace_id, linked_span_id) AS to_sk,
        CASE WHEN msg_message_id IS NOT NULL THEN hash(msg_message_id) END AS link_mid
 FROM a_links
+WHERE NOT (span_id = linked_span_id AND trace_id = linked_trace_id)
 
 -- name: analyzer_window
 -- The window [since, until) for the views below (a variable of this cursor).
@@ -907,7 +910,11 @@ WHERE w.topic = $topic AND $topic <> 'unknown'
 -- span naming no destination belongs to the one of the consumer span it is nested in,
 -- else to its producer's, so those are read too and kept only if that is $topic.
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH c AS (     -- (roles and topics come from the shapes, a_shape: decided once per shape)
+WITH lk AS (   -- (links, but none from a span to itself: analyzer_link_keys)
+    SELECT * FROM span_links
+    WHERE NOT (span_id = linked_span_id AND trace_id = linked_trace_id)
+),
+c AS (     -- (roles and topics come from the shapes, a_shape: decided once per shape)
     SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
            r.end_time_unix_nano AS t1, h.err, r.msg_message_id, h.op, h.kind, h.name, h.topic
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
@@ -922,7 +929,7 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
           FROM c WHERE parent_span_id IS NOT NULL
           UNION ALL
           SELECT c.trace_id, c.span_id, c.op, l.linked_trace_id, l.linked_span_id
-          FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id) r
+          FROM c JOIN lk l ON l.trace_id = c.trace_id AND l.span_id = c.span_id) r
     JOIN span_rows p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
     JOIN a_shape ph ON ph.shape_id = p.shape_id
     WHERE ph.role = 'P'
@@ -935,7 +942,7 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
     WHERE ph.role = 'P' AND ph.topic IN ($topic, 'unknown')
 ),
 own AS (SELECT DISTINCT trace_id, span_id FROM reach WHERE ctx),  -- has its own context
-linking AS (SELECT DISTINCT l.trace_id, l.span_id FROM span_links l
+linking AS (SELECT DISTINCT l.trace_id, l.span_id FROM lk l
             SEMI JOIN c ON c.trace_id = l.trace_id AND c.span_id = l.span_id),
 empty AS (     -- a poll naming no message where polls like it name theirs: it came back empty
     SELECT c.trace_id, c.span_id FROM c
@@ -987,7 +994,7 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans 
                                                  AND h.span_id = c.span_id))
                               OR EXISTS (SELECT 1 FROM own w WHERE w.trace_id = k.trace_id
                                             AND w.span_id = k.span_id)))
-      AND NOT EXISTS (SELECT 1 FROM span_links l JOIN c r ON r.trace_id = l.linked_trace_id
+      AND NOT EXISTS (SELECT 1 FROM lk l JOIN c r ON r.trace_id = l.linked_trace_id
                          AND r.span_id = l.linked_span_id
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
@@ -1051,11 +1058,11 @@ pairs AS (
     FROM c JOIN p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
     UNION ALL
     SELECT p.trace_id, p.span_id, p.t1, c.t0
-    FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id
+    FROM c JOIN lk l ON l.trace_id = c.trace_id AND l.span_id = c.span_id
     JOIN p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
     UNION ALL
     SELECT p.trace_id, p.span_id, p.t1, c.t0
-    FROM p JOIN span_links l ON l.trace_id = p.trace_id AND l.span_id = p.span_id
+    FROM p JOIN lk l ON l.trace_id = p.trace_id AND l.span_id = p.span_id
     JOIN c ON c.trace_id = l.linked_trace_id AND c.span_id = l.linked_span_id
     UNION ALL
     SELECT p.trace_id, p.span_id, p.t1, c.t0
