@@ -1058,11 +1058,11 @@ pairs AS (
     FROM c JOIN p ON p.trace_id = c.trace_id AND p.span_id = c.parent_span_id
     UNION ALL
     SELECT p.trace_id, p.span_id, p.t1, c.t0
-    FROM c JOIN lk l ON l.trace_id = c.trace_id AND l.span_id = c.span_id
+    FROM c JOIN span_links l ON l.trace_id = c.trace_id AND l.span_id = c.span_id
     JOIN p ON p.trace_id = l.linked_trace_id AND p.span_id = l.linked_span_id
     UNION ALL
     SELECT p.trace_id, p.span_id, p.t1, c.t0
-    FROM p JOIN lk l ON l.trace_id = p.trace_id AND l.span_id = p.span_id
+    FROM p JOIN span_links l ON l.trace_id = p.trace_id AND l.span_id = p.span_id
     JOIN c ON c.trace_id = l.linked_trace_id AND c.span_id = l.linked_span_id
     UNION ALL
     SELECT p.trace_id, p.span_id, p.t1, c.t0
