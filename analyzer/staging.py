@@ -125,6 +125,8 @@ class Stager:
         self.run("analyzer_producers")
         self.run("analyzer_matches")
         self.run("analyzer_consumers")
+        if self.run("analyzer_instant_deliveries").fetchone()[0]:
+            self.run("analyzer_delivery_work")
         self.run("analyzer_hops")
 
     def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:

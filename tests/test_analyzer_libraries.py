@@ -829,10 +829,11 @@ def test_brave_kafka_and_jms_through_the_zipkin_receiver():
         a = _analysed(st, {"service:api->topic:orders": ("publish", N),
                            "topic:orders->service:worker": ("consume", N),
                            "service:worker->external:mysql": ("call", N)},
-                      "topic:orders->service:worker")
+                      "topic:orders->service:worker", p50_ms=15.0)
         topic = next(n for n in a.nodes if n["id"] == "topic:orders")
         assert topic["system"] == lib
-        # the deliveries' queue time: from the end of the send to the consumer span
+        # the delivery lasts until the end of its work (on-message), not its instant span;
+        # the queue time is from the end of the send to the consumer span
         assert a.edge("topic:orders->service:worker")["queue_p50_ms"] == \
             (5.0 if lib == "kafka" else 7.0)
 
@@ -855,8 +856,11 @@ def test_brave_spring_rabbit_publish_goes_to_the_exchange_its_consumers_name():
     assert not a.anomalies
     assert {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"} == \
         {"topic:shop": "rabbitmq", "topic:emails": "rabbitmq"}
+    assert [a.edge(f"topic:shop->service:{s}")["p50_ms"] for s in ("worker", "audit")] == \
+        [15.0, 15.0]  # (next-message lasts 1 µs: until the end of on-message)
     for e in a.edges:
-        assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
+        d = edge_detail(st, e["id"])
+        assert (d["count"], d["p50_ms"]) == (e["count"], e["p50_ms"]), e["id"]
 
 
 def _brave_http(b: SpanSet) -> None:

@@ -403,6 +403,21 @@ SELECT k.* EXCLUDE (shape_id, alt_topic), h.service, h.err, h.cgroup,
             ELSE coalesce(k.alt_topic, 'unknown') END AS topic
 FROM a_cons_t k JOIN a_shape h ON h.shape_id = k.shape_id
 
+-- name: analyzer_instant_deliveries
+-- Deliveries whose span has no duration (at most 1 µs): Brave marks a delivery with such a
+-- span ("poll", "next-message", "receive") and handles the message in an "on-message" child.
+SELECT count(*) FROM a_cons_t WHERE t1 - t0 <= 1000
+
+-- name: analyzer_delivery_work
+-- (run only when there are such deliveries: it reads every span) Such a delivery lasts
+-- until the end of its work: its direct children in its service that are no messaging spans.
+UPDATE a_cons_t SET t1 = w.t1
+FROM (SELECT k.sk, max(s.t1) AS t1
+      FROM a_cons k JOIN a_spans s ON s.pk = k.sk
+      WHERE k.t1 - k.t0 <= 1000 AND s.role IS NULL AND s.service = k.service
+      GROUP BY k.sk) w
+WHERE a_cons_t.sk = w.sk AND w.t1 > a_cons_t.t1
+
 -- name: analyzer_hops
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
 -- (counted consumer), route (a published message delivered from another destination) and
@@ -1021,8 +1036,17 @@ prod AS (      -- producers reached by parent or by link, else by message id
     SELECT r.trace_id, r.span_id, r.p_t1, r.ctx,
            CASE WHEN r.ctx THEN hash(r.p_trace, r.p_span) END AS p_key
     FROM reach r SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
+),
+work AS (      -- a delivery span with no duration lasts until the end of its work
+               -- (analyzer_delivery_work)
+    SELECT k.trace_id, k.span_id, max(w.end_time_unix_nano) AS t1
+    FROM (SELECT * FROM mine WHERE t1 - t0 <= 1000) k
+    JOIN span_rows w ON w.trace_id = k.trace_id AND w.parent_span_id = k.span_id
+    JOIN a_shape wh ON wh.shape_id = w.shape_id
+    WHERE wh.role IS NULL AND wh.service = $name
+    GROUP BY k.trace_id, k.span_id
 )
-SELECT k.trace_id, k.t0, k.t1, k.err,
+SELECT k.trace_id, k.t0, greatest(k.t1, any_value(w.t1)) AS t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
        CASE WHEN max(p.p_t1) IS NOT NULL THEN
            greatest(k.t0 - coalesce(max(p.p_t1) FILTER (WHERE p.ctx),
@@ -1032,6 +1056,7 @@ SELECT k.trace_id, k.t0, k.t1, k.err,
        CASE WHEN bool_or(p.ctx) THEN count(DISTINCT p.p_key)
             WHEN count(p.p_t1) > 0 THEN 1 ELSE 0 END AS messages
 FROM mine k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
+LEFT JOIN work w ON w.trace_id = k.trace_id AND w.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
 
 -- name: detail_rows_route
