@@ -128,7 +128,7 @@ def measure(db: Path, repeat: int) -> list[tuple[str, str, str, float]]:
                 ("flow view: span detail", lambda: view.detail(span, trace, f), None),
                 ("bottlenecks + anomalies", lambda: bns.body(f, 0), None),
                 ("search: attribute + duration", lambda: search.results(
-                    1, f, None, "messaging.system", "kafka", "1000", None, []), None),
+                    1, f, None, None, "messaging.system", "kafka", "1000", None, []), None),
             ]
             deps.analysis(f)  # warm for the page cases
             for name, fn, before in cases:

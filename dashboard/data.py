@@ -6,6 +6,8 @@ parameters and returns plain dicts, so pages and tests never see SQL or cursors.
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
@@ -21,6 +23,7 @@ class SearchForm:
     """The search page's fields, exactly as they appear in its URL."""
 
     service: str | None = None
+    trace: str | None = None   # a trace id, or its first characters (hex)
     operation: str | None = None
     attr_key: str | None = None
     attr_value: str | None = None
@@ -47,7 +50,12 @@ class SearchForm:
             v = query.get(key)
             return v.strip() if v and v.strip() else None
 
-        return cls(service=text("service"), operation=text("operation"),
+        trace = text("trace")
+        if trace is not None:
+            trace = trace.lower()
+            if not re.fullmatch(r"[0-9a-f]{1,32}", trace):
+                raise ParamError(f"trace: not a trace id (up to 32 hex digits): {trace!r}")
+        return cls(service=text("service"), trace=trace, operation=text("operation"),
                    attr_key=text("attr_key"), attr_value=query.get("attr_value") or None,
                    min_ms=num("min_ms"), max_ms=num("max_ms"),
                    errors=str(query.get("errors", "")).lower() in ("1", "true", "on", "yes"))
@@ -86,7 +94,9 @@ def json_needle(value: str) -> str:
 
 def search_traces(store: Any, form: SearchForm, window: Window,
                   limit: int = SEARCH_LIMIT) -> list[dict[str, Any]]:
-    """Traces matching ``form`` in ``window``, newest first, as dicts."""
+    """Traces matching ``form`` in ``window``, newest first, as dicts. A trace id (or its
+    first characters) is looked up in the whole store, whatever the window, as Jaeger's
+    lookup by trace id is: it usually comes from a log line, not from this window."""
     needle = None
     path = None
     if form.attr_key:
@@ -96,7 +106,9 @@ def search_traces(store: Any, form: SearchForm, window: Window,
     elif form.attr_value is not None:
         needle = json_needle(form.attr_value)  # value alone: any attribute containing it
     params = {
-        "since": window.since_ns, "until": window.until_ns, "service": form.service,
+        "since": None if form.trace else window.since_ns,
+        "until": None if form.trace else window.until_ns, "service": form.service,
+        "trace": form.trace,
         "operation": form.operation, "attr_needle": needle, "attr_path": path,
         "attr_value": form.attr_value if form.attr_key else None,
         "errors_only": bool(form.errors), "min_ms": form.min_ms, "max_ms": form.max_ms,

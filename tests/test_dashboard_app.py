@@ -225,11 +225,26 @@ def test_bottlenecks_and_search_pages(app: Any):
     slow = ground_truth.CHOREOGRAPHY["slow_hop"]["edge"]
     assert f"{slow[0]}->{slow[1]}" in text
     assert "broken_context" in text and "on the map" in text
-    results = SearchPage(app.deps).results(1, ALL, None, "payment.note", SCRIPT_TEXT, None,
-                                           None, [])
+    page = SearchPage(app.deps)
+    results = page.results(1, ALL, None, None, "payment.note", SCRIPT_TEXT, None, None, [])
     assert text_of(results).count("payment-service process orders") == 3
-    bad = SearchPage(app.deps).results(1, ALL, None, None, None, "fast", None, [])
+    bad = page.results(1, ALL, None, None, None, None, "fast", None, [])
     assert "not a number" in text_of(bad)
+
+
+def test_search_looks_a_trace_id_up_in_the_whole_store(app: Any):
+    """By its full id or first digits, whatever the window (it comes from a log line)."""
+    page = SearchPage(app.deps)
+    trace = demo_trace_ids(3)["payment"][0]
+    old = {**ALL, "window": "range", "from": "2001-01-01T00:00:00",
+           "to": "2001-01-01T01:00:00"}  # a window holding no span
+    for key in (trace, trace[:10].upper(), f" {trace} "):
+        out = page.results(1, old, key, None, None, None, None, None, [])
+        assert count_links(out) == 1 and trace[:16] in text_of(out), key
+    assert "No trace matches" in text_of(page.results(1, ALL, "f" * 32, *[None] * 5, []))
+    assert "not a trace id" in text_of(page.results(1, ALL, "xyz", *[None] * 5, []))
+    assert page.url(1, "?window=all", trace, None, None, None, None, None, []) == \
+        f"?window=all&trace={trace}"
 
 
 class _CannedDeps:
@@ -284,7 +299,7 @@ def test_search_lists_every_trace_found_in_one_markdown_table(app: Any):
     (a root span named with markup) is text, not markup."""
     from dashboard.components import md_text
     page = SearchPage(app.deps)
-    everything = (None, None, None, None, None, [])   # no criteria: every trace, newest first
+    everything = (None, None, None, None, None, None, [])  # no criteria: every trace, newest first
     out = page.results(1, ALL, *everything)
     found = data.search_traces(app.deps.store, data.SearchForm(), app.deps.window(ALL))
     assert len(found) == data.SEARCH_LIMIT and f"Traces ({len(found)}+)" in text_of(out)

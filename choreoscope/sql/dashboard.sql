@@ -24,6 +24,7 @@ WITH matched AS (
     WHERE ($since IS NULL OR start_time_unix_nano >= $since)
       AND ($until IS NULL OR start_time_unix_nano < $until)
       AND ($service IS NULL OR service_name = $service)
+      AND ($trace IS NULL OR starts_with(trace_id, $trace))
       AND ($operation IS NULL OR contains(lower(name), lower($operation)))
       AND ($attr_needle IS NULL OR contains(attributes, $attr_needle))
       AND ($attr_path IS NULL OR (

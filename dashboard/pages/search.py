@@ -24,7 +24,7 @@ from dashboard.deps import Deps
 from dashboard.params import (FILTER_KEYS, ParamError, build_query, filters_from_query,
                               format_time, href, parse_query)
 
-FIELDS = ("operation", "attr_key", "attr_value", "min_ms", "max_ms")
+FIELDS = ("trace", "operation", "attr_key", "attr_value", "min_ms", "max_ms")
 
 
 class SearchPage:
@@ -43,6 +43,7 @@ class SearchPage:
         return html.Div(className="search", children=[
             html.H2("Search flows and traces"),
             html.Div(className="search-form", children=[
+                field("trace", "Trace id", "or its first digits"),
                 field("operation", "Operation", "span name contains…"),
                 field("attr_key", "Attribute", "key, e.g. order.id"),
                 field("attr_value", "equals", "value"),
@@ -53,8 +54,8 @@ class SearchPage:
                               value=["1"] if query.get("errors") else [], inline=True),
                 html.Button("Search", id="s-run", n_clicks=0, className="primary"),
             ]),
-            html.Div("Service and time range come from the filters at the top.",
-                     className="muted hint"),
+            html.Div("Service and time range come from the filters at the top (a trace id is "
+                     "looked up in the whole store).", className="muted hint"),
             html.Div(id="s-results"),
         ])
 
@@ -64,13 +65,13 @@ class SearchPage:
         q["service"] = filters.get("service") or ""
         return SearchForm.from_query(q)
 
-    def results(self, _clicks: int, filters: dict | None, operation: Any,
+    def results(self, _clicks: int, filters: dict | None, trace: Any, operation: Any,
                 attr_key: Any, attr_value: Any, min_ms: Any, max_ms: Any,
                 errors: list[str] | None) -> Any:
         """The callback: the result tables for the current form and filters."""
         f = filters or filters_from_query({})
         try:
-            form = self.form(f, {"operation": operation, "attr_key": attr_key,
+            form = self.form(f, {"trace": trace, "operation": operation, "attr_key": attr_key,
                                  "attr_value": attr_value, "min_ms": min_ms, "max_ms": max_ms,
                                  "errors": "1" if errors else ""})
             window = self.deps.window(f)
@@ -79,11 +80,11 @@ class SearchPage:
         rows = data.search_traces(self.deps.store, form, window)
         return html.Div([self._flow_types(form, f), _trace_table(rows, f)])
 
-    def url(self, _clicks: int, search: str | None, operation: Any, attr_key: Any,
+    def url(self, _clicks: int, search: str | None, trace: Any, operation: Any, attr_key: Any,
             attr_value: Any, min_ms: Any, max_ms: Any, errors: list[str] | None) -> Any:
         """The URL query for the form (the global filters' keys kept as they are)."""
         q = {k: v for k, v in parse_query(search).items() if k in FILTER_KEYS}
-        for k, v in (("operation", operation), ("attr_key", attr_key),
+        for k, v in (("trace", trace), ("operation", operation), ("attr_key", attr_key),
                      ("attr_value", attr_value), ("min_ms", min_ms), ("max_ms", max_ms)):
             if v not in (None, ""):
                 q[k] = str(v)
