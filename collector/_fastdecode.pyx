@@ -32,6 +32,7 @@ from collector.conventions import (
     operation_from_name as _operation_from_name, NAME_OPERATIONS as _NAME_OPERATIONS,
     service_name as _service_name, host_of as _host_of,
     SYSTEM_BY_DESTINATION_PRIORITY as _SYSTEM_BY_DEST_PRIO, EMPTY_IS_ABSENT as _EMPTY_IS_ABSENT,
+    SYSTEM_BY_KEY as _SYSTEM_BY_KEY,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -129,6 +130,7 @@ cdef void _init_tables() except *:
         bucket_n[L] += 1
 
 _init_tables()
+_SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -1497,12 +1499,29 @@ cdef class _Decoder:
                     and best_prio[COL_DEST] in _SYSTEM_BY_DEST_PRIO:
                 # Brave's tags name no system (collector.conventions)
                 col_obj(&C[NORM_SPAN_COL[col]], _SYSTEM_BY_DEST_PRIO[best_prio[COL_DEST]])
+            elif col == COL_SYSTEM and best_ent[COL_DEST] >= 0 \
+                    and self.system_by_key() is not None:
+                # a key only one system's spans carry (collector.conventions.SYSTEM_BY_KEY)
+                col_obj(&C[NORM_SPAN_COL[col]], self.system_by_key())
             else:
                 col_null(&C[NORM_SPAN_COL[col]])
 
         col_u32(&C[S_EVENT_COUNT], self.events(e_lo, e_hi, tid_off, sid_off))
         col_u32(&C[S_LINK_COUNT], self.links(l_lo, l_hi, tid_off, sid_off))
         return 0
+
+    cdef object system_by_key(self):
+        """The system a key of this span implies (``SYSTEM_BY_KEY``, first in its order),
+        or None. Only asked of a span naming a destination and no system: rare."""
+        cdef Py_ssize_t i
+        cdef Entry* e
+        for key, system in _SYSTEM_BY_KEY_BYTES:
+            for i in range(self.top.n):
+                e = &self.top.data[i]
+                if e.key_len == len(key) and memcmp(self.b + e.key_off, <const char*>key,
+                                                    e.key_len) == 0:
+                    return system
+        return None
 
     cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):
         """Whether ``av`` is the string ``text`` (``ln`` bytes)."""

@@ -76,6 +76,12 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
 BRAVE_DESTINATION_SYSTEMS = {"kafka.topic": "kafka", "rabbit.queue": "rabbitmq",
                              "rabbit.exchange": "rabbitmq", "jms.queue": "jms",
                              "jms.topic": "jms"}
+# Keys only one messaging system's spans carry: a span naming a destination with one of them
+# and no messaging.system is of that system. Spring AMQP's Micrometer observations name the
+# exchange and the routing key, not the system: its default exchange ('') would otherwise
+# name no destination at all (RabbitMQ's is 'amq.default').
+SYSTEM_BY_KEY = {"messaging.rabbitmq.destination.routing_key": "rabbitmq",
+                 "messaging.rabbitmq.routing_key": "rabbitmq"}
 # An empty value of these keys names nothing (Brave tags the default exchange as '').
 EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS)
 # the same by the priority of the key the destination was read from (what the decoders keep)

@@ -24,7 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.conventions import (
     EMPTY_IS_ABSENT, NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES,
-    SYSTEM_BY_DESTINATION_PRIORITY, URL_KEYS, host_of, messaging_fallbacks, service_name,
+    SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY, URL_KEYS, host_of, messaging_fallbacks,
+    service_name,
 )
 
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -210,9 +211,12 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                 if "msg_operation_type" not in norm:
                     norm.update(messaging_fallbacks(attrs, s.name, norm.get("msg_system"),
                                                     "msg_destination" in norm))
-                if "msg_system" not in norm and prio.get("msg_destination") in \
-                        SYSTEM_BY_DESTINATION_PRIORITY:  # (Brave's tags name no system)
-                    norm["msg_system"] = SYSTEM_BY_DESTINATION_PRIORITY[prio["msg_destination"]]
+                if "msg_system" not in norm and "msg_destination" in norm:
+                    # (Brave's tags, Spring AMQP's keys: the system is implied)
+                    system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio["msg_destination"]) or \
+                        next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None)
+                    if system is not None:
+                        norm["msg_system"] = system
                 if "server_address" not in norm and s.kind == 3:  # a CLIENT span
                     url = next((attrs[k] for k in URL_KEYS if k in attrs), None)
                     host = host_of(url)

@@ -904,3 +904,35 @@ def test_brave_server_span_sharing_its_clients_id_is_one_call():
         assert call["p50_ms"] == 30.0 and call["error_count"] == 1  # the client's time
         for e in a.edges:
             assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
+
+
+def test_spring_amqp_micrometer_observations_through_the_default_exchange():
+    """Spring AMQP 3.2+ with Micrometer Tracing's OpenTelemetry bridge (read from its
+    source): "<destination> send" PRODUCER and "<queue> receive" CONSUMER spans naming the
+    exchange as messaging.destination.name ('' for the default one) and the routing key,
+    no messaging.system. The default exchange is RabbitMQ's amq.default, not "no
+    destination"; a named exchange is a topic between the services."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        for exchange, key in (("", "billing-invoices"), ("orders", "order.created")):
+            root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+            attrs = {"messaging.destination.name": exchange,
+                     "messaging.rabbitmq.destination.routing_key": key}
+            send = b.span("shop", f"{exchange}/{key} send", kind="PRODUCER", parent=root,
+                          start_ms=t + 2, dur_ms=1,
+                          attrs={**attrs, "spring.rabbit.template.name": "rabbitTemplate"})
+            b.span("billing", f"{key} receive", kind="CONSUMER", parent=send, start_ms=t + 8,
+                   dur_ms=6, attrs={**attrs, "spring.rabbit.listener.id": "listener-1"})
+    st = b.store()
+    a = analyze(st)
+    assert _edges(a) == {
+        "service:shop->topic:amq.default": ("publish", N),
+        "topic:amq.default->service:billing": ("consume", N),
+        "service:shop->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+    }
+    assert not a.anomalies
+    assert {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"} == \
+        {"topic:amq.default": "rabbitmq", "topic:orders": "rabbitmq"}
+

@@ -815,7 +815,7 @@ def test_operation_from_the_span_name():
     assert (systems[-7], dests[-7]) == ("aws_sqs", "q")
 
 
-def test_brave_destinations_name_their_system():
+def test_systems_implied_by_brave_and_spring_amqp_keys():
     """Brave (through the collector's zipkin receiver) names a destination only by its own
     tags and no messaging system: the tag says the system; a consumer's exchange wins over
     its queue unless it is the default one (''); messaging.* keys win over Brave's."""
@@ -835,6 +835,15 @@ def test_brave_destinations_name_their_system():
          ("redpanda", "orders")),
         ("send", 4, [("kafka.topic", "x"), ("messaging.destination.name", "orders")],
          (None, "orders")),
+        # Spring AMQP's Micrometer observations: the exchange ('' the default one) and the
+        # routing key, no system; a RabbitMQ-only key says the system
+        (" send", 4, [("messaging.destination.name", ""),
+                      ("messaging.rabbitmq.destination.routing_key", "billing")],
+         ("rabbitmq", "")),
+        ("x receive", 5, [("messaging.destination.name", "x"),
+                          ("messaging.rabbitmq.destination.routing_key", "k")],
+         ("rabbitmq", "x")),
+        ("y", 1, [("messaging.rabbitmq.destination.routing_key", "k")], (None, None)),
     ]
     body = _spans_request([(name, kind, attrs) for name, kind, attrs, _ in cases])
     assert_same(body)
