@@ -936,3 +936,77 @@ def test_spring_amqp_micrometer_observations_through_the_default_exchange():
     assert {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"} == \
         {"topic:amq.default": "rabbitmq", "topic:orders": "rabbitmq"}
 
+
+def _otel_demo(b: SpanSet, batch: int) -> None:
+    """The OpenTelemetry Demo's Kafka `orders` topic (read from its source): checkout (Go)
+    publishes with a manual "orders publish" PRODUCER span (messaging.operation=publish, no
+    message id) under its gRPC PlaceOrder span; accounting (.NET auto-instrumentation) wraps
+    an "orders receive" CONSUMER span, linked to the publish, in its own "order-consumed"
+    root and writes to Postgres; fraud-detection (Java agent with receive telemetry on) opens
+    an "orders receive" span per poll, in a new trace, and under it an "orders process" span
+    per record, linked to that record's publish. ``batch`` orders arrive per poll."""
+    kafka = {"messaging.system": "kafka", "messaging.destination.name": "orders"}
+    sends = []
+    for i in range(2 * N):
+        t = i * 100
+        root = b.span("frontend", "POST /api/checkout", kind="SERVER", start_ms=t, dur_ms=60)
+        rpc = {"rpc.system": "grpc", "rpc.service": "oteldemo.CheckoutService",
+               "rpc.method": "PlaceOrder"}
+        client = b.span("frontend", "oteldemo.CheckoutService/PlaceOrder", kind="CLIENT",
+                        parent=root, start_ms=t + 2, dur_ms=50,
+                        attrs={**rpc, "server.address": "checkout"})
+        server = b.span("checkout", "oteldemo.CheckoutService/PlaceOrder", kind="SERVER",
+                        parent=client, start_ms=t + 3, dur_ms=48, attrs=rpc)
+        send = b.span("checkout", "orders publish", kind="PRODUCER", parent=server,
+                      start_ms=t + 40, dur_ms=2,
+                      attrs={**kafka, "messaging.operation": "publish", "peer.service": "kafka",
+                             "messaging.kafka.destination.partition": 0})
+        sends.append((t, send))
+        consumed = b.span("accounting", "order-consumed", start_ms=t + 30, dur_ms=30)
+        b.span("accounting", "orders receive", kind="CONSUMER", parent=consumed,
+               start_ms=t + 45, dur_ms=1, links=[send],
+               attrs={**kafka, "messaging.operation": "receive",
+                      "messaging.kafka.consumer.group": "accounting"})
+        b.span("accounting", "INSERT otel.order", kind="CLIENT", parent=consumed,
+               start_ms=t + 50, dur_ms=3, attrs={"db.system": "postgresql"})
+    for j in range(0, len(sends), batch):
+        polled = sends[j:j + batch]
+        t = polled[-1][0] + 46
+        poll = b.span("fraud-detection", "orders receive", kind="CONSUMER", start_ms=t,
+                      dur_ms=1, attrs={**kafka, "messaging.operation": "receive",
+                                       "messaging.batch.message_count": len(polled)})
+        for k, (_, send) in enumerate(polled):
+            b.span("fraud-detection", "orders process", kind="CONSUMER", parent=poll,
+                   start_ms=t + 1 + 3 * k, dur_ms=2, links=[send],
+                   attrs={**kafka, "messaging.operation": "process",
+                          "messaging.kafka.consumer.group": "fraud-detection"})
+
+
+def test_opentelemetry_demo_orders_topic():
+    """Every order is one flow of its traces; a poll that brought two orders is where their
+    transactions meet, so its trace is a flow of its own instead of merging the two."""
+    for batch in (1, 2):
+        b = SpanSet()
+        _otel_demo(b, batch)
+        st = b.store()
+        a = _analysed(st, {
+            "service:frontend->service:checkout": ("call", 2 * N),
+            "service:checkout->topic:orders": ("publish", 2 * N),
+            "topic:orders->service:accounting": ("consume", 2 * N),
+            "topic:orders->service:fraud-detection": ("consume", 2 * N),
+            "service:accounting->external:postgresql": ("call", 2 * N),
+        }, "topic:orders->service:fraud-detection")
+        flows = {f["entry_service"]: f for f in a.flows}
+        order = flows["frontend"]
+        assert order["count"] == 2 * N
+        assert order["traces_per_flow"] == (3.0 if batch == 1 else 2.0)
+        example = order["example_trace_ids"][0]
+        view = flow_for_trace(st, example)
+        services = {s["service_name"] for s in view["spans"]}
+        assert {"frontend", "checkout", "accounting", "fraud-detection"} <= services
+        if batch == 1:
+            assert set(flows) == {"frontend"}
+        else:  # the poll's trace is its own flow; the order's view shows it, not its other order
+            assert flows["fraud-detection"]["count"] == N
+            assert len({s["trace_id"] for s in view["spans"]}) == 3
+            assert sum(s["name"] == "POST /api/checkout" for s in view["spans"]) == 1

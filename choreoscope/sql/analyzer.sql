@@ -536,11 +536,18 @@ l AS (
     SEMI JOIN tr t2 ON t2.trace_id = l.linked_trace_id
     WHERE l.trace_id <> l.linked_trace_id
     GROUP BY l.trace_id, l.span_id HAVING count(DISTINCT l.linked_trace_id) = 1
-)
-SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
-    SELECT p_trace AS a, c_trace AS b FROM m
+),
+-- ... and only when the spans of its trace, together, join one other trace: a poll's trace
+-- whose per-record spans each link to their own message's trace (the Java agent's receive
+-- span over its process spans, a batch of two orders) is where transactions meet too.
+joined AS (
+    SELECT c_trace AS t, p_trace AS o FROM m
     UNION ALL
     SELECT trace_id, linked_trace_id FROM l
+),
+single AS (SELECT t FROM joined GROUP BY t HAVING count(DISTINCT o) = 1)
+SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
+    SELECT j.o AS a, j.t AS b FROM joined j SEMI JOIN single s ON s.t = j.t
     UNION ALL
     SELECT first_trace, trace_id FROM conv WHERE n <= $max_conv AND trace_id <> first_trace
 )
@@ -800,16 +807,19 @@ WHERE list_contains($ids::VARCHAR[], trace_id)
 
 -- name: flow_linked_traces
 -- Traces joined to the traces $ids by span links in either direction, with the number of
--- traces the linking span points at (a batch consumer is not followed into every
--- transaction it batched).
+-- other traces the linking trace's spans point at (a batch consumer, or a poll whose
+-- per-record spans link to their messages, is not followed into every transaction it
+-- batched: analyzer_trace_pairs).
 SELECT 'out' AS how, l.linked_trace_id AS trace_id,
-       count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id, l.span_id) AS fan_in
+       count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id) AS fan_in
 FROM span_links l WHERE list_contains($ids::VARCHAR[], l.trace_id)
+  AND l.linked_trace_id <> l.trace_id
 UNION ALL
 SELECT 'in', l.trace_id,
        (SELECT count(DISTINCT x.linked_trace_id) FROM span_links x
-        WHERE x.trace_id = l.trace_id AND x.span_id = l.span_id)
+        WHERE x.trace_id = l.trace_id AND x.linked_trace_id <> x.trace_id)
 FROM span_links l WHERE list_contains($ids::VARCHAR[], l.linked_trace_id)
+  AND l.linked_trace_id <> l.trace_id
 
 -- name: flow_message_traces
 -- Spans carrying one of the message ids $msg_ids (producer/consumer pairs whose context
