@@ -647,8 +647,12 @@ SELECT flow_id, sig_hash FROM a_cpflows
 
 -- name: analyzer_cp_spans
 SELECT t.flow_id, s.trace_id, s.span_id, s.parent_span_id, s.kind, s.service, s.role,
-       s.op, s.topic, s.t0, s.t1, s.err, h.type AS hop_type, h.src AS hop_src,
-       h.dst AS hop_dst
+       s.op, s.topic, s.t0, s.t1, s.err,
+       -- a call is its caller's, not the server span's that shares its key (analyzer_hops;
+       -- decided here, not in the join: a condition on both sides there is a nested loop)
+       CASE WHEN NOT (h.type = 'call' AND s.kind = 'SERVER'
+                      AND h.dst = 'service:' || s.service) THEN h.type END AS hop_type,
+       h.src AS hop_src, h.dst AS hop_dst
 FROM a_spans s
 JOIN a_traces t ON t.trace_id = s.trace_id
 SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
@@ -857,6 +861,7 @@ SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id FROM a
 SELECT 'hop' AS what, s.trace_id, s.span_id, h.type, h.src, h.dst, NULL AS p_trace,
        NULL AS p_span, NULL::BIGINT AS queue_ns
 FROM a_hops h JOIN a_spans s ON s.sk = h.sk WHERE h.type IN ('consume', 'call')
+  AND NOT (h.type = 'call' AND s.kind = 'SERVER' AND h.dst = 'service:' || s.service)
 UNION ALL
 SELECT 'match', m.c_trace, m.c_span, m.via, NULL, NULL, m.p_trace, m.p_span, m.queue_ns
 FROM a_match m
