@@ -213,7 +213,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                                                     "msg_destination" in norm))
                 if "msg_system" not in norm and "msg_destination" in norm:
                     # (Brave's tags, Spring AMQP's keys: the system is implied)
-                    system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio["msg_destination"]) or \
+                    system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
                         next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None)
                     if system is not None:
                         norm["msg_system"] = system

@@ -1010,3 +1010,84 @@ def test_opentelemetry_demo_orders_topic():
             assert flows["fraud-detection"]["count"] == N
             assert len({s["trace_id"] for s in view["spans"]}) == 3
             assert sum(s["name"] == "POST /api/checkout" for s in view["spans"]) == 1
+
+
+def _eshop(b: SpanSet, client_library_spans: bool) -> None:
+    """Microsoft's eShop (Aspire) event bus, read from its source: a "<event> publish" CLIENT
+    span (messaging.operation=publish, the event type as destination and routing key) and,
+    from RabbitMQ.Client 7's own ActivitySource (Aspire enables it), a "publish <event>"
+    PRODUCER child naming the exchange eshop_event_bus; the library's "deliver <event>"
+    CONSUMER span in a new trace, linked to it, and eShop's "<event> receive" CLIENT span,
+    the handlers' parent, a child of the publish (the library's, when it is there)."""
+    ev = {"stock": "OrderStatusChangedToStockConfirmedIntegrationEvent",
+          "paid": "OrderPaymentSucceededIntegrationEvent"}
+
+    def publish(svc: str, parent: Any, event: str, t: float) -> Any:
+        span = b.span(svc, f"{event} publish", kind="CLIENT", parent=parent, start_ms=t,
+                      dur_ms=4, attrs={"messaging.system": "rabbitmq",
+                                       "messaging.destination_kind": "queue",
+                                       "messaging.operation": "publish",
+                                       "messaging.destination.name": event,
+                                       "messaging.rabbitmq.routing_key": event})
+        if client_library_spans:
+            span = b.span(svc, f"publish {event}", kind="PRODUCER", parent=span,
+                          start_ms=t + 1, dur_ms=2,
+                          attrs={"messaging.system": "rabbitmq",
+                                 "messaging.destination.name": "eshop_event_bus",
+                                 "messaging.rabbitmq.destination.routing_key": event,
+                                 "messaging.operation.type": "send"})
+        return span
+
+    def consume(svc: str, ctx: Any, event: str, t: float) -> Any:
+        if client_library_spans:
+            b.span(svc, f"deliver {event}", kind="CONSUMER", start_ms=t, dur_ms=12,
+                   links=[ctx], attrs={"messaging.system": "rabbitmq",
+                                       "messaging.destination.name": "eshop_event_bus",
+                                       "messaging.rabbitmq.destination.routing_key": event,
+                                       "messaging.operation.type": "process"})
+        return b.span(svc, f"{event} receive", kind="CLIENT", parent=ctx, start_ms=t + 1,
+                      dur_ms=10, attrs={"messaging.system": "rabbitmq",
+                                        "messaging.destination_kind": "queue",
+                                        "messaging.operation": "receive",
+                                        "messaging.destination.name": event,
+                                        "messaging.rabbitmq.routing_key": event})
+
+    for i in range(N):
+        t = i * 1000
+        root = b.span("ordering-api", "PUT /api/orders/ship", kind="SERVER", start_ms=t,
+                      dur_ms=50)
+        handler = consume("payment-processor", publish("ordering-api", root, ev["stock"],
+                                                        t + 10), ev["stock"], t + 20)
+        consume("ordering-api", publish("payment-processor", handler, ev["paid"], t + 25),
+                ev["paid"], t + 40)
+
+
+def test_eshop_event_bus_with_and_without_rabbitmq_client_spans():
+    """Without the client library's spans each event type is a topic between the services;
+    with them the publish goes to the exchange and the broker routes it to the event's
+    binding. Either way every message is delivered once, with its context (the library's
+    delivery, naming the exchange, is a hand-off of eShop's receive, which is no poll)."""
+    stock = "OrderStatusChangedToStockConfirmedIntegrationEvent"
+    paid = "OrderPaymentSucceededIntegrationEvent"
+    deliveries = {f"topic:{stock}->service:payment-processor": ("consume", N),
+                  f"topic:{paid}->service:ordering-api": ("consume", N)}
+    for library, publishes in (
+            (False, {f"service:ordering-api->topic:{stock}": ("publish", N),
+                     f"service:payment-processor->topic:{paid}": ("publish", N)}),
+            (True, {"service:ordering-api->topic:eshop_event_bus": ("publish", N),
+                    "service:payment-processor->topic:eshop_event_bus": ("publish", N),
+                    f"topic:eshop_event_bus->topic:{stock}": ("route", N),
+                    f"topic:eshop_event_bus->topic:{paid}": ("route", N)})):
+        b = SpanSet()
+        _eshop(b, client_library_spans=library)
+        st = b.store()
+        a = analyze(st)
+        assert _edges(a) == {**publishes, **deliveries}
+        for e in a.edges:
+            assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
+        for edge in deliveries:
+            assert a.edge(edge)["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+        assert [f["count"] for f in a.flows] == [N]
+        # the saga comes back to ordering-api: a cycle, which no flow goes around again
+        assert {x["type"] for x in a.anomalies} == {"cycle"}
+        assert not any(x["loops"] for x in a.anomalies)
