@@ -17,6 +17,11 @@ def _edges(a) -> dict[str, tuple[str, int]]:
     return {e["id"]: (e["type"], e["count"]) for e in a.edges}
 
 
+def _systems(a) -> dict[str, str | None]:
+    """Each topic node's messaging system."""
+    return {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"}
+
+
 def _analysed(st, edges: dict[str, tuple[str, int]], delivery: str,
               p50_ms: float | None = None) -> Any:
     """The analysis of ``st``, checked: exactly ``edges``; the ``delivery`` edge's
@@ -830,8 +835,7 @@ def test_brave_kafka_and_jms_through_the_zipkin_receiver():
                            "topic:orders->service:worker": ("consume", N),
                            "service:worker->external:mysql": ("call", N)},
                       "topic:orders->service:worker", p50_ms=15.0)
-        topic = next(n for n in a.nodes if n["id"] == "topic:orders")
-        assert topic["system"] == lib
+        assert _systems(a) == {"topic:orders": lib}
         # the delivery lasts until the end of its work (on-message), not its instant span;
         # the queue time is from the end of the send to the consumer span
         assert a.edge("topic:orders->service:worker")["queue_p50_ms"] == \
@@ -854,8 +858,7 @@ def test_brave_spring_rabbit_publish_goes_to_the_exchange_its_consumers_name():
         **{f"service:{s}->external:mysql": ("call", N) for s in ("worker", "audit", "mailer")},
     }
     assert not a.anomalies
-    assert {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"} == \
-        {"topic:shop": "rabbitmq", "topic:emails": "rabbitmq"}
+    assert _systems(a) == {"topic:shop": "rabbitmq", "topic:emails": "rabbitmq"}
     assert [a.edge(f"topic:shop->service:{s}")["p50_ms"] for s in ("worker", "audit")] == \
         [15.0, 15.0]  # (next-message lasts 1 µs: until the end of on-message)
     for e in a.edges:
@@ -933,8 +936,7 @@ def test_spring_amqp_micrometer_observations_through_the_default_exchange():
         "topic:orders->service:billing": ("consume", N),
     }
     assert not a.anomalies
-    assert {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"} == \
-        {"topic:amq.default": "rabbitmq", "topic:orders": "rabbitmq"}
+    assert _systems(a) == {"topic:amq.default": "rabbitmq", "topic:orders": "rabbitmq"}
 
 
 def _otel_demo(b: SpanSet, batch: int) -> None:
