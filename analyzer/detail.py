@@ -70,6 +70,13 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         stager.run("analyzer_shapes")  # ... decided once per span shape (a_shape)
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
+        if out.get("type") == "consume" and \
+                cur.execute(q["detail_instant_deliveries"]).fetchone()[0]:
+            cur.execute(q["detail_delivery_work"], {"name": p["name"]})
+        if out.get("type") == "publish" and cur.execute(
+                q["detail_unnamed_producers"], {"name": p["name"]}).fetchone()[0]:
+            for stmt in q["detail_publish_went"].split(";"):
+                cur.execute(stmt, {k: v for k, v in p.items() if f"${k}" in stmt})
         if service:
             cur.execute(q["detail_keep_service"], {k: p[k] for k in ("service", "since", "until")})
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")

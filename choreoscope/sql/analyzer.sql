@@ -906,10 +906,24 @@ envelope AS (  -- a send around (or linking to) the creates of its messages
     SELECT l.trace_id, l.span_id FROM span_links l
     JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
 )
-,
--- A publish naming no destination went where all its deliveries say it came from (as in
--- analyzer_hops; here its deliveries are the consumer spans that are its children).
-u AS (
+SELECT p.trace_id, p.span_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
+FROM p
+ANTI JOIN nested n ON n.trace_id = p.trace_id AND n.span_id = p.span_id
+LEFT JOIN envelope e ON e.trace_id = p.trace_id AND e.span_id = p.span_id
+WHERE e.span_id IS NULL OR p.op = 'create'
+
+-- name: detail_unnamed_producers
+-- Whether $name has producer spans naming no destination (by shape: no span is read).
+SELECT count(*) FROM a_shape WHERE service = $name AND role = 'P' AND topic = 'unknown'
+
+-- name: detail_publish_went
+-- (run only when $name has producer spans naming no destination: it reads every consumer
+-- span. Three statements, split on their semicolons: none in these comments.) A publish
+-- naming no destination went where all its deliveries say it came from, as in
+-- analyzer_hops (here its deliveries are the consumer spans that are its children): it
+-- leaves the 'unknown' edge's rows and joins its destination's.
+CREATE OR REPLACE TEMP TABLE d_went AS
+WITH u AS (
     SELECT trace_id, span_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
            status_code = 'ERROR' AS err
     FROM spans
@@ -917,29 +931,22 @@ u AS (
       AND service_name = $name
       AND msg_topic(msg_destination, msg_system, msg_destination_kind) = 'unknown'
       AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
-),
-went AS (
-    SELECT u.trace_id, u.span_id, min(c.topic) AS topic
-    FROM u JOIN (
-        SELECT trace_id, parent_span_id,
-               msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
-        FROM spans
-        WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-          AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
-    ) c ON c.trace_id = u.trace_id AND c.parent_span_id = u.span_id
-    WHERE c.topic <> 'unknown'
-    GROUP BY u.trace_id, u.span_id HAVING count(DISTINCT c.topic) = 1
 )
-SELECT p.trace_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
-FROM p
-ANTI JOIN nested n ON n.trace_id = p.trace_id AND n.span_id = p.span_id
-LEFT JOIN envelope e ON e.trace_id = p.trace_id AND e.span_id = p.span_id
-ANTI JOIN went w ON w.trace_id = p.trace_id AND w.span_id = p.span_id
-WHERE e.span_id IS NULL OR p.op = 'create'
-UNION ALL
-SELECT u.trace_id, u.t0, u.t1, u.err, NULL
-FROM u JOIN went w ON w.trace_id = u.trace_id AND w.span_id = u.span_id
-WHERE w.topic = $topic AND $topic <> 'unknown'
+SELECT u.trace_id, u.span_id, any_value(u.t0) AS t0, any_value(u.t1) AS t1,
+       any_value(u.err) AS err, min(c.topic) AS topic
+FROM u JOIN (
+    SELECT trace_id, parent_span_id,
+           msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
+) c ON c.trace_id = u.trace_id AND c.parent_span_id = u.span_id
+WHERE c.topic <> 'unknown'
+GROUP BY u.trace_id, u.span_id HAVING count(DISTINCT c.topic) = 1;
+DELETE FROM d_rows USING d_went w
+WHERE d_rows.trace_id = w.trace_id AND d_rows.span_id = w.span_id;
+INSERT INTO d_rows
+SELECT trace_id, span_id, t0, t1, err, NULL FROM d_went WHERE topic = $topic
 
 -- name: detail_rows_consume
 -- Deliveries from $topic to $name, counted as analyzer_consumers counts them. A consumer
@@ -1057,17 +1064,8 @@ prod AS (      -- producers reached by parent or by link, else by message id
     SELECT r.trace_id, r.span_id, r.p_t1, r.ctx,
            CASE WHEN r.ctx THEN hash(r.p_trace, r.p_span) END AS p_key
     FROM reach r SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
-),
-work AS (      -- a delivery span with no duration lasts until the end of its work
-               -- (analyzer_delivery_work)
-    SELECT k.trace_id, k.span_id, max(w.end_time_unix_nano) AS t1
-    FROM (SELECT * FROM mine WHERE t1 - t0 <= 1000) k
-    JOIN span_rows w ON w.trace_id = k.trace_id AND w.parent_span_id = k.span_id
-    JOIN a_shape wh ON wh.shape_id = w.shape_id
-    WHERE wh.role IS NULL AND wh.service = $name
-    GROUP BY k.trace_id, k.span_id
 )
-SELECT k.trace_id, k.t0, greatest(k.t1, any_value(w.t1)) AS t1, k.err,
+SELECT k.trace_id, k.span_id, k.t0, k.t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
        CASE WHEN max(p.p_t1) IS NOT NULL THEN
            greatest(k.t0 - coalesce(max(p.p_t1) FILTER (WHERE p.ctx),
@@ -1077,8 +1075,24 @@ SELECT k.trace_id, k.t0, greatest(k.t1, any_value(w.t1)) AS t1, k.err,
        CASE WHEN bool_or(p.ctx) THEN count(DISTINCT p.p_key)
             WHEN count(p.p_t1) > 0 THEN 1 ELSE 0 END AS messages
 FROM mine k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
-LEFT JOIN work w ON w.trace_id = k.trace_id AND w.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
+
+-- name: detail_instant_deliveries
+-- (consume edges: d_rows has their span ids) Deliveries whose span has no duration, as in
+-- analyzer_instant_deliveries.
+SELECT count(*) FROM d_rows WHERE t1 - t0 <= 1000
+
+-- name: detail_delivery_work
+-- (run only when there are such deliveries: it reads every span) They last until the end
+-- of their direct children in $name that are no messaging spans (analyzer_delivery_work).
+UPDATE d_rows SET t1 = w.t1
+FROM (SELECT k.trace_id, k.span_id, max(s.end_time_unix_nano) AS t1
+      FROM d_rows k
+      JOIN span_rows s ON s.trace_id = k.trace_id AND s.parent_span_id = k.span_id
+      JOIN a_shape h ON h.shape_id = s.shape_id
+      WHERE k.t1 - k.t0 <= 1000 AND h.role IS NULL AND h.service = $name
+      GROUP BY k.trace_id, k.span_id) w
+WHERE d_rows.trace_id = w.trace_id AND d_rows.span_id = w.span_id AND w.t1 > d_rows.t1
 
 -- name: detail_rows_route
 -- Messages published to $name and delivered from $target (a broker route, e.g. exchange
