@@ -1093,3 +1093,32 @@ def test_eshop_event_bus_with_and_without_rabbitmq_client_spans():
         # the saga comes back to ordering-api: a cycle, which no flow goes around again
         assert {x["type"] for x in a.anomalies} == {"cycle"}
         assert not any(x["loops"] for x in a.anomalies)
+
+
+def test_wolverine_handler_span_beside_its_receive_is_no_call():
+    """Wolverine (its "Wolverine" ActivitySource, read from its source) starts "send"
+    (PRODUCER), "receive" (CONSUMER) and the handler's span (INTERNAL, named by the message
+    type) all as children of the span current when the message was published, tagged with
+    the pre-1.17 conventions (messaging.destination as a URI, messaging.message_id). The
+    delivery is joined by its message id inside the publisher's trace; the handler span, a
+    child of another service's span, is not a call from the publisher to the handler."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        root = b.span("api", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        tags = {"messaging.system": "rabbitmq", "messaging.destination": "rabbitmq://queue/orders",
+                "messaging.message_id": f"env-{i}", "messaging.conversation_id": f"conv-{i}",
+                "messaging.message_type": "OrderPlaced"}
+        b.span("api", "send", kind="PRODUCER", parent=root, start_ms=t + 5, dur_ms=2,
+               attrs=tags)
+        b.span("worker", "receive", kind="CONSUMER", parent=root, start_ms=t + 30,
+               dur_ms=0.2, attrs=tags)
+        handler = b.span("worker", "OrderPlaced", parent=root, start_ms=t + 31, dur_ms=10,
+                         attrs=tags)
+        b.span("worker", "INSERT orders", kind="CLIENT", parent=handler, start_ms=t + 32,
+               dur_ms=3, attrs={"db.system": "postgresql"})
+    _analysed(b.store(), {
+        "service:api->topic:rabbitmq://queue/orders": ("publish", N),
+        "topic:rabbitmq://queue/orders->service:worker": ("consume", N),
+        "service:worker->external:postgresql": ("call", N),
+    }, "topic:rabbitmq://queue/orders->service:worker")

@@ -476,7 +476,10 @@ sync AS MATERIALIZED (
            bool_or(s.t0 < p.t0 OR s.t1 > p.t1) AS skew
     FROM a_spans s JOIN a_spans p ON p.sk = s.pk
     WHERE s.role IS NULL AND p.role IS NULL
-      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR p.service <> s.service)
+      -- (a span with messaging attributes is no such call: Wolverine's handler span is a
+      -- child of the span that published its message, beside its receive span)
+      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
+           OR (p.service <> s.service AND s.msg_system IS NULL))
     GROUP BY 2, p.service, s.service
 ),
 -- A message published to one destination and delivered from another was routed by the
@@ -1136,7 +1139,7 @@ FROM pairs GROUP BY trace_id, span_id, t1
 CREATE OR REPLACE TEMP TABLE d_rows AS
 WITH s AS (
     SELECT trace_id, span_id, parent_span_id, kind, start_time_unix_nano AS t0,
-           end_time_unix_nano AS t1, status_code = 'ERROR' AS err
+           end_time_unix_nano AS t1, status_code = 'ERROR' AS err, msg_system
     FROM spans
     WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
       AND service_name = $target AND parent_span_id IS NOT NULL
@@ -1148,7 +1151,7 @@ SELECT s.trace_id,
        bool_or(s.err OR p.status_code = 'ERROR') AS err, NULL::BIGINT AS queue_ns
 FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) IS NULL
-  AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR $name <> $target)
+  AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR ($name <> $target AND s.msg_system IS NULL))
 -- (keyed as in analyzer_hops: a server span whose parent is no client span is a call of
 -- its own, and one with its client's id is that client's)
 GROUP BY s.trace_id,
