@@ -436,14 +436,6 @@ WHERE a_cons_t.sk = w.sk AND w.t1 > a_cons_t.t1
 -- sidecar's publish API), not a call to a peer.
 CREATE OR REPLACE TEMP TABLE a_hops AS
 WITH services AS (SELECT DISTINCT service FROM a_spans),
--- Where each published message was delivered from: one row per message and destination,
--- with its first delivery there (the routes below, and a publish naming no destination).
-dl AS MATERIALIZED (
-    SELECT m.p_canon, k.topic, min(k.t0) AS t0
-    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
-    WHERE k.topic <> 'unknown'
-    GROUP BY m.p_canon, k.topic
-),
 pub0 AS (
     SELECT any_value(c.trace_id) AS trace_id, p.canon AS sk, any_value(c.service) AS service,
            coalesce(max(p.topic) FILTER (WHERE p.topic <> 'unknown'), 'unknown') AS topic,
@@ -453,14 +445,20 @@ pub0 AS (
     GROUP BY p.canon
 ),
 -- A publish that names no destination went where all its deliveries say it came from
--- (Brave's RabbitMQ publish span has no tags; its consumers name the exchange).
+-- (Brave's RabbitMQ publish span has no tags; its consumers name the exchange). (Only
+-- such publishes are looked at: their producer spans all name none.)
+went AS (
+    SELECT m.p_canon, min(k.topic) AS topic
+    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
+    WHERE m.p_topic = 'unknown' AND k.topic <> 'unknown'
+    GROUP BY m.p_canon HAVING count(DISTINCT k.topic) = 1
+),
 pub AS (
-    SELECT p.* REPLACE (CASE WHEN p.topic = 'unknown' THEN coalesce(d.topic, 'unknown')
+    SELECT p.* REPLACE (CASE WHEN p.topic = 'unknown' THEN coalesce(w.topic, 'unknown')
                              ELSE p.topic END AS topic)
     FROM pub0 p
     -- (an equi-join only: a one-sided condition in a LEFT JOIN's ON is a nested loop)
-    LEFT JOIN (SELECT p_canon, min(topic) AS topic FROM dl GROUP BY p_canon
-               HAVING count(*) = 1) d ON d.p_canon = p.sk
+    LEFT JOIN went w ON w.p_canon = p.sk
 ),
 -- (keyed by the calling span; a server span whose parent is no client span is a call of
 -- its own: Zipkin's instrumentation (Brave, Sleuth) gives a server span its client span's
@@ -488,10 +486,11 @@ sync AS MATERIALIZED (
 -- end of the publish to its first delivery there, keeps the map connected (exchange ->
 -- queue) and lets a queue's consumers be traced back to the exchange's publishers.
 route AS (
-    SELECT p.trace_id, p.sk, p.topic AS src, d.topic AS dst, p.t1 AS t0,
-           greatest(d.t0, p.t1) AS t1
-    FROM dl d JOIN pub p ON p.sk = d.p_canon
-    WHERE p.topic <> d.topic AND p.topic <> 'unknown'
+    SELECT any_value(p.trace_id) AS trace_id, p.sk, p.topic AS src, k.topic AS dst,
+           any_value(p.t1) AS t0, greatest(min(k.t0), any_value(p.t1)) AS t1
+    FROM a_match m JOIN a_cons k ON k.sk = m.c_sk JOIN pub p ON p.sk = m.p_canon
+    WHERE p.topic <> k.topic AND p.topic <> 'unknown' AND k.topic <> 'unknown'
+    GROUP BY p.sk, p.topic, k.topic
 ),
 ext AS (
     SELECT s.trace_id, s.sk, s.service, s.peer, s.t0, s.t1, s.err
