@@ -25,6 +25,8 @@ MIN_NS = 0
 MAX_NS = 2**62
 # A conversation id shared by more traces than this is a session, not one transaction.
 MAX_CONVERSATION_TRACES = 200
+# ... and these are labels, not ids: Rebus.Diagnostics puts the message's intent there.
+CONVERSATION_LABELS = ("pub", "p2p")
 
 
 def flow_components(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -133,7 +135,8 @@ class Stager:
         """Build every TEMP table of the window (restricted to flows touching ``service``)."""
         self.stage_spans(since_ns, until_ns, None)
         pairs = self.run("analyzer_trace_pairs",
-                         {"max_conv": MAX_CONVERSATION_TRACES}).fetchall()
+                         {"max_conv": MAX_CONVERSATION_TRACES,
+                          "conv_labels": list(CONVERSATION_LABELS)}).fetchall()
         with self.section("union_find"):
             comp = flow_components(pairs)
             flowmap = pa.table({"trace_id": pa.array(list(comp.keys()), pa.string()),

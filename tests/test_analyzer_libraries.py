@@ -1122,3 +1122,39 @@ def test_wolverine_handler_span_beside_its_receive_is_no_call():
         "topic:rabbitmq://queue/orders->service:worker": ("consume", N),
         "service:worker->external:postgresql": ("call", N),
     }, "topic:rabbitmq://queue/orders->service:worker")
+
+
+def test_rebus_diagnostics_point_to_point_and_publish():
+    """Rebus.Diagnostics (read from its source): "<type> send" (PRODUCER when published,
+    CLIENT when sent point to point) with pre-1.17 tags, the destination a JSON array, no
+    messaging.system and the message's intent ('pub', 'p2p') as its conversation id;
+    "<type> receive" (CONSUMER, or SERVER point to point) a child of the send, with
+    messaging.operation=receive and nothing naming a destination; "<type> process" per
+    handler under it. Each message is one delivery, each order its own flow."""
+    b = SpanSet()
+    kinds = {"pub": ("PRODUCER", "CONSUMER", "topic"), "p2p": ("CLIENT", "SERVER", "queue")}
+    for i in range(N):
+        for intent, dest in (("pub", "orders.placed"), ("p2p", "billing")):
+            send_kind, receive_kind, dkind = kinds[intent]
+            t = i * 100
+            root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+            tags = {"messaging.destination_kind": dkind, "messaging.message_id": f"{intent}-{i}",
+                    "messaging.conversation_id": intent,
+                    "messaging.destination": f'["{dest}"]'}
+            send = b.span("shop", "Shop.OrderPlaced, Shop send", kind=send_kind, parent=root,
+                          start_ms=t + 2, dur_ms=2, attrs=tags)
+            receive = b.span("billing", "Shop.OrderPlaced, Shop receive", kind=receive_kind,
+                             parent=send, start_ms=t + 10, dur_ms=8,
+                             attrs={**tags, "messaging.operation": "receive"})
+            b.span("billing", "Shop.OrderPlaced, Shop process", parent=receive,
+                   start_ms=t + 11, dur_ms=6,
+                   attrs={**tags, "messaging.operation": "process",
+                          "rebus.handler.type": "Billing.OrderPlacedHandler"})
+    st = b.store()
+    a = _analysed(st, {"service:shop->topic:orders.placed": ("publish", N),
+                       "topic:orders.placed->service:billing": ("consume", N),
+                       "service:shop->topic:billing": ("publish", N),
+                       "topic:billing->service:billing": ("consume", N)},
+                  "topic:billing->service:billing")
+    assert sum(f["count"] for f in a.flows) == 2 * N  # 'pub' / 'p2p' join no traces
+    assert len(flow_for_trace(st, a.flows[0]["example_trace_ids"][0])["trace_ids"]) == 1

@@ -23,7 +23,9 @@ SET SESSION preserve_insertion_order = false
 -- send/create, or an INTERNAL, SERVER or UNSPECIFIED span (bridged or converted data) of a
 -- messaging system that says it sends (some libraries and push deliveries use those
 -- kinds). 'C' consumes: a CONSUMER span, a CLIENT receive (a poll), or an INTERNAL, SERVER
--- or UNSPECIFIED span of a messaging system that receives or processes. Anything else has no role. Ruby's bunny instrumentation opens a
+-- or UNSPECIFIED span of a messaging system that receives or processes. A SERVER span needs
+-- no system: its messaging operation says it was a delivery (Rebus' point-to-point
+-- deliveries name none), where an INTERNAL span's may be a handler's inside one. Anything else has no role. Ruby's bunny instrumentation opens a
 -- CONSUMER span for every frame its reader loop reads (heartbeats, broker replies) and
 -- renames the ones that are deliveries: one still named 'Bunny::ReaderLoop#run_once'
 -- delivered nothing. (Dapr's sidecar spans say their operation only in their names: the
@@ -34,10 +36,11 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
          WHEN kind = 'CONSUMER' THEN 'C'
          WHEN kind = 'CLIENT' AND op IN ('send', 'create') THEN 'P'
          WHEN kind = 'CLIENT' AND op = 'receive' THEN 'C'
-         WHEN kind IN ('INTERNAL', 'SERVER', 'UNSPECIFIED') AND sys IS NOT NULL
-              AND op IN ('send', 'create') THEN 'P'
-         WHEN kind IN ('INTERNAL', 'SERVER', 'UNSPECIFIED') AND sys IS NOT NULL
-              AND op IN ('receive', 'process') THEN 'C' END;
+         WHEN kind IN ('INTERNAL', 'SERVER', 'UNSPECIFIED')
+              AND (sys IS NOT NULL OR kind = 'SERVER') AND op IN ('send', 'create') THEN 'P'
+         WHEN kind IN ('INTERNAL', 'SERVER', 'UNSPECIFIED')
+              AND (sys IS NOT NULL OR kind = 'SERVER') AND op IN ('receive', 'process')
+              THEN 'C' END;
 -- Topic: the normalised destination; 'unknown' when a span names none (or an empty name),
 -- except RabbitMQ's default exchange, which clients name '' (the Java agent '<default>') and
 -- the conventions 'amq.default', and temporary destinations (reply queues, inboxes: a new name each time),
@@ -58,6 +61,9 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          -- a Lambda event source ('aws:sqs': the Java agent's per-message Lambda spans)
          -- names the kind of trigger, not a queue
          WHEN dest IN ('aws:sqs', 'aws:sns', 'aws:kinesis') THEN 'unknown'
+         -- Rebus.Diagnostics names its destinations as a JSON array ('["orders"]')
+         WHEN starts_with(dest, '["') AND ends_with(dest, '"]') AND json_valid(dest)
+              THEN coalesce(nullif(json_extract_string(dest, '$[0]'), ''), 'unknown')
          -- a partitioned Pulsar topic is one topic, whichever partition a span names
          WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
               THEN regexp_replace(dest, '-partition-[0-9]+$', '')
@@ -524,12 +530,15 @@ SELECT 'call', 'service:' || e.service,
 -- traces (parent, link or message id), any other span link, and a shared conversation id.
 -- A span that joins several other traces at once (a batch consumer, a fan-in link) is where
 -- separate transactions meet, not one transaction: it does not merge them. A conversation
--- id shared by more traces than $max_conv is a session, and is ignored for the same reason.
+-- id shared by more traces than $max_conv is a session, and is ignored for the same reason;
+-- so are the labels $conv_labels (Rebus.Diagnostics puts the message's intent, 'pub' or
+-- 'p2p', where the conversation id goes).
 WITH tr AS (SELECT DISTINCT trace_id FROM a_spans),
 conv AS (
     SELECT conv_id, trace_id, min(trace_id) OVER (PARTITION BY conv_id) AS first_trace,
            count(*) OVER (PARTITION BY conv_id) AS n
-    FROM (SELECT DISTINCT conv_id, trace_id FROM a_spans WHERE conv_id IS NOT NULL)
+    FROM (SELECT DISTINCT conv_id, trace_id FROM a_spans
+          WHERE conv_id IS NOT NULL AND NOT list_contains($conv_labels::VARCHAR[], conv_id))
 ),
 -- (a span's pairs only count when it joins one other trace: grouped per span, not windowed)
 m AS (
