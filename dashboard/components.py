@@ -142,9 +142,10 @@ _MD_PUNCT = re.compile(r"[!-/:-@\[-`{-~]")
 
 
 def md_text(value: Any) -> str:
-    """``value`` as Markdown that renders as exactly its text on one line: every ASCII
-    punctuation character becomes a numeric character reference (so no emphasis, link,
-    autolink, HTML or table pipe can start), and line breaks become spaces."""
+    """``value`` as Markdown that renders as its text on one line: every ASCII punctuation
+    character becomes a numeric character reference (so no emphasis, link, autolink, HTML
+    or table pipe can start), and runs of whitespace, line breaks too, one space (as HTML
+    shows them anyway)."""
     text = " ".join(as_text(value).split())
     return _MD_PUNCT.sub(lambda m: f"&#{ord(m.group())};", text)
 
