@@ -230,7 +230,7 @@ FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
 -- context, "stitched"). One row per (consumer, message), preferring the stronger evidence.
 CREATE OR REPLACE TEMP TABLE a_match_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, t0, topic, mid, shape_id, p_role
+    SELECT trace_id, span_id, sk, pk, t0, t1, op, topic, mid, shape_id, p_role
     FROM a_msg WHERE role = 'C'
 ),
 direct AS (
@@ -286,7 +286,11 @@ best AS (
 )
 SELECT b.c_sk, c.trace_id AS c_trace, c.span_id AS c_span, b.b.p_sk AS p_sk,
        p.trace_id AS p_trace, p.span_id AS p_span, b.canon AS p_canon,
-       b.b.prio::UTINYINT AS prio, c.t0 - p.t1 AS queue_ns, c.t0 < p.t0 AS skew,
+       b.b.prio::UTINYINT AS prio, c.t0 - p.t1 AS queue_ns,
+       -- a consumer cannot start before its producer; a poll (receive) can: it waits for
+       -- messages from its start (the .NET Kafka instrumentation's receive span covers a
+       -- blocking Consume()), and only one that ended before the publish began is skewed
+       CASE WHEN c.op = 'receive' THEN c.t1 < p.t0 ELSE c.t0 < p.t0 END AS skew,
        c.shape_id AS c_shape, p.shape_id AS p_shape
 FROM best b
 JOIN a_prod p ON p.sk = b.b.p_sk
