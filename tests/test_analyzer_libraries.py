@@ -944,8 +944,8 @@ def _otel_demo(b: SpanSet, batch: int) -> None:
     publishes with a manual "orders publish" PRODUCER span (messaging.operation=publish, no
     message id) under its gRPC PlaceOrder span; accounting (.NET auto-instrumentation) wraps
     an "orders receive" CONSUMER span, linked to the publish and covering the blocking
-    Consume() (so it starts before the publish), in its own "order-consumed" root and
-    writes to Postgres; fraud-detection (Java agent with receive telemetry on) opens
+    Consume() (so it starts before the publish), in its own "order-consumed" root opened
+    before that wait, and writes to Postgres; fraud-detection (Java agent with receive telemetry on) opens
     an "orders receive" span per poll, in a new trace, and under it an "orders process" span
     per record, linked to that record's publish. ``batch`` orders arrive per poll."""
     kafka = {"messaging.system": "kafka", "messaging.destination.name": "orders"}
@@ -965,10 +965,11 @@ def _otel_demo(b: SpanSet, batch: int) -> None:
                       attrs={**kafka, "messaging.operation": "publish", "peer.service": "kafka",
                              "messaging.kafka.destination.partition": 0})
         sends.append((t, send))
-        consumed = b.span("accounting", "order-consumed", start_ms=t + 30, dur_ms=30)
-        # (the receive span covers the blocking Consume(): it began before the publish)
+        # (its root opens before the blocking Consume(), and the receive span covers that:
+        # both began waiting long before the order was placed)
+        consumed = b.span("accounting", "order-consumed", start_ms=t - 80, dur_ms=140)
         b.span("accounting", "orders receive", kind="CONSUMER", parent=consumed,
-               start_ms=t + 30, dur_ms=15, links=[send],
+               start_ms=t - 79, dur_ms=124, links=[send],
                attrs={**kafka, "messaging.operation": "receive",
                       "messaging.kafka.consumer.group": "accounting"})
         b.span("accounting", "INSERT otel.order", kind="CLIENT", parent=consumed,
@@ -1005,6 +1006,9 @@ def test_opentelemetry_demo_orders_topic():
         flows = {f["entry_service"]: f for f in a.flows}
         order = flows["frontend"]
         assert order["count"] == 2 * N
+        # from the checkout request to the end of the last consumer's work, not from when
+        # accounting began waiting
+        assert order["e2e_p50_ms"] == 60.0
         assert order["traces_per_flow"] == (3.0 if batch == 1 else 2.0)
         example = order["example_trace_ids"][0]
         view = flow_for_trace(st, example)

@@ -609,14 +609,23 @@ DELETE FROM a_traces WHERE trace_id NOT IN (SELECT trace_id FROM a_keep)
 -- Flow instances: first start to last end over all their traces. Instances group into flow
 -- types by structure: the entry service and the set of hops, hashed as the XOR of the
 -- distinct hops' hashes (a set hash: no per-flow string building on a large store).
+-- A trace that consumed a message of another trace neither starts its flow nor is its
+-- entry (unless every trace of the flow did): its root may have begun waiting for the
+-- message long before it was published (the OpenTelemetry Demo's accounting opens
+-- "order-consumed" before its blocking Consume()).
 CREATE OR REPLACE TEMP TABLE a_flows AS
-WITH f AS (
-    SELECT flow_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err,
-           sum(n_spans) AS n_spans, count(*) AS n_traces,
+WITH consumers AS (SELECT DISTINCT c_trace AS trace_id FROM a_match WHERE p_trace <> c_trace),
+tr AS (
+    SELECT t.*, c.trace_id IS NOT NULL AS consumer
+    FROM a_traces t LEFT JOIN consumers c ON c.trace_id = t.trace_id
+),
+f AS (
+    SELECT flow_id, coalesce(min(t0) FILTER (WHERE NOT consumer), min(t0)) AS t0,
+           max(t1) AS t1, bool_or(err) AS err, sum(n_spans) AS n_spans, count(*) AS n_traces,
            -- the first trace and its entry, by one aggregate (one key comparison per row)
            arg_min({'trace': trace_id, 'service': first_service, 'name': first_name},
-                   (t0, trace_id)) AS first
-    FROM a_traces GROUP BY flow_id
+                   (consumer, t0, trace_id)) AS first
+    FROM tr GROUP BY flow_id
 ),
 h AS (
     SELECT t.flow_id, bit_xor(DISTINCT hash(h.src, h.dst)) AS hops_hash
