@@ -134,13 +134,17 @@ class Stager:
     def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:
         """Build every TEMP table of the window (restricted to flows touching ``service``)."""
         self.stage_spans(since_ns, until_ns, None)
-        pairs = self.run("analyzer_trace_pairs",
-                         {"max_conv": MAX_CONVERSATION_TRACES,
-                          "conv_labels": list(CONVERSATION_LABELS)}).fetchall()
+        rows = self.run("analyzer_trace_pairs",
+                        {"max_conv": MAX_CONVERSATION_TRACES,
+                         "conv_labels": list(CONVERSATION_LABELS)}).fetchall()
         with self.section("union_find"):
-            comp = flow_components(pairs)
+            comp = flow_components((a, b) for a, b, _ in rows)
+            # traces that consumed a message of another trace of their flow (analyzer_flows)
+            consumers = {c for _, _, c in rows if c is not None}
             flowmap = pa.table({"trace_id": pa.array(list(comp.keys()), pa.string()),
-                                "flow_id": pa.array(list(comp.values()), pa.string())})
+                                "flow_id": pa.array(list(comp.values()), pa.string()),
+                                "consumer": pa.array([t in consumers for t in comp],
+                                                     pa.bool_())})
             self.cur.register("a_flowmap", flowmap)
         self.run("analyzer_traces")
         if service:

@@ -562,15 +562,18 @@ l AS (
 -- whose per-record spans each link to their own message's trace (the Java agent's receive
 -- span over its process spans, a batch of two orders) is where transactions meet too.
 joined AS (
-    SELECT c_trace AS t, p_trace AS o FROM m
+    SELECT c_trace AS t, p_trace AS o, true AS consumed FROM m
     UNION ALL
-    SELECT trace_id, linked_trace_id FROM l
+    SELECT trace_id, linked_trace_id, false FROM l
 ),
 single AS (SELECT t FROM joined GROUP BY t HAVING count(DISTINCT o) = 1)
-SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b FROM (
-    SELECT j.o AS a, j.t AS b FROM joined j SEMI JOIN single s ON s.t = j.t
+-- (cons: the trace of the pair that consumed a message of the other, for analyzer_flows)
+SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b, cons FROM (
+    SELECT j.o AS a, j.t AS b, CASE WHEN j.consumed THEN j.t END AS cons
+    FROM joined j SEMI JOIN single s ON s.t = j.t
     UNION ALL
-    SELECT first_trace, trace_id FROM conv WHERE n <= $max_conv AND trace_id <> first_trace
+    SELECT first_trace, trace_id, NULL FROM conv
+    WHERE n <= $max_conv AND trace_id <> first_trace
 )
 
 -- name: analyzer_traces
@@ -585,7 +588,8 @@ WITH t AS (
     FROM a_spans GROUP BY trace_id
 )
 SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err,
-       t.n_spans, h.service AS first_service, h.name AS first_name
+       t.n_spans, h.service AS first_service, h.name AS first_name,
+       coalesce(f.consumer, false) AS consumer
 FROM t JOIN a_shape h ON h.shape_id = t.first
 LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
 
@@ -614,18 +618,13 @@ DELETE FROM a_traces WHERE trace_id NOT IN (SELECT trace_id FROM a_keep)
 -- message long before it was published (the OpenTelemetry Demo's accounting opens
 -- "order-consumed" before its blocking Consume()).
 CREATE OR REPLACE TEMP TABLE a_flows AS
-WITH consumers AS (SELECT DISTINCT c_trace AS trace_id FROM a_match WHERE p_trace <> c_trace),
-tr AS (
-    SELECT t.*, c.trace_id IS NOT NULL AS consumer
-    FROM a_traces t LEFT JOIN consumers c ON c.trace_id = t.trace_id
-),
-f AS (
+WITH f AS (
     SELECT flow_id, coalesce(min(t0) FILTER (WHERE NOT consumer), min(t0)) AS t0,
            max(t1) AS t1, bool_or(err) AS err, sum(n_spans) AS n_spans, count(*) AS n_traces,
            -- the first trace and its entry, by one aggregate (one key comparison per row)
            arg_min({'trace': trace_id, 'service': first_service, 'name': first_name},
                    (consumer, t0, trace_id)) AS first
-    FROM tr GROUP BY flow_id
+    FROM a_traces GROUP BY flow_id
 ),
 h AS (
     SELECT t.flow_id, bit_xor(DISTINCT hash(h.src, h.dst)) AS hops_hash
