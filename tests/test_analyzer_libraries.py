@@ -1166,3 +1166,39 @@ def test_rebus_diagnostics_point_to_point_and_publish():
                   "topic:billing->service:billing")
     assert sum(f["count"] for f in a.flows) == 2 * N  # 'pub' / 'p2p' join no traces
     assert len(flow_for_trace(st, a.flows[0]["example_trace_ids"][0])["trace_ids"]) == 1
+
+
+def test_spring_kafka_micrometer_observations():
+    """Spring for Apache Kafka 3.2+ with Micrometer Tracing's OpenTelemetry bridge (read
+    from its source): "<topic> send" PRODUCER (messaging.operation=publish, the broker as
+    peer.service) and, per record, "<topic> receive" CONSUMER naming its topic as
+    messaging.source.name, a child of the send, around the listener (what the listener
+    does is its child)."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        send = b.span("orders", "orders send", kind="PRODUCER", parent=root, start_ms=t + 2,
+                      dur_ms=3, attrs={"spring.kafka.template.name": "kafkaTemplate",
+                                       "messaging.system": "kafka",
+                                       "messaging.operation": "publish",
+                                       "messaging.destination.kind": "topic",
+                                       "messaging.destination.name": "orders",
+                                       "peer.service": "Apache Kafka: lkc-1"})
+        receive = b.span("billing", "orders receive", kind="CONSUMER", parent=send,
+                         start_ms=t + 9, dur_ms=12,
+                         attrs={"spring.kafka.listener.id": "billing-0",
+                                "messaging.system": "kafka", "messaging.operation": "receive",
+                                "messaging.source.name": "orders",
+                                "messaging.source.kind": "topic",
+                                "messaging.kafka.consumer.group": "billing",
+                                "messaging.kafka.source.partition": "0",
+                                "messaging.kafka.message.offset": str(i)})
+        b.span("billing", "INSERT invoices", kind="CLIENT", parent=receive, start_ms=t + 15,
+               dur_ms=2, attrs={"db.system": "postgresql"})
+    a = _analysed(b.store(), {"service:orders->topic:orders": ("publish", N),
+                              "topic:orders->service:billing": ("consume", N),
+                              "service:billing->external:postgresql": ("call", N)},
+                  "topic:orders->service:billing", p50_ms=12.0)
+    assert a.edge("topic:orders->service:billing")["queue_p50_ms"] == 4.0
+    assert [f["count"] for f in a.flows] == [N]
