@@ -33,7 +33,8 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
     Returns ``flow_id``, ``trace_ids``, ``spans`` (every stored column plus ``depth``,
     ``on_critical_path``, ``queue_wait_ms``, ``duration_ms``; ordered by start), ``links``
     (``from_span``, ``to_span``, ``type`` parent|link|message_id, ``cross_trace``),
-    ``critical_path`` (span ids in order), ``start_ns``, ``end_ns``, ``duration_ms``,
+    ``critical_path`` (span ids in order), ``start_ns`` (the flow's start: a trace that
+    consumed a message of another starts no flow), ``end_ns``, ``duration_ms``,
     ``errors`` and ``truncated`` (more than ``max_spans`` spans or too many traces).
     """
     tm = timings if timings is not None else {}
@@ -190,7 +191,14 @@ def _assemble(spans: list[dict[str, Any]],
     for ctr, csp, ptr, psp, via in matches:
         if via == "message_id":
             add((ptr, psp), (ctr, csp), "message_id")
-    start = min(s["start_time_unix_nano"] for s in spans)
+    # The flow starts where the analysis says (analyzer_flows): at its first trace that
+    # consumed no message of another of its traces; a consumer's root may have begun
+    # waiting long before (its spans then start before 0 in the waterfall).
+    in_view = {s["trace_id"] for s in spans}
+    consumers = {ctr for ctr, _csp, ptr, _psp, _via in matches
+                 if ptr != ctr and ptr in in_view}
+    start = min((s["start_time_unix_nano"] for s in spans if s["trace_id"] not in consumers),
+                default=min(s["start_time_unix_nano"] for s in spans))
     end = max(s["end_time_unix_nano"] for s in spans)
     trace_ids = sorted({s["trace_id"] for s in spans},
                        key=lambda t: min(x["start_time_unix_nano"] for x in spans

@@ -1012,6 +1012,7 @@ def test_opentelemetry_demo_orders_topic():
         assert order["traces_per_flow"] == (3.0 if batch == 1 else 2.0)
         example = order["example_trace_ids"][0]
         view = flow_for_trace(st, example)
+        assert view["duration_ms"] == 60.0  # the flow view agrees: from the request on
         services = {s["service_name"] for s in view["spans"]}
         assert {"frontend", "checkout", "accounting", "fraud-detection"} <= services
         if batch == 1:
