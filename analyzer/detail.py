@@ -75,8 +75,7 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             cur.execute(q["detail_delivery_work"], {"name": p["name"]})
         if out.get("type") == "publish" and cur.execute(
                 q["detail_unnamed_producers"], {"name": p["name"]}).fetchone()[0]:
-            for stmt in q["detail_publish_went"].split(";"):
-                cur.execute(stmt, {k: v for k, v in p.items() if f"${k}" in stmt})
+            stager.run_each("detail_publish_went", p)
         if service:
             cur.execute(q["detail_keep_service"], {k: p[k] for k in ("service", "since", "until")})
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")

@@ -100,6 +100,15 @@ class Stager:
         with self.section(name):
             return self.cur.execute(self.q[name], params or {})
 
+    def run_each(self, name: str, params: dict[str, Any] | None = None) -> None:
+        """Run a named query of several statements one at a time, each given the parameters
+        it names (DuckDB binds parameters to a single statement). Its comments hold no ';'."""
+        with self.section(name):
+            for stmt in self.q[name].split(";"):
+                if stmt.strip():
+                    self.cur.execute(stmt, {k: v for k, v in (params or {}).items()
+                                            if f"${k}" in stmt})
+
     def rows(self, name: str, params: dict[str, Any] | None = None) -> list[dict[str, Any]]:
         res = self.run(name, params)
         cols = [d[0] for d in res.description]
@@ -149,8 +158,6 @@ class Stager:
         self.run("analyzer_traces")
         if service:
             self.run("analyzer_select_service", {"service": service})
-            for stmt in self.q["analyzer_apply_keep"].split(";"):
-                if stmt.strip():
-                    self.cur.execute(stmt)
+            self.run_each("analyzer_apply_keep")
             self.run("analyzer_spans_keep")
         self.run("analyzer_flows")
