@@ -1480,6 +1480,10 @@ cdef class _Decoder:
                     <const char*>(self.b + name_off), name_len, NULL), "pubsub")
             else:  # (what messaging_fallbacks gives without rpc.* keys: the name's operation)
                 fb_op = name_operation(self.b + name_off, name_len)
+        implied = None
+        if best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] >= 0:
+            # Brave's tags, Spring AMQP's keys: the system is implied (collector.conventions)
+            implied = _SYSTEM_BY_DEST_PRIO.get(best_prio[COL_DEST]) or self.system_by_key()
         for col in range(N_NORM_COLS):
             if best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
@@ -1495,14 +1499,8 @@ cdef class _Decoder:
                     col_obj(&C[NORM_SPAN_COL[col]], host)
             elif fallback and _NORM_COLS[col] in fallback:
                 col_obj(&C[NORM_SPAN_COL[col]], fallback[_NORM_COLS[col]])
-            elif col == COL_SYSTEM and best_ent[COL_DEST] >= 0 \
-                    and best_prio[COL_DEST] in _SYSTEM_BY_DEST_PRIO:
-                # Brave's tags name no system (collector.conventions)
-                col_obj(&C[NORM_SPAN_COL[col]], _SYSTEM_BY_DEST_PRIO[best_prio[COL_DEST]])
-            elif col == COL_SYSTEM and best_ent[COL_DEST] >= 0 \
-                    and self.system_by_key() is not None:
-                # a key only one system's spans carry (collector.conventions.SYSTEM_BY_KEY)
-                col_obj(&C[NORM_SPAN_COL[col]], self.system_by_key())
+            elif col == COL_SYSTEM and implied is not None:
+                col_obj(&C[NORM_SPAN_COL[col]], implied)
             else:
                 col_null(&C[NORM_SPAN_COL[col]])
 

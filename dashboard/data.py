@@ -7,7 +7,6 @@ parameters and returns plain dicts, so pages and tests never see SQL or cursors.
 from __future__ import annotations
 
 import re
-
 from dataclasses import dataclass, fields
 from typing import Any, Mapping
 
