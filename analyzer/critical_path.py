@@ -104,6 +104,52 @@ def _repeated_edges(roots: Iterable[Key], children: dict[Key, list[Key]],
     return frozenset(out)
 
 
+# The id the flow view and critical paths give a server span that shares its client span's
+# id: "<id>:server" (see split_shared_ids).
+SHARED_SERVER_SUFFIX = ":server"
+
+
+def stored_span_id(span_id: str) -> str:
+    """The span id as stored, for an id that :func:`split_shared_ids` may have given."""
+    return span_id.removesuffix(SHARED_SERVER_SUFFIX)
+
+
+def split_shared_ids(spans: Sequence[dict[str, Any]],
+                     service: str = "service") -> list[dict[str, Any]]:
+    """Give the server span of each shared client/server id a key of its own.
+
+    Zipkin's instrumentation (Brave, Spring Cloud Sleuth: B3's "join", their default) gives
+    a server span its client span's id and parent, and the server's children name that id
+    as their parent. Keyed by (trace, span id), the two would be one span. As Jaeger's
+    span-id deduper does, the server span becomes ``<id>:server`` with its client as
+    parent; the id's children in the server's service (not the client's) then hang under
+    the server. ``service`` is the dict key of the service name. Spans without a shared id
+    are returned as they are (the same dicts); renamed ones are copies.
+    """
+    by_key: dict[Key, list[dict[str, Any]]] = {}
+    for s in spans:
+        by_key.setdefault((s["trace_id"], s["span_id"]), []).append(s)
+    if len(by_key) == len(spans):
+        return list(spans)
+    renamed: dict[Key, tuple[str, str, str]] = {}  # shared key -> (new id, server, client)
+    out: list[dict[str, Any]] = []
+    for s in spans:
+        key = (s["trace_id"], s["span_id"])
+        group = by_key[key]
+        if len(group) == 2 and s.get("kind") == "SERVER":
+            client = group[0] if group[1] is s else group[1]
+            if client.get("kind") == "CLIENT":
+                new_id = s["span_id"] + SHARED_SERVER_SUFFIX
+                renamed[key] = (new_id, s[service], client[service])
+                s = {**s, "span_id": new_id, "parent_span_id": key[1]}
+        out.append(s)
+    for i, s in enumerate(out):
+        r = renamed.get((s["trace_id"], s.get("parent_span_id") or ""))
+        if r and s["span_id"] != r[0] and s[service] == r[1] and r[1] != r[2]:
+            out[i] = {**s, "parent_span_id": r[0]}
+    return out
+
+
 def _delivery_hop(sp: dict[str, Any]) -> str:
     if sp.get("hop_type") == "consume":
         return f"{sp['hop_src']}->{sp['hop_dst']}"
@@ -122,6 +168,9 @@ def critical_path(spans: Sequence[dict[str, Any]],
     if not spans:
         return None
     by_key: dict[Key, dict[str, Any]] = {(s["trace_id"], s["span_id"]): s for s in spans}
+    if len(by_key) < len(spans):  # a client and a server span sharing an id (Zipkin's)
+        spans = split_shared_ids(spans)
+        by_key = {(s["trace_id"], s["span_id"]): s for s in spans}
 
     # A consumer's causal parent is the producer that finished last among those it received
     # from (for a batch, the last message is the one that let the batch go).

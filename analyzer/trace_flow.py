@@ -13,7 +13,7 @@ from __future__ import annotations
 import time
 from typing import Any
 
-from analyzer.critical_path import critical_path
+from analyzer.critical_path import critical_path, split_shared_ids, stored_span_id
 from analyzer.model import ms
 from analyzer.staging import CONVERSATION_LABELS, MAX_CONVERSATION_TRACES, Stager
 from choreoscope.sql import named_queries
@@ -36,6 +36,8 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
     ``critical_path`` (span ids in order), ``start_ns`` (the flow's start: a trace that
     consumed a message of another starts no flow), ``end_ns``, ``duration_ms``,
     ``errors`` and ``truncated`` (more than ``max_spans`` spans or too many traces).
+    A server span sharing its client span's id (Zipkin's B3 "join") is keyed
+    ``<id>:server``, under its client (``critical_path.split_shared_ids``).
     """
     tm = timings if timings is not None else {}
     tid = (trace_id or "").strip().lower()
@@ -73,7 +75,8 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
         if len(rows) > max_spans:
             truncated = True
             rows = rows[:max_spans]
-        spans = [dict(zip(cols, r)) for r in rows]
+        # (a server span sharing its client's id gets one of its own: "<id>:server")
+        spans = split_shared_ids([dict(zip(cols, r)) for r in rows], service="service_name")
         roles = {(tr, sp): (role, topic) for tr, sp, role, topic
                  in cur.execute(q["flow_span_roles"]).fetchall()}
         links = cur.execute(q["flow_links"]).fetchall()
@@ -147,7 +150,7 @@ def _assemble(spans: list[dict[str, Any]],
     for s in spans:
         key = (s["trace_id"], s["span_id"])
         h = hop_of.get(key)
-        role, topic = roles[key]
+        role, topic = roles[(s["trace_id"], stored_span_id(s["span_id"]))]
         cp_input.append({
             "trace_id": s["trace_id"], "span_id": s["span_id"],
             "parent_span_id": s["parent_span_id"], "service": s["service_name"],

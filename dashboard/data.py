@@ -12,6 +12,7 @@ from typing import Any, Mapping
 
 import orjson
 
+from analyzer.critical_path import stored_span_id
 from dashboard.params import ParamError, Window
 
 SEARCH_LIMIT = 200
@@ -141,9 +142,14 @@ def _loads(text: str | None) -> dict[str, Any]:
 
 
 def span_detail(store: Any, trace_id: str, span_id: str) -> dict[str, Any] | None:
-    """Everything one span carries: columns, parsed attributes, events, links both ways."""
-    key = {"trace_id": trace_id, "span_id": span_id}
-    rows = store.query("dashboard_span", key).to_pylist()
+    """Everything one span carries: columns, parsed attributes, events, links both ways.
+
+    ``<id>:server`` is the server span sharing its client's id ``<id>`` (Zipkin's B3 "join",
+    as the flow view keys it); ``<id>`` alone is then the client span. (Events and links
+    are stored by id: such a pair shows both spans' events and links.)"""
+    stored = stored_span_id(span_id)
+    key = {"trace_id": trace_id, "span_id": stored}
+    rows = store.query("dashboard_span", {**key, "server": stored != span_id}).to_pylist()
     if not rows:
         return None
     span = rows[0]

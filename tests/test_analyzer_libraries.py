@@ -905,8 +905,45 @@ def test_brave_server_span_sharing_its_clients_id_is_one_call():
         }
         call = a.edge("service:web->service:orders")
         assert call["p50_ms"] == 30.0 and call["error_count"] == 1  # the client's time
+        # on the critical path the client span calls its server span (the call is the
+        # client's time outside it), whose work is the flow's bottleneck
+        (flow,) = a.flows
+        assert flow["bottleneck"] == {"hop": "service:orders", "kind": "processing",
+                                      "share": 0.325}
+        assert {h["hop"]: h["p50_ms"] for h in flow["critical_path"]}[
+            "service:web->service:orders"] == 4.0
         for e in a.edges:
             assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
+
+
+def test_brave_shared_id_is_two_spans_in_the_flow_view():
+    """In the waterfall, the server span sharing its client's id is a span of its own
+    ("<id>:server", as Jaeger re-keys it) under its client, with its service's children
+    under it; the critical path goes through both; the span panel finds each."""
+    from dashboard.data import span_detail
+
+    b = SpanSet()
+    _brave_http(b)
+    st = b.store()
+    client = next(s.ref for s in b.spans if s.name == "post")
+    f = flow_for_trace(st, client.trace_id)
+    by_name = {s["name"]: s for s in f["spans"]}
+    assert len(f["spans"]) == 7
+    server = by_name["post /orders"]
+    assert server["span_id"] == client.span_id + ":server"
+    assert server["parent_span_id"] == client.span_id == by_name["post"]["span_id"]
+    assert by_name["query"]["parent_span_id"] == by_name["send"]["parent_span_id"] == \
+        server["span_id"]
+    assert (by_name["post"]["depth"], server["depth"], by_name["query"]["depth"]) == (1, 2, 3)
+    assert f["critical_path"][:3] == [by_name["get /checkout"]["span_id"], client.span_id,
+                                      server["span_id"]]
+    assert {(x["from_span"], x["to_span"]) for x in f["links"]} >= {
+        (client.span_id, server["span_id"]), (server["span_id"], by_name["query"]["span_id"])}
+    shown = {sid: span_detail(st, client.trace_id, sid) for sid in (client.span_id,
+                                                                   server["span_id"])}
+    assert {sid: (d["kind"], d["service_name"], d["span_id"]) for sid, d in shown.items()} == {
+        client.span_id: ("CLIENT", "web", client.span_id),
+        server["span_id"]: ("SERVER", "orders", client.span_id)}
 
 
 def test_spring_amqp_micrometer_observations_through_the_default_exchange():

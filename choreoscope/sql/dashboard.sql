@@ -55,7 +55,9 @@ LIMIT $limit
 
 -- name: dashboard_span
 -- One span with everything it carries (span detail panel).
-SELECT * FROM spans_full WHERE trace_id = $trace_id AND span_id = $span_id LIMIT 1
+-- (of a client and a server span sharing an id, Zipkin's, the server when $server)
+SELECT * FROM spans_full WHERE trace_id = $trace_id AND span_id = $span_id
+ORDER BY (kind = 'SERVER') = $server DESC LIMIT 1
 
 -- name: dashboard_span_events
 SELECT seq, time_unix_nano, name, attributes, dropped_attributes_count
