@@ -14,7 +14,7 @@ member occurring more than once, groups) also raise ``ValueError`` for that fall
 
 cimport cython
 from libc.stdint cimport uint8_t, uint32_t, int32_t, uint64_t, int64_t
-from libc.string cimport memcpy, memcmp, memset
+from libc.string cimport memcpy, memcmp, memset, memchr
 from libc.stdlib cimport malloc, realloc, free
 from libc.math cimport isfinite
 from cpython.unicode cimport PyUnicode_DecodeUTF8
@@ -32,7 +32,8 @@ from collector.conventions import (
     operation_from_name as _operation_from_name, NAME_OPERATIONS as _NAME_OPERATIONS,
     service_name as _service_name, host_of as _host_of,
     SYSTEM_BY_DESTINATION_PRIORITY as _SYSTEM_BY_DEST_PRIO, EMPTY_IS_ABSENT as _EMPTY_IS_ABSENT,
-    SYSTEM_BY_KEY as _SYSTEM_BY_KEY,
+    SYSTEM_BY_KEY as _SYSTEM_BY_KEY, RABBITMQ_ROUTING_KEYS as _RABBITMQ_ROUTING_KEYS,
+    rabbitmq_destination as _rabbitmq_destination,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -131,6 +132,7 @@ cdef void _init_tables() except *:
 
 _init_tables()
 _SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
+_RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -1309,6 +1311,7 @@ cdef class _Decoder:
         cdef int col, i, j, L, ki
         cdef int best_prio[N_NORM_COLS]
         cdef Py_ssize_t best_ent[N_NORM_COLS]
+        cdef AV* dav
         cdef Py_ssize_t rpc_service = -1, rpc_method = -1, url_full = -1, http_url = -1
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
@@ -1484,8 +1487,16 @@ cdef class _Decoder:
         if best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] >= 0:
             # Brave's tags, Spring AMQP's keys: the system is implied (collector.conventions)
             implied = _SYSTEM_BY_DEST_PRIO.get(best_prio[COL_DEST]) or self.system_by_key()
+        dest = None
+        if best_ent[COL_DEST] >= 0:
+            dav = &self.top.data[best_ent[COL_DEST]].av
+            if dav.kind == K_STR and memchr(self.b + dav.off, 58, dav.end - dav.off) != NULL:
+                # a name with a ':' may be RabbitMQ's composed one (exchange:key[:queue])
+                dest = self.rabbitmq_destination(kind, best_ent, implied, fb_op)
         for col in range(N_NORM_COLS):
-            if best_ent[col] >= 0:
+            if col == COL_DEST and dest is not None:
+                col_obj(&C[NORM_SPAN_COL[col]], dest)
+            elif best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
             elif col == COL_OPTYPE and fb_op is not None:
                 col_obj(&C[NORM_SPAN_COL[col]], fb_op)
@@ -1507,6 +1518,31 @@ cdef class _Decoder:
         col_u32(&C[S_EVENT_COUNT], self.events(e_lo, e_hi, tid_off, sid_off))
         col_u32(&C[S_LINK_COUNT], self.links(l_lo, l_hi, tid_off, sid_off))
         return 0
+
+    cdef object rabbitmq_destination(self, int kind, Py_ssize_t* best_ent, object implied,
+                                     object fb_op):
+        """The exchange or queue a RabbitMQ span's composed destination name means
+        (collector.conventions.rabbitmq_destination), or None."""
+        cdef Py_ssize_t i
+        cdef Entry* e
+        system = implied if best_ent[COL_SYSTEM] < 0 else \
+            self.pyvalue(&self.top.data[best_ent[COL_SYSTEM]].av, 0)
+        if not isinstance(system, str) or system.lower() != "rabbitmq":
+            return None
+        routing_key = None
+        for key in _RABBITMQ_ROUTING_KEYS_BYTES:
+            for i in range(self.top.n):
+                e = &self.top.data[i]
+                if e.key_len == len(key) and memcmp(self.b + e.key_off, <const char*>key,
+                                                    e.key_len) == 0:
+                    routing_key = self.pyvalue(&e.av, 0)
+                    break
+            if routing_key is not None:
+                break
+        op = self.pyvalue(&self.top.data[best_ent[COL_OPTYPE]].av, 0) \
+            if best_ent[COL_OPTYPE] >= 0 else fb_op
+        return _rabbitmq_destination(self.pyvalue(&self.top.data[best_ent[COL_DEST]].av, 0),
+                                     routing_key, kind, op)
 
     cdef object system_by_key(self):
         """The system a key of this span implies (``SYSTEM_BY_KEY``, first in its order),

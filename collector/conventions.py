@@ -82,6 +82,40 @@ BRAVE_DESTINATION_SYSTEMS = {"kafka.topic": "kafka", "rabbit.queue": "rabbitmq",
 # name no destination at all (RabbitMQ's is 'amq.default').
 SYSTEM_BY_KEY = {"messaging.rabbitmq.destination.routing_key": "rabbitmq",
                  "messaging.rabbitmq.routing_key": "rabbitmq"}
+# Conventions 1.27+ name a RabbitMQ destination by composing its parts: a publish
+# '{exchange}:{routing key}', a delivery '{exchange}:{routing key}:{queue}' (an empty part
+# left out; '{exchange}:{routing key}' when the key is the queue's name). The analyzer's
+# nodes are the exchange a message was published to and the queue it was delivered from
+# (the broker's route between them is an edge): rabbitmq_destination() takes them apart.
+RABBITMQ_ROUTING_KEYS = ("messaging.rabbitmq.destination.routing_key",
+                         "messaging.rabbitmq.routing_key")
+_CONSUMER_OPERATIONS = frozenset({"receive", "process", "deliver"})
+
+
+def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str | None:
+    """The exchange (a publish) or queue (a delivery) a RabbitMQ span's composed destination
+    name means, given its routing key; None when the name is no such composition (then it
+    is the destination itself: older conventions name the exchange). ``kind`` is the OTLP
+    span kind number (5: CONSUMER), ``op`` the messaging operation as given."""
+    if not (isinstance(dest, str) and isinstance(routing_key, str) and routing_key
+            and ":" in dest and dest != routing_key):
+        return None
+    rk = routing_key
+    consumer = kind == 5 or (kind != 4 and op in _CONSUMER_OPERATIONS)
+    if consumer:
+        i = dest.find(f":{rk}:")
+        if i > 0:                               # exchange:key:queue
+            return dest[i + len(rk) + 2:] or None
+        if dest.startswith(f"{rk}:"):           # key:queue (the default exchange)
+            return dest[len(rk) + 1:] or None
+        if dest.endswith(f":{rk}"):             # exchange:key, the key naming the queue
+            return rk
+        return None
+    if dest.endswith(f":{rk}") and len(dest) > len(rk) + 1:
+        return dest[:-len(rk) - 1]              # exchange:key
+    return None
+
+
 # An empty value of these keys names nothing (Brave tags the default exchange as '').
 EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS)
 # the same by the priority of the key the destination was read from (what the decoders keep)

@@ -24,8 +24,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.conventions import (
     EMPTY_IS_ABSENT, NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES,
-    SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY, URL_KEYS, host_of, messaging_fallbacks,
-    service_name,
+    RABBITMQ_ROUTING_KEYS, SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY, URL_KEYS, host_of,
+    messaging_fallbacks, rabbitmq_destination, service_name,
 )
 
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -217,6 +217,15 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                         next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None)
                     if system is not None:
                         norm["msg_system"] = system
+                dest = norm.get("msg_destination")
+                if isinstance(dest, str) and ":" in dest \
+                        and str(norm.get("msg_system")).lower() == "rabbitmq":
+                    # (a composed name: exchange:key[:queue], collector.conventions)
+                    dest = rabbitmq_destination(
+                        dest, next((attrs[k] for k in RABBITMQ_ROUTING_KEYS if k in attrs),
+                                   None), s.kind, norm.get("msg_operation_type"))
+                    if dest is not None:
+                        norm["msg_destination"] = dest
                 if "server_address" not in norm and s.kind == 3:  # a CLIENT span
                     url = next((attrs[k] for k in URL_KEYS if k in attrs), None)
                     host = host_of(url)

@@ -853,6 +853,48 @@ def test_systems_implied_by_brave_and_spring_amqp_keys():
     assert got == [c[3] for c in cases]
 
 
+def test_rabbitmq_composed_destination_names():
+    """Conventions 1.27+ compose a RabbitMQ destination: a publish 'exchange:key', a delivery
+    'exchange:key:queue' (or 'key:queue' from the default exchange, 'exchange:key' when the
+    key is the queue). Both decoders store the exchange of a publish and the queue of a
+    delivery; a name that is no composition with the span's routing key stays as it is."""
+    rk = "messaging.rabbitmq.destination.routing_key"
+    mq = ("messaging.system", "rabbitmq")
+    cases = [  # (name, kind, attributes, destination)
+        ("publish orders:o.c", 4, [mq, ("messaging.destination.name", "orders:o.c"),
+                                   (rk, "o.c")], "orders"),
+        ("consume orders:o.c:billing", 5, [mq, ("messaging.destination.name",
+                                                "orders:o.c:billing"), (rk, "o.c")],
+         "billing"),
+        ("consume o.c:billing", 5, [mq, ("messaging.destination.name", "o.c:billing"),
+                                    (rk, "o.c")], "billing"),
+        ("consume orders:emails", 5, [mq, ("messaging.destination.name", "orders:emails"),
+                                      (rk, "emails")], "emails"),
+        # a CLIENT receive is a delivery too (its operation says so); the legacy key counts
+        ("receive x:k:q", 3, [mq, ("messaging.operation.type", "receive"),
+                              ("messaging.destination.name", "x:k:q"),
+                              ("messaging.rabbitmq.routing_key", "k")], "q"),
+        ("publish emails", 4, [mq, ("messaging.destination.name", "emails"),
+                               (rk, "emails")], "emails"),
+        # a routing key with a colon, published through the default exchange: the key
+        ("publish user:created", 4, [mq, ("messaging.destination.name", "user:created"),
+                                     (rk, "user:created")], "user:created"),
+        # an exchange named with a colon (older conventions name the exchange alone)
+        ("publish", 4, [mq, ("messaging.destination.name", "app:events"), (rk, "o.c")],
+         "app:events"),
+        ("publish", 4, [mq, ("messaging.destination.name", "app:events")], "app:events"),
+        # another system's name with a colon is not RabbitMQ's
+        ("send", 4, [("messaging.system", "kafka"), ("messaging.destination.name", "a:k"),
+                     (rk, "k")], "a:k"),
+        # the system implied by the routing key (Spring AMQP's Micrometer spans)
+        ("send", 4, [("messaging.destination.name", "orders:o.c"), (rk, "o.c")], "orders"),
+    ]
+    body = _spans_request([(name, kind, attrs) for name, kind, attrs, _ in cases])
+    assert_same(body)
+    spans = decode_request(parse_request(body), NOW).spans
+    assert spans.column("msg_destination").to_pylist() == [c[3] for c in cases]
+
+
 def test_service_name_of_a_resource_that_does_not_know_it():
     """An SDK not told its service's name says unknown_service[:<language>]: the workload a
     resource detector names (k8s deployment, function, container) is the service then."""
