@@ -81,14 +81,15 @@ BRAVE_DESTINATION_SYSTEMS = {"kafka.topic": "kafka", "rabbit.queue": "rabbitmq",
 # exchange and the routing key, not the system: its default exchange ('') would otherwise
 # name no destination at all (RabbitMQ's is 'amq.default').
 SYSTEM_BY_KEY = {"messaging.rabbitmq.destination.routing_key": "rabbitmq",
-                 "messaging.rabbitmq.routing_key": "rabbitmq"}
+                 "messaging.rabbitmq.routing_key": "rabbitmq",
+                 "rabbitmq.destination.routing_key": "rabbitmq"}  # (the newest registry's)
 # Conventions 1.27+ name a RabbitMQ destination by composing its parts: a publish
 # '{exchange}:{routing key}', a delivery '{exchange}:{routing key}:{queue}' (an empty part
 # left out; '{exchange}:{routing key}' when the key is the queue's name). The analyzer's
 # nodes are the exchange a message was published to and the queue it was delivered from
 # (the broker's route between them is an edge): rabbitmq_destination() takes them apart.
 RABBITMQ_ROUTING_KEYS = ("messaging.rabbitmq.destination.routing_key",
-                         "messaging.rabbitmq.routing_key")
+                         "rabbitmq.destination.routing_key", "messaging.rabbitmq.routing_key")
 _CONSUMER_OPERATIONS = frozenset({"receive", "process", "deliver"})
 
 

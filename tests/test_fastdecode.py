@@ -886,8 +886,11 @@ def test_rabbitmq_composed_destination_names():
         # another system's name with a colon is not RabbitMQ's
         ("send", 4, [("messaging.system", "kafka"), ("messaging.destination.name", "a:k"),
                      (rk, "k")], "a:k"),
-        # the system implied by the routing key (Spring AMQP's Micrometer spans)
+        # the system implied by the routing key (Spring AMQP's Micrometer spans), and the
+        # newest registry's name of that key
         ("send", 4, [("messaging.destination.name", "orders:o.c"), (rk, "o.c")], "orders"),
+        ("process", 5, [("messaging.destination.name", "orders:o.c:q"),
+                        ("rabbitmq.destination.routing_key", "o.c")], "q"),
     ]
     body = _spans_request([(name, kind, attrs) for name, kind, attrs, _ in cases])
     assert_same(body)
