@@ -27,7 +27,8 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
     """Counts, percentiles, queue time, ``timeseries`` ([{t, count, errors, p95_ms}]) and
     slowest / failed example trace ids of an edge (``<source>-><target>``) or a node id.
     A delivery edge also has ``message_count``: the producer messages its deliveries were
-    joined to (more than ``count`` when messages arrive in batches).
+    joined to, summed over the deliveries (more than ``count`` when messages arrive in
+    batches; a message delivered twice counts twice, as two deliveries do).
 
     Raises ``ValueError`` for an id that is neither.
     """

@@ -33,7 +33,8 @@ from collector.conventions import (
     service_name as _service_name, host_of as _host_of,
     SYSTEM_BY_DESTINATION_PRIORITY as _SYSTEM_BY_DEST_PRIO, EMPTY_IS_ABSENT as _EMPTY_IS_ABSENT,
     SYSTEM_BY_KEY as _SYSTEM_BY_KEY, RABBITMQ_ROUTING_KEYS as _RABBITMQ_ROUTING_KEYS,
-    rabbitmq_destination as _rabbitmq_destination,
+    rabbitmq_destination as _rabbitmq_destination, KAFKA_PARTITION_KEYS as _KAFKA_PARTITION_KEYS,
+    kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -110,6 +111,8 @@ cdef int COL_OPTYPE = _NORM_COLS.index("msg_operation_type")
 cdef int COL_DKIND = _NORM_COLS.index("msg_destination_kind")
 cdef int COL_SYSTEM = _NORM_COLS.index("msg_system")
 cdef int COL_DEST = _NORM_COLS.index("msg_destination")
+cdef int COL_MSGID = _NORM_COLS.index("msg_message_id")
+cdef Py_ssize_t AWS_SERVICE_MAXLEN = max(len(k) for k in _AWS_MESSAGING_SERVICES)
 cdef int COL_SERVER = _NORM_COLS.index("server_address")
 
 cdef void _init_tables() except *:
@@ -133,6 +136,7 @@ cdef void _init_tables() except *:
 _init_tables()
 _SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
 _RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
+_KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -1435,9 +1439,9 @@ cdef class _Decoder:
         for i in range(self.top.n):
             e = &self.top.data[i]
             L = <int>e.key_len
-            if L == 11 and e.av.kind == K_STR and e.av.end - e.av.off == 3 \
+            if L == 11 and e.av.kind == K_STR and e.av.end - e.av.off <= AWS_SERVICE_MAXLEN \
                     and memcmp(self.b + e.key_off, b"rpc.service", 11) == 0:
-                rpc_service = i  # (SQS or SNS are the only ones of interest: 3 letters)
+                rpc_service = i  # (SQS, SNS, Kinesis are the only ones of interest: short)
             elif L == 10 and memcmp(self.b + e.key_off, b"rpc.method", 10) == 0:
                 rpc_method = i
             elif L == 8 and kind == 3:  # (a CLIENT span's URL: collector.conventions)
@@ -1493,9 +1497,16 @@ cdef class _Decoder:
             if dav.kind == K_STR and memchr(self.b + dav.off, 58, dav.end - dav.off) != NULL:
                 # a name with a ':' may be RabbitMQ's composed one (exchange:key[:queue])
                 dest = self.rabbitmq_destination(kind, best_ent, implied, fb_op)
+        mid = None
+        if best_ent[COL_MSGID] >= 0 and self.system_is(best_ent, implied, "kafka"):
+            # a Kafka record's offset as its id: qualified by its partition
+            mid = _kafka_message_id(self.pyvalue(&self.top.data[best_ent[COL_MSGID]].av, 0),
+                                    self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
         for col in range(N_NORM_COLS):
             if col == COL_DEST and dest is not None:
                 col_obj(&C[NORM_SPAN_COL[col]], dest)
+            elif col == COL_MSGID and mid is not None:
+                col_obj(&C[NORM_SPAN_COL[col]], mid)
             elif best_ent[col] >= 0:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
             elif col == COL_OPTYPE and fb_op is not None:
@@ -1523,26 +1534,32 @@ cdef class _Decoder:
                                      object fb_op):
         """The exchange or queue a RabbitMQ span's composed destination name means
         (collector.conventions.rabbitmq_destination), or None."""
-        cdef Py_ssize_t i
-        cdef Entry* e
-        system = implied if best_ent[COL_SYSTEM] < 0 else \
-            self.pyvalue(&self.top.data[best_ent[COL_SYSTEM]].av, 0)
-        if not isinstance(system, str) or system.lower() != "rabbitmq":
+        if not self.system_is(best_ent, implied, "rabbitmq"):
             return None
-        routing_key = None
-        for key in _RABBITMQ_ROUTING_KEYS_BYTES:
-            for i in range(self.top.n):
-                e = &self.top.data[i]
-                if e.key_len == len(key) and memcmp(self.b + e.key_off, <const char*>key,
-                                                    e.key_len) == 0:
-                    routing_key = self.pyvalue(&e.av, 0)
-                    break
-            if routing_key is not None:
-                break
+        routing_key = self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES)
         op = self.pyvalue(&self.top.data[best_ent[COL_OPTYPE]].av, 0) \
             if best_ent[COL_OPTYPE] >= 0 else fb_op
         return _rabbitmq_destination(self.pyvalue(&self.top.data[best_ent[COL_DEST]].av, 0),
                                      routing_key, kind, op)
+
+    cdef bint system_is(self, Py_ssize_t* best_ent, object implied, str name):
+        """Whether the span's messaging system (given, else implied) is ``name``, in any
+        case (as the Python decoder compares it)."""
+        system = implied if best_ent[COL_SYSTEM] < 0 else \
+            self.pyvalue(&self.top.data[best_ent[COL_SYSTEM]].av, 0)
+        return isinstance(system, str) and system.lower() == name
+
+    cdef object first_value(self, list keys):
+        """The value of the first of ``keys`` (bytes) this span has, or None."""
+        cdef Py_ssize_t i
+        cdef Entry* e
+        for key in keys:
+            for i in range(self.top.n):
+                e = &self.top.data[i]
+                if e.key_len == len(key) and memcmp(self.b + e.key_off, <const char*>key,
+                                                    e.key_len) == 0:
+                    return self.pyvalue(&e.av, 0)
+        return None
 
     cdef object system_by_key(self):
         """The system a key of this span implies (``SYSTEM_BY_KEY``, first in its order),

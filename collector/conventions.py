@@ -117,6 +117,29 @@ def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str
     return None
 
 
+# Kafka has no message id. Libraries that give one anyway give the record's offset
+# (otelsarama, every version), which is unique only within the record's partition: two
+# records at one offset in two partitions would be one message (a false redelivery, a lost
+# context stitched to the wrong publish). kafka_message_id() qualifies it by the partition.
+KAFKA_PARTITION_KEYS = ("messaging.destination.partition.id",
+                        "messaging.kafka.destination.partition",
+                        "messaging.kafka.source.partition", "messaging.kafka.partition")
+
+
+def kafka_message_id(message_id: Any, partition: Any) -> str | None:
+    """``<partition>/<offset>`` for a Kafka span whose message id is a record offset (all
+    digits) and that names its partition (``KAFKA_PARTITION_KEYS``); else None (the id is
+    kept as it is)."""
+    if isinstance(partition, bool) or not isinstance(partition, (int, str)) \
+            or partition == "":
+        return None
+    if isinstance(message_id, int) and not isinstance(message_id, bool):
+        message_id = str(message_id)
+    if not (isinstance(message_id, str) and message_id.isascii() and message_id.isdigit()):
+        return None
+    return f"{partition}/{message_id}"
+
+
 # An empty value of these keys names nothing (Brave tags the default exchange as '').
 EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS)
 # the same by the priority of the key the destination was read from (what the decoders keep)
@@ -196,8 +219,12 @@ def operation_from_name(name: str, system: Any = None) -> str | None:
 # SendMessage, the queue only as a URL. Such a span that sends is a publish. One that
 # receives is left an RPC: nothing in it says whether the poll brought a message at all
 # (a long poll comes back empty every 20 s), and it names no message to join.
-AWS_MESSAGING_SERVICES = {"sqs": "aws_sqs", "sns": "aws_sns"}
-_AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.arn")
+AWS_MESSAGING_SERVICES = {"sqs": "aws_sqs", "sns": "aws_sns", "kinesis": "aws_kinesis"}
+# (a Kinesis stream: the Java agent's aws.stream.name, from 2.22 aws.kinesis.stream_name;
+# Node's aws.kinesis.stream.name)
+_AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.arn",
+                         "aws.kinesis.stream_name", "aws.kinesis.stream.name",
+                         "aws.stream.name")
 
 
 def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,

@@ -24,8 +24,9 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.conventions import (
     EMPTY_IS_ABSENT, NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES,
-    RABBITMQ_ROUTING_KEYS, SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY, URL_KEYS, host_of,
-    messaging_fallbacks, rabbitmq_destination, service_name,
+    KAFKA_PARTITION_KEYS, RABBITMQ_ROUTING_KEYS, SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY,
+    URL_KEYS, host_of, kafka_message_id, messaging_fallbacks, rabbitmq_destination,
+    service_name,
 )
 
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -226,6 +227,13 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                                    None), s.kind, norm.get("msg_operation_type"))
                     if dest is not None:
                         norm["msg_destination"] = dest
+                mid = norm.get("msg_message_id")
+                if mid is not None and str(norm.get("msg_system")).lower() == "kafka":
+                    # (a record offset: qualified by its partition, collector.conventions)
+                    mid = kafka_message_id(mid, next((attrs[k] for k in KAFKA_PARTITION_KEYS
+                                                      if k in attrs), None))
+                    if mid is not None:
+                        norm["msg_message_id"] = mid
                 if "server_address" not in norm and s.kind == 3:  # a CLIENT span
                     url = next((attrs[k] for k in URL_KEYS if k in attrs), None)
                     host = host_of(url)

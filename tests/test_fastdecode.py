@@ -898,6 +898,56 @@ def test_rabbitmq_composed_destination_names():
     assert spans.column("msg_destination").to_pylist() == [c[3] for c in cases]
 
 
+def test_kafka_offsets_as_message_ids_are_qualified_by_their_partition():
+    """otelsarama gives a record's offset as its message id: unique only in its partition.
+    Both decoders store '<partition>/<offset>' when the span names its partition (any of
+    the conventions' keys) and the id is all digits; any other id stays as it is."""
+    k = ("messaging.system", "kafka")
+    cases = [  # (name, kind, attributes, message id)
+        ("orders publish", 4, [k, ("messaging.message.id", "1041"),
+                               ("messaging.kafka.destination.partition", 1)], "1/1041"),
+        ("orders receive", 5, [k, ("messaging.message.id", "1041"),
+                               ("messaging.kafka.source.partition", 1)], "1/1041"),
+        ("kafka.consume", 5, [k, ("messaging.message_id", 1041),
+                              ("messaging.kafka.partition", 0)], "0/1041"),
+        ("process orders", 5, [("messaging.system", "Kafka"), ("messaging.message.id", "7"),
+                               ("messaging.destination.partition.id", "3")], "3/7"),
+        ("send orders", 4, [k, ("messaging.message.id", "a7f3-11"),
+                            ("messaging.destination.partition.id", "3")], "a7f3-11"),
+        ("send orders", 4, [k, ("messaging.message.id", "1041")], "1041"),
+        ("send orders", 4, [("messaging.system", "rabbitmq"), ("messaging.message.id", "5"),
+                            ("messaging.kafka.partition", 0)], "5"),
+    ]
+    body = _spans_request([(name, kind, attrs) for name, kind, attrs, _ in cases])
+    assert_same(body)
+    spans = decode_request(parse_request(body), NOW).spans
+    assert spans.column("msg_message_id").to_pylist() == [c[3] for c in cases]
+
+
+def test_kinesis_put_record_is_a_publish_to_its_stream():
+    """An AWS SDK PutRecord(s) call names its stream only in aws.* keys (three spellings):
+    a send to that stream; GetRecords names none and stays a call."""
+    aws = [("rpc.system", "aws-api"), ("rpc.service", "Kinesis")]
+    cases = [  # (name, kind, attributes, (system, destination, operation))
+        ("Kinesis.PutRecord", 3, aws + [("rpc.method", "PutRecord"),
+                                        ("aws.stream.name", "orders")],
+         ("aws_kinesis", "orders", "send")),
+        ("Kinesis.PutRecord", 3, aws + [("rpc.method", "PutRecord"),
+                                        ("aws.kinesis.stream_name", "orders")],
+         ("aws_kinesis", "orders", "send")),
+        ("Kinesis.PutRecords", 3, aws + [("rpc.method", "PutRecords"),
+                                         ("aws.kinesis.stream.name", "orders")],
+         ("aws_kinesis", "orders", "send")),
+        ("Kinesis.GetRecords", 3, aws + [("rpc.method", "GetRecords")], (None, None, None)),
+    ]
+    body = _spans_request([(name, kind, attrs) for name, kind, attrs, _ in cases])
+    assert_same(body)
+    spans = decode_request(parse_request(body), NOW).spans
+    got = list(zip(*(spans.column(c).to_pylist()
+                     for c in ("msg_system", "msg_destination", "msg_operation_type"))))
+    assert got == [c[3] for c in cases]
+
+
 def test_service_name_of_a_resource_that_does_not_know_it():
     """An SDK not told its service's name says unknown_service[:<language>]: the workload a
     resource detector names (k8s deployment, function, container) is the service then."""

@@ -64,6 +64,10 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          -- Rebus.Diagnostics names its destinations as a JSON array ('["orders"]')
          WHEN starts_with(dest, '["') AND ends_with(dest, '"]') AND json_valid(dest)
               THEN coalesce(nullif(json_extract_string(dest, '$[0]'), ''), 'unknown')
+         -- the Python Event Hubs SDK names a hub by its AMQP path ('/orders'); the other
+         -- SDKs by its name
+         WHEN lower(sys) = 'eventhubs' AND starts_with(dest, '/') AND length(dest) > 1
+              THEN ltrim(dest, '/')
          -- a partitioned Pulsar topic is one topic, whichever partition a span names
          WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
               THEN regexp_replace(dest, '-partition-[0-9]+$', '')
@@ -367,6 +371,24 @@ inherited AS (   -- children whose only producers are the ones of the span they 
     WHERE n.child_counts GROUP BY n.sk, n.pk HAVING min(m.prio) = 3
 ),
 shared AS (SELECT pk FROM inherited GROUP BY pk HAVING count(*) > 1),
+-- Two consumer spans of one service and destination joined to two producer spans of one
+-- publish (nested producers: one canonical publish), one running inside the other, are two
+-- instrumentation layers' view of one delivery: Rails' ActiveJob opens its "process" span,
+-- a root of its own linking ActiveJob's publish, inside Sidekiq's, which links Sidekiq's
+-- publish (nested in ActiveJob's). The outer one counts. (A message delivered again
+-- reaches the same producer span: that is a redelivery.)
+layered AS (
+    SELECT CASE WHEN yc.t0 <= xc.t0 AND xc.t1 <= yc.t1
+                     AND (xc.t0 <> yc.t0 OR xc.t1 <> yc.t1 OR x.c_sk > y.c_sk)
+                THEN x.c_sk ELSE y.c_sk END AS sk
+    FROM (SELECT * FROM a_match WHERE p_sk <> p_canon) x
+    JOIN a_match y ON y.p_canon = x.p_canon AND y.c_service = x.c_service
+                  AND y.c_topic = x.c_topic
+    JOIN c xc ON xc.sk = x.c_sk
+    JOIN c yc ON yc.sk = y.c_sk
+    WHERE y.p_sk <> x.p_sk
+      AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
+),
 dropped AS (
     SELECT sk FROM empty_polls
     UNION
@@ -397,6 +419,8 @@ dropped AS (
     FROM a_match r JOIN a_match q ON q.p_canon = r.p_canon AND q.c_service = r.c_service
     WHERE r.c_topic = r.p_topic AND q.c_topic <> q.p_topic AND q.c_topic <> 'unknown'
       AND q.p_topic <> 'unknown' AND q.c_sk <> r.c_sk
+    UNION
+    SELECT sk FROM layered
 ),
 ptopic AS (   -- (only a consumer naming no destination needs its producer's: the one its
               -- publish names, maybe on an inner span, as an SDK's under a framework's)
@@ -990,7 +1014,8 @@ c AS (     -- (roles and topics come from the shapes, a_shape: decided once per 
 reach AS (     -- the producer spans each consumer span reaches by parent or link (ctx),
                -- and those of the same message id and destination
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
-           p.end_time_unix_nano AS p_t1, true AS ctx, ph.topic AS p_topic
+           p.end_time_unix_nano AS p_t1, true AS ctx, ph.topic AS p_topic,
+           p.parent_span_id AS p_parent
     FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span
           FROM c WHERE parent_span_id IS NOT NULL
           UNION ALL
@@ -1001,7 +1026,7 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
     WHERE ph.role = 'P'
     UNION ALL
     SELECT c.trace_id, c.span_id, c.op, p.trace_id, p.span_id, p.end_time_unix_nano, false,
-           ph.topic
+           ph.topic, NULL
     FROM c
     JOIN span_rows p ON p.msg_message_id = c.msg_message_id
     JOIN a_shape ph ON ph.shape_id = p.shape_id
@@ -1031,6 +1056,21 @@ shared AS (    -- a delivery handled by several spans in it that have their mess
                          AND w2.span_id = k.span_id)
     GROUP BY o.trace_id, o.span_id HAVING count(*) > 1
 ),
+layered AS (   -- the inner of two consumer spans, one inside the other, that reached two
+               -- layers of one publish (a producer span and its producer child): as in
+               -- analyzer_consumers (there by the canonical publish)
+    SELECT CASE WHEN yc.t0 <= xc.t0 AND xc.t1 <= yc.t1
+                     AND (xc.t0 <> yc.t0 OR xc.t1 <> yc.t1 OR x.span_id > y.span_id)
+                THEN x.trace_id ELSE y.trace_id END AS trace_id,
+           CASE WHEN yc.t0 <= xc.t0 AND xc.t1 <= yc.t1
+                     AND (xc.t0 <> yc.t0 OR xc.t1 <> yc.t1 OR x.span_id > y.span_id)
+                THEN x.span_id ELSE y.span_id END AS span_id
+    FROM reach x JOIN reach y ON y.p_trace = x.p_trace AND y.p_span = x.p_parent
+    JOIN c xc ON xc.trace_id = x.trace_id AND xc.span_id = x.span_id
+    JOIN c yc ON yc.trace_id = y.trace_id AND yc.span_id = y.span_id
+    WHERE x.ctx AND y.ctx
+      AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
+),
 polls AS (     -- a poll whose message a processing span of the same service also reached
     SELECT DISTINCT r.trace_id, r.span_id
     FROM reach r JOIN reach q ON q.p_trace = r.p_trace AND q.p_span = r.p_span
@@ -1039,10 +1079,11 @@ polls AS (     -- a poll whose message a processing span of the same service als
 counted AS (   -- one per delivery: not the inner span of nested consumer spans (unless the
                -- outer is a poll or anchor, or the inner has its own context), not such an
                -- outer span, not a poll beside the span processing its message or an empty
-               -- one, and not a span that links to the deliveries it wraps (as in
-               -- analyzer_consumers)
+               -- one, not a second layer's span of a delivery, and not a span that links
+               -- to the deliveries it wraps (as in analyzer_consumers)
     SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
     ANTI JOIN empty y ON y.trace_id = c.trace_id AND y.span_id = c.span_id
+    ANTI JOIN layered z ON z.trace_id = c.trace_id AND z.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
                          AND (NOT (coalesce(o.op, '') IN ('receive', 'create')
