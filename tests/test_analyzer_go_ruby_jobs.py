@@ -8,8 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer import analyze, edge_detail
+from tests.analysis_checks import analysed as _analysed
+from tests.analysis_checks import edges_of as _edges
+from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanRef, SpanSet
-from tests.test_analyzer_libraries import _analysed, _edges, _systems
 
 N = 3
 

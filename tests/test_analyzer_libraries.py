@@ -8,34 +8,12 @@ from __future__ import annotations
 from typing import Any
 
 from analyzer import analyze, edge_detail, flow_for_trace
+from tests.analysis_checks import analysed as _analysed
+from tests.analysis_checks import edges_of as _edges
+from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanSet
 
 N = 3
-
-
-def _edges(a) -> dict[str, tuple[str, int]]:
-    return {e["id"]: (e["type"], e["count"]) for e in a.edges}
-
-
-def _systems(a) -> dict[str, str | None]:
-    """Each topic node's messaging system."""
-    return {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"}
-
-
-def _analysed(st, edges: dict[str, tuple[str, int]], delivery: str,
-              p50_ms: float | None = None) -> Any:
-    """The analysis of ``st``, checked: exactly ``edges``; the ``delivery`` edge's
-    deliveries all joined by context (and ``p50_ms`` long); no anomaly; the edge's detail
-    counts what the analysis does."""
-    a = analyze(st)
-    assert _edges(a) == edges
-    consume = next(e for e in a.edges if e["id"] == delivery)
-    assert consume["joined_by"] == {"context": edges[delivery][1], "message_id": 0, "none": 0}
-    if p50_ms is not None:
-        assert consume["p50_ms"] == p50_ms
-    assert not a.anomalies
-    assert edge_detail(st, delivery)["count"] == edges[delivery][1]
-    return a
 
 
 def test_java_agent_sns_publish_is_a_publish_routed_to_the_queue():

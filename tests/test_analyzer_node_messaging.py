@@ -7,11 +7,9 @@ has shipped, and checks what the analyzer makes of them."""
 
 from __future__ import annotations
 
-from typing import Any
-
-from analyzer import analyze, edge_detail
+from tests.analysis_checks import analysed_each as _analysed
+from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanRef, SpanSet
-from tests.test_analyzer_libraries import _edges, _systems
 
 N = 3
 
@@ -27,23 +25,6 @@ N = 3
 #         CLIENT), messaging.destination.name, messaging.operation.type/name,
 #         messaging.destination.partition.id, messaging.kafka.message.key, messaging.kafka.offset.
 KAFKAJS = ("old", "new")
-
-
-def _analysed(st, edges: dict[str, tuple[str, int]], deliveries: list[str],
-              anomalies: list[tuple[str, str, int]] = ()) -> Any:
-    """The analysis of ``st``, checked: exactly ``edges``; every ``deliveries`` edge's
-    deliveries all joined by context; no anomaly but ``anomalies`` (type, where, count); each
-    edge's detail counts what the analysis does."""
-    a = analyze(st)
-    assert _edges(a) == edges
-    for d in deliveries:
-        consume = a.edge(d)
-        assert consume["joined_by"] == {"context": edges[d][1], "message_id": 0, "none": 0}, d
-    assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == \
-        sorted(anomalies)
-    for e in a.edges:
-        assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
-    return a
 
 
 def _pg(b: SpanSet, service: str, parent: SpanRef, t: float, table: str) -> SpanRef:

@@ -202,27 +202,38 @@ WITH p AS (
     SELECT trace_id, span_id, sk, pk, shape_id, t0, t1, mid, p_nested AS nested
     FROM a_msg WHERE role = 'P'
 ),
-env AS (
-    SELECT DISTINCT pk AS sk FROM a_msg
+carried AS MATERIALIZED (   -- (message, the send that carried it)
+    SELECT sk, pk AS env FROM a_msg
     WHERE role = 'P' AND op = 'create' AND p_role = 'P' AND coalesce(p_op, '') <> 'create'
-    UNION
-    -- a producer span around a producer span of its service for another destination
-    SELECT DISTINCT pk FROM a_msg
-    WHERE role = 'P' AND p_role = 'P' AND NOT p_nested AND p_service = service
-    UNION
-    SELECT s.sk
+    UNION ALL
+    SELECT c.sk, s.sk
     FROM a_lk l
     JOIN a_msg s ON s.sk = l.from_sk AND s.role = 'P' AND coalesce(s.op, '') <> 'create'
     JOIN a_msg c ON c.sk = l.to_sk AND c.role = 'P' AND c.service = s.service
     WHERE c.sk <> s.sk
+),
+env AS (
+    SELECT env AS sk FROM carried
+    UNION
+    -- a producer span around a producer span of its service for another destination
+    SELECT DISTINCT pk FROM a_msg
+    WHERE role = 'P' AND p_role = 'P' AND NOT p_nested AND p_service = service
+),
+-- A message created before the send that carried it was on the broker once that send
+-- ended (Azure SDKs fill a batch with per-event spans, then send it): its queue time
+-- starts there (sent_t1), not when its own span ended.
+sent AS (
+    SELECT c.sk, max(e.t1) AS t1 FROM carried c JOIN a_msg_t e ON e.sk = c.env GROUP BY c.sk
 )
 SELECT p.*,
        CASE WHEN NOT p.nested THEN p.sk
             WHEN NOT coalesce(q.nested, false) THEN p.pk
             ELSE q.pk END AS canon,
-       p.sk IN (SELECT sk FROM env) AS envelope
+       p.sk IN (SELECT sk FROM env) AS envelope,
+       greatest(p.t1, coalesce(st.t1, p.t1)) AS sent_t1
 -- (a plain equi-join: a one-sided condition in a LEFT JOIN's ON turns it into a nested loop)
-FROM p LEFT JOIN p q ON q.sk = p.pk;
+FROM p LEFT JOIN p q ON q.sk = p.pk
+LEFT JOIN sent st ON st.sk = p.sk;
 CREATE OR REPLACE TEMP VIEW a_prod AS
 SELECT p.*, h.service, h.topic, h.err
 FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
@@ -290,7 +301,7 @@ best AS (
 )
 SELECT b.c_sk, c.trace_id AS c_trace, c.span_id AS c_span, b.b.p_sk AS p_sk,
        p.trace_id AS p_trace, p.span_id AS p_span, b.canon AS p_canon,
-       b.b.prio::UTINYINT AS prio, c.t0 - p.t1 AS queue_ns,
+       b.b.prio::UTINYINT AS prio, c.t0 - p.sent_t1 AS queue_ns,
        -- a consumer cannot start before its producer; a poll (receive) can: it waits for
        -- messages from its start (the .NET Kafka instrumentation's receive span covers a
        -- blocking Consume()), and only one that ended before the publish began is skewed
@@ -1015,7 +1026,7 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
                -- and those of the same message id and destination
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
            p.end_time_unix_nano AS p_t1, true AS ctx, ph.topic AS p_topic,
-           p.parent_span_id AS p_parent
+           p.parent_span_id AS p_parent, ph.op AS p_op, ph.service AS p_service
     FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span
           FROM c WHERE parent_span_id IS NOT NULL
           UNION ALL
@@ -1026,7 +1037,7 @@ reach AS (     -- the producer spans each consumer span reaches by parent or lin
     WHERE ph.role = 'P'
     UNION ALL
     SELECT c.trace_id, c.span_id, c.op, p.trace_id, p.span_id, p.end_time_unix_nano, false,
-           ph.topic, NULL
+           ph.topic, NULL, ph.op, ph.service
     FROM c
     JOIN span_rows p ON p.msg_message_id = c.msg_message_id
     JOIN a_shape ph ON ph.shape_id = p.shape_id
@@ -1124,10 +1135,31 @@ mine AS (
     LEFT JOIN ptopic pt ON pt.trace_id = k.trace_id AND pt.span_id = k.span_id
     WHERE k.topic = $topic OR (k.topic = 'unknown' AND coalesce(o.topic, pt.topic) = $topic)
 ),
+-- (a message created before the send carrying it: its queue time starts when that send
+-- ended, as in analyzer_producers' sent_t1; the send is its producer parent, or links to it)
+rp AS (        -- the producer spans its deliveries reached
+    SELECT DISTINCT r.p_trace, r.p_span, r.p_parent, r.p_op, r.p_service FROM reach r
+    SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
+),
+sent AS (
+    SELECT p_trace, p_span, max(t1) AS t1 FROM (
+        SELECT x.p_trace, x.p_span, e.end_time_unix_nano AS t1   -- a 'create' in its send
+        FROM rp x JOIN span_rows e ON e.trace_id = x.p_trace AND e.span_id = x.p_parent
+        JOIN a_shape eh ON eh.shape_id = e.shape_id
+        WHERE x.p_op = 'create' AND eh.role = 'P' AND coalesce(eh.op, '') <> 'create'
+        UNION ALL
+        SELECT x.p_trace, x.p_span, e.end_time_unix_nano         -- linked from its send
+        FROM rp x JOIN lk l ON l.linked_trace_id = x.p_trace AND l.linked_span_id = x.p_span
+        JOIN span_rows e ON e.trace_id = l.trace_id AND e.span_id = l.span_id
+        JOIN a_shape eh ON eh.shape_id = e.shape_id
+        WHERE eh.role = 'P' AND coalesce(eh.op, '') <> 'create' AND eh.service = x.p_service
+    ) GROUP BY p_trace, p_span
+),
 prod AS (      -- producers reached by parent or by link, else by message id
-    SELECT r.trace_id, r.span_id, r.p_t1, r.ctx,
+    SELECT r.trace_id, r.span_id, greatest(r.p_t1, coalesce(st.t1, r.p_t1)) AS p_t1, r.ctx,
            CASE WHEN r.ctx THEN hash(r.p_trace, r.p_span) END AS p_key
     FROM reach r SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
+    LEFT JOIN sent st ON st.p_trace = r.p_trace AND st.p_span = r.p_span
 )
 SELECT k.trace_id, k.span_id, k.t0, k.t1, k.err,
        -- greatest() ignores NULL: a delivery with no producer found has no queue time
