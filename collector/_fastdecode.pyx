@@ -213,6 +213,9 @@ cdef inline int entries_push(Entries* es) except -1:
 
 # collector.conventions.NAME_OPERATIONS: (word, its length, operation)
 _NAME_OPS = [(k.encode(), len(k), v) for k, v in _NAME_OPERATIONS.items()]
+cdef Py_ssize_t NAME_OP_MIN = min(ln for _, ln, _ in _NAME_OPS)
+cdef Py_ssize_t NAME_OP_MAX = max(ln for _, ln, _ in _NAME_OPS)
+assert NAME_OP_MAX <= 8  # (name_word_op's buffer)
 
 
 cdef inline bint ascii_space(uint8_t c) noexcept nogil:
@@ -223,7 +226,7 @@ cdef object name_word_op(const uint8_t* p, Py_ssize_t n):
     """The operation one (ASCII) word of a span name is, or None."""
     cdef char low[8]
     cdef Py_ssize_t i
-    if n < 4 or n > 7:
+    if n < NAME_OP_MIN or n > NAME_OP_MAX:
         return None
     for i in range(n):
         low[i] = <char>(p[i] + 32 if 65 <= p[i] <= 90 else p[i])
@@ -1317,6 +1320,7 @@ cdef class _Decoder:
         cdef Py_ssize_t best_ent[N_NORM_COLS]
         cdef AV* dav
         cdef Py_ssize_t rpc_service = -1, rpc_method = -1, url_full = -1, http_url = -1
+        cdef Py_ssize_t msg_url = -1, url_at = -1
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1444,17 +1448,20 @@ cdef class _Decoder:
                 rpc_service = i  # (SQS, SNS, Kinesis are the only ones of interest: short)
             elif L == 10 and memcmp(self.b + e.key_off, b"rpc.method", 10) == 0:
                 rpc_method = i
-            elif L == 8 and kind == 3:  # (a CLIENT span's URL: collector.conventions)
+            elif L == 8:  # (a span's URL: collector.conventions.URL_KEYS)
                 if memcmp(self.b + e.key_off, b"url.full", 8) == 0:
                     url_full = i
                 elif memcmp(self.b + e.key_off, b"http.url", 8) == 0:
                     http_url = i
+            elif L == 13 and memcmp(self.b + e.key_off, b"messaging.url", 13) == 0:
+                msg_url = i
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):
                 ki = bucket[L][j]
                 if memcmp(self.b + e.key_off, norm_key[ki], L) == 0:
-                    if norm_skip_empty[ki] and e.av.kind == K_STR and e.av.end == e.av.off:
+                    if norm_skip_empty[ki] and (e.av.kind == K_STR or e.av.kind == K_BYTES) \
+                            and e.av.end == e.av.off:  # ('' as text or as bytes)
                         break
                     col = norm_col[ki]
                     if norm_prio[ki] < best_prio[col]:
@@ -1502,6 +1509,16 @@ cdef class _Decoder:
             # a Kafka record's offset as its id: qualified by its partition
             mid = _kafka_message_id(self.pyvalue(&self.top.data[best_ent[COL_MSGID]].av, 0),
                                     self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
+        if best_ent[COL_SERVER] < 0:
+            # a CLIENT or messaging span naming its server only in a URL: URL_KEYS, or
+            # MESSAGING_URL_KEYS (collector.conventions)
+            if kind == 3:
+                url_at = url_full if url_full >= 0 else (http_url if http_url >= 0
+                                                         else msg_url)
+            elif best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0 \
+                    or implied is not None or (fallback and (
+                        "msg_system" in fallback or "msg_destination" in fallback)):
+                url_at = url_full if url_full >= 0 else msg_url
         for col in range(N_NORM_COLS):
             if col == COL_DEST and dest is not None:
                 col_obj(&C[NORM_SPAN_COL[col]], dest)
@@ -1511,10 +1528,8 @@ cdef class _Decoder:
                 self.norm_value(col, &C[NORM_SPAN_COL[col]], &self.top.data[best_ent[col]].av)
             elif col == COL_OPTYPE and fb_op is not None:
                 col_obj(&C[NORM_SPAN_COL[col]], fb_op)
-            elif col == COL_SERVER and kind == 3 and (url_full >= 0 or http_url >= 0):
-                # a CLIENT span naming its server only in its URL (collector.conventions)
-                host = _host_of(self.pyvalue(
-                    &self.top.data[url_full if url_full >= 0 else http_url].av, 0))
+            elif col == COL_SERVER and url_at >= 0:
+                host = _host_of(self.pyvalue(&self.top.data[url_at].av, 0))
                 if host is None:
                     col_null(&C[NORM_SPAN_COL[col]])
                 else:

@@ -15,6 +15,8 @@ from urllib.parse import urlsplit
 # names beat the legacy names that older instrumentation still emits.
 NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "messaging.system": ("msg_system", 0),
+    # (the name later conventions give it: OpenTelemetry.Instrumentation.ConfluentKafka 0.5)
+    "messaging.system.name": ("msg_system", 1),
     # A template ("/customers/{id}") names one destination per entity as one node: the
     # conventions give it as the low-cardinality name, so it wins over the name itself.
     "messaging.destination.template": ("msg_destination", 0),
@@ -82,7 +84,14 @@ BRAVE_DESTINATION_SYSTEMS = {"kafka.topic": "kafka", "rabbit.queue": "rabbitmq",
 # name no destination at all (RabbitMQ's is 'amq.default').
 SYSTEM_BY_KEY = {"messaging.rabbitmq.destination.routing_key": "rabbitmq",
                  "messaging.rabbitmq.routing_key": "rabbitmq",
-                 "rabbitmq.destination.routing_key": "rabbitmq"}  # (the newest registry's)
+                 "rabbitmq.destination.routing_key": "rabbitmq",  # (the newest registry's)
+                 # Kafka's own keys (Trendyol's otel-kafka-konsumer names no system)
+                 "messaging.kafka.partition": "kafka",
+                 "messaging.kafka.destination.partition": "kafka",
+                 "messaging.kafka.source.partition": "kafka",
+                 "messaging.kafka.message.key": "kafka", "messaging.kafka.message_key": "kafka",
+                 "messaging.kafka.consumer.group": "kafka",
+                 "messaging.kafka.message.offset": "kafka", "messaging.kafka.offset": "kafka"}
 # Conventions 1.27+ name a RabbitMQ destination by composing its parts: a publish
 # '{exchange}:{routing key}', a delivery '{exchange}:{routing key}:{queue}' (an empty part
 # left out; '{exchange}:{routing key}' when the key is the queue's name). The analyzer's
@@ -194,7 +203,10 @@ def service_name(res_attrs: dict[str, Any]) -> str:
 # operation, and only these words (aliased as the attribute's values are).
 NAME_OPERATIONS = {"create": "create", "send": "send", "publish": "send",
                    "receive": "receive", "process": "process", "deliver": "process",
-                   "settle": "settle"}
+                   "settle": "settle",
+                   # (acknowledgements: Google Pub/Sub's Node client names its ack and
+                   # modack RPC spans "<subscription> ack", 4.x as CONSUMER spans)
+                   "ack": "settle", "nack": "settle", "modack": "settle"}
 
 
 def operation_from_name(name: str, system: Any = None) -> str | None:
@@ -263,11 +275,16 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
 
 # An HTTP client span of older instrumentation may name its server only in its URL
 # (http.url, without net.peer.name): the host is the peer a call without spans went to.
-URL_KEYS = ("url.full", "http.url")
+# A messaging span may name its broker only by a URL too (Node's AWS SDK spans: the queue's
+# url.full, earlier messaging.url): its host is the address the analyzer compares with a
+# client span under it (the SDK's HTTP request to that broker is part of the publish).
+URL_KEYS = ("url.full", "http.url", "messaging.url")         # a CLIENT span's
+MESSAGING_URL_KEYS = ("url.full", "messaging.url")            # another messaging span's
 
 
 def host_of(url: Any) -> str | None:
-    """The host of a client span's URL (``URL_KEYS``), lowercased, or None."""
+    """The host of a span's URL (``URL_KEYS``, ``MESSAGING_URL_KEYS``), lowercased, or
+    None."""
     if not isinstance(url, str) or "//" not in url:
         return None
     try:

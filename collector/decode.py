@@ -24,7 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.conventions import (
     EMPTY_IS_ABSENT, NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES,
-    KAFKA_PARTITION_KEYS, RABBITMQ_ROUTING_KEYS, SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY,
+    KAFKA_PARTITION_KEYS, MESSAGING_URL_KEYS, RABBITMQ_ROUTING_KEYS, SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY,
     URL_KEYS, host_of, kafka_message_id, messaging_fallbacks, rabbitmq_destination,
     service_name,
 )
@@ -234,8 +234,12 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                                                       if k in attrs), None))
                     if mid is not None:
                         norm["msg_message_id"] = mid
-                if "server_address" not in norm and s.kind == 3:  # a CLIENT span
-                    url = next((attrs[k] for k in URL_KEYS if k in attrs), None)
+                if "server_address" not in norm and (
+                        s.kind == 3 or "msg_system" in norm or "msg_destination" in norm):
+                    # (a CLIENT or messaging span naming its server only in a URL)
+                    url = next((attrs[k] for k in (URL_KEYS if s.kind == 3
+                                                   else MESSAGING_URL_KEYS) if k in attrs),
+                               None)
                     host = host_of(url)
                     if host is not None:
                         norm["server_address"] = host

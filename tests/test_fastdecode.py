@@ -1015,7 +1015,8 @@ def test_operation_from_names_of_every_shape():
 
 def test_client_span_naming_its_server_only_in_its_url():
     """Older HTTP client instrumentation gives http.url and no net.peer.name: the URL's host
-    is the peer (only for CLIENT spans, only when no server.address / net.peer.name)."""
+    is the peer (only for CLIENT spans and spans of a messaging system, only when no
+    server.address / net.peer.name)."""
     cases = [  # (kind, attributes, server_address stored)
         (3, [("http.url", "https://API.Stripe.com:443/v1/charges?x=1")], "api.stripe.com"),
         (3, [("url.full", "http://[::1]:8080/x"), ("http.url", "http://old/")], "::1"),
@@ -1025,6 +1026,18 @@ def test_client_span_naming_its_server_only_in_its_url():
         (3, [("http.url", "http://a/"), ("net.peer.name", "b")], "b"),
         (2, [("http.url", "http://server-side/")], None),          # a SERVER span
         (3, [("http.url", "http://first/"), ("http.url", "http://last/")], "last"),
+        # a messaging span names its broker by a URL (Node's AWS SDK spans): its host, too
+        (4, [("messaging.system", "aws_sqs"), ("url.full", "https://sqs.x.com/1/orders")],
+         "sqs.x.com"),
+        (5, [("messaging.system", "aws.sqs"), ("messaging.url", "https://sqs.x.com/1/q")],
+         "sqs.x.com"),
+        (4, [("messaging.destination", "q"), ("messaging.url", "amqp://u:p@rabbit:5672")],
+         "rabbit"),
+        (5, [("messaging.system", "kafka"), ("messaging.url", '["kafka:9092"]')], None),
+        (4, [("messaging.system", "aws_sqs"), ("http.url", "https://sqs.x.com/")], None),
+        (3, [("messaging.system", "aws.sqs"), ("messaging.url", "https://sqs.y.com/1/q")],
+         "sqs.y.com"),
+        (4, [("url.full", "https://no-messaging/")], None),       # a span of no system
     ]
     body = _spans_request([("GET", kind, attrs) for kind, attrs, _ in cases])
     assert_same(body)

@@ -32,6 +32,10 @@ SET SESSION preserve_insertion_order = false
 -- collector reads it there, collector.conventions.operation_from_name.)
 CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
     CASE WHEN name = 'Bunny::ReaderLoop#run_once' THEN NULL
+         WHEN op = 'settle' THEN NULL  -- an acknowledgement, whatever its kind
+         -- (Pub/Sub's Node client 5.0 said its "<subscription> ack" RPC spans receive)
+         WHEN kind = 'CLIENT' AND op = 'receive'
+              AND regexp_matches(lower(name), ' (ack|nack|modack)$') THEN NULL
          WHEN kind = 'PRODUCER' THEN 'P'
          WHEN kind = 'CONSUMER' THEN 'C'
          WHEN kind = 'CLIENT' AND op IN ('send', 'create') THEN 'P'
@@ -315,7 +319,8 @@ CREATE OR REPLACE TEMP VIEW a_match AS
 SELECT m.* EXCLUDE (prio, c_shape, p_shape),
        CASE m.prio WHEN 1 THEN 'parent' WHEN 2 THEN 'link' WHEN 3 THEN 'parent'
             ELSE 'message_id' END AS via,
-       ch.service AS c_service, ch.op AS c_op, ch.topic AS c_topic, ph.topic AS p_topic
+       ch.service AS c_service, ch.op AS c_op, ch.topic AS c_topic, ph.topic AS p_topic,
+       ph.service AS p_service
 FROM a_match_t m JOIN a_shape ch ON ch.shape_id = m.c_shape
 JOIN a_shape ph ON ph.shape_id = m.p_shape
 
@@ -343,7 +348,7 @@ JOIN a_shape ph ON ph.shape_id = m.p_shape
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
     SELECT trace_id, span_id, sk, pk, shape_id, service, kind, topic, op, p_nested, p_op,
-           p_topic, p_role, t0, t1, mid
+           p_topic, p_role, t0, t1, mid, msg_system
     FROM a_msg WHERE role = 'C'
 ),
 -- A poll (CLIENT receive) naming no message (no message id, no link, no producer parent)
@@ -382,6 +387,17 @@ inherited AS (   -- children whose only producers are the ones of the span they 
     WHERE n.child_counts GROUP BY n.sk, n.pk HAVING min(m.prio) = 3
 ),
 shared AS (SELECT pk FROM inherited GROUP BY pk HAVING count(*) > 1),
+-- A batch span (joined to several messages) each of whose messages a span of its own in
+-- the same service delivered too is a step after those deliveries, not a second delivery
+-- of them: Broadway's handle_batch span after each message's processor span, Vert.x's batch
+-- handler beside its per-record handler.
+batches AS MATERIALIZED (SELECT c_sk, count(*) AS n FROM a_match_t GROUP BY c_sk HAVING n > 1),
+rebatched AS (
+    SELECT b.c_sk FROM a_match b JOIN batches x ON x.c_sk = b.c_sk
+    JOIN a_match o ON o.p_canon = b.p_canon AND o.c_service = b.c_service
+    WHERE o.c_sk NOT IN (SELECT c_sk FROM batches)
+    GROUP BY b.c_sk, x.n HAVING count(DISTINCT b.p_canon) = x.n
+),
 -- Two consumer spans of one service and destination joined to two producer spans of one
 -- publish (nested producers: one canonical publish), one running inside the other, are two
 -- instrumentation layers' view of one delivery: Rails' ActiveJob opens its "process" span,
@@ -432,6 +448,20 @@ dropped AS (
       AND q.p_topic <> 'unknown' AND q.c_sk <> r.c_sk
     UNION
     SELECT sk FROM layered
+    UNION
+    SELECT c_sk FROM rebatched
+    UNION
+    -- a consumer span naming no messaging system, destination or message, that got nothing
+    -- from another service, where no other service publishes anything unnamed either, is an
+    -- in-process hand-over, no delivery: Spring Integration's channel (a root CONSUMER span
+    -- with only messaging.operation), Symfony Messenger's SEND span inside the request that
+    -- dispatched the message. (Its worker's CONSUME span, as bare, may have come from such
+    -- a dispatch elsewhere: a delivery whose context was lost.)
+    SELECT c.sk FROM c
+    WHERE c.topic = 'unknown' AND c.msg_system IS NULL AND c.mid IS NULL
+      AND c.sk NOT IN (SELECT m.c_sk FROM a_match m WHERE m.p_service <> m.c_service)
+      AND NOT EXISTS (SELECT 1 FROM a_prod p WHERE p.topic = 'unknown'
+                         AND p.service <> c.service)
 ),
 ptopic AS (   -- (only a consumer naming no destination needs its producer's: the one its
               -- publish names, maybe on an inner span, as an SDK's under a framework's)
@@ -537,6 +567,20 @@ route AS (
     WHERE p.topic <> k.topic AND p.topic <> 'unknown' AND k.topic <> 'unknown'
     GROUP BY p.sk, p.topic, k.topic
 ),
+-- A client span under a messaging span of its service naming the same server is how that
+-- publish or poll reached the broker (Node's HTTP instrumentation under the AWS SDK's SQS
+-- spans), not a call of its own. (Only spans of client shapes whose server a messaging
+-- shape of their service names are looked at: mostly none.)
+transport AS (
+    SELECT s.sk FROM a_spans s
+    JOIN a_msg_t m ON m.sk = s.pk
+    JOIN a_shape mh ON mh.shape_id = m.shape_id
+    WHERE s.shape_id IN (SELECT c.shape_id FROM a_shape c
+                         SEMI JOIN a_shape x ON x.service = c.service
+                              AND x.server_address = c.server_address AND x.role IS NOT NULL
+                         WHERE c.kind = 'CLIENT' AND c.role IS NULL AND c.msg_system IS NULL)
+      AND mh.server_address = s.server_address AND mh.service = s.service
+),
 ext AS (
     SELECT s.trace_id, s.sk, s.service, s.peer, s.t0, s.t1, s.err
     FROM (SELECT trace_id, sk, service, t0, t1, err,
@@ -545,6 +589,7 @@ ext AS (
           WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL) s
     WHERE s.peer IS NOT NULL AND s.sk NOT IN (SELECT sk FROM sync)
       AND s.sk NOT IN (SELECT pk FROM a_msg_t WHERE pk IS NOT NULL)
+      AND s.sk NOT IN (SELECT sk FROM transport)
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
        trace_id, sk, t0, t1, err, false AS skew FROM pub
@@ -585,12 +630,22 @@ m AS (
     FROM a_match WHERE p_trace <> c_trace
     GROUP BY c_sk HAVING count(DISTINCT p_trace) = 1
 ),
+-- (a link between a message's producer span and the send that carried it, either way, joins
+-- no traces: the Node Pub/Sub client sends each batch in a trace of its own, linked with
+-- the create spans of every order in it)
+carrier AS (
+    SELECT l.from_sk FROM a_lk l
+    JOIN a_prod_t a ON a.sk = l.from_sk JOIN a_prod_t b ON b.sk = l.to_sk
+    JOIN a_shape ah ON ah.shape_id = a.shape_id JOIN a_shape bh ON bh.shape_id = b.shape_id
+    WHERE ah.service = bh.service
+),
 l AS (
     SELECT l.trace_id, min(l.linked_trace_id) AS linked_trace_id
     FROM a_links l
     SEMI JOIN tr t1 ON t1.trace_id = l.trace_id
     SEMI JOIN tr t2 ON t2.trace_id = l.linked_trace_id
     WHERE l.trace_id <> l.linked_trace_id
+      AND hash(l.trace_id, l.span_id) NOT IN (SELECT from_sk FROM carrier)
     GROUP BY l.trace_id, l.span_id HAVING count(DISTINCT l.linked_trace_id) = 1
 ),
 -- ... and only when the spans of its trace, together, join one other trace: a poll's trace
@@ -1082,6 +1137,18 @@ layered AS (   -- the inner of two consumer spans, one inside the other, that re
     WHERE x.ctx AND y.ctx
       AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
 ),
+rctx AS (SELECT DISTINCT trace_id, span_id, p_trace, p_span FROM reach WHERE ctx),
+rebatched AS ( -- a span reaching several producers, each of which another span reached
+               -- alone (analyzer_consumers' rebatched)
+    SELECT b.trace_id, b.span_id FROM rctx b
+    LEFT JOIN (SELECT DISTINCT r.p_trace, r.p_span FROM rctx r
+               SEMI JOIN (SELECT trace_id, span_id FROM rctx GROUP BY 1, 2
+                          HAVING count(*) = 1) s
+                    ON s.trace_id = r.trace_id AND s.span_id = r.span_id) o
+           ON o.p_trace = b.p_trace AND o.p_span = b.p_span
+    GROUP BY b.trace_id, b.span_id
+    HAVING count(*) > 1 AND count(*) FILTER (WHERE o.p_span IS NULL) = 0
+),
 polls AS (     -- a poll whose message a processing span of the same service also reached
     SELECT DISTINCT r.trace_id, r.span_id
     FROM reach r JOIN reach q ON q.p_trace = r.p_trace AND q.p_span = r.p_span
@@ -1095,6 +1162,7 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans 
     SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
     ANTI JOIN empty y ON y.trace_id = c.trace_id AND y.span_id = c.span_id
     ANTI JOIN layered z ON z.trace_id = c.trace_id AND z.span_id = c.span_id
+    ANTI JOIN rebatched w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
                          AND (NOT (coalesce(o.op, '') IN ('receive', 'create')
@@ -1253,13 +1321,27 @@ GROUP BY s.trace_id,
 -- name: detail_rows_external
 -- Calls to a peer without spans: from one service ($name), or from all ($name NULL).
 CREATE OR REPLACE TEMP TABLE d_rows AS
-SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
-FROM spans
-WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-  AND ($name IS NULL OR service_name = $name)
-  AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
-  AND coalesce(peer_service, db_system, server_address) = $target
+WITH x AS (
+    SELECT trace_id, span_id, parent_span_id, service_name, server_address,
+           start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+           status_code = 'ERROR' AS err
+    FROM spans
+    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+      AND ($name IS NULL OR service_name = $name)
+      AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
+      AND coalesce(peer_service, db_system, server_address) = $target
+),
+transport AS (   -- under a messaging span of its service naming the same server: how that
+                 -- publish or poll reached the broker (analyzer_hops' transport)
+    SELECT x.trace_id, x.span_id FROM x
+    JOIN span_rows p ON p.trace_id = x.trace_id AND p.span_id = x.parent_span_id
+    JOIN a_shape ph ON ph.shape_id = p.shape_id
+    WHERE x.server_address IN (SELECT server_address FROM a_shape WHERE role IS NOT NULL)
+      AND ph.role IS NOT NULL AND ph.server_address = x.server_address
+      AND ph.service = x.service_name
+)
+SELECT trace_id, t0, t1, err, NULL::BIGINT AS queue_ns
+FROM x ANTI JOIN transport t ON t.trace_id = x.trace_id AND t.span_id = x.span_id
 
 -- name: detail_rows_service
 -- A service's units of work: its server, consumer and root spans.
