@@ -135,6 +135,8 @@ class Stager:
         self.run("analyzer_load_messaging")
         self.run("analyzer_producers")
         self.run("analyzer_matches")
+        if self.run("analyzer_carried").fetchone()[0]:
+            self.run("analyzer_sent")
         self.run("analyzer_consumers")
         if self.run("analyzer_instant_deliveries").fetchone()[0]:
             self.run("analyzer_delivery_work")

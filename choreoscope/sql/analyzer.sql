@@ -201,43 +201,35 @@ LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
 -- 'publish', not 'create'). A link to another service's producer is not that (a forwarder
 -- pointing at the message it forwards).
 -- (a_prod_t keeps the shape; the view a_prod joins its strings back, as for a_msg)
+-- (a_carried: each message and the send that carried it, see analyzer_sent)
+CREATE OR REPLACE TEMP TABLE a_carried AS
+SELECT sk, pk AS env FROM a_msg
+WHERE role = 'P' AND op = 'create' AND p_role = 'P' AND coalesce(p_op, '') <> 'create'
+UNION ALL
+SELECT c.sk, s.sk
+FROM a_lk l
+JOIN a_msg s ON s.sk = l.from_sk AND s.role = 'P' AND coalesce(s.op, '') <> 'create'
+JOIN a_msg c ON c.sk = l.to_sk AND c.role = 'P' AND c.service = s.service
+WHERE c.sk <> s.sk;
 CREATE OR REPLACE TEMP TABLE a_prod_t AS
 WITH p AS (
     SELECT trace_id, span_id, sk, pk, shape_id, t0, t1, mid, p_nested AS nested
     FROM a_msg WHERE role = 'P'
 ),
-carried AS MATERIALIZED (   -- (message, the send that carried it)
-    SELECT sk, pk AS env FROM a_msg
-    WHERE role = 'P' AND op = 'create' AND p_role = 'P' AND coalesce(p_op, '') <> 'create'
-    UNION ALL
-    SELECT c.sk, s.sk
-    FROM a_lk l
-    JOIN a_msg s ON s.sk = l.from_sk AND s.role = 'P' AND coalesce(s.op, '') <> 'create'
-    JOIN a_msg c ON c.sk = l.to_sk AND c.role = 'P' AND c.service = s.service
-    WHERE c.sk <> s.sk
-),
 env AS (
-    SELECT env AS sk FROM carried
+    SELECT env AS sk FROM a_carried
     UNION
     -- a producer span around a producer span of its service for another destination
     SELECT DISTINCT pk FROM a_msg
     WHERE role = 'P' AND p_role = 'P' AND NOT p_nested AND p_service = service
-),
--- A message created before the send that carried it was on the broker once that send
--- ended (Azure SDKs fill a batch with per-event spans, then send it): its queue time
--- starts there (sent_t1), not when its own span ended.
-sent AS (
-    SELECT c.sk, max(e.t1) AS t1 FROM carried c JOIN a_msg_t e ON e.sk = c.env GROUP BY c.sk
 )
 SELECT p.*,
        CASE WHEN NOT p.nested THEN p.sk
             WHEN NOT coalesce(q.nested, false) THEN p.pk
             ELSE q.pk END AS canon,
-       p.sk IN (SELECT sk FROM env) AS envelope,
-       greatest(p.t1, coalesce(st.t1, p.t1)) AS sent_t1
+       p.sk IN (SELECT sk FROM env) AS envelope
 -- (a plain equi-join: a one-sided condition in a LEFT JOIN's ON turns it into a nested loop)
-FROM p LEFT JOIN p q ON q.sk = p.pk
-LEFT JOIN sent st ON st.sk = p.sk;
+FROM p LEFT JOIN p q ON q.sk = p.pk;
 CREATE OR REPLACE TEMP VIEW a_prod AS
 SELECT p.*, h.service, h.topic, h.err
 FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
@@ -305,7 +297,7 @@ best AS (
 )
 SELECT b.c_sk, c.trace_id AS c_trace, c.span_id AS c_span, b.b.p_sk AS p_sk,
        p.trace_id AS p_trace, p.span_id AS p_span, b.canon AS p_canon,
-       b.b.prio::UTINYINT AS prio, c.t0 - p.sent_t1 AS queue_ns,
+       b.b.prio::UTINYINT AS prio, c.t0 - p.t1 AS queue_ns,
        -- a consumer cannot start before its producer; a poll (receive) can: it waits for
        -- messages from its start (the .NET Kafka instrumentation's receive span covers a
        -- blocking Consume()), and only one that ended before the publish began is skewed
@@ -323,6 +315,20 @@ SELECT m.* EXCLUDE (prio, c_shape, p_shape),
        ph.service AS p_service
 FROM a_match_t m JOIN a_shape ch ON ch.shape_id = m.c_shape
 JOIN a_shape ph ON ph.shape_id = m.p_shape
+
+-- name: analyzer_carried
+-- Whether any message was created before the send that carried it (a_carried).
+SELECT count(*) FROM a_carried
+
+-- name: analyzer_sent
+-- (run only when there are such messages) A message created before the send that carried
+-- it was on the broker once that send ended (Azure SDKs fill a batch with per-event spans,
+-- then send it; the conventions' create spans): its queue time starts there.
+UPDATE a_match_t SET queue_ns = a_match_t.queue_ns - (s.t1 - s.p_t1)
+FROM (SELECT c.sk, max(e.t1) AS t1, any_value(p.t1) AS p_t1
+      FROM a_carried c JOIN a_msg_t e ON e.sk = c.env JOIN a_msg_t p ON p.sk = c.sk
+      GROUP BY c.sk) s
+WHERE a_match_t.p_sk = s.sk AND s.t1 > s.p_t1
 
 -- name: analyzer_consumers
 -- Consumer spans that count as one delivery each. Dropped: the inner span of nested
@@ -348,7 +354,7 @@ JOIN a_shape ph ON ph.shape_id = m.p_shape
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
     SELECT trace_id, span_id, sk, pk, shape_id, service, kind, topic, op, p_nested, p_op,
-           p_topic, p_role, t0, t1, mid, msg_system
+           p_topic, p_role, t0, t1, mid
     FROM a_msg WHERE role = 'C'
 ),
 -- A poll (CLIENT receive) naming no message (no message id, no link, no producer parent)
@@ -387,33 +393,51 @@ inherited AS (   -- children whose only producers are the ones of the span they 
     WHERE n.child_counts GROUP BY n.sk, n.pk HAVING min(m.prio) = 3
 ),
 shared AS (SELECT pk FROM inherited GROUP BY pk HAVING count(*) > 1),
--- A batch span (joined to several messages) each of whose messages a span of its own in
--- the same service delivered too is a step after those deliveries, not a second delivery
--- of them: Broadway's handle_batch span after each message's processor span, Vert.x's batch
--- handler beside its per-record handler.
-batches AS MATERIALIZED (SELECT c_sk, count(*) AS n FROM a_match_t GROUP BY c_sk HAVING n > 1),
+-- A batch span (linking several messages) each of whose messages a span of its own in the
+-- same service delivered too is a step after those deliveries, not a second delivery of
+-- them: Broadway's handle_batch span after each message's processor span, Vert.x's batch
+-- handler beside its per-record handler. (Only link-joined batches: a_match_t is scanned
+-- for the few rows that join them; services are compared on those rows only.)
+batches AS MATERIALIZED (
+    SELECT c_sk, count(*) AS n FROM a_match_t WHERE prio = 2 GROUP BY c_sk HAVING n > 1
+),
 rebatched AS (
-    SELECT b.c_sk FROM a_match b JOIN batches x ON x.c_sk = b.c_sk
-    JOIN a_match o ON o.p_canon = b.p_canon AND o.c_service = b.c_service
-    WHERE o.c_sk NOT IN (SELECT c_sk FROM batches)
+    SELECT b.c_sk FROM a_match_t b JOIN batches x ON x.c_sk = b.c_sk
+    JOIN a_match_t o ON o.p_canon = b.p_canon
+    JOIN a_shape bh ON bh.shape_id = b.c_shape JOIN a_shape oh ON oh.shape_id = o.c_shape
+    WHERE b.prio = 2 AND o.c_sk NOT IN (SELECT c_sk FROM batches)
+      AND oh.service = bh.service
     GROUP BY b.c_sk, x.n HAVING count(DISTINCT b.p_canon) = x.n
 ),
 -- Two consumer spans of one service and destination joined to two producer spans of one
 -- publish (nested producers: one canonical publish), one running inside the other, are two
 -- instrumentation layers' view of one delivery: Rails' ActiveJob opens its "process" span,
--- a root of its own linking ActiveJob's publish, inside Sidekiq's, which links Sidekiq's
--- publish (nested in ActiveJob's). The outer one counts. (A message delivered again
--- reaches the same producer span: that is a redelivery.)
+-- a root of its own linking ActiveJob's publish, inside Sidekiq's, which links (or is a
+-- child of) Sidekiq's publish, nested in ActiveJob's. The outer one counts. (A message
+-- delivered again reaches the same producer span: that is a redelivery.) The layer that
+-- opened a trace of its own is joined by its link: only those rows (prio 2) are paired.
+-- (consumer spans naming no messaging system, destination or message: see below; spans of
+-- such shapes only, mostly none)
+bare AS MATERIALIZED (
+    SELECT c.sk, h.service FROM a_msg_t c JOIN a_shape h ON h.shape_id = c.shape_id
+    WHERE c.shape_id IN (SELECT shape_id FROM a_shape
+                         WHERE role = 'C' AND topic = 'unknown' AND msg_system IS NULL)
+      AND c.mid IS NULL
+),
+lpairs AS MATERIALIZED (   -- (the pairs first: their times are read for these only)
+    SELECT x.c_sk AS x_sk, y.c_sk AS y_sk, x.c_shape AS x_shape, y.c_shape AS y_shape
+    FROM a_match_t y JOIN a_match_t x ON x.p_canon = y.p_canon
+    WHERE y.prio = 2 AND x.p_sk <> y.p_sk AND x.c_sk <> y.c_sk
+),
 layered AS (
     SELECT CASE WHEN yc.t0 <= xc.t0 AND xc.t1 <= yc.t1
-                     AND (xc.t0 <> yc.t0 OR xc.t1 <> yc.t1 OR x.c_sk > y.c_sk)
-                THEN x.c_sk ELSE y.c_sk END AS sk
-    FROM (SELECT * FROM a_match WHERE p_sk <> p_canon) x
-    JOIN a_match y ON y.p_canon = x.p_canon AND y.c_service = x.c_service
-                  AND y.c_topic = x.c_topic
-    JOIN c xc ON xc.sk = x.c_sk
-    JOIN c yc ON yc.sk = y.c_sk
-    WHERE y.p_sk <> x.p_sk
+                     AND (xc.t0 <> yc.t0 OR xc.t1 <> yc.t1 OR l.x_sk > l.y_sk)
+                THEN l.x_sk ELSE l.y_sk END AS sk
+    FROM lpairs l
+    JOIN a_shape xh ON xh.shape_id = l.x_shape JOIN a_shape yh ON yh.shape_id = l.y_shape
+    JOIN a_msg_t xc ON xc.sk = l.x_sk
+    JOIN a_msg_t yc ON yc.sk = l.y_sk
+    WHERE xh.service = yh.service AND xh.topic = yh.topic
       AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
 ),
 dropped AS (
@@ -457,11 +481,14 @@ dropped AS (
     -- with only messaging.operation), Symfony Messenger's SEND span inside the request that
     -- dispatched the message. (Its worker's CONSUME span, as bare, may have come from such
     -- a dispatch elsewhere: a delivery whose context was lost.)
-    SELECT c.sk FROM c
-    WHERE c.topic = 'unknown' AND c.msg_system IS NULL AND c.mid IS NULL
-      AND c.sk NOT IN (SELECT m.c_sk FROM a_match m WHERE m.p_service <> m.c_service)
-      AND NOT EXISTS (SELECT 1 FROM a_prod p WHERE p.topic = 'unknown'
-                         AND p.service <> c.service)
+    SELECT b.sk FROM bare b
+    WHERE b.sk NOT IN (SELECT m.c_sk FROM a_match_t m JOIN bare b2 ON b2.sk = m.c_sk
+                       JOIN a_shape ph ON ph.shape_id = m.p_shape
+                       WHERE ph.service <> b2.service)
+      AND b.service NOT IN (SELECT DISTINCT h.service FROM bare h
+                            JOIN a_shape u ON u.role = 'P' AND u.topic = 'unknown'
+                                          AND u.service <> h.service
+                            SEMI JOIN a_prod_t p ON p.shape_id = u.shape_id)
 ),
 ptopic AS (   -- (only a consumer naming no destination needs its producer's: the one its
               -- publish names, maybe on an inner span, as an SDK's under a framework's)
@@ -997,14 +1024,12 @@ FROM a_match m
 -- (the analysis counts that envelope only if a consumer was joined to it: rare, not looked
 -- for here).
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH p AS (
-    SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0,
-           end_time_unix_nano AS t1, status_code = 'ERROR' AS err,
-           coalesce(msg_operation_type, '') AS op
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $topic
-      AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
+WITH p AS (     -- (role and topic per shape, a_shape)
+    SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
+           r.end_time_unix_nano AS t1, h.err, coalesce(h.op, '') AS op
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.service = $name AND h.topic = $topic AND h.role = 'P'
 ),
 -- (equi-joins only: a condition on both sides in an ANTI JOIN's ON makes DuckDB compare
 -- every pair, 0.8 s for 14k producers)
@@ -1066,8 +1091,9 @@ SELECT trace_id, span_id, t0, t1, err, NULL FROM d_went WHERE topic = $topic
 -- span naming no destination belongs to the one of the consumer span it is nested in,
 -- else to its producer's, so those are read too and kept only if that is $topic.
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH lk AS (   -- (links, but none from a span to itself: analyzer_link_keys)
-    SELECT * FROM span_links
+WITH lk AS (   -- (links, but none from a span to itself: analyzer_link_keys; the key
+               -- columns only: an attribute column read with them costs more than the rest)
+    SELECT trace_id, span_id, linked_trace_id, linked_span_id FROM span_links
     WHERE NOT (span_id = linked_span_id AND trace_id = linked_trace_id)
 ),
 c AS (     -- (roles and topics come from the shapes, a_shape: decided once per shape)
@@ -1077,7 +1103,7 @@ c AS (     -- (roles and topics come from the shapes, a_shape: decided once per 
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.service = $name AND h.topic IN ($topic, 'unknown') AND h.role = 'C'
 ),
-reach AS (     -- the producer spans each consumer span reaches by parent or link (ctx),
+reach AS MATERIALIZED (   -- the producer spans each consumer span reaches by parent or link (ctx),
                -- and those of the same message id and destination
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
            p.end_time_unix_nano AS p_t1, true AS ctx, ph.topic AS p_topic,
@@ -1196,7 +1222,7 @@ ptopic AS (     -- (its producer's, or that of a producer span inside it: the pu
                    AND c.topic = 'unknown'
     WHERE x.topic <> 'unknown' GROUP BY x.trace_id, x.span_id
 ),
-mine AS (
+mine AS MATERIALIZED (
     SELECT k.* FROM counted k
     LEFT JOIN c o ON o.trace_id = k.trace_id AND o.span_id = k.parent_span_id
                  AND o.topic <> 'unknown'
@@ -1204,23 +1230,35 @@ mine AS (
     WHERE k.topic = $topic OR (k.topic = 'unknown' AND coalesce(o.topic, pt.topic) = $topic)
 ),
 -- (a message created before the send carrying it: its queue time starts when that send
--- ended, as in analyzer_producers' sent_t1; the send is its producer parent, or links to it)
+-- ended, as in analyzer_sent; the send is its producer parent, or links to it)
 rp AS (        -- the producer spans its deliveries reached
-    SELECT DISTINCT r.p_trace, r.p_span, r.p_parent, r.p_op, r.p_service FROM reach r
-    SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
+    SELECT DISTINCT r.p_trace, r.p_span, r.p_parent, r.p_op, r.p_service, r.p_topic
+    FROM reach r SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
+),
+sendshapes AS (  -- the shapes of spans that may have sent them: producer spans of their
+                 -- services and destinations that are no 'create'
+    SELECT h.shape_id, h.service FROM a_shape h
+    SEMI JOIN (SELECT DISTINCT p_service, p_topic FROM rp) x
+         ON x.p_service = h.service AND x.p_topic = h.topic
+    WHERE h.role = 'P' AND coalesce(h.op, '') <> 'create'
+),
+slinks AS MATERIALIZED (  -- the links of such spans (a send linking the messages it
+                          -- carried; spans without links are skipped by their link_count)
+    SELECT l.linked_trace_id, l.linked_span_id, r.end_time_unix_nano AS t1, h.service
+    FROM span_rows r JOIN sendshapes h ON h.shape_id = r.shape_id
+    JOIN lk l ON l.trace_id = r.trace_id AND l.span_id = r.span_id
+    WHERE r.link_count > 0
 ),
 sent AS (
     SELECT p_trace, p_span, max(t1) AS t1 FROM (
         SELECT x.p_trace, x.p_span, e.end_time_unix_nano AS t1   -- a 'create' in its send
-        FROM rp x JOIN span_rows e ON e.trace_id = x.p_trace AND e.span_id = x.p_parent
-        JOIN a_shape eh ON eh.shape_id = e.shape_id
-        WHERE x.p_op = 'create' AND eh.role = 'P' AND coalesce(eh.op, '') <> 'create'
+        FROM (SELECT * FROM rp WHERE p_op = 'create') x
+        JOIN span_rows e ON e.trace_id = x.p_trace AND e.span_id = x.p_parent
+        SEMI JOIN sendshapes h ON h.shape_id = e.shape_id
         UNION ALL
-        SELECT x.p_trace, x.p_span, e.end_time_unix_nano         -- linked from its send
-        FROM rp x JOIN lk l ON l.linked_trace_id = x.p_trace AND l.linked_span_id = x.p_span
-        JOIN span_rows e ON e.trace_id = l.trace_id AND e.span_id = l.span_id
-        JOIN a_shape eh ON eh.shape_id = e.shape_id
-        WHERE eh.role = 'P' AND coalesce(eh.op, '') <> 'create' AND eh.service = x.p_service
+        SELECT x.p_trace, x.p_span, e.t1                         -- linked from its send
+        FROM slinks e JOIN rp x ON x.p_trace = e.linked_trace_id
+                               AND x.p_span = e.linked_span_id AND x.p_service = e.service
     ) GROUP BY p_trace, p_span
 ),
 prod AS (      -- producers reached by parent or by link, else by message id
@@ -1355,13 +1393,13 @@ WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
 
 -- name: detail_rows_topic
 -- A topic's traffic: the spans publishing to and consuming from it.
+-- (role and topic decided per shape, a_shape, not per span)
 CREATE OR REPLACE TEMP TABLE d_rows AS
-SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
-FROM spans
-WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-  AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $name
-  AND msg_role(kind, msg_operation_type, msg_system, name) IS NOT NULL
+SELECT r.trace_id, r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
+       h.err, NULL::BIGINT AS queue_ns
+FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+  AND h.topic = $name AND h.role IS NOT NULL
 
 -- name: detail_keep_service
 -- With a service filter: only the rows of traces that touch $service in the window (run
