@@ -1163,17 +1163,20 @@ layered AS (   -- the inner of two consumer spans, one inside the other, that re
     WHERE x.ctx AND y.ctx
       AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
 ),
-rctx AS (SELECT DISTINCT trace_id, span_id, p_trace, p_span FROM reach WHERE ctx),
-rebatched AS ( -- a span reaching several producers, each of which another span reached
-               -- alone (analyzer_consumers' rebatched)
-    SELECT b.trace_id, b.span_id FROM rctx b
-    LEFT JOIN (SELECT DISTINCT r.p_trace, r.p_span FROM rctx r
-               SEMI JOIN (SELECT trace_id, span_id FROM rctx GROUP BY 1, 2
-                          HAVING count(*) = 1) s
-                    ON s.trace_id = r.trace_id AND s.span_id = r.span_id) o
-           ON o.p_trace = b.p_trace AND o.p_span = b.p_span
-    GROUP BY b.trace_id, b.span_id
-    HAVING count(*) > 1 AND count(*) FILTER (WHERE o.p_span IS NULL) = 0
+multi AS MATERIALIZED (   -- spans reaching several producers by context (few)
+    SELECT trace_id, span_id FROM reach WHERE ctx
+    GROUP BY trace_id, span_id HAVING min(hash(p_trace, p_span)) <> max(hash(p_trace, p_span))
+),
+rebatched AS ( -- such a span whose every producer another span reached alone
+               -- (analyzer_consumers' rebatched)
+    SELECT b.trace_id, b.span_id
+    FROM (SELECT DISTINCT r.trace_id, r.span_id, r.p_trace, r.p_span FROM reach r
+          SEMI JOIN multi m ON m.trace_id = r.trace_id AND m.span_id = r.span_id
+          WHERE r.ctx) b
+    LEFT JOIN (SELECT DISTINCT o.p_trace, o.p_span FROM reach o
+               ANTI JOIN multi m ON m.trace_id = o.trace_id AND m.span_id = o.span_id
+               WHERE o.ctx) o ON o.p_trace = b.p_trace AND o.p_span = b.p_span
+    GROUP BY b.trace_id, b.span_id HAVING count(*) FILTER (WHERE o.p_span IS NULL) = 0
 ),
 polls AS (     -- a poll whose message a processing span of the same service also reached
     SELECT DISTINCT r.trace_id, r.span_id
