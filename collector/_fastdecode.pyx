@@ -1505,7 +1505,8 @@ cdef class _Decoder:
                 # a name with a ':' may be RabbitMQ's composed one (exchange:key[:queue])
                 dest = self.rabbitmq_destination(kind, best_ent, implied, fb_op)
         mid = None
-        if best_ent[COL_MSGID] >= 0 and self.system_is(best_ent, implied, "kafka"):
+        if best_ent[COL_MSGID] >= 0 and self.is_offset(&self.top.data[best_ent[COL_MSGID]].av) \
+                and self.system_is(best_ent, implied, "kafka"):
             # a Kafka record's offset as its id: qualified by its partition
             mid = _kafka_message_id(self.pyvalue(&self.top.data[best_ent[COL_MSGID]].av, 0),
                                     self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
@@ -1556,6 +1557,19 @@ cdef class _Decoder:
             if best_ent[COL_OPTYPE] >= 0 else fb_op
         return _rabbitmq_destination(self.pyvalue(&self.top.data[best_ent[COL_DEST]].av, 0),
                                      routing_key, kind, op)
+
+    cdef bint is_offset(self, AV* av):
+        """Whether ``av`` may be a record offset (an integer, or a string of ASCII digits):
+        decided here, so ids of any other form cost nothing more (kafka_message_id)."""
+        cdef Py_ssize_t i
+        if av.kind == K_INT:
+            return True
+        if av.kind != K_STR or av.end == av.off:
+            return False
+        for i in range(av.off, av.end):
+            if not (48 <= self.b[i] <= 57):
+                return False
+        return True
 
     cdef bint system_is(self, Py_ssize_t* best_ent, object implied, str name):
         """Whether the span's messaging system (given, else implied) is ``name``, in any
