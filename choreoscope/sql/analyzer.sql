@@ -83,7 +83,10 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
 -- spans join this small table instead of each span evaluating the macros.
 CREATE OR REPLACE TEMP TABLE a_shape AS
 SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS err,
-       msg_system, msg_operation_type AS op, msg_consumer_group AS cgroup,
+       -- (in one case: DotNetCore.CAP names its transport 'RabbitMQ', the conventions
+       -- 'rabbitmq')
+       lower(msg_system) AS msg_system, msg_operation_type AS op,
+       msg_consumer_group AS cgroup,
        peer_service, server_address, db_system,
        msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
@@ -875,33 +878,53 @@ ORDER BY id
 
 -- name: analyzer_unconsumed
 -- Published messages that no consumer in the window received, per topic.
+-- A publish that failed (status error) and that no consumer received was most likely never
+-- sent (DotNetCore.CAP retries a send the broker refused): not counted.
 WITH consumed AS (SELECT DISTINCT p_canon FROM a_match)
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
        max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
-WHERE p.type = 'publish'
+WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
 GROUP BY p.dst, p.src ORDER BY p.dst, p.src
 
 -- name: analyzer_redeliveries
 -- The same message delivered more than once to one service (and consumer group): retries
 -- and broker redeliveries. Keyed by the message id, else by the producer it was joined to.
--- (the producer only keys deliveries without a message id: only theirs is looked up)
-WITH first_match AS (
+-- A message id delivered again from another publish is a new message (Celery's
+-- chord_unlock sends itself again under its task id while it waits): each publish counts
+-- once.
+WITH dup AS MATERIALIZED (   -- ids delivered more than once to one service and group
+    SELECT topic, service, coalesce(cgroup, '') AS grp, mid FROM a_cons
+    WHERE mid IS NOT NULL GROUP BY 1, 2, 3, 4 HAVING count(*) > 1
+),
+dupk AS MATERIALIZED (
+    SELECT k.sk, k.topic, k.service, coalesce(k.cgroup, '') AS grp, k.mid, k.trace_id
+    FROM a_cons k SEMI JOIN dup d ON d.topic = k.topic AND d.service = k.service
+                                 AND d.grp = coalesce(k.cgroup, '') AND d.mid = k.mid
+),
+-- (the producer is looked up for those deliveries and for the ones without an id only)
+first_match AS (
     SELECT m.c_sk, min(m.p_canon) AS p_canon
-    FROM a_match m SEMI JOIN a_cons k ON k.sk = m.c_sk AND k.mid IS NULL
+    FROM a_match m
+    SEMI JOIN (SELECT sk FROM dupk UNION ALL SELECT sk FROM a_cons WHERE mid IS NULL) k
+         ON k.sk = m.c_sk
     GROUP BY m.c_sk
 )
-SELECT topic, service, sum(n - 1) AS extra, count(*) AS messages,
+SELECT topic, service, sum(extra) AS extra, count(*) AS messages,
        max_by(trace_id, (n, trace_id), 5) AS traces
 FROM (
-    -- (the message: its id's hash, else the producer, which only those without an id have)
-    SELECT k.topic, k.service, coalesce(k.cgroup, '') AS grp, k.mid, m.p_canon,
-           count(*) AS n, min(k.trace_id) AS trace_id
-    FROM a_cons k LEFT JOIN first_match m ON m.c_sk = k.sk
-    WHERE k.mid IS NOT NULL OR m.p_canon IS NOT NULL
-    GROUP BY 1, 2, 3, 4, 5
-    HAVING count(*) > 1
+    SELECT c.topic, c.service, count(*) AS n,
+           count(*) - greatest(count(DISTINCT m.p_canon), 1) AS extra,
+           min(c.trace_id) AS trace_id
+    FROM dupk c LEFT JOIN first_match m ON m.c_sk = c.sk
+    GROUP BY c.topic, c.service, c.grp, c.mid
+    UNION ALL
+    SELECT k.topic, k.service, count(*), count(*) - 1, min(k.trace_id)
+    FROM a_cons k JOIN first_match m ON m.c_sk = k.sk
+    WHERE k.mid IS NULL
+    GROUP BY k.topic, k.service, coalesce(k.cgroup, ''), m.p_canon HAVING count(*) > 1
 )
+WHERE extra > 0
 GROUP BY topic, service ORDER BY extra DESC, topic, service
 
 -- name: analyzer_services
