@@ -1,6 +1,6 @@
 """Span shapes of the OpenTelemetry Java agent (2.x) beyond its plain Kafka, JMS and
 RabbitMQ clients: Kafka Streams, RocketMQ (the 4.x remoting client and the 5.x gRPC client)
-and Spring Integration's in-process channels, each read
+and Spring Integration (in-process channels, Spring Cloud Stream's Rabbit binder), each read
 from open-telemetry/opentelemetry-java-instrumentation (instrumentation/..., the library's
 code and its own tests). Each test builds exactly the spans the agent exports with its
 default settings (old messaging conventions: ``messaging.operation`` publish/receive/process,
@@ -440,6 +440,57 @@ def test_spring_integration_channel_inside_one_service_is_no_topic():
     }, "topic:order-events->service:billing", p50_ms=9.0)
     assert _systems(a) == {"topic:order-events": "kafka"}
     assert _flows(a) == [("orders-import", N, 1.0)]
+
+
+def test_spring_cloud_stream_rabbit_binder_is_one_delivery_per_message():
+    """Spring Cloud Stream over RabbitMQ (binder defaults: a topic exchange named after the
+    destination, the routing key the destination's name, the group's queue
+    'orders.billing'). The rabbitmq client's "orders.billing process" (the hand-off to the
+    container's queue) and spring-rabbit's "orders process" around the function are both
+    children of the publish and both name 'orders': one delivery per message, the
+    listener's. The container's basic.ack (a CLIENT span of its own trace, no destination)
+    is no edge."""
+    b = SpanSet()
+    net = {"network.type": "ipv4", "network.peer.address": "10.1.0.12",
+           "network.peer.port": 5672}
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        pub = b.span("orders", "orders publish", kind="PRODUCER", parent=root,
+                     start_ms=t + 3, dur_ms=1.5,
+                     attrs={**net, "messaging.system": "rabbitmq",
+                            "messaging.destination.name": "orders",
+                            "messaging.operation": "publish",
+                            "messaging.message.body.size": 143,
+                            "messaging.rabbitmq.destination.routing_key": "orders"})
+        b.span("billing", "orders.billing process", kind="CONSUMER", parent=pub,
+               start_ms=t + 12, dur_ms=0.08,
+               attrs={**net, "messaging.system": "rabbitmq",
+                      "messaging.destination.name": "orders",
+                      "messaging.operation": "process",
+                      "messaging.message.body.size": 143,
+                      "messaging.rabbitmq.destination.routing_key": "orders"})
+        listener = b.span("billing", "orders process", kind="CONSUMER", parent=pub,
+                          start_ms=t + 12.3, dur_ms=14,
+                          attrs={"messaging.system": "rabbitmq",
+                                 "messaging.destination.name": "orders",
+                                 "messaging.operation": "process",
+                                 "messaging.message.id": f"5f0c1e2a-77b4-4c1d-9a51-0000000{i}",
+                                 "messaging.message.body.size": 143})
+        b.client_call("billing", None, parent=listener, start_ms=t + 14, dur_ms=8,
+                      peer={"db.system": "postgresql", "server.address": "pg"})
+        b.span("billing", "basic.ack", kind="CLIENT", start_ms=t + 26.5, dur_ms=0.2,
+               attrs={**net, "messaging.system": "rabbitmq"})
+    st = b.store()
+    a = _analysed(st, {
+        "service:orders->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+        "service:billing->external:postgresql": ("call", N),
+    }, "topic:orders->service:billing")
+    assert a.edge("topic:orders->service:billing")["p50_ms"] >= 14.0
+    assert _systems(a) == {"topic:orders": "rabbitmq"}
+    # (each basic.ack's trace is still a flow of its own beside the order's: not asserted)
+    assert [f for f in _flows(a) if f[0] == "orders"] == [("orders", N, 1.0)]
 
 
 # ---------------------------------------------------------------------- Vert.x Kafka client

@@ -443,6 +443,28 @@ layered AS (
     WHERE xh.service = yh.service AND xh.topic = yh.topic
       AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
 ),
+-- A delivery span that lasted under a millisecond, without error, followed at once (its
+-- next delivery starting within 5 ms of its end) by another delivery of the same producer
+-- span in the same service, is the client's hand-off of that delivery to a listener, not a
+-- delivery of its own: the Java agent's rabbitmq-client span before spring-rabbit's when
+-- both name one destination (Spring Cloud Stream's binder routes by the destination's
+-- name). (Spans that short are few: they are found first.)
+quick AS MATERIALIZED (
+    SELECT m.c_sk, m.p_sk, c.t1, c.mid, h.service
+    FROM a_msg_t c JOIN a_match_t m ON m.c_sk = c.sk
+    JOIN a_shape h ON h.shape_id = c.shape_id
+    WHERE c.t1 - c.t0 < 1000000 AND h.role = 'C' AND NOT h.err AND m.prio <= 2
+),
+handoff AS (
+    SELECT q.c_sk FROM quick q
+    JOIN a_match_t o ON o.p_sk = q.p_sk
+    JOIN a_msg_t oc ON oc.sk = o.c_sk
+    JOIN a_shape oh ON oh.shape_id = o.c_shape
+    WHERE o.c_sk <> q.c_sk AND oh.service = q.service AND o.prio <= 2
+      AND oc.t0 >= q.t1 AND oc.t0 - q.t1 < 5000000
+      -- (of one message: two messages of a batch publish name two ids)
+      AND (q.mid IS NULL OR oc.mid IS NULL OR q.mid = oc.mid)
+),
 dropped AS (
     SELECT sk FROM empty_polls
     UNION
@@ -477,6 +499,8 @@ dropped AS (
     SELECT sk FROM layered
     UNION
     SELECT c_sk FROM rebatched
+    UNION
+    SELECT c_sk FROM handoff
     UNION
     -- a consumer span naming no messaging system, destination or message, that got nothing
     -- from another service, where no other service publishes anything unnamed either, is an
@@ -1186,6 +1210,18 @@ layered AS (   -- the inner of two consumer spans, one inside the other, that re
     WHERE x.ctx AND y.ctx
       AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
 ),
+handoff AS (   -- a delivery under a millisecond followed at once by another of the same
+               -- producer span: its hand-off (analyzer_consumers' handoff)
+    SELECT q.trace_id, q.span_id FROM reach q
+    JOIN c qc ON qc.trace_id = q.trace_id AND qc.span_id = q.span_id
+    JOIN reach o ON o.p_trace = q.p_trace AND o.p_span = q.p_span
+    JOIN c oc ON oc.trace_id = o.trace_id AND oc.span_id = o.span_id
+    WHERE q.ctx AND o.ctx AND qc.t1 - qc.t0 < 1000000 AND NOT qc.err
+      AND NOT (o.trace_id = q.trace_id AND o.span_id = q.span_id)
+      AND oc.t0 >= qc.t1 AND oc.t0 - qc.t1 < 5000000
+      AND (qc.msg_message_id IS NULL OR oc.msg_message_id IS NULL
+           OR qc.msg_message_id = oc.msg_message_id)
+),
 multi AS MATERIALIZED (   -- spans reaching several producers by context (few)
     SELECT trace_id, span_id FROM reach WHERE ctx
     GROUP BY trace_id, span_id HAVING min(hash(p_trace, p_span)) <> max(hash(p_trace, p_span))
@@ -1209,12 +1245,13 @@ polls AS (     -- a poll whose message a processing span of the same service als
 counted AS (   -- one per delivery: not the inner span of nested consumer spans (unless the
                -- outer is a poll or anchor, or the inner has its own context), not such an
                -- outer span, not a poll beside the span processing its message or an empty
-               -- one, not a second layer's span of a delivery, and not a span that links
-               -- to the deliveries it wraps (as in analyzer_consumers)
+               -- one, not a second layer's span of a delivery or a hand-off, and not a span
+               -- that links to the deliveries it wraps (as in analyzer_consumers)
     SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
     ANTI JOIN empty y ON y.trace_id = c.trace_id AND y.span_id = c.span_id
     ANTI JOIN layered z ON z.trace_id = c.trace_id AND z.span_id = c.span_id
     ANTI JOIN rebatched w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
+    ANTI JOIN handoff v ON v.trace_id = c.trace_id AND v.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
                          AND (NOT (coalesce(o.op, '') IN ('receive', 'create')
