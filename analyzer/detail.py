@@ -77,6 +77,9 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         if out.get("type") == "publish" and cur.execute(
                 q["detail_unnamed_producers"], {"name": p["name"]}).fetchone()[0]:
             stager.run_each("detail_publish_went", p)
+        if query == "detail_rows_external" and cur.execute(
+                q["detail_transport_shapes"], {"target": p["target"]}).fetchone()[0]:
+            cur.execute(q["detail_drop_transport"])
         if service:
             cur.execute(q["detail_keep_service"], {k: p[k] for k in ("service", "since", "until")})
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")

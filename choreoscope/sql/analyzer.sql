@@ -1422,27 +1422,35 @@ GROUP BY s.trace_id,
 -- name: detail_rows_external
 -- Calls to a peer without spans: from one service ($name), or from all ($name NULL).
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH x AS (
-    SELECT trace_id, span_id, parent_span_id, service_name, server_address,
-           start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-           status_code = 'ERROR' AS err
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND ($name IS NULL OR service_name = $name)
-      AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
-      AND coalesce(peer_service, db_system, server_address) = $target
-),
-transport AS (   -- under a messaging span of its service naming the same server: how that
-                 -- publish or poll reached the broker (analyzer_hops' transport)
-    SELECT x.trace_id, x.span_id FROM x
-    JOIN span_rows p ON p.trace_id = x.trace_id AND p.span_id = x.parent_span_id
+SELECT trace_id, span_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
+FROM spans
+WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
+  AND ($name IS NULL OR service_name = $name)
+  AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
+  AND coalesce(peer_service, db_system, server_address) = $target
+
+-- name: detail_transport_shapes
+-- Whether client spans to $target may be a messaging span's transport (by shape: a client
+-- shape whose server a messaging shape of its service names; no span is read).
+SELECT count(*) FROM a_shape c
+SEMI JOIN a_shape x ON x.service = c.service AND x.server_address = c.server_address
+                   AND x.role IS NOT NULL
+WHERE c.kind = 'CLIENT' AND c.role IS NULL AND c.msg_system IS NULL
+  AND coalesce(c.peer_service, c.db_system, c.server_address) = $target
+
+-- name: detail_drop_transport
+-- (run only when detail_transport_shapes says so) A client span under a messaging span of
+-- its service naming the same server is how that message reached the broker, no call
+-- (analyzer_hops' transport).
+DELETE FROM d_rows WHERE span_id IN (
+    SELECT x.span_id FROM d_rows x
+    JOIN span_rows s ON s.trace_id = x.trace_id AND s.span_id = x.span_id
+    JOIN a_shape sh ON sh.shape_id = s.shape_id
+    JOIN span_rows p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
     JOIN a_shape ph ON ph.shape_id = p.shape_id
-    WHERE x.server_address IN (SELECT server_address FROM a_shape WHERE role IS NOT NULL)
-      AND ph.role IS NOT NULL AND ph.server_address = x.server_address
-      AND ph.service = x.service_name
-)
-SELECT trace_id, t0, t1, err, NULL::BIGINT AS queue_ns
-FROM x ANTI JOIN transport t ON t.trace_id = x.trace_id AND t.span_id = x.span_id
+    WHERE ph.role IS NOT NULL AND ph.server_address = sh.server_address
+      AND ph.service = sh.service)
 
 -- name: detail_rows_service
 -- A service's units of work: its server, consumer and root spans.
