@@ -69,6 +69,11 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         stager = Stager(cur, q)
         stager.prepare()  # msg_role / msg_topic, as the analysis means them
         stager.run("analyzer_shapes")  # ... decided once per span shape (a_shape)
+        if query == "detail_rows_external":
+            cur.execute(q["detail_external_calls"])
+            if cur.execute(q["detail_transport_shapes"],
+                           {"target": p["target"]}).fetchone()[0]:
+                query = "detail_rows_external_transport"
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
         if out.get("type") == "consume" and \
@@ -77,9 +82,6 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         if out.get("type") == "publish" and cur.execute(
                 q["detail_unnamed_producers"], {"name": p["name"]}).fetchone()[0]:
             stager.run_each("detail_publish_went", p)
-        if query == "detail_rows_external" and cur.execute(
-                q["detail_transport_shapes"], {"target": p["target"]}).fetchone()[0]:
-            cur.execute(q["detail_drop_transport"])
         if service:
             cur.execute(q["detail_keep_service"], {k: p[k] for k in ("service", "since", "until")})
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")

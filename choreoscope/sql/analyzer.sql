@@ -1419,16 +1419,22 @@ WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_sy
 GROUP BY s.trace_id,
          CASE WHEN s.kind = 'SERVER' AND p.kind <> 'CLIENT' THEN s.span_id ELSE p.span_id END
 
--- name: detail_rows_external
--- Calls to a peer without spans: from one service ($name), or from all ($name NULL).
-CREATE OR REPLACE TEMP TABLE d_rows AS
-SELECT trace_id, span_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-       status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
+-- name: detail_external_calls
+-- Calls to a peer without spans ($target): from one service (svc), or from all (svc NULL).
+-- A table macro, so the two queries below read them alike.
+CREATE OR REPLACE TEMP MACRO d_external(since, until, svc, target) AS TABLE
+SELECT trace_id, span_id, parent_span_id, service_name, server_address,
+       start_time_unix_nano AS t0, end_time_unix_nano AS t1, status_code = 'ERROR' AS err
 FROM spans
-WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-  AND ($name IS NULL OR service_name = $name)
+WHERE start_time_unix_nano >= since AND start_time_unix_nano < until
+  AND (svc IS NULL OR service_name = svc)
   AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
-  AND coalesce(peer_service, db_system, server_address) = $target
+  AND coalesce(peer_service, db_system, server_address) = target
+
+-- name: detail_rows_external
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT trace_id, t0, t1, err, NULL::BIGINT AS queue_ns
+FROM d_external($since, $until, $name, $target)
 
 -- name: detail_transport_shapes
 -- Whether client spans to $target may be a messaging span's transport (by shape: a client
@@ -1439,18 +1445,18 @@ SEMI JOIN a_shape x ON x.service = c.service AND x.server_address = c.server_add
 WHERE c.kind = 'CLIENT' AND c.role IS NULL AND c.msg_system IS NULL
   AND coalesce(c.peer_service, c.db_system, c.server_address) = $target
 
--- name: detail_drop_transport
--- (run only when detail_transport_shapes says so) A client span under a messaging span of
--- its service naming the same server is how that message reached the broker, no call
--- (analyzer_hops' transport).
-DELETE FROM d_rows WHERE span_id IN (
-    SELECT x.span_id FROM d_rows x
-    JOIN span_rows s ON s.trace_id = x.trace_id AND s.span_id = x.span_id
-    JOIN a_shape sh ON sh.shape_id = s.shape_id
-    JOIN span_rows p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-    JOIN a_shape ph ON ph.shape_id = p.shape_id
-    WHERE ph.role IS NOT NULL AND ph.server_address = sh.server_address
-      AND ph.service = sh.service)
+-- name: detail_rows_external_transport
+-- (run instead when detail_transport_shapes says so) Not a client span under a messaging
+-- span of its service naming the same server: how that message reached the broker, no
+-- call (analyzer_hops' transport).
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT x.trace_id, x.t0, x.t1, x.err, NULL::BIGINT AS queue_ns
+FROM d_external($since, $until, $name, $target) x
+WHERE NOT EXISTS (
+    SELECT 1 FROM span_rows p JOIN a_shape ph ON ph.shape_id = p.shape_id
+    WHERE p.trace_id = x.trace_id AND p.span_id = x.parent_span_id
+      AND ph.role IS NOT NULL AND ph.server_address = x.server_address
+      AND ph.service = x.service_name)
 
 -- name: detail_rows_service
 -- A service's units of work: its server, consumer and root spans.
