@@ -1108,23 +1108,20 @@ SELECT count(*) FROM a_shape WHERE service = $name AND role = 'P' AND topic = 'u
 -- analyzer_hops (here its deliveries are the consumer spans that are its children): it
 -- leaves the 'unknown' edge's rows and joins its destination's.
 CREATE OR REPLACE TEMP TABLE d_went AS
-WITH u AS (
-    SELECT trace_id, span_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
-           status_code = 'ERROR' AS err
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $name
-      AND msg_topic(msg_destination, msg_system, msg_destination_kind) = 'unknown'
-      AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
+WITH u AS (     -- (roles and topics per shape, a_shape)
+    SELECT r.trace_id, r.span_id, r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
+           h.err
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.service = $name AND h.topic = 'unknown' AND h.role = 'P'
 )
 SELECT u.trace_id, u.span_id, any_value(u.t0) AS t0, any_value(u.t1) AS t1,
        any_value(u.err) AS err, min(c.topic) AS topic
 FROM u JOIN (
-    SELECT trace_id, parent_span_id,
-           msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
+    SELECT r.trace_id, r.parent_span_id, h.topic
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.role = 'C'
 ) c ON c.trace_id = u.trace_id AND c.parent_span_id = u.span_id
 WHERE c.topic <> 'unknown'
 GROUP BY u.trace_id, u.span_id HAVING count(DISTINCT c.topic) = 1;
@@ -1364,19 +1361,18 @@ WHERE d_rows.trace_id = w.trace_id AND d_rows.span_id = w.span_id AND w.t1 > d_r
 -- -> queue): per message, from the end of its publish to its first delivery there. Joined
 -- as the analysis joins them: parent, span link either way, else the message id.
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH p AS (
-    SELECT trace_id, span_id, end_time_unix_nano AS t1, msg_message_id
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $name
-      AND msg_role(kind, msg_operation_type, msg_system, name) = 'P'
+WITH p AS (     -- (roles and topics per shape, a_shape)
+    SELECT r.trace_id, r.span_id, r.end_time_unix_nano AS t1, r.msg_message_id
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.topic = $name AND h.role = 'P'
 ),
 c AS (
-    SELECT trace_id, span_id, parent_span_id, start_time_unix_nano AS t0, msg_message_id
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND msg_topic(msg_destination, msg_system, msg_destination_kind) = $target
-      AND msg_role(kind, msg_operation_type, msg_system, name) = 'C'
+    SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
+           r.msg_message_id
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.topic = $target AND h.role = 'C'
 ),
 pairs AS (
     SELECT p.trace_id, p.span_id, p.t1, c.t0
@@ -1399,25 +1395,25 @@ FROM pairs GROUP BY trace_id, span_id, t1
 -- name: detail_rows_call
 -- A call to a service: client span (or any caller span) whose child runs in $target.
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH s AS (
-    SELECT trace_id, span_id, parent_span_id, kind, start_time_unix_nano AS t0,
-           end_time_unix_nano AS t1, status_code = 'ERROR' AS err, msg_system
-    FROM spans
-    WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
-      AND service_name = $target AND parent_span_id IS NOT NULL
-      AND msg_role(kind, msg_operation_type, msg_system, name) IS NULL
+WITH s AS (     -- (roles per shape, a_shape)
+    SELECT r.trace_id, r.span_id, r.parent_span_id, h.kind, r.start_time_unix_nano AS t0,
+           r.end_time_unix_nano AS t1, h.err, h.msg_system
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.service = $target AND r.parent_span_id IS NOT NULL AND h.role IS NULL
 )
 SELECT s.trace_id,
-       min(CASE WHEN p.kind = 'CLIENT' THEN p.start_time_unix_nano ELSE s.t0 END) AS t0,
-       max(CASE WHEN p.kind = 'CLIENT' THEN p.end_time_unix_nano ELSE s.t1 END) AS t1,
-       bool_or(s.err OR p.status_code = 'ERROR') AS err, NULL::BIGINT AS queue_ns
-FROM s JOIN spans p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
-WHERE p.service_name = $name AND msg_role(p.kind, p.msg_operation_type, p.msg_system, p.name) IS NULL
-  AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER') OR ($name <> $target AND s.msg_system IS NULL))
+       min(CASE WHEN ph.kind = 'CLIENT' THEN p.start_time_unix_nano ELSE s.t0 END) AS t0,
+       max(CASE WHEN ph.kind = 'CLIENT' THEN p.end_time_unix_nano ELSE s.t1 END) AS t1,
+       bool_or(s.err OR ph.err) AS err, NULL::BIGINT AS queue_ns
+FROM s JOIN span_rows p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
+JOIN a_shape ph ON ph.shape_id = p.shape_id
+WHERE ph.service = $name AND ph.role IS NULL
+  AND ((ph.kind = 'CLIENT' AND s.kind = 'SERVER') OR ($name <> $target AND s.msg_system IS NULL))
 -- (keyed as in analyzer_hops: a server span whose parent is no client span is a call of
 -- its own, and one with its client's id is that client's)
 GROUP BY s.trace_id,
-         CASE WHEN s.kind = 'SERVER' AND p.kind <> 'CLIENT' THEN s.span_id ELSE p.span_id END
+         CASE WHEN s.kind = 'SERVER' AND ph.kind <> 'CLIENT' THEN s.span_id ELSE p.span_id END
 
 -- name: detail_external_calls
 -- Calls to a peer without spans ($target): from one service (svc), or from all (svc NULL).
