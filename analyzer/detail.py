@@ -69,6 +69,11 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         stager = Stager(cur, q)
         stager.prepare()  # msg_role / msg_topic, as the analysis means them
         stager.run("analyzer_shapes")  # ... decided once per span shape (a_shape)
+        if query == "detail_rows_consume":
+            # (the sends that carried messages created before them: looked for only when
+            # shapes and link counts say there may be any)
+            cur.execute(q["detail_carried" if cur.execute(q["detail_may_carry"]).fetchone()[0]
+                          else "detail_carried_none"])
         if query == "detail_rows_external":
             cur.execute(q["detail_external_calls"])
             if cur.execute(q["detail_transport_shapes"],

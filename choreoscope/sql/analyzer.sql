@@ -1290,36 +1290,13 @@ mine AS MATERIALIZED (
     WHERE k.topic = $topic OR (k.topic = 'unknown' AND coalesce(o.topic, pt.topic) = $topic)
 ),
 -- (a message created before the send carrying it: its queue time starts when that send
--- ended, as in analyzer_sent; the send is its producer parent, or links to it)
-rp AS (        -- the producer spans its deliveries reached
-    SELECT DISTINCT r.p_trace, r.p_span, r.p_parent, r.p_op, r.p_service, r.p_topic
-    FROM reach r SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
-),
-sendshapes AS (  -- the shapes of spans that may have sent them: producer spans of their
-                 -- services and destinations that are no 'create'
-    SELECT h.shape_id, h.service FROM a_shape h
-    SEMI JOIN (SELECT DISTINCT p_service, p_topic FROM rp) x
-         ON x.p_service = h.service AND x.p_topic = h.topic
-    WHERE h.role = 'P' AND coalesce(h.op, '') <> 'create'
-),
-slinks AS MATERIALIZED (  -- the links of such spans (a send linking the messages it
-                          -- carried; spans without links are skipped by their link_count)
-    SELECT l.linked_trace_id, l.linked_span_id, r.end_time_unix_nano AS t1, h.service
-    FROM span_rows r JOIN sendshapes h ON h.shape_id = r.shape_id
-    JOIN lk l ON l.trace_id = r.trace_id AND l.span_id = r.span_id
-    WHERE r.link_count > 0
-),
+-- ended, as in analyzer_sent: d_carried, see detail_carried)
 sent AS (
-    SELECT p_trace, p_span, max(t1) AS t1 FROM (
-        SELECT x.p_trace, x.p_span, e.end_time_unix_nano AS t1   -- a 'create' in its send
-        FROM (SELECT * FROM rp WHERE p_op = 'create') x
-        JOIN span_rows e ON e.trace_id = x.p_trace AND e.span_id = x.p_parent
-        SEMI JOIN sendshapes h ON h.shape_id = e.shape_id
-        UNION ALL
-        SELECT x.p_trace, x.p_span, e.t1                         -- linked from its send
-        FROM slinks e JOIN rp x ON x.p_trace = e.linked_trace_id
-                               AND x.p_span = e.linked_span_id AND x.p_service = e.service
-    ) GROUP BY p_trace, p_span
+    SELECT d.p_trace, d.p_span, max(d.t1) AS t1
+    FROM d_carried d
+    SEMI JOIN reach r ON r.p_trace = d.p_trace AND r.p_span = d.p_span
+                     AND r.p_service = d.service
+    GROUP BY d.p_trace, d.p_span
 ),
 prod AS (      -- producers reached by parent or by link, else by message id
     SELECT r.trace_id, r.span_id, greatest(r.p_t1, coalesce(st.t1, r.p_t1)) AS p_t1, r.ctx,
@@ -1338,6 +1315,41 @@ SELECT k.trace_id, k.span_id, k.t0, k.t1, k.err,
             WHEN count(p.p_t1) > 0 THEN 1 ELSE 0 END AS messages
 FROM mine k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
+
+-- name: detail_may_carry
+-- Whether any message may have been created before the send that carried it (by shape,
+-- and for a send's links by its spans' link_count: two integer columns read): a producer
+-- shape whose operation is 'create', or a producer span that is no 'create' with links.
+SELECT (SELECT count(*) FROM a_shape WHERE role = 'P' AND op = 'create')
+     + (SELECT count(*) FROM span_rows
+        WHERE link_count > 0
+          AND shape_id IN (SELECT shape_id FROM a_shape
+                           WHERE role = 'P' AND coalesce(op, '') <> 'create'))
+
+-- name: detail_carried_none
+CREATE OR REPLACE TEMP TABLE d_carried (p_trace VARCHAR, p_span VARCHAR, t1 BIGINT,
+                                        service VARCHAR)
+
+-- name: detail_carried
+-- (run instead when detail_may_carry says so) Each message and the end of the send that
+-- carried it (analyzer_producers' a_carried): a 'create' in its send, or a producer span
+-- its service's send links to.
+CREATE OR REPLACE TEMP TABLE d_carried AS
+SELECT c.trace_id AS p_trace, c.span_id AS p_span, e.end_time_unix_nano AS t1,
+       eh.service
+FROM span_rows c JOIN a_shape ch ON ch.shape_id = c.shape_id
+JOIN span_rows e ON e.trace_id = c.trace_id AND e.span_id = c.parent_span_id
+JOIN a_shape eh ON eh.shape_id = e.shape_id
+WHERE ch.role = 'P' AND ch.op = 'create' AND eh.role = 'P' AND coalesce(eh.op, '') <> 'create'
+UNION ALL
+SELECT l.linked_trace_id, l.linked_span_id, e.end_time_unix_nano, eh.service
+FROM span_rows e JOIN a_shape eh ON eh.shape_id = e.shape_id
+JOIN span_links l ON l.trace_id = e.trace_id AND l.span_id = e.span_id
+JOIN span_rows c ON c.trace_id = l.linked_trace_id AND c.span_id = l.linked_span_id
+JOIN a_shape ch ON ch.shape_id = c.shape_id
+WHERE e.link_count > 0 AND eh.role = 'P' AND coalesce(eh.op, '') <> 'create'
+  AND ch.role = 'P' AND ch.service = eh.service
+  AND NOT (c.trace_id = e.trace_id AND c.span_id = e.span_id)
 
 -- name: detail_instant_deliveries
 -- (consume edges: d_rows has their span ids) Deliveries whose span has no duration, as in
