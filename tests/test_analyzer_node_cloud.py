@@ -14,6 +14,7 @@ from analyzer import analyze, edge_detail, flow_for_trace
 from tests.analysis_checks import analysed_each as _analysed
 from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanRef, SpanSet
+from tests.test_analyzer_node_messaging import _pg
 
 N = 3
 
@@ -106,15 +107,6 @@ def _sqs_receive(b: SpanSet, gen: str, service: str, queue: str, t: float, dur: 
                   dur_ms=dur, attrs=a,
                   links=[(ctx, {"messaging.message.id": mid}) for mid, ctx in messages])
     return recv, [recv]
-
-
-def _pg(b: SpanSet, service: str, parent: SpanRef, t: float, table: str) -> SpanRef:
-    """@opentelemetry/instrumentation-pg's query span (old attribute names)."""
-    return b.span(service, f"pg.query:INSERT {table}", kind="CLIENT", parent=parent,
-                  start_ms=t, dur_ms=3,
-                  attrs={"db.system": "postgresql", "db.name": "shop",
-                         "db.statement": f"INSERT INTO {table} VALUES ($1, $2)",
-                         "net.peer.name": "postgres", "net.peer.port": 5432})
 
 
 def _http_server(b: SpanSet, service: str, route: str, t: float, dur: float) -> SpanRef:
