@@ -27,6 +27,13 @@ MAX_NS = 2**62
 MAX_CONVERSATION_TRACES = 200
 # ... and these are labels, not ids: Rebus.Diagnostics puts the message's intent there.
 CONVERSATION_LABELS = ("pub", "p2p")
+# ... as is anything this short (boto3sqs puts a batch entry's id there: '0', '1', ...).
+MIN_CONVERSATION_ID_LENGTH = 4
+
+
+def is_conversation_id(value: str) -> bool:
+    """Whether a conversation id joins traces (analyzer_trace_pairs): not a label."""
+    return len(value) >= MIN_CONVERSATION_ID_LENGTH and value not in CONVERSATION_LABELS
 
 
 def flow_components(pairs: Iterable[tuple[str, str]]) -> dict[str, str]:
@@ -147,7 +154,8 @@ class Stager:
         self.stage_spans(since_ns, until_ns, None)
         rows = self.run("analyzer_trace_pairs",
                         {"max_conv": MAX_CONVERSATION_TRACES,
-                         "conv_labels": list(CONVERSATION_LABELS)}).fetchall()
+                         "conv_labels": list(CONVERSATION_LABELS),
+                         "min_conv_len": MIN_CONVERSATION_ID_LENGTH}).fetchall()
         with self.section("union_find"):
             comp = flow_components((a, b) for a, b, _ in rows)
             # traces that consumed a message of another trace of their flow (analyzer_flows)

@@ -15,7 +15,7 @@ from typing import Any
 
 from analyzer.critical_path import critical_path, split_shared_ids, stored_span_id
 from analyzer.model import ms
-from analyzer.staging import CONVERSATION_LABELS, MAX_CONVERSATION_TRACES, Stager
+from analyzer.staging import MAX_CONVERSATION_TRACES, Stager, is_conversation_id
 from choreoscope.sql import named_queries
 
 MAX_SPANS = 2000
@@ -102,7 +102,7 @@ def _discover(cur: Any, q: dict[str, str], tid: str) -> tuple[set[str], set[str]
             if mid is not None and role is not None and ("m", mid) not in seen_ids:
                 by_msg.setdefault(mid, []).append((role, topic))
             # (a label where a conversation id goes is none: analyzer_trace_pairs)
-            if cid is not None and cid not in CONVERSATION_LABELS and ("c", cid) not in seen_ids:
+            if cid is not None and is_conversation_id(cid) and ("c", cid) not in seen_ids:
                 conv.add(cid)
         seen_ids.update(("m", m) for m in by_msg)
         seen_ids.update(("c", c) for c in conv)

@@ -351,12 +351,22 @@ def test_time_window_and_service_filter():
 def test_conversation_id_joins_traces():
     b = SpanSet()
     r1 = b.span("orders", "POST /orders", kind="SERVER", dur_ms=5)
-    b.producer("orders", "order-placed", parent=r1, start_ms=1, dur_ms=1, conversation_id="c1")
+    conv = "6f1c2d0e-conv-0001"
+    b.producer("orders", "order-placed", parent=r1, start_ms=1, dur_ms=1, conversation_id=conv)
     # a reply in a new trace that only shares the conversation id
-    b.producer("billing", "invoice", start_ms=50, dur_ms=1, conversation_id="c1")
+    b.producer("billing", "invoice", start_ms=50, dur_ms=1, conversation_id=conv)
     a = analyze(b.store())
     assert sum(f["count"] for f in a.flows) == 1
     assert a.flows[0]["traces_per_flow"] == 2.0
+    # an id of three characters or fewer is a label (boto3sqs puts a batch entry's id,
+    # '0', '1', ..., where the conversation id goes): it joins nothing
+    b = SpanSet()
+    r1 = b.span("orders", "POST /orders", kind="SERVER", dur_ms=5)
+    b.producer("orders", "order-placed", parent=r1, start_ms=1, dur_ms=1, conversation_id="0")
+    b.producer("billing", "invoice", start_ms=50, dur_ms=1, conversation_id="0")
+    a = analyze(b.store())
+    assert sum(f["count"] for f in a.flows) == 2
+    assert all(f["traces_per_flow"] == 1.0 for f in a.flows)
 
 
 def test_spans_naming_themselves_as_parent_or_link_and_parent_cycles():

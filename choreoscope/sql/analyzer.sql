@@ -56,6 +56,9 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
 -- exchange): RabbitMQ names cannot hold a comma, so the part before it is the exchange.
 CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
     CASE WHEN dkind = 'temporary' OR starts_with(dest, '_INBOX.')
+              -- (a bare UUID: a broker-generated reply queue, named so by ActiveMQ
+              -- Artemis, whose consumers do not say it is temporary)
+              OR regexp_full_match(dest, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
               OR starts_with(dest, 'amq.gen-') OR starts_with(dest, 'spring.gen-')
               OR starts_with(dest, 'amq.rabbitmq.reply-to')
          THEN '(temporary:' || coalesce(lower(sys), 'messaging') || ')'
@@ -363,13 +366,23 @@ WITH c AS (
 -- A poll (CLIENT receive) naming no message (no message id, no link, no producer parent)
 -- when polls of its shape do name theirs came back empty (a long poll does every 20 s):
 -- not a delivery. (Where no poll of a shape ever names its message, polls still count.)
+-- (polls are receive spans, CLIENT or CONSUMER: boto3sqs's CONSUMER receive spans come
+-- back empty too; a poll names its message by an id, a link, or a consumer span under it,
+-- as boto3sqs's process span per message)
+polled AS MATERIALIZED (
+    SELECT c.sk, c.shape_id, c.mid, c.p_role FROM c
+    WHERE c.shape_id IN (SELECT shape_id FROM a_shape WHERE role = 'C' AND op = 'receive'
+                                                       AND kind IN ('CLIENT', 'CONSUMER'))
+),
+named_polls AS (
+    SELECT p.sk, p.shape_id FROM polled p
+    WHERE p.mid IS NOT NULL OR p.sk IN (SELECT from_sk FROM a_lk)
+       OR p.sk IN (SELECT pk FROM c WHERE p_role = 'C')
+),
 empty_polls AS (
-    SELECT c.sk FROM c
-    WHERE c.kind = 'CLIENT' AND c.op = 'receive' AND c.mid IS NULL
-      AND coalesce(c.p_role, '') <> 'P' AND c.sk NOT IN (SELECT from_sk FROM a_lk)
-      AND c.shape_id IN (SELECT c2.shape_id FROM c c2
-                         WHERE c2.kind = 'CLIENT' AND c2.op = 'receive'
-                           AND (c2.mid IS NOT NULL OR c2.sk IN (SELECT from_sk FROM a_lk)))
+    SELECT p.sk FROM polled p
+    WHERE coalesce(p.p_role, '') <> 'P' AND p.sk NOT IN (SELECT sk FROM named_polls)
+      AND p.shape_id IN (SELECT shape_id FROM named_polls)
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
     SELECT sk, pk,
@@ -669,14 +682,16 @@ SELECT 'call', 'service:' || e.service,
 -- A span that joins several other traces at once (a batch consumer, a fan-in link) is where
 -- separate transactions meet, not one transaction: it does not merge them. A conversation
 -- id shared by more traces than $max_conv is a session, and is ignored for the same reason;
--- so are the labels $conv_labels (Rebus.Diagnostics puts the message's intent, 'pub' or
+-- so are ids of three characters or fewer (boto3sqs puts a batch entry's id, '0', '1',
+-- there) and the labels $conv_labels (Rebus.Diagnostics puts the message's intent, 'pub' or
 -- 'p2p', where the conversation id goes).
 WITH tr AS (SELECT DISTINCT trace_id FROM a_spans),
 conv AS (
     SELECT conv_id, trace_id, min(trace_id) OVER (PARTITION BY conv_id) AS first_trace,
            count(*) OVER (PARTITION BY conv_id) AS n
     FROM (SELECT DISTINCT conv_id, trace_id FROM a_spans
-          WHERE conv_id IS NOT NULL AND NOT list_contains($conv_labels::VARCHAR[], conv_id))
+          WHERE conv_id IS NOT NULL AND length(conv_id) >= $min_conv_len
+            AND NOT list_contains($conv_labels::VARCHAR[], conv_id))
 ),
 -- (a span's pairs only count when it joins one other trace: grouped per span, not windowed)
 m AS (
@@ -1171,16 +1186,23 @@ reach AS MATERIALIZED (   -- the producer spans each consumer span reaches by pa
 own AS (SELECT DISTINCT trace_id, span_id FROM reach WHERE ctx),  -- has its own context
 linking AS (SELECT DISTINCT l.trace_id, l.span_id FROM lk l
             SEMI JOIN c ON c.trace_id = l.trace_id AND c.span_id = l.span_id),
+-- (a poll names its message by an id, a link or a consumer span under it, as in
+-- analyzer_consumers)
+named AS (
+    SELECT c.trace_id, c.span_id, c.name FROM c
+    WHERE c.kind IN ('CLIENT', 'CONSUMER') AND c.op = 'receive'
+      AND (c.msg_message_id IS NOT NULL
+           OR EXISTS (SELECT 1 FROM linking k WHERE k.trace_id = c.trace_id
+                         AND k.span_id = c.span_id)
+           OR EXISTS (SELECT 1 FROM c k WHERE k.trace_id = c.trace_id
+                         AND k.parent_span_id = c.span_id))
+),
 empty AS (     -- a poll naming no message where polls like it name theirs: it came back empty
     SELECT c.trace_id, c.span_id FROM c
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
-    ANTI JOIN linking k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
-    WHERE c.kind = 'CLIENT' AND c.op = 'receive' AND c.msg_message_id IS NULL
-      AND c.name IN (SELECT c2.name FROM c c2
-                     LEFT JOIN linking k2 ON k2.trace_id = c2.trace_id
-                                         AND k2.span_id = c2.span_id
-                     WHERE c2.kind = 'CLIENT' AND c2.op = 'receive'
-                       AND (c2.msg_message_id IS NOT NULL OR k2.span_id IS NOT NULL))
+    ANTI JOIN named n ON n.trace_id = c.trace_id AND n.span_id = c.span_id
+    WHERE c.kind IN ('CLIENT', 'CONSUMER') AND c.op = 'receive'
+      AND c.name IN (SELECT name FROM named)
 ),
 shared AS (    -- a delivery handled by several spans in it that have their message from it
     SELECT o.trace_id, o.span_id
