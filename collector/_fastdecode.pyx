@@ -1578,29 +1578,33 @@ cdef class _Decoder:
             self.pyvalue(&self.top.data[best_ent[COL_SYSTEM]].av, 0)
         return isinstance(system, str) and system.lower() == name
 
+    cdef Py_ssize_t find_key(self, bytes key):
+        """The entry of attribute ``key`` in this span, or -1 (a scan: asked only of the few
+        spans a rule needs one more key of)."""
+        cdef Py_ssize_t i
+        cdef Entry* e
+        for i in range(self.top.n):
+            e = &self.top.data[i]
+            if e.key_len == len(key) and memcmp(self.b + e.key_off, <const char*>key,
+                                                e.key_len) == 0:
+                return i
+        return -1
+
     cdef object first_value(self, list keys):
         """The value of the first of ``keys`` (bytes) this span has, or None."""
         cdef Py_ssize_t i
-        cdef Entry* e
         for key in keys:
-            for i in range(self.top.n):
-                e = &self.top.data[i]
-                if e.key_len == len(key) and memcmp(self.b + e.key_off, <const char*>key,
-                                                    e.key_len) == 0:
-                    return self.pyvalue(&e.av, 0)
+            i = self.find_key(key)
+            if i >= 0:
+                return self.pyvalue(&self.top.data[i].av, 0)
         return None
 
     cdef object system_by_key(self):
         """The system a key of this span implies (``SYSTEM_BY_KEY``, first in its order),
         or None. Only asked of a span naming a destination and no system: rare."""
-        cdef Py_ssize_t i
-        cdef Entry* e
         for key, system in _SYSTEM_BY_KEY_BYTES:
-            for i in range(self.top.n):
-                e = &self.top.data[i]
-                if e.key_len == len(key) and memcmp(self.b + e.key_off, <const char*>key,
-                                                    e.key_len) == 0:
-                    return system
+            if self.find_key(key) >= 0:
+                return system
         return None
 
     cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):

@@ -292,3 +292,41 @@ def host_of(url: Any) -> str | None:
     except ValueError:  # (a malformed IPv6 literal, a bad port)
         return None
     return host or None
+
+
+def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
+    """The value of the first of ``keys`` that ``attrs`` has, or None."""
+    return next((attrs[k] for k in keys if k in attrs), None)
+
+
+def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
+                        attrs: dict[str, Any], kind: int) -> None:
+    """Fill in, in place, what a span's normalised columns (``norm``, read from ``attrs``
+    with the ``prio`` of the key each came from) imply but do not say: the messaging system
+    a destination key implies (Brave's tags, Spring AMQP's keys), the exchange or queue a
+    RabbitMQ composed name means, a Kafka offset's partition, and the server a CLIENT or
+    messaging span names only in a URL. The reference decoder's; the compiled one decides
+    the same in its own code, calling the functions above."""
+    if "msg_system" not in norm and "msg_destination" in norm:
+        system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
+            next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None)
+        if system is not None:
+            norm["msg_system"] = system
+    system = str(norm.get("msg_system")).lower()
+    dest = norm.get("msg_destination")
+    if system == "rabbitmq" and isinstance(dest, str) and ":" in dest:
+        dest = rabbitmq_destination(dest, _first(attrs, RABBITMQ_ROUTING_KEYS), kind,
+                                    norm.get("msg_operation_type"))
+        if dest is not None:
+            norm["msg_destination"] = dest
+    mid = norm.get("msg_message_id")
+    if system == "kafka" and mid is not None:
+        mid = kafka_message_id(mid, _first(attrs, KAFKA_PARTITION_KEYS))
+        if mid is not None:
+            norm["msg_message_id"] = mid
+    if "server_address" not in norm and (
+            kind == 3 or "msg_system" in norm or "msg_destination" in norm):
+        host = host_of(_first(attrs, URL_KEYS if kind == 3 else MESSAGING_URL_KEYS))
+        if host is not None:
+            norm["server_address"] = host
+

@@ -24,9 +24,7 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTrace
 
 from collector.conventions import (
     EMPTY_IS_ABSENT, NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES,
-    KAFKA_PARTITION_KEYS, MESSAGING_URL_KEYS, RABBITMQ_ROUTING_KEYS, SYSTEM_BY_DESTINATION_PRIORITY, SYSTEM_BY_KEY,
-    URL_KEYS, host_of, kafka_message_id, messaging_fallbacks, rabbitmq_destination,
-    service_name,
+    complete_normalised, messaging_fallbacks, service_name,
 )
 
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
@@ -212,37 +210,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                 if "msg_operation_type" not in norm:
                     norm.update(messaging_fallbacks(attrs, s.name, norm.get("msg_system"),
                                                     "msg_destination" in norm))
-                if "msg_system" not in norm and "msg_destination" in norm:
-                    # (Brave's tags, Spring AMQP's keys: the system is implied)
-                    system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
-                        next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None)
-                    if system is not None:
-                        norm["msg_system"] = system
-                dest = norm.get("msg_destination")
-                if isinstance(dest, str) and ":" in dest \
-                        and str(norm.get("msg_system")).lower() == "rabbitmq":
-                    # (a composed name: exchange:key[:queue], collector.conventions)
-                    dest = rabbitmq_destination(
-                        dest, next((attrs[k] for k in RABBITMQ_ROUTING_KEYS if k in attrs),
-                                   None), s.kind, norm.get("msg_operation_type"))
-                    if dest is not None:
-                        norm["msg_destination"] = dest
-                mid = norm.get("msg_message_id")
-                if mid is not None and str(norm.get("msg_system")).lower() == "kafka":
-                    # (a record offset: qualified by its partition, collector.conventions)
-                    mid = kafka_message_id(mid, next((attrs[k] for k in KAFKA_PARTITION_KEYS
-                                                      if k in attrs), None))
-                    if mid is not None:
-                        norm["msg_message_id"] = mid
-                if "server_address" not in norm and (
-                        s.kind == 3 or "msg_system" in norm or "msg_destination" in norm):
-                    # (a CLIENT or messaging span naming its server only in a URL)
-                    url = next((attrs[k] for k in (URL_KEYS if s.kind == 3
-                                                   else MESSAGING_URL_KEYS) if k in attrs),
-                               None)
-                    host = host_of(url)
-                    if host is not None:
-                        norm["server_address"] = host
+                complete_normalised(norm, prio, attrs, s.kind)
                 a["trace_id"](th)
                 a["span_id"](sh)
                 # A span naming itself as its parent (broken instrumentation; Zipkin's
