@@ -19,6 +19,11 @@ def systems_of(a) -> dict[str, str | None]:
     return {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"}
 
 
+def flows_of(a) -> list[tuple[str, int, float]]:
+    """(entry service, count, traces per flow) of every flow, sorted."""
+    return sorted((f["entry_service"], f["count"], f["traces_per_flow"]) for f in a.flows)
+
+
 def analysed(st, edges: dict[str, tuple[str, int]], delivery: str,
              p50_ms: float | None = None) -> Any:
     """The analysis of ``st``, checked: exactly ``edges``; the ``delivery`` edge's

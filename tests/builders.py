@@ -63,6 +63,9 @@ def _any_value(v: Any) -> common_pb2.AnyValue:
         return common_pb2.AnyValue(int_value=v)
     if isinstance(v, float):
         return common_pb2.AnyValue(double_value=v)
+    if isinstance(v, (list, tuple)):  # (an array attribute: RocketMQ's keys, socket.io rooms)
+        return common_pb2.AnyValue(array_value=common_pb2.ArrayValue(
+            values=[_any_value(x) for x in v]))
     return common_pb2.AnyValue(string_value=str(v))
 
 

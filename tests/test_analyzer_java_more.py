@@ -9,48 +9,16 @@ and checks what the analyzer makes of them."""
 
 from __future__ import annotations
 
-import ast
 from typing import Any
 
-from opentelemetry.proto.common.v1 import common_pb2
-
 from analyzer import analyze, edge_detail, flow_for_trace
-from choreoscope.store import Store
-from collector.decode import decode_request
 from tests.analysis_checks import analysed as _analysed
 from tests.analysis_checks import analysed_each as _analysed_each
+from tests.analysis_checks import flows_of as _flows
 from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanRef, SpanSet
 
 N = 3
-
-# Attributes the agent gives as string arrays (the builder only writes scalars: _store()
-# turns these back into OTLP array values, as the agent exports them).
-_ARRAY_KEYS = frozenset({"messaging.rocketmq.message.keys"})
-
-
-def _store(b: SpanSet) -> Store:
-    """``b``'s spans in a ``:memory:`` store, with the ``_ARRAY_KEYS`` attributes (given to
-    the builder as Python lists) exported as OTLP arrays of strings."""
-    req = b.request()
-    for rs in req.resource_spans:
-        for ss in rs.scope_spans:
-            for sp in ss.spans:
-                for kv in sp.attributes:
-                    if kv.key in _ARRAY_KEYS:
-                        values = ast.literal_eval(kv.value.string_value)
-                        kv.value.Clear()
-                        kv.value.array_value.values.extend(
-                            common_pb2.AnyValue(string_value=str(v)) for v in values)
-    st = Store.open(":memory:")
-    st.write(decode_request(req))
-    return st
-
-
-def _flows(a) -> list[tuple[str, int, float]]:
-    """(entry service, count, traces per flow) of every flow, sorted."""
-    return sorted((f["entry_service"], f["count"], f["traces_per_flow"]) for f in a.flows)
-
 
 # ---------------------------------------------------------------------------- Kafka Streams
 # Read in instrumentation/kafka/kafka-streams-0.11/javaagent: v0_11/PartitionGroupInstrumentation
@@ -338,7 +306,7 @@ def test_rocketmq5_push_consumer_default_process_is_a_child_of_the_publish():
                       start_ms=t + 25, dur_ms=11, attrs=_rmq5_process_attrs(i))
         b.client_call("billing", None, parent=proc, start_ms=t + 27, dur_ms=6,
                       peer={"db.system": "mysql", "server.address": "billing-db"})
-    st = _store(b)
+    st = b.store()
     a = _analysed(st, {
         "service:orders->topic:order-topic": ("publish", N),
         "topic:order-topic->service:billing": ("consume", N),
@@ -377,7 +345,7 @@ def test_rocketmq5_receive_telemetry_one_receive_brings_two_messages():
                           attrs=_rmq5_process_attrs(i))
             b.span("billing", "BillingListener.consume", parent=proc,
                    start_ms=t + 16.2 + j * 0.5, dur_ms=10.5)
-    st = _store(b)
+    st = b.store()
     a = _analysed(st, {
         "service:orders->topic:order-topic": ("publish", 2 * N),
         "topic:order-topic->service:billing": ("consume", 2 * N),

@@ -40,6 +40,7 @@ import pytest
 from analyzer import flow_for_trace
 from tests.analysis_checks import analysed as _analysed
 from tests.analysis_checks import analysed_each as _analysed_each
+from tests.analysis_checks import flows_of as _flows
 from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanRef, SpanSet
 
@@ -50,11 +51,6 @@ _HTTP = {"http.request.method": "POST", "url.scheme": "http", "url.path": "/orde
          "server.address": "localhost", "server.port": 8080}
 _PG = {"db.system": "postgresql", "db.name": "billing", "db.operation": "INSERT",
        "server.address": "postgres", "server.port": 5432}
-
-
-def _flows(a) -> list[tuple[str, int, float]]:
-    """(entry service, count, traces per flow) of every flow, sorted."""
-    return sorted((f["entry_service"], f["count"], f["traces_per_flow"]) for f in a.flows)
 
 
 # ------------------------------------------------------------------ SmallRye Kafka connector

@@ -8,15 +8,10 @@ makes of them."""
 
 from __future__ import annotations
 
-import ast
 import uuid
 from typing import Any
 
-from opentelemetry.proto.common.v1 import common_pb2
-
 from analyzer import analyze, edge_detail
-from choreoscope.store import Store
-from collector.decode import decode_request
 from tests.analysis_checks import analysed as _analysed
 from tests.analysis_checks import analysed_each as _analysed_each
 from tests.analysis_checks import edges_of as _edges
@@ -236,26 +231,6 @@ def test_boto3sqs_beside_botocore_is_one_publish_and_one_delivery_per_message():
 #   socket.io, messaging.destination the namespace, messaging.operation receive,
 #   messaging.socket.io.event_name.
 
-_ARRAY_KEYS = frozenset({"messaging.socket.io.rooms"})
-
-
-def _store(b: SpanSet) -> Store:
-    """``b``'s spans in a ``:memory:`` store, with the ``_ARRAY_KEYS`` attributes (given to
-    the builder as Python lists) exported as OTLP arrays of strings."""
-    req = b.request()
-    for rs in req.resource_spans:
-        for ss in rs.scope_spans:
-            for sp in ss.spans:
-                for kv in sp.attributes:
-                    if kv.key in _ARRAY_KEYS:
-                        values = ast.literal_eval(kv.value.string_value)
-                        kv.value.Clear()
-                        kv.value.array_value.values.extend(
-                            common_pb2.AnyValue(string_value=str(v)) for v in values)
-    st = Store.open(":memory:")
-    st.write(decode_request(req))
-    return st
-
 
 def test_socketio_server_receives_from_and_broadcasts_to_uninstrumented_clients():
     """A chat server (socket.io 4, websocket transport): each browser connects to '/chat'
@@ -293,7 +268,7 @@ def test_socketio_server_receives_from_and_broadcasts_to_uninstrumented_clients(
                       "messaging.socket.io.event_name": "chat:message",
                       "messaging.socket.io.rooms": ["room-42"],
                       "messaging.socket.io.namespace": "/chat"})
-    st = _store(b)
+    st = b.store()
     a = analyze(st)
     assert _edges(a) == {
         "service:chat->topic:/chat": ("publish", 2 * N),
