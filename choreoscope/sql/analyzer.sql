@@ -1304,7 +1304,7 @@ ptopic AS (     -- (its producer's, or that of a producer span inside it: the pu
                    AND c.topic = 'unknown'
     WHERE x.topic <> 'unknown' GROUP BY x.trace_id, x.span_id
 ),
-mine AS MATERIALIZED (
+mine AS (
     SELECT k.* FROM counted k
     LEFT JOIN c o ON o.trace_id = k.trace_id AND o.span_id = k.parent_span_id
                  AND o.topic <> 'unknown'
