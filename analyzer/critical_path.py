@@ -230,7 +230,10 @@ def critical_path(spans: Sequence[dict[str, Any]],
             reached |= _reach([k], children)
 
     # Times, clipped top-down: a synchronous child inside its parent; an asynchronous child
-    # no earlier than its producer's start (it may legitimately end later).
+    # no earlier than its producer's start (it may legitimately end later). A child in its
+    # parent's service shares its clock, so one that outlives its parent is no skew but work
+    # handed on in-process (SmallRye's handler under its instant receive span, a task
+    # spawned by a request): it is only kept from starting before its parent.
     t0: dict[Key, int] = {}
     t1: dict[Key, int] = {}
     depth: dict[Key, int] = {}
@@ -245,7 +248,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
         for c in children.get(k, ()):
             s, e = by_key[c]["t0"], by_key[c]["t1"]
             ps, pe = t0[k], t1[k]
-            if c in async_children:
+            if c in async_children or by_key[c].get("service") == by_key[k].get("service"):
                 ns = max(s, ps)
                 ne = max(e, ns)
             else:

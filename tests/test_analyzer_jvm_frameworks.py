@@ -92,9 +92,9 @@ def test_quarkus_kafka_emitter_to_incoming_method_under_an_instant_receive_span(
     KafkaOpenTelemetryInstrumenter, KafkaAttributesExtractor, KafkaProducerAttributesExtractor,
     impl/KafkaSink, impl/KafkaSource, and quarkusio/quarkus ReactiveMessagingTracing*Decorator
     and integration-tests/opentelemetry-reactive-messaging (testProducerConsumerTracing).
-    The handler's work is the consumer's: the flow ends with it. (Its critical path still
-    stops at the instant receive span: the children running after it are clipped to it as
-    if skewed; left alone, not asserted.)"""
+    The handler's work is the consumer's: the flow ends with it, and so does its critical
+    path (children in the receive span's service running after it are no clock skew: they
+    are not clipped to it)."""
     b = SpanSet()
     roots = []
     for i in range(N):
@@ -124,6 +124,9 @@ def test_quarkus_kafka_emitter_to_incoming_method_under_an_instant_receive_span(
         pytest.approx({("service:api", "processing"): 2.0,
                        ("service:api->topic:orders", "call"): 4.0})
     assert hops[("topic:orders->service:billing", "queue")] == pytest.approx(6.0)
+    assert {k: v for k, v in hops.items() if "billing" in k[0] and k[1] != "queue"} == \
+        pytest.approx({("service:billing", "processing"): 4.03,  # receive + handler
+                       ("service:billing->external:postgresql", "call"): 5.0})
     one = flow_for_trace(st, roots[0].trace_id)
     assert {g["hop"] for g in one["critical_path_segments"]} >= {
         "service:api->topic:orders", "topic:orders->service:billing"}
