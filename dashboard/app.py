@@ -21,6 +21,7 @@ from dashboard.api import register_api
 from dashboard.auth import install_auth
 from dashboard.components import error_box, fmt_count
 from dashboard.deps import AnalyzerAPI, Deps
+from dashboard.live import unless_unchanged
 from dashboard.pages import bottlenecks, flow_map, flow_view, flows, search
 from dashboard.params import (DEFAULT_WINDOW, FILTER_KEYS, WINDOW_CHOICES, ParamError,
                               build_query, filters_from_query, format_time, href, parse_query)
@@ -54,7 +55,7 @@ def shell_layout(refresh_ms: int) -> html.Div:
         refresh_values.append(refresh_ms)
     return html.Div(className="shell", children=[
         dcc.Location(id="url", refresh="callback-nav"),
-        dcc.Store(id="filters", data=None),
+        dcc.Store(id="filters", data=None), dcc.Store(id="status-sig"),
         dcc.Interval(id="tick", interval=refresh_ms, n_intervals=0),
         html.Header(className="top", children=[
             html.Div(className="brand", children=[dcc.Link("choreoscope", href="/map")]),
@@ -127,9 +128,11 @@ def register_shell(app: dash.Dash, deps: Deps,
 
     @app.callback(Output("f-service", "options"), Output("live-status", "children"),
                   [Output(f"nav-{p.strip('/')}", "href") for p, _ in NAV],
-                  Input("filters", "data"), Input("tick", "n_intervals"))
-    def _status(filters: dict | None, _n: int) -> tuple:
-        return status_line(filters, deps)
+                  Output("status-sig", "data"),
+                  Input("filters", "data"), Input("tick", "n_intervals"),
+                  State("status-sig", "data"))
+    def _status(filters: dict | None, _n: int, sig: str | None) -> tuple:
+        return unless_unchanged(lambda f: status_line(f, deps))(filters, sig)
 
 
 def sync_filters(trigger: Any, search: str | None, window: str | None, since: str | None,

@@ -20,6 +20,7 @@ from collector.otlp_json import parse_json_request
 from dashboard.demo import SCRIPT_TEXT, demo_span_id, demo_trace_ids, load_demo
 from dashboard.server import UIServer, start_ui
 from sample_traces import ground_truth
+from tests.builders import SpanSet
 
 CHROMEDRIVER = "/usr/bin/chromedriver"
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "data" / "choreography.jsonl"
@@ -72,7 +73,8 @@ def ui(tmp_path_factory: pytest.TempPathFactory) -> Iterator[UIServer]:
             if line.strip():
                 store.write(decode_request(parse_json_request(line)))
     load_demo(store, orders=3)  # adds the <script> attribute and a linked 3-trace flow
-    server = start_ui(store, port=0, refresh_ms=60_000)
+    # (live refresh every second: the pages must stay usable while it ticks)
+    server = start_ui(store, port=0, refresh_ms=1000)
     try:
         yield server
     finally:
@@ -115,6 +117,22 @@ def test_flow_map_shows_the_scenarios_services_and_topics(ui: UIServer, browser:
         "return Object.fromEntries(cy.nodes().map(n => [n.data('label'), n.style('shape')]));")
     assert shapes["order-service"] == "round-rectangle"
     assert shapes["order.placed"] == "rhomboid"
+    # Live refresh leaves a page whose data did not change alone: the same table elements
+    # stay in the document (not rebuilt under a user reading or selecting them), and the
+    # user's zoom and pan of the map stay.
+    view = "const cy = (c => c._cyreg || c.firstChild._cyreg)(" \
+        "document.querySelector('#map-graph')).cy;"
+    browser.execute_script(view + "cy.zoom(1.7); cy.pan({x: 11, y: 22});"
+                           "window.edgeTable = document.querySelector('#map-edges table');")
+    time.sleep(3.5)  # three ticks or more
+    assert browser.execute_script(view + "return [cy.zoom(), cy.pan().x, cy.pan().y,"
+                                  "window.edgeTable.isConnected];") == [1.7, 11, 22, True]
+    # ... and shows what arrives: a new service appears without a reload.
+    late = SpanSet()
+    root = late.span("late-service", "GET /late", kind="SERVER")
+    late.client_call("late-service", "order-service", parent=root)
+    ui.app.deps.store.write(decode_request(late.request()))
+    wait_for(lambda: "late-service" in labels(), timeout=30, what="the new service")
 
 
 def test_clicking_an_edge_shows_its_stats(ui: UIServer, browser: Any) -> None:

@@ -133,6 +133,37 @@ def test_flow_map_callback_shows_the_scenarios_nodes(app: Any):
     assert "Show all of them" in text_of(message)
 
 
+def test_live_refresh_sends_a_page_again_only_when_it_changed():
+    """The registered callbacks are wrapped by dashboard.live.unless_unchanged: a tick
+    that renders what the browser already has sends nothing (no_update everywhere); new
+    spans, or another choice, send the page again."""
+    from dashboard.live import unless_unchanged
+    from tests.builders import SpanSet
+
+    local = Store.open(":memory:")
+    with open(SAMPLE, "rb") as fh:
+        for line in fh:
+            if line.strip():
+                local.write(decode_request(parse_json_request(line)))
+    deps = create_app(local, refresh_ms=1000).deps
+    update = unless_unchanged(FlowMapPage(deps).update)
+    first = update(ALL, 1, "p95", None, None, None)
+    assert len(first) == 7 and first[0] and isinstance(first[-1], str)
+    again = update(ALL, 2, "p95", None, None, first[-1])
+    assert again == (no_update,) * 7
+    other = update(ALL, 3, "errors", None, None, first[-1])  # colour by error rate
+    assert other[0] is not no_update and other[-1] != first[-1]
+    late = SpanSet()
+    late.client_call("late-service", "order-service",
+                     parent=late.span("late-service", "GET /late", kind="SERVER"))
+    local.write(decode_request(late.request()))
+    deps.analyses.invalidate()
+    fresh = update(ALL, 4, "p95", None, None, first[-1])
+    assert fresh[-1] != first[-1]
+    assert "late-service" in {e["data"]["label"] for e in fresh[0] if "source" not in e["data"]}
+    local.close()
+
+
 def test_flow_map_edge_table_lists_the_busiest_edges_and_the_selected_one(app: Any):
     import dashboard.pages.flow_map as map_page
     page = FlowMapPage(app.deps)

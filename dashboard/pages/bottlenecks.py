@@ -13,13 +13,14 @@ from __future__ import annotations
 
 from typing import Any, Mapping
 
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_pct,
                                   fmt_value, label, map_link, more_button, more_state,
                                   trace_links)
 from dashboard.deps import Deps
+from dashboard.live import unless_unchanged
 from dashboard.params import ParamError, filters_from_query
 
 # Entries shown per list before "show all" (the top of a ranking is what is read).
@@ -95,7 +96,7 @@ class BottlenecksPage:
     def layout(self, params: Mapping[str, str], query: Mapping[str, str]) -> html.Div:
         return html.Div(className="findings", children=[
             html.H2("Bottlenecks and anomalies"),
-            dcc.Store(id="bn-all", data=query.get("all") == "1"),
+            dcc.Store(id="bn-all", data=query.get("all") == "1"), dcc.Store(id="bn-sig"),
             html.Div(id="bn-body"),
             more_button("bn-more"),
         ])
@@ -145,8 +146,9 @@ def register(app: Any, deps: Deps) -> BottlenecksPage:
     """Wire the page's callbacks into ``app``."""
     page = BottlenecksPage(deps)
     app.callback(Output("bn-body", "children"), Output("bn-more", "children"),
-                 Output("bn-more", "style"), Input("filters", "data"),
-                 Input("tick", "n_intervals"), Input("bn-all", "data"),
-                 Input("bn-more", "n_clicks"))(page.update)
+                 Output("bn-more", "style"), Output("bn-sig", "data"),
+                 Input("filters", "data"), Input("tick", "n_intervals"),
+                 Input("bn-all", "data"), Input("bn-more", "n_clicks"),
+                 State("bn-sig", "data"))(unless_unchanged(page.update))
     return page
 

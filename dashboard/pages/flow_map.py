@@ -25,6 +25,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
 from dashboard import data
 from dashboard.deps import Deps
 from dashboard.layered import layered_positions
+from dashboard.live import unless_unchanged
 from dashboard.params import ParamError, build_query, filters_from_query, parse_query
 
 GOOD, MID, BAD = (46, 125, 50), (249, 168, 37), (198, 40, 40)
@@ -238,6 +239,7 @@ class FlowMapPage:
     def layout(self, params: Mapping[str, str], query: Mapping[str, str]) -> html.Div:
         return html.Div(className="flow-map", children=[
             dcc.Store(id="map-selected", data=query.get("select")),
+            dcc.Store(id="map-sig"), dcc.Store(id="map-detail-sig"),
             html.Div(className="toolbar", children=[
                 html.H2("Flow map"),
                 dcc.RadioItems(id="map-color", value=query.get("color", "p95"), inline=True,
@@ -372,15 +374,19 @@ def register(app: Any, deps: Deps) -> FlowMapPage:
     app.callback(Output("map-graph", "elements"), Output("map-legend", "children"),
                  Output("map-edges", "children"), Output("map-message", "children"),
                  Output("map-more", "children"), Output("map-more", "style"),
+                 Output("map-sig", "data"),
                  Input("filters", "data"), Input("tick", "n_intervals"),
                  Input("map-color", "value"), Input("map-selected", "data"),
-                 Input("map-more", "n_clicks"))(page.update)
+                 Input("map-more", "n_clicks"),
+                 State("map-sig", "data"))(unless_unchanged(page.update))
     app.callback(Output("map-selected", "data"), Input("map-graph", "tapNodeData"),
                  Input("map-graph", "tapEdgeData"),
                  Input({"type": "map-pick", "index": ALL}, "n_clicks"),
                  prevent_initial_call=True)(page.select)
-    app.callback(Output("map-detail", "children"), Input("map-selected", "data"),
-                 Input("filters", "data"), Input("tick", "n_intervals"))(page.detail)
+    app.callback(Output("map-detail", "children"), Output("map-detail-sig", "data"),
+                 Input("map-selected", "data"), Input("filters", "data"),
+                 Input("tick", "n_intervals"),
+                 State("map-detail-sig", "data"))(unless_unchanged(page.detail))
     app.callback(Output("url", "search", allow_duplicate=True), Input("map-selected", "data"),
                  Input("map-color", "value"), State("url", "search"),
                  prevent_initial_call=True)(page.url)

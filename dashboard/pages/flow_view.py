@@ -14,6 +14,7 @@ from dash import Input, Output, State, dcc, html, no_update
 from dashboard import data
 from dashboard.components import error_box, fmt_count, fmt_ms
 from dashboard.deps import Deps
+from dashboard.live import unless_unchanged
 from dashboard.params import build_query, filters_from_query, format_time, href, parse_query
 from dashboard.span_view import span_panel
 from dashboard.waterfall import waterfall_figure
@@ -28,7 +29,7 @@ class FlowViewPage:
     def layout(self, params: Mapping[str, str], query: Mapping[str, str]) -> html.Div:
         return html.Div(className="flow-view", children=[
             dcc.Store(id="fv-trace", data=params["trace_id"]),
-            dcc.Store(id="fv-span", data=query.get("span")),
+            dcc.Store(id="fv-span", data=query.get("span")), dcc.Store(id="fv-sig"),
             html.Div(id="fv-header", className="page-head"),
             html.Div(className="split", children=[
                 html.Div(className="main-col", children=[
@@ -118,8 +119,10 @@ def register(app: Any, deps: Deps) -> FlowViewPage:
     """Wire the flow view's callbacks into ``app``."""
     page = FlowViewPage(deps)
     app.callback(Output("fv-waterfall", "figure"), Output("fv-header", "children"),
+                 Output("fv-sig", "data"),
                  Input("fv-trace", "data"), Input("fv-span", "data"),
-                 Input("filters", "data"), Input("tick", "n_intervals"))(page.waterfall)
+                 Input("filters", "data"), Input("tick", "n_intervals"),
+                 State("fv-sig", "data"))(unless_unchanged(page.waterfall))
     app.callback(Output("fv-span", "data"), Input("fv-waterfall", "clickData"),
                  prevent_initial_call=True)(page.select)
     app.callback(Output("url", "search", allow_duplicate=True), Input("fv-span", "data"),

@@ -14,7 +14,7 @@ from typing import Any, Mapping, Sequence
 
 import dash_cytoscape as cyto
 import plotly.graph_objects as go
-from dash import Input, Output, dcc, html
+from dash import Input, Output, State, dcc, html
 
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
@@ -22,6 +22,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
                                   trace_links)
 from dashboard.deps import Deps
 from dashboard.layered import layered_positions
+from dashboard.live import unless_unchanged
 from dashboard.pages.flow_map import stylesheet
 from dashboard.params import ParamError, filters_from_query, href
 from dashboard.waterfall import esc
@@ -174,7 +175,7 @@ class FlowsPage:
 
     def layout(self, params: Mapping[str, str], query: Mapping[str, str]) -> html.Div:
         return html.Div(className="flows", children=[
-            dcc.Store(id="fl-selected", data=params.get("flow_id")),
+            dcc.Store(id="fl-selected", data=params.get("flow_id")), dcc.Store(id="fl-sig"),
             html.H2("Flow types"),
             html.Div(id="fl-table"),
             more_button("fl-more"),
@@ -259,6 +260,8 @@ def register(app: Any, deps: Deps) -> FlowsPage:
     page = FlowsPage(deps)
     app.callback(Output("fl-table", "children"), Output("fl-detail", "children"),
                  Output("fl-more", "children"), Output("fl-more", "style"),
+                 Output("fl-sig", "data"),
                  Input("fl-selected", "data"), Input("filters", "data"),
-                 Input("tick", "n_intervals"), Input("fl-more", "n_clicks"))(page.update)
+                 Input("tick", "n_intervals"), Input("fl-more", "n_clicks"),
+                 State("fl-sig", "data"))(unless_unchanged(page.update))
     return page

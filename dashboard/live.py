@@ -1,0 +1,54 @@
+"""Live refresh that leaves alone what did not change.
+
+Every page redraws on each tick of the refresh interval. Sending the browser the same
+components again is not free and not harmless: the flow map's Cytoscape graph runs its
+layout again and fits the view (a user's zoom and pan are lost every few seconds), an open
+dropdown loses its options, a long table is rebuilt. So a page callback wrapped by
+:func:`unless_unchanged` also writes a signature of what it rendered to a ``dcc.Store`` of
+its page, reads the previous one back, and returns ``no_update`` for every output when the
+two match. The signature lives in the browser (one per page instance), so each user's view
+is compared with what that user was sent.
+"""
+
+from __future__ import annotations
+
+import functools
+import hashlib
+import json
+from typing import Any, Callable
+
+from dash import no_update
+from plotly.utils import PlotlyJSONEncoder
+
+
+class _Encoder(PlotlyJSONEncoder):
+    """Plotly's encoder (figures, components), with ``no_update`` as a marker."""
+
+    def default(self, obj: Any) -> Any:
+        if obj is no_update:
+            return "<no_update>"
+        return super().default(obj)
+
+
+def signature(outputs: Any) -> str:
+    """A digest of callback outputs (components, figures, plain data)."""
+    text = json.dumps(outputs, cls=_Encoder, sort_keys=True, separators=(",", ":"))
+    return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
+
+
+def unless_unchanged(fn: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
+    """Wrap a callback of one or more outputs: the wrapper takes one more argument (the
+    previous signature, a ``State``) and returns one more output (the new signature, to
+    the same store), and ``no_update`` everywhere when nothing changed."""
+
+    @functools.wraps(fn)
+    def wrapped(*args: Any) -> tuple[Any, ...]:
+        *inputs, previous = args
+        out = fn(*inputs)
+        outs = out if isinstance(out, tuple) else (out,)
+        sig = signature(outs)
+        if sig == previous:
+            return (no_update,) * (len(outs) + 1)
+        return (*outs, sig)
+
+    return wrapped
