@@ -174,15 +174,17 @@ def _graph(nodes: list[dict[str, Any]], edges: list[dict[str, Any]]) -> nx.DiGra
 
 # ------------------------------------------------------------------------------- flows
 FlowInputs = tuple[list[dict[str, Any]], dict[str, list[dict[str, Any]]],
-                   dict[str, list[tuple]], dict[str, int]]
+                   dict[str, list[tuple]], dict[str, int],
+                   dict[tuple[str, str], tuple[str, str]]]
 
 
 def _flow_inputs(st: Stager) -> FlowInputs:
     """Flow types, and the spans and matches of the sampled instances by flow id, with each
-    sampled flow's type (everything the critical paths need from the database)."""
+    sampled flow's type and the sends that carried their created messages (everything the
+    critical paths need from the database)."""
     types = st.rows("analyzer_flow_types")
     if not types:
-        return [], {}, {}, {}
+        return [], {}, {}, {}, {}
     st.run("analyzer_cp_sample", {"per_type": CP_PER_TYPE, "slowest": CP_SLOWEST})
     spans_by_flow: dict[str, list[dict[str, Any]]] = {}
     res = st.run("analyzer_cp_spans")
@@ -197,12 +199,14 @@ def _flow_inputs(st: Stager) -> FlowInputs:
         if f is not None:
             matches.setdefault(f, []).append(m)
     sig_of = dict(st.run("analyzer_cp_sample_list").fetchall())
-    return types, spans_by_flow, matches, sig_of
+    carriers = ({(tr, sp): tuple(send) for tr, sp, send in st.run("analyzer_cp_carriers")
+                 .fetchall()} if st.carried else {})
+    return types, spans_by_flow, matches, sig_of, carriers
 
 
 def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
            spans_by_flow: dict[str, list[dict[str, Any]]], matches: dict[str, list[tuple]],
-           sig_of: dict[str, int]
+           sig_of: dict[str, int], carriers: dict[tuple[str, str], tuple[str, str]]
            ) -> tuple[list[dict[str, Any]], dict[tuple[str, str], dict[str, Any]],
                       list[tuple[frozenset[str], float]]]:
     """Flow types with their critical paths, the estimated critical-path time per hop over
@@ -215,7 +219,7 @@ def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
     per_type: dict[int, list[tuple[CriticalPath, str]]] = {}
     with st.section("critical_paths_python"):
         for fid, ss in spans_by_flow.items():
-            cp = critical_path(ss, matches.get(fid, ()))
+            cp = critical_path(ss, matches.get(fid, ()), carriers)
             if cp is None:
                 continue
             first_trace = min(ss, key=lambda s: s["t0"])["trace_id"]

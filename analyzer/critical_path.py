@@ -24,7 +24,7 @@ Pure functions over plain dicts; no database.
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Iterable, Sequence
+from typing import Any, Iterable, Mapping, Sequence
 
 Key = tuple[str, str]  # (trace_id, span_id)
 _ROOT: Key = ("", "")  # the virtual root when a flow has several root spans
@@ -157,13 +157,17 @@ def _delivery_hop(sp: dict[str, Any]) -> str:
 
 
 def critical_path(spans: Sequence[dict[str, Any]],
-                  matches: Iterable[Sequence[Any]] = ()) -> CriticalPath | None:
+                  matches: Iterable[Sequence[Any]] = (),
+                  carriers: Mapping[Key, Key] | None = None) -> CriticalPath | None:
     """Compute the critical path of one flow instance.
 
     ``spans``: dicts with ``trace_id, span_id, parent_span_id, service, kind, role, topic,
     t0, t1`` and optionally ``hop_type, hop_src, hop_dst`` (the hop the span is the source
     span of, from ``a_hops``). ``matches``: ``(c_trace, c_span, p_trace, p_span, via)``
-    consumer-to-producer pairs. Returns ``None`` for an empty flow.
+    consumer-to-producer pairs. ``carriers``: a message's producer span -> the send that
+    carried it, when it was created before that send (``analyzer_sent``): the message
+    reached the broker when the send ended, so its consumer follows the send. Returns
+    ``None`` for an empty flow.
     """
     if not spans:
         return None
@@ -177,6 +181,8 @@ def critical_path(spans: Sequence[dict[str, Any]],
     best: dict[Key, Key] = {}
     for m in matches:
         ck, pk = (m[0], m[1]), (m[2], m[3])
+        if carriers and carriers.get(pk) in by_key:
+            pk = carriers[pk]  # (a send in another flow's traces is not: the message's own)
         if ck == pk or ck not in by_key or pk not in by_key:
             continue
         cur = best.get(ck)

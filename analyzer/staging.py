@@ -82,6 +82,7 @@ class Stager:
         self.timings = timings if timings is not None else {}
         self.log = log  # (stage, perf_counter start, end): benchmarks match memory samples
         self._prepared = False
+        self.carried = False  # whether a_carried has rows (messages created before a send)
 
     def prepare(self) -> None:
         """Set up the cursor once: its session settings and the role/topic macros every
@@ -142,7 +143,8 @@ class Stager:
         self.run("analyzer_load_messaging")
         self.run("analyzer_producers")
         self.run("analyzer_matches")
-        if self.run("analyzer_carried").fetchone()[0]:
+        self.carried = bool(self.run("analyzer_carried").fetchone()[0])
+        if self.carried:
             self.run("analyzer_sent")
         self.run("analyzer_consumers")
         if self.run("analyzer_instant_deliveries").fetchone()[0]:

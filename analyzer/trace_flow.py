@@ -65,6 +65,8 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
                 if qn is not None:
                     # a batch waited as long as its latest message: keep the smallest wait
                     queue[(tr, sp)] = min(queue.get((tr, sp), qn), qn)
+        carriers = ({(tr, sp): tuple(send) for tr, sp, send
+                     in cur.execute(q["flow_carriers"]).fetchall()} if st.carried else {})
         tm["stage"] = time.perf_counter() - t
         t = time.perf_counter()
         res = cur.execute(q["flow_spans"])
@@ -82,7 +84,8 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
         links = cur.execute(q["flow_links"]).fetchall()
         tm["fetch"] = time.perf_counter() - t
     t = time.perf_counter()
-    out = _assemble(spans, roles, links, matches, hop_of, queue, members, truncated)
+    out = _assemble(spans, roles, links, matches, hop_of, queue, members, truncated,
+                    carriers)
     tm["assemble"] = time.perf_counter() - t
     return out
 
@@ -145,7 +148,9 @@ def _assemble(spans: list[dict[str, Any]],
               links: list[tuple], matches: list[tuple],
               hop_of: dict[tuple[str, str], tuple[str, str, str]],
               queue: dict[tuple[str, str], int], members: set[str],
-              truncated: bool) -> dict[str, Any]:
+              truncated: bool,
+              carriers: dict[tuple[str, str], tuple[str, str]] | None = None
+              ) -> dict[str, Any]:
     cp_input = []
     for s in spans:
         key = (s["trace_id"], s["span_id"])
@@ -161,7 +166,7 @@ def _assemble(spans: list[dict[str, Any]],
             "hop_type": h[0] if h else None, "hop_src": h[1] if h else None,
             "hop_dst": h[2] if h else None,
         })
-    cp = critical_path(cp_input, matches)
+    cp = critical_path(cp_input, matches, carriers)
     on_path = set(cp.spans) if cp else set()
     present = {(s["trace_id"], s["span_id"]) for s in spans}
     out_spans = []

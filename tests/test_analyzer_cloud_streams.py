@@ -9,7 +9,9 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer import analyze, edge_detail
+import pytest
+
+from analyzer import analyze, edge_detail, flow_for_trace
 from tests.analysis_checks import analysed_each as _analysed
 from tests.analysis_checks import edges_of as _edges
 from tests.analysis_checks import systems_of as _systems
@@ -138,6 +140,18 @@ def test_dotnet_event_hubs_batch_send_and_event_processor_client():
     # detail says the same
     assert consume["queue_p50_ms"] == 45.0
     assert edge_detail(st, "topic:orders->service:billing")["queue_p50_ms"] == 45.0
+    # On the critical path too the events follow the send (its 15 ms are the publish's),
+    # not the instant their "Message" span ended (then the send was off the path and the
+    # queue ran 75 ms from the third event's span); the flow view's path is the same.
+    (flow,) = a.flows
+    path = {(h["hop"], h["kind"]): h["p50_ms"] for h in flow["critical_path"]}
+    assert path[("service:checkout->topic:orders", "call")] == pytest.approx(15.15)
+    assert path[("topic:orders->service:billing", "queue")] == pytest.approx(39.0)
+    one = flow_for_trace(st, flow["example_trace_ids"][0])
+    send = next(s["span_id"] for s in one["spans"] if s["name"] == "EventHubProducerClient.Send")
+    assert send in one["critical_path"]
+    queued = [g for g in one["critical_path_segments"] if g["kind"] == "queue"]
+    assert sum(g["end_ns"] - g["start_ns"] for g in queued) == 39_000_000
 
 
 def test_java_event_hubs_process_span_is_child_of_and_linked_to_its_event():

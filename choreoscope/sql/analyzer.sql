@@ -854,6 +854,17 @@ FROM a_match m
 JOIN a_traces t ON t.trace_id = m.c_trace
 SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
 
+-- name: analyzer_cp_carriers
+-- (run only when a_carried has rows) Messages of the sampled flows created before the send
+-- that carried them, with that send (the last to end): their consumers follow the send on
+-- the critical path, as their queue time starts at its end (analyzer_sent).
+SELECT c.trace_id, c.span_id, arg_max([e.trace_id, e.span_id], (e.t1, e.sk)) AS send
+FROM a_carried x JOIN a_msg_t c ON c.sk = x.sk JOIN a_msg_t e ON e.sk = x.env
+JOIN a_traces t ON t.trace_id = c.trace_id
+SEMI JOIN a_cpflows f ON f.flow_id = t.flow_id
+WHERE e.t1 > c.t1
+GROUP BY c.trace_id, c.span_id
+
 -- name: analyzer_edge_stats
 -- Per edge: counts, errors, duration and (deliveries) queue-time percentiles, evidence.
 -- Example ids break ties by trace id (max_by over a (value, id) pair) so the same spans
@@ -1064,6 +1075,13 @@ FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
 
 -- name: flow_links
 SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id FROM a_links
+
+-- name: flow_carriers
+-- (the flow view's analyzer_cp_carriers: its staged traces are the flow's)
+SELECT c.trace_id, c.span_id, arg_max([e.trace_id, e.span_id], (e.t1, e.sk)) AS send
+FROM a_carried x JOIN a_msg_t c ON c.sk = x.sk JOIN a_msg_t e ON e.sk = x.env
+WHERE e.t1 > c.t1
+GROUP BY c.trace_id, c.span_id
 
 -- name: flow_hops_and_matches
 SELECT 'hop' AS what, s.trace_id, s.span_id, h.type, h.src, h.dst, NULL AS p_trace,
