@@ -870,12 +870,22 @@ GROUP BY c.trace_id, c.span_id
 -- Example ids break ties by trace id (max_by over a (value, id) pair) so the same spans
 -- give the same answer whatever order they arrived in.
 -- Ids are built on the aggregated rows (one per edge), not on every hop.
-WITH q AS (
+-- pairs: the messages the deliveries were joined to, one per producer span, but one per
+-- message id for a consumer span linking one producer span once per message (Node's AWS
+-- SDK: a receive of a SendMessageBatch's messages links the batch's one send span three
+-- times, each link naming its message).
+WITH multi AS (
+    SELECT from_sk, to_sk, count(DISTINCT link_mid) - 1 AS more
+    FROM a_lk WHERE link_mid IS NOT NULL
+    GROUP BY from_sk, to_sk HAVING count(DISTINCT link_mid) > 1
+),
+q AS (
     SELECT 'topic:' || topic || '->service:' || service AS id, qq, pairs FROM (
         SELECT k.topic, k.service,
                quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
-               count(*) AS pairs
+               count(*) + coalesce(sum(x.more), 0) AS pairs
         FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
+        LEFT JOIN multi x ON x.from_sk = m.c_sk AND x.to_sk = m.p_sk
         GROUP BY k.topic, k.service)
 ),
 e AS (
@@ -1543,8 +1553,21 @@ SELECT count(*) AS n, sum(err::INT) AS errors,
 FROM d_rows
 
 -- name: detail_messages
--- (consume edges only: their rows count the messages each delivery was joined to)
-SELECT coalesce(sum(messages), 0) FROM d_rows
+-- (consume edges only: their rows count the messages each delivery was joined to, and a
+-- delivery linking one producer span once per message id counts each, as analyzer_edge_stats)
+SELECT coalesce(sum(messages), 0) + (
+    SELECT coalesce(sum(x.n - 1), 0) FROM (
+        SELECT l.linked_trace_id, l.linked_span_id, count(DISTINCT l.msg_message_id) AS n
+        FROM span_links l
+        SEMI JOIN d_rows d ON d.trace_id = l.trace_id AND d.span_id = l.span_id
+        WHERE l.msg_message_id IS NOT NULL
+          AND NOT (l.span_id = l.linked_span_id AND l.trace_id = l.linked_trace_id)
+        GROUP BY l.trace_id, l.span_id, l.linked_trace_id, l.linked_span_id
+        HAVING count(DISTINCT l.msg_message_id) > 1) x
+    WHERE EXISTS (SELECT 1 FROM span_rows p JOIN a_shape ph ON ph.shape_id = p.shape_id
+                  WHERE p.trace_id = x.linked_trace_id AND p.span_id = x.linked_span_id
+                    AND ph.role = 'P'))
+FROM d_rows
 
 -- name: detail_series
 -- Per-minute buckets (time_bucket works in microseconds: timestamps are ns).
