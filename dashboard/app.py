@@ -132,7 +132,7 @@ def register_shell(app: dash.Dash, deps: Deps,
                   Input("filters", "data"), Input("tick", "n_intervals"),
                   State("status-sig", "data"))
     def _status(filters: dict | None, _n: int, sig: str | None) -> tuple:
-        return unless_unchanged(lambda f: status_line(f, deps))(filters, sig)
+        return unless_unchanged(lambda f: status_line(f, deps), 2 + len(NAV))(filters, sig)
 
 
 def sync_filters(trigger: Any, search: str | None, window: str | None, since: str | None,

@@ -36,14 +36,20 @@ def signature(outputs: Any) -> str:
     return hashlib.blake2b(text.encode(), digest_size=16).hexdigest()
 
 
-def unless_unchanged(fn: Callable[..., Any]) -> Callable[..., tuple[Any, ...]]:
-    """Wrap a callback of one or more outputs: the wrapper takes one more argument (the
+def unless_unchanged(fn: Callable[..., Any], n_outputs: int,
+                     filters_at: int | None = None) -> Callable[..., tuple[Any, ...]]:
+    """Wrap a callback of ``n_outputs`` outputs: the wrapper takes one more argument (the
     previous signature, a ``State``) and returns one more output (the new signature, to
-    the same store), and ``no_update`` everywhere when nothing changed."""
+    the same store), and ``no_update`` everywhere when nothing changed. ``filters_at``:
+    the position of the filter store's value among the inputs; until the shell has set it
+    from the URL (it does as a page loads) there is nothing to draw, and drawing the
+    default window first would only be drawn over."""
 
     @functools.wraps(fn)
     def wrapped(*args: Any) -> tuple[Any, ...]:
         *inputs, previous = args
+        if filters_at is not None and inputs[filters_at] is None:
+            return (no_update,) * (n_outputs + 1)
         out = fn(*inputs)
         outs = out if isinstance(out, tuple) else (out,)
         sig = signature(outs)

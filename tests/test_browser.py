@@ -91,6 +91,21 @@ def browser() -> Iterator[Any]:
         driver.quit()
 
 
+def settled_map(browser: Any) -> None:
+    """Wait until the map's viewport stops moving (its layout has fitted the graph)."""
+    view = ("const c = document.querySelector('#map-graph');"
+            "const reg = c && (c._cyreg || (c.firstChild || {})._cyreg);"
+            "if (!reg || reg.cy.nodes().empty()) return null;"
+            "return [reg.cy.zoom(), reg.cy.pan().x, reg.cy.pan().y];")
+    seen: list[Any] = []
+
+    def still() -> bool:
+        seen.append(browser.execute_script(view))
+        return len(seen) >= 3 and seen[-1] is not None and seen[-1] == seen[-2] == seen[-3]
+
+    wait_for(still, what="the map to settle")
+
+
 def page(ui: UIServer, path: str) -> str:
     sep = "&" if "?" in path else "?"
     return ui.url.rstrip("/") + path + sep + "window=all"
@@ -122,6 +137,7 @@ def test_flow_map_shows_the_scenarios_services_and_topics(ui: UIServer, browser:
     # user's zoom and pan of the map stay.
     view = "const cy = (c => c._cyreg || c.firstChild._cyreg)(" \
         "document.querySelector('#map-graph')).cy;"
+    settled_map(browser)
     browser.execute_script(view + "cy.zoom(1.7); cy.pan({x: 11, y: 22});"
                            "window.edgeTable = document.querySelector('#map-edges table');")
     time.sleep(3.5)  # three ticks or more
@@ -143,6 +159,7 @@ def test_clicking_an_edge_shows_its_stats(ui: UIServer, browser: Any) -> None:
     analysis = ui.app.deps.analysis({"window": "all"})
     count = next(e["count"] for e in analysis["edges"] if e["id"] == edge_id)
     browser.get(page(ui, "/map"))
+    settled_map(browser)
     # Click the edge where cytoscape draws it on the canvas.
     point = wait_for(lambda: browser.execute_script(
         "const c = document.querySelector('#map-graph');"

@@ -146,7 +146,8 @@ def test_live_refresh_sends_a_page_again_only_when_it_changed():
             if line.strip():
                 local.write(decode_request(parse_json_request(line)))
     deps = create_app(local, refresh_ms=1000).deps
-    update = unless_unchanged(FlowMapPage(deps).update)
+    update = unless_unchanged(FlowMapPage(deps).update, 6, filters_at=0)
+    assert update(None, 0, "p95", None, None, None) == (no_update,) * 7  # not loaded yet
     first = update(ALL, 1, "p95", None, None, None)
     assert len(first) == 7 and first[0] and isinstance(first[-1], str)
     again = update(ALL, 2, "p95", None, None, first[-1])

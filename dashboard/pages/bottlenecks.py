@@ -149,6 +149,6 @@ def register(app: Any, deps: Deps) -> BottlenecksPage:
                  Output("bn-more", "style"), Output("bn-sig", "data"),
                  Input("filters", "data"), Input("tick", "n_intervals"),
                  Input("bn-all", "data"), Input("bn-more", "n_clicks"),
-                 State("bn-sig", "data"))(unless_unchanged(page.update))
+                 State("bn-sig", "data"))(unless_unchanged(page.update, 3, filters_at=0))
     return page
 

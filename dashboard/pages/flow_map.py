@@ -378,7 +378,7 @@ def register(app: Any, deps: Deps) -> FlowMapPage:
                  Input("filters", "data"), Input("tick", "n_intervals"),
                  Input("map-color", "value"), Input("map-selected", "data"),
                  Input("map-more", "n_clicks"),
-                 State("map-sig", "data"))(unless_unchanged(page.update))
+                 State("map-sig", "data"))(unless_unchanged(page.update, 6, filters_at=0))
     app.callback(Output("map-selected", "data"), Input("map-graph", "tapNodeData"),
                  Input("map-graph", "tapEdgeData"),
                  Input({"type": "map-pick", "index": ALL}, "n_clicks"),
@@ -386,7 +386,7 @@ def register(app: Any, deps: Deps) -> FlowMapPage:
     app.callback(Output("map-detail", "children"), Output("map-detail-sig", "data"),
                  Input("map-selected", "data"), Input("filters", "data"),
                  Input("tick", "n_intervals"),
-                 State("map-detail-sig", "data"))(unless_unchanged(page.detail))
+                 State("map-detail-sig", "data"))(unless_unchanged(page.detail, 1, filters_at=1))
     app.callback(Output("url", "search", allow_duplicate=True), Input("map-selected", "data"),
                  Input("map-color", "value"), State("url", "search"),
                  prevent_initial_call=True)(page.url)

@@ -122,7 +122,7 @@ def register(app: Any, deps: Deps) -> FlowViewPage:
                  Output("fv-sig", "data"),
                  Input("fv-trace", "data"), Input("fv-span", "data"),
                  Input("filters", "data"), Input("tick", "n_intervals"),
-                 State("fv-sig", "data"))(unless_unchanged(page.waterfall))
+                 State("fv-sig", "data"))(unless_unchanged(page.waterfall, 2, filters_at=2))
     app.callback(Output("fv-span", "data"), Input("fv-waterfall", "clickData"),
                  prevent_initial_call=True)(page.select)
     app.callback(Output("url", "search", allow_duplicate=True), Input("fv-span", "data"),

@@ -263,5 +263,5 @@ def register(app: Any, deps: Deps) -> FlowsPage:
                  Output("fl-sig", "data"),
                  Input("fl-selected", "data"), Input("filters", "data"),
                  Input("tick", "n_intervals"), Input("fl-more", "n_clicks"),
-                 State("fl-sig", "data"))(unless_unchanged(page.update))
+                 State("fl-sig", "data"))(unless_unchanged(page.update, 4, filters_at=1))
     return page
