@@ -16,7 +16,8 @@ Time on the path is attributed to hops:
   consumer's start;
 * ``retry`` of a delivery edge: a failed delivery is the causal parent of the redelivery of
   the same message to the same service, and the wait between them is time lost to the
-  failure, not to the queue.
+  failure, not to the queue; of a call edge likewise, between the attempts of work a client
+  span handed on without waiting (Temporal's activity attempts under their start span).
 
 Pure functions over plain dicts; no database.
 """
@@ -193,6 +194,23 @@ def critical_path(spans: Sequence[dict[str, Any]],
         pid = sp.get("parent_span_id")
         if pid and (sp["trace_id"], pid) in by_key:
             parent[k] = (sp["trace_id"], pid)
+    # Attempts of work handed on: SERVER spans of one service under one CLIENT span that
+    # did not wait for them (Temporal's activity attempts under their start span): a failed
+    # attempt is the causal parent of the next, and the wait between them is retry time of
+    # the call.
+    retry_hop: dict[Key, str] = {}
+    handed: dict[tuple[Key, str], list[Key]] = {}
+    for k, p in parent.items():
+        sp, pp = by_key[k], by_key[p]
+        if sp.get("kind") == "SERVER" and pp.get("kind") == "CLIENT" \
+                and sp.get("service") != pp.get("service") and not _waited_for(pp, sp):
+            handed.setdefault((p, sp.get("service")), []).append(k)
+    for (p, svc), group in handed.items():
+        group.sort(key=lambda k: (by_key[k]["t0"], k))
+        for prev, nxt in zip(group, group[1:]):
+            if by_key[prev].get("err"):
+                parent[nxt] = prev
+                retry_hop[nxt] = f"service:{by_key[p].get('service')}->service:{svc}"
     # Redeliveries: the same producer's message to the same service again after a failed
     # attempt follows that attempt, not the producer.
     attempts: dict[tuple[Key, str], list[Key]] = {}
@@ -235,11 +253,15 @@ def critical_path(spans: Sequence[dict[str, Any]],
             roots.append(k)
             reached |= _reach([k], children)
 
-    # Times, clipped top-down: a synchronous child inside its parent; an asynchronous child
-    # no earlier than its producer's start (it may legitimately end later). A child in its
-    # parent's service shares its clock, so one that outlives its parent is no skew but work
-    # handed on in-process (SmallRye's handler under its instant receive span, a task
-    # spawned by a request): it is only kept from starting before its parent.
+    # Times, clipped top-down: the server of a synchronous call (another service's child
+    # of a CLIENT span, with a duration no longer than the client's) inside its client, as
+    # the two clocks may disagree (_waited_for); any other child no earlier than its
+    # parent's (or producer's) start: it may legitimately end later. A consumer follows
+    # its producer; a child in its parent's service shares its clock, and one that
+    # outlives its parent is work handed on in-process (SmallRye's handler under its
+    # instant receive span, a task spawned by a request); so is another service's work
+    # that its parent did not wait for (a Temporal activity under the workflow's
+    # zero-length start span, a Hangfire job under its enqueue).
     t0: dict[Key, int] = {}
     t1: dict[Key, int] = {}
     depth: dict[Key, int] = {}
@@ -254,7 +276,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
         for c in children.get(k, ()):
             s, e = by_key[c]["t0"], by_key[c]["t1"]
             ps, pe = t0[k], t1[k]
-            if c in async_children or by_key[c].get("service") == by_key[k].get("service"):
+            if c in async_children or not _waited_for(by_key[k], by_key[c]):
                 ns = max(s, ps)
                 ne = max(e, ns)
             else:
@@ -303,8 +325,12 @@ def critical_path(spans: Sequence[dict[str, Any]],
             _emit(segments, n, cd, cur, ne, own, gap)
             work.append((c, cd))
             cur = t0[c]
-            gap = (("retry" if c in retry_children else "queue", _delivery_hop(by_key[c]))
-                   if (c in async_children and c in by_key and n != _ROOT) else ("wait", ""))
+            if c in retry_hop:
+                gap = ("retry", retry_hop[c])
+            elif c in async_children and c in by_key and n != _ROOT:
+                gap = ("retry" if c in retry_children else "queue", _delivery_hop(by_key[c]))
+            else:
+                gap = ("wait", "")
         _emit(segments, n, ns, cur, ne, own, gap)
 
     segments.sort(key=lambda g: (g.start, g.end))
@@ -328,6 +354,16 @@ def critical_path(spans: Sequence[dict[str, Any]],
     return CriticalPath(t0[root], done[root], segments, path, depth,
                         {k: v for k, v in parent.items()}, async_children - {_ROOT}, skewed,
                         by_hop, repeated)
+
+
+def _waited_for(parent: dict[str, Any], child: dict[str, Any]) -> bool:
+    """Whether ``child`` is the server of a synchronous call ``parent`` waited for: a
+    CLIENT span's child in another service that lasted, but no longer than the client did
+    (what analyzer_hops counts as a call's clock skew when it lies outside its client)."""
+    if parent.get("kind") != "CLIENT" or child.get("service") == parent.get("service"):
+        return False
+    d = child["t1"] - child["t0"]
+    return 0 < d <= parent["t1"] - parent["t0"]
 
 
 def _emit(out: list[Segment], n: Key, a: int, b: int, n_end: int,

@@ -58,6 +58,11 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "messaging.message.conversation_id": ("msg_conversation_id", 0),
     "messaging.conversation_id": ("msg_conversation_id", 1),
     "nservicebus.conversation_id": ("msg_conversation_id", 2),
+    # Temporal's tracing interceptors tag every span of a workflow, and the client spans
+    # that start or signal it, with the workflow id: the business transaction (the Go and
+    # Python SDKs spell it temporalWorkflowID, TypeScript's temporalWorkflowId)
+    "temporalWorkflowID": ("msg_conversation_id", 3),
+    "temporalWorkflowId": ("msg_conversation_id", 4),
     "messaging.consumer.group.name": ("msg_consumer_group", 0),
     "messaging.kafka.consumer.group": ("msg_consumer_group", 1),
     "messaging.kafka.consumer_group": ("msg_consumer_group", 2),

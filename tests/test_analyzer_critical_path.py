@@ -62,13 +62,27 @@ def test_batch_consumer_follows_the_last_producer():
 
 
 def test_skewed_children_are_clipped():
+    # a 90 ns server "starting" before its 100 ns client: its clock runs behind
     spans = [sp("root", 100, 200, service="api", kind="CLIENT",
                 hop=("call", "service:api", "service:db")),
-             sp("srv", 90, 250, parent="root", service="db", kind="SERVER")]
+             sp("srv", 90, 180, parent="root", service="db", kind="SERVER")]
     cp = critical_path(spans)
     assert cp.skewed == 1
     assert (cp.start, cp.end) == (100, 200)
-    assert by_hop(cp) == {"service:db|processing": 100}
+    assert by_hop(cp) == {"service:db|processing": 80, "service:api->service:db|call": 20}
+
+
+def test_work_a_parent_did_not_wait_for_is_not_clipped():
+    # a server longer than its client (or a span of no duration) was not waited for: it is
+    # work handed on (Temporal's zero-length StartActivity span and the activity's run)
+    spans = [sp("root", 0, 300, service="api", kind="SERVER"),
+             sp("start", 10, 10, parent="root", service="api", kind="CLIENT",
+                hop=("call", "service:api", "service:worker")),
+             sp("run", 50, 450, parent="start", service="worker", kind="SERVER")]
+    cp = critical_path(spans)
+    assert cp.skewed == 0
+    assert (cp.start, cp.end) == (0, 450)
+    assert by_hop(cp)["service:worker|processing"] == 400
 
 
 def test_a_link_back_into_ones_own_ancestors_does_not_loop():

@@ -200,9 +200,9 @@ def test_clock_skew_is_counted_and_clipped():
     pub = b.producer("orders", "order-placed", parent=root, start_ms=105, dur_ms=2)
     # the consumer's host clock runs 50 ms behind: it "starts" before its producer
     b.consumer("billing", "order-placed", link=pub, start_ms=80, dur_ms=10)
-    # and a server span that ends after its client span
-    client, _ = b.client_call("orders", "stock", parent=root, start_ms=101, dur_ms=2,
-                              server_dur_ms=30)
+    # and a server span (shorter than its client: it could fit) that ends after it
+    client, _ = b.client_call("orders", "stock", parent=root, start_ms=101, dur_ms=4,
+                              server_dur_ms=3, server_offset_ms=30)
     a = analyze(b.store())
     skew = {x["where"]: x for x in _anoms(a, "clock_skew")}
     assert skew["topic:order-placed->service:billing"]["count"] == 1

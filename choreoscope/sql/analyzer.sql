@@ -78,7 +78,14 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          -- a partitioned Pulsar topic is one topic, whichever partition a span names
          WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
               THEN regexp_replace(dest, '-partition-[0-9]+$', '')
-         ELSE coalesce(nullif(dest, ''), 'unknown') END
+         ELSE coalesce(nullif(dest, ''), 'unknown') END;
+-- Whether a CLIENT span waited for its child in another service (a synchronous call): any
+-- child but a SERVER span that lasted longer than the client. Such a server was handed
+-- work the client did not wait for (Temporal's Python SDK opens a zero-length
+-- StartActivity CLIENT span; each attempt of the activity is a SERVER span under it): it
+-- is a call of its own, timed by itself, and never clock skew.
+CREATE OR REPLACE TEMP MACRO call_waited(pkind, skind, p0, p1, s0, s1) AS
+    pkind = 'CLIENT' AND (skind <> 'SERVER' OR s1 - s0 <= p1 - p0)
 
 -- name: analyzer_shapes
 -- What the stages need of each span shape (service, kind, status, messaging columns), with
@@ -602,25 +609,36 @@ pub AS (
     -- (an equi-join only: a one-sided condition in a LEFT JOIN's ON is a nested loop)
     LEFT JOIN went w ON w.p_canon = p.sk
 ),
--- (keyed by the calling span; a server span whose parent is no client span is a call of
--- its own: Zipkin's instrumentation (Brave, Sleuth) gives a server span its client span's
--- id and parent by default (B3's "join"), so the server and its children, whose parent is
--- both spans, are one call)
+-- (keyed by the calling span, timed by the client span it waited in (call_waited); a
+-- server span whose parent is no client span, or that its client did not wait for, is a
+-- call of its own: Zipkin's instrumentation (Brave, Sleuth) gives a server span its client
+-- span's id and parent by default (B3's "join"), so the server and its children, whose
+-- parent is both spans, are one call)
 sync AS MATERIALIZED (
-    SELECT any_value(s.trace_id) AS trace_id,
-           CASE WHEN s.kind = 'SERVER' AND p.kind <> 'CLIENT' THEN s.sk ELSE s.pk END AS sk,
-           p.service AS src_service, s.service AS dst,
-           min(CASE WHEN p.kind = 'CLIENT' THEN p.t0 ELSE s.t0 END) AS t0,
-           max(CASE WHEN p.kind = 'CLIENT' THEN p.t1 ELSE s.t1 END) AS t1,
-           bool_or(s.err OR p.err) AS err,
-           bool_or(s.t0 < p.t0 OR s.t1 > p.t1) AS skew
+    SELECT any_value(trace_id) AS trace_id,
+           CASE WHEN s_kind = 'SERVER' AND NOT w THEN s_sk ELSE s_pk END AS sk,
+           src_service, dst,
+           min(CASE WHEN w THEN p_t0 ELSE s_t0 END) AS t0,
+           max(CASE WHEN w THEN p_t1 ELSE s_t1 END) AS t1,
+           bool_or(err) AS err,
+           -- (a server outside the client span that waited for it: their clocks disagree.
+           -- Any other child may outlive its parent, work handed on (a Temporal activity
+           -- under its start span), as may a span of no duration (a mark, as Temporal's
+           -- Python SDK gives a workflow's run): only one starting before its parent is
+           -- skewed then)
+           bool_or(s_t0 < p_t0 OR (w AND s_t1 > s_t0 AND s_t1 > p_t1)) AS skew
+    FROM (
+    SELECT s.trace_id, s.sk AS s_sk, s.pk AS s_pk, s.kind AS s_kind, p.service AS src_service,
+           s.service AS dst, s.t0 AS s_t0, s.t1 AS s_t1, p.t0 AS p_t0, p.t1 AS p_t1,
+           s.err OR p.err AS err, call_waited(p.kind, s.kind, p.t0, p.t1, s.t0, s.t1) AS w
     FROM a_spans s JOIN a_spans p ON p.sk = s.pk
     WHERE s.role IS NULL AND p.role IS NULL
       -- (a span with messaging attributes is no such call: Wolverine's handler span is a
       -- child of the span that published its message, beside its receive span)
       AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
            OR (p.service <> s.service AND s.msg_system IS NULL))
-    GROUP BY 2, p.service, s.service
+    ) x
+    GROUP BY 2, src_service, dst
 ),
 -- A message published to one destination and delivered from another was routed by the
 -- broker: a RabbitMQ exchange to its bound queues, an SNS topic to SQS queues, a Service Bus
@@ -1464,18 +1482,23 @@ WITH s AS (     -- (roles per shape, a_shape)
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.service = $target AND r.parent_span_id IS NOT NULL AND h.role IS NULL
 )
-SELECT s.trace_id,
-       min(CASE WHEN ph.kind = 'CLIENT' THEN p.start_time_unix_nano ELSE s.t0 END) AS t0,
-       max(CASE WHEN ph.kind = 'CLIENT' THEN p.end_time_unix_nano ELSE s.t1 END) AS t1,
-       bool_or(s.err OR ph.err) AS err, NULL::BIGINT AS queue_ns
+SELECT trace_id, min(CASE WHEN w THEN p_t0 ELSE s_t0 END) AS t0,
+       max(CASE WHEN w THEN p_t1 ELSE s_t1 END) AS t1,
+       bool_or(err) AS err, NULL::BIGINT AS queue_ns
+FROM (
+SELECT s.trace_id, s.span_id, p.span_id AS p_span, s.kind, s.t0 AS s_t0, s.t1 AS s_t1,
+       p.start_time_unix_nano AS p_t0, p.end_time_unix_nano AS p_t1, s.err OR ph.err AS err,
+       call_waited(ph.kind, s.kind, p.start_time_unix_nano, p.end_time_unix_nano, s.t0,
+                   s.t1) AS w
 FROM s JOIN span_rows p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 JOIN a_shape ph ON ph.shape_id = p.shape_id
 WHERE ph.service = $name AND ph.role IS NULL
   AND ((ph.kind = 'CLIENT' AND s.kind = 'SERVER') OR ($name <> $target AND s.msg_system IS NULL))
--- (keyed as in analyzer_hops: a server span whose parent is no client span is a call of
--- its own, and one with its client's id is that client's)
-GROUP BY s.trace_id,
-         CASE WHEN s.kind = 'SERVER' AND ph.kind <> 'CLIENT' THEN s.span_id ELSE p.span_id END
+)
+-- (keyed as in analyzer_hops: a server span whose parent is no client span, or that its
+-- client did not wait for, is a call of its own, and one with its client's id is that
+-- client's)
+GROUP BY trace_id, CASE WHEN kind = 'SERVER' AND NOT w THEN span_id ELSE p_span END
 
 -- name: detail_external_calls
 -- Calls to a peer without spans ($target): from one service (svc), or from all (svc NULL).
