@@ -35,6 +35,7 @@ from collector.conventions import (
     SYSTEM_BY_KEY as _SYSTEM_BY_KEY, RABBITMQ_ROUTING_KEYS as _RABBITMQ_ROUTING_KEYS,
     rabbitmq_destination as _rabbitmq_destination, KAFKA_PARTITION_KEYS as _KAFKA_PARTITION_KEYS,
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
+    AZURE_NAMESPACE_SYSTEMS as _AZURE_NAMESPACE_SYSTEMS,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -137,6 +138,7 @@ _init_tables()
 _SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
 _RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
 _KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
+_AZ_NAMESPACE_KEY = [b"az.namespace"]
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -260,7 +262,15 @@ cdef object name_operation(const uint8_t* p, Py_ssize_t n):
     i = b
     while i > 0 and not ascii_space(p[i - 1]):
         i -= 1
-    return name_word_op(p + i, b - i)
+    op = name_word_op(p + i, b - i)
+    if op is not None:
+        return op
+    a = b   # (the last part of a dotted last word)
+    while a > i and p[a - 1] != 46:
+        a -= 1
+    if a > i:
+        return name_word_op(p + a, b - a)
+    return None
 
 
 cdef inline bint all_zero(const uint8_t* p, Py_ssize_t n) noexcept nogil:
@@ -1605,7 +1615,8 @@ cdef class _Decoder:
         for key, system in _SYSTEM_BY_KEY_BYTES:
             if self.find_key(key) >= 0:
                 return system
-        return None
+        ns = self.first_value(_AZ_NAMESPACE_KEY)  # (AZURE_NAMESPACE_SYSTEMS)
+        return _AZURE_NAMESPACE_SYSTEMS.get(ns) if isinstance(ns, str) else None
 
     cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):
         """Whether ``av`` is the string ``text`` (``ln`` bytes)."""

@@ -97,6 +97,11 @@ SYSTEM_BY_KEY = {"messaging.rabbitmq.destination.routing_key": "rabbitmq",
                  "messaging.kafka.message.key": "kafka", "messaging.kafka.message_key": "kafka",
                  "messaging.kafka.consumer.group": "kafka",
                  "messaging.kafka.message.offset": "kafka", "messaging.kafka.offset": "kafka"}
+# The Azure SDKs' spans before they followed the messaging conventions (JavaScript's
+# @azure/service-bus 7.0-7.6) say their system only by the Azure resource provider:
+# az.namespace, beside OpenTracing's message_bus.destination.
+AZURE_NAMESPACE_SYSTEMS = {"Microsoft.ServiceBus": "servicebus",
+                           "Microsoft.EventHub": "eventhubs"}
 # Conventions 1.27+ name a RabbitMQ destination by composing its parts: a publish
 # '{exchange}:{routing key}', a delivery '{exchange}:{routing key}:{queue}' (an empty part
 # left out; '{exchange}:{routing key}' when the key is the queue's name). The analyzer's
@@ -126,8 +131,8 @@ def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str
         if dest.endswith(f":{rk}"):             # exchange:key, the key naming the queue
             return rk
         return None
-    if dest.endswith(f":{rk}") and len(dest) > len(rk) + 1:
-        return dest[:-len(rk) - 1]              # exchange:key
+    if dest.endswith(f":{rk}"):
+        return dest[:-len(rk) - 1]              # exchange:key ('' the default exchange)
     return None
 
 
@@ -154,8 +159,14 @@ def kafka_message_id(message_id: Any, partition: Any) -> str | None:
     return f"{partition}/{message_id}"
 
 
-# An empty value of these keys names nothing (Brave tags the default exchange as '').
-EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS)
+# An empty value of these keys names nothing: Brave tags the default exchange as '', and
+# Alibaba's Go auto-instrumentation sets an empty destination template and, for a message
+# published without one, an empty message id. (An empty destination name is kept:
+# RabbitMQ's clients name the default exchange so.)
+EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS) | {
+    k for k, (col, _) in NORMALISED_KEYS.items()
+    if col in ("msg_message_id", "msg_conversation_id", "msg_consumer_group")
+} | {"messaging.destination.template"}
 # the same by the priority of the key the destination was read from (what the decoders keep)
 SYSTEM_BY_DESTINATION_PRIORITY = {NORMALISED_KEYS[k][1]: v
                                   for k, v in BRAVE_DESTINATION_SYSTEMS.items()}
@@ -215,8 +226,9 @@ NAME_OPERATIONS = {"create": "create", "send": "send", "publish": "send",
 
 
 def operation_from_name(name: str, system: Any = None) -> str | None:
-    """The messaging operation a span's name gives: its first word, else its last, if
-    either is one of ``NAME_OPERATIONS`` (case-insensitive). Dapr's sidecar (messaging
+    """The messaging operation a span's name gives: its first word, else its last, else
+    the last part of a dotted last word, if one is of ``NAME_OPERATIONS``
+    (case-insensitive). Dapr's sidecar (messaging
     system 'pubsub') names its spans by the API it serves: ``pubsub/<topic>`` delivers a
     message to the app, the publish API (``/v1.0/publish/...``, ``.../PublishEvent``) sends."""
     if system == "pubsub":
@@ -228,7 +240,12 @@ def operation_from_name(name: str, system: Any = None) -> str | None:
     if not words:
         return None
     op = NAME_OPERATIONS.get(words[0].lower())
-    return op if op is not None else NAME_OPERATIONS.get(words[-1].lower())
+    if op is None:
+        op = NAME_OPERATIONS.get(words[-1].lower())
+    if op is None and "." in words[-1]:
+        # (the last part of a dotted name: the Azure SDKs' "Azure.ServiceBus.send")
+        op = NAME_OPERATIONS.get(words[-1].rsplit(".", 1)[1].lower())
+    return op
 
 
 # AWS SDK instrumentation that follows no messaging convention (.NET's, by default) makes an
@@ -314,7 +331,8 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
     the same in its own code, calling the functions above."""
     if "msg_system" not in norm and "msg_destination" in norm:
         system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
-            next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None)
+            next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None) or \
+            AZURE_NAMESPACE_SYSTEMS.get(attrs.get("az.namespace"))  # type: ignore[arg-type]
         if system is not None:
             norm["msg_system"] = system
     system = str(norm.get("msg_system")).lower()
