@@ -55,14 +55,16 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
 -- aio-pika's instrumentation names a publish 'exchange,routing key' (its consumers name the
 -- exchange): RabbitMQ names cannot hold a comma, so the part before it is the exchange.
 CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
-    CASE WHEN dkind = 'temporary' OR starts_with(dest, '_INBOX.')
+    -- (RabbitMQ's default exchange is no temporary destination, though Go's amqp091otel
+    -- says its '' is anonymous)
+    CASE WHEN dest IN ('', '<default>') AND lower(sys) = 'rabbitmq' THEN 'amq.default'
+         WHEN dkind = 'temporary' OR starts_with(dest, '_INBOX.')
               -- (a bare UUID: a broker-generated reply queue, named so by ActiveMQ
               -- Artemis, whose consumers do not say it is temporary)
               OR regexp_full_match(dest, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
               OR starts_with(dest, 'amq.gen-') OR starts_with(dest, 'spring.gen-')
               OR starts_with(dest, 'amq.rabbitmq.reply-to')
          THEN '(temporary:' || coalesce(lower(sys), 'messaging') || ')'
-         WHEN dest IN ('', '<default>') AND lower(sys) = 'rabbitmq' THEN 'amq.default'
          WHEN lower(sys) = 'rabbitmq' AND contains(dest, ',')
               THEN coalesce(nullif(split_part(dest, ',', 1), ''), 'amq.default')
          -- a Lambda event source ('aws:sqs': the Java agent's per-message Lambda spans)
@@ -75,6 +77,11 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          -- SDKs by its name
          WHEN lower(sys) = 'eventhubs' AND starts_with(dest, '/') AND length(dest) > 1
               THEN ltrim(dest, '/')
+         -- Google Pub/Sub's Go client v2 names a topic by its resource name
+         -- ('projects/<p>/topics/<t>'), the other clients by its id
+         WHEN lower(sys) = 'gcp_pubsub' AND starts_with(dest, 'projects/')
+              AND regexp_matches(dest, '^projects/[^/]+/(topics|subscriptions)/.')
+              THEN regexp_replace(dest, '^projects/[^/]+/(topics|subscriptions)/', '')
          -- a partitioned Pulsar topic is one topic, whichever partition a span names
          WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
               THEN regexp_replace(dest, '-partition-[0-9]+$', '')
@@ -191,7 +198,8 @@ SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id,
        coalesce(p.role = s.role
                 AND (p.topic = s.topic OR p.topic = 'unknown' OR s.topic = 'unknown')
                 AND (s.role = 'P' OR p.service = s.service)
-                AND NOT (s.role = 'P' AND s.op = 'create' AND coalesce(p.op, '') <> 'create'),
+                AND NOT (s.role = 'P' AND coalesce(s.op, '') = 'create'
+                         AND coalesce(p.op, '') <> 'create'),
                 false) AS p_nested
 FROM s LEFT JOIN s p ON p.sk = s.pk;
 CREATE OR REPLACE TEMP VIEW a_msg AS
@@ -235,6 +243,15 @@ env AS (
     -- a producer span around a producer span of its service for another destination
     SELECT DISTINCT pk FROM a_msg
     WHERE role = 'P' AND p_role = 'P' AND NOT p_nested AND p_service = service
+    UNION
+    -- a producer span saying it does something else than send, naming no destination and
+    -- no message: Brighter's outbox sweeper reads the outstanding messages in a "clear"
+    -- span beside their publish spans (spans of such shapes only, mostly none)
+    SELECT sk FROM a_msg_t
+    WHERE shape_id IN (SELECT shape_id FROM a_shape
+                       WHERE role = 'P' AND topic = 'unknown'
+                         AND op NOT IN ('send', 'create', 'receive', 'process'))
+      AND mid IS NULL
 )
 SELECT p.*,
        CASE WHEN NOT p.nested THEN p.sk
@@ -386,10 +403,18 @@ named_polls AS (
     WHERE p.mid IS NOT NULL OR p.sk IN (SELECT from_sk FROM a_lk)
        OR p.sk IN (SELECT pk FROM c WHERE p_role = 'C')
 ),
+-- (so is a poll naming neither its message nor a destination in a service whose other
+-- consumer spans name theirs: the fetch their messages came through, as arloliu/otx's NATS
+-- pull consumer opens a "receive <stream>" CLIENT span per fetch while each message's
+-- process span is a child of its publish)
 empty_polls AS (
     SELECT p.sk FROM polled p
     WHERE coalesce(p.p_role, '') <> 'P' AND p.sk NOT IN (SELECT sk FROM named_polls)
-      AND p.shape_id IN (SELECT shape_id FROM named_polls)
+      AND (p.shape_id IN (SELECT shape_id FROM named_polls)
+           OR p.shape_id IN (SELECT f.shape_id FROM a_shape f
+                             SEMI JOIN a_shape d ON d.service = f.service AND d.role = 'C'
+                                                AND d.topic <> 'unknown'
+                             WHERE f.topic = 'unknown'))
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
     SELECT sk, pk,
@@ -423,6 +448,18 @@ shared AS (SELECT pk FROM inherited GROUP BY pk HAVING count(*) > 1),
 -- for the few rows that join them; services are compared on those rows only.)
 batches AS MATERIALIZED (
     SELECT c_sk, count(*) AS n FROM a_match_t WHERE prio = 2 GROUP BY c_sk HAVING n > 1
+),
+-- A span of a batch consumer's shape (one whose spans link several messages) that names
+-- no message at all (no id, no link, no producer parent, no consumer span under it) got
+-- an empty batch: the Azure SDKs' receivers open their "BatchingReceiverLite.process" /
+-- "PartitionPump.process" span also when the wait for messages ran out with none.
+-- (One of a per-message consumer's shape with no link is a delivery that lost its context.)
+empty_batches AS (
+    SELECT c.sk FROM c
+    WHERE c.shape_id IN (SELECT m.shape_id FROM a_msg_t m SEMI JOIN batches x ON x.c_sk = m.sk)
+      AND c.mid IS NULL AND coalesce(c.p_role, '') <> 'P'
+      AND c.sk NOT IN (SELECT from_sk FROM a_lk)
+      AND c.sk NOT IN (SELECT pk FROM c WHERE p_role = 'C')
 ),
 rebatched AS (
     SELECT b.c_sk FROM a_match_t b JOIN batches x ON x.c_sk = b.c_sk
@@ -519,6 +556,8 @@ dropped AS (
     SELECT sk FROM layered
     UNION
     SELECT c_sk FROM rebatched
+    UNION
+    SELECT sk FROM empty_batches
     UNION
     SELECT c_sk FROM handoff
     UNION
@@ -726,6 +765,14 @@ carrier AS (
     JOIN a_shape ah ON ah.shape_id = a.shape_id JOIN a_shape bh ON bh.shape_id = b.shape_id
     WHERE ah.service = bh.service
 ),
+-- (nor does a link from or to an acknowledgement: Google Pub/Sub's Go client sends its ack
+-- and modack RPCs in traces of their own linked with the deliveries they settle, and each
+-- delivery links them back; spans of such shapes only, mostly none)
+settles AS (
+    SELECT sk FROM a_spans
+    WHERE shape_id IN (SELECT shape_id FROM a_shape
+                       WHERE role IS NULL AND (op = 'settle' OR (kind = 'CLIENT' AND op = 'receive')))
+),
 l AS (
     SELECT l.trace_id, min(l.linked_trace_id) AS linked_trace_id
     FROM a_links l
@@ -733,6 +780,8 @@ l AS (
     SEMI JOIN tr t2 ON t2.trace_id = l.linked_trace_id
     WHERE l.trace_id <> l.linked_trace_id
       AND hash(l.trace_id, l.span_id) NOT IN (SELECT from_sk FROM carrier)
+      AND hash(l.trace_id, l.span_id) NOT IN (SELECT sk FROM settles)
+      AND hash(l.linked_trace_id, l.linked_span_id) NOT IN (SELECT sk FROM settles)
     GROUP BY l.trace_id, l.span_id HAVING count(DISTINCT l.linked_trace_id) = 1
 ),
 -- ... and only when the spans of its trace, together, join one other trace: a poll's trace
@@ -1243,12 +1292,30 @@ named AS (
            OR EXISTS (SELECT 1 FROM c k WHERE k.trace_id = c.trace_id
                          AND k.parent_span_id = c.span_id))
 ),
+multi AS MATERIALIZED (   -- spans reaching several producers by context (few)
+    SELECT trace_id, span_id FROM reach WHERE ctx
+    GROUP BY trace_id, span_id HAVING min(hash(p_trace, p_span)) <> max(hash(p_trace, p_span))
+),
 empty AS (     -- a poll naming no message where polls like it name theirs: it came back empty
     SELECT c.trace_id, c.span_id FROM c
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN named n ON n.trace_id = c.trace_id AND n.span_id = c.span_id
     WHERE c.kind IN ('CLIENT', 'CONSUMER') AND c.op = 'receive'
-      AND c.name IN (SELECT name FROM named)
+      AND (c.name IN (SELECT name FROM named)
+           -- (or naming no destination where the service's other consumers name theirs)
+           OR (c.topic = 'unknown' AND EXISTS (SELECT 1 FROM a_shape d WHERE d.service = $name
+                                                  AND d.role = 'C' AND d.topic <> 'unknown')))
+    UNION ALL
+    -- (a batch consumer's span naming no message: an empty batch, analyzer_consumers'
+    -- empty_batches)
+    SELECT c.trace_id, c.span_id FROM c
+    ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
+    ANTI JOIN linking k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
+    WHERE c.msg_message_id IS NULL
+      AND c.name IN (SELECT x.name FROM c x
+                     SEMI JOIN multi m ON m.trace_id = x.trace_id AND m.span_id = x.span_id)
+      AND NOT EXISTS (SELECT 1 FROM c k WHERE k.trace_id = c.trace_id
+                         AND k.parent_span_id = c.span_id)
 ),
 shared AS (    -- a delivery handled by several spans in it that have their message from it
     SELECT o.trace_id, o.span_id
@@ -1286,10 +1353,6 @@ handoff AS (   -- a delivery under a millisecond followed at once by another of 
       AND oc.t0 >= qc.t1 AND oc.t0 - qc.t1 < 5000000
       AND (qc.msg_message_id IS NULL OR oc.msg_message_id IS NULL
            OR qc.msg_message_id = oc.msg_message_id)
-),
-multi AS MATERIALIZED (   -- spans reaching several producers by context (few)
-    SELECT trace_id, span_id FROM reach WHERE ctx
-    GROUP BY trace_id, span_id HAVING min(hash(p_trace, p_span)) <> max(hash(p_trace, p_span))
 ),
 rebatched AS ( -- such a span whose every producer another span reached alone
                -- (analyzer_consumers' rebatched)
