@@ -35,6 +35,7 @@ from collector.conventions import (
     SYSTEM_BY_KEY as _SYSTEM_BY_KEY, RABBITMQ_ROUTING_KEYS as _RABBITMQ_ROUTING_KEYS,
     rabbitmq_destination as _rabbitmq_destination, KAFKA_PARTITION_KEYS as _KAFKA_PARTITION_KEYS,
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
+    KAFKA_OFFSET_KEYS as _KAFKA_OFFSET_KEYS,
     AZURE_NAMESPACE_SYSTEMS as _AZURE_NAMESPACE_SYSTEMS,
 )
 from collector.decode import (
@@ -138,6 +139,7 @@ _init_tables()
 _SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
 _RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
 _KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
+_KAFKA_OFFSET_KEYS_BYTES = [k.encode() for k in _KAFKA_OFFSET_KEYS]
 _AZ_NAMESPACE_KEY = [b"az.namespace"]
 
 cdef char ESC[256]
@@ -1520,6 +1522,11 @@ cdef class _Decoder:
             # a Kafka record's offset as its id: qualified by its partition
             mid = _kafka_message_id(self.pyvalue(&self.top.data[best_ent[COL_MSGID]].av, 0),
                                     self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
+        elif best_ent[COL_MSGID] < 0 and self.system_is(best_ent, implied, "kafka"):
+            # no id but the record's offset (KAFKA_OFFSET_KEYS): <partition>/<offset>
+            offset = self.first_value(_KAFKA_OFFSET_KEYS_BYTES)
+            if offset is not None:
+                mid = _kafka_message_id(offset, self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
         if best_ent[COL_SERVER] < 0:
             # a CLIENT or messaging span naming its server only in a URL: URL_KEYS, or
             # MESSAGING_URL_KEYS (collector.conventions)

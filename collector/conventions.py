@@ -140,6 +140,10 @@ def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str
 # (otelsarama, every version), which is unique only within the record's partition: two
 # records at one offset in two partitions would be one message (a false redelivery, a lost
 # context stitched to the wrong publish). kafka_message_id() qualifies it by the partition.
+# A Kafka span that gives no message id at all but the record's offset (the Java agent's)
+# names its record all the same: <partition>/<offset> is its id too (what joins a delivery
+# whose context was lost, as with the agent's producer propagation turned off).
+KAFKA_OFFSET_KEYS = ("messaging.kafka.message.offset", "messaging.kafka.offset")
 KAFKA_PARTITION_KEYS = ("messaging.destination.partition.id",
                         "messaging.kafka.destination.partition",
                         "messaging.kafka.source.partition", "messaging.kafka.partition")
@@ -326,8 +330,8 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
     """Fill in, in place, what a span's normalised columns (``norm``, read from ``attrs``
     with the ``prio`` of the key each came from) imply but do not say: the messaging system
     a destination key implies (Brave's tags, Spring AMQP's keys), the exchange or queue a
-    RabbitMQ composed name means, a Kafka offset's partition, and the server a CLIENT or
-    messaging span names only in a URL. The reference decoder's; the compiled one decides
+    RabbitMQ composed name means, a Kafka record's id from its partition and offset, and the
+    server a CLIENT or messaging span names only in a URL. The reference decoder's; the compiled one decides
     the same in its own code, calling the functions above."""
     if "msg_system" not in norm and "msg_destination" in norm:
         system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
@@ -343,8 +347,9 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
         if dest is not None:
             norm["msg_destination"] = dest
     mid = norm.get("msg_message_id")
-    if system == "kafka" and mid is not None:
-        mid = kafka_message_id(mid, _first(attrs, KAFKA_PARTITION_KEYS))
+    if system == "kafka":
+        mid = kafka_message_id(_first(attrs, KAFKA_OFFSET_KEYS) if mid is None else mid,
+                               _first(attrs, KAFKA_PARTITION_KEYS))
         if mid is not None:
             norm["msg_message_id"] = mid
     if "server_address" not in norm and (
