@@ -327,7 +327,10 @@ def critical_path(spans: Sequence[dict[str, Any]],
             cur = t0[c]
             if c in retry_hop:
                 gap = ("retry", retry_hop[c])
-            elif c in async_children and c in by_key and n != _ROOT:
+            elif c in by_key and n != _ROOT and (
+                    c in async_children or by_key[c].get("hop_type") == "consume"):
+                # (a delivery joined to no producer waited in its queue all the same: PHP's
+                # first rdkafka instrumentation opens the consumer under the request span)
                 gap = ("retry" if c in retry_children else "queue", _delivery_hop(by_key[c]))
             else:
                 gap = ("wait", "")

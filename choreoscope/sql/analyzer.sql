@@ -58,6 +58,8 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
     -- (RabbitMQ's default exchange is no temporary destination, though Go's amqp091otel
     -- says its '' is anonymous)
     CASE WHEN dest IN ('', '<default>') AND lower(sys) = 'rabbitmq' THEN 'amq.default'
+         -- (OBI, the eBPF instrumentation, names '*' a Kafka topic it knows only by its id)
+         WHEN dest = '*' THEN 'unknown'
          WHEN dkind = 'temporary' OR starts_with(dest, '_INBOX.')
               -- (a bare UUID: a broker-generated reply queue, named so by ActiveMQ
               -- Artemis, whose consumers do not say it is temporary)
@@ -479,7 +481,7 @@ rebatched AS (
 -- (consumer spans naming no messaging system, destination or message: see below; spans of
 -- such shapes only, mostly none)
 bare AS MATERIALIZED (
-    SELECT c.sk, h.service FROM a_msg_t c JOIN a_shape h ON h.shape_id = c.shape_id
+    SELECT c.sk, c.pk, h.service FROM a_msg_t c JOIN a_shape h ON h.shape_id = c.shape_id
     WHERE c.shape_id IN (SELECT shape_id FROM a_shape
                          WHERE role = 'C' AND topic = 'unknown' AND msg_system IS NULL)
       AND c.mid IS NULL
@@ -566,11 +568,16 @@ dropped AS (
     -- in-process hand-over, no delivery: Spring Integration's channel (a root CONSUMER span
     -- with only messaging.operation), Symfony Messenger's SEND span inside the request that
     -- dispatched the message. (Its worker's CONSUME span, as bare, may have come from such
-    -- a dispatch elsewhere: a delivery whose context was lost.)
+    -- a dispatch elsewhere: a delivery whose context was lost. And one whose parent runs in
+    -- another service got its context from there: a delivery from a sender without a
+    -- producer span, as Rust services using lapin and Python's dramatiq instrumentor
+    -- give them.)
     SELECT b.sk FROM bare b
     WHERE b.sk NOT IN (SELECT m.c_sk FROM a_match_t m JOIN bare b2 ON b2.sk = m.c_sk
                        JOIN a_shape ph ON ph.shape_id = m.p_shape
                        WHERE ph.service <> b2.service)
+      AND b.sk NOT IN (SELECT b3.sk FROM bare b3 JOIN a_spans p ON p.sk = b3.pk
+                       WHERE p.service <> b3.service)
       AND b.service NOT IN (SELECT DISTINCT h.service FROM bare h
                             JOIN a_shape u ON u.role = 'P' AND u.topic = 'unknown'
                                           AND u.service <> h.service
@@ -1006,12 +1013,19 @@ ORDER BY id
 -- name: analyzer_unconsumed
 -- Published messages that no consumer in the window received, per topic.
 -- A publish that failed (status error) and that no consumer received was most likely never
--- sent (DotNetCore.CAP retries a send the broker refused): not counted.
-WITH consumed AS (SELECT DISTINCT p_canon FROM a_match)
+-- sent (DotNetCore.CAP retries a send the broker refused): not counted. Nor is a topic
+-- whose messages another service acknowledges, though no delivery span was joined to them
+-- (PHP's ext-amqp instrumentation traces a worker's acks only).
+WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
+acked AS (
+    SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
+    WHERE k.op = 'settle' AND k.topic <> 'unknown'
+)
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
        max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
+  AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
 GROUP BY p.dst, p.src ORDER BY p.dst, p.src
 
 -- name: analyzer_redeliveries
@@ -1029,12 +1043,10 @@ dupk AS MATERIALIZED (
     FROM a_cons k SEMI JOIN dup d ON d.topic = k.topic AND d.service = k.service
                                  AND d.grp = coalesce(k.cgroup, '') AND d.mid = k.mid
 ),
--- (the producer is looked up for those deliveries and for the ones without an id only)
+-- (the producer is looked up for those deliveries only)
 first_match AS (
     SELECT m.c_sk, min(m.p_canon) AS p_canon
-    FROM a_match m
-    SEMI JOIN (SELECT sk FROM dupk UNION ALL SELECT sk FROM a_cons WHERE mid IS NULL) k
-         ON k.sk = m.c_sk
+    FROM a_match m SEMI JOIN dupk k ON k.sk = m.c_sk
     GROUP BY m.c_sk
 )
 SELECT topic, service, sum(extra) AS extra, count(*) AS messages,
@@ -1046,8 +1058,11 @@ FROM (
     FROM dupk c LEFT JOIN first_match m ON m.c_sk = c.sk
     GROUP BY c.topic, c.service, c.grp, c.mid
     UNION ALL
+    -- (without an id, a message is its publish: each publish a delivery was joined to, so a
+    -- batch delivered again, as Spring Kafka's after a failed batch listener, repeats each
+    -- of its messages)
     SELECT k.topic, k.service, count(*), count(*) - 1, min(k.trace_id)
-    FROM a_cons k JOIN first_match m ON m.c_sk = k.sk
+    FROM a_cons k JOIN a_match m ON m.c_sk = k.sk
     WHERE k.mid IS NULL
     GROUP BY k.topic, k.service, coalesce(k.cgroup, ''), m.p_canon HAVING count(*) > 1
 )
