@@ -1261,8 +1261,11 @@ SELECT trace_id, span_id, t0, t1, err, NULL FROM d_went WHERE topic = $topic
 -- else to its producer's, so those are read too and kept only if that is $topic.
 CREATE OR REPLACE TEMP TABLE d_rows AS
 WITH lk AS (   -- (links, but none from a span to itself: analyzer_link_keys; the key
-               -- columns only: an attribute column read with them costs more than the rest)
-    SELECT trace_id, span_id, linked_trace_id, linked_span_id FROM span_links
+               -- columns and message id only: an attribute column read with them costs more
+               -- than the rest)
+    SELECT trace_id, span_id, linked_trace_id, linked_span_id,
+           CASE WHEN msg_message_id IS NOT NULL THEN hash(msg_message_id) END AS lmid
+    FROM span_links
     WHERE NOT (span_id = linked_span_id AND trace_id = linked_trace_id)
 ),
 c AS (     -- (roles and topics come from the shapes, a_shape: decided once per shape)
@@ -1276,18 +1279,19 @@ reach AS MATERIALIZED (   -- the producer spans each consumer span reaches by pa
                -- and those of the same message id and destination
     SELECT r.trace_id, r.span_id, r.op, p.trace_id AS p_trace, p.span_id AS p_span,
            p.end_time_unix_nano AS p_t1, true AS ctx, ph.topic AS p_topic,
-           p.parent_span_id AS p_parent, ph.op AS p_op, ph.service AS p_service
-    FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span
+           p.parent_span_id AS p_parent, ph.op AS p_op, ph.service AS p_service, r.lmid
+    FROM (SELECT trace_id, span_id, op, trace_id AS to_trace, parent_span_id AS to_span,
+                 NULL::UBIGINT AS lmid
           FROM c WHERE parent_span_id IS NOT NULL
           UNION ALL
-          SELECT c.trace_id, c.span_id, c.op, l.linked_trace_id, l.linked_span_id
+          SELECT c.trace_id, c.span_id, c.op, l.linked_trace_id, l.linked_span_id, l.lmid
           FROM c JOIN lk l ON l.trace_id = c.trace_id AND l.span_id = c.span_id) r
     JOIN span_rows p ON p.trace_id = r.to_trace AND p.span_id = r.to_span
     JOIN a_shape ph ON ph.shape_id = p.shape_id
     WHERE ph.role = 'P'
     UNION ALL
     SELECT c.trace_id, c.span_id, c.op, p.trace_id, p.span_id, p.end_time_unix_nano, false,
-           ph.topic, NULL, ph.op, ph.service
+           ph.topic, NULL, ph.op, ph.service, NULL
     FROM c
     JOIN span_rows p ON p.msg_message_id = c.msg_message_id
     JOIN a_shape ph ON ph.shape_id = p.shape_id
@@ -1311,6 +1315,10 @@ multi AS MATERIALIZED (   -- spans reaching several producers by context (few)
     SELECT trace_id, span_id FROM reach WHERE ctx
     GROUP BY trace_id, span_id HAVING min(hash(p_trace, p_span)) <> max(hash(p_trace, p_span))
 ),
+batch_names AS MATERIALIZED (   -- (the names of those spans: batch consumers)
+    SELECT DISTINCT x.name FROM c x
+    SEMI JOIN multi m ON m.trace_id = x.trace_id AND m.span_id = x.span_id
+),
 empty AS (     -- a poll naming no message where polls like it name theirs: it came back empty
     SELECT c.trace_id, c.span_id FROM c
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
@@ -1324,11 +1332,10 @@ empty AS (     -- a poll naming no message where polls like it name theirs: it c
     -- (a batch consumer's span naming no message: an empty batch, analyzer_consumers'
     -- empty_batches)
     SELECT c.trace_id, c.span_id FROM c
+    SEMI JOIN batch_names bn ON bn.name = c.name
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN linking k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
     WHERE c.msg_message_id IS NULL
-      AND c.name IN (SELECT x.name FROM c x
-                     SEMI JOIN multi m ON m.trace_id = x.trace_id AND m.span_id = x.span_id)
       AND NOT EXISTS (SELECT 1 FROM c k WHERE k.trace_id = c.trace_id
                          AND k.parent_span_id = c.span_id)
 ),
@@ -1446,7 +1453,7 @@ sent AS (
 ),
 prod AS (      -- producers reached by parent or by link, else by message id
     SELECT r.trace_id, r.span_id, greatest(r.p_t1, coalesce(st.t1, r.p_t1)) AS p_t1, r.ctx,
-           CASE WHEN r.ctx THEN hash(r.p_trace, r.p_span) END AS p_key
+           CASE WHEN r.ctx THEN hash(r.p_trace, r.p_span) END AS p_key, r.lmid
     FROM reach r SEMI JOIN mine k ON k.trace_id = r.trace_id AND k.span_id = r.span_id
     LEFT JOIN sent st ON st.p_trace = r.p_trace AND st.p_span = r.p_span
 )
@@ -1458,7 +1465,11 @@ SELECT k.trace_id, k.span_id, k.t0, k.t1, k.err,
        -- the messages it delivered: the producers its context reached (a batch reaches
        -- several), else the one its message id names
        CASE WHEN bool_or(p.ctx) THEN count(DISTINCT p.p_key)
-            WHEN count(p.p_t1) > 0 THEN 1 ELSE 0 END AS messages
+            WHEN count(p.p_t1) > 0 THEN 1 ELSE 0 END
+       -- (and a producer span it links once per message id is as many messages, as
+       -- analyzer_edge_stats counts them)
+       + count(DISTINCT hash(p.p_key, p.lmid)) FILTER (WHERE p.lmid IS NOT NULL)
+       - count(DISTINCT p.p_key) FILTER (WHERE p.lmid IS NOT NULL) AS messages
 FROM mine k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
 
@@ -1654,21 +1665,8 @@ SELECT count(*) AS n, sum(err::INT) AS errors,
 FROM d_rows
 
 -- name: detail_messages
--- (consume edges only: their rows count the messages each delivery was joined to, and a
--- delivery linking one producer span once per message id counts each, as analyzer_edge_stats)
-SELECT coalesce(sum(messages), 0) + (
-    SELECT coalesce(sum(x.n - 1), 0) FROM (
-        SELECT l.linked_trace_id, l.linked_span_id, count(DISTINCT l.msg_message_id) AS n
-        FROM span_links l
-        SEMI JOIN d_rows d ON d.trace_id = l.trace_id AND d.span_id = l.span_id
-        WHERE l.msg_message_id IS NOT NULL
-          AND NOT (l.span_id = l.linked_span_id AND l.trace_id = l.linked_trace_id)
-        GROUP BY l.trace_id, l.span_id, l.linked_trace_id, l.linked_span_id
-        HAVING count(DISTINCT l.msg_message_id) > 1) x
-    WHERE EXISTS (SELECT 1 FROM span_rows p JOIN a_shape ph ON ph.shape_id = p.shape_id
-                  WHERE p.trace_id = x.linked_trace_id AND p.span_id = x.linked_span_id
-                    AND ph.role = 'P'))
-FROM d_rows
+-- (consume edges only: their rows count the messages each delivery was joined to)
+SELECT coalesce(sum(messages), 0) FROM d_rows
 
 -- name: detail_series
 -- Per-minute buckets (time_bucket works in microseconds: timestamps are ns).
