@@ -37,6 +37,7 @@ from collector.conventions import (
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
     KAFKA_OFFSET_KEYS as _KAFKA_OFFSET_KEYS,
     AZURE_NAMESPACE_SYSTEMS as _AZURE_NAMESPACE_SYSTEMS,
+    rabbitmq_reply_destination as _rabbitmq_reply_destination,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -1516,6 +1517,12 @@ cdef class _Decoder:
             if dav.kind == K_STR and memchr(self.b + dav.off, 58, dav.end - dav.off) != NULL:
                 # a name with a ':' may be RabbitMQ's composed one (exchange:key[:queue])
                 dest = self.rabbitmq_destination(kind, best_ent, implied, fb_op)
+            elif dav.kind == K_STR and (dav.end == dav.off or self.is_str(dav, b"<default>", 9)
+                                        or self.is_str(dav, b"amq.default", 11)) \
+                    and self.system_is(best_ent, implied, "rabbitmq"):
+                # the default exchange: a reply queue named only in the routing key
+                dest = _rabbitmq_reply_destination(
+                    self.pyvalue(dav, 0), self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES))
         mid = None
         if best_ent[COL_MSGID] >= 0 and self.is_offset(&self.top.data[best_ent[COL_MSGID]].av) \
                 and self.system_is(best_ent, implied, "kafka"):

@@ -136,6 +136,22 @@ def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str
     return None
 
 
+# A reply published through RabbitMQ's default exchange to a queue the broker named for
+# the requester (direct reply-to, Spring AMQP's and NestJS's default for request/reply; a
+# server-named queue) says so only in its routing key: that queue is its destination (a
+# temporary one).
+RABBITMQ_REPLY_PREFIXES = ("amq.rabbitmq.reply-to", "amq.gen-")
+
+
+def rabbitmq_reply_destination(dest: Any, routing_key: Any) -> str | None:
+    """The reply queue a RabbitMQ span publishing to the default exchange names only in
+    its routing key (``RABBITMQ_REPLY_PREFIXES``), or None."""
+    if dest in ("", "<default>", "amq.default") and isinstance(routing_key, str) \
+            and routing_key.startswith(RABBITMQ_REPLY_PREFIXES):
+        return routing_key
+    return None
+
+
 # Kafka has no message id. Libraries that give one anyway give the record's offset
 # (otelsarama, every version), which is unique only within the record's partition: two
 # records at one offset in two partitions would be one message (a false redelivery, a lost
@@ -344,6 +360,10 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
     if system == "rabbitmq" and isinstance(dest, str) and ":" in dest:
         dest = rabbitmq_destination(dest, _first(attrs, RABBITMQ_ROUTING_KEYS), kind,
                                     norm.get("msg_operation_type"))
+        if dest is not None:
+            norm["msg_destination"] = dest
+    elif system == "rabbitmq" and dest in ("", "<default>", "amq.default"):
+        dest = rabbitmq_reply_destination(dest, _first(attrs, RABBITMQ_ROUTING_KEYS))
         if dest is not None:
             norm["msg_destination"] = dest
     mid = norm.get("msg_message_id")
