@@ -164,7 +164,7 @@ SELECT r.trace_id, r.span_id, r.parent_span_id, hash(r.trace_id, r.span_id) AS s
        h.kind, h.service, h.name,
        r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
        h.err, h.msg_system, h.op, r.msg_message_id AS msg_id,
-       r.msg_conversation_id AS conv_id, h.cgroup,
+       r.msg_conversation_id AS conv_id, h.cgroup, r.msg_batch_count AS batch_n,
        h.peer_service, h.server_address, h.db_system, h.role, h.topic, r.shape_id
 FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
 WHERE r.start_time_unix_nano >= getvariable('a_window')[1]
@@ -188,11 +188,11 @@ SELECT s.* FROM a_spans_w s SEMI JOIN a_keep k ON k.trace_id = s.trace_id
 CREATE OR REPLACE TEMP TABLE a_msg_t AS
 WITH s AS (
     SELECT trace_id, span_id, sk, pk, t0, t1, shape_id, service, op, role, topic,
-           CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid
+           CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, batch_n
     FROM a_spans
     WHERE role IS NOT NULL
 )
-SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id,
+SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id, s.batch_n,
        p.shape_id AS p_shape,
        -- the parent is an outer span of the same publish or delivery: same role, same (or
        -- an unnamed) destination and, for consumers, the same service. Not a message
@@ -386,7 +386,7 @@ WHERE a_match_t.p_sk = s.sk AND s.t1 > s.p_t1
 CREATE OR REPLACE TEMP TABLE a_cons_t AS
 WITH c AS (
     SELECT trace_id, span_id, sk, pk, shape_id, service, kind, topic, op, p_nested, p_op,
-           p_topic, p_role, t0, t1, mid
+           p_topic, p_role, t0, t1, mid, batch_n
     FROM a_msg WHERE role = 'C'
 ),
 -- A poll (CLIENT receive) naming no message (no message id, no link, no producer parent)
@@ -396,7 +396,7 @@ WITH c AS (
 -- back empty too; a poll names its message by an id, a link, or a consumer span under it,
 -- as boto3sqs's process span per message)
 polled AS MATERIALIZED (
-    SELECT c.sk, c.shape_id, c.mid, c.p_role FROM c
+    SELECT c.sk, c.shape_id, c.mid, c.p_role, c.batch_n FROM c
     WHERE c.shape_id IN (SELECT shape_id FROM a_shape WHERE role = 'C' AND op = 'receive'
                                                        AND kind IN ('CLIENT', 'CONSUMER'))
 ),
@@ -409,14 +409,22 @@ named_polls AS (
 -- consumer spans name theirs: the fetch their messages came through, as arloliu/otx's NATS
 -- pull consumer opens a "receive <stream>" CLIENT span per fetch while each message's
 -- process span is a child of its publish)
+-- A poll of a shape whose polls say how many messages they brought decides by that alone:
+-- none (Node's AWS SDK says 0 for an empty SQS long poll), or some that it names no way of
+-- (a receive whose messages lost their context). (Alibaba's Go agent says 0 on every span:
+-- a count never above 0 says nothing.)
+counting AS (SELECT DISTINCT shape_id FROM polled WHERE batch_n > 0),
 empty_polls AS (
     SELECT p.sk FROM polled p
     WHERE coalesce(p.p_role, '') <> 'P' AND p.sk NOT IN (SELECT sk FROM named_polls)
-      AND (p.shape_id IN (SELECT shape_id FROM named_polls)
-           OR p.shape_id IN (SELECT f.shape_id FROM a_shape f
-                             SEMI JOIN a_shape d ON d.service = f.service AND d.role = 'C'
-                                                AND d.topic <> 'unknown'
-                             WHERE f.topic = 'unknown'))
+      AND ((p.batch_n = 0 AND p.shape_id IN (SELECT shape_id FROM counting))
+           OR (p.shape_id NOT IN (SELECT shape_id FROM counting)
+               AND (p.shape_id IN (SELECT shape_id FROM named_polls)
+                    OR p.shape_id IN (SELECT f.shape_id FROM a_shape f
+                                      SEMI JOIN a_shape d ON d.service = f.service
+                                                         AND d.role = 'C'
+                                                         AND d.topic <> 'unknown'
+                                      WHERE f.topic = 'unknown'))))
 ),
 nested_child AS (   -- consumer under a consumer of the same service and destination
     SELECT sk, pk,
@@ -1270,7 +1278,8 @@ WITH lk AS (   -- (links, but none from a span to itself: analyzer_link_keys; th
 ),
 c AS (     -- (roles and topics come from the shapes, a_shape: decided once per shape)
     SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
-           r.end_time_unix_nano AS t1, h.err, r.msg_message_id, h.op, h.kind, h.name, h.topic
+           r.end_time_unix_nano AS t1, h.err, r.msg_message_id, h.op, h.kind, h.name, h.topic,
+           r.msg_batch_count AS batch_n
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.service = $name AND h.topic IN ($topic, 'unknown') AND h.role = 'C'
@@ -1324,10 +1333,15 @@ empty AS (     -- a poll naming no message where polls like it name theirs: it c
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN named n ON n.trace_id = c.trace_id AND n.span_id = c.span_id
     WHERE c.kind IN ('CLIENT', 'CONSUMER') AND c.op = 'receive'
-      AND (c.name IN (SELECT name FROM named)
-           -- (or naming no destination where the service's other consumers name theirs)
-           OR (c.topic = 'unknown' AND EXISTS (SELECT 1 FROM a_shape d WHERE d.service = $name
-                                                  AND d.role = 'C' AND d.topic <> 'unknown')))
+      -- (a poll of a shape whose polls say how many they brought decides by that alone)
+      AND ((c.batch_n = 0 AND c.name IN (SELECT x.name FROM c x WHERE x.batch_n > 0))
+           OR (c.name NOT IN (SELECT x.name FROM c x WHERE x.batch_n > 0)
+               AND (c.name IN (SELECT name FROM named)
+                    -- (or naming no destination where the service's other consumers name
+                    -- theirs)
+                    OR (c.topic = 'unknown'
+                        AND EXISTS (SELECT 1 FROM a_shape d WHERE d.service = $name
+                                       AND d.role = 'C' AND d.topic <> 'unknown')))))
     UNION ALL
     -- (a batch consumer's span naming no message: an empty batch, analyzer_consumers'
     -- empty_batches)
