@@ -140,7 +140,7 @@ _init_tables()
 _SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
 _RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
 _KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
-_KAFKA_OFFSET_KEYS_BYTES = [k.encode() for k in _KAFKA_OFFSET_KEYS]
+_KAFKA_OFFSET_KEY_0, _KAFKA_OFFSET_KEY_1 = (k.encode() for k in _KAFKA_OFFSET_KEYS)
 _AZ_NAMESPACE_KEY = [b"az.namespace"]
 
 cdef char ESC[256]
@@ -1529,11 +1529,14 @@ cdef class _Decoder:
             # a Kafka record's offset as its id: qualified by its partition
             mid = _kafka_message_id(self.pyvalue(&self.top.data[best_ent[COL_MSGID]].av, 0),
                                     self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
-        elif best_ent[COL_MSGID] < 0 and self.system_is(best_ent, implied, "kafka"):
+        elif best_ent[COL_MSGID] < 0 and self.is_kafka(best_ent, implied):
             # no id but the record's offset (KAFKA_OFFSET_KEYS): <partition>/<offset>
-            offset = self.first_value(_KAFKA_OFFSET_KEYS_BYTES)
-            if offset is not None:
-                mid = _kafka_message_id(offset, self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
+            at = self.find_key(_KAFKA_OFFSET_KEY_0)
+            if at < 0:
+                at = self.find_key(_KAFKA_OFFSET_KEY_1)
+            if at >= 0:
+                mid = _kafka_message_id(self.pyvalue(&self.top.data[at].av, 0),
+                                        self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
         if best_ent[COL_SERVER] < 0:
             # a CLIENT or messaging span naming its server only in a URL: URL_KEYS, or
             # MESSAGING_URL_KEYS (collector.conventions)
@@ -1601,6 +1604,21 @@ cdef class _Decoder:
         system = implied if best_ent[COL_SYSTEM] < 0 else \
             self.pyvalue(&self.top.data[best_ent[COL_SYSTEM]].av, 0)
         return isinstance(system, str) and system.lower() == name
+
+    cdef bint is_kafka(self, Py_ssize_t* best_ent, object implied):
+        """system_is(best_ent, implied, "kafka") without a str of the system: asked of
+        every messaging span without a message id."""
+        cdef AV* av
+        cdef Py_ssize_t i
+        if best_ent[COL_SYSTEM] < 0:
+            return implied == "kafka"
+        av = &self.top.data[best_ent[COL_SYSTEM]].av
+        if av.kind != K_STR or av.end - av.off != 5:
+            return False
+        for i in range(5):
+            if (self.b[av.off + i] | 32) != b"kafka"[i]:
+                return False
+        return True
 
     cdef Py_ssize_t find_key(self, bytes key):
         """The entry of attribute ``key`` in this span, or -1 (a scan: asked only of the few
