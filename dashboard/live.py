@@ -1,9 +1,10 @@
 """Live refresh that leaves alone what did not change.
 
 Every page redraws on each tick of the refresh interval. Sending the browser the same
-components again is not free and not harmless: the flow map's Cytoscape graph runs its
-layout again and fits the view (a user's zoom and pan are lost every few seconds), an open
-dropdown loses its options, a long table is rebuilt. So a page callback wrapped by
+components again is not free and not harmless: React replaces the tables and panels it is
+given (a row the user is about to click, or text they selected, is gone: the browser test
+of clicking an edge failed on a stale element once the page ticked every second), and the
+figures and the map's elements are sent and diffed again. So a page callback wrapped by
 :func:`unless_unchanged` also writes a signature of what it rendered to a ``dcc.Store`` of
 its page, reads the previous one back, and returns ``no_update`` for every output when the
 two match. The signature lives in the browser (one per page instance), so each user's view
