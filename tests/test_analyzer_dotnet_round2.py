@@ -232,8 +232,58 @@ def test_dapr_bulk_subscription_delivers_each_message_of_a_batch_once():
 
 
 # Seen, not encoded (left alone): MassTransit with RabbitMQ.Client 7's own spans enabled
-# (two layers per send and per delivery, both with a parent: each delivery counted twice;
-# the route detail counts both sends), MassTransit's per-replica bus reply queues
+# when a message is published to an exchange routed to a queue (the client's delivery names
+# the exchange, MassTransit's the queue: two destinations of one delivery; the route detail
+# counts both sends), MassTransit's per-replica bus reply queues
 # ('<machine>_<app>_bus_<id>', not read as temporary), its bus outbox sweeper sending
 # under a CLIENT span (an extra unnamed publish), and a Dapr actor call's app-to-sidecar
 # CLIENT spans (a call to an external 'localhost').
+
+
+def test_masstransit_send_over_rabbitmq_client_7_counts_one_delivery_per_message():
+    """A command sent to the 'submit-order' queue endpoint with both ActivitySources listened
+    to (read as in the comment above: LogContextActivityExtensions.cs, RabbitMQActivitySource.cs,
+    AsyncConsumerDispatcher.cs): MassTransit's "submit-order send" and, under it, the client's
+    "publish submit-order"; in the worker the client's "deliver submit-order" (its parent the
+    client's publish, UsePublisherAsParent) around MassTransit's "submit-order receive" (its
+    parent MassTransit's send, by the MT-Activity-Id header) and the consumer's
+    "submit-order process" under it. Two instrumentation layers of one send and of one
+    delivery, each layer with its own parent: one publish and one delivery per command."""
+    b = SpanSet()
+    rmq = {"messaging.system": "rabbitmq", "server.address": "rabbitmq", "server.port": 5672}
+    for i in range(N):
+        t = i * 200
+        root = b.span("api", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        send = b.span("api", "submit-order send", kind="PRODUCER", parent=root,
+                      start_ms=t + 2, dur_ms=6, status="OK",
+                      attrs={**rmq, "messaging.operation": "send",
+                             "messaging.destination.name": "submit-order",
+                             "messaging.message.id": f"mt-{i}"})
+        pub = b.span("api", "publish submit-order", kind="PRODUCER", parent=send,
+                     start_ms=t + 3, dur_ms=4,
+                     attrs={**rmq, "messaging.operation.type": "send",
+                            "messaging.operation.name": "publish",
+                            "messaging.destination.name": "submit-order",
+                            "messaging.rabbitmq.destination.routing_key": "",
+                            "messaging.message.id": f"mt-{i}"})
+        deliver = b.span("worker", "deliver submit-order", kind="CONSUMER", parent=pub,
+                         start_ms=t + 12, dur_ms=14, links=[pub],
+                         attrs={**rmq, "messaging.operation.type": "process",
+                                "messaging.operation.name": "deliver",
+                                "messaging.destination.name": "submit-order",
+                                "messaging.message.id": f"mt-{i}"})
+        recv = b.span("worker", "submit-order receive", kind="CONSUMER", parent=send,
+                      start_ms=t + 12.2, dur_ms=13.5, status="OK",
+                      attrs={"messaging.operation": "receive",
+                             "messaging.destination.name": "submit-order",
+                             "messaging.message.id": f"mt-{i}"})
+        b.span("worker", "submit-order process", kind="CONSUMER", parent=recv,
+               start_ms=t + 12.5, dur_ms=12, status="OK",
+               attrs={"messaging.operation": "process",
+                      "messaging.masstransit.consumer_type": "SubmitOrderConsumer"})
+        assert deliver  # (the client's span is the outer one)
+    st = b.store()
+    analysed_each(st, {
+        "service:api->topic:submit-order": ("publish", N),
+        "topic:submit-order->service:worker": ("consume", N),
+    }, ["topic:submit-order->service:worker"])

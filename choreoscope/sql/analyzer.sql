@@ -494,10 +494,21 @@ bare AS MATERIALIZED (
                          WHERE role = 'C' AND topic = 'unknown' AND msg_system IS NULL)
       AND c.mid IS NULL
 ),
+-- (Each layer may have its context by parent too: MassTransit's receive span is the child
+-- of MassTransit's send by its own header, RabbitMQ.Client 7's deliver span around it the
+-- child of the client's publish. Only publishes whose deliveries reached two producer spans
+-- of theirs are looked at.)
+layers AS MATERIALIZED (   -- (publishes of nested producer spans whose deliveries reached
+                           -- two of them: few)
+    SELECT p_canon FROM a_match_t
+    WHERE p_canon IN (SELECT canon FROM a_prod_t WHERE nested)
+    GROUP BY p_canon HAVING min(p_sk) <> max(p_sk)
+),
 lpairs AS MATERIALIZED (   -- (the pairs first: their times are read for these only)
     SELECT x.c_sk AS x_sk, y.c_sk AS y_sk, x.c_shape AS x_shape, y.c_shape AS y_shape
     FROM a_match_t y JOIN a_match_t x ON x.p_canon = y.p_canon
-    WHERE y.prio = 2 AND x.p_sk <> y.p_sk AND x.c_sk <> y.c_sk
+    WHERE (y.prio = 2 OR y.p_canon IN (SELECT p_canon FROM layers))
+      AND x.p_sk <> y.p_sk AND x.c_sk <> y.c_sk
 ),
 layered AS (
     SELECT CASE WHEN yc.t0 <= xc.t0 AND xc.t1 <= yc.t1
@@ -507,7 +518,8 @@ layered AS (
     JOIN a_shape xh ON xh.shape_id = l.x_shape JOIN a_shape yh ON yh.shape_id = l.y_shape
     JOIN a_msg_t xc ON xc.sk = l.x_sk
     JOIN a_msg_t yc ON yc.sk = l.y_sk
-    WHERE xh.service = yh.service AND xh.topic = yh.topic
+    WHERE xh.service = yh.service
+      AND (xh.topic = yh.topic OR xh.topic = 'unknown' OR yh.topic = 'unknown')
       AND ((yc.t0 <= xc.t0 AND xc.t1 <= yc.t1) OR (xc.t0 <= yc.t0 AND yc.t1 <= xc.t1))
 ),
 -- A delivery span that lasted under a millisecond, without error, followed at once (its
@@ -1414,6 +1426,13 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans 
     SELECT c.* FROM c ANTI JOIN polls x ON x.trace_id = c.trace_id AND x.span_id = c.span_id
     ANTI JOIN empty y ON y.trace_id = c.trace_id AND y.span_id = c.span_id
     ANTI JOIN layered z ON z.trace_id = c.trace_id AND z.span_id = c.span_id
+    -- (nor a consumer span under such a second layer's span, which has its message from it:
+    -- MassTransit's process span under its receive, inside RabbitMQ.Client's deliver)
+    ANTI JOIN (SELECT k.trace_id, k.span_id FROM c k
+               SEMI JOIN layered z2 ON z2.trace_id = k.trace_id
+                                   AND z2.span_id = k.parent_span_id
+               ANTI JOIN own w2 ON w2.trace_id = k.trace_id AND w2.span_id = k.span_id) zk
+         ON zk.trace_id = c.trace_id AND zk.span_id = c.span_id
     ANTI JOIN rebatched w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN handoff v ON v.trace_id = c.trace_id AND v.span_id = c.span_id
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
