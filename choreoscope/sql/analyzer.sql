@@ -1375,7 +1375,7 @@ shared AS (    -- a delivery handled by several spans in it that have their mess
                          AND w2.span_id = k.span_id)
     GROUP BY o.trace_id, o.span_id HAVING count(*) > 1
 ),
-layered AS (   -- the inner of two consumer spans, one inside the other, that reached two
+layered AS MATERIALIZED (   -- the inner of two consumer spans, one inside the other, that reached two
                -- layers of one publish (a producer span and its producer child): as in
                -- analyzer_consumers (there by the canonical publish)
     SELECT CASE WHEN yc.t0 <= xc.t0 AND xc.t1 <= yc.t1
