@@ -206,11 +206,9 @@ def critical_path(spans: Sequence[dict[str, Any]],
                 and sp.get("service") != pp.get("service") and not _waited_for(pp, sp):
             handed.setdefault((p, sp.get("service")), []).append(k)
     for (p, svc), group in handed.items():
-        group.sort(key=lambda k: (by_key[k]["t0"], k))
-        for prev, nxt in zip(group, group[1:]):
-            if by_key[prev].get("err"):
-                parent[nxt] = prev
-                retry_hop[nxt] = f"service:{by_key[p].get('service')}->service:{svc}"
+        for prev, nxt in _after_failures(group, by_key):
+            parent[nxt] = prev
+            retry_hop[nxt] = f"service:{by_key[p].get('service')}->service:{svc}"
     # Redeliveries: the same producer's message to the same service again after a failed
     # attempt follows that attempt, not the producer.
     attempts: dict[tuple[Key, str], list[Key]] = {}
@@ -219,13 +217,9 @@ def critical_path(spans: Sequence[dict[str, Any]],
             attempts.setdefault((pk, by_key[ck]["service"]), []).append(ck)
     retry_children: set[Key] = set()
     for group in attempts.values():
-        if len(group) < 2:
-            continue
-        group.sort(key=lambda k: (by_key[k]["t0"], k))
-        for prev, nxt in zip(group, group[1:]):
-            if by_key[prev].get("err"):
-                best[nxt] = prev
-                retry_children.add(nxt)
+        for prev, nxt in _after_failures(group, by_key):
+            best[nxt] = prev
+            retry_children.add(nxt)
     async_children: set[Key] = set()
     for ck, pk in best.items():
         # Never let an async edge close a cycle (a link back into one's own ancestors).
@@ -357,6 +351,15 @@ def critical_path(spans: Sequence[dict[str, Any]],
     return CriticalPath(t0[root], done[root], segments, path, depth,
                         {k: v for k, v in parent.items()}, async_children - {_ROOT}, skewed,
                         by_hop, repeated)
+
+
+def _after_failures(attempts: list[Key], by_key: dict[Key, dict[str, Any]]
+                    ) -> list[tuple[Key, Key]]:
+    """(failed attempt, the attempt after it) pairs of attempts at one piece of work, in
+    time order: the next attempt follows the failure, not the work's sender."""
+    ordered = sorted(attempts, key=lambda k: (by_key[k]["t0"], k))
+    return [(prev, nxt) for prev, nxt in zip(ordered, ordered[1:])
+            if by_key[prev].get("err")]
 
 
 def _waited_for(parent: dict[str, Any], child: dict[str, Any]) -> bool:
