@@ -145,7 +145,7 @@ class Stager:
         self.run("analyzer_matches")
         self.carried = bool(self.run("analyzer_carried").fetchone()[0])
         if self.carried:
-            self.run("analyzer_sent")
+            self.run_each("analyzer_sent")
         self.run("analyzer_consumers")
         if self.run("analyzer_instant_deliveries").fetchone()[0]:
             self.run("analyzer_delivery_work")

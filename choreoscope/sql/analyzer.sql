@@ -355,12 +355,17 @@ SELECT count(*) FROM a_carried
 -- name: analyzer_sent
 -- (run only when there are such messages) A message created before the send that carried
 -- it was on the broker once that send ended (Azure SDKs fill a batch with per-event spans,
--- then send it; the conventions' create spans): its queue time starts there.
+-- then send it, the conventions' create spans): its queue time starts there. a_sent holds
+-- each such message with the send (the last to end) that carried it, for the critical
+-- paths too (analyzer_cp_carriers, flow_carriers).
+CREATE OR REPLACE TEMP TABLE a_sent AS
+SELECT c.sk, any_value(p.trace_id) AS trace_id, any_value(p.span_id) AS span_id,
+       any_value(p.t1) AS p_t1, max(e.t1) AS t1,
+       arg_max([e.trace_id, e.span_id], (e.t1, e.sk)) AS send
+FROM a_carried c JOIN a_msg_t e ON e.sk = c.env JOIN a_msg_t p ON p.sk = c.sk
+GROUP BY c.sk HAVING max(e.t1) > any_value(p.t1);
 UPDATE a_match_t SET queue_ns = a_match_t.queue_ns - (s.t1 - s.p_t1)
-FROM (SELECT c.sk, max(e.t1) AS t1, any_value(p.t1) AS p_t1
-      FROM a_carried c JOIN a_msg_t e ON e.sk = c.env JOIN a_msg_t p ON p.sk = c.sk
-      GROUP BY c.sk) s
-WHERE a_match_t.p_sk = s.sk AND s.t1 > s.p_t1
+FROM a_sent s WHERE a_match_t.p_sk = s.sk
 
 -- name: analyzer_consumers
 -- Consumer spans that count as one delivery each. Dropped: the inner span of nested
@@ -950,14 +955,11 @@ SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
 
 -- name: analyzer_cp_carriers
 -- (run only when a_carried has rows) Messages of the sampled flows created before the send
--- that carried them, with that send (the last to end): their consumers follow the send on
--- the critical path, as their queue time starts at its end (analyzer_sent).
-SELECT c.trace_id, c.span_id, arg_max([e.trace_id, e.span_id], (e.t1, e.sk)) AS send
-FROM a_carried x JOIN a_msg_t c ON c.sk = x.sk JOIN a_msg_t e ON e.sk = x.env
-JOIN a_traces t ON t.trace_id = c.trace_id
+-- that carried them, with that send (a_sent): their consumers follow the send on the
+-- critical path, as their queue time starts at its end.
+SELECT s.trace_id, s.span_id, s.send
+FROM a_sent s JOIN a_traces t ON t.trace_id = s.trace_id
 SEMI JOIN a_cpflows f ON f.flow_id = t.flow_id
-WHERE e.t1 > c.t1
-GROUP BY c.trace_id, c.span_id
 
 -- name: analyzer_edge_stats
 -- Per edge: counts, errors, duration and (deliveries) queue-time percentiles, evidence.
@@ -1190,10 +1192,7 @@ SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id FROM a
 
 -- name: flow_carriers
 -- (the flow view's analyzer_cp_carriers: its staged traces are the flow's)
-SELECT c.trace_id, c.span_id, arg_max([e.trace_id, e.span_id], (e.t1, e.sk)) AS send
-FROM a_carried x JOIN a_msg_t c ON c.sk = x.sk JOIN a_msg_t e ON e.sk = x.env
-WHERE e.t1 > c.t1
-GROUP BY c.trace_id, c.span_id
+SELECT trace_id, span_id, send FROM a_sent
 
 -- name: flow_hops_and_matches
 SELECT 'hop' AS what, s.trace_id, s.span_id, h.type, h.src, h.dst, NULL AS p_trace,
@@ -1340,14 +1339,17 @@ batch_names AS MATERIALIZED (   -- (the names of those spans: batch consumers)
     SELECT DISTINCT x.name FROM c x
     SEMI JOIN multi m ON m.trace_id = x.trace_id AND m.span_id = x.span_id
 ),
+counting AS MATERIALIZED (   -- (names of polls that count their messages: analyzer_consumers)
+    SELECT DISTINCT name FROM c WHERE batch_n > 0
+),
 empty AS (     -- a poll naming no message where polls like it name theirs: it came back empty
     SELECT c.trace_id, c.span_id FROM c
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN named n ON n.trace_id = c.trace_id AND n.span_id = c.span_id
     WHERE c.kind IN ('CLIENT', 'CONSUMER') AND c.op = 'receive'
       -- (a poll of a shape whose polls say how many they brought decides by that alone)
-      AND ((c.batch_n = 0 AND c.name IN (SELECT x.name FROM c x WHERE x.batch_n > 0))
-           OR (c.name NOT IN (SELECT x.name FROM c x WHERE x.batch_n > 0)
+      AND ((c.batch_n = 0 AND c.name IN (SELECT name FROM counting))
+           OR (c.name NOT IN (SELECT name FROM counting)
                AND (c.name IN (SELECT name FROM named)
                     -- (or naming no destination where the service's other consumers name
                     -- theirs)
