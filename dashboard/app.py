@@ -126,13 +126,14 @@ def register_shell(app: dash.Dash, deps: Deps,
     def _live(interval: int | None, pause: list[str] | None) -> tuple[int, bool]:
         return int(interval or deps.refresh_ms), bool(pause)
 
-    @app.callback(Output("f-service", "options"), Output("live-status", "children"),
-                  [Output(f"nav-{p.strip('/')}", "href") for p, _ in NAV],
-                  Output("status-sig", "data"),
-                  Input("filters", "data"), Input("tick", "n_intervals"),
-                  State("status-sig", "data"))
-    def _status(filters: dict | None, _n: int, sig: str | None) -> tuple:
-        return unless_unchanged(lambda f: status_line(f, deps), 2 + len(NAV))(filters, sig)
+    def _status(filters: dict | None, _n: int) -> tuple:
+        return status_line(filters, deps)
+
+    app.callback(Output("f-service", "options"), Output("live-status", "children"),
+                 [Output(f"nav-{p.strip('/')}", "href") for p, _ in NAV],
+                 Output("status-sig", "data"),
+                 Input("filters", "data"), Input("tick", "n_intervals"),
+                 State("status-sig", "data"))(unless_unchanged(_status, 2 + len(NAV)))
 
 
 def sync_filters(trigger: Any, search: str | None, window: str | None, since: str | None,
