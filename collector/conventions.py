@@ -141,12 +141,15 @@ def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str
 # server-named queue) says so only in its routing key: that queue is its destination (a
 # temporary one).
 RABBITMQ_REPLY_PREFIXES = ("amq.rabbitmq.reply-to", "amq.gen-")
+# (what clients call the default exchange: '', the Java agent '<default>', the conventions
+# 'amq.default')
+RABBITMQ_DEFAULT_EXCHANGE = ("", "<default>", "amq.default")
 
 
 def rabbitmq_reply_destination(dest: Any, routing_key: Any) -> str | None:
     """The reply queue a RabbitMQ span publishing to the default exchange names only in
     its routing key (``RABBITMQ_REPLY_PREFIXES``), or None."""
-    if dest in ("", "<default>", "amq.default") and isinstance(routing_key, str) \
+    if dest in RABBITMQ_DEFAULT_EXCHANGE and isinstance(routing_key, str) \
             and routing_key.startswith(RABBITMQ_REPLY_PREFIXES):
         return routing_key
     return None
@@ -362,7 +365,7 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
                                     norm.get("msg_operation_type"))
         if dest is not None:
             norm["msg_destination"] = dest
-    elif system == "rabbitmq" and dest in ("", "<default>", "amq.default"):
+    elif system == "rabbitmq" and dest in RABBITMQ_DEFAULT_EXCHANGE:
         dest = rabbitmq_reply_destination(dest, _first(attrs, RABBITMQ_ROUTING_KEYS))
         if dest is not None:
             norm["msg_destination"] = dest
