@@ -1519,17 +1519,17 @@ cdef class _Decoder:
                 dest = self.rabbitmq_destination(kind, best_ent, implied, fb_op)
             elif dav.kind == K_STR and (dav.end == dav.off or self.is_str(dav, b"<default>", 9)
                                         or self.is_str(dav, b"amq.default", 11)) \
-                    and self.system_is(best_ent, implied, "rabbitmq"):
+                    and self.system_is(best_ent, implied, b"rabbitmq"):
                 # the default exchange: a reply queue named only in the routing key
                 dest = _rabbitmq_reply_destination(
                     self.pyvalue(dav, 0), self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES))
         mid = None
         if best_ent[COL_MSGID] >= 0 and self.is_offset(&self.top.data[best_ent[COL_MSGID]].av) \
-                and self.system_is(best_ent, implied, "kafka"):
+                and self.system_is(best_ent, implied, b"kafka"):
             # a Kafka record's offset as its id: qualified by its partition
             mid = _kafka_message_id(self.pyvalue(&self.top.data[best_ent[COL_MSGID]].av, 0),
                                     self.first_value(_KAFKA_PARTITION_KEYS_BYTES))
-        elif best_ent[COL_MSGID] < 0 and self.is_kafka(best_ent, implied):
+        elif best_ent[COL_MSGID] < 0 and self.system_is(best_ent, implied, b"kafka"):
             # no id but the record's offset (KAFKA_OFFSET_KEYS): <partition>/<offset>
             at = self.find_key(_KAFKA_OFFSET_KEY_0)
             if at < 0:
@@ -1577,7 +1577,7 @@ cdef class _Decoder:
                                      object fb_op):
         """The exchange or queue a RabbitMQ span's composed destination name means
         (collector.conventions.rabbitmq_destination), or None."""
-        if not self.system_is(best_ent, implied, "rabbitmq"):
+        if not self.system_is(best_ent, implied, b"rabbitmq"):
             return None
         routing_key = self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES)
         op = self.pyvalue(&self.top.data[best_ent[COL_OPTYPE]].av, 0) \
@@ -1598,25 +1598,24 @@ cdef class _Decoder:
                 return False
         return True
 
-    cdef bint system_is(self, Py_ssize_t* best_ent, object implied, str name):
-        """Whether the span's messaging system (given, else implied) is ``name``, in any
-        case (as the Python decoder compares it)."""
-        system = implied if best_ent[COL_SYSTEM] < 0 else \
-            self.pyvalue(&self.top.data[best_ent[COL_SYSTEM]].av, 0)
-        return isinstance(system, str) and system.lower() == name
-
-    cdef bint is_kafka(self, Py_ssize_t* best_ent, object implied):
-        """system_is(best_ent, implied, "kafka") without a str of the system: asked of
-        every messaging span without a message id."""
+    cdef bint system_is(self, Py_ssize_t* best_ent, object implied, bytes name):
+        """Whether the span's messaging system (given, else implied) is ``name`` (ASCII,
+        lowercase), in any ASCII case, compared in place: it is asked of every messaging
+        span without a message id (the Kafka-offset rule)."""
         cdef AV* av
-        cdef Py_ssize_t i
+        cdef Py_ssize_t i, n = len(name)
+        cdef const char* want = name
+        cdef uint8_t ch
         if best_ent[COL_SYSTEM] < 0:
-            return implied == "kafka"
+            return isinstance(implied, str) and implied.lower() == name.decode()
         av = &self.top.data[best_ent[COL_SYSTEM]].av
-        if av.kind != K_STR or av.end - av.off != 5:
+        if av.kind != K_STR or av.end - av.off != n:
             return False
-        for i in range(5):
-            if (self.b[av.off + i] | 32) != b"kafka"[i]:
+        for i in range(n):
+            ch = self.b[av.off + i]
+            if 65 <= ch <= 90:
+                ch += 32
+            if ch != <uint8_t>want[i]:
                 return False
         return True
 
