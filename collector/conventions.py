@@ -68,6 +68,11 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "messaging.kafka.consumer_group": ("msg_consumer_group", 2),
     "messaging.eventhubs.consumer.group": ("msg_consumer_group", 3),
     "messaging.rocketmq.client_group": ("msg_consumer_group", 4),
+    # A subscription (Service Bus, Pub/Sub) gets its own copy of every message, as a
+    # consumer group does: one service holding two subscriptions of a topic receives each
+    # message twice, and that is no redelivery.
+    "messaging.destination.subscription.name": ("msg_consumer_group", 5),
+    "messaging.servicebus.destination.subscription_name": ("msg_consumer_group", 6),
     "messaging.batch.message_count": ("msg_batch_count", 0),
     "peer.service": ("peer_service", 0),
     "server.address": ("server_address", 0),

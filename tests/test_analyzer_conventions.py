@@ -343,3 +343,31 @@ def test_a_send_linking_to_the_messages_it_carries_is_an_envelope(message_op):
     assert e["topic:orders->service:billing"]["count"] == 3
     assert not [x for x in a.anomalies if x["type"] == "published_never_consumed"]
     assert edge_detail(st, "service:shop->topic:orders")["count"] == 3
+
+
+@pytest.mark.parametrize("key", ["messaging.destination.subscription.name",
+                                 "messaging.servicebus.destination.subscription_name"])
+def test_one_service_on_two_subscriptions_of_a_topic_is_no_redelivery(key):
+    """Azure Service Bus topics (and Pub/Sub, SNS) give each subscription its own copy of
+    every message: a service holding two subscriptions of one topic (filtered `email` and
+    `sms` rules) receives each message twice, with the same message id, once per
+    subscription. The conventions name the subscription with
+    messaging.destination.subscription.name (1.24+; `..._subscription_name` in the
+    Service Bus-specific names before): like a consumer group, it is who the copy was for.
+    Two deliveries of one subscription are still a redelivery."""
+    b = SpanSet()
+    for i in range(3):
+        t = i * 1000
+        root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        p = b.producer("shop", "orders", parent=root, start_ms=t + 2, dur_ms=3,
+                       system="servicebus", message_id=f"m{i}")
+        for k, sub in enumerate(("email", "sms")):
+            b.consumer("notify", "orders", parent=p, start_ms=t + 30 + k, dur_ms=5,
+                       system="servicebus", message_id=f"m{i}", attrs={key: sub})
+    # the first message is delivered a second time to its `email` subscription
+    b.consumer("notify", "orders", start_ms=60, dur_ms=5, system="servicebus",
+               message_id="m0", attrs={key: "email"})
+    a = analyze(b.store())
+    assert _edges(a)["topic:orders->service:notify"]["count"] == 7
+    redelivered = [x for x in a.anomalies if x["type"] == "redelivery"]
+    assert len(redelivered) == 1 and redelivered[0]["count"] == 1, redelivered
