@@ -11,7 +11,7 @@ import datetime as _dt
 from typing import Any
 
 from analyzer.model import ids, ms, node_name, node_type, quantiles_ms
-from analyzer.staging import MAX_NS, MIN_NS, Stager
+from analyzer.staging import INSTANT_DELIVERY_NS, MAX_NS, MIN_NS, Stager
 from choreoscope.sql import named_queries
 
 
@@ -81,9 +81,15 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
                 query = "detail_rows_external_transport"
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
+        if query == "detail_rows_call" and cur.execute(
+                q["detail_peer_shapes"], {"name": p["name"], "target": p["target"]}).fetchone()[0]:
+            cur.execute(q["detail_external_calls"])
+            more = q["detail_rows_call_peer"]
+            cur.execute(more, {k: v for k, v in p.items() if f"${k}" in more})
+        instant = {"instant": INSTANT_DELIVERY_NS}
         if out.get("type") == "consume" and \
-                cur.execute(q["detail_instant_deliveries"]).fetchone()[0]:
-            cur.execute(q["detail_delivery_work"], {"name": p["name"]})
+                cur.execute(q["detail_instant_deliveries"], instant).fetchone()[0]:
+            cur.execute(q["detail_delivery_work"], {"name": p["name"], **instant})
         if out.get("type") == "publish" and cur.execute(
                 q["detail_unnamed_producers"], {"name": p["name"]}).fetchone()[0]:
             stager.run_each("detail_publish_went", p)

@@ -23,6 +23,10 @@ import pyarrow as pa
 # Far outside any accepted span timestamp: "no bound".
 MIN_NS = 0
 MAX_NS = 2**62
+# A delivery span shorter than this (ns) is a mark, its handler's work under it: it lasts
+# until that work ends (analyzer_delivery_work). Brave's are of no duration, SmallRye's
+# ~30 µs; a handler doing anything measurable takes longer.
+INSTANT_DELIVERY_NS = 1_000_000
 # A conversation id shared by more traces than this is a session, not one transaction.
 MAX_CONVERSATION_TRACES = 200
 # ... and these are labels, not ids: Rebus.Diagnostics puts the message's intent there.
@@ -147,8 +151,9 @@ class Stager:
         if self.carried:
             self.run_each("analyzer_sent")
         self.run("analyzer_consumers")
-        if self.run("analyzer_instant_deliveries").fetchone()[0]:
-            self.run("analyzer_delivery_work")
+        instant = {"instant": INSTANT_DELIVERY_NS}
+        if self.run("analyzer_instant_deliveries", instant).fetchone()[0]:
+            self.run("analyzer_delivery_work", instant)
         self.run("analyzer_hops")
 
     def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:

@@ -204,7 +204,9 @@ NORMALISED_COLUMNS = (
     "msg_batch_count", "peer_service", "server_address", "db_system",
 )
 # Older conventions and some libraries use other words for the same operation.
-OPERATION_ALIASES = {"publish": "send", "deliver": "process", "ack": "settle", "nack": "settle"}
+# (Google Pub/Sub's Java client says "modack" for extending a message's ack deadline)
+OPERATION_ALIASES = {"publish": "send", "deliver": "process", "ack": "settle", "nack": "settle",
+                     "modack": "settle"}
 # AWS SDK calls to messaging services are RPCs: botocore's instrumentation gives an SQS call
 # messaging.system and the queue but no operation (a CLIENT span named SQS.SendMessage), and
 # the Java agent's SNS Publish (a CLIENT span "Sns.Publish") names the topic ARN as its

@@ -448,8 +448,8 @@ def test_nestjs_rmq_transport_event_acked_on_arrival(gen: str):
     default RQM_DEFAULT_NOACK = true): the "orders_queue process" CONSUMER span, child of the
     publish, ends as soon as the (async) onMessage returns, before the handler's work; the
     handler's spans (instrumentation-nestjs's message spans, the database write) are its
-    children that end after it. The delivery is that short span; the business transaction
-    lasts until the handler is done.
+    children that end after it. That short span (0.3 ms) is a mark, as Brave's: the
+    delivery, like the business transaction, lasts until the handler is done.
     Source: nestjs/nest packages/microservices/client/client-rmq.ts (dispatchEvent),
     server/server-rmq.ts, constants.ts (RQM_DEFAULT_NOACK); jwalton/node-amqp-connection-
     manager src/ChannelWrapper.ts (confirm channel by default, _publishQueuedMessages);
@@ -482,7 +482,8 @@ def test_nestjs_rmq_transport_event_acked_on_arrival(gen: str):
         "service:orders-svc->external:postgresql": ("call", N),
     }, ["topic:amq.default->service:orders-svc"])
     consume = a.edge("topic:amq.default->service:orders-svc")
-    assert (consume["p50_ms"], consume["queue_p50_ms"]) == (0.3, 1.2), gen
+    assert (consume["p50_ms"], consume["queue_p50_ms"]) == \
+        (12.5 if gen == "nestjs" else 5.0, 1.2), gen
     assert _systems(a) == {"topic:amq.default": "rabbitmq"}
     (flow,) = a.flows
     assert (flow["entry_service"], flow["count"]) == ("gateway", N)

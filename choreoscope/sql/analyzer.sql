@@ -80,8 +80,9 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          WHEN lower(sys) = 'eventhubs' AND starts_with(dest, '/') AND length(dest) > 1
               THEN ltrim(dest, '/')
          -- Google Pub/Sub's Go client v2 names a topic by its resource name
-         -- ('projects/<p>/topics/<t>'), the other clients by its id
-         WHEN lower(sys) = 'gcp_pubsub' AND starts_with(dest, 'projects/')
+         -- ('projects/<p>/topics/<t>'), the other clients by its id; so did the Node
+         -- client before 4.x, with system 'pubsub'
+         WHEN lower(sys) IN ('gcp_pubsub', 'pubsub') AND starts_with(dest, 'projects/')
               AND regexp_matches(dest, '^projects/[^/]+/(topics|subscriptions)/.')
               THEN regexp_replace(dest, '^projects/[^/]+/(topics|subscriptions)/', '')
          -- a partitioned Pulsar topic is one topic, whichever partition a span names
@@ -630,9 +631,11 @@ SELECT k.* EXCLUDE (shape_id, alt_topic), h.service, h.err, h.cgroup,
 FROM a_cons_t k JOIN a_shape h ON h.shape_id = k.shape_id
 
 -- name: analyzer_instant_deliveries
--- Deliveries whose span has no duration (at most 1 µs): Brave marks a delivery with such a
--- span ("poll", "next-message", "receive") and handles the message in an "on-message" child.
-SELECT count(*) FROM a_cons_t WHERE t1 - t0 <= 1000
+-- Deliveries whose span is a mark, shorter than $instant ns: Brave marks a delivery with a
+-- span of no duration ("poll", "next-message", "receive") and handles the message in an
+-- "on-message" child; SmallRye Reactive Messaging's receive span lasts some 30 µs, its
+-- handler's work runs under it.
+SELECT count(*) FROM a_cons_t WHERE t1 - t0 < $instant
 
 -- name: analyzer_delivery_work
 -- (run only when there are such deliveries: it reads every span) Such a delivery lasts
@@ -640,7 +643,7 @@ SELECT count(*) FROM a_cons_t WHERE t1 - t0 <= 1000
 UPDATE a_cons_t SET t1 = w.t1
 FROM (SELECT k.sk, max(s.t1) AS t1
       FROM a_cons k JOIN a_spans s ON s.pk = k.sk
-      WHERE k.t1 - k.t0 <= 1000 AND s.role IS NULL AND s.service = k.service
+      WHERE k.t1 - k.t0 < $instant AND s.role IS NULL AND s.service = k.service
       GROUP BY k.sk) w
 WHERE a_cons_t.sk = w.sk AND w.t1 > a_cons_t.t1
 
@@ -692,12 +695,15 @@ sync AS MATERIALIZED (
            min(CASE WHEN w THEN p_t0 ELSE s_t0 END) AS t0,
            max(CASE WHEN w THEN p_t1 ELSE s_t1 END) AS t1,
            bool_or(err) AS err,
-           -- (a server outside the client span that waited for it: their clocks disagree.
-           -- Any other child may outlive its parent, work handed on (a Temporal activity
-           -- under its start span), as may a span of no duration (a mark, as Temporal's
-           -- Python SDK gives a workflow's run): only one starting before its parent is
-           -- skewed then)
-           bool_or(s_t0 < p_t0 OR (w AND s_t1 > s_t0 AND s_t1 > p_t1)) AS skew
+           -- (a child no longer than the client span that waited for it, ending outside
+           -- it: their clocks disagree. Any other child may outlive its parent, work handed
+           -- on (a Temporal activity under its start span), as may a span of no duration (a
+           -- mark, as Temporal's Python SDK gives a workflow's run) and a longer one: .NET's
+           -- HttpClient span ends with the response headers, the Istio sidecar's under it
+           -- once the body is through. Only one starting before its parent is skewed then;
+           -- critical_path._waited_for clips the same children)
+           bool_or(s_t0 < p_t0 OR (w AND s_t1 > s_t0 AND s_t1 - s_t0 <= p_t1 - p_t0
+                                   AND s_t1 > p_t1)) AS skew
     FROM (
     SELECT s.trace_id, s.sk AS s_sk, s.pk AS s_pk, s.kind AS s_kind, p.service AS src_service,
            s.service AS dst, s.t0 AS s_t0, s.t1 AS s_t1, p.t0 AS p_t0, p.t1 AS p_t1,
@@ -844,10 +850,22 @@ WITH t AS (
            -- (its shape: service and name are joined to the per-trace row, not carried)
            arg_min(shape_id, (t0, parent_span_id IS NOT NULL, span_id)) AS first
     FROM a_spans GROUP BY trace_id
+),
+-- (a trace that is a client library's bookkeeping is no business transaction: one that
+-- starts with an acknowledgement, or whose root is a send carrying only messages created
+-- in other traces. Google Pub/Sub's clients send each batch, and ack or extend the
+-- deadline of the messages they received, in RPC spans starting traces of their own)
+carrier_roots AS (
+    SELECT e.trace_id FROM a_carried c
+    JOIN a_msg_t e ON e.sk = c.env JOIN a_msg_t m ON m.sk = c.sk
+    WHERE e.pk IS NULL
+    GROUP BY e.trace_id HAVING bool_and(m.trace_id <> e.trace_id)
 )
 SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err,
        t.n_spans, h.service AS first_service, h.name AS first_name,
-       coalesce(f.consumer, false) AS consumer
+       coalesce(f.consumer, false) AS consumer,
+       coalesce(h.op = 'settle', false)
+           OR t.trace_id IN (SELECT trace_id FROM carrier_roots) AS bookkeeping
 FROM t JOIN a_shape h ON h.shape_id = t.first
 LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
 
@@ -883,6 +901,8 @@ WITH f AS (
            arg_min({'trace': trace_id, 'service': first_service, 'name': first_name},
                    (consumer, t0, trace_id)) AS first
     FROM a_traces GROUP BY flow_id
+    -- (a flow of bookkeeping traces only is none: analyzer_traces)
+    HAVING NOT bool_and(bookkeeping)
 ),
 h AS (
     SELECT t.flow_id, bit_xor(DISTINCT hash(h.src, h.dst)) AS hops_hash
@@ -895,15 +915,23 @@ SELECT f.* EXCLUDE (first), f.first.trace AS first_trace, f.first.service AS ent
 FROM f LEFT JOIN h ON h.flow_id = f.flow_id
 
 -- name: analyzer_flow_types
--- Flow types with the readable signature of one representative instance.
-WITH t AS (
-    SELECT sig_hash, count(*) AS n, any_value(entry) AS entry, mode(entry_name) AS entry_name,
+-- Flow types with the readable signature of one representative instance, named by the
+-- entry span name most of their instances have (at equal counts the smallest name: mode()
+-- breaks ties by whichever row its thread saw first).
+WITH names AS (
+    SELECT sig_hash, arg_min(entry_name, (-n, entry_name)) AS entry_name
+    FROM (SELECT sig_hash, entry_name, count(*) AS n FROM a_flows
+          WHERE entry_name IS NOT NULL GROUP BY sig_hash, entry_name)
+    GROUP BY sig_hash
+),
+t AS (
+    SELECT sig_hash, count(*) AS n, any_value(entry) AS entry, any_value(nm.entry_name) AS entry_name,
            quantile_cont(dur_ns, [0.5, 0.95, 0.99]) AS q, avg(err::INT) AS error_rate,
            sum(err::INT) AS errors, max_by(first_trace, (dur_ns, first_trace), 5) AS slowest,
            max_by(first_trace, (t0, first_trace), 5) FILTER (WHERE err) AS failed,
            min(t0) AS t0, max(t1) AS t1, avg(n_traces) AS traces_per_flow,
            min(flow_id) AS rep
-    FROM a_flows GROUP BY sig_hash
+    FROM a_flows f LEFT JOIN names nm USING (sig_hash) GROUP BY sig_hash
 ),
 -- (hops as a list: service and destination names may contain spaces)
 hops AS (
@@ -1099,9 +1127,22 @@ FROM a_spans GROUP BY service ORDER BY service
 
 -- name: analyzer_topics
 -- (a_msg holds exactly the spans with a role: no scan of every span)
-SELECT topic, mode(msg_system) AS system, count(*) FILTER (WHERE role = 'P') AS producer_spans,
-       count(*) FILTER (WHERE role = 'C') AS consumer_spans
-FROM a_msg GROUP BY topic
+-- A topic's system is the one of its spans nearest the wire: a producer span nested in
+-- another (the client library's under a framework's: rdkafka's under ActiveJob's), else a
+-- producer span (SQS's SendMessageBatch, not the Shoryuken jobs that ran its messages,
+-- three times as many), else any. At that level the most spans win, then the name (ties
+-- are decided the same way every time).
+WITH n AS (
+    SELECT topic, msg_system, count(*) AS n,
+           min(CASE WHEN role = 'P' AND p_nested THEN 0 WHEN role = 'P' THEN 1 ELSE 2 END) AS lvl
+    FROM a_msg WHERE msg_system IS NOT NULL
+    GROUP BY topic, msg_system, role = 'P' AND p_nested, role = 'P'
+),
+sys AS (SELECT topic, arg_min(msg_system, (lvl, -n, msg_system)) AS system FROM n GROUP BY topic)
+SELECT m.topic, any_value(sys.system) AS system,
+       count(*) FILTER (WHERE m.role = 'P') AS producer_spans,
+       count(*) FILTER (WHERE m.role = 'C') AS consumer_spans
+FROM a_msg m LEFT JOIN sys ON sys.topic = m.topic GROUP BY m.topic
 
 -- name: analyzer_summary
 -- (from the per-trace rows, which cover the same spans: no scan of every span)
@@ -1146,9 +1187,15 @@ WHERE list_contains($ids::VARCHAR[], trace_id)
 -- Traces joined to the traces $ids by span links in either direction, with the number of
 -- other traces the linking trace's spans point at (a batch consumer, or a poll whose
 -- per-record spans link to their messages, is not followed into every transaction it
--- batched: analyzer_trace_pairs).
+-- batched: analyzer_trace_pairs). A span linked to that itself links to several other
+-- traces is such a meeting point too: Google Pub/Sub's clients send a batch in an RPC span
+-- of its own trace, linking the create spans of every order in it, and each create span
+-- links to it; from an order, that trace is shown, not followed to the other orders.
 SELECT 'out' AS how, l.linked_trace_id AS trace_id,
-       count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id) AS fan_in
+       greatest(count(DISTINCT l.linked_trace_id) OVER (PARTITION BY l.trace_id),
+                (SELECT count(DISTINCT x.linked_trace_id) FROM span_links x
+                 WHERE x.trace_id = l.linked_trace_id AND x.span_id = l.linked_span_id
+                   AND x.linked_trace_id <> x.trace_id)) AS fan_in
 FROM span_links l WHERE list_contains($ids::VARCHAR[], l.trace_id)
   AND l.linked_trace_id <> l.trace_id
 UNION ALL
@@ -1546,7 +1593,7 @@ WHERE e.link_count > 0 AND eh.role = 'P' AND coalesce(eh.op, '') <> 'create'
 -- name: detail_instant_deliveries
 -- (consume edges: d_rows has their span ids) Deliveries whose span has no duration, as in
 -- analyzer_instant_deliveries.
-SELECT count(*) FROM d_rows WHERE t1 - t0 <= 1000
+SELECT count(*) FROM d_rows WHERE t1 - t0 < $instant
 
 -- name: detail_delivery_work
 -- (run only when there are such deliveries: it reads every span) They last until the end
@@ -1556,7 +1603,7 @@ FROM (SELECT k.trace_id, k.span_id, max(s.end_time_unix_nano) AS t1
       FROM d_rows k
       JOIN span_rows s ON s.trace_id = k.trace_id AND s.parent_span_id = k.span_id
       JOIN a_shape h ON h.shape_id = s.shape_id
-      WHERE k.t1 - k.t0 <= 1000 AND h.role IS NULL AND h.service = $name
+      WHERE k.t1 - k.t0 < $instant AND h.role IS NULL AND h.service = $name
       GROUP BY k.trace_id, k.span_id) w
 WHERE d_rows.trace_id = w.trace_id AND d_rows.span_id = w.span_id AND w.t1 > d_rows.t1
 
@@ -1623,6 +1670,29 @@ WHERE ph.service = $name AND ph.role IS NULL
 -- client did not wait for, is a call of its own, and one with its client's id is that
 -- client's)
 GROUP BY trace_id, CASE WHEN kind = 'SERVER' AND NOT w THEN span_id ELSE p_span END
+
+-- name: detail_peer_shapes
+-- Whether $name has client spans naming the service $target as their peer (by shape: no
+-- span is read). analyzer_hops counts those without spans under them as calls to it.
+SELECT count(*) FROM a_shape
+WHERE service = $name AND kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL
+  AND coalesce(peer_service, db_system, server_address) = $target
+
+-- name: detail_rows_call_peer
+-- (run after detail_rows_call when detail_peer_shapes says so, with d_external defined)
+-- Client spans of $name naming $target as their peer with no span of theirs under them
+-- (Kong's balancer tries refused before reaching the service): calls to it, as analyzer_hops'
+-- ext counts them, unless a child makes them a call (a server span, or a span of another
+-- service) or a publish or poll (a messaging span).
+INSERT INTO d_rows
+SELECT e.trace_id, e.t0, e.t1, e.err, NULL::BIGINT
+FROM d_external($since, $until, $name, $target) e
+WHERE NOT EXISTS (
+    SELECT 1 FROM span_rows c JOIN a_shape ch ON ch.shape_id = c.shape_id
+    WHERE c.trace_id = e.trace_id AND c.parent_span_id = e.span_id
+      AND c.start_time_unix_nano >= $since AND c.start_time_unix_nano < $until
+      AND (ch.role IS NOT NULL OR ch.kind = 'SERVER'
+           OR (ch.service <> $name AND ch.msg_system IS NULL)))
 
 -- name: detail_external_calls
 -- Calls to a peer without spans ($target): from one service (svc), or from all (svc NULL).
