@@ -368,6 +368,8 @@ def _waited_for(parent: dict[str, Any], child: dict[str, Any]) -> bool:
     (what analyzer_hops counts as a call's clock skew when it lies outside its client)."""
     if parent.get("kind") != "CLIENT" or child.get("service") == parent.get("service"):
         return False
+    if child.get("kind") != "SERVER" and child["t0"] >= parent["t1"]:
+        return False  # (handed on once the client had ended, as the SQL macro call_waited)
     d = child["t1"] - child["t0"]
     return 0 < d <= parent["t1"] - parent["t0"]
 

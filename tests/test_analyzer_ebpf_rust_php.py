@@ -248,6 +248,8 @@ def test_rust_rdkafka_consumer_naming_its_topic_by_the_legacy_key_names_the_publ
         "topic:book_ingestion->service:backend": ("consume", N),
     }, "topic:book_ingestion->service:backend", p50_ms=7.0)
     assert _systems(a) == {"topic:book_ingestion": "kafka"}
+    # (the publish edge's detail finds the deliveries linking to its spans, as the analysis)
+    assert edge_detail(st, "service:bookapp->topic:book_ingestion")["count"] == N
     flows = sorted((f["entry_service"], f["count"], f["traces_per_flow"]) for f in a.flows)
     # the business transaction is one flow; the detached handler roots are work of their own
     assert flows == [("backend", N, 1.0), ("bookapp", N, 2.0)]

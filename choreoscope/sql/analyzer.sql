@@ -89,13 +89,16 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
               THEN regexp_replace(dest, '-partition-[0-9]+$', '')
          ELSE coalesce(nullif(dest, ''), 'unknown') END;
--- Whether a CLIENT span waited for its child in another service (a synchronous call): any
--- child but a SERVER span that lasted longer than the client. Such a server was handed
--- work the client did not wait for (Temporal's Python SDK opens a zero-length
--- StartActivity CLIENT span; each attempt of the activity is a SERVER span under it): it
--- is a call of its own, timed by itself, and never clock skew.
+-- Whether a CLIENT span waited for its child in another service (a synchronous call): a
+-- SERVER span no longer than the client, any other child starting before the client ended.
+-- A longer server was handed work the client did not wait for (Temporal's Python SDK opens
+-- a zero-length StartActivity CLIENT span; each attempt of the activity is a SERVER span
+-- under it), as was another child starting once the client had ended (Dapr's input binding
+-- under the output binding's span that sent the message): a call of its own, timed by
+-- itself, and never clock skew. (A server starting after its client ended, no longer than
+-- it, is skewed: server spans are the clock that disagrees.)
 CREATE OR REPLACE TEMP MACRO call_waited(pkind, skind, p0, p1, s0, s1) AS
-    pkind = 'CLIENT' AND (skind <> 'SERVER' OR s1 - s0 <= p1 - p0)
+    pkind = 'CLIENT' AND CASE WHEN skind = 'SERVER' THEN s1 - s0 <= p1 - p0 ELSE s0 < p1 END
 
 -- name: analyzer_shapes
 -- What the stages need of each span shape (service, kind, status, messaging columns), with
@@ -108,6 +111,8 @@ SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS e
        lower(msg_system) AS msg_system, msg_operation_type AS op,
        msg_consumer_group AS cgroup,
        peer_service, server_address, db_system,
+       -- (a client span to this host: a sidecar or local agent, analyzer_hops)
+       coalesce(server_address IN ('localhost', '127.0.0.1', '::1'), false) AS loopback,
        msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM span_shapes
@@ -166,7 +171,8 @@ SELECT r.trace_id, r.span_id, r.parent_span_id, hash(r.trace_id, r.span_id) AS s
        r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
        h.err, h.msg_system, h.op, r.msg_message_id AS msg_id,
        r.msg_conversation_id AS conv_id, h.cgroup, r.msg_batch_count AS batch_n,
-       h.peer_service, h.server_address, h.db_system, h.role, h.topic, r.shape_id
+       h.peer_service, h.server_address, h.db_system, h.role, h.topic, r.shape_id,
+       h.loopback
 FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
 WHERE r.start_time_unix_nano >= getvariable('a_window')[1]
   AND r.start_time_unix_nano < getvariable('a_window')[2]
@@ -683,6 +689,44 @@ pub AS (
     -- (an equi-join only: a one-sided condition in a LEFT JOIN's ON is a nested loop)
     LEFT JOIN went w ON w.p_canon = p.sk
 ),
+-- (pairs also holds a client span under a client span of its service, which no call is:
+-- what tells a service calling itself from its sidecar handing it a request, below)
+pairs AS MATERIALIZED (
+    SELECT s.trace_id, s.sk AS s_sk, s.pk AS s_pk, p.pk AS p_pk, s.kind AS s_kind,
+           p.service AS src_service, s.service AS dst, s.t0 AS s_t0,
+           s.t1 AS s_t1, p.t0 AS p_t0, p.t1 AS p_t1, s.err OR p.err AS err,
+           call_waited(p.kind, s.kind, p.t0, p.t1, s.t0, s.t1) AS w,
+           p.kind = 'CLIENT' AND s.kind = 'CLIENT' AND p.service = s.service AS layered,
+           p.loopback AS p_loopback
+    FROM a_spans s JOIN a_spans p ON p.sk = s.pk
+    WHERE s.role IS NULL AND p.role IS NULL
+      -- (a span with messaging attributes is no such call: Wolverine's handler span is a
+      -- child of the span that published its message, beside its receive span)
+      AND ((p.kind = 'CLIENT' AND s.kind IN ('SERVER', 'CLIENT') AND p.service = s.service)
+           OR (p.kind = 'CLIENT' AND s.kind = 'SERVER')
+           OR (p.service <> s.service AND s.msg_system IS NULL))
+),
+-- A client span reaching a server span of its own service is no call of the service to
+-- itself when no work of the service made it. Dapr's sidecar reports under its app's name:
+-- its client span handing the app a request is under the app's own client span to the
+-- sidecar (an actor hosted by the same app, a workflow started), or one that waits for the
+-- app is a root (a cron binding) or continues the sender's context (an input binding, a
+-- message). (Temporal's Python SDK starting an activity of the workflow's own worker
+-- under the starter's span is a call: its start span is a mark the activity outlives.)
+-- (the few such pairs are looked up in the others, not the others in them)
+own AS MATERIALIZED (
+    SELECT s_sk, s_pk, p_pk, w FROM pairs
+    WHERE s_kind = 'SERVER' AND src_service = dst  -- (under a client span: pairs)
+),
+handed AS (
+    SELECT s_sk, s_pk FROM own
+    WHERE s_pk IN (SELECT s_sk FROM pairs
+                   WHERE layered AND s_sk IN (SELECT s_pk FROM own))
+       OR (w AND (p_pk IS NULL
+                  OR p_pk IN (SELECT sk FROM a_msg_t WHERE sk IN (SELECT p_pk FROM own))
+                  OR s_pk IN (SELECT s_sk FROM pairs
+                              WHERE src_service <> dst AND s_sk IN (SELECT s_pk FROM own))))
+),
 -- (keyed by the calling span, timed by the client span it waited in (call_waited); a
 -- server span whose parent is no client span, or that its client did not wait for, is a
 -- call of its own: Zipkin's instrumentation (Brave, Sleuth) gives a server span its client
@@ -704,17 +748,8 @@ sync AS MATERIALIZED (
            -- critical_path._waited_for clips the same children)
            bool_or(s_t0 < p_t0 OR (w AND s_t1 > s_t0 AND s_t1 - s_t0 <= p_t1 - p_t0
                                    AND s_t1 > p_t1)) AS skew
-    FROM (
-    SELECT s.trace_id, s.sk AS s_sk, s.pk AS s_pk, s.kind AS s_kind, p.service AS src_service,
-           s.service AS dst, s.t0 AS s_t0, s.t1 AS s_t1, p.t0 AS p_t0, p.t1 AS p_t1,
-           s.err OR p.err AS err, call_waited(p.kind, s.kind, p.t0, p.t1, s.t0, s.t1) AS w
-    FROM a_spans s JOIN a_spans p ON p.sk = s.pk
-    WHERE s.role IS NULL AND p.role IS NULL
-      -- (a span with messaging attributes is no such call: Wolverine's handler span is a
-      -- child of the span that published its message, beside its receive span)
-      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
-           OR (p.service <> s.service AND s.msg_system IS NULL))
-    ) x
+    FROM pairs
+    WHERE NOT layered AND s_sk NOT IN (SELECT s_sk FROM handed)
     GROUP BY 2, src_service, dst
 ),
 -- A message published to one destination and delivered from another was routed by the
@@ -752,6 +787,10 @@ ext AS (
     WHERE s.peer IS NOT NULL AND s.sk NOT IN (SELECT sk FROM sync)
       AND s.sk NOT IN (SELECT pk FROM a_msg_t WHERE pk IS NOT NULL)
       AND s.sk NOT IN (SELECT sk FROM transport)
+      -- (nor a client span handing its service a request, nor one to this host that has
+      -- a span of its service under it: an app's call to its Dapr sidecar)
+      AND s.sk NOT IN (SELECT s_pk FROM handed)
+      AND s.sk NOT IN (SELECT s_pk FROM pairs WHERE layered AND p_loopback)
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
        trace_id, sk, t0, t1, err, false AS skew FROM pub
@@ -1133,16 +1172,17 @@ FROM a_spans GROUP BY service ORDER BY service
 -- three times as many), else any. At that level the most spans win, then the name (ties
 -- are decided the same way every time).
 WITH n AS (
-    SELECT topic, msg_system, count(*) AS n,
-           min(CASE WHEN role = 'P' AND p_nested THEN 0 WHEN role = 'P' THEN 1 ELSE 2 END) AS lvl
-    FROM a_msg WHERE msg_system IS NOT NULL
-    GROUP BY topic, msg_system, role = 'P' AND p_nested, role = 'P'
-),
-sys AS (SELECT topic, arg_min(msg_system, (lvl, -n, msg_system)) AS system FROM n GROUP BY topic)
-SELECT m.topic, any_value(sys.system) AS system,
-       count(*) FILTER (WHERE m.role = 'P') AS producer_spans,
-       count(*) FILTER (WHERE m.role = 'C') AS consumer_spans
-FROM a_msg m LEFT JOIN sys ON sys.topic = m.topic GROUP BY m.topic
+    SELECT topic, msg_system,
+           CASE WHEN role = 'P' AND p_nested THEN 0 WHEN role = 'P' THEN 1 ELSE 2 END AS lvl,
+           count(*) AS n, count(*) FILTER (WHERE role = 'P') AS p,
+           count(*) FILTER (WHERE role = 'C') AS c
+    FROM a_msg GROUP BY topic, msg_system, lvl
+)
+SELECT topic,
+       arg_min(msg_system, (lvl, -n, msg_system)) FILTER (WHERE msg_system IS NOT NULL)
+           AS system,
+       sum(p)::BIGINT AS producer_spans, sum(c)::BIGINT AS consumer_spans
+FROM n GROUP BY topic
 
 -- name: analyzer_summary
 -- (from the per-trace rows, which cover the same spans: no scan of every span)
@@ -1296,8 +1336,8 @@ SELECT count(*) FROM a_shape WHERE service = $name AND role = 'P' AND topic = 'u
 -- (run only when $name has producer spans naming no destination: it reads every consumer
 -- span. Three statements, split on their semicolons: none in these comments.) A publish
 -- naming no destination went where all its deliveries say it came from, as in
--- analyzer_hops (here its deliveries are the consumer spans that are its children): it
--- leaves the 'unknown' edge's rows and joins its destination's.
+-- analyzer_hops (here its deliveries are the consumer spans that are its children or
+-- link to it): it leaves the 'unknown' edge's rows and joins its destination's.
 CREATE OR REPLACE TEMP TABLE d_went AS
 WITH u AS (     -- (roles and topics per shape, a_shape)
     SELECT r.trace_id, r.span_id, r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
@@ -1311,6 +1351,13 @@ SELECT u.trace_id, u.span_id, any_value(u.t0) AS t0, any_value(u.t1) AS t1,
 FROM u JOIN (
     SELECT r.trace_id, r.parent_span_id, h.topic
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.role = 'C'
+    UNION ALL
+    SELECT l.linked_trace_id, l.linked_span_id, h.topic
+    FROM span_links l
+    JOIN span_rows r ON r.trace_id = l.trace_id AND r.span_id = l.span_id
+    JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.role = 'C'
 ) c ON c.trace_id = u.trace_id AND c.parent_span_id = u.span_id
@@ -1665,6 +1712,20 @@ FROM s JOIN span_rows p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span
 JOIN a_shape ph ON ph.shape_id = p.shape_id
 WHERE ph.service = $name AND ph.role IS NULL
   AND ((ph.kind = 'CLIENT' AND s.kind = 'SERVER') OR ($name <> $target AND s.msg_system IS NULL))
+  -- (a service's call to itself: not its sidecar handing it a request, analyzer_hops'
+  -- handed: a client under a client span of its service, or one waiting for the server
+  -- that is a root or under a messaging span or a span of another service)
+  AND NOT ($name = $target AND (
+      EXISTS (SELECT 1 FROM span_rows g JOIN a_shape gh ON gh.shape_id = g.shape_id
+              WHERE g.trace_id = p.trace_id AND g.span_id = p.parent_span_id
+                AND ((gh.kind = 'CLIENT' AND gh.service = $name AND gh.role IS NULL)
+                     OR (call_waited(ph.kind, s.kind, p.start_time_unix_nano,
+                                     p.end_time_unix_nano, s.t0, s.t1)
+                         AND (gh.role IS NOT NULL
+                              OR (gh.service <> $name AND ph.msg_system IS NULL)))))
+      OR (p.parent_span_id IS NULL
+          AND call_waited(ph.kind, s.kind, p.start_time_unix_nano, p.end_time_unix_nano,
+                          s.t0, s.t1))))
 )
 -- (keyed as in analyzer_hops: a server span whose parent is no client span, or that its
 -- client did not wait for, is a call of its own, and one with its client's id is that
@@ -1680,31 +1741,40 @@ WHERE service = $name AND kind = 'CLIENT' AND role IS NULL AND msg_system IS NUL
 
 -- name: detail_rows_call_peer
 -- (run after detail_rows_call when detail_peer_shapes says so, with d_external defined)
--- Client spans of $name naming $target as their peer with no span of theirs under them
--- (Kong's balancer tries refused before reaching the service): calls to it, as analyzer_hops'
--- ext counts them, unless a child makes them a call (a server span, or a span of another
--- service) or a publish or poll (a messaging span).
+-- Client spans of $name naming $target as their peer that are no call to a span (Kong's
+-- balancer tries refused before reaching the service): calls to it, as analyzer_hops
+-- counts them.
 INSERT INTO d_rows
 SELECT e.trace_id, e.t0, e.t1, e.err, NULL::BIGINT
 FROM d_external($since, $until, $name, $target) e
-WHERE NOT EXISTS (
-    SELECT 1 FROM span_rows c JOIN a_shape ch ON ch.shape_id = c.shape_id
-    WHERE c.trace_id = e.trace_id AND c.parent_span_id = e.span_id
-      AND c.start_time_unix_nano >= $since AND c.start_time_unix_nano < $until
-      AND (ch.role IS NOT NULL OR ch.kind = 'SERVER'
-           OR (ch.service <> $name AND ch.msg_system IS NULL)))
 
 -- name: detail_external_calls
 -- Calls to a peer without spans ($target): from one service (svc), or from all (svc NULL).
--- A table macro, so the two queries below read them alike.
+-- A table macro, so the queries below read them alike. As analyzer_hops' ext, not a client
+-- span with a span under it that makes it a call to that span's service (one it waited
+-- for: call_waited), a publish or poll (a messaging span), or its service's call to itself
+-- or its sidecar's request to its app (a server span of its service); nor one to this host
+-- with a client span of its service under it (an app's call to its Dapr sidecar).
 CREATE OR REPLACE TEMP MACRO d_external(since, until, svc, target) AS TABLE
-SELECT trace_id, span_id, parent_span_id, service_name, server_address,
-       start_time_unix_nano AS t0, end_time_unix_nano AS t1, status_code = 'ERROR' AS err
-FROM spans
-WHERE start_time_unix_nano >= since AND start_time_unix_nano < until
-  AND (svc IS NULL OR service_name = svc)
-  AND kind = 'CLIENT' AND msg_system IS NULL AND msg_operation_type IS NULL
-  AND coalesce(peer_service, db_system, server_address) = target
+SELECT e.trace_id, e.span_id, e.parent_span_id, e.service_name, e.server_address,
+       e.start_time_unix_nano AS t0, e.end_time_unix_nano AS t1, e.status_code = 'ERROR' AS err
+FROM spans e
+WHERE e.start_time_unix_nano >= since AND e.start_time_unix_nano < until
+  AND (svc IS NULL OR e.service_name = svc)
+  AND e.kind = 'CLIENT' AND e.msg_system IS NULL AND e.msg_operation_type IS NULL
+  AND coalesce(e.peer_service, e.db_system, e.server_address) = target
+  AND NOT EXISTS (
+      SELECT 1 FROM span_rows c JOIN a_shape ch ON ch.shape_id = c.shape_id
+      WHERE c.trace_id = e.trace_id AND c.parent_span_id = e.span_id
+        AND c.start_time_unix_nano >= since AND c.start_time_unix_nano < until
+        AND (ch.role IS NOT NULL
+             OR (ch.kind = 'SERVER' AND ch.service = e.service_name)
+             OR (ch.service <> e.service_name AND (ch.kind = 'SERVER' OR ch.msg_system IS NULL)
+                 AND call_waited('CLIENT', ch.kind, e.start_time_unix_nano,
+                                 e.end_time_unix_nano, c.start_time_unix_nano,
+                                 c.end_time_unix_nano))
+             OR (ch.kind = 'CLIENT' AND ch.service = e.service_name
+                 AND e.server_address IN ('localhost', '127.0.0.1', '::1'))))
 
 -- name: detail_rows_external
 CREATE OR REPLACE TEMP TABLE d_rows AS
