@@ -32,6 +32,12 @@ SET SESSION preserve_insertion_order = false
 -- collector reads it there, collector.conventions.operation_from_name.)
 CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
     CASE WHEN name = 'Bunny::ReaderLoop#run_once' THEN NULL
+         -- (Durable Task's PRODUCER spans that start an orchestration or raise an event
+         -- for one: the orchestration's worker runs it under a SERVER span, a call; an
+         -- event lands in its history with no span. No topic carries either)
+         WHEN kind = 'PRODUCER' AND sys IS NULL
+              AND (starts_with(name, 'create_orchestration:')
+                   OR starts_with(name, 'orchestration_event:')) THEN NULL
          WHEN op = 'settle' THEN NULL  -- an acknowledgement, whatever its kind
          -- (Pub/Sub's Node client 5.0 said its "<subscription> ack" RPC spans receive)
          WHEN kind = 'CLIENT' AND op = 'receive'
