@@ -81,8 +81,15 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
                 query = "detail_rows_external_transport"
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
+        if query == "detail_rows_call":
+            if p["name"] == p["target"]:
+                cur.execute(q["detail_calls_self"], {"name": p["name"]})
+            cur.execute(q["detail_calls_rows"])
         if query == "detail_rows_call" and cur.execute(
-                q["detail_peer_shapes"], {"name": p["name"], "target": p["target"]}).fetchone()[0]:
+                q["detail_peer_shapes"], {"name": p["name"], "target": p["target"]}
+                ).fetchone()[0] and cur.execute(
+                q["detail_peer_candidates"],
+                {k: p[k] for k in ("name", "target", "since", "until")}).fetchone()[0]:
             cur.execute(q["detail_external_calls"])
             more = q["detail_rows_call_peer"]
             cur.execute(more, {k: v for k, v in p.items() if f"${k}" in more})

@@ -1697,8 +1697,12 @@ SELECT trace_id, t1 AS t0, greatest(min(t0), t1) AS t1, false AS err, NULL::BIGI
 FROM pairs GROUP BY trace_id, span_id, t1
 
 -- name: detail_rows_call
--- A call to a service: client span (or any caller span) whose child runs in $target.
-CREATE OR REPLACE TEMP TABLE d_rows AS
+-- A call to a service: client span (or any caller span) whose child runs in $target, one
+-- row per pair (d_calls; detail_calls_rows counts them as calls). Span ids are kept hashed,
+-- as the analysis joins them: ck the caller's, gk its parent's, k what keys the call (as in
+-- analyzer_hops: a server span whose parent is no client span, or that its client did not
+-- wait for, is a call of its own, and one with its client's id is that client's).
+CREATE OR REPLACE TEMP TABLE d_calls AS
 WITH s AS (     -- (roles per shape, a_shape)
     SELECT r.trace_id, r.span_id, r.parent_span_id, h.kind, r.start_time_unix_nano AS t0,
            r.end_time_unix_nano AS t1, h.err, h.msg_system
@@ -1706,37 +1710,41 @@ WITH s AS (     -- (roles per shape, a_shape)
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.service = $target AND r.parent_span_id IS NOT NULL AND h.role IS NULL
 )
-SELECT trace_id, min(CASE WHEN w THEN p_t0 ELSE s_t0 END) AS t0,
-       max(CASE WHEN w THEN p_t1 ELSE s_t1 END) AS t1,
-       bool_or(err) AS err, NULL::BIGINT AS queue_ns
+SELECT trace_id, CASE WHEN kind = 'SERVER' AND NOT w THEN sk ELSE ck END AS k, ck, gk,
+       s_t0, s_t1, p_t0, p_t1, err, w, p_nosys
 FROM (
-SELECT s.trace_id, s.span_id, p.span_id AS p_span, s.kind, s.t0 AS s_t0, s.t1 AS s_t1,
-       p.start_time_unix_nano AS p_t0, p.end_time_unix_nano AS p_t1, s.err OR ph.err AS err,
+SELECT s.trace_id, s.kind, hash(s.trace_id, s.span_id) AS sk,
+       hash(p.trace_id, p.span_id) AS ck,
+       CASE WHEN p.parent_span_id IS NOT NULL THEN hash(p.trace_id, p.parent_span_id) END
+           AS gk,
+       s.t0 AS s_t0, s.t1 AS s_t1, p.start_time_unix_nano AS p_t0,
+       p.end_time_unix_nano AS p_t1, s.err OR ph.err AS err, ph.msg_system IS NULL AS p_nosys,
        call_waited(ph.kind, s.kind, p.start_time_unix_nano, p.end_time_unix_nano, s.t0,
                    s.t1) AS w
 FROM s JOIN span_rows p ON p.trace_id = s.trace_id AND p.span_id = s.parent_span_id
 JOIN a_shape ph ON ph.shape_id = p.shape_id
 WHERE ph.service = $name AND ph.role IS NULL
   AND ((ph.kind = 'CLIENT' AND s.kind = 'SERVER') OR ($name <> $target AND s.msg_system IS NULL))
-  -- (a service's call to itself: not its sidecar handing it a request, analyzer_hops'
-  -- handed: a client under a client span of its service, or one waiting for the server
-  -- that is a root or under a messaging span or a span of another service)
-  AND NOT ($name = $target AND (
-      EXISTS (SELECT 1 FROM span_rows g JOIN a_shape gh ON gh.shape_id = g.shape_id
-              WHERE g.trace_id = p.trace_id AND g.span_id = p.parent_span_id
-                AND ((gh.kind = 'CLIENT' AND gh.service = $name AND gh.role IS NULL)
-                     OR (call_waited(ph.kind, s.kind, p.start_time_unix_nano,
-                                     p.end_time_unix_nano, s.t0, s.t1)
-                         AND (gh.role IS NOT NULL
-                              OR (gh.service <> $name AND ph.msg_system IS NULL)))))
-      OR (p.parent_span_id IS NULL
-          AND call_waited(ph.kind, s.kind, p.start_time_unix_nano, p.end_time_unix_nano,
-                          s.t0, s.t1))))
 )
--- (keyed as in analyzer_hops: a server span whose parent is no client span, or that its
--- client did not wait for, is a call of its own, and one with its client's id is that
--- client's)
-GROUP BY trace_id, CASE WHEN kind = 'SERVER' AND NOT w THEN span_id ELSE p_span END
+
+-- name: detail_calls_self
+-- (a service's call to itself only) Not its sidecar handing it a request, analyzer_hops'
+-- handed: a client under a client span of its service, or one waiting for the server that
+-- is a root or under a messaging span or a span of another service.
+DELETE FROM d_calls c
+WHERE c.gk IS NULL AND c.w
+   OR c.gk IN (SELECT hash(g.trace_id, g.span_id) FROM span_rows g
+               JOIN a_shape gh ON gh.shape_id = g.shape_id
+               SEMI JOIN d_calls x ON x.gk = hash(g.trace_id, g.span_id)
+               WHERE (gh.kind = 'CLIENT' AND gh.service = $name AND gh.role IS NULL)
+                  OR (c.w AND (gh.role IS NOT NULL OR (gh.service <> $name AND c.p_nosys))))
+
+-- name: detail_calls_rows
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT trace_id, min(CASE WHEN w THEN p_t0 ELSE s_t0 END) AS t0,
+       max(CASE WHEN w THEN p_t1 ELSE s_t1 END) AS t1,
+       bool_or(err) AS err, NULL::BIGINT AS queue_ns
+FROM d_calls GROUP BY trace_id, k
 
 -- name: detail_peer_shapes
 -- Whether $name has client spans naming the service $target as their peer (by shape: no
@@ -1744,6 +1752,16 @@ GROUP BY trace_id, CASE WHEN kind = 'SERVER' AND NOT w THEN span_id ELSE p_span 
 SELECT count(*) FROM a_shape
 WHERE service = $name AND kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL
   AND coalesce(peer_service, db_system, server_address) = $target
+
+-- name: detail_peer_candidates
+-- (after detail_rows_call, when detail_peer_shapes says so) Whether any of those client
+-- spans is no caller of a span of $target (read by their shapes, a few; those that are,
+-- mostly all, make detail_rows_call_peer's look at every span needless).
+SELECT count(*) FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+  AND h.service = $name AND h.kind = 'CLIENT' AND h.role IS NULL AND h.msg_system IS NULL
+  AND coalesce(h.peer_service, h.db_system, h.server_address) = $target
+  AND hash(r.trace_id, r.span_id) NOT IN (SELECT ck FROM d_calls)
 
 -- name: detail_rows_call_peer
 -- (run after detail_rows_call when detail_peer_shapes says so, with d_external defined)
