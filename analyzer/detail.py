@@ -82,17 +82,18 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         sql = q[query]
         cur.execute(sql, {k: v for k, v in p.items() if f"${k}" in sql})
         if query == "detail_rows_call":
-            if p["name"] == p["target"]:
+            who = {"name": p["name"], "target": p["target"]}
+            if p["name"] == p["target"]:  # (not its sidecar handing it requests)
                 cur.execute(q["detail_calls_self"], {"name": p["name"]})
             cur.execute(q["detail_calls_rows"])
-        if query == "detail_rows_call" and cur.execute(
-                q["detail_peer_shapes"], {"name": p["name"], "target": p["target"]}
-                ).fetchone()[0] and cur.execute(
-                q["detail_peer_candidates"],
-                {k: p[k] for k in ("name", "target", "since", "until")}).fetchone()[0]:
-            cur.execute(q["detail_external_calls"])
-            more = q["detail_rows_call_peer"]
-            cur.execute(more, {k: v for k, v in p.items() if f"${k}" in more})
+            # client spans naming the service as their peer that reached none of its spans
+            # are calls to it too, as the analysis counts them (looked for only if any)
+            if cur.execute(q["detail_peer_shapes"], who).fetchone()[0] and cur.execute(
+                    q["detail_peer_candidates"],
+                    {**who, "since": p["since"], "until": p["until"]}).fetchone()[0]:
+                cur.execute(q["detail_external_calls"])
+                more = q["detail_rows_call_peer"]
+                cur.execute(more, {k: v for k, v in p.items() if f"${k}" in more})
         instant = {"instant": INSTANT_DELIVERY_NS}
         if out.get("type") == "consume" and \
                 cur.execute(q["detail_instant_deliveries"], instant).fetchone()[0]:
