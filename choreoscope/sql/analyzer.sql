@@ -38,6 +38,9 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
          WHEN kind = 'PRODUCER' AND sys IS NULL
               AND (starts_with(name, 'create_orchestration:')
                    OR starts_with(name, 'orchestration_event:')) THEN NULL
+         -- (an MQTT topic holds no wildcard: a span named by a filter is a SUBSCRIBE,
+         -- which OBI reports as a CONSUMER span, once per connection)
+         WHEN lower(sys) = 'mqtt' AND regexp_matches(name, '[+#]') THEN NULL
          WHEN op = 'settle' THEN NULL  -- an acknowledgement, whatever its kind
          -- (Pub/Sub's Node client 5.0 said its "<subscription> ack" RPC spans receive)
          WHEN kind = 'CLIENT' AND op = 'receive'
