@@ -107,7 +107,11 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
 -- itself, and never clock skew. (A server starting after its client ended, no longer than
 -- it, is skewed: server spans are the clock that disagrees.)
 CREATE OR REPLACE TEMP MACRO call_waited(pkind, skind, p0, p1, s0, s1) AS
-    pkind = 'CLIENT' AND CASE WHEN skind = 'SERVER' THEN s1 - s0 <= p1 - p0 ELSE s0 < p1 END
+    pkind = 'CLIENT' AND CASE WHEN skind = 'SERVER' THEN s1 - s0 <= p1 - p0 ELSE s0 < p1 END;
+-- Whether a client span's server is this host: a sidecar or local agent (an app calling its
+-- Dapr sidecar), never an external peer (analyzer_hops, d_external).
+CREATE OR REPLACE TEMP MACRO is_loopback(addr) AS
+    coalesce(addr IN ('localhost', '127.0.0.1', '::1'), false)
 
 -- name: analyzer_shapes
 -- What the stages need of each span shape (service, kind, status, messaging columns), with
@@ -121,7 +125,7 @@ SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS e
        msg_consumer_group AS cgroup,
        peer_service, server_address, db_system,
        -- (a client span to this host: a sidecar or local agent, analyzer_hops)
-       coalesce(server_address IN ('localhost', '127.0.0.1', '::1'), false) AS loopback,
+       is_loopback(server_address) AS loopback,
        msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
 FROM span_shapes
@@ -711,8 +715,8 @@ pairs AS MATERIALIZED (
     WHERE s.role IS NULL AND p.role IS NULL
       -- (a span with messaging attributes is no such call: Wolverine's handler span is a
       -- child of the span that published its message, beside its receive span)
-      AND ((p.kind = 'CLIENT' AND s.kind IN ('SERVER', 'CLIENT') AND p.service = s.service)
-           OR (p.kind = 'CLIENT' AND s.kind = 'SERVER')
+      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
+           OR (p.kind = 'CLIENT' AND s.kind = 'CLIENT' AND p.service = s.service)
            OR (p.service <> s.service AND s.msg_system IS NULL))
 ),
 -- A client span reaching a server span of its own service is no call of the service to
@@ -1801,7 +1805,7 @@ WHERE e.start_time_unix_nano >= since AND e.start_time_unix_nano < until
                                  e.end_time_unix_nano, c.start_time_unix_nano,
                                  c.end_time_unix_nano))
              OR (ch.kind = 'CLIENT' AND ch.service = e.service_name
-                 AND e.server_address IN ('localhost', '127.0.0.1', '::1'))))
+                 AND is_loopback(e.server_address))))
 
 -- name: detail_rows_external
 CREATE OR REPLACE TEMP TABLE d_rows AS
