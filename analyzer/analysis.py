@@ -199,9 +199,7 @@ def _flow_inputs(st: Stager) -> FlowInputs:
         if f is not None:
             matches.setdefault(f, []).append(m)
     sig_of = dict(st.run("analyzer_cp_sample_list").fetchall())
-    carriers = ({(tr, sp): tuple(send) for tr, sp, send in st.run("analyzer_cp_carriers")
-                 .fetchall()} if st.carried else {})
-    return types, spans_by_flow, matches, sig_of, carriers
+    return types, spans_by_flow, matches, sig_of, st.carriers("analyzer_cp_carriers")
 
 
 def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],

@@ -126,6 +126,14 @@ class Stager:
         cols = [d[0] for d in res.description]
         return [dict(zip(cols, r)) for r in res.fetchall()]
 
+    def carriers(self, name: str) -> dict[tuple[str, str], tuple[str, str]]:
+        """Each message created before the send that carried it -> that send, as
+        (trace id, span id) pairs, from the named query over ``a_sent`` (empty when no
+        message was: ``carried``)."""
+        if not self.carried:
+            return {}
+        return {(tr, sp): tuple(send) for tr, sp, send in self.run(name).fetchall()}
+
     def stage_spans(self, since_ns: int | None, until_ns: int | None,
                     trace_ids: list[str] | None) -> None:
         """Spans, producers, consumer/producer pairs, deliveries and hops of a window (or

@@ -65,8 +65,7 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
                 if qn is not None:
                     # a batch waited as long as its latest message: keep the smallest wait
                     queue[(tr, sp)] = min(queue.get((tr, sp), qn), qn)
-        carriers = ({(tr, sp): tuple(send) for tr, sp, send
-                     in cur.execute(q["flow_carriers"]).fetchall()} if st.carried else {})
+        carriers = st.carriers("flow_carriers")
         tm["stage"] = time.perf_counter() - t
         t = time.perf_counter()
         res = cur.execute(q["flow_spans"])
