@@ -164,8 +164,9 @@ class Stager:
             self.run("analyzer_delivery_work", instant)
         self.run("analyzer_hops")
 
-    def stage(self, since_ns: int | None, until_ns: int | None, service: str | None) -> None:
-        """Build every TEMP table of the window (restricted to flows touching ``service``)."""
+    def stage_window(self, since_ns: int | None, until_ns: int | None) -> None:
+        """Everything of the window that no service filter changes: the spans' stages, the
+        trace -> flow map and the per-trace rows (``a_traces``)."""
         self.stage_spans(since_ns, until_ns, None)
         rows = self.run("analyzer_trace_pairs",
                         {"max_conv": MAX_CONVERSATION_TRACES,
@@ -181,6 +182,10 @@ class Stager:
                                                      pa.bool_())})
             self.cur.register("a_flowmap", flowmap)
         self.run("analyzer_traces")
+
+    def select(self, service: str | None) -> None:
+        """Narrow the staged window to the flows touching ``service`` (deleting the other
+        traces' rows from the staged tables) and build the flow instances (``a_flows``)."""
         if service:
             self.run("analyzer_select_service", {"service": service})
             self.run_each("analyzer_apply_keep")

@@ -38,7 +38,7 @@ SCHEMA_VERSION = 2
 # in an older format keep working, with DuckDB's default compression.
 STORAGE_VERSION = "v1.5.0"
 
-__all__ = ["Store", "StoreError", "Interrupted", "WriteResult", "SCHEMA_VERSION",
+__all__ = ["Store", "StoreError", "Interrupted", "ReadSession", "WriteResult", "SCHEMA_VERSION",
            "SHAPE_COLS", "shape_table", "split_envelopes", "now_ns"]
 
 
@@ -70,6 +70,7 @@ class Store:
         # the queries still running on them.
         self._readers: set[duckdb.DuckDBPyConnection] = set()
         self._readers_cv = threading.Condition()
+        self._sessions: set[ReadSession] = set()  # kept read connections, closed with the store
 
     # ----------------------------------------------------------------- opening and closing
     @classmethod
@@ -171,6 +172,10 @@ class Store:
                 return
             self._closed = True
         self._stop_readers()
+        with self._readers_cv:
+            sessions, self._sessions = list(self._sessions), set()
+        for session in sessions:
+            session.close()
         if self._writer is not None:
             self._writer.stop()
             with self._readers_cv:  # (a reader that outlived _stop_readers switches too)
@@ -252,29 +257,68 @@ class Store:
         """Write transactions committed so far (observability of group commit)."""
         return self._writer.commits if self._writer is not None else 0
 
+    @property
+    def version(self) -> int | None:
+        """A number that changes whenever the stored data may have (every write this process
+        ran). ``None`` when other processes may write too (a DuckLake catalog); a read-only
+        file cannot change while this process has it open."""
+        if self._lake:
+            return None
+        return self._writer.version if self._writer is not None else 0
+
     # ----------------------------------------------------------------------------- reads
     @contextmanager
     def cursor(self) -> Iterator[duckdb.DuckDBPyConnection]:
         """A read cursor (its own connection to this database), closed on exit. Raises
         :data:`Interrupted` once the store is closing."""
+        cur = self._new_cursor()
+        try:
+            with self._reading(cur):
+                yield cur
+        finally:
+            cur.close()
+
+    def session(self) -> "ReadSession":
+        """A read connection kept between uses (see :class:`ReadSession`); the store closes
+        it when it closes."""
+        with self._readers_cv:
+            if self._closed:
+                raise Interrupted("the store is closed")
+            s = ReadSession(self)
+            self._sessions.add(s)
+            return s
+
+    def _new_cursor(self) -> duckdb.DuckDBPyConnection:
         with self._readers_cv:
             if self._closed:  # (a read that starts while close() stops the others)
                 raise Interrupted("the store is closed")
-            if not self._readers:
-                self._threads.reading(True)  # (if this fails, no reader was counted)
             cur = self._conn.cursor()
-            self._readers.add(cur)
         try:
             if self._lake:
                 cur.execute("USE lake")  # a cursor starts in the in-memory default catalog
-            yield cur
+        except BaseException:
+            cur.close()
+            raise
+        return cur
+
+    @contextmanager
+    def _reading(self, cur: duckdb.DuckDBPyConnection) -> Iterator[None]:
+        """Count ``cur`` as a reader while the block runs: DuckDB uses every core, and
+        close() interrupts its query."""
+        with self._readers_cv:
+            if self._closed:
+                raise Interrupted("the store is closed")
+            if not self._readers:
+                self._threads.reading(True)  # (if this fails, no reader was counted)
+            self._readers.add(cur)
+        try:
+            yield
         finally:
             with self._readers_cv:
                 self._readers.discard(cur)
                 if not self._readers:
                     self._threads.reading(False)
                 self._readers_cv.notify_all()
-            cur.close()
 
     def sql(self, name: str) -> str:
         """The text of a named query from ``choreoscope/sql``."""
@@ -321,6 +365,46 @@ class Store:
             except OSError:
                 pass
         return total
+
+
+class ReadSession:
+    """A read connection kept between uses, so the TEMP tables one analysis staged on it are
+    still there for the next (``analyzer.StagedWindow``).
+
+    It counts as a reader, running DuckDB on every core and interrupted by
+    :meth:`Store.close`, only while :meth:`use` runs: kept idle, it neither slows the writer
+    nor holds up closing. One user at a time (a DuckDB connection is not for two threads
+    at once): a second :meth:`use` waits for the first.
+    """
+
+    def __init__(self, store: Store) -> None:
+        self._store = store
+        self._cur: duckdb.DuckDBPyConnection | None = None
+        self._lock = threading.Lock()
+        self.closed = False
+
+    @contextmanager
+    def use(self) -> Iterator[duckdb.DuckDBPyConnection]:
+        """The session's connection for the block. Raises :data:`Interrupted` once it or
+        the store is closed."""
+        with self._lock:
+            if self.closed:
+                raise Interrupted("the read session is closed")
+            if self._cur is None:
+                self._cur = self._store._new_cursor()
+            with self._store._reading(self._cur):
+                yield self._cur
+
+    def close(self) -> None:
+        """Drop the connection and everything staged on it (waits for a running use).
+        Idempotent."""
+        with self._lock:
+            self.closed = True
+            if self._cur is not None:
+                self._cur.close()
+                self._cur = None
+        with self._store._readers_cv:
+            self._store._sessions.discard(self)
 
 
 class _ReadParallelism:

@@ -101,6 +101,9 @@ class Writer:
             self._load_known()
         self._columns_of: dict[str, list[str]] = {}
         self.commits = 0  # write transactions committed (observability of group commit)
+        # ... and any other write run (retention, checkpoints): what readers that keep
+        # results ask to know whether the data may have changed (Store.version)
+        self.version = 0
         self._thread = threading.Thread(target=self._run, name="choreoscope-writer",
                                         daemon=True)
         with _RUNNING_LOCK:
@@ -182,6 +185,7 @@ class Writer:
     def _run_fn(self, fn: Callable[[duckdb.DuckDBPyConnection], Any], fut: "Future[Any]",
                 bare: bool) -> None:
         conn = self._conn
+        self.version += 1  # (before: a failed bare fn may have changed something)
         try:
             if not bare:
                 conn.execute("BEGIN")
@@ -270,6 +274,7 @@ class Writer:
             _rollback(conn)
             raise
         self.commits += 1
+        self.version += 1
         if len(self._known["shape_id"]) > MAX_KNOWN_IDS:
             # Span names with ids in them make a shape per span; forget rather than grow
             # without bound (the SQL still skips shapes already stored).

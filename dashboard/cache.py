@@ -9,6 +9,9 @@ fast and the numbers are at most one refresh interval plus one analysis old.
 An analysis that takes longer than the refresh interval would otherwise run back to back and
 keep a core busy forever, so a value also stays fresh for ``duty`` times as long as it took
 to compute: at most about 1/duty of one core goes to background refreshes.
+
+Below that cache, :class:`StagedWindows` keeps the last window's staged tables, so choosing
+a service filter on the window shown costs the analysis's last stages only.
 """
 
 from __future__ import annotations
@@ -17,7 +20,7 @@ import threading
 import time
 from collections import OrderedDict
 from dataclasses import dataclass
-from typing import Callable, Generic, Hashable, TypeVar
+from typing import Any, Callable, Generic, Hashable, TypeVar
 
 T = TypeVar("T")
 
@@ -120,3 +123,124 @@ class RevalidatingCache(Generic[T]):
 
 def _thread_spawn(fn: Callable[[], None]) -> None:
     threading.Thread(target=fn, daemon=True, name="dashboard-refresh").start()
+
+
+@dataclass
+class _Staged:
+    key: Hashable      # the window's filter key (window, from, to)
+    window: Any        # analyzer.StagedWindow
+    at: float          # clock() when its staging started
+    version: int | None  # Store.version then
+    users: int = 0     # analyses running on it
+    used: float = 0.0  # clock() of the last use
+    retired: bool = False  # replaced: closed once its last user is done
+
+
+class StagedWindows:
+    """The last staged analysis window, kept so that a service filter on it skips the
+    staging (``analyzer.StagedWindow``: most of a cold analysis; bench/RESULTS.md).
+
+    It answers for its window while younger than ``fresh_s`` (the refresh interval: a page's
+    numbers are that old at most anyway), or, for a window of fixed bounds, for as long as
+    the store has not changed (``Store.version``). Only one is kept, its tables holding
+    ~0.3 GB per 1M spans, and it is dropped after ``keep_s`` without use. One staging runs
+    at a time, so two filters of a new window asked at once stage it once. A window
+    replaced while an analysis still runs on it is closed when that analysis ends.
+    """
+
+    def __init__(self, store: Any, stage: Callable[..., Any] | None, fresh_s: float,
+                 keep_s: float, clock: Callable[[], float] = time.monotonic,
+                 timer: Callable[[float, Callable[[], None]], None] | None = None) -> None:
+        self._store = store
+        self._stage = stage
+        self.fresh_s = fresh_s
+        self.keep_s = keep_s
+        self._clock = clock
+        self._timer = timer or _daemon_timer  # how expire() gets called later (tests: none)
+        self._lock = threading.Lock()  # guards _entry and every entry's users
+        self._staging = threading.Lock()
+        self._entry: _Staged | None = None
+        self._expiry_pending = False
+        self.stagings = 0  # how many windows were staged (tests, diagnostics)
+
+    def analyze(self, key: Hashable, window: Any, service: str | None,
+                fixed: bool) -> Any:
+        """The analysis of ``window`` (resolved bounds of ``key``) for ``service``, on the
+        kept staging if it answers for ``key``, else on a new one that is then kept."""
+        entry = self._acquire(key, window, fixed)
+        try:
+            return entry.window.analyze(service)
+        finally:
+            with self._lock:
+                entry.users -= 1
+                entry.used = self._clock()
+                done = entry.retired and entry.users == 0
+            if done:
+                entry.window.close()
+
+    def expire(self) -> None:
+        """Drop the kept window if unused for ``keep_s``; else check again when it may be."""
+        with self._lock:
+            self._expiry_pending = False
+            e = self._entry
+            if e is None:
+                return
+            idle = self._clock() - e.used
+            if e.users == 0 and idle >= self.keep_s:
+                self._entry = None
+            else:
+                self._schedule_locked(max(self.keep_s - idle, 0.1))
+                return
+        e.window.close()
+
+    def close(self) -> None:
+        """Drop the kept window (its last user closes it if one is running)."""
+        with self._lock:
+            e, self._entry = self._entry, None
+        if e is not None:
+            self._retire(e)
+
+    # ------------------------------------------------------------------------- internals
+    def _answers(self, e: _Staged, key: Hashable, fixed: bool) -> bool:
+        if e.key != key or e.window.closed:
+            return False
+        if self._clock() - e.at < self.fresh_s:
+            return True
+        return fixed and e.version is not None and e.version == self._store.version
+
+    def _acquire(self, key: Hashable, window: Any, fixed: bool) -> _Staged:
+        with self._staging:
+            with self._lock:
+                e = self._entry
+                if e is not None and self._answers(e, key, fixed):
+                    e.users += 1
+                    return e
+            # (the version before staging: a write while it runs makes it older, not newer)
+            version, at = self._store.version, self._clock()
+            new = _Staged(key, self._stage(self._store, window.since_ns, window.until_ns),
+                          at, version, users=1, used=at)
+            with self._lock:
+                old, self._entry = self._entry, new
+                self.stagings += 1
+                self._schedule_locked(self.keep_s)
+        if old is not None:
+            self._retire(old)
+        return new
+
+    def _retire(self, e: _Staged) -> None:
+        with self._lock:
+            e.retired = True
+            done = e.users == 0
+        if done:
+            e.window.close()
+
+    def _schedule_locked(self, delay: float) -> None:
+        if not self._expiry_pending:
+            self._expiry_pending = True
+            self._timer(delay, self.expire)
+
+
+def _daemon_timer(delay: float, fn: Callable[[], None]) -> None:
+    t = threading.Timer(delay, fn)
+    t.daemon = True
+    t.start()

@@ -12,7 +12,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
-from dashboard.cache import RevalidatingCache
+from dashboard.cache import RevalidatingCache, StagedWindows
 from dashboard.params import Window, filter_key, resolve_window
 
 
@@ -23,6 +23,9 @@ class AnalyzerAPI:
     analyze: Callable[..., Any]
     flow_for_trace: Callable[[Any, str], dict | None]
     edge_detail: Callable[..., dict]
+    # (store, since_ns, until_ns) -> a window staged once, ``.analyze(service)`` per filter
+    # (analyzer.StagedWindow); None: every analysis stages its window afresh
+    stage_window: Callable[..., Any] | None = None
 
     @classmethod
     def default(cls) -> "AnalyzerAPI":
@@ -30,7 +33,7 @@ class AnalyzerAPI:
         import analyzer
 
         return cls(analyze=analyzer.analyze, flow_for_trace=analyzer.flow_for_trace,
-                   edge_detail=analyzer.edge_detail)
+                   edge_detail=analyzer.edge_detail, stage_window=analyzer.StagedWindow)
 
 
 def _to_dict(result: Any) -> dict[str, Any]:
@@ -47,6 +50,7 @@ class Deps:
     clock_ns: Callable[[], int] = time.time_ns
     analyses: RevalidatingCache[dict] = field(init=False)
     flows: RevalidatingCache[dict | None] = field(init=False)
+    staged: StagedWindows = field(init=False)
     _oldest: tuple[float, int | None] | None = field(init=False, default=None)
 
     def __post_init__(self) -> None:
@@ -54,6 +58,8 @@ class Deps:
         self.analyses = RevalidatingCache(self._compute_analysis, ttl_s=ttl, stale_s=ttl * 12)
         self.flows = RevalidatingCache(self._compute_flow, ttl_s=ttl, stale_s=ttl * 12,
                                        max_entries=64)
+        self.staged = StagedWindows(self.store, self.analyzer.stage_window, fresh_s=ttl,
+                                    keep_s=ttl * 12)
 
     # ------------------------------------------------------------------------ resolution
     def window(self, filters: Mapping[str, str | None]) -> Window:
@@ -75,6 +81,13 @@ class Deps:
         w = self.window(filters)
         return self.analyzer.edge_detail(self.store, element_id, w.since_ns, w.until_ns,
                                          filters.get("service"))
+
+    def forget(self) -> None:
+        """Forget every cached analysis and flow and the kept staging: the next ask
+        computes afresh from the store as it is now."""
+        self.analyses.invalidate()
+        self.flows.invalidate()
+        self.staged.close()
 
     # ------------------------------------------------------------------------- internals
     def _shared_key(self, key: tuple[str | None, ...], w: Window) -> tuple[str | None, ...]:
@@ -106,8 +119,12 @@ class Deps:
     def _compute_analysis(self, key: Hashable) -> dict[str, Any]:
         window, since, until, service = key  # type: ignore[misc]
         w = resolve_window(window, since, until, now_ns=self.clock_ns())
-        return _to_dict(self.analyzer.analyze(self.store, since_ns=w.since_ns,
-                                              until_ns=w.until_ns, service=service))
+        if self.analyzer.stage_window is None:
+            return _to_dict(self.analyzer.analyze(self.store, since_ns=w.since_ns,
+                                                  until_ns=w.until_ns, service=service))
+        # (fixed bounds: the same spans for as long as the store does not change)
+        return _to_dict(self.staged.analyze((window, since, until), w, service,
+                                            fixed=window in ("all", "range")))
 
     def _compute_flow(self, key: Hashable) -> dict[str, Any] | None:
         return self.analyzer.flow_for_trace(self.store, str(key))

@@ -158,7 +158,7 @@ def test_live_refresh_sends_a_page_again_only_when_it_changed():
     late.client_call("late-service", "order-service",
                      parent=late.span("late-service", "GET /late", kind="SERVER"))
     local.write(decode_request(late.request()))
-    deps.analyses.invalidate()
+    deps.forget()
     fresh = update(ALL, 4, "p95", None, None, first[-1])
     assert fresh[-1] != first[-1]
     assert "late-service" in {e["data"]["label"] for e in fresh[0] if "source" not in e["data"]}
