@@ -25,6 +25,7 @@ from choreoscope.sql import named_queries
 CP_PER_TYPE = 100
 CP_SLOWEST = 5
 MAX_CYCLES = 20
+UNKNOWN = "topic:unknown"  # the node of every span naming no destination
 # Queries that need nothing the critical paths compute: they run while Python walks them.
 _BESIDE_CP = ("analyzer_error_hops", "analyzer_unconsumed", "analyzer_redeliveries")
 
@@ -145,9 +146,13 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
         later = {name: f.result() for name, f in pending.items()}
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
+        through_unknown: set[tuple[str, str]] = set()
+        if UNKNOWN in a.graph:
+            through_unknown = {(src, dst) for src, dst in
+                               st.run("analyzer_through_unknown").fetchall()}
     a.bottlenecks = _bottlenecks(cp_hops, edges, later["analyzer_error_hops"])
     a.anomalies = _anomalies(edges, a.graph, evidence, later["analyzer_unconsumed"],
-                             later["analyzer_redeliveries"], loops)
+                             later["analyzer_redeliveries"], loops, through_unknown)
     a.nodes, a.edges, a.flows = nodes, edges, flows
     a.summary = {
         "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
@@ -423,7 +428,8 @@ def _bottlenecks(hops: dict[tuple[str, str], dict[str, Any]], edges: list[dict[s
 # --------------------------------------------------------------------------- anomalies
 def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[str, Any]],
                unconsumed: list[dict[str, Any]], redeliveries: list[dict[str, Any]],
-               loops: list[tuple[frozenset[str], float]]) -> list[dict[str, Any]]:
+               loops: list[tuple[frozenset[str], float]],
+               through_unknown: set[tuple[str, str]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ev in evidence:
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
@@ -467,7 +473,7 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                         "detail": "server spans outside their client span",
                         "example_trace_ids": e["example_trace_ids"]})
     cycles = []
-    for cyc in _cycles(g):
+    for cyc in _cycles(g, through_unknown):
         pairs = [(cyc[i], cyc[(i + 1) % len(cyc)]) for i in range(len(cyc))]
         edge_ids = [g.edges[p]["id"] for p in pairs]
         count = min(g.edges[p]["count"] for p in pairs)
@@ -485,13 +491,21 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
     return out
 
 
-def _cycles(g: nx.DiGraph) -> list[list[str]]:
+def _cycles(g: nx.DiGraph, through_unknown: set[tuple[str, str]]) -> list[list[str]]:
+    """The map's simple cycles (up to MAX_CYCLES), each starting at its smallest node id.
+    Spans naming no destination all meet at one node, so a cycle passes it only where a
+    message did: from the service before it to the one after (``through_unknown``). A
+    worker re-sending its own task does; a task's worker sending another task, run by
+    another worker, through an unnamed queue does not."""
     out: list[list[str]] = []
     try:
         it = nx.simple_cycles(g, length_bound=8)
     except TypeError:  # networkx < 3.1
         it = nx.simple_cycles(g)
     for c in it:
+        if not all((c[j - 1], c[(j + 1) % len(c)]) in through_unknown
+                   for j, n in enumerate(c) if n == UNKNOWN):
+            continue
         # Rotate to start at the smallest id so each cycle is reported the same way.
         i = c.index(min(c))
         out.append(c[i:] + c[:i])

@@ -40,6 +40,16 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "rabbit.queue": ("msg_destination", 9),
     "jms.queue": ("msg_destination", 10),
     "jms.topic": ("msg_destination", 11),
+    # An event store's stream is where an appended event goes and where subscriptions read
+    # it from: EventStoreDB's and KurrentDB's .NET clients tag only db.* keys (see
+    # DESTINATION_KEY_SYSTEMS), their event ids the message's
+    "db.eventstoredb.stream": ("msg_destination", 12),
+    "db.kurrentdb.stream": ("msg_destination", 13),
+    # Hatchet's SDK instrumentation tags its PRODUCER and CONSUMER spans with its own keys
+    # only: an event pushed goes to its key, a workflow run to the workflow, whose step runs
+    # consume it (an event triggers workflows as an exchange feeds its queues)
+    "hatchet.event_key": ("msg_destination", 14),
+    "hatchet.workflow_name": ("msg_destination", 15),
     "messaging.destination_kind": ("msg_destination_kind", 0),
     # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
     # every time: true is stored as the kind 'temporary', which the analyzer groups by.
@@ -55,6 +65,11 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     # NServiceBus (8, 9) tags its spans with its own headers only, no messaging.* at all
     "nservicebus.message_id": ("msg_message_id", 2),
     "bullmq.job.id": ("msg_message_id", 3),
+    "db.eventstoredb.event.id": ("msg_message_id", 4),
+    "db.kurrentdb.event.id": ("msg_message_id", 5),
+    "hatchet.step_run_id": ("msg_message_id", 6),  # (a retried step keeps it)
+    # machinery's (Go) task spans, through OpenTracing: the task's id (no messaging.* keys)
+    "signature.uuid": ("msg_message_id", 7),
     "messaging.message.conversation_id": ("msg_conversation_id", 0),
     "messaging.conversation_id": ("msg_conversation_id", 1),
     "nservicebus.conversation_id": ("msg_conversation_id", 2),
@@ -168,9 +183,12 @@ def rabbitmq_reply_destination(dest: Any, routing_key: Any) -> str | None:
 # names its record all the same: <partition>/<offset> is its id too (what joins a delivery
 # whose context was lost, as with the agent's producer propagation turned off).
 KAFKA_OFFSET_KEYS = ("messaging.kafka.message.offset", "messaging.kafka.offset")
+# (conventions 1.17-1.20 named a consumer's partition by its source, as Restate's Kafka
+# ingress still does)
 KAFKA_PARTITION_KEYS = ("messaging.destination.partition.id",
                         "messaging.kafka.destination.partition",
-                        "messaging.kafka.source.partition", "messaging.kafka.partition")
+                        "messaging.kafka.source.partition", "messaging.kafka.partition",
+                        "messaging.source.partition.id")
 
 
 def kafka_message_id(message_id: Any, partition: Any) -> str | None:
@@ -195,9 +213,15 @@ EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS) | {
     k for k, (col, _) in NORMALISED_KEYS.items()
     if col in ("msg_message_id", "msg_conversation_id", "msg_consumer_group")
 } | {"messaging.destination.template"}
+# The system a destination key implies (a span with no messaging.system): Brave's, an
+# event store's stream (its spans name the store only as db.system), Hatchet's keys
+DESTINATION_KEY_SYSTEMS = {**BRAVE_DESTINATION_SYSTEMS,
+                           "db.eventstoredb.stream": "eventstoredb",
+                           "db.kurrentdb.stream": "kurrentdb",
+                           "hatchet.event_key": "hatchet", "hatchet.workflow_name": "hatchet"}
 # the same by the priority of the key the destination was read from (what the decoders keep)
 SYSTEM_BY_DESTINATION_PRIORITY = {NORMALISED_KEYS[k][1]: v
-                                  for k, v in BRAVE_DESTINATION_SYSTEMS.items()}
+                                  for k, v in DESTINATION_KEY_SYSTEMS.items()}
 NORMALISED_COLUMNS = (
     "msg_system", "msg_destination", "msg_destination_kind", "msg_operation_type",
     "msg_operation_name", "msg_message_id", "msg_conversation_id", "msg_consumer_group",
@@ -252,7 +276,9 @@ NAME_OPERATIONS = {"create": "create", "send": "send", "publish": "send",
                    "settle": "settle",
                    # (acknowledgements: Google Pub/Sub's Node client names its ack and
                    # modack RPC spans "<subscription> ack", 4.x as CONSUMER spans)
-                   "ack": "settle", "nack": "settle", "modack": "settle"}
+                   "ack": "settle", "nack": "settle", "modack": "settle",
+                   # (an event store's append to a stream: EventStoreDB's "streams.append")
+                   "append": "send"}
 
 
 def operation_from_name(name: str, system: Any = None) -> str | None:

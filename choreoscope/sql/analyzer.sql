@@ -63,7 +63,7 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
 -- spring.gen-*) and its direct reply-to (amq.rabbitmq.reply-to*).
 -- aio-pika's instrumentation names a publish 'exchange,routing key' (its consumers name the
 -- exchange): RabbitMQ names cannot hold a comma, so the part before it is the exchange.
-CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
+CREATE OR REPLACE TEMP MACRO msg_topic_of(dest, sys, dkind) AS
     -- (RabbitMQ's default exchange is no temporary destination, though Go's amqp091otel
     -- says its '' is anonymous)
     CASE WHEN dest IN ('', '<default>') AND lower(sys) = 'rabbitmq' THEN 'amq.default'
@@ -75,6 +75,7 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
               OR regexp_full_match(dest, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
               OR starts_with(dest, 'amq.gen-') OR starts_with(dest, 'spring.gen-')
               OR starts_with(dest, 'amq.rabbitmq.reply-to')
+              OR starts_with(dest, 'AMQ.') OR starts_with(dest, 'CSQ.')
          THEN '(temporary:' || coalesce(lower(sys), 'messaging') || ')'
          WHEN lower(sys) = 'rabbitmq' AND contains(dest, ',')
               THEN coalesce(nullif(split_part(dest, ',', 1), ''), 'amq.default')
@@ -98,6 +99,16 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
          WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
               THEN regexp_replace(dest, '-partition-[0-9]+$', '')
          ELSE coalesce(nullif(dest, ''), 'unknown') END;
+-- IBM MQ's JMS classes name a destination created by URI ('queue:///Q', 'queue://QM1/Q?...',
+-- 'topic://a/b') so, and a received message's destination always so: the queue or topic
+-- it names is the destination. IBM MQ names the dynamic queues it makes (replies)
+-- 'AMQ.*' ('CSQ.*' on z/OS), a prefix it reserves.
+CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
+    msg_topic_of(CASE WHEN starts_with(dest, 'queue://')
+                      THEN regexp_extract(dest, '^queue://[^/]*/([^?]*)', 1)
+                      WHEN starts_with(dest, 'topic://')
+                      THEN regexp_extract(dest, '^topic://([^?]*)', 1)
+                      ELSE dest END, sys, dkind);
 -- Whether a CLIENT span waited for its child in another service (a synchronous call): a
 -- SERVER span no longer than the client, any other child starting before the client ended.
 -- A longer server was handed work the client did not wait for (Temporal's Python SDK opens
@@ -293,12 +304,29 @@ FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
 -- context, "stitched"). One row per (consumer, message), preferring the stronger evidence.
 CREATE OR REPLACE TEMP TABLE a_match_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, t0, t1, op, topic, mid, shape_id, p_role
+    SELECT trace_id, span_id, sk, pk, t0, t1, op, topic, mid, shape_id, p_role, p_topic
     FROM a_msg WHERE role = 'C'
 ),
+-- A consumer whose parent publish names another destination than it does is a message
+-- routed by the broker (exchange -> queue), unless a publish to its own destination went
+-- out earlier in its trace: that is the message it got. FastStream sends a handler's output
+-- with the context of the message the handler took, so the next consumer is a child of
+-- the first publish, not of the one that sent what it consumed.
+misparented AS (
+    SELECT sk, trace_id, topic, t0 FROM c
+    WHERE p_role = 'P' AND p_topic <> topic AND p_topic <> 'unknown' AND topic <> 'unknown'
+),
+own_publish AS (
+    SELECT m.sk AS c_sk, arg_max(p.sk, (p.t1, p.sk)) AS p_sk
+    FROM misparented m JOIN a_prod p ON p.trace_id = m.trace_id AND p.topic = m.topic
+    -- (not a span around the parent's publish naming the routing key: eShop's event bus
+    -- around the RabbitMQ client's publish to the exchange, an envelope)
+    WHERE p.t0 <= m.t0 AND NOT p.envelope
+    GROUP BY m.sk
+),
 direct AS (
-    SELECT c.sk AS c_sk, c.pk AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
-    FROM c WHERE c.p_role = 'P'
+    SELECT c.sk AS c_sk, coalesce(o.p_sk, c.pk) AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
+    FROM c LEFT JOIN own_publish o ON o.c_sk = c.sk WHERE c.p_role = 'P'
     UNION ALL
     SELECT c.sk, l.to_sk, 2, l.link_mid
     FROM a_lk l JOIN c ON c.sk = l.from_sk
@@ -1117,7 +1145,9 @@ ORDER BY id
 -- A publish that failed (status error) and that no consumer received was most likely never
 -- sent (DotNetCore.CAP retries a send the broker refused): not counted. Nor is a topic
 -- whose messages another service acknowledges, though no delivery span was joined to them
--- (PHP's ext-amqp instrumentation traces a worker's acks only).
+-- (PHP's ext-amqp instrumentation traces a worker's acks only). Nor is a reply to a
+-- temporary destination: its requester waits for it inside its request span, and request
+-- clients (NATS' request mux, RabbitMQ's direct reply-to) make no span of receiving it.
 WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
@@ -1128,6 +1158,7 @@ SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
+  AND NOT starts_with(p.dst, 'topic:(temporary:')
 GROUP BY p.dst, p.src ORDER BY p.dst, p.src
 
 -- name: analyzer_redeliveries
@@ -1170,6 +1201,15 @@ FROM (
 )
 WHERE extra > 0
 GROUP BY topic, service ORDER BY extra DESC, topic, service
+
+-- name: analyzer_through_unknown
+-- Which services' messages to no named destination reached which services: spans naming
+-- none all meet at topic:unknown, and a cycle of the map passes it only where a message did
+-- (analysis._cycles). Asked only when the map has that node.
+SELECT DISTINCT p.src, c.dst
+FROM a_hops c JOIN a_match m ON m.c_sk = c.sk
+JOIN a_hops p ON p.sk = m.p_canon AND p.type = 'publish' AND p.dst = 'topic:unknown'
+WHERE c.type = 'consume' AND c.src = 'topic:unknown'
 
 -- name: analyzer_services
 SELECT service, count(*) AS n, sum(err::INT) AS errors, count(DISTINCT trace_id) AS traces,
