@@ -496,7 +496,8 @@ def _cycles(g: nx.DiGraph, through_unknown: set[tuple[str, str]]) -> list[list[s
     Spans naming no destination all meet at one node, so a cycle passes it only where a
     message did: from the service before it to the one after (``through_unknown``). A
     worker re-sending its own task does; a task's worker sending another task, run by
-    another worker, through an unnamed queue does not."""
+    another worker, through an unnamed queue does not. A Kafka Streams app re-keying
+    through its own ``*-repartition`` topic is no cycle either."""
     out: list[list[str]] = []
     try:
         it = nx.simple_cycles(g, length_bound=8)
@@ -506,6 +507,8 @@ def _cycles(g: nx.DiGraph, through_unknown: set[tuple[str, str]]) -> list[list[s
         if not all((c[j - 1], c[(j + 1) % len(c)]) in through_unknown
                    for j, n in enumerate(c) if n == UNKNOWN):
             continue
+        if len(c) == 2 and any(n.endswith("-repartition") for n in c):
+            continue  # (a Kafka Streams app's own shuffle: it re-keys through that topic)
         # Rotate to start at the smallest id so each cycle is reported the same way.
         i = c.index(min(c))
         out.append(c[i:] + c[:i])

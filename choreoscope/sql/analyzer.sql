@@ -932,8 +932,9 @@ WITH t AS (
     FROM a_spans GROUP BY trace_id
 ),
 -- (a trace that is a client library's bookkeeping is no business transaction: one that
--- starts with an acknowledgement, or whose root is a send carrying only messages created
--- in other traces. Google Pub/Sub's clients send each batch, and ack or extend the
+-- starts with an acknowledgement, one that is a lone poll span (fs2-kafka's otel4s tracing
+-- links a poll to the records it fetched, each processed in a trace of its own), or one
+-- whose root is a send carrying only messages created in other traces. Google Pub/Sub's clients send each batch, and ack or extend the
 -- deadline of the messages they received, in RPC spans starting traces of their own)
 carrier_roots AS (
     SELECT e.trace_id FROM a_carried c
@@ -944,7 +945,7 @@ carrier_roots AS (
 SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err,
        t.n_spans, h.service AS first_service, h.name AS first_name,
        coalesce(f.consumer, false) AS consumer,
-       coalesce(h.op = 'settle', false)
+       coalesce(h.op = 'settle' OR (h.op = 'receive' AND t.n_spans = 1), false)
            OR t.trace_id IN (SELECT trace_id FROM carrier_roots) AS bookkeeping
 FROM t JOIN a_shape h ON h.shape_id = t.first
 LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
@@ -1147,7 +1148,8 @@ ORDER BY id
 -- whose messages another service acknowledges, though no delivery span was joined to them
 -- (PHP's ext-amqp instrumentation traces a worker's acks only). Nor is a reply to a
 -- temporary destination: its requester waits for it inside its request span, and request
--- clients (NATS' request mux, RabbitMQ's direct reply-to) make no span of receiving it.
+-- clients (NATS' request mux, RabbitMQ's direct reply-to) make no span of receiving it,
+-- nor a Kafka Streams changelog (below).
 WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
@@ -1159,6 +1161,9 @@ FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
   AND NOT starts_with(p.dst, 'topic:(temporary:')
+  -- (nor a Kafka Streams state store's changelog, '<application id>-<store>-changelog':
+  -- read only to restore the store after a failure)
+  AND NOT ends_with(p.dst, '-changelog')
 GROUP BY p.dst, p.src ORDER BY p.dst, p.src
 
 -- name: analyzer_redeliveries
