@@ -233,7 +233,10 @@ SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id, s.batch
                 AND (s.role = 'P' OR p.service = s.service)
                 AND NOT (s.role = 'P' AND coalesce(s.op, '') = 'create'
                          AND coalesce(p.op, '') <> 'create'),
-                false) AS p_nested
+                false) AS p_nested,
+       -- a consumer whose parent publish names another destination (analyzer_matches)
+       coalesce(s.role = 'C' AND p.role = 'P' AND p.topic <> s.topic AND p.topic <> 'unknown'
+                AND s.topic <> 'unknown', false) AS p_other
 FROM s LEFT JOIN s p ON p.sk = s.pk;
 CREATE OR REPLACE TEMP VIEW a_msg AS
 SELECT m.*, h.service, h.kind, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
@@ -304,7 +307,7 @@ FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
 -- context, "stitched"). One row per (consumer, message), preferring the stronger evidence.
 CREATE OR REPLACE TEMP TABLE a_match_t AS
 WITH c AS (
-    SELECT trace_id, span_id, sk, pk, t0, t1, op, topic, mid, shape_id, p_role, p_topic
+    SELECT trace_id, span_id, sk, pk, t0, t1, op, topic, mid, shape_id, p_role, p_other
     FROM a_msg WHERE role = 'C'
 ),
 -- A consumer whose parent publish names another destination than it does is a message
@@ -312,10 +315,8 @@ WITH c AS (
 -- out earlier in its trace: that is the message it got. FastStream sends a handler's output
 -- with the context of the message the handler took, so the next consumer is a child of
 -- the first publish, not of the one that sent what it consumed.
-misparented AS (
-    SELECT sk, trace_id, topic, t0 FROM c
-    WHERE p_role = 'P' AND p_topic <> topic AND p_topic <> 'unknown' AND topic <> 'unknown'
-),
+-- (p_other, decided while staging: such consumers are few, mostly none)
+misparented AS (SELECT sk, trace_id, topic, t0 FROM c WHERE p_other),
 own_publish AS (
     SELECT m.sk AS c_sk, arg_max(p.sk, (p.t1, p.sk)) AS p_sk
     FROM misparented m JOIN a_prod p ON p.trace_id = m.trace_id AND p.topic = m.topic
@@ -325,8 +326,11 @@ own_publish AS (
     GROUP BY m.sk
 ),
 direct AS (
-    SELECT c.sk AS c_sk, coalesce(o.p_sk, c.pk) AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
-    FROM c LEFT JOIN own_publish o ON o.c_sk = c.sk WHERE c.p_role = 'P'
+    SELECT c.sk AS c_sk, c.pk AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
+    FROM c WHERE c.p_role = 'P' AND NOT c.p_other
+    UNION ALL
+    SELECT c.sk, coalesce(o.p_sk, c.pk), 1, NULL
+    FROM c LEFT JOIN own_publish o ON o.c_sk = c.sk WHERE c.p_other
     UNION ALL
     SELECT c.sk, l.to_sk, 2, l.link_mid
     FROM a_lk l JOIN c ON c.sk = l.from_sk
