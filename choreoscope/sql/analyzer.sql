@@ -54,16 +54,18 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
          WHEN kind IN ('INTERNAL', 'SERVER', 'UNSPECIFIED')
               AND (sys IS NOT NULL OR kind = 'SERVER') AND op IN ('receive', 'process')
               THEN 'C' END;
--- Topic: the normalised destination; 'unknown' when a span names none (or an empty name),
+-- Topic: the normalised destination (by its destination_name, below); 'unknown' when a
+-- span names none (or an empty name),
 -- except RabbitMQ's default exchange, which clients name '' (the Java agent '<default>') and
 -- the conventions 'amq.default', and temporary destinations (reply queues, inboxes: a new name each time),
 -- which are one '(temporary)' node per messaging system rather than one per name.
 -- Names that brokers generate for reply destinations are temporary whether or not the span
 -- says so: NATS inboxes (_INBOX.*), RabbitMQ server-named queues (amq.gen-*, Spring AMQP's
--- spring.gen-*) and its direct reply-to (amq.rabbitmq.reply-to*).
+-- spring.gen-*) and its direct reply-to (amq.rabbitmq.reply-to*), IBM MQ's dynamic
+-- queues (AMQ.*, CSQ.*).
 -- aio-pika's instrumentation names a publish 'exchange,routing key' (its consumers name the
 -- exchange): RabbitMQ names cannot hold a comma, so the part before it is the exchange.
-CREATE OR REPLACE TEMP MACRO msg_topic_of(dest, sys, dkind) AS
+CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
     -- (RabbitMQ's default exchange is no temporary destination, though Go's amqp091otel
     -- says its '' is anonymous)
     CASE WHEN dest IN ('', '<default>') AND lower(sys) = 'rabbitmq' THEN 'amq.default'
@@ -99,16 +101,16 @@ CREATE OR REPLACE TEMP MACRO msg_topic_of(dest, sys, dkind) AS
          WHEN lower(sys) = 'pulsar' AND regexp_matches(dest, '-partition-[0-9]+$')
               THEN regexp_replace(dest, '-partition-[0-9]+$', '')
          ELSE coalesce(nullif(dest, ''), 'unknown') END;
--- IBM MQ's JMS classes name a destination created by URI ('queue:///Q', 'queue://QM1/Q?...',
--- 'topic://a/b') so, and a received message's destination always so: the queue or topic
--- it names is the destination. IBM MQ names the dynamic queues it makes (replies)
--- 'AMQ.*' ('CSQ.*' on z/OS), a prefix it reserves.
-CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
-    msg_topic_of(CASE WHEN starts_with(dest, 'queue://')
-                      THEN regexp_extract(dest, '^queue://[^/]*/([^?]*)', 1)
-                      WHEN starts_with(dest, 'topic://')
-                      THEN regexp_extract(dest, '^topic://([^?]*)', 1)
-                      ELSE dest END, sys, dkind);
+-- The name a destination is known by: IBM MQ's JMS classes name a destination created by
+-- URI ('queue:///Q', 'queue://QM1/Q?...', 'topic://a/b') so, and a received message's
+-- destination always so: the queue or topic it names. (IBM MQ names the dynamic queues it
+-- makes for replies 'AMQ.*', 'CSQ.*' on z/OS, a prefix it reserves: msg_topic.) Callers
+-- compute it in a subquery and pass the column to msg_topic: a macro's argument is
+-- inlined at every use of it, and msg_topic uses its destination some twenty times.
+CREATE OR REPLACE TEMP MACRO destination_name(dest) AS
+    CASE WHEN starts_with(dest, 'queue://') THEN regexp_extract(dest, '^queue://[^/]*/([^?]*)', 1)
+         WHEN starts_with(dest, 'topic://') THEN regexp_extract(dest, '^topic://([^?]*)', 1)
+         ELSE dest END;
 -- Whether a CLIENT span waited for its child in another service (a synchronous call): a
 -- SERVER span no longer than the client, any other child starting before the client ended.
 -- A longer server was handed work the client did not wait for (Temporal's Python SDK opens
@@ -138,8 +140,8 @@ SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS e
        -- (a client span to this host: a sidecar or local agent, analyzer_hops)
        is_loopback(server_address) AS loopback,
        msg_role(kind, msg_operation_type, msg_system, name) AS role,
-       msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
-FROM span_shapes
+       msg_topic(dest, msg_system, msg_destination_kind) AS topic
+FROM (SELECT *, destination_name(msg_destination) AS dest FROM span_shapes)
 
 -- name: analyzer_src_all
 -- The stages read a_rows (span rows, joined to a_shape) and a_links: the whole store for an
@@ -1164,11 +1166,11 @@ SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
-  AND NOT starts_with(p.dst, 'topic:(temporary:')
-  -- (nor a Kafka Streams state store's changelog, '<application id>-<store>-changelog':
-  -- read only to restore the store after a failure)
-  AND NOT ends_with(p.dst, '-changelog')
-GROUP BY p.dst, p.src ORDER BY p.dst, p.src
+GROUP BY p.dst, p.src
+-- (nor a Kafka Streams state store's changelog, '<application id>-<store>-changelog':
+-- read only to restore the store after a failure. Asked of the groups, not the rows)
+HAVING NOT starts_with(p.dst, 'topic:(temporary:') AND NOT ends_with(p.dst, '-changelog')
+ORDER BY p.dst, p.src
 
 -- name: analyzer_redeliveries
 -- The same message delivered more than once to one service (and consumer group): retries
@@ -1280,10 +1282,10 @@ ORDER BY flows DESC, hop
 -- Message and conversation ids carried by the spans of the traces $ids. (Rows are found by
 -- a pushed-down list_contains(), as in analyzer_src_traces.)
 SELECT trace_id, span_id, msg_role(kind, msg_operation_type, msg_system, name) AS role,
-       msg_message_id, msg_conversation_id, msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
-FROM spans
-WHERE list_contains($ids::VARCHAR[], trace_id)
-  AND (msg_message_id IS NOT NULL OR msg_conversation_id IS NOT NULL)
+       msg_message_id, msg_conversation_id, msg_topic(dest, msg_system, msg_destination_kind) AS topic
+FROM (SELECT *, destination_name(msg_destination) AS dest FROM spans
+      WHERE list_contains($ids::VARCHAR[], trace_id)
+        AND (msg_message_id IS NOT NULL OR msg_conversation_id IS NOT NULL))
 
 -- name: flow_linked_traces
 -- Traces joined to the traces $ids by span links in either direction, with the number of
@@ -1311,9 +1313,9 @@ FROM span_links l WHERE list_contains($ids::VARCHAR[], l.linked_trace_id)
 -- Spans carrying one of the message ids $msg_ids (producer/consumer pairs whose context
 -- was lost).
 SELECT trace_id, msg_message_id, msg_role(kind, msg_operation_type, msg_system, name) AS role,
-       msg_topic(msg_destination, msg_system, msg_destination_kind) AS topic
-FROM spans
-WHERE list_contains($msg_ids::VARCHAR[], msg_message_id)
+       msg_topic(dest, msg_system, msg_destination_kind) AS topic
+FROM (SELECT *, destination_name(msg_destination) AS dest FROM spans
+      WHERE list_contains($msg_ids::VARCHAR[], msg_message_id))
 
 -- name: flow_conversation_traces
 SELECT DISTINCT trace_id, msg_conversation_id
