@@ -1283,8 +1283,10 @@ ORDER BY flows DESC, hop
 -- a pushed-down list_contains(), as in analyzer_src_traces.)
 SELECT trace_id, span_id, msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_message_id, msg_conversation_id, msg_topic(dest, msg_system, msg_destination_kind) AS topic
-FROM (SELECT *, destination_name(msg_destination) AS dest FROM spans
-      WHERE list_contains($ids::VARCHAR[], trace_id)
+FROM (SELECT trace_id, span_id, kind, msg_operation_type, msg_system, name, msg_message_id,
+             msg_conversation_id, msg_destination_kind,
+             destination_name(msg_destination) AS dest
+      FROM spans WHERE list_contains($ids::VARCHAR[], trace_id)
         AND (msg_message_id IS NOT NULL OR msg_conversation_id IS NOT NULL))
 
 -- name: flow_linked_traces
@@ -1314,8 +1316,9 @@ FROM span_links l WHERE list_contains($ids::VARCHAR[], l.linked_trace_id)
 -- was lost).
 SELECT trace_id, msg_message_id, msg_role(kind, msg_operation_type, msg_system, name) AS role,
        msg_topic(dest, msg_system, msg_destination_kind) AS topic
-FROM (SELECT *, destination_name(msg_destination) AS dest FROM spans
-      WHERE list_contains($msg_ids::VARCHAR[], msg_message_id))
+FROM (SELECT trace_id, kind, msg_operation_type, msg_system, name, msg_message_id,
+             msg_destination_kind, destination_name(msg_destination) AS dest
+      FROM spans WHERE list_contains($msg_ids::VARCHAR[], msg_message_id))
 
 -- name: flow_conversation_traces
 SELECT DISTINCT trace_id, msg_conversation_id
