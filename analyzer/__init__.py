@@ -17,4 +17,5 @@ from analyzer.model import Analysis
 from analyzer.render import render
 from analyzer.trace_flow import flow_for_trace
 
-__all__ = ["analyze", "StagedWindow", "Analysis", "edge_detail", "flow_for_trace", "parse_duration", "render"]
+__all__ = ["analyze", "StagedWindow", "Analysis", "edge_detail", "flow_for_trace",
+           "parse_duration", "render"]

@@ -62,7 +62,10 @@ class StagedWindow:
     inside a transaction it rolls back, leaving them as staged for the next. The tables live
     on a read session of the store (~0.3 GB per 1M spans) until :meth:`close`, or the
     store's. They hold the window as staged; how long that is recent enough is the
-    caller's choice (``dashboard.deps``).
+    caller's choice (``dashboard.cache.StagedWindows``). (The last stages also read a few
+    things of the spans themselves, the services' span counts among them: on a store being
+    written to, those may include spans newer than the staging, as they may within any one
+    analysis of such a store.)
     """
 
     def __init__(self, store: Any, since_ns: int | None = None, until_ns: int | None = None,
@@ -70,7 +73,6 @@ class StagedWindow:
                  log: list[tuple[str, float, float]] | None = None) -> None:
         self.since_ns, self.until_ns = since_ns, until_ns
         self.timings = timings if timings is not None else {}  # the staging's, per stage
-        self.staged_at = time.monotonic()
         self._session = store.session()
         try:
             with self._session.use() as cur:

@@ -151,14 +151,11 @@ def _service_filters(deps: Any, f: dict[str, Any], analysis: dict[str, Any], wna
     for svc in services:
         g = {**f, "service": svc}
 
-        def drop_all() -> None:
-            deps.forget()
-
         def drop_filtered() -> None:
             deps.analyses.invalidate()
             deps.analysis(f)  # the window as shown, staged (not timed)
 
-        cold.append(median_ms(lambda: deps.analysis(g), repeat, drop_all))
+        cold.append(median_ms(lambda: deps.analysis(g), repeat, deps.forget))
         staged.append(median_ms(lambda: deps.analysis(g), repeat, drop_filtered))
     return [(f"service filter, cold (slowest of {len(services)})", wname, max(cold)),
             (f"service filter, window staged (slowest of {len(services)})", wname,

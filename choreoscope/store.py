@@ -38,8 +38,8 @@ SCHEMA_VERSION = 2
 # in an older format keep working, with DuckDB's default compression.
 STORAGE_VERSION = "v1.5.0"
 
-__all__ = ["Store", "StoreError", "Interrupted", "ReadSession", "WriteResult", "SCHEMA_VERSION",
-           "SHAPE_COLS", "shape_table", "split_envelopes", "now_ns"]
+__all__ = ["Store", "StoreError", "Interrupted", "ReadSession", "WriteResult",
+           "SCHEMA_VERSION", "SHAPE_COLS", "shape_table", "split_envelopes", "now_ns"]
 
 
 class StoreError(RuntimeError):
