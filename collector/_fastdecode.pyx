@@ -1457,9 +1457,14 @@ cdef class _Decoder:
             e = &self.top.data[i]
             L = <int>e.key_len
             if L == 11 and e.av.kind == K_STR and e.av.end - e.av.off <= AWS_SERVICE_MAXLEN \
-                    and memcmp(self.b + e.key_off, b"rpc.service", 11) == 0:
-                rpc_service = i  # (SQS, SNS, Kinesis are the only ones of interest: short)
+                    and (memcmp(self.b + e.key_off, b"rpc.service", 11) == 0
+                         or memcmp(self.b + e.key_off, b"aws.service", 11) == 0):
+                # (SQS, SNS, Kinesis are the only ones of interest: short. aws.service: an
+                # X-Ray subsegment, converted by the Collector's awsxrayreceiver)
+                rpc_service = i
             elif L == 10 and memcmp(self.b + e.key_off, b"rpc.method", 10) == 0:
+                rpc_method = i
+            elif L == 13 and memcmp(self.b + e.key_off, b"aws.operation", 13) == 0:
                 rpc_method = i
             elif L == 8:  # (a span's URL: collector.conventions.URL_KEYS)
                 if memcmp(self.b + e.key_off, b"url.full", 8) == 0:
@@ -1586,16 +1591,17 @@ cdef class _Decoder:
                                      routing_key, kind, op)
 
     cdef bint is_offset(self, AV* av):
-        """Whether ``av`` may be a record offset (an integer, or a string of ASCII digits):
-        decided here, so ids of any other form cost nothing more (kafka_message_id)."""
+        """Whether ``av`` may be a record offset (an integer, a string of ASCII digits, or
+        one ending in '.<digits>': Python's '<topic>.<partition>.<offset>'): decided here,
+        so ids of any other form cost nothing more (kafka_message_id decides the rest)."""
         cdef Py_ssize_t i
         if av.kind == K_INT:
             return True
         if av.kind != K_STR or av.end == av.off:
             return False
-        for i in range(av.off, av.end):
+        for i in range(av.end - 1, av.off - 1, -1):
             if not (48 <= self.b[i] <= 57):
-                return False
+                return self.b[i] == 46 and i < av.end - 1
         return True
 
     cdef bint system_is(self, Py_ssize_t* best_ent, object implied, bytes name):

@@ -8,6 +8,7 @@ so what a span means is decided in one place. Pure functions over plain values.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 from urllib.parse import urlsplit
 
@@ -70,6 +71,8 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "hatchet.step_run_id": ("msg_message_id", 6),  # (a retried step keeps it)
     # machinery's (Go) task spans, through OpenTracing: the task's id (no messaging.* keys)
     "signature.uuid": ("msg_message_id", 7),
+    # MassTransit (before its 8.x conventions) tags the message id only with its own key
+    "messaging.masstransit.message_id": ("msg_message_id", 8),
     "messaging.message.conversation_id": ("msg_conversation_id", 0),
     "messaging.conversation_id": ("msg_conversation_id", 1),
     "nservicebus.conversation_id": ("msg_conversation_id", 2),
@@ -183,6 +186,7 @@ def rabbitmq_reply_destination(dest: Any, routing_key: Any) -> str | None:
 # names its record all the same: <partition>/<offset> is its id too (what joins a delivery
 # whose context was lost, as with the agent's producer propagation turned off).
 KAFKA_OFFSET_KEYS = ("messaging.kafka.message.offset", "messaging.kafka.offset")
+_DOTTED_OFFSET = re.compile(r"(.+)\.([0-9]+)\.([0-9]+)", re.ASCII)
 # (conventions 1.17-1.20 named a consumer's partition by its source, as Restate's Kafka
 # ingress still does)
 KAFKA_PARTITION_KEYS = ("messaging.destination.partition.id",
@@ -193,8 +197,13 @@ KAFKA_PARTITION_KEYS = ("messaging.destination.partition.id",
 
 def kafka_message_id(message_id: Any, partition: Any) -> str | None:
     """``<partition>/<offset>`` for a Kafka span whose message id is a record offset (all
-    digits) and that names its partition (``KAFKA_PARTITION_KEYS``); else None (the id is
-    kept as it is)."""
+    digits) and that names its partition (``KAFKA_PARTITION_KEYS``), or whose id is
+    ``<topic>.<partition>.<offset>`` (Python's confluent-kafka instrumentation; a partition
+    it names must agree); else None (the id is kept as it is)."""
+    if isinstance(message_id, str):
+        m = _DOTTED_OFFSET.fullmatch(message_id)
+        if m is not None and m.group(1) and (partition is None or str(partition) == m.group(2)):
+            return f"{m.group(2)}/{m.group(3)}"
     if isinstance(partition, bool) or not isinstance(partition, (int, str)) \
             or partition == "":
         return None
@@ -321,16 +330,24 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
     """Normalised columns (operation, and for a bare AWS SDK call system and destination)
     that a span without ``messaging.operation*`` gives only indirectly: the operation of
-    an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``), else, for a
+    an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
+    subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a
     span naming a messaging system (``system``, None if not) or destination, the one its
     name gives. Empty if none."""
     has_system = system is not None
     svc = attrs.get("rpc.service")
     aws = (isinstance(svc, str) and svc.lower() in AWS_MESSAGING_SERVICES
            and attrs.get("rpc.system") == "aws-api")
+    method = attrs.get("rpc.method")
+    if not aws:
+        # (an X-Ray SDK's subsegment converted by the Collector's awsxrayreceiver: the same
+        # call as aws.service + aws.operation, nothing of rpc.* or messaging.*)
+        svc = attrs.get("aws.service")
+        aws = isinstance(svc, str) and svc.lower() in AWS_MESSAGING_SERVICES
+        if aws:
+            method = attrs.get("aws.operation")
     if not (has_system or has_destination or aws):
         return {}
-    method = attrs.get("rpc.method")
     op = RPC_MESSAGING_OPERATIONS.get(method) if isinstance(method, str) else None
     if op is None and (has_system or has_destination):
         op = operation_from_name(name, system)

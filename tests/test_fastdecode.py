@@ -532,6 +532,19 @@ def test_messaging_precedence():
         [("message_bus.destination", "orders")],
         [("peer.hostname", "legacy-db"), ("net.peer.name", "h")],
         [("peer.hostname", "legacy-db")],
+        # an X-Ray subsegment (awsxrayreceiver): aws.service + aws.operation, no rpc.*
+        [("aws.service", "SQS"), ("aws.operation", "SendMessage"),
+         ("aws.queue_url", "https://sqs.eu-west-1.amazonaws.com/1/orders")],
+        [("aws.service", "sns"), ("aws.operation", "Publish")],
+        [("aws.service", "Sqs"), ("aws.operation", "ReceiveMessage")],
+        [("aws.service", "DynamoDB"), ("aws.operation", "PutItem")],
+        [("aws.service", "SQS"), ("rpc.system", "aws-api"), ("rpc.service", "S3"),
+         ("aws.operation", "SendMessage")],
+        # event stores, Hatchet, machinery
+        [("db.system", "eventstoredb"), ("db.eventstoredb.stream", "orders"),
+         ("db.eventstoredb.event.id", "e1")],
+        [("hatchet.event_key", "order:created"), ("hatchet.workflow_name", "bill")],
+        [("signature.uuid", "task_1"), ("messaging.message.id", "m1")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -572,6 +585,16 @@ def test_messaging_precedence():
     assert col["msg_destination"][src + 5:src + 9] == ["src", "emails", "q", "orders"]
     assert col["server_address"][src + 9:src + 11] == ["h", "legacy-db"]
     assert col["msg_message_id"][src + 6] == "7"
+    xray = src + 11  # (the X-Ray subsegments: an SQS send, an SNS publish, a receive, ...)
+    # (a bare receive stays an RPC, as an SDK span's does: messaging_fallbacks)
+    assert col["msg_operation_type"][xray:xray + 5] == ["send", "send", None, None, "send"]
+    assert col["msg_system"][xray:xray + 4] == ["aws_sqs", "aws_sns", None, None]
+    assert col["msg_destination"][xray] == "orders"
+    # (... event stores, Hatchet, machinery: their own keys)
+    assert col["msg_destination"][xray + 5:xray + 7] == ["orders", "order:created"]
+    assert col["msg_system"][xray + 5:xray + 7] == ["eventstoredb", "hatchet"]
+    assert col["msg_message_id"][xray + 5] == "e1"
+    assert col["msg_message_id"][xray + 7] == "m1"
 
 
 def test_unknown_fields_everywhere():
