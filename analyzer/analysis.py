@@ -227,6 +227,11 @@ def _nodes(st: Stager, edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
                 r = systems.get(name)
                 n["system"] = r["system"] if r else None
             nodes[nid] = n
+    for e in edges:
+        # (a queue whose spans name no system is of its broker: the one of the exchange or
+        # topic routing into it, as MassTransit's receive spans name none)
+        if e["type"] == "route" and nodes[e["target"]].get("system") is None:
+            nodes[e["target"]]["system"] = nodes[e["source"]].get("system")
     for e in edges:  # traffic through each topic / external, for the map's labels
         for nid, key in ((e["source"], "out_count"), (e["target"], "in_count")):
             n = nodes[nid]

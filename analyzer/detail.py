@@ -74,6 +74,13 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             # shapes and link counts say there may be any)
             cur.execute(q["detail_carried" if cur.execute(q["detail_may_carry"]).fetchone()[0]
                           else "detail_carried_none"])
+            # (SERVER spans delivering a message while saying they send: only if any)
+            who = {"name": p["name"], "topic": p["topic"]}
+            if cur.execute(q["detail_server_send_shapes"], who).fetchone()[0]:
+                cur.execute(q["detail_served"], {**who, "since": p["since"],
+                                                 "until": p["until"]})
+            else:
+                cur.execute(q["detail_served_none"])
         if query == "detail_rows_external":
             cur.execute(q["detail_external_calls"])
             if cur.execute(q["detail_transport_shapes"],

@@ -162,6 +162,10 @@ class Stager:
         instant = {"instant": INSTANT_DELIVERY_NS}
         if self.run("analyzer_instant_deliveries", instant).fetchone()[0]:
             self.run("analyzer_delivery_work", instant)
+        if self.run("analyzer_bare_producers").fetchone()[0]:
+            self.run("analyzer_inproc_sends")
+        else:
+            self.run("analyzer_inproc_none")
         self.run("analyzer_hops")
 
     def stage_window(self, since_ns: int | None, until_ns: int | None) -> None:

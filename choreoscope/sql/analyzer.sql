@@ -220,28 +220,40 @@ SELECT s.* FROM a_spans_w s SEMI JOIN a_keep k ON k.trace_id = s.trace_id
 -- (the view a_msg does, under the names the rules use).
 CREATE OR REPLACE TEMP TABLE a_msg_t AS
 WITH s AS (
-    SELECT trace_id, span_id, sk, pk, t0, t1, shape_id, service, op, role, topic,
+    SELECT trace_id, span_id, sk, pk, t0, t1, shape_id, service, kind, op, role, topic,
            CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, batch_n
     FROM a_spans
     WHERE role IS NOT NULL
+),
+sp AS (
+    SELECT s.*, p.shape_id AS p_shape, p.role AS pr, p.topic AS ptopic, p.op AS pop,
+           p.service AS pservice,
+           -- a SERVER span saying it sends, under another service's publish to its
+           -- destination, is that message's delivery: vertx-opentelemetry gives the event
+           -- bus's SERVER span the sender's operation (the view a_msg reads it as 'C')
+           coalesce(s.kind = 'SERVER' AND s.role = 'P' AND p.role = 'P'
+                    AND p.service <> s.service AND p.topic = s.topic, false) AS delivered
+    FROM s LEFT JOIN s p ON p.sk = s.pk
 )
-SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id, s.batch_n,
-       p.shape_id AS p_shape,
+SELECT trace_id, span_id, sk, pk, t0, t1, mid, shape_id, batch_n, p_shape,
        -- the parent is an outer span of the same publish or delivery: same role, same (or
        -- an unnamed) destination and, for consumers, the same service. Not a message
        -- created inside a batch send ('create' under a send): that is a message of its own.
-       coalesce(p.role = s.role
-                AND (p.topic = s.topic OR p.topic = 'unknown' OR s.topic = 'unknown')
-                AND (s.role = 'P' OR p.service = s.service)
-                AND NOT (s.role = 'P' AND coalesce(s.op, '') = 'create'
-                         AND coalesce(p.op, '') <> 'create'),
+       coalesce(pr = role AND NOT delivered
+                AND (ptopic = topic OR ptopic = 'unknown' OR topic = 'unknown')
+                AND (role = 'P' OR pservice = service)
+                AND NOT (role = 'P' AND coalesce(op, '') = 'create'
+                         AND coalesce(pop, '') <> 'create'),
                 false) AS p_nested,
        -- a consumer whose parent publish names another destination (analyzer_matches)
-       coalesce(s.role = 'C' AND p.role = 'P' AND p.topic <> s.topic AND p.topic <> 'unknown'
-                AND s.topic <> 'unknown', false) AS p_other
-FROM s LEFT JOIN s p ON p.sk = s.pk;
+       coalesce(role = 'C' AND pr = 'P' AND ptopic <> topic AND ptopic <> 'unknown'
+                AND topic <> 'unknown', false) AS p_other,
+       delivered
+FROM sp;
 CREATE OR REPLACE TEMP VIEW a_msg AS
-SELECT m.*, h.service, h.kind, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
+SELECT m.* EXCLUDE (delivered), h.service, h.kind, h.err,
+       CASE WHEN m.delivered THEN 'process' ELSE h.op END AS op, h.cgroup,
+       CASE WHEN m.delivered THEN 'C' ELSE h.role END AS role, h.topic, h.msg_system,
        ph.role AS p_role, ph.op AS p_op, ph.topic AS p_topic, ph.service AS p_service
 FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
 LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
@@ -700,6 +712,36 @@ FROM (SELECT k.sk, max(s.t1) AS t1
       GROUP BY k.sk) w
 WHERE a_cons_t.sk = w.sk AND w.t1 > a_cons_t.t1
 
+-- name: analyzer_bare_producers
+-- Whether the window has producer spans naming no messaging system, destination or message
+-- (their shapes, then their spans: mostly none)
+SELECT count(*) FROM a_prod_t
+WHERE mid IS NULL AND shape_id IN (SELECT shape_id FROM a_shape
+                                   WHERE role = 'P' AND topic = 'unknown'
+                                     AND msg_system IS NULL)
+
+-- name: analyzer_inproc_sends
+-- Such a producer span whose deliveries were all in-process hand-overs of its own service
+-- (analyzer_consumers drops those) is no publish either: Spring Integration's
+-- "<channel> send" (analyzer_hops). Asked only when analyzer_bare_producers found some.
+CREATE OR REPLACE TEMP TABLE a_inproc AS
+SELECT m.p_canon FROM a_prod_t b
+JOIN a_match_t m ON m.p_canon = b.sk
+JOIN a_shape ch ON ch.shape_id = m.c_shape
+JOIN a_shape ph ON ph.shape_id = m.p_shape
+LEFT JOIN a_cons_t k ON k.sk = m.c_sk
+WHERE b.mid IS NULL
+  AND b.shape_id IN (SELECT shape_id FROM a_shape
+                     WHERE role = 'P' AND topic = 'unknown' AND msg_system IS NULL)
+GROUP BY m.p_canon
+-- (a consumer span named a send is the transport's send, the message leaving: Symfony
+-- Messenger's "SEND <class>" spans were of kind CONSUMER for a while)
+HAVING bool_and(k.sk IS NULL AND ch.service = ph.service
+                AND NOT regexp_matches(lower(ch.name), '^(send|publish)( |$)'))
+
+-- name: analyzer_inproc_none
+CREATE OR REPLACE TEMP TABLE a_inproc AS SELECT NULL::UBIGINT AS p_canon WHERE false
+
 -- name: analyzer_hops
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
 -- (counted consumer), route (a published message delivered from another destination) and
@@ -717,7 +759,9 @@ pub0 AS (
            coalesce(max(p.topic) FILTER (WHERE p.topic <> 'unknown'), 'unknown') AS topic,
            any_value(c.t0) AS t0, any_value(c.t1) AS t1, bool_or(p.err) AS err
     FROM a_prod p JOIN a_prod c ON c.sk = p.canon
-    WHERE NOT c.envelope OR c.sk IN (SELECT p_canon FROM a_match)
+    WHERE (NOT c.envelope OR c.sk IN (SELECT p_canon FROM a_match))
+      -- (nor a send handed over in process: analyzer_inproc_sends)
+      AND p.canon NOT IN (SELECT p_canon FROM a_inproc)
     GROUP BY p.canon
 ),
 -- A publish that names no destination went where all its deliveries say it came from
@@ -931,10 +975,13 @@ SELECT DISTINCT least(a, b) AS a, greatest(a, b) AS b, cons FROM (
 -- itself) and what flow-level aggregation needs.
 CREATE OR REPLACE TEMP TABLE a_traces AS
 WITH t AS (
-    SELECT trace_id, min(t0) AS t0, max(t1) AS t1, bool_or(err) AS err, count(*) AS n_spans,
-           -- the earliest span names the entry; at equal times the root span wins
-           -- (its shape: service and name are joined to the per-trace row, not carried)
-           arg_min(shape_id, (t0, parent_span_id IS NOT NULL, span_id)) AS first
+    -- the root span names the entry and starts the trace (a span of another host starting
+    -- before it is skewed: the trace did not begin there), else the earliest span (a
+    -- trace whose root is not in the window, or was never exported)
+    -- (its shape: service and name are joined to the per-trace row, not carried)
+    SELECT trace_id, coalesce(min(t0) FILTER (WHERE parent_span_id IS NULL), min(t0)) AS t0,
+           max(t1) AS t1, bool_or(err) AS err, count(*) AS n_spans,
+           arg_min(shape_id, (parent_span_id IS NOT NULL, t0, span_id)) AS first
     FROM a_spans GROUP BY trace_id
 ),
 -- (a trace that is a client library's bookkeeping is no business transaction: one that
@@ -1450,11 +1497,17 @@ WITH lk AS (   -- (links, but none from a span to itself: analyzer_link_keys; th
 ),
 c AS (     -- (roles and topics come from the shapes, a_shape: decided once per shape)
     SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
-           r.end_time_unix_nano AS t1, h.err, r.msg_message_id, h.op, h.kind, h.name, h.topic,
+           r.end_time_unix_nano AS t1, h.err, r.msg_message_id,
+           CASE WHEN h.role = 'P' THEN 'process' ELSE h.op END AS op, h.kind, h.name, h.topic,
            r.msg_batch_count AS batch_n
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
-      AND h.service = $name AND h.topic IN ($topic, 'unknown') AND h.role = 'C'
+      AND h.service = $name AND h.topic IN ($topic, 'unknown')
+      AND (h.role = 'C'
+           -- (a SERVER span saying it sends under another service's publish to its
+           -- destination is that message's delivery: analyzer_load_messaging, d_served)
+           OR (h.role = 'P' AND h.kind = 'SERVER'
+               AND (r.trace_id, r.span_id) IN (SELECT trace_id, span_id FROM d_served)))
 ),
 reach AS MATERIALIZED (   -- the producer spans each consumer span reaches by parent or link (ctx),
                -- and those of the same message id and destination
@@ -1598,12 +1651,16 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans 
          ON zk.trace_id = c.trace_id AND zk.span_id = c.span_id
     ANTI JOIN rebatched w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN handoff v ON v.trace_id = c.trace_id AND v.span_id = c.span_id
+    -- (the parent an unnamed poll or wrapper and the child named: the child counts, as
+    -- analyzer_consumers' nested_child says, confluent-kafka's "recv" around its process)
     WHERE NOT EXISTS (SELECT 1 FROM c o WHERE o.trace_id = c.trace_id
                          AND o.span_id = c.parent_span_id
                          AND (NOT (coalesce(o.op, '') IN ('receive', 'create')
                                    AND coalesce(c.op, '') NOT IN ('receive', 'create'))
                               OR EXISTS (SELECT 1 FROM shared h WHERE h.trace_id = o.trace_id
                                             AND h.span_id = o.span_id))
+                         AND NOT (coalesce(o.op, 'receive') = 'receive' AND o.topic = 'unknown'
+                                  AND c.topic <> 'unknown')
                          AND NOT EXISTS (SELECT 1 FROM own w WHERE w.trace_id = c.trace_id
                                             AND w.span_id = c.span_id))
       AND NOT EXISTS (SELECT 1 FROM c k WHERE k.trace_id = c.trace_id
@@ -1613,6 +1670,8 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans 
                                AND NOT EXISTS (SELECT 1 FROM shared h
                                                WHERE h.trace_id = c.trace_id
                                                  AND h.span_id = c.span_id))
+                              OR (coalesce(c.op, 'receive') = 'receive' AND c.topic = 'unknown'
+                                  AND k.topic <> 'unknown')
                               OR EXISTS (SELECT 1 FROM own w WHERE w.trace_id = k.trace_id
                                             AND w.span_id = k.span_id)))
       AND NOT EXISTS (SELECT 1 FROM lk l JOIN c r ON r.trace_id = l.linked_trace_id
@@ -1668,6 +1727,28 @@ SELECT k.trace_id, k.span_id, k.t0, k.t1, k.err,
        - count(DISTINCT p.p_key) FILTER (WHERE p.lmid IS NOT NULL) AS messages
 FROM mine k LEFT JOIN prod p ON p.trace_id = k.trace_id AND p.span_id = k.span_id
 GROUP BY k.trace_id, k.span_id, k.t0, k.t1, k.err
+
+-- name: detail_server_send_shapes
+-- Whether $name has SERVER spans saying they send to $topic (vertx-opentelemetry's event
+-- bus deliveries): mostly none, and then d_served is empty (detail_served_none).
+SELECT count(*) FROM a_shape
+WHERE service = $name AND topic = $topic AND role = 'P' AND kind = 'SERVER'
+
+-- name: detail_served
+-- Those spans of the window under another service's publish to $topic: deliveries
+-- (analyzer_load_messaging's "delivered"), which detail_rows_consume counts.
+CREATE OR REPLACE TEMP TABLE d_served AS
+SELECT r.trace_id, r.span_id
+FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+JOIN span_rows pr ON pr.trace_id = r.trace_id AND pr.span_id = r.parent_span_id
+JOIN a_shape ph ON ph.shape_id = pr.shape_id
+WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+  AND h.service = $name AND h.topic = $topic AND h.role = 'P' AND h.kind = 'SERVER'
+  AND ph.role = 'P' AND ph.service <> h.service AND ph.topic = h.topic
+
+-- name: detail_served_none
+CREATE OR REPLACE TEMP TABLE d_served AS
+SELECT NULL::VARCHAR AS trace_id, NULL::VARCHAR AS span_id WHERE false
 
 -- name: detail_may_carry
 -- Whether any message may have been created before the send that carried it (by shape,
