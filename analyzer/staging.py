@@ -153,6 +153,8 @@ class Stager:
         self.run("analyzer_load_spans")
         self.run("analyzer_spans_all")
         self.run("analyzer_load_messaging")
+        if self.run("analyzer_server_sends").fetchone()[0]:
+            self.run_each("analyzer_delivered")
         self.run("analyzer_producers")
         self.run("analyzer_matches")
         self.carried = bool(self.run("analyzer_carried").fetchone()[0])

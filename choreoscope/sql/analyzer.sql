@@ -220,43 +220,55 @@ SELECT s.* FROM a_spans_w s SEMI JOIN a_keep k ON k.trace_id = s.trace_id
 -- (the view a_msg does, under the names the rules use).
 CREATE OR REPLACE TEMP TABLE a_msg_t AS
 WITH s AS (
-    SELECT trace_id, span_id, sk, pk, t0, t1, shape_id, service, kind, op, role, topic,
+    SELECT trace_id, span_id, sk, pk, t0, t1, shape_id, service, op, role, topic,
            CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, batch_n
     FROM a_spans
     WHERE role IS NOT NULL
-),
-sp AS (
-    SELECT s.*, p.shape_id AS p_shape, p.role AS pr, p.topic AS ptopic, p.op AS pop,
-           p.service AS pservice,
-           -- a SERVER span saying it sends, under another service's publish to its
-           -- destination, is that message's delivery: vertx-opentelemetry gives the event
-           -- bus's SERVER span the sender's operation (the view a_msg reads it as 'C')
-           coalesce(s.kind = 'SERVER' AND s.role = 'P' AND p.role = 'P'
-                    AND p.service <> s.service AND p.topic = s.topic, false) AS delivered
-    FROM s LEFT JOIN s p ON p.sk = s.pk
 )
-SELECT trace_id, span_id, sk, pk, t0, t1, mid, shape_id, batch_n, p_shape,
+SELECT s.trace_id, s.span_id, s.sk, s.pk, s.t0, s.t1, s.mid, s.shape_id, s.batch_n,
+       p.shape_id AS p_shape,
        -- the parent is an outer span of the same publish or delivery: same role, same (or
        -- an unnamed) destination and, for consumers, the same service. Not a message
        -- created inside a batch send ('create' under a send): that is a message of its own.
-       coalesce(pr = role AND NOT delivered
-                AND (ptopic = topic OR ptopic = 'unknown' OR topic = 'unknown')
-                AND (role = 'P' OR pservice = service)
-                AND NOT (role = 'P' AND coalesce(op, '') = 'create'
-                         AND coalesce(pop, '') <> 'create'),
+       coalesce(p.role = s.role
+                AND (p.topic = s.topic OR p.topic = 'unknown' OR s.topic = 'unknown')
+                AND (s.role = 'P' OR p.service = s.service)
+                AND NOT (s.role = 'P' AND coalesce(s.op, '') = 'create'
+                         AND coalesce(p.op, '') <> 'create'),
                 false) AS p_nested,
        -- a consumer whose parent publish names another destination (analyzer_matches)
-       coalesce(role = 'C' AND pr = 'P' AND ptopic <> topic AND ptopic <> 'unknown'
-                AND topic <> 'unknown', false) AS p_other,
-       delivered
-FROM sp;
+       coalesce(s.role = 'C' AND p.role = 'P' AND p.topic <> s.topic AND p.topic <> 'unknown'
+                AND s.topic <> 'unknown', false) AS p_other
+FROM s LEFT JOIN s p ON p.sk = s.pk;
 CREATE OR REPLACE TEMP VIEW a_msg AS
-SELECT m.* EXCLUDE (delivered), h.service, h.kind, h.err,
-       CASE WHEN m.delivered THEN 'process' ELSE h.op END AS op, h.cgroup,
-       CASE WHEN m.delivered THEN 'C' ELSE h.role END AS role, h.topic, h.msg_system,
+SELECT m.*, h.service, h.kind, h.err, h.op, h.cgroup, h.role, h.topic, h.msg_system,
        ph.role AS p_role, ph.op AS p_op, ph.topic AS p_topic, ph.service AS p_service
 FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
 LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
+
+-- name: analyzer_server_sends
+-- Whether the window has SERVER spans saying they send (their shapes: mostly none)
+SELECT count(*) FROM a_shape WHERE role = 'P' AND kind = 'SERVER'
+
+-- name: analyzer_delivered
+-- A SERVER span saying it sends, under another service's publish to its destination, is
+-- that message's delivery: vertx-opentelemetry gives the event bus's SERVER span the
+-- sender's operation. (Shape pairs say so: its shape and its parent's.) Such spans take a
+-- twin of their shape that says they consume ('C', 'process'), so every stage reads their
+-- role from a shape as it does any span's, and they are no nested producer. Run only when
+-- analyzer_server_sends found such shapes.
+CREATE OR REPLACE TEMP TABLE a_delivered AS
+SELECT h.shape_id, ph.shape_id AS p_shape
+FROM a_shape h JOIN a_shape ph ON ph.role = 'P' AND ph.service <> h.service
+                              AND ph.topic = h.topic
+WHERE h.role = 'P' AND h.kind = 'SERVER';
+INSERT INTO a_shape
+SELECT * REPLACE (xor(shape_id, 6510615555426900570) AS shape_id, 'process' AS op,
+                  'C' AS role)
+FROM a_shape WHERE shape_id IN (SELECT shape_id FROM a_delivered);
+UPDATE a_msg_t SET shape_id = xor(shape_id, 6510615555426900570), p_nested = false
+WHERE shape_id IN (SELECT shape_id FROM a_delivered)
+  AND (shape_id, p_shape) IN (SELECT shape_id, p_shape FROM a_delivered)
 
 -- name: analyzer_producers
 -- Producer spans with their canonical span: instrumentation often nests PRODUCER spans for
@@ -1505,7 +1517,7 @@ c AS (     -- (roles and topics come from the shapes, a_shape: decided once per 
       AND h.service = $name AND h.topic IN ($topic, 'unknown')
       AND (h.role = 'C'
            -- (a SERVER span saying it sends under another service's publish to its
-           -- destination is that message's delivery: analyzer_load_messaging, d_served)
+           -- destination is that message's delivery: analyzer_delivered, d_served)
            OR (h.role = 'P' AND h.kind = 'SERVER'
                AND (r.trace_id, r.span_id) IN (SELECT trace_id, span_id FROM d_served)))
 ),
@@ -1736,7 +1748,7 @@ WHERE service = $name AND topic = $topic AND role = 'P' AND kind = 'SERVER'
 
 -- name: detail_served
 -- Those spans of the window under another service's publish to $topic: deliveries
--- (analyzer_load_messaging's "delivered"), which detail_rows_consume counts.
+-- (analyzer_delivered), which detail_rows_consume counts.
 CREATE OR REPLACE TEMP TABLE d_served AS
 SELECT r.trace_id, r.span_id
 FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
