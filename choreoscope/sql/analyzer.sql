@@ -999,8 +999,9 @@ WITH t AS (
 -- (a trace that is a client library's bookkeeping is no business transaction: one that
 -- starts with an acknowledgement, one that is a lone poll span (fs2-kafka's otel4s tracing
 -- links a poll to the records it fetched, each processed in a trace of its own), or one
--- whose root is a send carrying only messages created in other traces. Google Pub/Sub's clients send each batch, and ack or extend the
--- deadline of the messages they received, in RPC spans starting traces of their own)
+-- whose root is a send carrying only messages created in other traces. Google Pub/Sub's
+-- clients send each batch, and ack or extend the deadline of the messages they received,
+-- in RPC spans starting traces of their own)
 carrier_roots AS (
     SELECT e.trace_id FROM a_carried c
     JOIN a_msg_t e ON e.sk = c.env JOIN a_msg_t m ON m.sk = c.sk
