@@ -81,6 +81,13 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
                                                  "until": p["until"]})
             else:
                 cur.execute(q["detail_served_none"])
+            # (deliveries pushed to a handler that knows nothing of messaging: only if any)
+            window = {**who, "since": p["since"], "until": p["until"]}
+            if cur.execute(q["detail_push_shapes"], who).fetchone()[0] and cur.execute(
+                    q["detail_push_candidates"], window).fetchone()[0]:
+                cur.execute(q["detail_pushed"])
+            else:
+                cur.execute(q["detail_pushed_none"])
         if query == "detail_rows_external":
             cur.execute(q["detail_external_calls"])
             if cur.execute(q["detail_transport_shapes"],

@@ -157,6 +157,8 @@ class Stager:
             self.run_each("analyzer_delivered")
         self.run("analyzer_producers")
         self.run("analyzer_matches")
+        if self.run("analyzer_push_shapes").fetchone()[0]:
+            self.run_each("analyzer_pushed")
         self.carried = bool(self.run("analyzer_carried").fetchone()[0])
         if self.carried:
             self.run_each("analyzer_sent")

@@ -110,10 +110,47 @@ def _otelhttp_server(b: SpanSet, service: str, host: str, route: str, parent: Sp
 FULFIL_HOST = "fulfilment-7x2k3qhbfa-ew.a.run.app"
 
 
-# Not supported (left alone): a push delivery with no messaging attributes (cloudrunner-go's
-# Pub/Sub trace extractor makes otelhttp's SERVER span a child of the message's create
-# span). A span's role is decided by its shape; a SERVER span delivering a pushed message
-# would need a role decided by its parent.
+def test_pubsub_push_extracted_by_cloudrunner_is_a_delivery_of_the_create_span():
+    """cloudrunner-go with EnablePubsubTracing on: its PubsubTraceExtractor reads the pushed
+    message's googclient_traceparent, so otelhttp's SERVER span, naming no messaging
+    attribute, is the child of the message's create span in the publisher's trace. That
+    span is the message's delivery (a publish nothing else consumed, its child in another
+    service: analyzer_pushed): one delivery per message joined by context, queued from
+    the end of the create span (which ends with the Publish RPC) to the push, one flow per
+    order entered at orders, holding the fulfilment, and no anomaly.
+    Source: einride/cloudrunner-go cloudotel/tracemiddleware.go (TestPubsubTraceExtractor,
+    "pubsub message extracts trace context and sets traceparent header"), httpserver.go;
+    googleapis/google-cloud-go pubsub/trace.go (the create span, googclient_traceparent)."""
+    b = SpanSet()
+    roots = []
+    for i in range(N):
+        t = i * 20_000
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=4,
+                      attrs={"http.request.method": "POST", "http.route": "/orders",
+                             "http.response.status_code": 202})
+        roots.append(root)
+        c = _go_publish(b, "orders", "order-events", root, t + 1, f"1390{i}7704412")
+        srv = _otelhttp_server(b, "fulfilment", FULFIL_HOST, "/pubsub/order-events", c,
+                               t + 45, 14)
+        _pg(b, "fulfilment", srv, t + 48, "shipments")
+    st = b.store()
+    a = _analysed(st, {
+        "service:orders->topic:order-events": ("publish", N),
+        "topic:order-events->service:fulfilment": ("consume", N),
+        "service:fulfilment->external:postgresql": ("call", N),
+    }, ["topic:order-events->service:fulfilment"])
+    push = a.edge("topic:order-events->service:fulfilment")
+    assert push["queue_p50_ms"] == 25.7  # the push at t+45, the create span's end at t+19.3
+    assert push["p50_ms"] == 14
+    assert _systems(a) == {"topic:order-events": "gcp_pubsub"}
+    flows = [(f["entry_service"], f["count"]) for f in a.flows]
+    assert flows == [("orders", N)], flows
+    assert _services_in(st, roots[0].trace_id) == {"orders", "fulfilment"}
+    flow = flow_for_trace(st, roots[0].trace_id)
+    push_span = next(s for s in flow["spans"] if s["name"] == "POST /pubsub/order-events")
+    assert push_span["queue_wait_ms"] == 25.7
+    hops = {g["hop"] for g in flow["critical_path_segments"]}
+    assert "topic:order-events->service:fulfilment" in hops, hops
 
 
 @pytest.mark.parametrize("gen", ["cloudrunner", "functions-framework"])

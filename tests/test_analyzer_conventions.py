@@ -108,13 +108,30 @@ def test_internal_or_server_spans_of_a_messaging_system_consume(kind):
     assert edge_detail(st, "topic:orders->service:billing")["count"] == 2
 
 
-def test_internal_span_without_a_messaging_system_has_no_role():
+def test_internal_span_without_a_messaging_system_has_no_role_of_its_own():
+    """An INTERNAL span saying "process" with no messaging system is no consumer by its
+    shape: inside billing's delivery it is the handler's step, not a second delivery. Its
+    parent decides only where nothing else consumed the publish: directly under shop's
+    publish, it is the pushed message's delivery (analyzer_pushed)."""
+    b = SpanSet()
+    p = b.producer("shop", "orders")
+    c = b.consumer("billing", "orders", parent=p, start_ms=20)
+    b.span("billing", "process", kind="INTERNAL", parent=c, start_ms=21,
+           attrs={"messaging.operation.type": "process"})
+    st = b.store()
+    e = _edges(analyze(st))
+    assert e["topic:orders->service:billing"]["count"] == 1
+    assert edge_detail(st, "topic:orders->service:billing")["count"] == 1
+
     b = SpanSet()
     p = b.producer("shop", "orders")
     b.span("billing", "process", kind="INTERNAL", parent=p, start_ms=20,
            attrs={"messaging.operation.type": "process"})
-    e = _edges(analyze(b.store()))
-    assert "topic:orders->service:billing" not in e
+    st = b.store()
+    e = _edges(analyze(st))
+    assert e["topic:orders->service:billing"]["count"] == 1
+    assert e["topic:orders->service:billing"]["joined_by"]["context"] == 1
+    assert edge_detail(st, "topic:orders->service:billing")["count"] == 1
 
 
 def test_temporary_reply_queues_are_one_node_not_one_per_name():

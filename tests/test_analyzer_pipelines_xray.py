@@ -66,9 +66,33 @@ def _benthos_bridge(b: SpanSet, t: float, parent: SpanRef) -> SpanRef:
     return inp
 
 
-# Not supported (left alone): Benthos / Redpanda Connect's spans are INTERNAL with no
-# attributes; its input span under another service's publish is that message's delivery,
-# but a span's role is decided by its shape, and such a span has none.
+def test_benthos_input_span_under_the_publish_is_its_delivery():
+    """A Redpanda Connect pipeline reads the orders topic with extract_tracing_map and
+    writes each order to Postgres (the sql_insert output). Its spans are INTERNAL with no
+    attribute, but "input_kafka" is the child of the application's publish, which nothing
+    else consumed: the message's delivery to the pipeline (analyzer_pushed), joined by
+    context, queued from the publish's end to the input span's start, lasting until the
+    output acked. One flow per order, entered at the shop; the pipeline calls nobody, and
+    there is no anomaly.
+    Source: redpanda-data/benthos internal/tracing/otel.go, internal/component/input/
+    async_reader.go, processor/auto_observed.go, output/async_writer.go;
+    public/service/config_extract_tracing.go (see the comment above)."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 1000
+        root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=12,
+                      attrs={"http.request.method": "POST", "http.route": "/orders"})
+        pub = _kafka_send(b, "shop", root, "orders", t + 2, 100 + i)
+        inp = b.span("benthos", "input_kafka", parent=pub, start_ms=t + 30, dur_ms=20)
+        b.span("benthos", "mapping", parent=inp, start_ms=t + 30.1, dur_ms=0.3)
+        b.span("benthos", "output_sql_insert", parent=inp, start_ms=t + 30.6, dur_ms=18.5)
+    st = b.store()
+    a = _analysed(st, {
+        "service:shop->topic:orders": ("publish", N),
+        "topic:orders->service:benthos": ("consume", N),
+    }, "topic:orders->service:benthos", p50_ms=20)
+    assert a.edge("topic:orders->service:benthos")["queue_p50_ms"] == 25  # t+30 - (t+5)
+    assert _flows(a) == [("shop", N, 1.0)]
 
 
 # Not supported (left alone): a consumer whose parent is Benthos' attribute-less input span

@@ -267,9 +267,9 @@ def _python_lambda(b: SpanSet, gen: str, t: float, dur: float, inv: str,
 
 
 # (the current release makes the invocation span a SERVER span naming no messaging
-# attribute: a push delivery the analyzer does not read as one, left alone; the older
-# releases' CONSUMER span is one)
-@pytest.mark.parametrize("gen", ["python-old"])
+# attribute: a push delivery, its parent's message (analyzer_pushed); the older releases'
+# CONSUMER span is one by its kind)
+@pytest.mark.parametrize("gen", ["python", "python-old"])
 def test_sns_triggered_lambda_child_of_the_publish_is_a_delivery(gen: str):
     """An SNS-triggered Python function whose event_context_extractor reads the traceparent
     of Records[0].Sns.MessageAttributes (SNS invokes the function once per message): its

@@ -426,6 +426,74 @@ SELECT m.* EXCLUDE (prio, c_shape, p_shape),
 FROM a_match_t m JOIN a_shape ch ON ch.shape_id = m.c_shape
 JOIN a_shape ph ON ph.shape_id = m.p_shape
 
+-- name: analyzer_push_shapes
+-- Whether the window may have deliveries pushed with no messaging attributes (below): span
+-- shapes of no role, messaging system, destination or database that another service's
+-- producer shapes could be the parents of (their shapes).
+SELECT count(*) FROM a_shape s
+WHERE s.role IS NULL AND s.kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED')
+  AND s.msg_system IS NULL AND s.db_system IS NULL AND s.topic = 'unknown'
+  AND EXISTS (SELECT 1 FROM a_shape p WHERE p.role = 'P' AND p.service <> s.service)
+
+-- name: analyzer_pushed
+-- A span of no role naming no messaging system, destination or database (a SERVER or
+-- INTERNAL span) whose parent is another service's producer span, a publish nothing else
+-- consumed, is that message's delivery: the broker pushed it to a handler that knows
+-- nothing of messaging but continued the message's context. A Pub/Sub push subscription's
+-- request to Cloud Run, with cloudrunner-go's extractor the child of the message's create
+-- span, an SNS-triggered Lambda's SERVER invocation span under the publish, Benthos'
+-- INTERNAL input span. (A producer's child in its own service is how it sent, and a call
+-- needs a client span: analyzer_hops. Beside a consumer span the publish reached, such a
+-- span is a step of that delivery, as CAP's "Subscriber Invoke", or the broker's own, as
+-- EMQX's process_message: publishes something consumed are not looked at.) Such spans take
+-- a twin of their shape per destination that says they consume ('C', 'process', the
+-- producer's topic and system), as analyzer_delivered's do, and are matched by their
+-- parent here. Run only when analyzer_push_shapes found such shapes.
+CREATE OR REPLACE TEMP TABLE a_pushed AS
+-- (the producer spans of publishes nothing consumed first, then the window's spans of such
+-- shapes whose parent is one, by the span's own columns: a_spans would hash every span's
+-- keys first, and a condition between a span's and a shape's service planned before the
+-- join is a nested loop over every span)
+WITH u AS MATERIALIZED (
+    SELECT p.sk, p.canon, p.trace_id, p.span_id, p.t0, p.t1, p.shape_id, ph.service,
+           ph.topic, ph.msg_system
+    FROM a_prod_t p JOIN a_shape ph ON ph.shape_id = p.shape_id
+    ANTI JOIN a_match_t m ON m.p_canon = p.canon
+),
+s AS MATERIALIZED (
+    SELECT r.trace_id, r.span_id, r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
+           r.msg_message_id AS msg_id, r.shape_id, u.sk AS p_sk, u.service AS p_service
+    FROM a_rows r JOIN u ON u.trace_id = r.trace_id AND u.span_id = r.parent_span_id
+    WHERE r.shape_id IN (SELECT shape_id FROM a_shape
+                         WHERE role IS NULL AND kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED')
+                           AND msg_system IS NULL AND db_system IS NULL
+                           AND topic = 'unknown')
+      AND r.start_time_unix_nano >= getvariable('a_window')[1]
+      AND r.start_time_unix_nano < getvariable('a_window')[2]
+)
+SELECT s.trace_id, s.span_id, hash(s.trace_id, s.span_id) AS sk, s.p_sk AS pk, s.t0, s.t1,
+       s.msg_id, s.shape_id AS s_shape, u.shape_id AS p_shape, u.sk AS p_sk, u.canon,
+       u.trace_id AS p_trace, u.span_id AS p_span, u.t0 AS p_t0, u.t1 AS p_t1, u.topic,
+       u.msg_system, xor(s.shape_id, (hash(u.topic, u.msg_system) >> 2)::BIGINT) AS twin
+FROM s JOIN u ON u.sk = s.p_sk JOIN a_shape h ON h.shape_id = s.shape_id
+WHERE h.service <> s.p_service;
+INSERT INTO a_shape
+SELECT h.* REPLACE (x.twin AS shape_id, 'process' AS op, 'C' AS role, x.topic AS topic,
+                    x.msg_system AS msg_system)
+FROM a_shape h
+JOIN (SELECT DISTINCT s_shape, twin, topic, msg_system FROM a_pushed) x
+  ON x.s_shape = h.shape_id;
+INSERT INTO a_msg_t BY NAME
+SELECT trace_id, span_id, sk, pk, t0, t1,
+       CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, twin AS shape_id,
+       NULL AS batch_n, p_shape, false AS p_nested, false AS p_other
+FROM a_pushed;
+INSERT INTO a_match_t BY NAME
+SELECT sk AS c_sk, trace_id AS c_trace, span_id AS c_span, p_sk, p_trace, p_span,
+       canon AS p_canon, 1 AS prio, t0 - p_t1 AS queue_ns, t0 < p_t0 AS skew,
+       twin AS c_shape, p_shape
+FROM a_pushed
+
 -- name: analyzer_carried
 -- Whether any message was created before the send that carried it (a_carried).
 SELECT count(*) FROM a_carried
@@ -1397,9 +1465,13 @@ LEFT JOIN scopes sc ON sc.scope_id = s.scope_id
 ORDER BY s.start_time_unix_nano, s.span_id
 
 -- name: flow_span_roles
--- Each staged span's role and topic, as the analysis decides them (per shape, a_shape).
-SELECT r.trace_id, r.span_id, h.role, h.topic
+-- Each staged span's role and topic, as the analysis decides them (per shape, a_shape; a
+-- span that took a twin of its shape, analyzer_delivered and analyzer_pushed, by that).
+SELECT r.trace_id, r.span_id, coalesce(th.role, h.role) AS role,
+       coalesce(th.topic, h.topic) AS topic
 FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+LEFT JOIN a_msg_t m ON m.sk = hash(r.trace_id, r.span_id)
+LEFT JOIN a_shape th ON th.shape_id = m.shape_id AND th.shape_id <> h.shape_id
 
 -- name: flow_links
 SELECT trace_id, span_id, linked_trace_id, linked_span_id, msg_message_id FROM a_links
@@ -1521,6 +1593,12 @@ c AS (     -- (roles and topics come from the shapes, a_shape: decided once per 
            -- destination is that message's delivery: analyzer_delivered, d_served)
            OR (h.role = 'P' AND h.kind = 'SERVER'
                AND (r.trace_id, r.span_id) IN (SELECT trace_id, span_id FROM d_served)))
+    UNION ALL
+    -- (a delivery pushed to a handler that knows nothing of messaging: analyzer_pushed,
+    -- d_pushed)
+    SELECT trace_id, span_id, parent_span_id, t0, t1, err, msg_message_id, op, kind, name,
+           topic, batch_n
+    FROM d_pushed
 ),
 reach AS MATERIALIZED (   -- the producer spans each consumer span reaches by parent or link (ctx),
                -- and those of the same message id and destination
@@ -1762,6 +1840,68 @@ WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
 -- name: detail_served_none
 CREATE OR REPLACE TEMP TABLE d_served AS
 SELECT NULL::VARCHAR AS trace_id, NULL::VARCHAR AS span_id WHERE false
+
+-- name: detail_push_shapes
+-- Whether $name has spans of no role, messaging system, destination or database that
+-- another service's producer spans for $topic (or naming none) could be the parents of
+-- (their shapes): deliveries pushed to a handler that knows nothing of messaging
+-- (analyzer_pushed). Then detail_push_candidates, else detail_pushed_none.
+SELECT count(*) FROM a_shape s
+WHERE s.service = $name AND s.role IS NULL AND s.kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED')
+  AND s.msg_system IS NULL AND s.db_system IS NULL AND s.topic = 'unknown'
+  AND EXISTS (SELECT 1 FROM a_shape p WHERE p.role = 'P' AND p.service <> $name
+                                       AND p.topic IN ($topic, 'unknown'))
+
+-- name: detail_push_candidates
+-- Those spans of the window whose parent is such a producer span (mostly none), with the
+-- columns detail_rows_consume reads of a consumer span: a delivery ('process') of the
+-- parent's destination.
+CREATE OR REPLACE TEMP TABLE d_push_c AS
+SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
+       r.end_time_unix_nano AS t1, h.err, r.msg_message_id, 'process' AS op, h.kind, h.name,
+       ph.topic, r.msg_batch_count AS batch_n,
+       pr.parent_span_id AS p_parent, pr.msg_message_id AS p_mid
+FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+JOIN span_rows pr ON pr.trace_id = r.trace_id AND pr.span_id = r.parent_span_id
+JOIN a_shape ph ON ph.shape_id = pr.shape_id
+WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+  AND h.service = $name AND h.role IS NULL AND h.kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED')
+  AND h.msg_system IS NULL AND h.db_system IS NULL AND h.topic = 'unknown'
+  AND ph.role = 'P' AND ph.service <> $name AND ph.topic IN ($topic, 'unknown')
+
+-- name: detail_pushed
+-- (when there are candidates) Those whose publish nothing else consumed: no consumer span
+-- is the child of the producer span (or of the producer span around it, its publish),
+-- links to it, or names its message id (analyzer_pushed: the analysis asks its matches).
+CREATE OR REPLACE TEMP TABLE d_pushed AS
+WITH pubs AS (
+    SELECT DISTINCT trace_id, parent_span_id AS span_id, p_mid FROM d_push_c
+    UNION
+    SELECT DISTINCT trace_id, p_parent, NULL FROM d_push_c WHERE p_parent IS NOT NULL
+),
+consumed AS (
+    SELECT k.trace_id, k.parent_span_id AS span_id
+    FROM span_rows k JOIN a_shape kh ON kh.shape_id = k.shape_id AND kh.role = 'C'
+    SEMI JOIN pubs u ON u.trace_id = k.trace_id AND u.span_id = k.parent_span_id
+    UNION
+    SELECT l.linked_trace_id, l.linked_span_id
+    FROM span_links l SEMI JOIN pubs u ON u.trace_id = l.linked_trace_id
+                                      AND u.span_id = l.linked_span_id
+    JOIN span_rows k ON k.trace_id = l.trace_id AND k.span_id = l.span_id
+    JOIN a_shape kh ON kh.shape_id = k.shape_id AND kh.role = 'C'
+    UNION
+    SELECT u.trace_id, u.span_id
+    FROM pubs u JOIN span_rows k ON k.msg_message_id = u.p_mid
+    JOIN a_shape kh ON kh.shape_id = k.shape_id AND kh.role = 'C'
+)
+SELECT d.* EXCLUDE (p_parent, p_mid) FROM d_push_c d
+ANTI JOIN consumed x ON x.trace_id = d.trace_id AND x.span_id = d.parent_span_id
+ANTI JOIN consumed y ON y.trace_id = d.trace_id AND y.span_id = d.p_parent
+
+-- name: detail_pushed_none
+CREATE OR REPLACE TEMP TABLE d_pushed (trace_id VARCHAR, span_id VARCHAR,
+    parent_span_id VARCHAR, t0 BIGINT, t1 BIGINT, err BOOLEAN, msg_message_id VARCHAR,
+    op VARCHAR, kind VARCHAR, name VARCHAR, topic VARCHAR, batch_n BIGINT)
 
 -- name: detail_may_carry
 -- Whether any message may have been created before the send that carried it (by shape,
