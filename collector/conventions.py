@@ -51,6 +51,11 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     # consume it (an event triggers workflows as an exchange feeds its queues)
     "hatchet.event_key": ("msg_destination", 14),
     "hatchet.workflow_name": ("msg_destination", 15),
+    # Apache Qpid Proton's C++ OpenTelemetry tracing tags its AMQP 1.0 spans with only its
+    # own keys: a sender's target address, a receiver's source address ('' for a sender
+    # with no target: an anonymous relay, the message's to naming where it goes)
+    "Destination_address": ("msg_destination", 16),
+    "Source_address": ("msg_destination", 17),
     "messaging.destination_kind": ("msg_destination_kind", 0),
     # A temporary or anonymous destination (an RPC reply queue, a NATS inbox) has a new name
     # every time: true is stored as the kind 'temporary', which the analyzer groups by.
@@ -221,13 +226,15 @@ def kafka_message_id(message_id: Any, partition: Any) -> str | None:
 EMPTY_IS_ABSENT = frozenset(BRAVE_DESTINATION_SYSTEMS) | {
     k for k, (col, _) in NORMALISED_KEYS.items()
     if col in ("msg_message_id", "msg_conversation_id", "msg_consumer_group")
-} | {"messaging.destination.template"}
+} | {"messaging.destination.template", "Destination_address", "Source_address"}
 # The system a destination key implies (a span with no messaging.system): Brave's, an
-# event store's stream (its spans name the store only as db.system), Hatchet's keys
+# event store's stream (its spans name the store only as db.system), Hatchet's keys, Qpid
+# Proton's addresses (AMQP 1.0)
 DESTINATION_KEY_SYSTEMS = {**BRAVE_DESTINATION_SYSTEMS,
                            "db.eventstoredb.stream": "eventstoredb",
                            "db.kurrentdb.stream": "kurrentdb",
-                           "hatchet.event_key": "hatchet", "hatchet.workflow_name": "hatchet"}
+                           "hatchet.event_key": "hatchet", "hatchet.workflow_name": "hatchet",
+                           "Destination_address": "amqp", "Source_address": "amqp"}
 # the same by the priority of the key the destination was read from (what the decoders keep)
 SYSTEM_BY_DESTINATION_PRIORITY = {NORMALISED_KEYS[k][1]: v
                                   for k, v in DESTINATION_KEY_SYSTEMS.items()}

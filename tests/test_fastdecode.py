@@ -545,6 +545,10 @@ def test_messaging_precedence():
          ("db.eventstoredb.event.id", "e1")],
         [("hatchet.event_key", "order:created"), ("hatchet.workflow_name", "bill")],
         [("signature.uuid", "task_1"), ("messaging.message.id", "m1")],
+        # Qpid Proton C++: its own address keys ('' names nothing)
+        [("Delivery_tag", "0"), ("Destination_address", "examples")],
+        [("Source_address", "examples")],
+        [("Destination_address", "")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -595,6 +599,8 @@ def test_messaging_precedence():
     assert col["msg_system"][xray + 5:xray + 7] == ["eventstoredb", "hatchet"]
     assert col["msg_message_id"][xray + 5] == "e1"
     assert col["msg_message_id"][xray + 7] == "m1"
+    assert col["msg_destination"][xray + 8:xray + 11] == ["examples", "examples", None]
+    assert col["msg_system"][xray + 8:xray + 11] == ["amqp", "amqp", None]
 
 
 def test_unknown_fields_everywhere():
