@@ -45,6 +45,27 @@ from collector.decode import (
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
 )
 
+cdef extern from "string.h":
+    # (GNU: pyconfig.h defines _GNU_SOURCE before string.h is read)
+    void* memmem(const void* haystack, size_t hlen, const void* needle, size_t nlen)
+
+
+cdef inline bint eventgrid_hint(const uint8_t* name, Py_ssize_t name_len, const uint8_t* url,
+                                Py_ssize_t url_len):
+    """Whether a span naming no messaging system, destination or operation may be an Azure
+    Event Grid SDK's publish (collector.conventions.eventgrid_publish decides): its name
+    starts with 'EventGrid' (any case), or its URL names an Event Grid host."""
+    cdef Py_ssize_t i
+    cdef const char* word = b"eventgrid"
+    if name_len >= 9 and (name[0] == 69 or name[0] == 101):  # 'E' / 'e'
+        for i in range(9):
+            if (name[i] | 32) != <uint8_t>word[i]:
+                break
+        else:
+            return True
+    return url_len > 0 and memmem(url, url_len, b".eventgrid.azure.net", 20) != NULL
+
+
 cdef extern from "Python.h":
     object PyUnicode_New(Py_ssize_t size, Py_UCS4 maxchar)
     void* PyUnicode_DATA(object o)
@@ -1333,7 +1354,9 @@ cdef class _Decoder:
         cdef Py_ssize_t best_ent[N_NORM_COLS]
         cdef AV* dav
         cdef Py_ssize_t rpc_service = -1, rpc_method = -1, url_full = -1, http_url = -1
-        cdef Py_ssize_t msg_url = -1, url_at = -1
+        cdef Py_ssize_t msg_url = -1, url_at = -1, g_url = -1, g_len = 0
+        cdef const uint8_t* g_ptr = NULL
+        cdef bint grid = False
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1488,13 +1511,20 @@ cdef class _Decoder:
                     break
         fallback = None
         fb_op = None
+        if best_ent[COL_OPTYPE] < 0 and best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] < 0:
+            # (an Azure Event Grid SDK's publish or its request: messaging_fallbacks)
+            g_url = url_full if url_full >= 0 else http_url
+            if g_url >= 0 and self.top.data[g_url].av.kind == K_STR:
+                g_ptr = <const uint8_t*>(self.b + self.top.data[g_url].av.off)
+                g_len = self.top.data[g_url].av.end - self.top.data[g_url].av.off
+            grid = eventgrid_hint(<const uint8_t*>(self.b + name_off), name_len, g_ptr, g_len)
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
-                                         or rpc_service >= 0):
+                                         or rpc_service >= 0 or grid):
             # a messaging span naming no operation, or an AWS SDK call
             # (collector.conventions.messaging_fallbacks). Only an AWS SDK call's rpc.* keys
-            # make the attributes matter (else the span's name decides): the dict is built
-            # then only.
-            if rpc_method >= 0 or rpc_service >= 0:
+            # (or an Event Grid publish's URL) make the attributes matter (else the span's
+            # name decides): the dict is built then only.
+            if rpc_method >= 0 or rpc_service >= 0 or grid:
                 attrs = {}
                 for i in range(self.top.n):
                     e = &self.top.data[i]

@@ -78,6 +78,10 @@ NORMALISED_KEYS: dict[str, tuple[str, int]] = {
     "signature.uuid": ("msg_message_id", 7),
     # MassTransit (before its 8.x conventions) tags the message id only with its own key
     "messaging.masstransit.message_id": ("msg_message_id", 8),
+    # A CloudEvent's id (unique with its source): the conventions' key and the CloudEvents
+    # Go SDK's own, on its send and process spans (which name no messaging.* key)
+    "cloudevents.event_id": ("msg_message_id", 9),
+    "cloudevents.id": ("msg_message_id", 10),
     "messaging.message.conversation_id": ("msg_conversation_id", 0),
     "messaging.conversation_id": ("msg_conversation_id", 1),
     "nservicebus.conversation_id": ("msg_conversation_id", 2),
@@ -129,7 +133,15 @@ SYSTEM_BY_KEY = {"messaging.rabbitmq.destination.routing_key": "rabbitmq",
 # @azure/service-bus 7.0-7.6) say their system only by the Azure resource provider:
 # az.namespace, beside OpenTracing's message_bus.destination.
 AZURE_NAMESPACE_SYSTEMS = {"Microsoft.ServiceBus": "servicebus",
-                           "Microsoft.EventHub": "eventhubs"}
+                           "Microsoft.EventHub": "eventhubs",
+                           "Microsoft.EventGrid": "eventgrid"}
+# Azure Event Grid's SDKs tag no messaging attribute at all. Their client's scope span is the
+# publish ("EventGridPublisherClient.SendEvents" in .NET, ".send" in Python, the namespace
+# client's "EventGridSenderClient.Send"), and the HTTP request under it names the topic: a
+# topic's endpoint https://<topic>.<region>.eventgrid.azure.net/api/events, a namespace's
+# https://<namespace>...eventgrid.azure.net/topics/<topic>:publish (eventgrid_publish).
+EVENTGRID_SCOPES = ("eventgridpublisherclient.send", "eventgridsenderclient.send")
+EVENTGRID_HOST_SUFFIX = ".eventgrid.azure.net"
 # Conventions 1.27+ name a RabbitMQ destination by composing its parts: a publish
 # '{exchange}:{routing key}', a delivery '{exchange}:{routing key}:{queue}' (an empty part
 # left out; '{exchange}:{routing key}' when the key is the queue's name). The analyzer's
@@ -342,6 +354,10 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
     span naming a messaging system (``system``, None if not) or destination, the one its
     name gives. Empty if none."""
     has_system = system is not None
+    if not (has_system or has_destination):
+        grid = eventgrid_publish(attrs, name)
+        if grid:
+            return grid
     svc = attrs.get("rpc.service")
     aws = (isinstance(svc, str) and svc.lower() in AWS_MESSAGING_SERVICES
            and attrs.get("rpc.system") == "aws-api")
@@ -373,6 +389,26 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                     if "/" in v else v
                 break
     return out
+
+
+def eventgrid_publish(attrs: dict[str, Any], name: str) -> dict[str, str]:
+    """The normalised columns of an Azure Event Grid SDK's publish (``EVENTGRID_SCOPES``:
+    system and operation) or of its HTTP request to a topic's publish endpoint (the topic
+    too), else empty."""
+    if name.lower().startswith(EVENTGRID_SCOPES):
+        return {"msg_system": "eventgrid", "msg_operation_type": "send"}
+    url = _first(attrs, ("url.full", "http.url"))
+    host = host_of(url)
+    if host is None or not host.endswith(EVENTGRID_HOST_SUFFIX):
+        return {}
+    path = urlsplit(url).path
+    if path.rstrip("/") == "/api/events":
+        topic = host.split(".", 1)[0]
+    elif path.startswith("/topics/") and path.endswith(":publish"):
+        topic = path[len("/topics/"):-len(":publish")]
+    else:
+        return {}
+    return {"msg_system": "eventgrid", "msg_operation_type": "send", "msg_destination": topic}
 
 
 # An HTTP client span of older instrumentation may name its server only in its URL

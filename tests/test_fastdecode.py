@@ -603,6 +603,46 @@ def test_messaging_precedence():
     assert col["msg_system"][xray + 8:xray + 11] == ["amqp", "amqp", None]
 
 
+def test_eventgrid_publishes_named_by_their_sdk_and_url():
+    """Azure Event Grid's SDKs tag no messaging attribute: both decoders read their client's
+    scope span as a send (by its name, any case) and its HTTP request to a topic's (or a
+    namespace topic's) publish endpoint as a send to that topic; other Event Grid
+    requests and other names stay as they are."""
+    host = "https://orders.westeurope-1.eventgrid.azure.net"
+    cases = [
+        ("EventGridPublisherClient.SendEvents", [("az.namespace", "Microsoft.EventGrid")]),
+        ("EventGridPublisherClient.send", []),
+        ("EventGridSenderClient.Send", []),
+        ("Azure.Core.Http.Request", [("http.url", host + "/api/events?api-version=2018-01-01")]),
+        ("POST", [("url.full", "https://ns.westeurope-1.eventgrid.azure.net/topics/"
+                               "orders:publish?api-version=2024-06-01")]),
+        ("POST", [("url.full", "https://ns.westeurope-1.eventgrid.azure.net/topics/"
+                               "orders/eventsubscriptions/s:receive")]),
+        ("EventGridReceiverClient.Receive", []),
+        ("Eventually", [("http.url", "https://example.com/api/events")]),
+    ]
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, (name, attrs) in enumerate(cases):
+        s = ss.spans.add()
+        s.trace_id = bytes([i + 1]) * 16
+        s.span_id = bytes([i + 1]) * 8
+        s.name = name
+        s.kind = 3 if name in ("POST", "Azure.Core.Http.Request") else 1
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in attrs:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.string_value = v
+    body = req.SerializeToString()
+    assert_same(body)
+    spans = decode_request(parse_request(body), NOW).spans
+    col = {name: spans.column(name).to_pylist() for name in spans.schema.names}
+    assert col["msg_system"] == ["eventgrid"] * 5 + [None] * 3
+    assert col["msg_operation_type"] == ["send"] * 5 + [None] * 3
+    assert col["msg_destination"] == [None, None, None, "orders", "orders", None, None, None]
+
+
 def test_unknown_fields_everywhere():
     for seed in range(40):
         rng = random.Random(1000 + seed)
