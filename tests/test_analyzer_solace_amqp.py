@@ -18,8 +18,7 @@ messaging.solace.message.topic). Their span names are not in any source I could 
 are given here as the conventions' "{operation name} {destination}", which the binder's own
 spans use ("process <queue>").
 
-The broker's spans (not encoded: the analyzer reads them as a service, see the notes below)
-(open-telemetry/opentelemetry-collector-contrib receiver/solacereceiver:
+The broker's spans (open-telemetry/opentelemetry-collector-contrib receiver/solacereceiver:
 unmarshaller.go, unmarshaller_receive.go, unmarshaller_egress.go, the collector 0.96 that
 the binder's integration tests run): service.name is the broker's router name; a receive
 span "(topic) receive" CONSUMER (messaging.system SolacePubSub+, messaging.operation
@@ -138,25 +137,113 @@ def test_solace_scst_processor_receive_and_binder_spans_are_one_delivery_each():
 
 
 # ------------------------------------------------------------- the broker's own spans
+BROKER = "solbroker"  # the broker's router name: the broker spans' service.name
 
 
-# Not supported (left alone, see the session note): the broker's own spans, as the
-# Collector's solacereceiver exports them (service.name the router's name): its "(topic)
-# receive" CONSUMER span is the child of the publish and the consumer's span the child of
-# it, its "<queue> send" PRODUCER span (messaging.source.name the queue, outcome
-# messaging.solace.send.outcome) per delivery attempt. They read as a service consuming the
-# topic and publishing to the queue; they would need to be read as the broker's relay (an
-# operation of their own, their children's parent skipping them).
+def _broker_receive(b: SpanSet, topic: str, parent: SpanRef, t: float) -> SpanRef:
+    """The solacereceiver's receive span (receive/v1, collector 0.96): named "(topic)
+    receive" whatever the topic, CONSUMER, legacy messaging attributes; the enqueue
+    decisions are span events (not kept here)."""
+    return b.span(BROKER, "(topic) receive", kind="CONSUMER", parent=parent, start_ms=t,
+                  dur_ms=0.3,
+                  attrs={"messaging.system": SOLACE, "messaging.operation": "receive",
+                         "messaging.protocol": "SMF", "messaging.protocol_version": "3.0",
+                         "messaging.destination": topic,
+                         "messaging.message_payload_size_bytes": 182,
+                         "messaging.solace.client_username": "default",
+                         "messaging.solace.client_name": "shop-7f9c/1234/#00000001/A1b2",
+                         "messaging.solace.broker_receive_time_unix_nano": b.ms(t),
+                         "messaging.solace.delivery_mode": "persistent",
+                         "messaging.solace.dmq_eligible": False,
+                         "net.host.ip": "10.0.3.7", "net.host.port": 55555,
+                         "net.peer.ip": "10.0.1.12", "net.peer.port": 40432})
 
 
-# Not supported (left alone): the same broker spans around a message the consumer requeued
-# (a "<queue> send" per attempt, outcome "delivery failed"): the binder's nested receive
-# and process spans under the broker's receive are joined to nothing.
+def _broker_send(b: SpanSet, queue: str, parent: SpanRef, t: float, dur: float,
+                 outcome: str = "accepted") -> SpanRef:
+    """The solacereceiver's egress send span (egress/v1, collector 0.96): "<queue> send",
+    PRODUCER, from the delivery to the consumer's settlement; the queue as its source."""
+    return b.span(BROKER, f"{queue} send", kind="PRODUCER", parent=parent, start_ms=t,
+                  dur_ms=dur,
+                  attrs={"messaging.system": SOLACE, "messaging.operation": "send",
+                         "messaging.protocol": "SMF", "messaging.protocol_version": "3.0",
+                         "messaging.source.name": queue, "messaging.source.kind": "queue",
+                         "messaging.solace.client_username": "default",
+                         "messaging.solace.client_name": "fulfilment-5d8b/77/#00000002/Z9y8",
+                         "messaging.solace.message_replayed": False,
+                         "messaging.solace.send.outcome": outcome},
+                  status="ERROR" if outcome == "delivery failed" else "UNSET")
 
 
-# Not supported (left alone): Solace's codelab (solace-dev-codelabs dt-otel), the Java
-# agent's JMS spans with Solace's JMS propagator around the broker's receive span: the
-# broker reads as a consumer of the topic.
+ORDERS = "acme/shop/order/created/v1"
+Q_FULFIL = "q.fulfilment"
+
+
+def test_solace_broker_receive_and_send_spans_are_no_service():
+    """With the broker's tracing on, each order's trace holds, between the shop's publish
+    (a JCSMP integration PRODUCER span under its HTTP request) and fulfilment's receive: the
+    broker's "(topic) receive" CONSUMER span (child of the publish) and, per delivery, its
+    "q.fulfilment send" PRODUCER span (child of its receive span, lasting until the
+    consumer acknowledged). Fulfilment's receive span is the child of the broker's receive
+    span (the broker put its span's context into the message). The broker is no service
+    that consumes the topic and publishes to the queue (analyzer_relays): one publish, one
+    route from the topic to the queue, one delivery joined by context, queued from the
+    publish's end, no anomaly, one flow per order.
+    Source: open-telemetry/opentelemetry-collector-contrib receiver/solacereceiver
+    (unmarshaller_receive.go, unmarshaller_egress.go); Solace's documentation on context
+    propagation (see the module's docstring)."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 1000
+        root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=30,
+                      attrs={"http.request.method": "POST", "http.route": "/orders"})
+        pub = _jcsmp_publish(b, "shop", ORDERS, root, t + 20, dur=2)
+        brecv = _broker_receive(b, ORDERS, pub, t + 20.6)
+        _broker_send(b, Q_FULFIL, brecv, t + 21.1, dur=9)
+        recv = b.span("fulfilment", f"consume {Q_FULFIL}", kind="CONSUMER", parent=brecv,
+                      start_ms=t + 23, dur_ms=6,
+                      attrs=_jcsmp("consume", "receive", Q_FULFIL, "queue", ORDERS))
+        b.client_call("fulfilment", None, parent=recv, start_ms=t + 24, dur_ms=4,
+                      peer={"db.system": "postgresql", "server.address": "fulfilment-db"})
+    st = b.store()
+    a = _analysed_each(st, {
+        f"service:shop->topic:{ORDERS}": ("publish", N),
+        f"topic:{ORDERS}->topic:{Q_FULFIL}": ("route", N),
+        f"topic:{Q_FULFIL}->service:fulfilment": ("consume", N),
+        "service:fulfilment->external:postgresql": ("call", N),
+    }, [f"topic:{Q_FULFIL}->service:fulfilment"])
+    assert a.edge(f"topic:{Q_FULFIL}->service:fulfilment")["queue_p50_ms"] == 1.0
+    assert _flows(a) == [("shop", N, 1.0)]
+
+
+def test_solace_broker_spans_of_a_requeued_message_are_redeliveries():
+    """The Spring Cloud Stream binder's manual acknowledgement requeueing a message twice
+    before processing it: the broker's receive span, then per attempt its "q.fulfilment
+    send" span (outcome "delivery failed" for the two requeued ones) and the consumer's
+    JCSMP receive span (a child of the broker's receive) with the binder's process span
+    nested in it. Three deliveries of one publish per order, each joined by context (the
+    process span inherits its receive's message, which inherits the broker's), one publish,
+    no publish by the broker, and the only anomaly: two redeliveries per order.
+    Source: receiver/solacereceiver (the egress span per delivery attempt, its outcome);
+    SolaceProducts/solace-spring-cloud SolaceBinderConsumerInstrumentation.java (the
+    binder's process span inside the JCSMP receive)."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 1000
+        pub = _jcsmp_publish(b, "shop", ORDERS, None, t, dur=2)
+        brecv = _broker_receive(b, ORDERS, pub, t + 0.6)
+        for k, outcome in enumerate(("delivery failed", "delivery failed", "accepted")):
+            tk = t + 3 + 40 * k
+            _broker_send(b, Q_FULFIL, brecv, tk - 1, dur=4, outcome=outcome)
+            _binder_consume(b, "fulfilment", Q_FULFIL, ORDERS, "fulfil-in-0", brecv, tk,
+                            work_ms=2)
+    st = b.store()
+    _analysed_each(st, {
+        f"service:shop->topic:{ORDERS}": ("publish", N),
+        f"topic:{ORDERS}->topic:{Q_FULFIL}": ("route", N),
+        f"topic:{Q_FULFIL}->service:fulfilment": ("consume", 3 * N),
+    }, [f"topic:{Q_FULFIL}->service:fulfilment"],
+        anomalies=[("redelivery", f"topic:{Q_FULFIL}->service:fulfilment", 2 * N)])
 
 
 # ------------------------------------------------------------------ Quarkus Solace connector

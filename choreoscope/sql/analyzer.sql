@@ -494,6 +494,103 @@ SELECT sk AS c_sk, trace_id AS c_trace, span_id AS c_span, p_sk, p_trace, p_span
        twin AS c_shape, p_shape
 FROM a_pushed
 
+-- name: analyzer_relay_candidates
+-- Whether a consumer span is the child of another service's consumer span (mostly none),
+-- as under a broker's own spans (below).
+SELECT count(*) FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
+JOIN a_shape ph ON ph.shape_id = m.p_shape
+WHERE h.role = 'C' AND ph.role = 'C' AND ph.service <> h.service
+
+-- name: analyzer_relays
+-- A consumer span with a consumer child in another service and a producer child of its own
+-- service that names the destination that child consumes is the broker's own span of the
+-- message passing through it, not a service consuming it and publishing again: Solace's
+-- broker traces a message's receive ("(topic) receive", CONSUMER) and each delivery to a
+-- queue ("<queue> send", PRODUCER, the queue named as its source), as the Collector's
+-- solacereceiver exports them, and hands its receive span's context to the consumers.
+-- Such a relay is no delivery (analyzer_consumers) and its sends are no publishes
+-- (analyzer_hops). Its consumer children have its message by inheritance (analyzer_matches)
+-- and pass it to their own nested consumer spans (a binder's process span under its
+-- receive), which inherit it here. Run only when analyzer_relay_candidates found some.
+CREATE OR REPLACE TEMP TABLE a_relay_x AS
+SELECT m.sk, m.pk, h.service, h.topic, ph.service AS r_service
+FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
+JOIN a_shape ph ON ph.shape_id = m.p_shape
+WHERE h.role = 'C' AND ph.role = 'C' AND ph.service <> h.service;
+CREATE OR REPLACE TEMP TABLE a_relay AS
+SELECT DISTINCT x.pk AS sk, y.sk AS send_sk
+FROM a_relay_x x JOIN a_msg_t y ON y.pk = x.pk
+JOIN a_shape yh ON yh.shape_id = y.shape_id
+WHERE yh.role = 'P' AND yh.service = x.r_service AND yh.topic = x.topic;
+INSERT INTO a_match_t BY NAME
+SELECT z.sk AS c_sk, z.trace_id AS c_trace, z.span_id AS c_span, m.p_sk, m.p_trace,
+       m.p_span, m.p_canon, 3 AS prio, z.t0 - p.t1 AS queue_ns, z.t0 < p.t0 AS skew,
+       z.shape_id AS c_shape, m.p_shape
+FROM a_msg_t z
+JOIN a_relay_x x ON x.sk = z.pk
+JOIN a_match_t m ON m.c_sk = x.sk
+JOIN a_prod_t p ON p.sk = m.p_sk
+WHERE x.pk IN (SELECT sk FROM a_relay)
+  AND z.shape_id IN (SELECT shape_id FROM a_shape WHERE role = 'C')
+  AND z.sk NOT IN (SELECT c_sk FROM a_match_t)
+
+-- name: analyzer_relays_none
+CREATE OR REPLACE TEMP TABLE a_relay AS
+SELECT NULL::UBIGINT AS sk, NULL::UBIGINT AS send_sk WHERE false
+
+-- name: analyzer_transport_candidates
+-- Whether a consumer span under a span that is no messaging span has no producer by
+-- context (mostly none): it may have been pushed over HTTP (below).
+-- (the few such spans first, then the matches for them: an anti-join read the other way
+-- builds a table of every match)
+SELECT count(*) FROM (
+    SELECT sk FROM a_msg_t m
+    WHERE m.pk IS NOT NULL AND m.p_shape IS NULL
+      AND m.shape_id IN (SELECT shape_id FROM a_shape WHERE role = 'C')
+) x ANTI JOIN (SELECT c_sk FROM a_match_t WHERE prio <= 2) a ON a.c_sk = x.sk
+
+-- name: analyzer_transported
+-- A consumer span under a SERVER span of its service, itself under a CLIENT span of
+-- another service whose parent is a producer span of that service, has that producer's
+-- message by context (whatever message id joined them): the publish went out as the HTTP request (the CloudEvents Go SDK's HTTP
+-- client and receiver put a request's spans between its send and process spans). The
+-- request is how the message was pushed, no call (a_transported, analyzer_hops). Run only
+-- when analyzer_transport_candidates found such consumers.
+CREATE OR REPLACE TEMP TABLE a_transported AS
+WITH c AS MATERIALIZED (
+    SELECT m.sk, m.pk, m.trace_id, m.span_id, m.t0, m.shape_id, h.service
+    FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
+    ANTI JOIN (SELECT c_sk FROM a_match_t WHERE prio <= 2) a ON a.c_sk = m.sk
+    WHERE m.pk IS NOT NULL AND m.p_shape IS NULL AND h.role = 'C'
+),
+srv AS MATERIALIZED (
+    SELECT s.sk, s.pk, s.service FROM a_spans s
+    WHERE s.sk IN (SELECT pk FROM c) AND s.kind = 'SERVER' AND s.role IS NULL
+      AND s.msg_system IS NULL AND s.pk IS NOT NULL
+),
+cli AS MATERIALIZED (
+    SELECT k.sk, k.pk, k.service FROM a_spans k
+    WHERE k.sk IN (SELECT pk FROM srv) AND k.kind = 'CLIENT' AND k.role IS NULL
+      AND k.msg_system IS NULL AND k.pk IS NOT NULL
+)
+SELECT c.sk AS c_sk, c.trace_id AS c_trace, c.span_id AS c_span, c.t0, c.shape_id AS c_shape,
+       p.sk AS p_sk, p.trace_id AS p_trace, p.span_id AS p_span, p.canon AS p_canon,
+       p.t0 AS p_t0, p.t1 AS p_t1, p.shape_id AS p_shape, k.sk AS k_sk, s.sk AS s_sk
+FROM c JOIN srv s ON s.sk = c.pk JOIN cli k ON k.sk = s.pk
+JOIN a_prod_t p ON p.sk = k.pk JOIN a_shape ph ON ph.shape_id = p.shape_id
+WHERE s.service = c.service AND k.service <> s.service AND ph.service = k.service;
+-- (the message id the two share may have joined them already: by context now)
+DELETE FROM a_match_t m USING a_transported t
+WHERE m.c_sk = t.c_sk AND m.p_canon = t.p_canon;
+INSERT INTO a_match_t BY NAME
+SELECT c_sk, c_trace, c_span, p_sk, p_trace, p_span, p_canon, 1 AS prio,
+       t0 - p_t1 AS queue_ns, t0 < p_t0 AS skew, c_shape, p_shape
+FROM a_transported
+
+-- name: analyzer_transported_none
+CREATE OR REPLACE TEMP TABLE a_transported AS
+SELECT NULL::UBIGINT AS k_sk, NULL::UBIGINT AS s_sk WHERE false
+
 -- name: analyzer_carried
 -- Whether any message was created before the send that carried it (a_carried).
 SELECT count(*) FROM a_carried
@@ -734,6 +831,9 @@ dropped AS (
     UNION
     SELECT c_sk FROM handoff
     UNION
+    -- a broker's own span of the message passing through it (analyzer_relays)
+    SELECT sk FROM a_relay
+    UNION
     -- a consumer span naming no messaging system, destination or message, that got nothing
     -- from another service, where no other service publishes anything unnamed either, is an
     -- in-process hand-over, no delivery: Spring Integration's channel (a root CONSUMER span
@@ -842,6 +942,8 @@ pub0 AS (
     WHERE (NOT c.envelope OR c.sk IN (SELECT p_canon FROM a_match))
       -- (nor a send handed over in process: analyzer_inproc_sends)
       AND p.canon NOT IN (SELECT p_canon FROM a_inproc)
+      -- (nor a broker's delivery of a message passing through it: analyzer_relays)
+      AND p.canon NOT IN (SELECT send_sk FROM a_relay)
     GROUP BY p.canon
 ),
 -- A publish that names no destination went where all its deliveries say it came from
@@ -921,6 +1023,8 @@ sync AS MATERIALIZED (
                                    AND s_t1 > p_t1)) AS skew
     FROM pairs
     WHERE NOT layered AND s_sk NOT IN (SELECT s_sk FROM handed)
+      -- (nor a request that pushed a message: analyzer_transported)
+      AND s_sk NOT IN (SELECT s_sk FROM a_transported)
     GROUP BY 2, src_service, dst
 ),
 -- A message published to one destination and delivered from another was routed by the
@@ -948,6 +1052,21 @@ transport AS (
                               AND x.server_address = c.server_address AND x.role IS NOT NULL
                          WHERE c.kind = 'CLIENT' AND c.role IS NULL AND c.msg_system IS NULL)
       AND mh.server_address = s.server_address AND mh.service = s.service
+    UNION ALL
+    -- (so is a client span, no database's, under a producer span of its service naming
+    -- neither a destination nor a server: the request the message went out as, the
+    -- CloudEvents Go SDK's HTTP client under its send span. Only client shapes of services
+    -- with such producer shapes are looked at: mostly none.)
+    SELECT s.sk FROM a_spans s
+    JOIN a_msg_t m ON m.sk = s.pk
+    JOIN a_shape mh ON mh.shape_id = m.shape_id
+    WHERE s.shape_id IN (SELECT c.shape_id FROM a_shape c
+                         SEMI JOIN a_shape x ON x.service = c.service AND x.role = 'P'
+                              AND x.topic = 'unknown' AND x.server_address IS NULL
+                         WHERE c.kind = 'CLIENT' AND c.role IS NULL AND c.msg_system IS NULL
+                           AND c.db_system IS NULL)
+      AND mh.role = 'P' AND mh.topic = 'unknown' AND mh.server_address IS NULL
+      AND mh.service = s.service
 ),
 ext AS (
     SELECT s.trace_id, s.sk, s.service, s.peer, s.t0, s.t1, s.err
@@ -962,6 +1081,7 @@ ext AS (
       -- a span of its service under it: an app's call to its Dapr sidecar)
       AND s.sk NOT IN (SELECT s_pk FROM handed)
       AND s.sk NOT IN (SELECT s_pk FROM pairs WHERE layered AND p_loopback)
+      AND s.sk NOT IN (SELECT k_sk FROM a_transported)
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
        trace_id, sk, t0, t1, err, false AS skew FROM pub
@@ -1985,6 +2105,14 @@ pairs AS (
     FROM p JOIN span_links l ON l.trace_id = p.trace_id AND l.span_id = p.span_id
     JOIN c ON c.trace_id = l.linked_trace_id AND c.span_id = l.linked_span_id
     UNION ALL
+    -- (a consumer in a consumer span the publish reached has its message from it, as
+    -- analyzer_matches' inherited pairs: consumers under a broker's own receive span)
+    SELECT p.trace_id, p.span_id, p.t1, c.t0
+    FROM c JOIN span_rows r ON r.trace_id = c.trace_id AND r.span_id = c.parent_span_id
+    JOIN a_shape rh ON rh.shape_id = r.shape_id
+    JOIN p ON p.trace_id = r.trace_id AND p.span_id = r.parent_span_id
+    WHERE rh.role = 'C'
+    UNION ALL
     SELECT p.trace_id, p.span_id, p.t1, c.t0
     FROM c JOIN p ON p.msg_message_id = c.msg_message_id
 )
@@ -2076,7 +2204,8 @@ FROM d_external($since, $until, $name, $target) e
 -- with a client span of its service under it (an app's call to its Dapr sidecar).
 CREATE OR REPLACE TEMP MACRO d_external(since, until, svc, target) AS TABLE
 SELECT e.trace_id, e.span_id, e.parent_span_id, e.service_name, e.server_address,
-       e.start_time_unix_nano AS t0, e.end_time_unix_nano AS t1, e.status_code = 'ERROR' AS err
+       e.db_system, e.start_time_unix_nano AS t0, e.end_time_unix_nano AS t1,
+       e.status_code = 'ERROR' AS err
 FROM spans e
 WHERE e.start_time_unix_nano >= since AND e.start_time_unix_nano < until
   AND (svc IS NULL OR e.service_name = svc)
@@ -2102,25 +2231,32 @@ FROM d_external($since, $until, $name, $target)
 
 -- name: detail_transport_shapes
 -- Whether client spans to $target may be a messaging span's transport (by shape: a client
--- shape whose server a messaging shape of its service names; no span is read).
+-- shape whose server a messaging shape of its service names, or one of no database in a
+-- service with producer shapes naming neither destination nor server; no span is read).
 SELECT count(*) FROM a_shape c
-SEMI JOIN a_shape x ON x.service = c.service AND x.server_address = c.server_address
-                   AND x.role IS NOT NULL
 WHERE c.kind = 'CLIENT' AND c.role IS NULL AND c.msg_system IS NULL
   AND coalesce(c.peer_service, c.db_system, c.server_address) = $target
+  AND (EXISTS (SELECT 1 FROM a_shape x WHERE x.service = c.service
+                  AND x.server_address = c.server_address AND x.role IS NOT NULL)
+       OR (c.db_system IS NULL
+           AND EXISTS (SELECT 1 FROM a_shape x WHERE x.service = c.service AND x.role = 'P'
+                          AND x.topic = 'unknown' AND x.server_address IS NULL)))
 
 -- name: detail_rows_external_transport
 -- (run instead when detail_transport_shapes says so) Not a client span under a messaging
 -- span of its service naming the same server: how that message reached the broker, no
--- call (analyzer_hops' transport).
+-- call; nor one of no database under a producer span of its service naming neither
+-- destination nor server (analyzer_hops' transport).
 CREATE OR REPLACE TEMP TABLE d_rows AS
 SELECT x.trace_id, x.t0, x.t1, x.err, NULL::BIGINT AS queue_ns
 FROM d_external($since, $until, $name, $target) x
 WHERE NOT EXISTS (
     SELECT 1 FROM span_rows p JOIN a_shape ph ON ph.shape_id = p.shape_id
     WHERE p.trace_id = x.trace_id AND p.span_id = x.parent_span_id
-      AND ph.role IS NOT NULL AND ph.server_address = x.server_address
-      AND ph.service = x.service_name)
+      AND ph.service = x.service_name
+      AND ((ph.role IS NOT NULL AND ph.server_address = x.server_address)
+           OR (ph.role = 'P' AND ph.topic = 'unknown' AND ph.server_address IS NULL
+               AND x.db_system IS NULL)))
 
 -- name: detail_rows_service
 -- A service's units of work: its server, consumer and root spans.
