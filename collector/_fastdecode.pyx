@@ -37,6 +37,7 @@ from collector.conventions import (
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
     KAFKA_OFFSET_KEYS as _KAFKA_OFFSET_KEYS,
     AZURE_NAMESPACE_SYSTEMS as _AZURE_NAMESPACE_SYSTEMS,
+    PEER_SERVICE_SYSTEMS as _PEER_SERVICE_SYSTEMS,
     rabbitmq_reply_destination as _rabbitmq_reply_destination,
 )
 from collector.decode import (
@@ -163,6 +164,7 @@ _RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
 _KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
 _KAFKA_OFFSET_KEY_0, _KAFKA_OFFSET_KEY_1 = (k.encode() for k in _KAFKA_OFFSET_KEYS)
 _AZ_NAMESPACE_KEY = [b"az.namespace"]
+_PEER_SERVICE_KEY = [b"peer.service"]
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -1683,7 +1685,10 @@ cdef class _Decoder:
             if self.find_key(key) >= 0:
                 return system
         ns = self.first_value(_AZ_NAMESPACE_KEY)  # (AZURE_NAMESPACE_SYSTEMS)
-        return _AZURE_NAMESPACE_SYSTEMS.get(ns) if isinstance(ns, str) else None
+        if isinstance(ns, str) and ns in _AZURE_NAMESPACE_SYSTEMS:
+            return _AZURE_NAMESPACE_SYSTEMS[ns]
+        peer = self.first_value(_PEER_SERVICE_KEY)  # (PEER_SERVICE_SYSTEMS)
+        return _PEER_SERVICE_SYSTEMS.get(peer) if isinstance(peer, str) else None
 
     cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):
         """Whether ``av`` is the string ``text`` (``ln`` bytes)."""

@@ -135,6 +135,9 @@ SYSTEM_BY_KEY = {"messaging.rabbitmq.destination.routing_key": "rabbitmq",
 AZURE_NAMESPACE_SYSTEMS = {"Microsoft.ServiceBus": "servicebus",
                            "Microsoft.EventHub": "eventhubs",
                            "Microsoft.EventGrid": "eventgrid"}
+# The Vert.x Kafka client's tracer names the destination but no system: its spans say
+# peer.service 'kafka' (vertx-kafka-client common/tracing/TraceTags.java), the broker.
+PEER_SERVICE_SYSTEMS = {"kafka": "kafka"}
 # Azure Event Grid's SDKs tag no messaging attribute at all. Their client's scope span is the
 # publish ("EventGridPublisherClient.SendEvents" in .NET, ".send" in Python, the namespace
 # client's "EventGridSenderClient.Send"), and the HTTP request under it names the topic: a
@@ -432,6 +435,12 @@ def host_of(url: Any) -> str | None:
     return host or None
 
 
+def _lookup(table: dict[str, str], value: Any) -> str | None:
+    """``table``'s entry for an attribute's value, if the value is a string (any other
+    value, a list or a map, names nothing there)."""
+    return table.get(value) if isinstance(value, str) else None
+
+
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
     """The value of the first of ``keys`` that ``attrs`` has, or None."""
     return next((attrs[k] for k in keys if k in attrs), None)
@@ -448,7 +457,8 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
     if "msg_system" not in norm and "msg_destination" in norm:
         system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
             next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None) or \
-            AZURE_NAMESPACE_SYSTEMS.get(attrs.get("az.namespace"))  # type: ignore[arg-type]
+            _lookup(AZURE_NAMESPACE_SYSTEMS, attrs.get("az.namespace")) or \
+            _lookup(PEER_SERVICE_SYSTEMS, attrs.get("peer.service"))
         if system is not None:
             norm["msg_system"] = system
     system = str(norm.get("msg_system")).lower()

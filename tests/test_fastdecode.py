@@ -549,6 +549,9 @@ def test_messaging_precedence():
         [("Delivery_tag", "0"), ("Destination_address", "examples")],
         [("Source_address", "examples")],
         [("Destination_address", "")],
+        # Vert.x Kafka's tracer: the destination and peer.service 'kafka', no system
+        [("messaging.destination.name", "orders"), ("peer.service", "kafka")],
+        [("messaging.destination.name", "orders"), ("peer.service", "billing")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -601,6 +604,7 @@ def test_messaging_precedence():
     assert col["msg_message_id"][xray + 7] == "m1"
     assert col["msg_destination"][xray + 8:xray + 11] == ["examples", "examples", None]
     assert col["msg_system"][xray + 8:xray + 11] == ["amqp", "amqp", None]
+    assert col["msg_system"][xray + 11:xray + 13] == ["kafka", None]
 
 
 def test_eventgrid_publishes_named_by_their_sdk_and_url():
