@@ -115,6 +115,13 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         if out.get("type") == "publish" and cur.execute(
                 q["detail_unnamed_producers"], {"name": p["name"]}).fetchone()[0]:
             stager.run_each("detail_publish_went", p)
+        # (spans that sent a message without a producer span of their own: only if any
+        # shapes may be such, analyzer_implied)
+        if out.get("type") == "publish" and cur.execute(
+                q["detail_implied_shapes"], {"name": p["name"], "topic": p["topic"]}
+        ).fetchone()[0]:
+            cur.execute(q["detail_implied_publishes"],
+                        {k: p[k] for k in ("name", "topic", "since", "until")})
         if service:
             cur.execute(q["detail_keep_service"], {k: p[k] for k in ("service", "since", "until")})
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")

@@ -159,14 +159,18 @@ class Stager:
         self.run("analyzer_matches")
         if self.run("analyzer_push_shapes").fetchone()[0]:
             self.run_each("analyzer_pushed")
-        if self.run("analyzer_relay_candidates").fetchone()[0]:
+        relays = bool(self.run("analyzer_relay_candidates").fetchone()[0])
+        if relays:
             self.run_each("analyzer_relays")
         else:
             self.run("analyzer_relays_none")
-        if self.run("analyzer_transport_candidates").fetchone()[0]:
+        pushed_over_http = bool(self.run("analyzer_transport_candidates").fetchone()[0])
+        if pushed_over_http:
             self.run_each("analyzer_transported")
         else:
             self.run("analyzer_transported_none")
+        if relays or pushed_over_http:  # (consumers whose parent is no producer: few)
+            self.run_each("analyzer_implied")
         self.carried = bool(self.run("analyzer_carried").fetchone()[0])
         if self.carried:
             self.run_each("analyzer_sent")

@@ -392,3 +392,23 @@ def test_spans_naming_themselves_as_parent_or_link_and_parent_cycles():
     assert delivery["joined_by"] == {"context": 3, "message_id": 0, "none": 0}
     assert edge_detail(st, delivery["id"])["count"] == 3
     assert flow_for_trace(st, "ab" * 16) is not None
+
+
+def test_queries_run_statement_by_statement_hold_no_semicolon_in_a_comment():
+    """Stager.run_each splits a named query on ';' to bind each statement's parameters: a ';'
+    in one of its comments would cut a statement in two. Every query the analyzer runs so
+    (found in its source) keeps its comments free of them."""
+    import re
+    from pathlib import Path
+
+    from choreoscope.sql import named_queries
+
+    root = Path(__file__).resolve().parent.parent / "analyzer"
+    names = {m for f in root.glob("*.py")
+             for m in re.findall(r'run_each\("([a-z_]+)"', f.read_text())}
+    assert {"analyzer_pushed", "analyzer_relays", "analyzer_implied"} <= names
+    q = named_queries()
+    for name in sorted(names):
+        bad = [line for line in q[name].splitlines()
+               if "--" in line and ";" in line.split("--", 1)[1]]
+        assert not bad, (name, bad)

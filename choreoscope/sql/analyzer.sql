@@ -511,7 +511,8 @@ WHERE h.role = 'C' AND ph.role = 'C' AND ph.service <> h.service
 -- Such a relay is no delivery (analyzer_consumers) and its sends are no publishes
 -- (analyzer_hops). Its consumer children have its message by inheritance (analyzer_matches)
 -- and pass it to their own nested consumer spans (a binder's process span under its
--- receive), which inherit it here. Run only when analyzer_relay_candidates found some.
+-- receive), which inherit it here. A consumer under another service's consumer span that
+-- is no relay does not. Run only when analyzer_relay_candidates found some.
 CREATE OR REPLACE TEMP TABLE a_relay_x AS
 SELECT m.sk, m.pk, h.service, h.topic, ph.service AS r_service
 FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
@@ -522,6 +523,14 @@ SELECT DISTINCT x.pk AS sk, y.sk AS send_sk
 FROM a_relay_x x JOIN a_msg_t y ON y.pk = x.pk
 JOIN a_shape yh ON yh.shape_id = y.shape_id
 WHERE yh.role = 'P' AND yh.service = x.r_service AND yh.topic = x.topic;
+-- (a consumer span under another service's consumer span that is no relay did not get
+-- that span's message: that service sent it a message of its own without a producer span,
+-- an Azure Functions output binding under its trigger's span, analyzer_implied)
+DELETE FROM a_match_t
+WHERE prio = 3
+  AND (c_sk, p_sk) IN (SELECT x.sk, d.p_sk FROM a_relay_x x
+                       JOIN a_match_t d ON d.c_sk = x.pk
+                       WHERE x.pk NOT IN (SELECT sk FROM a_relay));
 INSERT INTO a_match_t BY NAME
 SELECT z.sk AS c_sk, z.trace_id AS c_trace, z.span_id AS c_span, m.p_sk, m.p_trace,
        m.p_span, m.p_canon, 3 AS prio, z.t0 - p.t1 AS queue_ns, z.t0 < p.t0 AS skew,
@@ -590,6 +599,53 @@ FROM a_transported
 -- name: analyzer_transported_none
 CREATE OR REPLACE TEMP TABLE a_transported AS
 SELECT NULL::UBIGINT AS k_sk, NULL::UBIGINT AS s_sk WHERE false
+
+-- name: analyzer_implied
+-- A consumer span joined to no producer whose parent is a span of another service that is
+-- no producer (a span of no role, or a consumer span that is no relay) was sent its
+-- message by that span, which traced no publish but passed its context on: SAQ's
+-- before-enqueue hook (the request's span), an Azure Functions output binding (the
+-- trigger's span), Rust services using lapin. That span is an implied publish to the
+-- consumer's destination: a producer (a twin of its shape per destination, 'P', 'send')
+-- with a key of its own, and the consumer's match, by context (when it sent the message is
+-- not known: no queue time). Run after analyzer_transported or analyzer_relays, when
+-- either found candidates.
+CREATE OR REPLACE TEMP TABLE a_implied AS
+WITH c AS MATERIALIZED (
+    SELECT m.sk, m.pk, m.trace_id, m.span_id, m.shape_id, h.service, h.topic, h.msg_system
+    FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
+    LEFT JOIN a_shape ph ON ph.shape_id = m.p_shape
+    ANTI JOIN a_match_t a ON a.c_sk = m.sk
+    WHERE m.pk IS NOT NULL AND h.role = 'C'
+      AND (m.p_shape IS NULL OR (ph.role = 'C' AND ph.service <> h.service))
+),
+x AS MATERIALIZED (
+    SELECT s.sk, s.pk, s.trace_id, s.span_id, s.t0, s.t1, s.shape_id, s.service
+    FROM a_spans s
+    WHERE s.sk IN (SELECT pk FROM c) AND (s.role IS NULL OR s.role = 'C')
+)
+SELECT c.sk AS c_sk, c.trace_id AS c_trace, c.span_id AS c_span, c.shape_id AS c_shape,
+       c.topic, c.msg_system, x.pk AS x_pk, x.trace_id AS x_trace, x.span_id AS x_span,
+       x.t0 AS x_t0, x.t1 AS x_t1, x.shape_id AS x_shape,
+       xor(x.sk, hash(c.topic, c.msg_system)) AS p_sk,
+       xor(x.shape_id, (hash(c.topic, c.msg_system, 'P') >> 2)::BIGINT) AS p_shape
+FROM c JOIN x ON x.sk = c.pk
+WHERE x.service <> c.service;
+INSERT INTO a_shape
+SELECT h.* REPLACE (i.p_shape AS shape_id, 'send' AS op, 'P' AS role, i.topic AS topic,
+                    i.msg_system AS msg_system)
+FROM a_shape h
+JOIN (SELECT DISTINCT x_shape, p_shape, topic, msg_system FROM a_implied) i
+  ON i.x_shape = h.shape_id;
+INSERT INTO a_prod_t BY NAME
+SELECT DISTINCT x_trace AS trace_id, x_span AS span_id, p_sk AS sk, x_pk AS pk,
+       p_shape AS shape_id, x_t0 AS t0, x_t1 AS t1, NULL AS mid, false AS nested,
+       p_sk AS canon, false AS envelope
+FROM a_implied;
+INSERT INTO a_match_t BY NAME
+SELECT c_sk, c_trace, c_span, p_sk, x_trace AS p_trace, x_span AS p_span, p_sk AS p_canon,
+       1 AS prio, NULL AS queue_ns, false AS skew, c_shape, p_shape
+FROM a_implied
 
 -- name: analyzer_carried
 -- Whether any message was created before the send that carried it (a_carried).
@@ -1646,6 +1702,49 @@ FROM p
 ANTI JOIN nested n ON n.trace_id = p.trace_id AND n.span_id = p.span_id
 LEFT JOIN envelope e ON e.trace_id = p.trace_id AND e.span_id = p.span_id
 WHERE e.span_id IS NULL OR p.op = 'create'
+
+-- name: detail_implied_shapes
+-- Whether $name may have implied publishes to $topic (analyzer_implied), by shape: spans of
+-- no role or consumer spans of $name, and consumer spans of another service naming $topic.
+SELECT (SELECT count(*) FROM a_shape WHERE service = $name AND (role IS NULL OR role = 'C'))
+     * (SELECT count(*) FROM a_shape WHERE role = 'C' AND service <> $name AND topic = $topic)
+
+-- name: detail_implied_publishes
+-- (when detail_implied_shapes says so) A span of $name, of no role or a consumer span that
+-- is no relay, under which a consumer span of another service naming $topic started
+-- without a producer (none as parent or by link, none of its message id): an implied
+-- publish (analyzer_implied), one per span.
+INSERT INTO d_rows
+WITH k AS (
+    SELECT r.trace_id, r.span_id, r.parent_span_id, r.msg_message_id
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.role = 'C' AND h.service <> $name AND h.topic = $topic
+      AND r.parent_span_id IS NOT NULL
+),
+x AS (
+    SELECT k.trace_id AS k_trace, k.span_id AS k_span, k.msg_message_id, x.trace_id,
+           x.span_id, x.start_time_unix_nano AS t0, x.end_time_unix_nano AS t1, xh.err,
+           xh.role
+    FROM k JOIN span_rows x ON x.trace_id = k.trace_id AND x.span_id = k.parent_span_id
+    JOIN a_shape xh ON xh.shape_id = x.shape_id
+    WHERE xh.service = $name AND (xh.role IS NULL OR xh.role = 'C')
+      AND x.start_time_unix_nano >= $since AND x.start_time_unix_nano < $until
+)
+SELECT DISTINCT x.trace_id, x.span_id, x.t0, x.t1, x.err, NULL::BIGINT AS queue_ns
+FROM x
+WHERE NOT EXISTS (SELECT 1 FROM span_links l JOIN span_rows p ON p.trace_id = l.linked_trace_id
+                                             AND p.span_id = l.linked_span_id
+                  JOIN a_shape ph ON ph.shape_id = p.shape_id
+                  WHERE l.trace_id = x.k_trace AND l.span_id = x.k_span AND ph.role = 'P')
+  AND NOT EXISTS (SELECT 1 FROM span_rows p JOIN a_shape ph ON ph.shape_id = p.shape_id
+                  WHERE x.msg_message_id IS NOT NULL AND p.msg_message_id = x.msg_message_id
+                    AND ph.role = 'P')
+  -- (not a relay: a consumer span with a producer child of its service naming $topic)
+  AND NOT (x.role = 'C'
+           AND EXISTS (SELECT 1 FROM span_rows y JOIN a_shape yh ON yh.shape_id = y.shape_id
+                       WHERE y.trace_id = x.trace_id AND y.parent_span_id = x.span_id
+                         AND yh.role = 'P' AND yh.service = $name AND yh.topic = $topic))
 
 -- name: detail_unnamed_producers
 -- Whether $name has producer spans naming no destination (by shape: no span is read).
