@@ -157,8 +157,6 @@ class Stager:
             self.run_each("analyzer_delivered")
         self.run("analyzer_producers")
         self.run("analyzer_matches")
-        if self.run("analyzer_push_shapes").fetchone()[0]:
-            self.run_each("analyzer_pushed")
         relays = bool(self.run("analyzer_relay_candidates").fetchone()[0])
         if relays:
             self.run_each("analyzer_relays")
@@ -183,6 +181,8 @@ class Stager:
         else:
             self.run("analyzer_inproc_none")
         self.run("analyzer_hops")
+        if self.run("analyzer_push_candidates").fetchone()[0]:
+            self.run_each("analyzer_pushed")
 
     def stage_window(self, since_ns: int | None, until_ns: int | None) -> None:
         """Everything of the window that no service filter changes: the spans' stages, the

@@ -140,7 +140,13 @@ SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS e
        -- (a client span to this host: a sidecar or local agent, analyzer_hops)
        is_loopback(server_address) AS loopback,
        msg_role(kind, msg_operation_type, msg_system, name) AS role,
-       msg_topic(dest, msg_system, msg_destination_kind) AS topic
+       msg_topic(dest, msg_system, msg_destination_kind) AS topic,
+       -- (a span of this shape under another service's producer span may be a delivery
+       -- pushed to it: no role, no messaging system, destination or database, analyzer_pushed)
+       msg_role(kind, msg_operation_type, msg_system, name) IS NULL
+           AND kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED') AND msg_system IS NULL
+           AND db_system IS NULL
+           AND msg_topic(dest, msg_system, msg_destination_kind) = 'unknown' AS push_child
 FROM (SELECT *, destination_name(msg_destination) AS dest FROM span_shapes)
 
 -- name: analyzer_src_all
@@ -198,7 +204,7 @@ SELECT r.trace_id, r.span_id, r.parent_span_id, hash(r.trace_id, r.span_id) AS s
        h.err, h.msg_system, h.op, r.msg_message_id AS msg_id,
        r.msg_conversation_id AS conv_id, h.cgroup, r.msg_batch_count AS batch_n,
        h.peer_service, h.server_address, h.db_system, h.role, h.topic, r.shape_id,
-       h.loopback
+       h.loopback, h.push_child
 FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
 WHERE r.start_time_unix_nano >= getvariable('a_window')[1]
   AND r.start_time_unix_nano < getvariable('a_window')[2]
@@ -425,74 +431,6 @@ SELECT m.* EXCLUDE (prio, c_shape, p_shape),
        ph.service AS p_service
 FROM a_match_t m JOIN a_shape ch ON ch.shape_id = m.c_shape
 JOIN a_shape ph ON ph.shape_id = m.p_shape
-
--- name: analyzer_push_shapes
--- Whether the window may have deliveries pushed with no messaging attributes (below): span
--- shapes of no role, messaging system, destination or database that another service's
--- producer shapes could be the parents of (their shapes).
-SELECT count(*) FROM a_shape s
-WHERE s.role IS NULL AND s.kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED')
-  AND s.msg_system IS NULL AND s.db_system IS NULL AND s.topic = 'unknown'
-  AND EXISTS (SELECT 1 FROM a_shape p WHERE p.role = 'P' AND p.service <> s.service)
-
--- name: analyzer_pushed
--- A span of no role naming no messaging system, destination or database (a SERVER or
--- INTERNAL span) whose parent is another service's producer span, a publish nothing else
--- consumed, is that message's delivery: the broker pushed it to a handler that knows
--- nothing of messaging but continued the message's context. A Pub/Sub push subscription's
--- request to Cloud Run, with cloudrunner-go's extractor the child of the message's create
--- span, an SNS-triggered Lambda's SERVER invocation span under the publish, Benthos'
--- INTERNAL input span. (A producer's child in its own service is how it sent, and a call
--- needs a client span: analyzer_hops. Beside a consumer span the publish reached, such a
--- span is a step of that delivery, as CAP's "Subscriber Invoke", or the broker's own, as
--- EMQX's process_message: publishes something consumed are not looked at.) Such spans take
--- a twin of their shape per destination that says they consume ('C', 'process', the
--- producer's topic and system), as analyzer_delivered's do, and are matched by their
--- parent here. Run only when analyzer_push_shapes found such shapes.
-CREATE OR REPLACE TEMP TABLE a_pushed AS
--- (the producer spans of publishes nothing consumed first, then the window's spans of such
--- shapes whose parent is one, by the span's own columns: a_spans would hash every span's
--- keys first, and a condition between a span's and a shape's service planned before the
--- join is a nested loop over every span)
-WITH u AS MATERIALIZED (
-    SELECT p.sk, p.canon, p.trace_id, p.span_id, p.t0, p.t1, p.shape_id, ph.service,
-           ph.topic, ph.msg_system
-    FROM a_prod_t p JOIN a_shape ph ON ph.shape_id = p.shape_id
-    ANTI JOIN a_match_t m ON m.p_canon = p.canon
-),
-s AS MATERIALIZED (
-    SELECT r.trace_id, r.span_id, r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
-           r.msg_message_id AS msg_id, r.shape_id, u.sk AS p_sk, u.service AS p_service
-    FROM a_rows r JOIN u ON u.trace_id = r.trace_id AND u.span_id = r.parent_span_id
-    WHERE r.shape_id IN (SELECT shape_id FROM a_shape
-                         WHERE role IS NULL AND kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED')
-                           AND msg_system IS NULL AND db_system IS NULL
-                           AND topic = 'unknown')
-      AND r.start_time_unix_nano >= getvariable('a_window')[1]
-      AND r.start_time_unix_nano < getvariable('a_window')[2]
-)
-SELECT s.trace_id, s.span_id, hash(s.trace_id, s.span_id) AS sk, s.p_sk AS pk, s.t0, s.t1,
-       s.msg_id, s.shape_id AS s_shape, u.shape_id AS p_shape, u.sk AS p_sk, u.canon,
-       u.trace_id AS p_trace, u.span_id AS p_span, u.t0 AS p_t0, u.t1 AS p_t1, u.topic,
-       u.msg_system, xor(s.shape_id, (hash(u.topic, u.msg_system) >> 2)::BIGINT) AS twin
-FROM s JOIN u ON u.sk = s.p_sk JOIN a_shape h ON h.shape_id = s.shape_id
-WHERE h.service <> s.p_service;
-INSERT INTO a_shape
-SELECT h.* REPLACE (x.twin AS shape_id, 'process' AS op, 'C' AS role, x.topic AS topic,
-                    x.msg_system AS msg_system)
-FROM a_shape h
-JOIN (SELECT DISTINCT s_shape, twin, topic, msg_system FROM a_pushed) x
-  ON x.s_shape = h.shape_id;
-INSERT INTO a_msg_t BY NAME
-SELECT trace_id, span_id, sk, pk, t0, t1,
-       CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, twin AS shape_id,
-       NULL AS batch_n, p_shape, false AS p_nested, false AS p_other
-FROM a_pushed;
-INSERT INTO a_match_t BY NAME
-SELECT sk AS c_sk, trace_id AS c_trace, span_id AS c_span, p_sk, p_trace, p_span,
-       canon AS p_canon, 1 AS prio, t0 - p_t1 AS queue_ns, t0 < p_t0 AS skew,
-       twin AS c_shape, p_shape
-FROM a_pushed
 
 -- name: analyzer_relay_candidates
 -- Whether a consumer span is the child of another service's consumer span (mostly none),
@@ -1020,21 +958,27 @@ pub AS (
 ),
 -- (pairs also holds a client span under a client span of its service, which no call is:
 -- what tells a service calling itself from its sidecar handing it a request, below)
-pairs AS MATERIALIZED (
+-- (pushed: a producer span and a span of another service under it naming no messaging
+-- system, destination or database, a delivery pushed to it if nothing else consumed that
+-- publish: candidates for analyzer_pushed, found by this join of every span to its parent)
+pairs_all AS MATERIALIZED (
     SELECT s.trace_id, s.sk AS s_sk, s.pk AS s_pk, p.pk AS p_pk, s.kind AS s_kind,
            p.service AS src_service, s.service AS dst, s.t0 AS s_t0,
            s.t1 AS s_t1, p.t0 AS p_t0, p.t1 AS p_t1, s.err OR p.err AS err,
            call_waited(p.kind, s.kind, p.t0, p.t1, s.t0, s.t1) AS w,
            p.kind = 'CLIENT' AND s.kind = 'CLIENT' AND p.service = s.service AS layered,
-           p.loopback AS p_loopback
+           p.loopback AS p_loopback, coalesce(p.role = 'P', false) AS pushed
     FROM a_spans s JOIN a_spans p ON p.sk = s.pk
-    WHERE s.role IS NULL AND p.role IS NULL
-      -- (a span with messaging attributes is no such call: Wolverine's handler span is a
-      -- child of the span that published its message, beside its receive span)
-      AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
-           OR (p.kind = 'CLIENT' AND s.kind = 'CLIENT' AND p.service = s.service)
-           OR (p.service <> s.service AND s.msg_system IS NULL))
+    WHERE s.role IS NULL AND (p.role IS NULL OR p.role = 'P')
+      AND ((p.role IS NULL
+            -- (a span with messaging attributes is no such call: Wolverine's handler span
+            -- is a child of the span that published its message, beside its receive span)
+            AND ((p.kind = 'CLIENT' AND s.kind = 'SERVER')
+                 OR (p.kind = 'CLIENT' AND s.kind = 'CLIENT' AND p.service = s.service)
+                 OR (p.service <> s.service AND s.msg_system IS NULL)))
+           OR (p.role = 'P' AND s.push_child AND p.service <> s.service))
 ),
+pairs AS (SELECT * FROM pairs_all WHERE NOT pushed),
 -- A client span reaching a server span of its own service is no call of the service to
 -- itself when no work of the service made it. Dapr's sidecar reports under its app's name:
 -- its client span handing the app a request is under the app's own client span to the
@@ -1140,22 +1084,86 @@ ext AS (
       AND s.sk NOT IN (SELECT k_sk FROM a_transported)
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
-       trace_id, sk, t0, t1, err, false AS skew FROM pub
+       trace_id, sk, t0, t1, err, false AS skew, NULL::UBIGINT AS pk FROM pub
 UNION ALL
 SELECT 'consume', 'topic:' || topic, 'service:' || service, trace_id, sk, t0, t1, err,
-       false FROM a_cons
+       false, NULL FROM a_cons
 UNION ALL
-SELECT 'route', 'topic:' || src, 'topic:' || dst, trace_id, sk, t0, t1, false, false
+SELECT 'route', 'topic:' || src, 'topic:' || dst, trace_id, sk, t0, t1, false, false, NULL
 FROM route
 UNION ALL
 SELECT 'call', 'service:' || src_service, 'service:' || dst, trace_id, sk, t0, t1, err,
-       skew FROM sync
+       skew, NULL FROM sync
 UNION ALL
 -- a peer that names a service we do have spans of is that service, not an external
 SELECT 'call', 'service:' || e.service,
        CASE WHEN e.peer IN (SELECT service FROM services) THEN 'service:' || e.peer
             ELSE 'external:' || e.peer END,
-       e.trace_id, e.sk, e.t0, e.t1, e.err, false FROM ext e
+       e.trace_id, e.sk, e.t0, e.t1, e.err, false, NULL FROM ext e
+UNION ALL
+-- (candidates of analyzer_pushed, keyed by their parent producer span: pk)
+SELECT 'pushed', NULL, 'service:' || dst, trace_id, s_sk, s_t0, s_t1, false, false, s_pk
+FROM pairs_all WHERE pushed
+
+-- name: analyzer_push_candidates
+-- Whether analyzer_hops found spans that may be deliveries pushed with no messaging
+-- attributes (its 'pushed' rows: mostly none).
+SELECT count(*) FROM a_hops WHERE type = 'pushed'
+
+-- name: analyzer_pushed
+-- A span of no role naming no messaging system, destination or database (a SERVER or
+-- INTERNAL span) whose parent is another service's producer span, a publish nothing else
+-- consumed, is that message's delivery: the broker pushed it to a handler that knows
+-- nothing of messaging but continued the message's context. A Pub/Sub push subscription's
+-- request to Cloud Run, with cloudrunner-go's extractor the child of the message's create
+-- span, an SNS-triggered Lambda's SERVER invocation span under the publish, Benthos'
+-- INTERNAL input span. (A producer's child in its own service is how it sent, and a call
+-- needs a client span: analyzer_hops. Beside a consumer span the publish reached, such a
+-- span is a step of that delivery, as CAP's "Subscriber Invoke", or the broker's own, as
+-- EMQX's process_message: publishes something consumed are not looked at.) analyzer_hops
+-- found the candidates in its join of the spans to their parents (type 'pushed', pk the
+-- producer span): such spans take a twin of their shape per destination that says they
+-- consume ('C', 'process', the producer's topic and system), as analyzer_delivered's do,
+-- their match by parent and their delivery and hop, and the other candidates are dropped.
+-- Run only when analyzer_push_candidates found some. (The stages before the hops do not
+-- see these deliveries: they name the producer's destination, so no route or destination
+-- that analyzer_hops' went gives depends on them.)
+CREATE OR REPLACE TEMP TABLE a_pushed AS
+WITH h AS MATERIALIZED (SELECT trace_id, sk, pk, t0, t1 FROM a_hops WHERE type = 'pushed')
+SELECT h.trace_id, s.span_id, h.sk, h.pk, h.t0, h.t1, s.msg_id, s.shape_id AS s_shape,
+       s.service, s.err, p.shape_id AS p_shape, p.sk AS p_sk, p.canon, p.trace_id AS p_trace,
+       p.span_id AS p_span, p.t0 AS p_t0, p.t1 AS p_t1, ph.topic, ph.msg_system,
+       xor(s.shape_id, (hash(ph.topic, ph.msg_system) >> 2)::BIGINT) AS twin
+FROM h JOIN a_prod_t p ON p.sk = h.pk
+JOIN a_shape ph ON ph.shape_id = p.shape_id
+JOIN (SELECT sk, span_id, msg_id, shape_id, service, err FROM a_spans
+      WHERE sk IN (SELECT sk FROM h)) s ON s.sk = h.sk
+ANTI JOIN a_match_t m ON m.p_canon = p.canon;
+INSERT INTO a_shape
+SELECT h.* REPLACE (x.twin AS shape_id, 'process' AS op, 'C' AS role, x.topic AS topic,
+                    x.msg_system AS msg_system)
+FROM a_shape h
+JOIN (SELECT DISTINCT s_shape, twin, topic, msg_system FROM a_pushed) x
+  ON x.s_shape = h.shape_id;
+INSERT INTO a_msg_t BY NAME
+SELECT trace_id, span_id, sk, pk, t0, t1,
+       CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, twin AS shape_id,
+       NULL AS batch_n, p_shape, false AS p_nested, false AS p_other
+FROM a_pushed;
+INSERT INTO a_match_t BY NAME
+SELECT sk AS c_sk, trace_id AS c_trace, span_id AS c_span, p_sk, p_trace, p_span,
+       canon AS p_canon, 1 AS prio, t0 - p_t1 AS queue_ns, t0 < p_t0 AS skew,
+       twin AS c_shape, p_shape
+FROM a_pushed;
+INSERT INTO a_cons_t BY NAME
+SELECT trace_id, span_id, sk, twin AS shape_id, t0, t1,
+       CASE WHEN msg_id IS NOT NULL THEN hash(msg_id) END AS mid, NULL AS alt_topic
+FROM a_pushed;
+INSERT INTO a_hops BY NAME
+SELECT 'consume' AS type, 'topic:' || topic AS src, 'service:' || service AS dst, trace_id,
+       sk, t0, t1, err, false AS skew
+FROM a_pushed;
+DELETE FROM a_hops WHERE type = 'pushed'
 
 -- name: analyzer_trace_pairs
 -- Pairs of traces in the window that belong to one flow: producer/consumer pairs across
