@@ -9,6 +9,13 @@ consumer/producer pairs (``a_match``), counted deliveries (``a_cons``), every ho
 per-trace rows (``a_traces``) and flow instances (``a_flows``). ``a_msg``, ``a_prod``,
 ``a_match`` and ``a_cons`` are views over ``*_t`` tables that keep shape ids instead of
 the shapes' strings.
+
+A few stages run only when a cheap count says the window holds what they look for (mostly
+it does not): a broker's own spans between a publish and its consumers (``a_relay``), a
+consumer under the HTTP request its message went out as (``a_transported``), a consumer
+sent its message by a span that traced no publish (``a_implied``), and, after the hops, a
+delivery pushed to a span with no messaging attributes (``a_pushed``). Each adds twin
+shapes, producers or matches to the tables above rather than a path of its own.
 """
 
 from __future__ import annotations

@@ -401,6 +401,8 @@ def eventgrid_publish(attrs: dict[str, Any], name: str) -> dict[str, str]:
     if name.lower().startswith(EVENTGRID_SCOPES):
         return {"msg_system": "eventgrid", "msg_operation_type": "send"}
     url = _first(attrs, ("url.full", "http.url"))
+    if not (isinstance(url, str) and EVENTGRID_HOST_SUFFIX in url):  # (most spans: cheap)
+        return {}
     host = host_of(url)
     if host is None or not host.endswith(EVENTGRID_HOST_SUFFIX):
         return {}
