@@ -137,6 +137,8 @@ def cmd_demo(args: argparse.Namespace) -> int:
                            speed=args.speed, loops=1, shift=True, progress=False,
                            headers=headers, fresh_ids=loop > 0)
                 except Exception as exc:  # keep the demo alive; say what went wrong
+                    if stop.is_set():  # (the collector stopped under it: Ctrl-C, no failure)
+                        return
                     print(f"choreoscope demo: replay of {path.name} failed: {exc}", flush=True)
                     stop.wait(2)
             loop += 1

@@ -50,3 +50,26 @@ def test_demo_serves_and_replays_every_scenario(tmp_path):
     # Two rounds, the second with fresh ids: twice the spans, none lost, none doubled.
     assert stored == 2 * expected
     assert traces % 2 == 0
+
+
+def test_demo_stopped_while_replaying_says_nothing_failed(tmp_path):
+    """Ctrl-C (here SIGTERM) in the middle of a replay stops the collector under the feeding
+    thread: the demo exits cleanly without reporting the replay it cut short as failed."""
+    db = tmp_path / "demo.duckdb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "choreoscope.cli", "demo", "--db", str(db), "--no-ui",
+         "--grpc-port", "0", "--http-port", "0", "--speed", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the feed runs
+        if "in a loop" in proc.stdout.readline():
+            break
+    time.sleep(1.5)  # (replaying at full speed, round after round)
+    proc.send_signal(signal.SIGTERM)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "failed" not in out, out
+    con = duckdb.connect(str(db), read_only=True)
+    assert con.execute("SELECT count(*) FROM spans").fetchone()[0] > 0
+    con.close()
