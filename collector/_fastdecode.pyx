@@ -37,7 +37,7 @@ from collector.conventions import (
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
     KAFKA_OFFSET_KEYS as _KAFKA_OFFSET_KEYS,
     AZURE_NAMESPACE_SYSTEMS as _AZURE_NAMESPACE_SYSTEMS,
-    PEER_SERVICE_SYSTEMS as _PEER_SERVICE_SYSTEMS,
+    PEER_SERVICE_SYSTEMS as _PEER_SERVICE_SYSTEMS, COMPONENT_SYSTEMS as _COMPONENT_SYSTEMS,
     rabbitmq_reply_destination as _rabbitmq_reply_destination,
 )
 from collector.decode import (
@@ -165,6 +165,7 @@ _KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
 _KAFKA_OFFSET_KEY_0, _KAFKA_OFFSET_KEY_1 = (k.encode() for k in _KAFKA_OFFSET_KEYS)
 _AZ_NAMESPACE_KEY = [b"az.namespace"]
 _PEER_SERVICE_KEY = [b"peer.service"]
+_COMPONENT_KEY = [b"component"]
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -1688,7 +1689,10 @@ cdef class _Decoder:
         if isinstance(ns, str) and ns in _AZURE_NAMESPACE_SYSTEMS:
             return _AZURE_NAMESPACE_SYSTEMS[ns]
         peer = self.first_value(_PEER_SERVICE_KEY)  # (PEER_SERVICE_SYSTEMS)
-        return _PEER_SERVICE_SYSTEMS.get(peer) if isinstance(peer, str) else None
+        if isinstance(peer, str) and peer in _PEER_SERVICE_SYSTEMS:
+            return _PEER_SERVICE_SYSTEMS[peer]
+        comp = self.first_value(_COMPONENT_KEY)  # (COMPONENT_SYSTEMS: Camel's endpoints)
+        return _COMPONENT_SYSTEMS.get(comp) if isinstance(comp, str) else None
 
     cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):
         """Whether ``av`` is the string ``text`` (``ln`` bytes)."""

@@ -138,6 +138,15 @@ AZURE_NAMESPACE_SYSTEMS = {"Microsoft.ServiceBus": "servicebus",
 # The Vert.x Kafka client's tracer names the destination but no system: its spans say
 # peer.service 'kafka' (vertx-kafka-client common/tracing/TraceTags.java), the broker.
 PEER_SERVICE_SYSTEMS = {"kafka": "kafka"}
+# Apache Camel's tracing (camel-opentelemetry2, camel-opentelemetry) names an endpoint's
+# destination but its messaging system only by the endpoint's component ('component':
+# 'camel-kafka', also the URI's scheme).
+COMPONENT_SYSTEMS = {"camel-kafka": "kafka", "camel-rabbitmq": "rabbitmq",
+                     "camel-spring-rabbitmq": "rabbitmq", "camel-jms": "jms",
+                     "camel-activemq": "activemq", "camel-amqp": "amqp",
+                     "camel-nats": "nats", "camel-pulsar": "pulsar",
+                     "camel-google-pubsub": "gcp_pubsub", "camel-aws2-sqs": "aws_sqs",
+                     "camel-paho": "mqtt", "camel-paho-mqtt5": "mqtt"}
 # Azure Event Grid's SDKs tag no messaging attribute at all. Their client's scope span is the
 # publish ("EventGridPublisherClient.SendEvents" in .NET, ".send" in Python, the namespace
 # client's "EventGridSenderClient.Send"), and the HTTP request under it names the topic: a
@@ -460,7 +469,8 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
         system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
             next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None) or \
             _lookup(AZURE_NAMESPACE_SYSTEMS, attrs.get("az.namespace")) or \
-            _lookup(PEER_SERVICE_SYSTEMS, attrs.get("peer.service"))
+            _lookup(PEER_SERVICE_SYSTEMS, attrs.get("peer.service")) or \
+            _lookup(COMPONENT_SYSTEMS, attrs.get("component"))
         if system is not None:
             norm["msg_system"] = system
     system = str(norm.get("msg_system")).lower()

@@ -254,9 +254,8 @@ def test_camel_opentelemetry2_kafka_route_through_seda_with_span_kinds():
     assert a.edge("topic:orders->service:router")["queue_p50_ms"] == 14.0
     assert a.edge("topic:invoices->service:billing")["queue_p50_ms"] == 23.0
     assert _flows(a) == [("orders-api", N, 1.0)]
-    # (the system: Camel names it only as component "camel-kafka" and in its URI scheme,
-    # which nothing reads yet: left alone, see the session note)
-    assert _systems(a) == {"topic:orders": None, "topic:invoices": None}
+    # (the system: Camel names it only as its component, "camel-kafka")
+    assert _systems(a) == {"topic:orders": "kafka", "topic:invoices": "kafka"}
 
 
 # Not supported (left alone, see the session note): camel-opentelemetry2 before span kinds

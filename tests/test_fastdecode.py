@@ -552,6 +552,9 @@ def test_messaging_precedence():
         # Vert.x Kafka's tracer: the destination and peer.service 'kafka', no system
         [("messaging.destination.name", "orders"), ("peer.service", "kafka")],
         [("messaging.destination.name", "orders"), ("peer.service", "billing")],
+        # Camel's endpoints: the system only as the component
+        [("messaging.destination.name", "orders"), ("component", "camel-kafka")],
+        [("messaging.destination.name", "orders"), ("component", "camel-timer")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -604,7 +607,7 @@ def test_messaging_precedence():
     assert col["msg_message_id"][xray + 7] == "m1"
     assert col["msg_destination"][xray + 8:xray + 11] == ["examples", "examples", None]
     assert col["msg_system"][xray + 8:xray + 11] == ["amqp", "amqp", None]
-    assert col["msg_system"][xray + 11:xray + 13] == ["kafka", None]
+    assert col["msg_system"][xray + 11:xray + 15] == ["kafka", None, "kafka", None]
 
 
 def test_eventgrid_publishes_named_by_their_sdk_and_url():
