@@ -40,6 +40,7 @@ from typing import Any
 from analyzer import analyze
 from tests.analysis_checks import analysed_each, edges_of, flows_of, systems_of
 from tests.builders import SpanRef, SpanSet
+from tests.test_analyzer_azure_sdks import _js_sb  # (a span of @azure/service-bus 7.7+)
 
 N = 3
 SB_HOST = "shop.servicebus.windows.net"
@@ -433,17 +434,6 @@ def _eh(b: SpanSet, service: str, name: str, kind: str, op: str | None = None,
     attrs = {"az.namespace": "Microsoft.EventHub", "messaging.system": "eventhubs",
              "server.address": EH_HOST, "messaging.destination.name": "orders",
              **({"messaging.operation": op} if op else {}), **kw.pop("attrs", {})}
-    return b.span(service, name, kind=kind, attrs=attrs, **kw)
-
-
-def _js_sb(b: SpanSet, service: str, name: str, kind: str, op: str, entity: str,
-           **kw: Any) -> SpanRef:
-    """A span of @azure/service-bus 7.7+ (toSpanOptions)."""
-    key = ("messaging.source.name" if op in ("receive", "process")
-           else "messaging.destination.name")
-    attrs = {"az.namespace": "Microsoft.ServiceBus", "messaging.system": "servicebus",
-             key: entity, "messaging.operation": op, "net.peer.name": SB_HOST,
-             **kw.pop("attrs", {})}
     return b.span(service, name, kind=kind, attrs=attrs, **kw)
 
 

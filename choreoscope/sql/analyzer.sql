@@ -433,9 +433,11 @@ FROM a_match_t m JOIN a_shape ch ON ch.shape_id = m.c_shape
 JOIN a_shape ph ON ph.shape_id = m.p_shape
 
 -- name: analyzer_relay_candidates
--- Whether a consumer span is the child of another service's consumer span (mostly none),
--- as under a broker's own spans (below).
-SELECT count(*) FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
+-- The consumer spans that are children of another service's consumer span (mostly none),
+-- as under a broker's own spans (below): their count says whether analyzer_relays runs.
+CREATE OR REPLACE TEMP TABLE a_relay_x AS
+SELECT m.sk, m.pk, h.service, h.topic, ph.service AS r_service
+FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
 JOIN a_shape ph ON ph.shape_id = m.p_shape
 WHERE h.role = 'C' AND ph.role = 'C' AND ph.service <> h.service
 
@@ -450,12 +452,7 @@ WHERE h.role = 'C' AND ph.role = 'C' AND ph.service <> h.service
 -- (analyzer_hops). Its consumer children have its message by inheritance (analyzer_matches)
 -- and pass it to their own nested consumer spans (a binder's process span under its
 -- receive), which inherit it here. A consumer under another service's consumer span that
--- is no relay does not. Run only when analyzer_relay_candidates found some.
-CREATE OR REPLACE TEMP TABLE a_relay_x AS
-SELECT m.sk, m.pk, h.service, h.topic, ph.service AS r_service
-FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
-JOIN a_shape ph ON ph.shape_id = m.p_shape
-WHERE h.role = 'C' AND ph.role = 'C' AND ph.service <> h.service;
+-- is no relay does not. Run only when analyzer_relay_candidates found some (a_relay_x).
 CREATE OR REPLACE TEMP TABLE a_relay AS
 SELECT DISTINCT x.pk AS sk, y.sk AS send_sk
 FROM a_relay_x x JOIN a_msg_t y ON y.pk = x.pk
@@ -486,12 +483,14 @@ CREATE OR REPLACE TEMP TABLE a_relay AS
 SELECT NULL::UBIGINT AS sk, NULL::UBIGINT AS send_sk WHERE false
 
 -- name: analyzer_transport_candidates
--- Whether a consumer span under a span that is no messaging span has no producer by
--- context (mostly none): it may have been pushed over HTTP (below).
+-- The consumer spans under a span that is no messaging span with no producer by context
+-- (mostly none): they may have been pushed over HTTP (below). Their count says whether
+-- analyzer_transported runs.
 -- (the few such spans first, then the matches for them: an anti-join read the other way
 -- builds a table of every match)
-SELECT count(*) FROM (
-    SELECT sk FROM a_msg_t m
+CREATE OR REPLACE TEMP TABLE a_transport_c AS
+SELECT x.* FROM (
+    SELECT m.sk, m.pk, m.trace_id, m.span_id, m.t0, m.shape_id FROM a_msg_t m
     WHERE m.pk IS NOT NULL AND m.p_shape IS NULL
       AND m.shape_id IN (SELECT shape_id FROM a_shape WHERE role = 'C')
 ) x ANTI JOIN (SELECT c_sk FROM a_match_t WHERE prio <= 2) a ON a.c_sk = x.sk
@@ -502,13 +501,10 @@ SELECT count(*) FROM (
 -- message by context (whatever message id joined them): the publish went out as the HTTP request (the CloudEvents Go SDK's HTTP
 -- client and receiver put a request's spans between its send and process spans). The
 -- request is how the message was pushed, no call (a_transported, analyzer_hops). Run only
--- when analyzer_transport_candidates found such consumers.
+-- when analyzer_transport_candidates found such consumers (a_transport_c).
 CREATE OR REPLACE TEMP TABLE a_transported AS
 WITH c AS MATERIALIZED (
-    SELECT m.sk, m.pk, m.trace_id, m.span_id, m.t0, m.shape_id, h.service
-    FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
-    ANTI JOIN (SELECT c_sk FROM a_match_t WHERE prio <= 2) a ON a.c_sk = m.sk
-    WHERE m.pk IS NOT NULL AND m.p_shape IS NULL AND h.role = 'C'
+    SELECT t.*, h.service FROM a_transport_c t JOIN a_shape h ON h.shape_id = t.shape_id
 ),
 srv AS MATERIALIZED (
     SELECT s.sk, s.pk, s.service FROM a_spans s
