@@ -1071,6 +1071,9 @@ ext AS (
           FROM a_spans
           WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL) s
     WHERE s.peer IS NOT NULL AND s.sk NOT IN (SELECT sk FROM sync)
+      -- (nor one whose server it did not wait for, a call keyed by that server in sync: a
+      -- client span of no duration, a mark, reached its server all the same)
+      AND s.sk NOT IN (SELECT s_pk FROM pairs WHERE s_kind = 'SERVER' AND NOT w)
       AND s.sk NOT IN (SELECT pk FROM a_msg_t WHERE pk IS NOT NULL)
       AND s.sk NOT IN (SELECT sk FROM transport)
       -- (nor a client span handing its service a request, nor one to this host that has
@@ -1676,36 +1679,50 @@ FROM a_match m
 -- span of that service.
 
 -- name: detail_rows_publish
--- A publish is an outermost producer span, as in analyzer_producers: a 'create' under a batch
--- send is a message of its own, and the send around (or linking to) such creates is not one
--- (the analysis counts that envelope only if a consumer was joined to it: rare, not looked
--- for here).
+-- A publish is an outermost producer span, as in analyzer_producers: a producer span under
+-- a producer span (of any service) for the same destination, or where either names none,
+-- belongs to its outermost one (three levels, as there), whose destination is the one any
+-- of them names; a 'create' under a batch send is a message of its own, and the send
+-- around (or linking to) such creates is not one (the analysis counts that envelope only
+-- if a consumer was joined to it: rare, not looked for here).
 CREATE OR REPLACE TEMP TABLE d_rows AS
-WITH p AS (     -- (role and topic per shape, a_shape)
+WITH a AS (     -- producer spans naming $topic or none (role and topic per shape, a_shape)
     SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
-           r.end_time_unix_nano AS t1, h.err, coalesce(h.op, '') AS op
+           r.end_time_unix_nano AS t1, h.err, coalesce(h.op, '') AS op, h.topic, h.service
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
-      AND h.service = $name AND h.topic = $topic AND h.role = 'P'
+      AND h.role = 'P' AND (h.topic IN ($topic, 'unknown') OR $topic = 'unknown')
 ),
 -- (equi-joins only: a condition on both sides in an ANTI JOIN's ON makes DuckDB compare
 -- every pair, 0.8 s for 14k producers)
-nested AS (    -- inside a producer span of the same publish
-    SELECT c.trace_id, c.span_id
-    FROM p c JOIN p q ON q.trace_id = c.trace_id AND q.span_id = c.parent_span_id
-    WHERE NOT (c.op = 'create' AND q.op <> 'create')
+n AS (          -- whether each is nested in its parent (a_msg's p_nested)
+    SELECT c.*, coalesce(q.span_id IS NOT NULL AND NOT (c.op = 'create' AND q.op <> 'create')
+                         AND (c.topic = q.topic OR c.topic = 'unknown'
+                              OR q.topic = 'unknown'), false) AS nested
+    FROM a c LEFT JOIN a q ON q.trace_id = c.trace_id AND q.span_id = c.parent_span_id
+),
+g AS (          -- each publish: its outermost span, destination and error
+    SELECT c.trace_id,
+           CASE WHEN NOT c.nested THEN c.span_id WHEN NOT q.nested THEN q.span_id
+                ELSE q.parent_span_id END AS canon,
+           coalesce(max(c.topic) FILTER (WHERE c.topic <> 'unknown'), 'unknown') AS topic,
+           bool_or(c.err) AS err
+    FROM n c LEFT JOIN n q ON q.trace_id = c.trace_id AND q.span_id = c.parent_span_id
+    GROUP BY ALL
 ),
 envelope AS (  -- a send around (or linking to) the creates of its messages
-    SELECT k.trace_id, k.parent_span_id AS span_id FROM p k WHERE k.op = 'create'
+    SELECT k.trace_id, k.parent_span_id AS span_id FROM a k
+    WHERE k.op = 'create' AND k.service = $name AND k.topic = $topic
     UNION
     SELECT l.trace_id, l.span_id FROM span_links l
-    JOIN p k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
+    JOIN a k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
+    WHERE k.service = $name AND k.topic = $topic
 )
-SELECT p.trace_id, p.span_id, p.t0, p.t1, p.err, NULL::BIGINT AS queue_ns
-FROM p
-ANTI JOIN nested n ON n.trace_id = p.trace_id AND n.span_id = p.span_id
+SELECT p.trace_id, p.span_id, p.t0, p.t1, g.err, NULL::BIGINT AS queue_ns
+FROM n p
+JOIN g ON g.trace_id = p.trace_id AND g.canon = p.span_id
 LEFT JOIN envelope e ON e.trace_id = p.trace_id AND e.span_id = p.span_id
-WHERE e.span_id IS NULL OR p.op = 'create'
+WHERE p.service = $name AND g.topic = $topic AND (e.span_id IS NULL OR p.op = 'create')
 
 -- name: detail_implied_shapes
 -- Whether $name may have implied publishes to $topic (analyzer_implied), by shape: spans of
@@ -1758,19 +1775,41 @@ SELECT count(*) FROM a_shape WHERE service = $name AND role = 'P' AND topic = 'u
 -- (run only when $name has producer spans naming no destination: it reads every consumer
 -- span. Three statements, split on their semicolons: none in these comments.) A publish
 -- naming no destination went where all its deliveries say it came from, as in
--- analyzer_hops (here its deliveries are the consumer spans that are its children or
--- link to it): it leaves the 'unknown' edge's rows and joins its destination's.
+-- analyzer_hops (here its deliveries are the consumer spans that are children of, link
+-- to, or carry the message id of any span of it): it leaves the 'unknown' edge's rows and joins its destination's.
+-- Its spans are those detail_rows_publish groups: a producer span naming none under
+-- another of $name's belongs to that one (its grandparent's if that one is nested too), and
+-- one under a producer span naming a destination is that publish's, named already.
 CREATE OR REPLACE TEMP TABLE d_went AS
-WITH u AS (     -- (roles and topics per shape, a_shape)
-    SELECT r.trace_id, r.span_id, r.start_time_unix_nano AS t0, r.end_time_unix_nano AS t1,
-           h.err
+WITH u0 AS (     -- (roles and topics per shape, a_shape)
+    SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
+           r.end_time_unix_nano AS t1, h.err, coalesce(h.op, '') AS op, r.msg_message_id
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.service = $name AND h.topic = 'unknown' AND h.role = 'P'
+),
+named AS (       -- producer spans naming a destination that are parents of those
+    SELECT q.trace_id, q.span_id FROM span_rows q
+    SEMI JOIN u0 ON u0.trace_id = q.trace_id AND u0.parent_span_id = q.span_id
+    WHERE q.shape_id IN (SELECT shape_id FROM a_shape WHERE role = 'P' AND topic <> 'unknown')
+),
+n AS (           -- whether each is nested in its parent
+    SELECT c.*, coalesce(q.span_id IS NOT NULL
+                         AND NOT (c.op = 'create' AND q.op <> 'create'), false) AS nested
+    FROM u0 c LEFT JOIN u0 q ON q.trace_id = c.trace_id AND q.span_id = c.parent_span_id
+    ANTI JOIN named x ON x.trace_id = c.trace_id AND x.span_id = c.parent_span_id
+),
+u AS (           -- each span with the outermost span of its publish (canon)
+    SELECT c.trace_id, c.span_id, c.err,
+           CASE WHEN NOT c.nested THEN c.span_id WHEN NOT q.nested THEN q.span_id
+                ELSE q.parent_span_id END AS canon
+    FROM n c LEFT JOIN n q ON q.trace_id = c.trace_id AND q.span_id = c.parent_span_id
+    WHERE NOT c.nested OR q.span_id IS NOT NULL
 )
-SELECT u.trace_id, u.span_id, any_value(u.t0) AS t0, any_value(u.t1) AS t1,
-       any_value(u.err) AS err, min(c.topic) AS topic
-FROM u JOIN (
+SELECT u.trace_id, u.canon AS span_id, any_value(o.t0) AS t0, any_value(o.t1) AS t1,
+       bool_or(u.err) AS err, min(c.topic) AS topic
+FROM u JOIN u0 o ON o.trace_id = u.trace_id AND o.span_id = u.canon
+JOIN (
     SELECT r.trace_id, r.parent_span_id, h.topic
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
@@ -1782,9 +1821,20 @@ FROM u JOIN (
     JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.role = 'C'
+    UNION ALL
+    -- (and those of its message id that reach no producer span by context: joined to it
+    -- by that id, as analyzer_matches joins them when nothing stronger does)
+    SELECT m.trace_id, m.span_id, h.topic
+    FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    JOIN u0 m ON m.msg_message_id = r.msg_message_id
+    ANTI JOIN (SELECT q.trace_id, q.span_id FROM span_rows q
+               WHERE q.shape_id IN (SELECT shape_id FROM a_shape WHERE role = 'P')) q
+        ON q.trace_id = r.trace_id AND q.span_id = r.parent_span_id
+    WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
+      AND h.role = 'C' AND coalesce(r.link_count, 0) = 0
 ) c ON c.trace_id = u.trace_id AND c.parent_span_id = u.span_id
 WHERE c.topic <> 'unknown'
-GROUP BY u.trace_id, u.span_id HAVING count(DISTINCT c.topic) = 1;
+GROUP BY u.trace_id, u.canon HAVING count(DISTINCT c.topic) = 1;
 DELETE FROM d_rows USING d_went w
 WHERE d_rows.trace_id = w.trace_id AND d_rows.span_id = w.span_id;
 INSERT INTO d_rows
@@ -1807,10 +1857,11 @@ c AS (     -- (roles and topics come from the shapes, a_shape: decided once per 
     SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
            r.end_time_unix_nano AS t1, h.err, r.msg_message_id,
            CASE WHEN h.role = 'P' THEN 'process' ELSE h.op END AS op, h.kind, h.name, h.topic,
-           r.msg_batch_count AS batch_n
+           r.msg_batch_count AS batch_n, r.shape_id
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
-      AND h.service = $name AND h.topic IN ($topic, 'unknown')
+      -- (all of $name's for the 'unknown' edge: one naming none may belong to another's)
+      AND h.service = $name AND (h.topic IN ($topic, 'unknown') OR $topic = 'unknown')
       AND (h.role = 'C'
            -- (a SERVER span saying it sends under another service's publish to its
            -- destination is that message's delivery: analyzer_delivered, d_served)
@@ -1820,7 +1871,7 @@ c AS (     -- (roles and topics come from the shapes, a_shape: decided once per 
     -- (a delivery pushed to a handler that knows nothing of messaging: analyzer_pushed,
     -- d_pushed)
     SELECT trace_id, span_id, parent_span_id, t0, t1, err, msg_message_id, op, kind, name,
-           topic, batch_n
+           topic, batch_n, NULL::BIGINT
     FROM d_pushed
 ),
 reach AS MATERIALIZED (   -- the producer spans each consumer span reaches by parent or link (ctx),
@@ -1843,7 +1894,7 @@ reach AS MATERIALIZED (   -- the producer spans each consumer span reaches by pa
     FROM c
     JOIN span_rows p ON p.msg_message_id = c.msg_message_id
     JOIN a_shape ph ON ph.shape_id = p.shape_id
-    WHERE ph.role = 'P' AND ph.topic IN ($topic, 'unknown')
+    WHERE ph.role = 'P' AND (ph.topic IN ($topic, 'unknown') OR $topic = 'unknown')
 ),
 own AS (SELECT DISTINCT trace_id, span_id FROM reach WHERE ctx),  -- has its own context
 linking AS (SELECT DISTINCT l.trace_id, l.span_id FROM lk l
@@ -1863,8 +1914,8 @@ multi AS MATERIALIZED (   -- spans reaching several producers by context (few)
     SELECT trace_id, span_id FROM reach WHERE ctx
     GROUP BY trace_id, span_id HAVING min(hash(p_trace, p_span)) <> max(hash(p_trace, p_span))
 ),
-batch_names AS MATERIALIZED (   -- (the names of those spans: batch consumers)
-    SELECT DISTINCT x.name FROM c x
+batch_shapes AS MATERIALIZED (   -- (the shapes of those spans: batch consumers)
+    SELECT DISTINCT x.shape_id FROM c x
     SEMI JOIN multi m ON m.trace_id = x.trace_id AND m.span_id = x.span_id
 ),
 counting AS MATERIALIZED (   -- (names of polls that count their messages: analyzer_consumers)
@@ -1885,10 +1936,10 @@ empty AS (     -- a poll naming no message where polls like it name theirs: it c
                         AND EXISTS (SELECT 1 FROM a_shape d WHERE d.service = $name
                                        AND d.role = 'C' AND d.topic <> 'unknown')))))
     UNION ALL
-    -- (a batch consumer's span naming no message: an empty batch, analyzer_consumers'
+    -- (a span of a batch consumer's shape naming no message: an empty batch, analyzer_consumers'
     -- empty_batches)
     SELECT c.trace_id, c.span_id FROM c
-    SEMI JOIN batch_names bn ON bn.name = c.name
+    SEMI JOIN batch_shapes bn ON bn.shape_id = c.shape_id
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN linking k ON k.trace_id = c.trace_id AND k.span_id = c.span_id
     WHERE c.msg_message_id IS NULL
@@ -1993,13 +2044,19 @@ counted AS (   -- one per delivery: not the inner span of nested consumer spans 
                       WHERE l.trace_id = c.trace_id AND l.span_id = c.span_id)
 ),
 -- (the destination of a counted span naming none: its outer consumer's, else its producer's)
-ptopic AS (     -- (its producer's, or that of a producer span inside it: the publish's)
+ptopic AS (     -- (its producer's, or that of a producer span inside it or around it: the
+                -- publish's)
     SELECT x.trace_id, x.span_id, max(x.topic) AS topic FROM (
         SELECT r.trace_id, r.span_id, r.p_topic AS topic FROM reach r
         UNION ALL
         SELECT r.trace_id, r.span_id, ih.topic FROM reach r
         JOIN span_rows i ON i.trace_id = r.p_trace AND i.parent_span_id = r.p_span
         JOIN a_shape ih ON ih.shape_id = i.shape_id AND ih.role = 'P'
+        UNION ALL
+        SELECT r.trace_id, r.span_id, oh.topic FROM reach r
+        JOIN span_rows o ON o.trace_id = r.p_trace AND o.span_id = r.p_parent
+        JOIN a_shape oh ON oh.shape_id = o.shape_id AND oh.role = 'P'
+        WHERE r.p_topic = 'unknown'
     ) x SEMI JOIN c ON c.trace_id = x.trace_id AND c.span_id = x.span_id
                    AND c.topic = 'unknown'
     WHERE x.topic <> 'unknown' GROUP BY x.trace_id, x.span_id
@@ -2009,7 +2066,8 @@ mine AS (
     LEFT JOIN c o ON o.trace_id = k.trace_id AND o.span_id = k.parent_span_id
                  AND o.topic <> 'unknown'
     LEFT JOIN ptopic pt ON pt.trace_id = k.trace_id AND pt.span_id = k.span_id
-    WHERE k.topic = $topic OR (k.topic = 'unknown' AND coalesce(o.topic, pt.topic) = $topic)
+    WHERE CASE WHEN k.topic <> 'unknown' THEN k.topic
+               ELSE coalesce(o.topic, pt.topic, 'unknown') END = $topic
 ),
 -- (a message created before the send carrying it: its queue time starts when that send
 -- ended, as in analyzer_sent: d_carried, see detail_carried)
@@ -2301,10 +2359,11 @@ FROM d_external($since, $until, $name, $target) e
 -- name: detail_external_calls
 -- Calls to a peer without spans ($target): from one service (svc), or from all (svc NULL).
 -- A table macro, so the queries below read them alike. As analyzer_hops' ext, not a client
--- span with a span under it that makes it a call to that span's service (one it waited
--- for: call_waited), a publish or poll (a messaging span), or its service's call to itself
--- or its sidecar's request to its app (a server span of its service); nor one to this host
--- with a client span of its service under it (an app's call to its Dapr sidecar).
+-- span with a span under it that makes it a call to that span's service (waited for or
+-- not: a client span of no duration is a mark), a publish or poll (a messaging span), or
+-- its service's call to itself or its sidecar's request to its app (a server span of its
+-- service); nor one to this host with a client span of its service under it (an app's
+-- call to its Dapr sidecar).
 CREATE OR REPLACE TEMP MACRO d_external(since, until, svc, target) AS TABLE
 SELECT e.trace_id, e.span_id, e.parent_span_id, e.service_name, e.server_address,
        e.db_system, e.start_time_unix_nano AS t0, e.end_time_unix_nano AS t1,
@@ -2320,10 +2379,7 @@ WHERE e.start_time_unix_nano >= since AND e.start_time_unix_nano < until
         AND c.start_time_unix_nano >= since AND c.start_time_unix_nano < until
         AND (ch.role IS NOT NULL
              OR (ch.kind = 'SERVER' AND ch.service = e.service_name)
-             OR (ch.service <> e.service_name AND (ch.kind = 'SERVER' OR ch.msg_system IS NULL)
-                 AND call_waited('CLIENT', ch.kind, e.start_time_unix_nano,
-                                 e.end_time_unix_nano, c.start_time_unix_nano,
-                                 c.end_time_unix_nano))
+             OR (ch.service <> e.service_name AND (ch.kind = 'SERVER' OR ch.msg_system IS NULL))
              OR (ch.kind = 'CLIENT' AND ch.service = e.service_name
                  AND is_loopback(e.server_address))))
 
