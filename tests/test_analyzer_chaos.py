@@ -12,6 +12,10 @@ edge says, and the same spans sent in another order must give the same analysis.
 Three shapes it found are also written out by hand below: a client span of no duration
 (a mark) reaching its server, a producer span naming nothing inside one that names its
 topic, and a consumer span naming nothing under a producer that names it.
+
+And changes that mean the same must give the same analysis: attributes under their older
+names, exporter retries, a client's producer span that names nothing inside a framework's
+that does, other batches and another order.
 """
 
 from __future__ import annotations
@@ -138,6 +142,52 @@ def damaged(scenario: str, seed: int, p: float = 1.0, traces: int = 30) -> list[
     return requests
 
 
+# what older conventions call the attributes (every one the analyzer reads by both names)
+LEGACY = {"messaging.destination.name": "messaging.destination",
+          "messaging.operation.type": "messaging.operation",
+          "messaging.message.id": "messaging.message_id",
+          "messaging.consumer.group.name": "messaging.kafka.consumer.group",
+          "messaging.message.conversation_id": "messaging.conversation_id",
+          "server.address": "net.peer.name", "http.request.method": "http.method",
+          "url.full": "http.url", "db.system.name": "db.system"}
+
+
+def rewritten(scenario: str, seed: int, change: str, traces: int = 30) -> tuple[list[bytes],
+                                                                             list[bytes]]:
+    """``traces`` traces of ``scenario`` as OTLP/JSON requests, and the same traces changed
+    in a way that means the same (``change``), sent in other batches and another order."""
+    rng = random.Random(seed)
+    spans = _scenario_spans(scenario)
+    keep = set(rng.sample(sorted({s[2]["traceId"] for s in spans}), traces))
+    spans = [s for s in spans if s[2]["traceId"] in keep]
+    changed = [(r, sc, copy.deepcopy(sp)) for r, sc, sp in spans]
+    by_id = {sp["spanId"]: sp for _, _, sp in changed}
+    if change == "legacy":  # half the attributes under their older names
+        for _, _, sp in changed:
+            for a in sp.get("attributes", []):
+                if a["key"] in LEGACY and rng.random() < 0.5:
+                    a["key"] = LEGACY[a["key"]]
+    elif change == "retries":  # a fifth of the spans sent twice
+        changed += [(r, sc, copy.deepcopy(sp)) for r, sc, sp in changed if rng.random() < 0.2]
+    elif change == "inner_unnamed":  # a client's producer span in a framework's names nothing
+        for _, _, sp in changed:
+            parent = by_id.get(sp.get("parentSpanId"))
+            if sp.get("kind") == 4 and parent is not None and parent.get("kind") == 4:
+                sp["attributes"] = [a for a in sp.get("attributes", [])
+                                    if not a["key"].startswith("messaging.destination")]
+    else:
+        raise ValueError(change)
+
+    def requests(of: list, n: int) -> list[bytes]:
+        of = list(of)
+        rng.shuffle(of)
+        return [json.dumps({"resourceSpans": [
+            {"resource": r, "scopeSpans": [{"scope": sc, "spans": [sp]}]}
+            for r, sc, sp in of[i:i + n]]}).encode() for i in range(0, len(of), n)]
+
+    return requests(spans, 200), requests(changed, rng.randint(1, 300))
+
+
 def _load(requests: list[bytes]) -> Store:
     st = Store.open(":memory:")
     for r in requests:
@@ -214,6 +264,10 @@ def test_unnamed_producer_inside_a_named_one_is_that_publish():
     assert {e["id"]: e["count"] for e in a.edges} == want
     for edge, n in want.items():
         assert edge_detail(st, edge)["count"] == n, edge
+    # the inner span is on the publish's hop of the critical path too, not on one of its own
+    hops = [h["hop"] for f in a.flows for h in f["critical_path"]]
+    assert "service:orders->topic:order.placed" in hops
+    assert not [h for h in hops if "unknown" in h]
 
 
 def test_unnamed_producers_nested_go_where_their_deliveries_say():
@@ -259,3 +313,19 @@ def test_consumer_naming_nothing_is_its_producers_topic_not_unknown():
         assert edge_detail(st, edge)["count"] == n, edge
     assert edge_detail(st, "topic:unknown->service:billing")["count"] == \
         edges.get("topic:unknown->service:billing", 0)
+
+
+@pytest.mark.parametrize("change", ["legacy", "retries", "inner_unnamed"])
+@pytest.mark.parametrize("scenario", ["choreography", "hybrid"])
+def test_what_means_the_same_is_analysed_the_same(scenario, change):
+    """Older attribute names, exporter retries, a nested producer span that names nothing
+    (and other batches, another order): the same analysis, critical paths included."""
+    before, after = rewritten(scenario, 7, change)
+    st, st2 = _load(before), _load(after)
+    try:
+        a = analyze(st).to_dict()
+        assert a["edges"] and a["flows"]
+        assert analyze(st2).to_dict() == a
+    finally:
+        st.close()
+        st2.close()

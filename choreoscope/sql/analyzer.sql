@@ -1359,8 +1359,12 @@ WHERE r1 <= $per_type OR r2 <= $slowest
 SELECT flow_id, sig_hash FROM a_cpflows
 
 -- name: analyzer_cp_spans
+-- (a producer span's topic is its publish's, as the map counts it: a client's producer span
+-- naming nothing inside a framework's that names the topic is on that publish's hop, as is
+-- one naming nothing whose deliveries say where it went)
 SELECT t.flow_id, s.trace_id, s.span_id, s.parent_span_id, s.kind, s.service, s.role,
-       s.op, s.topic, s.t0, s.t1, s.err,
+       s.op, CASE WHEN s.role = 'P' AND hp.dst IS NOT NULL THEN substr(hp.dst, 7)
+                  ELSE s.topic END AS topic, s.t0, s.t1, s.err,
        -- a call is its caller's, not the server span's that shares its key (analyzer_hops;
        -- decided here, not in the join: a condition on both sides there is a nested loop)
        CASE WHEN NOT (h.type = 'call' AND s.kind = 'SERVER'
@@ -1371,6 +1375,8 @@ JOIN a_traces t ON t.trace_id = s.trace_id
 SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
 -- (publish and route rows are keyed by the producer: its consume/call role is what counts)
 LEFT JOIN a_hops h ON h.sk = s.sk AND h.type IN ('consume', 'call')
+LEFT JOIN a_prod_t pc ON pc.sk = s.sk
+LEFT JOIN a_hops hp ON hp.sk = pc.canon AND hp.type = 'publish'
 ORDER BY t.flow_id
 
 -- name: analyzer_cp_matches
