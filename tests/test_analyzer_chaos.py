@@ -196,7 +196,8 @@ def _load(requests: list[bytes]) -> Store:
 
 
 @pytest.mark.parametrize("scenario,seed", [("choreography", 0), ("orchestration", 0),
-                                           ("hybrid", 0), ("choreography", 3)])
+                                           ("hybrid", 0), ("choreography", 3),
+                                           ("choreography", 10), ("choreography", 12)])
 def test_damaged_traces_analysed_consistently(scenario, seed):
     requests = damaged(scenario, seed)
     st = _load(requests)

@@ -1694,7 +1694,8 @@ FROM a_match m
 CREATE OR REPLACE TEMP TABLE d_rows AS
 WITH a AS (     -- producer spans naming $topic or none (role and topic per shape, a_shape)
     SELECT r.trace_id, r.span_id, r.parent_span_id, r.start_time_unix_nano AS t0,
-           r.end_time_unix_nano AS t1, h.err, coalesce(h.op, '') AS op, h.topic, h.service
+           r.end_time_unix_nano AS t1, h.err, coalesce(h.op, '') AS op, h.topic, h.service,
+           r.msg_message_id
     FROM span_rows r JOIN a_shape h ON h.shape_id = r.shape_id
     WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
       AND h.role = 'P' AND (h.topic IN ($topic, 'unknown') OR $topic = 'unknown')
@@ -1723,6 +1724,12 @@ envelope AS (  -- a send around (or linking to) the creates of its messages
     SELECT l.trace_id, l.span_id FROM span_links l
     JOIN a k ON k.trace_id = l.linked_trace_id AND k.span_id = l.linked_span_id
     WHERE k.service = $name AND k.topic = $topic
+    UNION
+    -- (a producer span saying it does something else than send, naming no destination and
+    -- no message: Brighter's outbox sweeper's "clear", as analyzer_producers' env)
+    SELECT k.trace_id, k.span_id FROM a k
+    WHERE k.service = $name AND k.topic = 'unknown' AND k.msg_message_id IS NULL
+      AND k.op NOT IN ('', 'send', 'create', 'receive', 'process')
 )
 SELECT p.trace_id, p.span_id, p.t0, p.t1, g.err, NULL::BIGINT AS queue_ns
 FROM n p
@@ -1782,7 +1789,8 @@ SELECT count(*) FROM a_shape WHERE service = $name AND role = 'P' AND topic = 'u
 -- span. Three statements, split on their semicolons: none in these comments.) A publish
 -- naming no destination went where all its deliveries say it came from, as in
 -- analyzer_hops (here its deliveries are the consumer spans that are children of, link
--- to, or carry the message id of any span of it): it leaves the 'unknown' edge's rows and joins its destination's.
+-- to, or carry the message id of any span of it): it leaves the 'unknown' edge's rows and
+-- joins its destination's.
 -- Its spans are those detail_rows_publish groups: a producer span naming none under
 -- another of $name's belongs to that one (its grandparent's if that one is nested too), and
 -- one under a producer span naming a destination is that publish's, named already.
@@ -1908,7 +1916,7 @@ linking AS (SELECT DISTINCT l.trace_id, l.span_id FROM lk l
 -- (a poll names its message by an id, a link or a consumer span under it, as in
 -- analyzer_consumers)
 named AS (
-    SELECT c.trace_id, c.span_id, c.name FROM c
+    SELECT c.trace_id, c.span_id, c.shape_id FROM c
     WHERE c.kind IN ('CLIENT', 'CONSUMER') AND c.op = 'receive'
       AND (c.msg_message_id IS NOT NULL
            OR EXISTS (SELECT 1 FROM linking k WHERE k.trace_id = c.trace_id
@@ -1924,18 +1932,18 @@ batch_shapes AS MATERIALIZED (   -- (the shapes of those spans: batch consumers)
     SELECT DISTINCT x.shape_id FROM c x
     SEMI JOIN multi m ON m.trace_id = x.trace_id AND m.span_id = x.span_id
 ),
-counting AS MATERIALIZED (   -- (names of polls that count their messages: analyzer_consumers)
-    SELECT DISTINCT name FROM c WHERE batch_n > 0
+counting AS MATERIALIZED (   -- (shapes of polls that count their messages: analyzer_consumers)
+    SELECT DISTINCT shape_id FROM c WHERE batch_n > 0
 ),
-empty AS (     -- a poll naming no message where polls like it name theirs: it came back empty
+empty AS (     -- a poll naming no message where polls of its shape name theirs: came back empty
     SELECT c.trace_id, c.span_id FROM c
     ANTI JOIN own w ON w.trace_id = c.trace_id AND w.span_id = c.span_id
     ANTI JOIN named n ON n.trace_id = c.trace_id AND n.span_id = c.span_id
     WHERE c.kind IN ('CLIENT', 'CONSUMER') AND c.op = 'receive'
       -- (a poll of a shape whose polls say how many they brought decides by that alone)
-      AND ((c.batch_n = 0 AND c.name IN (SELECT name FROM counting))
-           OR (c.name NOT IN (SELECT name FROM counting)
-               AND (c.name IN (SELECT name FROM named)
+      AND ((c.batch_n = 0 AND c.shape_id IN (SELECT shape_id FROM counting))
+           OR (c.shape_id NOT IN (SELECT shape_id FROM counting)
+               AND (c.shape_id IN (SELECT shape_id FROM named)
                     -- (or naming no destination where the service's other consumers name
                     -- theirs)
                     OR (c.topic = 'unknown'
