@@ -247,24 +247,42 @@ def test_client_span_of_no_duration_is_one_call():
     assert edge_detail(st, "service:orders->service:email")["count"] == 3
 
 
-def test_unnamed_producer_inside_a_named_one_is_that_publish():
-    """A framework's producer span names the topic, the client's inside it names nothing
-    and is the consumers' parent: one publish to the topic, in the edge and its detail."""
+_SEND = {"messaging.system": "kafka", "messaging.operation.type": "send"}
+_ONE_PUBLISH = {"service:orders->topic:order.placed": 2,
+                "topic:order.placed->service:billing": 2}
+
+
+def _nested_publishes(outer_names_topic: bool) -> Store:
+    """Two orders, each published by a producer span naming nothing ("send", a client's)
+    inside another (a framework's) that names order.placed, or names nothing either; the
+    consumer, naming order.placed, is the inner span's child."""
     b = SpanSet()
     for i in range(2):
         root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 100, dur_ms=50)
-        outer = b.producer("orders", "order.placed", parent=root, start_ms=i * 100 + 2)
+        if outer_names_topic:
+            outer = b.producer("orders", "order.placed", parent=root, start_ms=i * 100 + 2)
+        else:
+            outer = b.span("orders", "publish", kind="PRODUCER", parent=root,
+                           start_ms=i * 100 + 2, dur_ms=1, attrs=_SEND)
         inner = b.span("orders", "send", kind="PRODUCER", parent=outer,
-                       start_ms=i * 100 + 2.1, dur_ms=0.5,
-                       attrs={"messaging.system": "kafka", "messaging.operation.type": "send"})
+                       start_ms=i * 100 + 2.1, dur_ms=0.5, attrs=_SEND)
         b.consumer("billing", "order.placed", parent=inner, start_ms=i * 100 + 10)
-    st = b.store()
+    return b.store()
+
+
+def _one_publish_in_edges_and_details(st: Store) -> Any:
     a = analyze(st)
-    want = {"service:orders->topic:order.placed": 2,
-            "topic:order.placed->service:billing": 2}
-    assert {e["id"]: e["count"] for e in a.edges} == want
-    for edge, n in want.items():
+    assert {e["id"]: e["count"] for e in a.edges} == _ONE_PUBLISH
+    for edge, n in _ONE_PUBLISH.items():
         assert edge_detail(st, edge)["count"] == n, edge
+    assert edge_detail(st, "service:orders->topic:unknown")["count"] == 0
+    return a
+
+
+def test_unnamed_producer_inside_a_named_one_is_that_publish():
+    """A framework's producer span names the topic, the client's inside it names nothing
+    and is the consumers' parent: one publish to the topic, in the edge and its detail."""
+    a = _one_publish_in_edges_and_details(_nested_publishes(outer_names_topic=True))
     # the inner span is on the publish's hop of the critical path too, not on one of its own
     hops = [h["hop"] for f in a.flows for h in f["critical_path"]]
     assert "service:orders->topic:order.placed" in hops
@@ -275,23 +293,7 @@ def test_unnamed_producers_nested_go_where_their_deliveries_say():
     """Two producer spans naming nothing, one inside the other, the consumer under the inner
     naming its topic: one publish to that topic, in the edge and its detail, and none to
     'unknown'."""
-    b = SpanSet()
-    for i in range(2):
-        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 100, dur_ms=50)
-        attrs = {"messaging.system": "kafka", "messaging.operation.type": "send"}
-        outer = b.span("orders", "publish", kind="PRODUCER", parent=root,
-                       start_ms=i * 100 + 2, dur_ms=1, attrs=attrs)
-        inner = b.span("orders", "send", kind="PRODUCER", parent=outer,
-                       start_ms=i * 100 + 2.1, dur_ms=0.5, attrs=attrs)
-        b.consumer("billing", "order.placed", parent=inner, start_ms=i * 100 + 10)
-    st = b.store()
-    a = analyze(st)
-    want = {"service:orders->topic:order.placed": 2,
-            "topic:order.placed->service:billing": 2}
-    assert {e["id"]: e["count"] for e in a.edges} == want
-    for edge, n in want.items():
-        assert edge_detail(st, edge)["count"] == n, edge
-    assert edge_detail(st, "service:orders->topic:unknown")["count"] == 0
+    _one_publish_in_edges_and_details(_nested_publishes(outer_names_topic=False))
 
 
 def test_consumer_naming_nothing_is_its_producers_topic_not_unknown():
