@@ -332,3 +332,26 @@ def test_what_means_the_same_is_analysed_the_same(scenario, change):
     finally:
         st.close()
         st2.close()
+
+
+def test_consumer_naming_nothing_goes_where_its_publish_went():
+    """A publish naming no destination goes where its deliveries say it went; a delivery
+    that names none either is from there too, not from 'unknown' (one message, one topic on
+    the map), in the edges and in their details."""
+    b = SpanSet()
+    for i in range(2):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 100, dur_ms=50)
+        pub = b.span("orders", "publish", kind="PRODUCER", parent=root, start_ms=i * 100 + 2,
+                     dur_ms=1, attrs=_SEND)
+        b.consumer("billing", "order.placed", parent=pub, start_ms=i * 100 + 10)
+        b.span("audit", "process", kind="CONSUMER", parent=pub, start_ms=i * 100 + 12,
+               attrs={"messaging.system": "kafka", "messaging.operation.type": "process"})
+    st = b.store()
+    a = analyze(st)
+    want = {"service:orders->topic:order.placed": 2,
+            "topic:order.placed->service:billing": 2, "topic:order.placed->service:audit": 2}
+    assert {e["id"]: e["count"] for e in a.edges} == want
+    for edge, n in want.items():
+        assert edge_detail(st, edge)["count"] == n, edge
+    assert edge_detail(st, "topic:unknown->service:audit")["count"] == 0
+    assert not a.anomalies

@@ -850,12 +850,27 @@ ptopic AS (   -- (only a consumer naming no destination needs its producer's: th
     FROM a_match m JOIN a_prod p ON p.canon = m.p_canon
     SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
     WHERE p.topic <> 'unknown' GROUP BY m.c_sk
+),
+-- (else, a publish naming none either, the one where the message's other deliveries say
+-- it went: analyzer_hops' went, which sends that publish there)
+unnamed AS MATERIALIZED (   -- (such consumers joined to such publishes: mostly none)
+    SELECT m.c_sk, m.p_canon FROM a_match m
+    SEMI JOIN c ON c.sk = m.c_sk AND c.topic = 'unknown'
+    WHERE m.p_topic = 'unknown'
+),
+wtopic AS (
+    SELECT m.c_sk, min(k.topic) AS topic
+    FROM unnamed m JOIN a_match o ON o.p_canon = m.p_canon
+    JOIN c k ON k.sk = o.c_sk
+    WHERE k.topic <> 'unknown'
+    GROUP BY m.c_sk HAVING count(DISTINCT k.topic) = 1
 )
 SELECT c.trace_id, c.span_id, c.sk, c.shape_id, c.t0, c.t1, c.mid,
        CASE WHEN c.topic = 'unknown' THEN
            coalesce(CASE WHEN c.p_nested AND c.p_topic <> 'unknown' THEN c.p_topic END,
-                    pt.topic) END AS alt_topic
+                    pt.topic, wt.topic) END AS alt_topic
 FROM c LEFT JOIN ptopic pt ON pt.c_sk = c.sk
+LEFT JOIN wtopic wt ON wt.c_sk = c.sk
 WHERE c.sk NOT IN (SELECT sk FROM dropped);
 CREATE OR REPLACE TEMP VIEW a_cons AS
 SELECT k.* EXCLUDE (shape_id, alt_topic), h.service, h.err, h.cgroup,
@@ -2071,6 +2086,13 @@ ptopic AS (     -- (its producer's, or that of a producer span inside it or arou
         JOIN span_rows o ON o.trace_id = r.p_trace AND o.span_id = r.p_parent
         JOIN a_shape oh ON oh.shape_id = o.shape_id AND oh.role = 'P'
         WHERE r.p_topic = 'unknown'
+        UNION ALL
+        -- (else where the message's other deliveries, its producer's children, say it
+        -- went: analyzer_consumers' wtopic)
+        SELECT r.trace_id, r.span_id, oh.topic FROM reach r
+        JOIN span_rows o ON o.trace_id = r.p_trace AND o.parent_span_id = r.p_span
+        JOIN a_shape oh ON oh.shape_id = o.shape_id AND oh.role = 'C'
+        WHERE r.p_topic = 'unknown' AND r.ctx
     ) x SEMI JOIN c ON c.trace_id = x.trace_id AND c.span_id = x.span_id
                    AND c.topic = 'unknown'
     WHERE x.topic <> 'unknown' GROUP BY x.trace_id, x.span_id
