@@ -23,7 +23,7 @@ from __future__ import annotations
 import copy
 import json
 import random
-from typing import Any
+from typing import Any, Callable
 
 import pytest
 
@@ -61,7 +61,9 @@ def _wrong_type(rng: random.Random, value: dict[str, Any]) -> dict[str, Any]:
         {"stringValue": v + " \u00e9\u4e2d\U0001F600<script>'\"%;"}, {"stringValue": v * 50}])
 
 
-def _scenario_spans(scenario: str) -> list[tuple[dict, dict, dict]]:
+def _sampled_spans(scenario: str, rng: random.Random,
+                   traces: int) -> list[tuple[dict, dict, dict]]:
+    """(resource, scope, span) of ``traces`` traces of ``scenario``, drawn with ``rng``."""
     out = []
     with open(gt.data_path(scenario), "rb") as fh:
         for line in fh:
@@ -69,16 +71,29 @@ def _scenario_spans(scenario: str) -> list[tuple[dict, dict, dict]]:
                 for rs in json.loads(line)["resourceSpans"]:
                     for ss in rs["scopeSpans"]:
                         out += [(rs["resource"], ss.get("scope", {}), sp) for sp in ss["spans"]]
-    return out
+    keep = set(rng.sample(sorted({s[2]["traceId"] for s in out}), traces))
+    return [s for s in out if s[2]["traceId"] in keep]
+
+
+def _requests(spans: list, rng: random.Random, size: Callable[[], int]) -> list[bytes]:
+    """The spans, shuffled with ``rng``, as OTLP/JSON requests of ``size()`` spans each."""
+    spans = list(spans)
+    rng.shuffle(spans)
+    requests, i = [], 0
+    while i < len(spans):
+        n = size()
+        requests.append(json.dumps({"resourceSpans": [
+            {"resource": r, "scopeSpans": [{"scope": sc, "spans": [sp]}]}
+            for r, sc, sp in spans[i:i + n]]}).encode())
+        i += n
+    return requests
 
 
 def damaged(scenario: str, seed: int, p: float = 1.0, traces: int = 30) -> list[bytes]:
     """OTLP/JSON requests of ``traces`` traces of ``scenario``, damaged (see the module's
     docstring) with probabilities scaled by ``p``."""
     rng = random.Random(seed)
-    spans = _scenario_spans(scenario)
-    keep = set(rng.sample(sorted({s[2]["traceId"] for s in spans}), traces))
-    spans = [(r, sc, copy.deepcopy(sp)) for r, sc, sp in spans if sp["traceId"] in keep]
+    spans = [(r, sc, copy.deepcopy(sp)) for r, sc, sp in _sampled_spans(scenario, rng, traces)]
 
     def service(res: dict) -> str:
         return next(a["value"]["stringValue"] for a in res["attributes"]
@@ -131,15 +146,7 @@ def damaged(scenario: str, seed: int, p: float = 1.0, traces: int = 30) -> list[
         out.append((res, sc, sp))
         if rng.random() < p * 0.03:
             out.append((res, sc, copy.deepcopy(sp)))  # an exporter's retry
-    rng.shuffle(out)
-    requests, i = [], 0
-    while i < len(out):
-        n = rng.randint(1, 200)
-        requests.append(json.dumps({"resourceSpans": [
-            {"resource": r, "scopeSpans": [{"scope": sc, "spans": [sp]}]}
-            for r, sc, sp in out[i:i + n]]}).encode())
-        i += n
-    return requests
+    return _requests(out, rng, lambda: rng.randint(1, 200))
 
 
 # what older conventions call the attributes (every one the analyzer reads by both names)
@@ -157,9 +164,7 @@ def rewritten(scenario: str, seed: int, change: str, traces: int = 30) -> tuple[
     """``traces`` traces of ``scenario`` as OTLP/JSON requests, and the same traces changed
     in a way that means the same (``change``), sent in other batches and another order."""
     rng = random.Random(seed)
-    spans = _scenario_spans(scenario)
-    keep = set(rng.sample(sorted({s[2]["traceId"] for s in spans}), traces))
-    spans = [s for s in spans if s[2]["traceId"] in keep]
+    spans = _sampled_spans(scenario, rng, traces)
     changed = [(r, sc, copy.deepcopy(sp)) for r, sc, sp in spans]
     by_id = {sp["spanId"]: sp for _, _, sp in changed}
     if change == "legacy":  # half the attributes under their older names
@@ -177,15 +182,9 @@ def rewritten(scenario: str, seed: int, change: str, traces: int = 30) -> tuple[
                                     if not a["key"].startswith("messaging.destination")]
     else:
         raise ValueError(change)
-
-    def requests(of: list, n: int) -> list[bytes]:
-        of = list(of)
-        rng.shuffle(of)
-        return [json.dumps({"resourceSpans": [
-            {"resource": r, "scopeSpans": [{"scope": sc, "spans": [sp]}]}
-            for r, sc, sp in of[i:i + n]]}).encode() for i in range(0, len(of), n)]
-
-    return requests(spans, 200), requests(changed, rng.randint(1, 300))
+    before = _requests(spans, rng, lambda: 200)
+    n = rng.randint(1, 300)
+    return before, _requests(changed, rng, lambda: n)
 
 
 def _load(requests: list[bytes]) -> Store:
