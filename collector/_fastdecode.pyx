@@ -36,8 +36,7 @@ from collector.conventions import (
     rabbitmq_destination as _rabbitmq_destination, KAFKA_PARTITION_KEYS as _KAFKA_PARTITION_KEYS,
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
     KAFKA_OFFSET_KEYS as _KAFKA_OFFSET_KEYS,
-    AZURE_NAMESPACE_SYSTEMS as _AZURE_NAMESPACE_SYSTEMS,
-    PEER_SERVICE_SYSTEMS as _PEER_SERVICE_SYSTEMS, COMPONENT_SYSTEMS as _COMPONENT_SYSTEMS,
+    system_by_value as _system_by_value,
     rabbitmq_reply_destination as _rabbitmq_reply_destination,
 )
 from collector.decode import (
@@ -163,9 +162,6 @@ _SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
 _RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
 _KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
 _KAFKA_OFFSET_KEY_0, _KAFKA_OFFSET_KEY_1 = (k.encode() for k in _KAFKA_OFFSET_KEYS)
-_AZ_NAMESPACE_KEY = [b"az.namespace"]
-_PEER_SERVICE_KEY = [b"peer.service"]
-_COMPONENT_KEY = [b"component"]
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -1685,14 +1681,8 @@ cdef class _Decoder:
         for key, system in _SYSTEM_BY_KEY_BYTES:
             if self.find_key(key) >= 0:
                 return system
-        ns = self.first_value(_AZ_NAMESPACE_KEY)  # (AZURE_NAMESPACE_SYSTEMS)
-        if isinstance(ns, str) and ns in _AZURE_NAMESPACE_SYSTEMS:
-            return _AZURE_NAMESPACE_SYSTEMS[ns]
-        peer = self.first_value(_PEER_SERVICE_KEY)  # (PEER_SERVICE_SYSTEMS)
-        if isinstance(peer, str) and peer in _PEER_SERVICE_SYSTEMS:
-            return _PEER_SERVICE_SYSTEMS[peer]
-        comp = self.first_value(_COMPONENT_KEY)  # (COMPONENT_SYSTEMS: Camel's endpoints)
-        return _COMPONENT_SYSTEMS.get(comp) if isinstance(comp, str) else None
+        # (az.namespace, peer.service, Camel's component: conventions.SYSTEM_BY_VALUE)
+        return _system_by_value(lambda key: self.first_value([key.encode()]))
 
     cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):
         """Whether ``av`` is the string ``text`` (``ln`` bytes)."""

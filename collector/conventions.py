@@ -9,7 +9,7 @@ so what a span means is decided in one place. Pure functions over plain values.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 from urllib.parse import urlsplit
 
 # attribute key -> (column, priority). Lower priority wins, so current semantic-convention
@@ -147,6 +147,11 @@ COMPONENT_SYSTEMS = {"camel-kafka": "kafka", "camel-rabbitmq": "rabbitmq",
                      "camel-nats": "nats", "camel-pulsar": "pulsar",
                      "camel-google-pubsub": "gcp_pubsub", "camel-aws2-sqs": "aws_sqs",
                      "camel-paho": "mqtt", "camel-paho-mqtt5": "mqtt"}
+# A destination's system named by another key's value, in this order (both decoders read
+# this table: complete_normalised, _fastdecode's system_by_key)
+SYSTEM_BY_VALUE: tuple[tuple[str, dict[str, str]], ...] = (
+    ("az.namespace", AZURE_NAMESPACE_SYSTEMS), ("peer.service", PEER_SERVICE_SYSTEMS),
+    ("component", COMPONENT_SYSTEMS))
 # Azure Event Grid's SDKs tag no messaging attribute at all. Their client's scope span is the
 # publish ("EventGridPublisherClient.SendEvents" in .NET, ".send" in Python, the namespace
 # client's "EventGridSenderClient.Send"), and the HTTP request under it names the topic: a
@@ -446,10 +451,14 @@ def host_of(url: Any) -> str | None:
     return host or None
 
 
-def _lookup(table: dict[str, str], value: Any) -> str | None:
-    """``table``'s entry for an attribute's value, if the value is a string (any other
-    value, a list or a map, names nothing there)."""
-    return table.get(value) if isinstance(value, str) else None
+def system_by_value(value_of: Callable[[str], Any]) -> str | None:
+    """The system ``SYSTEM_BY_VALUE`` gives, ``value_of(key)`` reading an attribute's value
+    (only a string names one: a list or a map names nothing there)."""
+    for key, table in SYSTEM_BY_VALUE:
+        value = value_of(key)
+        if isinstance(value, str) and value in table:
+            return table[value]
+    return None
 
 
 def _first(attrs: dict[str, Any], keys: tuple[str, ...]) -> Any:
@@ -468,9 +477,7 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
     if "msg_system" not in norm and "msg_destination" in norm:
         system = SYSTEM_BY_DESTINATION_PRIORITY.get(prio.get("msg_destination")) or \
             next((v for k, v in SYSTEM_BY_KEY.items() if k in attrs), None) or \
-            _lookup(AZURE_NAMESPACE_SYSTEMS, attrs.get("az.namespace")) or \
-            _lookup(PEER_SERVICE_SYSTEMS, attrs.get("peer.service")) or \
-            _lookup(COMPONENT_SYSTEMS, attrs.get("component"))
+            system_by_value(attrs.get)
         if system is not None:
             norm["msg_system"] = system
     system = str(norm.get("msg_system")).lower()
