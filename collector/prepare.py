@@ -10,6 +10,7 @@ keeps decode worker processes small (see ``collector.ingest``).
 from __future__ import annotations
 
 import os
+import signal
 import threading
 import time
 from dataclasses import dataclass, field
@@ -52,10 +53,17 @@ def decode_ready(body: bytes, fmt: str) -> ReadyBatch:
 
 
 def watch_parent(parent_pid: int) -> None:
-    """A worker's initializer: exit once the server that started it is gone.
+    """A worker's initializer: exit once the server that started it is gone, and leave
+    SIGINT and SIGTERM to the server.
 
     A worker blocks on its task queue, which it holds both ends of, so a server killed with
-    SIGKILL (or by the OOM killer) would leave it running forever."""
+    SIGKILL (or by the OOM killer) would leave it running forever. Ctrl-C in a terminal (and
+    a service manager's stop) signals the whole process group: a worker taking it would die
+    with a traceback, or be reported dead, while the server stops and shuts its pool down,
+    or is gone and this watch ends the worker."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
+    signal.signal(signal.SIGTERM, signal.SIG_IGN)
+
     def watch() -> None:
         while os.getppid() == parent_pid:
             time.sleep(0.5)

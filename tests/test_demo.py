@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import signal
 import subprocess
 import sys
@@ -73,3 +74,25 @@ def test_demo_stopped_while_replaying_says_nothing_failed(tmp_path):
     con = duckdb.connect(str(db), read_only=True)
     assert con.execute("SELECT count(*) FROM spans").fetchone()[0] > 0
     con.close()
+
+
+def test_ctrl_c_in_a_terminal_stops_the_demo_without_a_traceback(tmp_path):
+    """Ctrl-C in a terminal sends SIGINT to the whole process group, the decode worker
+    processes included: the demo stops cleanly and no worker prints its KeyboardInterrupt
+    or is reported dead."""
+    db = tmp_path / "demo.duckdb"
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "choreoscope.cli", "demo", "--db", str(db), "--no-ui",
+         "--grpc-port", "0", "--http-port", "0", "--speed", "0"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
+    assert proc.stdout is not None
+    deadline = time.monotonic() + 60
+    while time.monotonic() < deadline:  # until the feed runs
+        if "in a loop" in proc.stdout.readline():
+            break
+    time.sleep(1.5)
+    os.killpg(proc.pid, signal.SIGINT)
+    out, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out
+    assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
+    assert "died" not in out, out
