@@ -15,6 +15,7 @@ from typing import Any
 import networkx as nx
 
 from analyzer.critical_path import CriticalPath, critical_path
+from analyzer.detail import staged_edge_detail
 from analyzer.model import Analysis, ids, ms, node_name, node_type, percentile, quantiles_ms
 from analyzer.staging import Stager
 from analyzer.style import classify
@@ -105,6 +106,26 @@ class StagedWindow:
         tm.setdefault("total", time.perf_counter() - t)
         a.timings = dict(tm)
         return a
+
+    def detail(self, element_id: str, service: str | None = None) -> dict[str, Any]:
+        """One edge's detail (as :func:`analyzer.edge_detail` gives it) read from the staged
+        tables, restricted to the flows touching ``service`` as :meth:`analyze` restricts
+        them: the very hop instances the edge's statistics in the analysis aggregate, so a
+        click on the map shows the map's own numbers. ``ValueError`` for no edge's id."""
+        with self._session.use() as cur:
+            st = self._stager
+            st.timings, st.log = {}, None
+            cur.execute("BEGIN TRANSACTION")
+            try:
+                st.narrow(service)
+                return staged_edge_detail(cur, st.q, element_id, self.since_ns,
+                                          self.until_ns)
+            finally:
+                try:
+                    cur.execute("ROLLBACK")
+                except Exception:
+                    self._session.close()
+                    raise
 
     def close(self) -> None:
         """Free the staged tables. Idempotent."""

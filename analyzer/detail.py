@@ -131,11 +131,21 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             # producer messages joined to these deliveries, as the analysis' edges count
             # them: a batch delivery (an SQS receive, a batch listener) joins several
             out["message_count"] = int(cur.execute(q["detail_messages"]).fetchone()[0])
+    return _finish(out, r, series, since_ns, until_ns)
+
+
+def _finish(out: dict[str, Any], r: dict[str, Any], series: list[tuple],
+            since_ns: int | None, until_ns: int | None,
+            extent: tuple[int | None, int | None] | None = None) -> dict[str, Any]:
+    """The detail of ``out``'s element from its rows' statistics (``detail_stats``) and
+    per-minute series (``detail_series``). Its rate is per second of the window, or of
+    ``extent`` (first start, last end) for an open window, else of its own rows' extent."""
     n = int(r["n"] or 0)
+    t0, t1 = extent if extent is not None else (r["t0"], r["t1"])
     if since_ns is not None and until_ns is not None:
         span_s = max((until_ns - since_ns) / 1e9, 1e-9)
-    elif r["t0"] is not None:
-        span_s = max((r["t1"] - r["t0"]) / 1e9, 1.0)
+    elif t0 is not None:
+        span_s = max((t1 - t0) / 1e9, 1.0)
     else:
         span_s = 1.0
     out.update({
@@ -154,3 +164,36 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
     out["failed_trace_ids"] = ids(r["failed"])
     out["first_ns"], out["last_ns"] = r["t0"], r["t1"]
     return out
+
+
+# (source node type, target node type) -> the type of the edge between them
+_EDGE_TYPES = {("service", "topic"): "publish", ("topic", "service"): "consume",
+               ("topic", "topic"): "route", ("service", "service"): "call",
+               ("service", "external"): "call"}
+
+
+def staged_edge_detail(cur: Any, queries: dict[str, str], element_id: str,
+                       since_ns: int | None, until_ns: int | None) -> dict[str, Any]:
+    """:func:`edge_detail` of an edge, read from a window staged on ``cur``
+    (``analyzer.StagedWindow.detail``) rather than from the spans: the hop instances its
+    edge statistics aggregate, so every number is the map's own (its count, errors,
+    percentiles, queue time, messages and examples), with the per-minute series beside.
+    Raises ``ValueError`` for an id that is no edge."""
+    src, dst = _split(element_id.strip())
+    typ = _EDGE_TYPES.get((node_type(src), node_type(dst) if dst else ""))
+    if dst is None or typ is None:
+        raise ValueError(f"not an edge id: {element_id!r}")
+    out: dict[str, Any] = {"id": element_id, "source": src, "target": dst,
+                           "name": element_id, "type": typ}
+    cur.execute(queries["staged_detail_rows"], {"src": src, "dst": dst})
+    cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")
+    r = dict(zip(cols, cur.execute(queries["detail_stats"]).fetchone()))
+    series = cur.execute(queries["detail_series"]).fetchall()
+    # (an open window's rates are per second of its spans' extent, as the analysis' are)
+    extent = cur.execute(queries["analyzer_summary"]).fetchone()[2:4]
+    if typ == "consume":
+        q = cur.execute(queries["staged_detail_queue"],
+                        {"topic": node_name(src), "service": node_name(dst)}).fetchone()
+        r["qq"] = q[0] if q else None
+        out["message_count"] = int(q[1]) if q else 0
+    return _finish(out, r, series, since_ns, until_ns, extent)

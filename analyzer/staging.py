@@ -190,6 +190,7 @@ class Stager:
         self.run("analyzer_hops")
         if self.run("analyzer_push_candidates").fetchone()[0]:
             self.run_each("analyzer_pushed")
+        self.run("analyzer_edge_queue")  # (a view: the queue time of the delivery edges)
 
     def stage_window(self, since_ns: int | None, until_ns: int | None) -> None:
         """Everything of the window that no service filter changes: the spans' stages, the
@@ -210,11 +211,15 @@ class Stager:
             self.cur.register("a_flowmap", flowmap)
         self.run("analyzer_traces")
 
-    def select(self, service: str | None) -> None:
-        """Narrow the staged window to the flows touching ``service`` (deleting the other
-        traces' rows from the staged tables) and build the flow instances (``a_flows``)."""
+    def narrow(self, service: str | None) -> None:
+        """Narrow the staged window to the flows touching ``service``, deleting the other
+        traces' rows from the staged tables (nothing without a service)."""
         if service:
             self.run("analyzer_select_service", {"service": service})
             self.run_each("analyzer_apply_keep")
             self.run("analyzer_spans_keep")
+
+    def select(self, service: str | None) -> None:
+        """:meth:`narrow` to ``service`` and build the flow instances (``a_flows``)."""
+        self.narrow(service)
         self.run("analyzer_flows")

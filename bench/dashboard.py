@@ -122,6 +122,10 @@ def measure(db: Path, repeat: int) -> list[tuple[str, str, str, float]]:
                 ("shell: filters + status", lambda: status_line(f, deps), None),
                 ("map: graph + edge table", lambda: fmap.elements(f, 0, "p95", edge), None),
                 ("map: element stats", lambda: fmap.detail(edge, f, 0), None),
+                # (the same click once the window's staging is no longer kept: the edge's
+                # hop instances read from the spans)
+                ("map: element stats, no staging kept", lambda: fmap.detail(edge, f, 0),
+                 deps.staged.close),
                 ("flows: table + DAG", lambda: flows.body(flow["id"], f, 0), None),
                 ("flow view: waterfall", lambda: view.waterfall(trace, span, f, 0),
                  fresh_flow),

@@ -11,7 +11,8 @@ keep a core busy forever, so a value also stays fresh for ``duty`` times as long
 to compute: at most about 1/duty of one core goes to background refreshes.
 
 Below that cache, :class:`StagedWindows` keeps the last window's staged tables, so choosing
-a service filter on the window shown costs the analysis's last stages only.
+a service filter on the window shown costs the analysis's last stages only, and a click on
+one of its edges reads that edge's hop instances from them.
 """
 
 from __future__ import annotations
@@ -171,12 +172,22 @@ class StagedWindows:
         try:
             return entry.window.analyze(service)
         finally:
-            with self._lock:
-                entry.users -= 1
-                entry.used = self._clock()
-                done = entry.retired and entry.users == 0
-            if done:
-                entry.window.close()
+            self._release(entry)
+
+    def detail(self, key: Hashable, fixed: bool, element_id: str,
+               service: str | None) -> Any | None:
+        """One edge's detail read from the kept staging if it answers for ``key``
+        (``analyzer.StagedWindow.detail``: the numbers of the analysis staged on it), else
+        None: a click never stages a window, the caller reads the spans instead."""
+        with self._lock:
+            e = self._entry
+            if e is None or not self._answers(e, key, fixed):
+                return None
+            e.users += 1
+        try:
+            return e.window.detail(element_id, service)
+        finally:
+            self._release(e)
 
     def expire(self) -> None:
         """Drop the kept window if unused for ``keep_s``; else check again when it may be."""
@@ -226,6 +237,14 @@ class StagedWindows:
         if old is not None:
             self._retire(old)
         return new
+
+    def _release(self, e: _Staged) -> None:
+        with self._lock:
+            e.users -= 1
+            e.used = self._clock()
+            done = e.retired and e.users == 0
+        if done:
+            e.window.close()
 
     def _retire(self, e: _Staged) -> None:
         with self._lock:

@@ -77,10 +77,25 @@ class Deps:
         return self.flows.get(trace_id)
 
     def edge(self, element_id: str, filters: Mapping[str, str | None]) -> dict[str, Any]:
-        """``edge_detail`` of a node or edge under the filters (not cached: one per click)."""
+        """``edge_detail`` of a node or edge under the filters (not cached: one per click).
+
+        An edge of the window whose staging is kept (the map shown was analysed on it) is
+        read from that staging: the same hop instances as the map's edge, so the panel's
+        count, percentiles, queue time and examples are the map's own, in milliseconds.
+        Otherwise (a node, or no staging kept for the window) the spans are read: a second
+        reading of the analysis' rules, which may differ from the map by the odd span
+        the staged stages treat otherwise, and which keeps the traces that touch a filtered
+        service rather than their whole flows."""
         w = self.window(filters)
+        service = filters.get("service")
+        if "->" in element_id and self.analyzer.stage_window is not None:
+            window, since, until, _ = self._shared_key(filter_key(filters), w)
+            d = self.staged.detail((window, since, until), window in ("all", "range"),
+                                   element_id, service)
+            if d is not None:
+                return d
         return self.analyzer.edge_detail(self.store, element_id, w.since_ns, w.until_ns,
-                                         filters.get("service"))
+                                         service)
 
     def forget(self) -> None:
         """Forget every cached analysis and flow and the kept staging: the next ask

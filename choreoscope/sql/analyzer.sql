@@ -1408,28 +1408,35 @@ SELECT s.trace_id, s.span_id, s.send
 FROM a_sent s JOIN a_traces t ON t.trace_id = s.trace_id
 SEMI JOIN a_cpflows f ON f.flow_id = t.flow_id
 
+-- name: analyzer_edge_queue
+-- Per delivery edge: the queue-time percentiles and the messages its deliveries were joined
+-- to (pairs: one per producer span, but one per message id for a consumer span linking one
+-- producer span once per message: Node's AWS SDK's receive of a SendMessageBatch's messages
+-- links the batch's one send span three times, each link naming its message). A view over
+-- the staged tables, so the edge statistics (analyzer_edge_stats) and one edge's detail
+-- read from the staged window (staged_detail_queue) are one computation, after a service
+-- filter's deletions as before them.
+CREATE OR REPLACE TEMP VIEW a_edge_queue AS
+WITH multi AS (
+    SELECT from_sk, to_sk, count(DISTINCT link_mid) - 1 AS more
+    FROM a_lk WHERE link_mid IS NOT NULL
+    GROUP BY from_sk, to_sk HAVING count(DISTINCT link_mid) > 1
+)
+SELECT k.topic, k.service,
+       quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
+       count(*) + coalesce(sum(x.more), 0) AS pairs
+FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
+LEFT JOIN multi x ON x.from_sk = m.c_sk AND x.to_sk = m.p_sk
+GROUP BY k.topic, k.service
+
 -- name: analyzer_edge_stats
 -- Per edge: counts, errors, duration and (deliveries) queue-time percentiles, evidence.
 -- Example ids break ties by trace id (max_by over a (value, id) pair) so the same spans
 -- give the same answer whatever order they arrived in.
 -- Ids are built on the aggregated rows (one per edge), not on every hop.
--- pairs: the messages the deliveries were joined to, one per producer span, but one per
--- message id for a consumer span linking one producer span once per message (Node's AWS
--- SDK: a receive of a SendMessageBatch's messages links the batch's one send span three
--- times, each link naming its message).
-WITH multi AS (
-    SELECT from_sk, to_sk, count(DISTINCT link_mid) - 1 AS more
-    FROM a_lk WHERE link_mid IS NOT NULL
-    GROUP BY from_sk, to_sk HAVING count(DISTINCT link_mid) > 1
-),
-q AS (
-    SELECT 'topic:' || topic || '->service:' || service AS id, qq, pairs FROM (
-        SELECT k.topic, k.service,
-               quantile_cont(greatest(m.queue_ns, 0), [0.5, 0.95, 0.99]) AS qq,
-               count(*) + coalesce(sum(x.more), 0) AS pairs
-        FROM a_match m JOIN a_cons k ON k.sk = m.c_sk
-        LEFT JOIN multi x ON x.from_sk = m.c_sk AND x.to_sk = m.p_sk
-        GROUP BY k.topic, k.service)
+-- (queue time and messages of delivery edges: analyzer_edge_queue)
+WITH q AS (
+    SELECT 'topic:' || topic || '->service:' || service AS id, qq, pairs FROM a_edge_queue
 ),
 e AS (
     SELECT h.type, h.src, h.dst, count(*) AS n,
@@ -2479,6 +2486,19 @@ WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
 DELETE FROM d_rows WHERE trace_id NOT IN (
     SELECT trace_id FROM spans WHERE service_name = $service
       AND start_time_unix_nano >= $since AND start_time_unix_nano < $until)
+
+-- name: staged_detail_rows
+-- One edge of the map, read from its window's staged tables (analyzer.StagedWindow.detail):
+-- its hop instances are the very rows analyzer_edge_stats aggregates, so the detail counts
+-- what the map shows, rule for rule. (a_hops keeps no 'pushed' candidates once staged; the
+-- node types of $src and $dst tell the hop's type.)
+CREATE OR REPLACE TEMP TABLE d_rows AS
+SELECT trace_id, t0, t1, err, NULL::BIGINT AS queue_ns, NULL::BIGINT AS messages
+FROM a_hops WHERE src = $src AND dst = $dst
+
+-- name: staged_detail_queue
+-- (a delivery edge read from the staged window: its queue time and messages, as the map's)
+SELECT qq, pairs FROM a_edge_queue WHERE topic = $topic AND service = $service
 
 -- name: detail_stats
 SELECT count(*) AS n, sum(err::INT) AS errors,
