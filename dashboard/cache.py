@@ -174,14 +174,15 @@ class StagedWindows:
         finally:
             self._release(entry)
 
-    def detail(self, key: Hashable, fixed: bool, element_id: str,
-               service: str | None) -> Any | None:
-        """One edge's detail read from the kept staging if it answers for ``key``
-        (``analyzer.StagedWindow.detail``: the numbers of the analysis staged on it), else
-        None: a click never stages a window, the caller reads the spans instead."""
+    def detail(self, key: Hashable, element_id: str, service: str | None) -> Any | None:
+        """One edge's detail read from the kept staging of ``key``'s window
+        (``analyzer.StagedWindow.detail``), else None: a click never stages a window, the
+        caller reads the spans instead. The kept staging is the one the window's latest
+        analysis was made on, the map on screen, however old: its edge's numbers are the
+        ones the map shows, where the spans of a store still written to have moved on."""
         with self._lock:
             e = self._entry
-            if e is None or not self._answers(e, key, fixed):
+            if e is None or e.key != key or e.window.closed:
                 return None
             e.users += 1
         try:

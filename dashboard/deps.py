@@ -79,9 +79,10 @@ class Deps:
     def edge(self, element_id: str, filters: Mapping[str, str | None]) -> dict[str, Any]:
         """``edge_detail`` of a node or edge under the filters (not cached: one per click).
 
-        An edge of the window whose staging is kept (the map shown was analysed on it) is
+        An edge of a window whose staging is kept (the map shown was analysed on it) is
         read from that staging: the same hop instances as the map's edge, so the panel's
-        count, percentiles, queue time and examples are the map's own, in milliseconds.
+        count, percentiles, queue time and examples are the map's own, in milliseconds,
+        even on a store written to since.
         Otherwise (a node, or no staging kept for the window) the spans are read: a second
         reading of the analysis' rules, which may differ from the map by the odd span
         the staged stages treat otherwise, and which keeps the traces that touch a filtered
@@ -90,8 +91,7 @@ class Deps:
         service = filters.get("service")
         if "->" in element_id and self.analyzer.stage_window is not None:
             window, since, until, _ = self._shared_key(filter_key(filters), w)
-            d = self.staged.detail((window, since, until), window in ("all", "range"),
-                                   element_id, service)
+            d = self.staged.detail((window, since, until), element_id, service)
             if d is not None:
                 return d
         return self.analyzer.edge_detail(self.store, element_id, w.since_ns, w.until_ns,

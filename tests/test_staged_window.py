@@ -221,6 +221,7 @@ class Counted:
         self.made: list[StagedWindow] = []
         self.gate: threading.Event | None = None
         self.inside = threading.Event()
+        self.details = 0
 
     def __call__(self, store, since_ns, until_ns):
         w = StagedWindow(store, since_ns, until_ns)
@@ -237,6 +238,7 @@ class Counted:
                 return w.analyze(service)
 
             def detail(self, element_id, service):
+                outer.details += 1
                 return w.detail(element_id, service)
 
             def close(self):
@@ -290,6 +292,27 @@ def test_a_window_of_fixed_bounds_is_kept_while_the_store_does_not_change(tmp_pa
         assert "service:late-service" in {n["id"] for n in got.to_dict()["nodes"]}
         assert stage.made[0].closed and stage.made[1].closed and not stage.made[2].closed
         kept.close()
+    finally:
+        store.close()
+
+
+def test_an_edge_is_read_from_the_kept_staging_of_its_window_only(tmp_path):
+    store = _load("orchestration", tmp_path / "o.duckdb")
+    try:
+        kept, clock, timers, stage = _kept(store)
+        shown = kept.analyze(("1h",), ALL, None, fixed=False)
+        edge = shown.edges[0]
+        clock.t = 30  # long past the refresh interval: the map on screen is still this one
+        b = SpanSet(base_ns=10**18)
+        b.span("late-service", "GET /late", kind="SERVER")
+        store.write(decode_request(b.request()))
+        got = kept.detail(("1h",), edge["id"], None)
+        assert got["count"] == edge["count"] and stage.details == 1
+        assert kept.detail(("6h",), edge["id"], None) is None  # another window's: none
+        assert kept.stagings == 1
+        clock.t = 100
+        timers.pop()[1]()  # idle past keep_s: dropped, and nothing to read any more
+        assert kept.detail(("1h",), edge["id"], None) is None and stage.details == 1
     finally:
         store.close()
 
