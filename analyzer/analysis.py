@@ -9,8 +9,9 @@ from __future__ import annotations
 
 import hashlib
 import time
+from contextlib import contextmanager
 from concurrent.futures import ThreadPoolExecutor
-from typing import Any
+from typing import Any, Iterator
 
 import networkx as nx
 
@@ -89,20 +90,9 @@ class StagedWindow:
         ``timings`` and ``log`` as for :func:`analyze` (the stages after the staging)."""
         tm = timings if timings is not None else {}
         t = time.perf_counter()
-        with self._session.use() as cur:
-            st = self._stager
-            st.timings, st.log = tm, log
-            cur.execute("BEGIN TRANSACTION")
-            try:
-                st.select(service)
-                a = _build(st, self.since_ns, self.until_ns, service)
-            finally:
-                try:
-                    cur.execute("ROLLBACK")
-                except Exception:
-                    # (interrupted as the store closes: nothing staged is trustworthy now)
-                    self._session.close()
-                    raise
+        with self._rolled_back(tm, log) as st:
+            st.select(service)
+            a = _build(st, self.since_ns, self.until_ns, service)
         tm.setdefault("total", time.perf_counter() - t)
         a.timings = dict(tm)
         return a
@@ -112,18 +102,26 @@ class StagedWindow:
         tables, restricted to the flows touching ``service`` as :meth:`analyze` restricts
         them: the very hop instances the edge's statistics in the analysis aggregate, so a
         click on the map shows the map's own numbers. ``ValueError`` for no edge's id."""
+        with self._rolled_back({}, None) as st:
+            st.narrow(service)
+            return staged_edge_detail(st.cur, st.q, element_id, self.since_ns, self.until_ns)
+
+    @contextmanager
+    def _rolled_back(self, timings: dict[str, float],
+                     log: list[tuple[str, float, float]] | None) -> Iterator[Stager]:
+        """The stager on the session's connection inside a transaction that is rolled back
+        after the block: whatever the block narrows, the staged tables come back as staged."""
         with self._session.use() as cur:
             st = self._stager
-            st.timings, st.log = {}, None
+            st.cur, st.timings, st.log = cur, timings, log
             cur.execute("BEGIN TRANSACTION")
             try:
-                st.narrow(service)
-                return staged_edge_detail(cur, st.q, element_id, self.since_ns,
-                                          self.until_ns)
+                yield st
             finally:
                 try:
                     cur.execute("ROLLBACK")
                 except Exception:
+                    # (interrupted as the store closes: nothing staged is trustworthy now)
                     self._session.close()
                     raise
 
