@@ -15,6 +15,12 @@ from analyzer.staging import INSTANT_DELIVERY_NS, MAX_NS, MIN_NS, Stager
 from choreoscope.sql import named_queries
 
 
+# (source node type, target node type) -> the type of the edge between them
+_EDGE_TYPES = {("service", "topic"): "publish", ("topic", "service"): "consume",
+               ("topic", "topic"): "route", ("service", "service"): "call",
+               ("service", "external"): "call"}
+
+
 def _split(element_id: str) -> tuple[str, str | None]:
     if "->" in element_id:
         src, dst = element_id.split("->", 1)
@@ -48,22 +54,18 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             query = "detail_rows_service" if st == "service" else "detail_rows_topic"
             p["name"] = node_name(src)
     else:
-        out.update({"source": src, "target": dst, "name": element_id})
-        if st == "service" and dt == "topic":
-            out["type"], query = "publish", "detail_rows_publish"
-            p["name"], p["topic"] = node_name(src), node_name(dst)
-        elif st == "topic" and dt == "service":
-            out["type"], query = "consume", "detail_rows_consume"
-            p["name"], p["topic"] = node_name(dst), node_name(src)
-        elif st == "topic" and dt == "topic":
-            out["type"], query = "route", "detail_rows_route"
-            p["name"], p["target"] = node_name(src), node_name(dst)
-        elif st == "service" and dt in ("service", "external"):
-            out["type"] = "call"
-            query = "detail_rows_call" if dt == "service" else "detail_rows_external"
-            p["name"], p["target"] = node_name(src), node_name(dst)
-        else:
+        typ = _EDGE_TYPES.get((st, dt))
+        if typ is None:
             raise ValueError(f"not a node or edge id: {element_id!r}")
+        out.update({"source": src, "target": dst, "name": element_id, "type": typ})
+        # (detail_rows_publish, _consume, _route or _call; a peer without spans is external)
+        query = "detail_rows_external" if dt == "external" else f"detail_rows_{typ}"
+        if typ == "publish":
+            p["name"], p["topic"] = node_name(src), node_name(dst)
+        elif typ == "consume":
+            p["name"], p["topic"] = node_name(dst), node_name(src)
+        else:
+            p["name"], p["target"] = node_name(src), node_name(dst)
     q = named_queries()
     with store.cursor() as cur:
         stager = Stager(cur, q)
@@ -166,12 +168,6 @@ def _finish(out: dict[str, Any], r: dict[str, Any], series: list[tuple],
     return out
 
 
-# (source node type, target node type) -> the type of the edge between them
-_EDGE_TYPES = {("service", "topic"): "publish", ("topic", "service"): "consume",
-               ("topic", "topic"): "route", ("service", "service"): "call",
-               ("service", "external"): "call"}
-
-
 def staged_edge_detail(cur: Any, queries: dict[str, str], element_id: str,
                        since_ns: int | None, until_ns: int | None) -> dict[str, Any]:
     """:func:`edge_detail` of an edge, read from a window staged on ``cur``
@@ -190,7 +186,8 @@ def staged_edge_detail(cur: Any, queries: dict[str, str], element_id: str,
     r = dict(zip(cols, cur.execute(queries["detail_stats"]).fetchone()))
     series = cur.execute(queries["detail_series"]).fetchall()
     # (an open window's rates are per second of its spans' extent, as the analysis' are)
-    extent = cur.execute(queries["analyzer_summary"]).fetchone()[2:4]
+    extent = None if since_ns is not None and until_ns is not None else \
+        cur.execute(queries["analyzer_summary"]).fetchone()[2:4]
     if typ == "consume":
         q = cur.execute(queries["staged_detail_queue"],
                         {"topic": node_name(src), "service": node_name(dst)}).fetchone()
