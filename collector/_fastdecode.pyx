@@ -36,7 +36,7 @@ from collector.conventions import (
     rabbitmq_destination as _rabbitmq_destination, KAFKA_PARTITION_KEYS as _KAFKA_PARTITION_KEYS,
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
     KAFKA_OFFSET_KEYS as _KAFKA_OFFSET_KEYS,
-    system_by_value as _system_by_value,
+    system_by_value as _system_by_value, SYSTEM_BY_VALUE as _SYSTEM_BY_VALUE,
     rabbitmq_reply_destination as _rabbitmq_reply_destination,
 )
 from collector.decode import (
@@ -162,6 +162,8 @@ _SYSTEM_BY_KEY_BYTES = [(k.encode(), v) for k, v in _SYSTEM_BY_KEY.items()]
 _RABBITMQ_ROUTING_KEYS_BYTES = [k.encode() for k in _RABBITMQ_ROUTING_KEYS]
 _KAFKA_PARTITION_KEYS_BYTES = [k.encode() for k in _KAFKA_PARTITION_KEYS]
 _KAFKA_OFFSET_KEY_0, _KAFKA_OFFSET_KEY_1 = (k.encode() for k in _KAFKA_OFFSET_KEYS)
+# (system_by_value's keys as first_value takes them: encoded once, not per span)
+_SYSTEM_BY_VALUE_KEYS = {k: [k.encode()] for k, _ in _SYSTEM_BY_VALUE}
 
 cdef char ESC[256]
 cdef void _init_esc():
@@ -1682,7 +1684,7 @@ cdef class _Decoder:
             if self.find_key(key) >= 0:
                 return system
         # (az.namespace, peer.service, Camel's component: conventions.SYSTEM_BY_VALUE)
-        return _system_by_value(lambda key: self.first_value([key.encode()]))
+        return _system_by_value(lambda key: self.first_value(_SYSTEM_BY_VALUE_KEYS[key]))
 
     cdef inline bint is_str(self, AV* av, const char* text, Py_ssize_t ln):
         """Whether ``av`` is the string ``text`` (``ln`` bytes)."""
