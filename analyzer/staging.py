@@ -190,7 +190,6 @@ class Stager:
         self.run("analyzer_hops")
         if self.run("analyzer_push_candidates").fetchone()[0]:
             self.run_each("analyzer_pushed")
-        self.run("analyzer_edge_queue")  # (a view: the queue time of the delivery edges)
 
     def stage_window(self, since_ns: int | None, until_ns: int | None) -> None:
         """Everything of the window that no service filter changes: the spans' stages, the
@@ -210,6 +209,9 @@ class Stager:
                                                      pa.bool_())})
             self.cur.register("a_flowmap", flowmap)
         self.run("analyzer_traces")
+        # (a view over the staged tables: the delivery edges' queue time, read by the edge
+        # statistics and by an edge's detail; a flow view's staging needs none)
+        self.run("analyzer_edge_queue")
 
     def narrow(self, service: str | None) -> None:
         """Narrow the staged window to the flows touching ``service``, deleting the other
