@@ -2,12 +2,15 @@
 tests/test_real_instrumentation.py: real instrumentation, real Celery, real OTLP export.
 
 The broker is kombu's filesystem transport (a shared folder), so producer and workers are
-separate processes, each its own service, with no broker server to start.
+separate processes, each its own service, with no broker server to start; or, when
+``CELERY_SHOP_BROKER`` names one (``amqp://127.0.0.1:PORT//``), a real RabbitMQ
+(tests/test_real_broker.py).
 
     python -m tests.celery_shop produce SERVICE N   # N checkouts, each sending tasks.charge
     python -m tests.celery_shop work SERVICE QUEUE  # a worker until terminated
 
-Environment: ``CELERY_SHOP_DATA`` (the broker folder), ``OTLP_ENDPOINT`` (gRPC).
+Environment: ``CELERY_SHOP_DATA`` (the broker folder), ``CELERY_SHOP_BROKER`` (a broker URL
+instead), ``OTLP_ENDPOINT`` (gRPC).
 """
 
 from __future__ import annotations
@@ -25,7 +28,7 @@ from opentelemetry.sdk.trace import TracerProvider
 from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 DATA = os.environ.get("CELERY_SHOP_DATA", "/tmp/celery-shop")
-app = Celery("shop", broker="filesystem://")
+app = Celery("shop", broker=os.environ.get("CELERY_SHOP_BROKER", "filesystem://"))
 app.conf.update(
     broker_transport_options={"data_folder_in": DATA, "data_folder_out": DATA,
                               "processed_folder": os.path.join(DATA, "processed"),
@@ -68,7 +71,9 @@ def main(argv: list[str]) -> None:
                 charge.delay(i)
         tp.shutdown()
         return
-    app.Worker(queues=[argv[2]], pool="solo", concurrency=1, loglevel="WARNING",
+    # A node name of its own: on RabbitMQ two workers of one host share a control queue.
+    app.Worker(queues=[argv[2]], hostname=f"{service}@localhost", pool="solo",
+               concurrency=1, loglevel="WARNING",
                without_heartbeat=True, without_mingle=True, without_gossip=True).start()
 
 

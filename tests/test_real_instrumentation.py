@@ -34,8 +34,13 @@ def _start(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 def test_celery_tasks_become_a_choreographed_flow(collector, tmp_path):
     data = tmp_path / "broker"
     (data / "processed").mkdir(parents=True)
-    env = {**os.environ, "CELERY_SHOP_DATA": str(data),
-           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    check_celery_shop(collector, {**os.environ, "CELERY_SHOP_DATA": str(data)})
+
+
+def check_celery_shop(collector, env: dict[str, str]) -> None:
+    """Run the Celery shop on the broker ``env`` names (tests/celery_shop.py), and check
+    that its tasks become one choreographed flow through two queues."""
+    env = {**env, "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
     workers = [_start(["work", "payments", "payments"], env),
                _start(["work", "mailer", "emails"], env)]
     try:
@@ -64,9 +69,14 @@ def test_celery_tasks_become_a_choreographed_flow(collector, tmp_path):
         "service:payments->topic:emails": ("publish", N),
         "topic:emails->service:mailer": ("consume", N),
     }
-    assert all(e["broken_context_count"] == 0 for e in a.edges if e["type"] == "consume")
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["broken_context_count"] == 0
+            assert e["queue_p50_ms"] is not None and e["queue_p50_ms"] >= 0, e["id"]
     (flow,) = a.flows
     assert flow["count"] == N and flow["style"] == "choreography"
+    assert flow["entry_service"] == "checkout"
     assert not a.anomalies
     # One flow instance's waterfall holds all three services.
     one = flow_for_trace(collector.store, flow["example_trace_ids"][0])

@@ -1,0 +1,86 @@
+"""A private RabbitMQ node for a test: Debian's rabbitmq-server (installed by .ci/run),
+started on free loopback ports in its own folder, with its own Erlang port mapper, and
+stopped with everything it started.
+
+The packaged ``/usr/sbin/rabbitmq-server`` switches to the ``rabbitmq`` user and the
+system-wide node; the scripts under ``/usr/lib/rabbitmq/bin`` run a node wherever the
+environment says.
+"""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import subprocess
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+SERVER = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
+
+
+def installed() -> bool:
+    return SERVER.exists()
+
+
+def _free_port() -> int:
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+@dataclass
+class RabbitNode:
+    amqp_port: int
+    process: subprocess.Popen
+    env: dict[str, str]
+    log: Path
+
+    def stop(self) -> None:
+        """Stop the node (its whole process group), then its port mapper."""
+        if self.process.poll() is None:
+            os.killpg(self.process.pid, signal.SIGTERM)
+            try:
+                self.process.wait(30)
+            except subprocess.TimeoutExpired:
+                os.killpg(self.process.pid, signal.SIGKILL)
+                self.process.wait(10)
+        # epmd daemonizes out of the node's process group; it is ours by its port alone.
+        subprocess.run(["epmd", "-kill"], env=self.env, capture_output=True, timeout=10)
+
+
+def start(folder: Path, timeout_s: float = 60.0) -> RabbitNode:
+    """A node listening for AMQP on 127.0.0.1 on a free port, once it accepts connections."""
+    folder.mkdir(parents=True, exist_ok=True)
+    (folder / "enabled_plugins").write_text("[].\n")  # no management plugin: faster start
+    amqp = _free_port()
+    env = {**os.environ,
+           "HOME": str(folder),  # the Erlang cookie is written there
+           "RABBITMQ_NODENAME": f"test{amqp}@localhost",
+           "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+           "RABBITMQ_NODE_PORT": str(amqp),
+           "RABBITMQ_DIST_PORT": str(_free_port()),
+           "ERL_EPMD_PORT": str(_free_port()),
+           "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
+           "RABBITMQ_LOG_BASE": str(folder / "log"),
+           "RABBITMQ_LOGS": "-",
+           "RABBITMQ_ENABLED_PLUGINS_FILE": str(folder / "enabled_plugins"),
+           "RABBITMQ_CONFIG_FILE": str(folder / "rabbitmq"),
+           "RABBITMQ_PID_FILE": str(folder / "rabbitmq.pid")}
+    log = folder / "server.log"
+    with log.open("wb") as out:
+        proc = subprocess.Popen([str(SERVER)], env=env, stdout=out, stderr=subprocess.STDOUT,
+                                start_new_session=True)
+    node = RabbitNode(amqp, proc, env, log)
+    deadline = time.monotonic() + timeout_s
+    while time.monotonic() < deadline:
+        if proc.poll() is not None:
+            node.stop()
+            raise RuntimeError(f"rabbitmq-server exited: {log.read_text()[-2000:]}")
+        if b"Server startup complete" in log.read_bytes():
+            return node
+        time.sleep(0.1)
+    node.stop()
+    raise RuntimeError(f"rabbitmq-server did not start in {timeout_s} s: "
+                       f"{log.read_text()[-2000:]}")

@@ -1,0 +1,133 @@
+"""Traces from a real broker: RabbitMQ, with services on pika instrumented by
+opentelemetry-instrumentation-pika, exporting over OTLP/gRPC to the collector.
+
+Four processes, one per service. The orders API publishes to the topic exchange "orders";
+RabbitMQ routes each message to two queues, billing's and shipping's, whose consumers each
+receive it in a ``basic_consume`` callback. Billing forwards it through the default
+exchange to the "emails" queue, which the mailer drains with pika's ``consume()``
+generator (a CONSUMER span that ends before the handler runs). What the analyzer makes of
+it is checked against what the broker really did, with no help from us: the delivery spans
+name the exchange a message came through (or the queue, for the default exchange), never
+the queue it waited in.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import sys
+import time
+from pathlib import Path
+from typing import Iterator
+
+import pytest
+
+from analyzer import analyze, edge_detail, flow_for_trace
+from tests import rabbitmq
+from tests.analysis_checks import edges_of, systems_of
+from tests.test_real_instrumentation import check_celery_shop
+
+ROOT = Path(__file__).resolve().parent.parent
+N = 4
+
+pytestmark = pytest.mark.skipif(
+    not rabbitmq.installed(),
+    reason=f"{rabbitmq.SERVER} not installed (apt-get install rabbitmq-server)")
+
+
+@pytest.fixture
+def rabbit(tmp_path: Path) -> Iterator[rabbitmq.RabbitNode]:
+    """A RabbitMQ node of the test's own (~5 s to start): no queue or exchange left over
+    from another test, whose declarations might clash."""
+    node = rabbitmq.start(tmp_path / "rabbitmq")
+    try:
+        yield node
+    finally:
+        node.stop()
+
+
+def _shop(args: list[str], env: dict[str, str]) -> subprocess.Popen:
+    return subprocess.Popen([sys.executable, "-m", "tests.pika_shop", *args], cwd=ROOT,
+                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+
+def _finish(p: subprocess.Popen, timeout: float = 60) -> None:
+    out, _ = p.communicate(timeout=timeout)
+    assert p.returncode == 0, out.decode(errors="replace")
+
+
+def test_pika_services_on_rabbitmq_become_one_choreographed_flow(collector, rabbit):
+    env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    _finish(_shop(["setup"], env))
+    workers = [_shop(["work", "billing", "billing", "emails"], env),
+               _shop(["work", "shipping", "shipping"], env)]
+    mailer = _shop(["drain", "mailer", "emails", str(N)], env)
+    # orders-api: N x (server + publish); billing: N x (receive + handle + publish);
+    # shipping: N x (receive + handle); mailer: N x (receive + send email). Each publish is
+    # two PRODUCER spans, one inside the other: pika 0.66b1's instrumentation wraps both
+    # BlockingChannel.basic_publish and the Channel.basic_publish it calls.
+    expected = N * (3 + 4 + 2 + 2)
+    try:
+        _finish(_shop(["produce", "orders-api", str(N)], env))
+        _finish(mailer)
+        deadline = time.monotonic() + 60
+        while collector.store.count_spans() < expected and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        for w in workers:
+            w.terminate()
+        for w in workers:
+            try:
+                w.wait(10)
+            except subprocess.TimeoutExpired:
+                w.kill()
+    assert collector.store.count_spans() == expected
+    with collector.store.cursor() as cur:
+        nested = cur.execute(
+            "SELECT count(*) FROM spans p JOIN spans c ON c.trace_id = p.trace_id"
+            " AND c.parent_span_id = p.span_id WHERE p.kind = 'PRODUCER'"
+            " AND c.kind = 'PRODUCER'").fetchone()[0]
+    assert nested == 2 * N  # (the orders API's and billing's publishes)
+
+    a = analyze(collector.store)
+    # One publish per message, not two (the inner span is the outer one's own send), and the
+    # exchange is the node between the orders API and both of its queues' consumers;
+    # the default exchange's deliveries are named by their queue.
+    assert edges_of(a) == {
+        "service:orders-api->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+        "topic:orders->service:shipping": ("consume", N),
+        "service:billing->topic:emails": ("publish", N),
+        "topic:emails->service:mailer": ("consume", N),
+    }
+    assert systems_of(a) == {"topic:orders": "rabbitmq", "topic:emails": "rabbitmq"}
+    for e in a.edges:
+        if e["type"] == "consume":
+            # The context travelled in the message headers: every delivery joined by it.
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["broken_context_count"] == 0
+            # A message waits in its queue (it is published before it is delivered); the
+            # broker's real wait is sub-millisecond to a few ms, never negative.
+            assert e["queue_p50_ms"] is not None and e["queue_p50_ms"] >= 0, e["id"]
+        assert edge_detail(collector.store, e["id"])["count"] == e["count"], e["id"]
+    assert not a.anomalies
+
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["style"] == "choreography"
+    assert flow["entry_service"] == "orders-api" and flow["traces_per_flow"] == 1.0
+    # One order's waterfall holds all four services, the mailer's handler included.
+    one = flow_for_trace(collector.store, flow["example_trace_ids"][0])
+    spans = one["spans"]
+    assert {s["service_name"] for s in spans} == {"orders-api", "billing", "shipping",
+                                                  "mailer"}
+    assert {s["name"] for s in spans if s["service_name"] == "mailer"} == {
+        "emails receive", "send email"}
+
+
+def test_celery_tasks_through_rabbitmq_queues(collector, rabbit):
+    """Celery's instrumentation on the amqp transport: the task messages really travel
+    through RabbitMQ (the default exchange, one queue per route). The spans name the queue,
+    as on any broker, and the same flow comes out as on the filesystem transport."""
+    check_celery_shop(collector, {**os.environ, "CELERY_SHOP_BROKER":
+                                  f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}//"})
