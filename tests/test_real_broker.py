@@ -1,5 +1,6 @@
 """Traces from a real broker: RabbitMQ, with services on pika instrumented by
-opentelemetry-instrumentation-pika, exporting over OTLP/gRPC to the collector.
+opentelemetry-instrumentation-pika, exporting over OTLP/gRPC to the collector; the same
+broker under Celery, and under Node.js services on amqplib (the last test).
 
 Four processes, one per service. The orders API publishes to the topic exchange "orders";
 RabbitMQ routes each message to two queues, billing's and shipping's, whose consumers each
@@ -131,3 +132,60 @@ def test_celery_tasks_through_rabbitmq_queues(collector, rabbit):
     as on any broker, and the same flow comes out as on the filesystem transport."""
     check_celery_shop(collector, {**os.environ, "CELERY_SHOP_BROKER":
                                   f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}//"})
+
+
+NODE_SHOP = ROOT / "tests" / "node_shop"
+
+
+@pytest.mark.skipif(not (NODE_SHOP / "node_modules").is_dir(),
+                    reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
+def test_node_amqplib_services_on_rabbitmq(collector, rabbit):
+    """Another language's SDK on the same broker: Node.js services on amqplib, instrumented
+    by @opentelemetry/instrumentation-amqplib (tests/node_shop), exporting OTLP/HTTP
+    protobuf. Its spans follow the older conventions (``messaging.destination`` the
+    exchange, '' for the default one, ``messaging.rabbitmq.routing_key``) and name a
+    delivery "<queue> process"; the JS SDK's span clock is its own (a child may start
+    before its parent). Billing forwards each order through the default exchange, which is
+    RabbitMQ's ``amq.default``, as every delivery from it says too."""
+    env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
+           "OTLP_HTTP": collector.endpoints.http}
+
+    def shop(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(["node", str(NODE_SHOP / "shop.js"), *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    _finish(shop("setup"))
+    # Each worker stops, its spans exported, after N messages.
+    workers = [shop("work", "billing-js", "billing", str(N), "emails"),
+               shop("work", "shipping-js", "shipping", str(N)),
+               shop("work", "mailer-js", "emails", str(N))]
+    try:
+        _finish(shop("produce", "orders-js", str(N)))
+        for w in workers:
+            _finish(w)
+    finally:
+        for w in workers:
+            if w.poll() is None:
+                w.kill()
+    # orders-js: N x (server + publish); billing-js: N x (process + handle + publish);
+    # shipping-js and mailer-js: N x (process + handle)
+    assert collector.store.count_spans() == N * (2 + 3 + 2 + 2)
+
+    a = analyze(collector.store)
+    assert edges_of(a) == {
+        "service:orders-js->topic:orders": ("publish", N),
+        "topic:orders->service:billing-js": ("consume", N),
+        "topic:orders->service:shipping-js": ("consume", N),
+        "service:billing-js->topic:amq.default": ("publish", N),
+        "topic:amq.default->service:mailer-js": ("consume", N),
+    }
+    assert systems_of(a) == {"topic:orders": "rabbitmq", "topic:amq.default": "rabbitmq"}
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["queue_p50_ms"] is not None and e["queue_p50_ms"] >= 0, e["id"]
+        assert edge_detail(collector.store, e["id"])["count"] == e["count"], e["id"]
+    assert not a.anomalies
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["style"] == "choreography"
+    assert flow["entry_service"] == "orders-js" and flow["traces_per_flow"] == 1.0
