@@ -1,6 +1,6 @@
 """Traces from a real broker: RabbitMQ, with services on pika instrumented by
 opentelemetry-instrumentation-pika, exporting over OTLP/gRPC to the collector; the same
-broker under Celery, and under Node.js services on amqplib (the last test).
+broker under Celery, aio-pika, and Node.js services on amqplib (the last test).
 
 Four processes, one per service. The orders API publishes to the topic exchange "orders";
 RabbitMQ routes each message to two queues, billing's and shipping's, whose consumers each
@@ -19,7 +19,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
-from typing import Iterator
+from typing import Callable, Iterator
 
 import pytest
 
@@ -55,6 +55,21 @@ def _shop(args: list[str], env: dict[str, str]) -> subprocess.Popen:
 def _finish(p: subprocess.Popen, timeout: float = 60) -> None:
     out, _ = p.communicate(timeout=timeout)
     assert p.returncode == 0, out.decode(errors="replace")
+
+
+def _run_until_done(start: Callable[..., subprocess.Popen], workers: list[list[str]],
+                    produce: list[str]) -> None:
+    """Start the workers, run the producer, and wait for each worker to stop by itself
+    (after its N messages, its spans exported); kill any left on failure."""
+    running = [start(*w) for w in workers]
+    try:
+        _finish(start(*produce))
+        for w in running:
+            _finish(w)
+    finally:
+        for w in running:
+            if w.poll() is None:
+                w.kill()
 
 
 def test_pika_services_on_rabbitmq_become_one_choreographed_flow(collector, rabbit):
@@ -134,6 +149,49 @@ def test_celery_tasks_through_rabbitmq_queues(collector, rabbit):
                                   f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}//"})
 
 
+
+def test_aio_pika_services_on_rabbitmq(collector, rabbit):
+    """aio-pika under opentelemetry-instrumentation-aio-pika on the same topology: a publish
+    names "exchange,routing key" (",emails" through the default exchange), a delivery the
+    exchange it came through, else its queue. So billing publishes to RabbitMQ's
+    ``amq.default``, which routes to the queue the mailer names, as the broker did."""
+    env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+
+    def shop(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "tests.aio_pika_shop", *args],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    _finish(_shop(["setup"], env))
+    _run_until_done(shop, [["work", "billing", "billing", str(N), "emails"],
+                           ["work", "shipping", "shipping", str(N)],
+                           ["work", "mailer", "emails", str(N)]],
+                    ["produce", "orders-api", str(N)])
+    # orders-api: N x (server + publish); billing: N x (receive + handle + publish);
+    # shipping and mailer: N x (receive + handle)
+    assert collector.store.count_spans() == N * (2 + 3 + 2 + 2)
+
+    a = analyze(collector.store)
+    assert edges_of(a) == {
+        "service:orders-api->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+        "topic:orders->service:shipping": ("consume", N),
+        "service:billing->topic:amq.default": ("publish", N),
+        "topic:amq.default->topic:emails": ("route", N),
+        "topic:emails->service:mailer": ("consume", N),
+    }
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["queue_p50_ms"] is not None and e["queue_p50_ms"] >= 0, e["id"]
+        assert edge_detail(collector.store, e["id"])["count"] == e["count"], e["id"]
+    assert not a.anomalies
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["style"] == "choreography"
+    assert flow["entry_service"] == "orders-api" and flow["traces_per_flow"] == 1.0
+
+
 NODE_SHOP = ROOT / "tests" / "node_shop"
 
 
@@ -155,18 +213,10 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit):
                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 
     _finish(shop("setup"))
-    # Each worker stops, its spans exported, after N messages.
-    workers = [shop("work", "billing-js", "billing", str(N), "emails"),
-               shop("work", "shipping-js", "shipping", str(N)),
-               shop("work", "mailer-js", "emails", str(N))]
-    try:
-        _finish(shop("produce", "orders-js", str(N)))
-        for w in workers:
-            _finish(w)
-    finally:
-        for w in workers:
-            if w.poll() is None:
-                w.kill()
+    _run_until_done(shop, [["work", "billing-js", "billing", str(N), "emails"],
+                           ["work", "shipping-js", "shipping", str(N)],
+                           ["work", "mailer-js", "emails", str(N)]],
+                    ["produce", "orders-js", str(N)])
     # orders-js: N x (server + publish); billing-js: N x (process + handle + publish);
     # shipping-js and mailer-js: N x (process + handle)
     assert collector.store.count_spans() == N * (2 + 3 + 2 + 2)

@@ -1,0 +1,90 @@
+"""Services on a real RabbitMQ through aio-pika (asyncio), instrumented by
+opentelemetry-instrumentation-aio-pika, for tests/test_real_broker.py.
+
+    python -m tests.aio_pika_shop produce SERVICE N            # N orders, exchange "orders"
+    python -m tests.aio_pika_shop work SERVICE QUEUE N [NEXT]  # N messages, each forwarded
+                                                               # to the queue NEXT
+
+Environment: ``AMQP_PORT`` (the broker on 127.0.0.1), ``OTLP_ENDPOINT`` (gRPC). The
+topology is tests/pika_shop.py's (``python -m tests.pika_shop setup``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import sys
+
+import aio_pika
+from opentelemetry import trace
+from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
+from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
+from opentelemetry.sdk.resources import Resource
+from opentelemetry.sdk.trace import TracerProvider
+from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.pika_shop import EXCHANGE
+
+
+def _url() -> str:
+    return f"amqp://guest:guest@127.0.0.1:{os.environ['AMQP_PORT']}/"
+
+
+async def produce(service: str, n: int) -> None:
+    tracer = trace.get_tracer("tests.aio_pika_shop")
+    async with await aio_pika.connect_robust(_url()) as conn:
+        channel = await conn.channel()
+        exchange = await channel.get_exchange(EXCHANGE)
+        for i in range(n):
+            with tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER):
+                await exchange.publish(aio_pika.Message(
+                    f'{{"order": {i}}}'.encode(), message_id=f"{service}-{i}",
+                    correlation_id=f"req-{i}"), routing_key="order.placed")
+
+
+async def work(queue_name: str, n: int, forward: str | None) -> None:
+    tracer = trace.get_tracer("tests.aio_pika_shop")
+    async with await aio_pika.connect_robust(_url()) as conn:
+        channel = await conn.channel()
+        queue = await channel.get_queue(queue_name)
+        done = asyncio.Event()
+        seen = 0
+
+        async def handle(message: aio_pika.abc.AbstractIncomingMessage) -> None:
+            nonlocal seen
+            async with message.process():
+                with tracer.start_as_current_span(f"handle {queue_name}"):
+                    await asyncio.sleep(0.005)
+                    if forward is not None:
+                        # To the default exchange, straight to the queue of that name.
+                        await channel.default_exchange.publish(aio_pika.Message(
+                            message.body, message_id=f"{message.message_id}-{forward}",
+                            correlation_id=message.correlation_id), routing_key=forward)
+            seen += 1
+            if seen == n:
+                done.set()
+
+        await queue.consume(handle)
+        await asyncio.wait_for(done.wait(), 60)
+
+
+def main(argv: list[str]) -> None:
+    role, service = argv[0], argv[1]
+    tp = TracerProvider(resource=Resource.create({"service.name": service}))
+    tp.add_span_processor(SimpleSpanProcessor(
+        OTLPSpanExporter(endpoint=os.environ["OTLP_ENDPOINT"], insecure=True)))
+    trace.set_tracer_provider(tp)
+    AioPikaInstrumentor().instrument()
+    try:
+        if role == "produce":
+            asyncio.run(produce(service, int(argv[2])))
+        elif role == "work":
+            asyncio.run(work(argv[2], int(argv[3]), argv[4] if len(argv) > 4 else None))
+        else:
+            raise SystemExit(f"unknown role {role!r}")
+    finally:
+        tp.shutdown()
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
