@@ -17,13 +17,10 @@ import sys
 
 import aio_pika
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
 
 from tests.pika_shop import EXCHANGE
+from tests.shop_tracing import export_as
 
 
 def _url() -> str:
@@ -70,10 +67,7 @@ async def work(queue_name: str, n: int, forward: str | None) -> None:
 
 def main(argv: list[str]) -> None:
     role, service = argv[0], argv[1]
-    tp = TracerProvider(resource=Resource.create({"service.name": service}))
-    tp.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=os.environ["OTLP_ENDPOINT"], insecure=True)))
-    trace.set_tracer_provider(tp)
+    tp = export_as(service)
     AioPikaInstrumentor().instrument()
     try:
         if role == "produce":

@@ -21,11 +21,10 @@ import time
 
 from celery import Celery
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
-from opentelemetry.sdk.resources import Resource
 from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.shop_tracing import export_as
 
 DATA = os.environ.get("CELERY_SHOP_DATA", "/tmp/celery-shop")
 app = Celery("shop", broker=os.environ.get("CELERY_SHOP_BROKER", "filesystem://"))
@@ -41,11 +40,7 @@ app.conf.update(
 
 
 def _setup(service: str) -> TracerProvider:
-    tp = TracerProvider(resource=Resource.create({"service.name": service}))
-    # Exported span by span: nothing is lost when the test terminates a worker.
-    tp.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=os.environ["OTLP_ENDPOINT"], insecure=True)))
-    trace.set_tracer_provider(tp)
+    tp = export_as(service)
     CeleryInstrumentor().instrument()
     return tp
 

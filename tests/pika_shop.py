@@ -23,11 +23,9 @@ import time
 
 import pika
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.pika import PikaInstrumentor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.shop_tracing import export_as
 
 EXCHANGE = "orders"
 # queue -> routing key it is bound with on the topic exchange (None: default exchange only)
@@ -38,16 +36,6 @@ def _connect() -> pika.BlockingConnection:
     return pika.BlockingConnection(pika.ConnectionParameters(
         host="127.0.0.1", port=int(os.environ["AMQP_PORT"]), connection_attempts=20,
         retry_delay=0.25))
-
-
-def _setup_tracing(service: str) -> TracerProvider:
-    tp = TracerProvider(resource=Resource.create({"service.name": service}))
-    # Exported span by span: nothing is lost when the test terminates a worker.
-    tp.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=os.environ["OTLP_ENDPOINT"], insecure=True)))
-    trace.set_tracer_provider(tp)
-    PikaInstrumentor().instrument()
-    return tp
 
 
 def setup() -> None:
@@ -116,7 +104,8 @@ def main(argv: list[str]) -> None:
     if role == "setup":
         setup()
         return
-    tp = _setup_tracing(argv[1])
+    tp = export_as(argv[1])
+    PikaInstrumentor().instrument()
     try:
         if role == "produce":
             produce(int(argv[2]))

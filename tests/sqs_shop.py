@@ -18,18 +18,15 @@ the two processes agree on them.
 
 from __future__ import annotations
 
-import os
 import sys
 import uuid
 
 import botocore.session
 from botocore.stub import Stubber
 from opentelemetry import trace
-from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
 from opentelemetry.instrumentation.botocore import BotocoreInstrumentor
-from opentelemetry.sdk.resources import Resource
-from opentelemetry.sdk.trace import TracerProvider
-from opentelemetry.sdk.trace.export import SimpleSpanProcessor
+
+from tests.shop_tracing import export_as
 
 QUEUE_URL = "https://sqs.eu-west-1.amazonaws.com/123456789012/order-shipments"
 
@@ -39,10 +36,7 @@ def message_id(order: int) -> str:
 
 
 def _client(service: str):
-    tp = TracerProvider(resource=Resource.create({"service.name": service}))
-    tp.add_span_processor(SimpleSpanProcessor(
-        OTLPSpanExporter(endpoint=os.environ["OTLP_ENDPOINT"], insecure=True)))
-    trace.set_tracer_provider(tp)
+    tp = export_as(service)
     BotocoreInstrumentor().instrument(tracer_provider=tp)
     client = botocore.session.get_session().create_client(
         "sqs", region_name="eu-west-1", aws_access_key_id="test",
