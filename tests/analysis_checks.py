@@ -57,11 +57,13 @@ def analysed_each(st, edges: dict[str, tuple[str, int]], deliveries: Iterable[st
     return a
 
 
-def one_choreographed_flow(st, edges: dict[str, tuple[str, int]], entry: str) -> Any:
+def one_choreographed_flow(st, edges: dict[str, tuple[str, int]], entry: str,
+                           traces_per_flow: float = 1.0) -> Any:
     """The analysis of a real shop's run (tests/test_real_*.py), checked: exactly ``edges``,
-    each of N instances; every delivery joined by the context its message carried, with a
-    queue time; each edge's detail counting what the analysis does; no anomaly; one
-    choreographed flow per order entering at ``entry``, each within one trace."""
+    each of N instances; every delivery joined by the context its message carried (as its
+    parent or a link), with a queue time; each edge's detail counting what the analysis
+    does; no anomaly; one choreographed flow per order entering at ``entry``, each made of
+    ``traces_per_flow`` traces."""
     a = analyze(st)
     assert edges_of(a) == edges
     n = {count for _, count in edges.values()}
@@ -77,5 +79,5 @@ def one_choreographed_flow(st, edges: dict[str, tuple[str, int]], entry: str) ->
     assert not a.anomalies
     (flow,) = a.flows
     assert flow["count"] == n and flow["style"] == "choreography"
-    assert flow["entry_service"] == entry and flow["traces_per_flow"] == 1.0
+    assert flow["entry_service"] == entry and flow["traces_per_flow"] == traces_per_flow
     return a

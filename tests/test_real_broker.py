@@ -167,16 +167,21 @@ NODE_SHOP = ROOT / "tests" / "node_shop"
 
 @pytest.mark.skipif(not (NODE_SHOP / "node_modules").is_dir(),
                     reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
-def test_node_amqplib_services_on_rabbitmq(collector, rabbit):
+@pytest.mark.parametrize("links", [False, True], ids=["parent", "links"])
+def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
     """Another language's SDK on the same broker: Node.js services on amqplib, instrumented
     by @opentelemetry/instrumentation-amqplib (tests/node_shop), exporting OTLP/HTTP
     protobuf. Its spans follow the older conventions (``messaging.destination`` the
     exchange, '' for the default one, ``messaging.rabbitmq.routing_key``) and name a
     delivery "<queue> process"; the JS SDK's span clock is its own (a child may start
     before its parent). Billing forwards each order through the default exchange, which is
-    RabbitMQ's ``amq.default``, as every delivery from it says too."""
+    RabbitMQ's ``amq.default``, as every delivery from it says too.
+
+    With the instrumentation's ``useLinksForConsume``, every delivery is the root of a trace
+    of its own with a span link to its publish: the same flow, across four traces an order
+    (the orders API's, and each consumer's)."""
     env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
-           "OTLP_HTTP": collector.endpoints.http}
+           "OTLP_HTTP": collector.endpoints.http, "CONSUME_LINKS": "1" if links else "0"}
 
     def shop(*args: str) -> subprocess.Popen:
         return subprocess.Popen(["node", str(NODE_SHOP / "shop.js"), *args], env=env,
@@ -197,5 +202,11 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit):
         "topic:orders->service:shipping-js": ("consume", N),
         "service:billing-js->topic:amq.default": ("publish", N),
         "topic:amq.default->service:mailer-js": ("consume", N),
-    }, "orders-js")
+    }, "orders-js", traces_per_flow=4.0 if links else 1.0)
     assert systems_of(a) == {"topic:orders": "rabbitmq", "topic:amq.default": "rabbitmq"}
+    with collector.store.cursor() as cur:
+        roots, linked = cur.execute(
+            "SELECT count(*) FILTER (WHERE parent_span_id IS NULL),"
+            " (SELECT count(*) FROM span_links) FROM spans").fetchone()
+    # (the real shape: a root per order and, with links, per delivery, each linked)
+    assert (roots, linked) == ((4 * N, 3 * N) if links else (N, 0))

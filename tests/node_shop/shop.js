@@ -8,7 +8,7 @@
 //   node shop.js work SERVICE QUEUE N [NEXT]    consume N messages, each forwarded to the
 //                                               queue NEXT (through the default exchange)
 //
-// Environment: AMQP_URL, OTLP_HTTP (the collector's base address).
+// Environment: AMQP_URL, OTLP_HTTP (the collector's base address), CONSUME_LINKS.
 'use strict';
 
 const { context, propagation, trace, SpanKind } = require('@opentelemetry/api');
@@ -34,7 +34,9 @@ function tracing(service) {
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
   propagation.setGlobalPropagator(new W3CTraceContextPropagator());
   // Before amqplib is required: the instrumentation patches the module as it loads.
-  registerInstrumentations({ instrumentations: [new AmqplibInstrumentation()] });
+  // CONSUME_LINKS=1: each delivery starts a trace of its own, linked to its publish.
+  registerInstrumentations({ instrumentations: [new AmqplibInstrumentation({
+    useLinksForConsume: process.env.CONSUME_LINKS === '1' })] });
   return provider;
 }
 
