@@ -63,6 +63,16 @@ def find_ids(component: Any, out: set | None = None) -> set:
     return out
 
 
+def find_all(component: Any, type_name: str) -> list:
+    """Every component of the type named ``type_name`` in a tree, in document order."""
+    if isinstance(component, (list, tuple)):
+        return [f for c in component for f in find_all(c, type_name)]
+    if not hasattr(component, "to_plotly_json"):
+        return []
+    mine = [component] if type(component).__name__ == type_name else []
+    return mine + find_all(getattr(component, "children", None), type_name)
+
+
 @pytest.fixture(scope="module")
 def store() -> Iterator[Store]:
     s = Store.open(":memory:")
@@ -195,6 +205,24 @@ def test_flow_map_shows_the_messages_of_batch_deliveries():
     assert "2 (6 messages)" in text and "3 (3 messages)" not in text
     panel = text_of(detail_panel(eid, {**consume, "p50_ms": 4.0}, ALL))
     assert "message count" in panel and "6" in panel
+
+
+
+def test_flow_map_detail_lists_its_stats_in_reading_order():
+    """Counts, then failures, rate, latency, queue time and messages: an edge's error rate
+    beside its error count, its queue p99 beside the other queue percentiles, whatever
+    order the detail's keys come in."""
+    from dashboard.pages.flow_map import detail_panel
+    detail = {"id": "topic:orders->service:billing", "type": "consume", "queue_p99_ms": 9.0,
+              "message_count": 6, "error_rate": 0.25, "p99_ms": 7.0, "queue_p50_ms": 1.0,
+              "count": 4, "p50_ms": 3.0, "rate_per_s": 0.5, "error_count": 1,
+              "queue_p95_ms": 2.0, "p95_ms": 5.0, "broken_context_count": 0}
+    rows = [text_of(r.children[0]) for r in find_all(detail_panel(detail["id"], detail, ALL),
+                                                     "Tr")]
+    assert rows == ["count", "error count", "error rate", "rate per s", "p50", "p95", "p99",
+                    "queue p50", "queue p95", "queue p99", "message count",
+                    "broken context count"]
+    assert "error rate 25%" in text_of(detail_panel(detail["id"], detail, ALL))
 
 
 def test_flow_map_names_a_service_and_its_namesake_topic_apart():

@@ -196,8 +196,10 @@ def element_title(element_id: str) -> str:
     return " → ".join(p[-1] for p in parts)
 
 
-_HEAD_KEYS = ("count", "error_count", "rate_per_s", "p50_ms", "p95_ms", "p99_ms",
-              "queue_p50_ms", "queue_p95_ms", "broken_context_count")
+# (in reading order: how many, how many failed, how often, how long, how long queued)
+_HEAD_KEYS = ("count", "error_count", "error_rate", "rate_per_s", "p50_ms", "p95_ms",
+              "p99_ms", "queue_p50_ms", "queue_p95_ms", "queue_p99_ms", "message_count",
+              "broken_context_count")
 
 
 def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
@@ -206,12 +208,12 @@ def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
     if not detail:
         return html.Div(f"No traffic through {element_id} in this window.", className="muted")
     stats: list[tuple[str, str]] = []
-    fmts = {"count": fmt_count, "error_count": fmt_count, "rate_per_s": fmt_rate,
+    fmts = {"count": fmt_count, "error_count": fmt_count, "error_rate": fmt_pct,
+            "rate_per_s": fmt_rate, "message_count": fmt_count,
             "broken_context_count": fmt_count}
     for k in _HEAD_KEYS:
         if k in detail and detail[k] is not None:
-            stats.append((k.replace("_ms", "").replace("_", " "),
-                          fmts.get(k, fmt_ms)(detail[k])))
+            stats.append((label(k), fmts.get(k, fmt_ms)(detail[k])))
     skip = set(_HEAD_KEYS) | {"timeseries", "slowest_trace_ids", "failed_trace_ids", "id",
                               "source", "target", "type", "name"}
     extra = [(label(k), fmt_value(k, v)) for k, v in detail.items()
