@@ -1,4 +1,4 @@
-"""`edge_detail()`: statistics and a per-minute series for one node or edge of the map.
+"""`edge_detail()`: statistics and a time series for one node or edge of the map.
 
 Runs a few direct queries over ``spans`` for the one element (see the ``detail_*`` queries
 in ``choreoscope/sql/analyzer.sql``), so a click on the map costs tens of milliseconds even
@@ -21,6 +21,35 @@ _EDGE_TYPES = {("service", "topic"): "publish", ("topic", "service"): "consume",
                ("service", "external"): "call"}
 
 
+# Steps a series may have, in seconds: the smallest that gives at most _MAX_POINTS buckets
+# over the window (or, for an open one, over the element's own extent) is taken, so that a
+# minute of traffic is not one bar and a week not ten thousand.
+_STEPS_S = (1, 5, 10, 30, 60, 300, 600, 1800, 3600, 3 * 3600, 6 * 3600, 12 * 3600, 86400)
+_MAX_POINTS = 60
+
+
+def series_step_s(since_ns: int | None, until_ns: int | None, first_ns: int | None,
+                  last_ns: int | None) -> int:
+    """The step of an element's time series: see ``_STEPS_S``."""
+    if since_ns is not None and until_ns is not None:
+        extent_s = (until_ns - since_ns) / 1e9
+    elif first_ns is not None and last_ns is not None:
+        extent_s = (last_ns - first_ns) / 1e9
+    else:
+        return 60
+    for step in _STEPS_S:
+        if extent_s / step <= _MAX_POINTS:
+            return step
+    return _STEPS_S[-1]
+
+
+def _series(cur: Any, queries: dict[str, str], r: dict[str, Any], since_ns: int | None,
+            until_ns: int | None) -> tuple[int, list[tuple]]:
+    """(step in seconds, the series' rows) of the rows ``detail_stats`` summed in ``r``."""
+    step = series_step_s(since_ns, until_ns, r["t0"], r["t1"])
+    return step, cur.execute(queries["detail_series"], {"step_us": step * 1_000_000}).fetchall()
+
+
 def _split(element_id: str) -> tuple[str, str | None]:
     if "->" in element_id:
         src, dst = element_id.split("->", 1)
@@ -30,7 +59,8 @@ def _split(element_id: str) -> tuple[str, str | None]:
 
 def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
                 until_ns: int | None = None, service: str | None = None) -> dict[str, Any]:
-    """Counts, percentiles, queue time, ``timeseries`` ([{t, count, errors, p95_ms}]) and
+    """Counts, percentiles, queue time, ``timeseries`` ([{t, count, errors, p95_ms}], one
+    point per ``timeseries_step_s`` seconds: see ``series_step_s``) and
     slowest / failed example trace ids of an edge (``<source>-><target>``) or a node id.
     A delivery edge also has ``message_count``: the producer messages its deliveries were
     joined to, summed over the deliveries (more than ``count`` when messages arrive in
@@ -128,7 +158,7 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             cur.execute(q["detail_keep_service"], {k: p[k] for k in ("service", "since", "until")})
         cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")
         r = dict(zip(cols, cur.execute(q["detail_stats"]).fetchone()))
-        series = cur.execute(q["detail_series"]).fetchall()
+        series = _series(cur, q, r, since_ns, until_ns)
         if out.get("type") == "consume":
             # producer messages joined to these deliveries, as the analysis' edges count
             # them: a batch delivery (an SQS receive, a batch listener) joins several
@@ -136,12 +166,12 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
     return _finish(out, r, series, since_ns, until_ns)
 
 
-def _finish(out: dict[str, Any], r: dict[str, Any], series: list[tuple],
+def _finish(out: dict[str, Any], r: dict[str, Any], series: tuple[int, list[tuple]],
             since_ns: int | None, until_ns: int | None,
             extent: tuple[int | None, int | None] | None = None) -> dict[str, Any]:
     """The detail of ``out``'s element from its rows' statistics (``detail_stats``) and
-    per-minute series (``detail_series``). Its rate is per second of the window, or of
-    ``extent`` (first start, last end) for an open window, else of its own rows' extent."""
+    series (``_series``). Its rate is per second of the window, or of ``extent`` (first
+    start, last end) for an open window, else of its own rows' extent."""
     n = int(r["n"] or 0)
     t0, t1 = extent if extent is not None else (r["t0"], r["t1"])
     if since_ns is not None and until_ns is not None:
@@ -158,10 +188,11 @@ def _finish(out: dict[str, Any], r: dict[str, Any], series: list[tuple],
     })
     if out.get("type") == "consume":
         out.update(quantiles_ms(r["qq"], "queue_"))
+    out["timeseries_step_s"], rows = series
     out["timeseries"] = [
         {"t": t.replace(tzinfo=_dt.timezone.utc).isoformat().replace("+00:00", "Z"),
          "count": int(c), "errors": int(e or 0), "p95_ms": ms(p95)}
-        for t, c, e, p95 in series]
+        for t, c, e, p95 in rows]
     out["slowest_trace_ids"] = ids(r["slowest"])
     out["failed_trace_ids"] = ids(r["failed"])
     out["first_ns"], out["last_ns"] = r["t0"], r["t1"]
@@ -173,7 +204,7 @@ def staged_edge_detail(cur: Any, queries: dict[str, str], element_id: str,
     """:func:`edge_detail` of an edge, read from a window staged on ``cur``
     (``analyzer.StagedWindow.detail``) rather than from the spans: the hop instances its
     edge statistics aggregate, so every number is the map's own (its count, errors,
-    percentiles, queue time, messages and examples), with the per-minute series beside.
+    percentiles, queue time, messages and examples), with the time series beside.
     Raises ``ValueError`` for an id that is no edge."""
     src, dst = _split(element_id.strip())
     typ = _EDGE_TYPES.get((node_type(src), node_type(dst) if dst else ""))
@@ -184,7 +215,7 @@ def staged_edge_detail(cur: Any, queries: dict[str, str], element_id: str,
     cur.execute(queries["staged_detail_rows"], {"src": src, "dst": dst})
     cols = ("n", "errors", "dq", "qq", "t0", "t1", "slowest", "failed")
     r = dict(zip(cols, cur.execute(queries["detail_stats"]).fetchone()))
-    series = cur.execute(queries["detail_series"]).fetchall()
+    series = _series(cur, queries, r, since_ns, until_ns)
     # (an open window's rates are per second of its spans' extent, as the analysis' are)
     extent = None if since_ns is not None and until_ns is not None else \
         cur.execute(queries["analyzer_summary"]).fetchone()[2:4]

@@ -140,6 +140,36 @@ def test_run_analyze_reports_store_errors(tmp_path, capsys):
     assert "no database" in err and "Traceback" not in err
 
 
+
+def test_edge_detail_series_step_follows_the_window():
+    """An element's series has at most 60 points, at the smallest step that allows: two
+    minutes of calls in 5-second buckets (not one bar), an hour's window by the minute, a
+    week's by three hours."""
+    from analyzer.detail import series_step_s
+    from tests.builders import SpanSet
+
+    b = SpanSet(base_ns=1_700_000_040 * 10**9)  # (22:14:00 UTC: buckets align on it)
+    for i in range(25):  # one call every 5 s for two minutes, the last one failing
+        root = b.span("web", "GET /", kind="SERVER", start_ms=i * 5000, dur_ms=20)
+        b.span("web", "GET", kind="CLIENT", parent=root, start_ms=i * 5000 + 1, dur_ms=10,
+               status="ERROR" if i == 24 else "UNSET",
+               attrs={"peer.service": "ledger", "http.method": "GET"})
+    st = b.store()
+    d = edge_detail(st, "service:web->external:ledger")
+    assert d["count"] == 25 and d["timeseries_step_s"] == 5
+    assert [p["count"] for p in d["timeseries"]] == [1] * 25
+    assert d["timeseries"][0]["t"] == "2023-11-14T22:14:00Z"
+    assert d["timeseries"][1]["t"] == "2023-11-14T22:14:05Z"
+    assert [p["errors"] for p in d["timeseries"]][-1] == 1
+    hour = edge_detail(st, "service:web->external:ledger", b.base_ns,
+                       b.base_ns + 3600 * 10**9)
+    assert hour["timeseries_step_s"] == 60
+    assert [p["count"] for p in hour["timeseries"]] == [12, 12, 1]
+    assert series_step_s(0, 7 * 86400 * 10**9, None, None) == 3 * 3600
+    assert series_step_s(None, None, 0, 10 * 10**9) == 1
+    assert series_step_s(None, None, None, None) == 60  # (nothing to size it on)
+
+
 def test_edge_detail_for_nodes_and_edges(analysed):
     b, st, a = analysed
     d = edge_detail(st, "topic:order-placed->service:billing")

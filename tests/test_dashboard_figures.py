@@ -161,3 +161,12 @@ def test_timeseries_figure_stacks_errors_on_successes():
                                               "errors": 0, "p95_ms": 12}])
     ok, err, p95 = fig.data
     assert list(ok.y) == [8, 5] and list(err.y) == [2, 0] and list(p95.y) == [30, 12]
+
+
+def test_timeseries_figure_bars_are_their_step_wide_and_ticks_fit_it():
+    one = [{"t": "2024-01-01T00:00:05Z", "count": 3, "errors": 0, "p95_ms": 4}]
+    fig = timeseries_figure(one, step_s=5)
+    assert list(fig.data[0].width) == [4500.0]  # (ms on a date axis: 90% of the step)
+    assert fig.layout.xaxis.tickformat == "%H:%M:%S"
+    assert timeseries_figure(one, step_s=300).layout.xaxis.tickformat == "%H:%M"
+    assert timeseries_figure(one, step_s=3 * 3600).layout.xaxis.tickformat == "%b %d %H:%M"

@@ -2514,7 +2514,9 @@ FROM d_rows
 SELECT coalesce(sum(messages), 0) FROM d_rows
 
 -- name: detail_series
--- Per-minute buckets (time_bucket works in microseconds: timestamps are ns).
-SELECT time_bucket(INTERVAL 1 MINUTE, make_timestamp(t0 // 1000)) AS t, count(*) AS n,
+-- Buckets of $step_us microseconds (analyzer.detail.series_step_s; time_bucket works in
+-- microseconds: timestamps are ns), aligned as time_bucket aligns them.
+SELECT time_bucket(to_microseconds($step_us::BIGINT), make_timestamp(t0 // 1000)) AS t,
+       count(*) AS n,
        sum(err::INT) AS errors, quantile_cont(t1 - t0, 0.95) AS p95
 FROM d_rows GROUP BY 1 ORDER BY 1

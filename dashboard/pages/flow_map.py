@@ -167,14 +167,18 @@ def legend(color_by: str) -> html.Div:
     ])
 
 
-def timeseries_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
-    """Per-minute count (bars, errors stacked red) and p95 (line) of one element."""
+def timeseries_figure(points: Sequence[Mapping[str, Any]], step_s: int = 60) -> go.Figure:
+    """Count per ``step_s`` seconds (bars, errors stacked red) and p95 (line) of one
+    element."""
     xs = [p.get("t") for p in points]
+    dated = bool(xs) and isinstance(xs[0], str)
     ok = [(p.get("count") or 0) - (p.get("errors") or 0) for p in points]
+    # (a bar is its step wide, not as wide as the axis when it is alone: date axes are in ms)
+    width = [step_s * 1000 * 0.9] * len(xs) if dated else None
     fig = go.Figure([
-        go.Bar(x=xs, y=ok, name="ok", marker_color="#90A4AE"),
+        go.Bar(x=xs, y=ok, name="ok", marker_color="#90A4AE", width=width),
         go.Bar(x=xs, y=[p.get("errors") or 0 for p in points], name="errors",
-               marker_color="#C62828"),
+               marker_color="#C62828", width=width),
         go.Scatter(x=xs, y=[p.get("p95_ms") for p in points], name="p95 ms", yaxis="y2",
                    mode="lines+markers", line=dict(color="#EF6C00")),
     ])
@@ -182,8 +186,9 @@ def timeseries_figure(points: Sequence[Mapping[str, Any]]) -> go.Figure:
                       legend=dict(orientation="h", y=-0.25), plot_bgcolor="white",
                       yaxis=dict(title=None, gridcolor="#eee"),
                       yaxis2=dict(overlaying="y", side="right", showgrid=False, rangemode="tozero"),
-                      xaxis=dict(type="date" if xs and isinstance(xs[0], str) else "-",
-                                 tickformat="%H:%M"))
+                      xaxis=dict(type="date" if dated else "-",
+                                 tickformat="%H:%M:%S" if step_s < 60 else
+                                 "%H:%M" if step_s < 3600 else "%b %d %H:%M"))
     return fig
 
 
@@ -214,7 +219,8 @@ def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
     for k in _HEAD_KEYS:
         if k in detail and detail[k] is not None:
             stats.append((label(k), fmts.get(k, fmt_ms)(detail[k])))
-    skip = set(_HEAD_KEYS) | {"timeseries", "slowest_trace_ids", "failed_trace_ids", "id",
+    skip = set(_HEAD_KEYS) | {"timeseries", "timeseries_step_s", "slowest_trace_ids",
+                              "failed_trace_ids", "id",
                               "source", "target", "type", "name"}
     extra = [(label(k), fmt_value(k, v)) for k, v in detail.items()
              if k not in skip and not isinstance(v, list) and not k.endswith("_ns")]
@@ -223,7 +229,8 @@ def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
         html.H3(element_title(element_id), className="detail-title"),
         html.Div(as_text(detail.get("type") or ""), className="muted"),
         kv_table(stats + extra, class_name="kv stats"),
-        dcc.Graph(figure=timeseries_figure(series), config={"displayModeBar": False})
+        dcc.Graph(figure=timeseries_figure(series, detail.get("timeseries_step_s") or 60),
+                  config={"displayModeBar": False})
         if series else html.Div("no time series", className="muted"),
         html.H4("Slowest flows"),
         html.Div(trace_links(detail.get("slowest_trace_ids"), filters)),
