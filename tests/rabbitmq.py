@@ -24,7 +24,8 @@ def installed() -> bool:
     return SERVER.exists()
 
 
-def _free_port() -> int:
+def free_port() -> int:
+    """A TCP port free on 127.0.0.1 now."""
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         return s.getsockname()[1]
@@ -54,14 +55,14 @@ def start(folder: Path, timeout_s: float = 60.0) -> RabbitNode:
     """A node listening for AMQP on 127.0.0.1 on a free port, once it accepts connections."""
     folder.mkdir(parents=True, exist_ok=True)
     (folder / "enabled_plugins").write_text("[].\n")  # no management plugin: faster start
-    amqp = _free_port()
+    amqp = free_port()
     env = {**os.environ,
            "HOME": str(folder),  # the Erlang cookie is written there
            "RABBITMQ_NODENAME": f"test{amqp}@localhost",
            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
            "RABBITMQ_NODE_PORT": str(amqp),
-           "RABBITMQ_DIST_PORT": str(_free_port()),
-           "ERL_EPMD_PORT": str(_free_port()),
+           "RABBITMQ_DIST_PORT": str(free_port()),
+           "ERL_EPMD_PORT": str(free_port()),
            "RABBITMQ_MNESIA_BASE": str(folder / "mnesia"),
            "RABBITMQ_LOG_BASE": str(folder / "log"),
            "RABBITMQ_LOGS": "-",

@@ -412,6 +412,30 @@ def test_flows_table_lists_the_most_frequent_types_and_the_selected_one(app: Any
         flows_page.SHOWN = old
 
 
+
+def test_flows_table_puts_flows_across_services_before_local_work():
+    """A worker's housekeeping traces (BullMQ's, every few seconds) outnumber the orders:
+    the order flow still heads the table, and the local work says what it is."""
+    class Deps:
+        store = None
+
+        def analysis(self, _f: Any) -> dict:
+            return {"flows": [
+                {"id": "ft-tick", "name": "moveStalledJobsToWait emails (mailer)",
+                 "count": 400, "style": "none", "hops": []},
+                {"id": "ft-order", "name": "POST /signup (signup-api)", "count": 12,
+                 "style": "choreography",
+                 "hops": ["service:signup-api->topic:emails", "topic:emails->service:mailer"]},
+                {"id": "ft-health", "name": "GET /health (signup-api)", "count": 90,
+                 "style": "none", "hops": []}]}
+
+    table_, _detail = FlowsPage(Deps()).body(None, ALL, 0)  # type: ignore[arg-type]
+    rows = [text_of(r) for r in find_all(table_, "Tr")][1:]
+    assert [r.split(" (")[0] for r in rows] == ["POST /signup", "moveStalledJobsToWait emails",
+                                               "GET /health"]
+    assert "choreography" in rows[0] and "within its service" in rows[1]
+
+
 def test_durations_read_in_the_unit_that_fits():
     from dashboard.components import fmt_ms, fmt_value
     assert [fmt_ms(v) for v in (0.42, 12, 1400, 12_000, 900_000, 112_361_000, None)] == [

@@ -1,6 +1,7 @@
 """Traces from a real broker: RabbitMQ, with services on pika instrumented by
 opentelemetry-instrumentation-pika, exporting over OTLP/gRPC to the collector; the same
-broker under Celery, aio-pika, and Node.js services on amqplib (the last test).
+broker under Celery, aio-pika, and Node.js services on amqplib; and Node.js services on
+BullMQ and a real Redis (the last test).
 
 Four processes, one per service. The orders API publishes to the topic exchange "orders";
 RabbitMQ routes each message to two queues, billing's and shipping's, whose consumers each
@@ -15,6 +16,7 @@ the queue it waited in.
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 import time
@@ -23,9 +25,9 @@ from typing import Callable, Iterator
 
 import pytest
 
-from analyzer import flow_for_trace
+from analyzer import analyze, flow_for_trace
 from tests import rabbitmq
-from tests.analysis_checks import one_choreographed_flow, systems_of
+from tests.analysis_checks import edges_of, one_choreographed_flow, systems_of
 from tests.test_real_instrumentation import check_celery_shop, stop_workers
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -210,3 +212,73 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
             " (SELECT count(*) FROM span_links) FROM spans").fetchone()
     # (the real shape: a root per order and, with links, per delivery, each linked)
     assert (roots, linked) == ((4 * N, 3 * N) if links else (N, 0))
+
+
+@pytest.fixture
+def redis_port() -> Iterator[int]:
+    """A Redis server of the test's own (Debian's redis-server), in memory only."""
+    if not os.path.exists("/usr/bin/redis-server"):
+        pytest.skip("/usr/bin/redis-server not installed (apt-get install redis-server)")
+    port = rabbitmq.free_port()
+    proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind",
+                             "127.0.0.1", "--save", "", "--appendonly", "no"],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 10
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
+                    c.sendall(b"PING\r\n")
+                    if c.recv(16).startswith(b"+PONG"):
+                        break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+            time.sleep(0.05)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@pytest.mark.skipif(not (NODE_SHOP / "node_modules").is_dir(),
+                    reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
+def test_bullmq_jobs_on_redis(collector, redis_port):
+    """BullMQ's own telemetry (bullmq-otel) on a real Redis: "add <queue>.<job>" PRODUCER
+    spans, "process <queue>" CONSUMER spans (children of the add, through the job's
+    metadata) and their "complete" steps, only ``bullmq.*`` attributes, and the workers'
+    housekeeping (a stalled-jobs check, a close) as root spans of their own. A signup adds
+    a job for the mailer, which adds one for the SMTP relay: one choreographed flow per
+    signup; the housekeeping traces are flows that stay within their service."""
+    env = {**os.environ, "REDIS_PORT": str(redis_port), "OTLP_HTTP": collector.endpoints.http}
+
+    def bull(*args: str) -> subprocess.Popen:
+        return subprocess.Popen(["node", str(NODE_SHOP / "bull.js"), *args], env=env,
+                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+
+    _run_until_done(bull, [["work", "mailer", str(N), "deliveries"],
+                           ["work-on", "deliveries", "smtp-relay", str(N)]],
+                    ["add", "signup-api", str(N)])
+    with collector.store.cursor() as cur:
+        kinds = dict(cur.execute("SELECT kind, count(*) FROM spans GROUP BY kind").fetchall())
+    # N x (signup request, 2 adds, 2 processes, 2 completes), and the housekeeping
+    assert kinds["SERVER"] == N and kinds["PRODUCER"] == 2 * N and kinds["CONSUMER"] == 2 * N
+    assert kinds["INTERNAL"] > 2 * N
+
+    a = analyze(collector.store)
+    assert edges_of(a) == {
+        "service:signup-api->topic:emails": ("publish", N),
+        "topic:emails->service:mailer": ("consume", N),
+        "service:mailer->topic:deliveries": ("publish", N),
+        "topic:deliveries->service:smtp-relay": ("consume", N),
+    }
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["queue_p50_ms"] is not None and e["queue_p50_ms"] >= 0, e["id"]
+    assert not a.anomalies
+    crossing = [f for f in a.flows if f["hops"]]
+    assert [(f["entry_service"], f["count"], f["style"], f["traces_per_flow"])
+            for f in crossing] == [("signup-api", N, "choreography", 1.0)]
+    local = [f for f in a.flows if not f["hops"]]
+    assert local and all(len(f["services"]) == 1 and f["style"] == "none" for f in local)

@@ -144,6 +144,15 @@ def _scope(fl: Mapping[str, Any]) -> str:
     return " · ".join(parts) + (f" · {fl['id']}" if fl.get("id") else "")
 
 
+def across_services_first(flows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
+    """Flow types that take any hop (a publish, a delivery, a call) before those that stay
+    inside their entry service, each in the analysis' order (most frequent first). A
+    worker's housekeeping (BullMQ's stalled-job check, a scheduler's tick) or a health
+    check is a trace of its own every few seconds: by count alone it would head the table
+    of a page about what happens between services."""
+    return sorted(flows, key=lambda x: not x.get("hops"))
+
+
 def flow_table(flows: Sequence[Mapping[str, Any]], f: Mapping[str, str | None],
                selected: str | None) -> html.Table:
     """The flow-type table; each signature links to that type's page."""
@@ -159,7 +168,8 @@ def flow_table(flows: Sequence[Mapping[str, Any]], f: Mapping[str, str | None],
                          className="sig" + (" current" if fl["id"] == selected else ""),
                          title=as_text(fl.get("signature") or "")),
                 html.Div(_scope(fl), className="muted small")]),
-            fmt_count(fl.get("count")), as_text(fl.get("style") or "—"),
+            fmt_count(fl.get("count")),
+            as_text(fl.get("style") or "—") if fl.get("hops") else "within its service",
             fmt_ms(fl.get("e2e_p50_ms")), fmt_ms(fl.get("e2e_p95_ms")),
             fmt_pct(fl.get("error_rate")), bn_text,
         ])
@@ -205,7 +215,7 @@ class FlowsPage:
             analysis = self.deps.analysis(f)
         except ParamError as exc:
             return error_box(str(exc)), None
-        flows = analysis.get("flows") or []
+        flows = across_services_first(analysis.get("flows") or [])
         if not flows:
             return empty_state(data.store_extent(self.deps.store), f, "/flows", "flows"), None
         detail = None

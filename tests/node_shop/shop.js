@@ -106,7 +106,11 @@ async function main([role, service, ...rest]) {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+if (require.main === module) {
+  main(process.argv.slice(2)).catch((err) => {
+    console.error(err);
+    process.exit(1);
+  });
+}
+
+module.exports = { tracing };
