@@ -214,6 +214,40 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
     assert (roots, linked) == ((4 * N, 3 * N) if links else (N, 0))
 
 
+
+@pytest.mark.skipif(not (NODE_SHOP / "node_modules").is_dir(),
+                    reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
+def test_python_and_node_services_share_flows_through_rabbitmq(collector, rabbit):
+    """A mixed fleet: the orders API and the mailer on pika (OTLP/gRPC), billing and
+    shipping on Node.js amqplib (OTLP/HTTP). The W3C context crosses languages in the
+    message headers; Node's publish to the default exchange ('') reaches the queue that
+    pika's delivery names, a route through ``amq.default``."""
+    env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
+           "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://"),
+           "OTLP_HTTP": collector.endpoints.http}
+
+    def start(lang: str, *args: str) -> subprocess.Popen:
+        cmd = ["node", str(NODE_SHOP / "shop.js")] if lang == "js" else \
+            [sys.executable, "-m", "tests.pika_shop"]
+        return subprocess.Popen([*cmd, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    _finish(start("py", "setup"))
+    _run_until_done(start, [["js", "work", "billing-js", "billing", str(N), "emails"],
+                            ["js", "work", "shipping-js", "shipping", str(N)],
+                            ["py", "drain", "mailer", "emails", str(N)]],
+                    ["py", "produce", "orders-api", str(N)])
+    one_choreographed_flow(collector.store, {
+        "service:orders-api->topic:orders": ("publish", N),
+        "topic:orders->service:billing-js": ("consume", N),
+        "topic:orders->service:shipping-js": ("consume", N),
+        "service:billing-js->topic:amq.default": ("publish", N),
+        "topic:amq.default->topic:emails": ("route", N),
+        "topic:emails->service:mailer": ("consume", N),
+    }, "orders-api")
+
+
 @pytest.fixture
 def redis_port() -> Iterator[int]:
     """A Redis server of the test's own (Debian's redis-server), in memory only."""
