@@ -33,15 +33,12 @@ from tests.test_real_instrumentation import check_celery_shop, stop_workers
 ROOT = Path(__file__).resolve().parent.parent
 N = 4
 
-pytestmark = pytest.mark.skipif(
-    not rabbitmq.installed(),
-    reason=f"{rabbitmq.SERVER} not installed (apt-get install rabbitmq-server)")
-
-
 @pytest.fixture
 def rabbit(tmp_path: Path) -> Iterator[rabbitmq.RabbitNode]:
     """A RabbitMQ node of the test's own (~5 s to start): no queue or exchange left over
     from another test, whose declarations might clash."""
+    if not rabbitmq.installed():
+        pytest.skip(f"{rabbitmq.SERVER} not installed (apt-get install rabbitmq-server)")
     node = rabbitmq.start(tmp_path / "rabbitmq")
     try:
         yield node
@@ -167,23 +164,20 @@ def test_aio_pika_services_on_rabbitmq(collector, rabbit):
 NODE_SHOP = ROOT / "tests" / "node_shop"
 
 
-@pytest.mark.skipif(not (NODE_SHOP / "node_modules").is_dir(),
-                    reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
-@pytest.mark.parametrize("links", [False, True], ids=["parent", "links"])
-def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
-    """Another language's SDK on the same broker: Node.js services on amqplib, instrumented
-    by @opentelemetry/instrumentation-amqplib (tests/node_shop), exporting OTLP/HTTP
-    protobuf. Its spans follow the older conventions (``messaging.destination`` the
-    exchange, '' for the default one, ``messaging.rabbitmq.routing_key``) and name a
-    delivery "<queue> process"; the JS SDK's span clock is its own (a child may start
-    before its parent). Billing forwards each order through the default exchange, which is
-    RabbitMQ's ``amq.default``, as every delivery from it says too.
+# What the Node.js shop's run is, whatever the context did
+NODE_EDGES = {
+    "service:orders-js->topic:orders": ("publish", N),
+    "topic:orders->service:billing-js": ("consume", N),
+    "topic:orders->service:shipping-js": ("consume", N),
+    "service:billing-js->topic:amq.default": ("publish", N),
+    "topic:amq.default->service:mailer-js": ("consume", N),
+}
 
-    With the instrumentation's ``useLinksForConsume``, every delivery is the root of a trace
-    of its own with a span link to its publish: the same flow, across four traces an order
-    (the orders API's, and each consumer's)."""
+
+def _run_node_shop(collector, rabbit: rabbitmq.RabbitNode, **env: str) -> None:
+    """tests/node_shop/shop.js, N orders through its four services with ``env`` set."""
     env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
-           "OTLP_HTTP": collector.endpoints.http, "CONSUME_LINKS": "1" if links else "0"}
+           "OTLP_HTTP": collector.endpoints.http, **env}
 
     def shop(*args: str) -> subprocess.Popen:
         return subprocess.Popen(["node", str(NODE_SHOP / "shop.js"), *args], env=env,
@@ -198,13 +192,29 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
     # shipping-js and mailer-js: N x (process + handle)
     assert collector.store.count_spans() == N * (2 + 3 + 2 + 2)
 
-    a = one_choreographed_flow(collector.store, {
-        "service:orders-js->topic:orders": ("publish", N),
-        "topic:orders->service:billing-js": ("consume", N),
-        "topic:orders->service:shipping-js": ("consume", N),
-        "service:billing-js->topic:amq.default": ("publish", N),
-        "topic:amq.default->service:mailer-js": ("consume", N),
-    }, "orders-js", traces_per_flow=4.0 if links else 1.0)
+
+needs_node_shop = pytest.mark.skipif(
+    not (NODE_SHOP / "node_modules").is_dir(),
+    reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
+
+
+@needs_node_shop
+@pytest.mark.parametrize("links", [False, True], ids=["parent", "links"])
+def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
+    """Another language's SDK on the same broker: Node.js services on amqplib, instrumented
+    by @opentelemetry/instrumentation-amqplib (tests/node_shop), exporting OTLP/HTTP
+    protobuf. Its spans follow the older conventions (``messaging.destination`` the
+    exchange, '' for the default one, ``messaging.rabbitmq.routing_key``) and name a
+    delivery "<queue> process"; the JS SDK's span clock is its own (a child may start
+    before its parent). Billing forwards each order through the default exchange, which is
+    RabbitMQ's ``amq.default``, as every delivery from it says too.
+
+    With the instrumentation's ``useLinksForConsume``, every delivery is the root of a trace
+    of its own with a span link to its publish: the same flow, across four traces an order
+    (the orders API's, and each consumer's)."""
+    _run_node_shop(collector, rabbit, CONSUME_LINKS="1" if links else "0")
+    a = one_choreographed_flow(collector.store, NODE_EDGES, "orders-js",
+                               traces_per_flow=4.0 if links else 1.0)
     assert systems_of(a) == {"topic:orders": "rabbitmq", "topic:amq.default": "rabbitmq"}
     with collector.store.cursor() as cur:
         roots, linked = cur.execute(
@@ -215,8 +225,31 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
 
 
 
-@pytest.mark.skipif(not (NODE_SHOP / "node_modules").is_dir(),
-                    reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
+
+@needs_node_shop
+def test_node_services_without_a_propagator_lose_the_context(collector, rabbit):
+    """The same services, their SDK set up without a propagator (a common mistake when it
+    is set up by hand): nothing goes into the message headers, so every delivery is the
+    root of a trace of its own. amqplib's spans still carry the message id the
+    application set (``messaging.message_id``): each delivery is joined to its publish by
+    it, and every delivery edge is reported as having lost its context; each order is
+    still one flow, across its four traces."""
+    _run_node_shop(collector, rabbit, NO_PROPAGATOR="1")
+    a = analyze(collector.store)
+    assert edges_of(a) == NODE_EDGES
+    deliveries = [e["id"] for e in a.edges if e["type"] == "consume"]
+    for d in deliveries:
+        e = a.edge(d)
+        assert e["joined_by"] == {"context": 0, "message_id": N, "none": 0}, d
+        assert e["broken_context_count"] == N, d
+    assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == sorted(
+        ("broken_context", d, N) for d in deliveries)
+    (flow,) = a.flows
+    assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == \
+        ("orders-js", N, 4.0)
+
+
+@needs_node_shop
 def test_python_and_node_services_share_flows_through_rabbitmq(collector, rabbit):
     """A mixed fleet: the orders API and the mailer on pika (OTLP/gRPC), billing and
     shipping on Node.js amqplib (OTLP/HTTP). The W3C context crosses languages in the
@@ -275,8 +308,7 @@ def redis_port() -> Iterator[int]:
         proc.wait(10)
 
 
-@pytest.mark.skipif(not (NODE_SHOP / "node_modules").is_dir(),
-                    reason="npm ci --prefix tests/node_shop (as .ci/run does) has not run")
+@needs_node_shop
 def test_bullmq_jobs_on_redis(collector, redis_port):
     """BullMQ's own telemetry (bullmq-otel) on a real Redis: "add <queue>.<job>" PRODUCER
     spans, "process <queue>" CONSUMER spans (children of the add, through the job's

@@ -8,7 +8,8 @@
 //   node shop.js work SERVICE QUEUE N [NEXT]    consume N messages, each forwarded to the
 //                                               queue NEXT (through the default exchange)
 //
-// Environment: AMQP_URL, OTLP_HTTP (the collector's base address), CONSUME_LINKS.
+// Environment: AMQP_URL, OTLP_HTTP (the collector's base address), CONSUME_LINKS,
+// NO_PROPAGATOR.
 'use strict';
 
 const { context, propagation, trace, SpanKind } = require('@opentelemetry/api');
@@ -32,7 +33,11 @@ function tracing(service) {
   });
   trace.setGlobalTracerProvider(provider);
   context.setGlobalContextManager(new AsyncLocalStorageContextManager().enable());
-  propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  // NO_PROPAGATOR=1: the common misconfiguration of an SDK set up by hand without one, so
+  // that nothing is injected into (or extracted from) the messages' headers.
+  if (process.env.NO_PROPAGATOR !== '1') {
+    propagation.setGlobalPropagator(new W3CTraceContextPropagator());
+  }
   // Before amqplib is required: the instrumentation patches the module as it loads.
   // CONSUME_LINKS=1: each delivery starts a trace of its own, linked to its publish.
   registerInstrumentations({ instrumentations: [new AmqplibInstrumentation({
