@@ -1,7 +1,8 @@
 """Traces from a real broker: RabbitMQ, with services on pika instrumented by
 opentelemetry-instrumentation-pika, exporting over OTLP/gRPC to the collector; the same
 broker under Celery, aio-pika, and Node.js services on amqplib; and Node.js services on
-BullMQ and a real Redis (the last test).
+BullMQ and a real Redis, and on the AWS SDK's SQS client against moto's SQS server (the
+last tests).
 
 Four processes, one per service. The orders API publishes to the topic exchange "orders";
 RabbitMQ routes each message to two queues, billing's and shipping's, whose consumers each
@@ -348,3 +349,63 @@ def test_bullmq_jobs_on_redis(collector, redis_port):
             for f in crossing] == [("signup-api", N, "choreography", 1.0)]
     local = [f for f in a.flows if not f["hops"]]
     assert local and all(len(f["services"]) == 1 and f["style"] == "none" for f in local)
+
+
+@pytest.fixture
+def sqs_endpoint() -> Iterator[str]:
+    """Amazon SQS's API on loopback: moto's server (moto[server], from the test extras)."""
+    port = rabbitmq.free_port()
+    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
+                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                if time.monotonic() > deadline or proc.poll() is not None:
+                    raise
+                time.sleep(0.1)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@needs_node_shop
+@pytest.mark.parametrize("batch", [False, True], ids=["one-by-one", "batch"])
+def test_node_aws_sdk_sqs_receives_link_their_messages(collector, sqs_endpoint, batch):
+    """The AWS SDK for JavaScript v3 under @opentelemetry/instrumentation-aws-sdk, on SQS's
+    API (moto): the newer conventions (``messaging.destination.name``,
+    ``messaging.operation.type``, ``aws_sqs``), a send's context in the message attributes,
+    and a ReceiveMessage CONSUMER span, the root of a trace of its own, linked to each
+    message it received (``messaging.batch.message_count``). The application's handling
+    after the call is in traces of their own; queue lookups and deletes are no hops.
+
+    One message a call: each receive joins its order's trace, one flow across two traces.
+    All N in one call: one delivery of N messages, where N transactions meet, so it merges
+    none of them, and a trace that is only that poll is no flow."""
+    env = {**os.environ, "SQS_ENDPOINT": sqs_endpoint, "OTLP_HTTP": collector.endpoints.http}
+
+    def sqs(*args: str) -> None:
+        _finish(subprocess.Popen(["node", str(NODE_SHOP / "sqs.js"), *args], env=env,
+                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+
+    sqs("setup", "orders")
+    sqs("send", "orders-api", "orders", str(N))  # (all sent before the first receive)
+    sqs("receive", "shipping", "orders", str(N), "10" if batch else "1")
+
+    a = analyze(collector.store)
+    deliveries = 1 if batch else N
+    assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", N),
+                           "topic:orders->service:shipping": ("consume", deliveries)}
+    consume = a.edge("topic:orders->service:shipping")
+    assert consume["joined_by"] == {"context": deliveries, "message_id": 0, "none": 0}
+    assert consume["message_count"] == N
+    assert systems_of(a) == {"topic:orders": "aws_sqs"}
+    assert not a.anomalies
+    assert [(f["entry_service"], f["count"], f["style"], f["traces_per_flow"])
+            for f in a.flows if f["hops"]] == (
+        [("orders-api", N, "none", 1.0)] if batch else
+        [("orders-api", N, "choreography", 2.0)])
