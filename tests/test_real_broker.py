@@ -1,23 +1,13 @@
-"""Traces from a real broker: RabbitMQ, with services on pika instrumented by
-opentelemetry-instrumentation-pika, exporting over OTLP/gRPC to the collector; the same
-broker under Celery, aio-pika, and Node.js services on amqplib; and Node.js services on
-BullMQ and a real Redis, and on the AWS SDK's SQS client against moto's SQS server (the
-last tests).
-
-Four processes, one per service. The orders API publishes to the topic exchange "orders";
-RabbitMQ routes each message to two queues, billing's and shipping's, whose consumers each
-receive it in a ``basic_consume`` callback. Billing forwards it through the default
-exchange to the "emails" queue, which the mailer drains with pika's ``consume()``
-generator (a CONSUMER span that ends before the handler runs). What the analyzer makes of
-it is checked against what the broker really did, with no help from us: the delivery spans
-name the exchange a message came through (or the queue, for the default exchange), never
-the queue it waited in.
+"""Traces from real brokers, each started by the test (tests/brokers.py): RabbitMQ under
+pika, aio-pika and Celery services exporting over OTLP/gRPC, and under Node.js services on
+amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; and Amazon
+SQS's API (moto's server) under the AWS SDK for JavaScript. What the analyzer makes of
+each run is checked against what the broker really did, with no help from us.
 """
 
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 import time
@@ -27,20 +17,21 @@ from typing import Callable, Iterator
 import pytest
 
 from analyzer import analyze, flow_for_trace
-from tests import rabbitmq
+from tests import brokers
 from tests.analysis_checks import edges_of, one_choreographed_flow, systems_of
 from tests.test_real_instrumentation import check_celery_shop, stop_workers
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 4
 
+
 @pytest.fixture
-def rabbit(tmp_path: Path) -> Iterator[rabbitmq.RabbitNode]:
+def rabbit(tmp_path: Path) -> Iterator[brokers.RabbitNode]:
     """A RabbitMQ node of the test's own (~5 s to start): no queue or exchange left over
     from another test, whose declarations might clash."""
-    if not rabbitmq.installed():
-        pytest.skip(f"{rabbitmq.SERVER} not installed (apt-get install rabbitmq-server)")
-    node = rabbitmq.start(tmp_path / "rabbitmq")
+    if not brokers.RABBITMQ.exists():
+        pytest.skip(f"{brokers.RABBITMQ} not installed (apt-get install rabbitmq-server)")
+    node = brokers.start_rabbitmq(tmp_path / "rabbitmq")
     try:
         yield node
     finally:
@@ -73,6 +64,13 @@ def _run_until_done(start: Callable[..., subprocess.Popen], workers: list[list[s
 
 
 def test_pika_services_on_rabbitmq_become_one_choreographed_flow(collector, rabbit):
+    """Four processes, one per service. The orders API publishes to the topic exchange
+    "orders"; RabbitMQ routes each message to two queues, billing's and shipping's, whose
+    consumers each receive it in a ``basic_consume`` callback. Billing forwards it through
+    the default exchange to the "emails" queue, which the mailer drains with pika's
+    ``consume()`` generator (a CONSUMER span that ends before the handler runs). The
+    delivery spans name the exchange a message came through (or the queue, for the default
+    exchange), never the queue it waited in."""
     env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
     _finish(_shop(["setup"], env))
@@ -175,7 +173,7 @@ NODE_EDGES = {
 }
 
 
-def _run_node_shop(collector, rabbit: rabbitmq.RabbitNode, **env: str) -> None:
+def _run_node_shop(collector, rabbit: brokers.RabbitNode, **env: str) -> None:
     """tests/node_shop/shop.js, N orders through its four services with ``env`` set."""
     env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
            "OTLP_HTTP": collector.endpoints.http, **env}
@@ -284,29 +282,10 @@ def test_python_and_node_services_share_flows_through_rabbitmq(collector, rabbit
 
 @pytest.fixture
 def redis_port() -> Iterator[int]:
-    """A Redis server of the test's own (Debian's redis-server), in memory only."""
-    if not os.path.exists("/usr/bin/redis-server"):
-        pytest.skip("/usr/bin/redis-server not installed (apt-get install redis-server)")
-    port = rabbitmq.free_port()
-    proc = subprocess.Popen(["/usr/bin/redis-server", "--port", str(port), "--bind",
-                             "127.0.0.1", "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 10
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1) as c:
-                    c.sendall(b"PING\r\n")
-                    if c.recv(16).startswith(b"+PONG"):
-                        break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-            time.sleep(0.05)
+    if not brokers.REDIS.exists():
+        pytest.skip(f"{brokers.REDIS} not installed (apt-get install redis-server)")
+    with brokers.redis() as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @needs_node_shop
@@ -353,24 +332,8 @@ def test_bullmq_jobs_on_redis(collector, redis_port):
 
 @pytest.fixture
 def sqs_endpoint() -> Iterator[str]:
-    """Amazon SQS's API on loopback: moto's server (moto[server], from the test extras)."""
-    port = rabbitmq.free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                socket.create_connection(("127.0.0.1", port), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline or proc.poll() is not None:
-                    raise
-                time.sleep(0.1)
-        yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
+    with brokers.moto_sqs() as endpoint:
+        yield endpoint
 
 
 @needs_node_shop
