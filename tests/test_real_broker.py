@@ -127,7 +127,6 @@ def test_celery_tasks_through_rabbitmq_queues(collector, rabbit):
                                   f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}//"})
 
 
-
 def test_aio_pika_services_on_rabbitmq(collector, rabbit):
     """aio-pika under opentelemetry-instrumentation-aio-pika on the same topology: a publish
     names "exchange,routing key" (",emails" through the default exchange), a delivery the
@@ -221,8 +220,6 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
             " (SELECT count(*) FROM span_links) FROM spans").fetchone()
     # (the real shape: a root per order and, with links, per delivery, each linked)
     assert (roots, linked) == ((4 * N, 3 * N) if links else (N, 0))
-
-
 
 
 @needs_node_shop
