@@ -47,6 +47,15 @@ class Analysis:
         return None
 
 
+def across_services_first(flows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Flow types that take any hop (a publish, a delivery, a call) before those that stay
+    inside their entry service, each in the analysis' order (most frequent first). A
+    worker's housekeeping (BullMQ's stalled-job check, a scheduler's tick) or a health
+    check is a trace of its own every few seconds: by count alone it would head a list
+    about what happens between services."""
+    return sorted(flows, key=lambda x: not x.get("hops"))
+
+
 def ms(ns: float | int | None) -> float | None:
     """Nanoseconds to milliseconds, rounded for display and JSON (None stays None)."""
     if ns is None:

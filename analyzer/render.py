@@ -12,7 +12,7 @@ from typing import Any, Callable
 import networkx as nx
 import orjson
 
-from analyzer.model import Analysis
+from analyzer.model import Analysis, across_services_first
 
 FORMATS = ("text", "json", "mermaid", "dot", "graphml")
 
@@ -80,10 +80,14 @@ def to_text(a: Analysis) -> str:
         w(line)
     w("")
     w(f"Flows ({len(a.flows)} types)")
-    for f in a.flows:
-        w(f"  [{f['style']}] {f['name']}: {f['count']} instances, end-to-end p50 "
+    for f in across_services_first(a.flows):
+        local = not f.get("hops")
+        w(f"  [{'within its service' if local else f['style']}] {f['name']}: "
+          f"{f['count']} instances, end-to-end p50 "
           f"{_fmt_ms(f['e2e_p50_ms'])} p95 {_fmt_ms(f['e2e_p95_ms'])}, "
           f"errors {_pct(f['error_rate'])}")
+        if local:
+            continue
         w(f"      style: {f['style_explanation']}")
         steps = [c for c in f["critical_path"] if c["share"] >= 0.01 and c["kind"] != "wait"]
         if steps:

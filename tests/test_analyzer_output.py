@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import argparse
+import dataclasses
 import json
 
 import networkx as nx
@@ -91,6 +92,20 @@ def test_text_report_and_unknown_format(analysed):
     with pytest.raises(ValueError):
         render(a, "svg")
     assert "no spans" in render(analyze(Store.open(":memory:")), "text")
+
+
+
+def test_text_report_lists_flows_across_services_first(analysed):
+    """A frequent trace that stays within its service (a worker's housekeeping) comes after
+    the flows between services, marked as such, without a style explanation."""
+    _, _, a = analysed
+    tick = {**a.flows[0], "id": "ft-tick", "name": "moveStalledJobsToWait (billing)",
+            "count": 10_000, "hops": [], "style": "none",
+            "style_explanation": "no service starts work in another service in this flow"}
+    text = render(dataclasses.replace(a, flows=[tick, *a.flows]), "text")
+    first_real = text.index(f"] {a.flows[0]['name']}:")
+    assert first_real < text.index("[within its service] moveStalledJobsToWait (billing)")
+    assert "no service starts work in another service" not in text
 
 
 @pytest.mark.parametrize("text,ns", [("15m", 900 * 10**9), ("2h", 7200 * 10**9),

@@ -16,6 +16,7 @@ import dash_cytoscape as cyto
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
+from analyzer.model import across_services_first
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
                                   fmt_ms, fmt_pct, more_button, more_state, table,
@@ -142,15 +143,6 @@ def _scope(fl: Mapping[str, Any]) -> str:
     if fl.get("traces_per_flow"):
         parts.append(f"{fl['traces_per_flow']:g} traces per flow")
     return " · ".join(parts) + (f" · {fl['id']}" if fl.get("id") else "")
-
-
-def across_services_first(flows: Sequence[Mapping[str, Any]]) -> list[Mapping[str, Any]]:
-    """Flow types that take any hop (a publish, a delivery, a call) before those that stay
-    inside their entry service, each in the analysis' order (most frequent first). A
-    worker's housekeeping (BullMQ's stalled-job check, a scheduler's tick) or a health
-    check is a trace of its own every few seconds: by count alone it would head the table
-    of a page about what happens between services."""
-    return sorted(flows, key=lambda x: not x.get("hops"))
 
 
 def flow_table(flows: Sequence[Mapping[str, Any]], f: Mapping[str, str | None],
