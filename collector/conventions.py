@@ -364,15 +364,17 @@ _AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.ar
 
 def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
-    """Normalised columns (operation, and for a bare AWS SDK call system and destination)
-    that a span without ``messaging.operation*`` gives only indirectly: the operation of
+    """Normalised columns (operation, and for a bare AWS SDK call system and destination;
+    all of them for Event Grid's and Dramatiq's spans, which name none: ``eventgrid_publish``,
+    ``dramatiq_message``) that a span without ``messaging.operation*`` gives only
+    indirectly: the operation of
     an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
     subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a
     span naming a messaging system (``system``, None if not) or destination, the one its
     name gives. Empty if none."""
     has_system = system is not None
     if not (has_system or has_destination):
-        grid = eventgrid_publish(attrs, name)
+        grid = eventgrid_publish(attrs, name) or dramatiq_message(attrs, name)
         if grid:
             return grid
     svc = attrs.get("rpc.service")
@@ -405,6 +407,33 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                 out["msg_destination"] = v.rstrip("/").rsplit("/", 1)[-1] \
                     if "/" in v else v
                 break
+    return out
+
+
+# opentelemetry-instrumentor-dramatiq (the one published instrumentation of Dramatiq)
+# tags no messaging attribute: its publish is a SERVER span "dramatiq.producer.<actor>"
+# with the actor's queue_name and the message_id, the worker's delivery a CONSUMER span
+# "dramatiq.worker.WorkerThread" with the message_id (its destination is its publish's).
+# Read by these names only: the keys alone are too common to mean anything.
+DRAMATIQ_PRODUCER_PREFIX = "dramatiq.producer."
+DRAMATIQ_WORKER_SPAN = "dramatiq.worker.WorkerThread"
+
+
+def dramatiq_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
+    """The normalised columns of a Dramatiq instrumentor's publish or delivery span
+    (system, operation, the publish's queue, the message id), else empty."""
+    if name.startswith(DRAMATIQ_PRODUCER_PREFIX):
+        out = {"msg_system": "dramatiq", "msg_operation_type": "send"}
+        queue = attrs.get("queue_name")
+        if isinstance(queue, str) and queue:
+            out["msg_destination"] = queue
+    elif name == DRAMATIQ_WORKER_SPAN and "actor_name" in attrs:
+        out = {"msg_system": "dramatiq", "msg_operation_type": "process"}
+    else:
+        return {}
+    mid = attrs.get("message_id")
+    if isinstance(mid, str) and mid:
+        out["msg_message_id"] = mid
     return out
 
 

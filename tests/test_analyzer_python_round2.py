@@ -14,7 +14,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from analyzer import edge_detail, flow_for_trace
+from analyzer import analyze, edge_detail, flow_for_trace
 from tests.analysis_checks import analysed_each as _analysed_each
 from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanRef, SpanSet
@@ -398,6 +398,46 @@ def test_celery_reject_requeue_on_rabbitmq_is_a_redelivery_of_the_same_publish()
 # retry's consumer span is again a child of the first producer span.
 
 
+def test_dramatiq_actor_message_and_its_retry_through_the_invoices_queue():
+    """A Dramatiq actor's message (opentelemetry-instrumentor-dramatiq 0.1.4): the producer
+    SERVER span names the queue only as queue_name, the worker's CONSUMER span (its child)
+    only the message id, and the actor's spans are siblings of it, children of the
+    publish. The first run fails and the Retries middleware re-enqueues the message: a
+    second delivery of the same message under the same publish, a redelivery. Tests in
+    tests/test_real_broker.py run the real instrumentor on RabbitMQ."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 1000
+        mid = f"9a1f0c3e-{i:04d}"
+        root = b.span("orders-api", "POST /orders", kind="SERVER", start_ms=t, dur_ms=20)
+        pub = b.span("orders-api", "dramatiq.producer.send_invoice", kind="SERVER",
+                     parent=root, start_ms=t + 5, dur_ms=0.3, status="OK",
+                     attrs={"actor_name": "send_invoice", "queue_name": "invoices",
+                            "message_id": mid})
+        for attempt, (at, failed) in enumerate(((t + 40, True), (t + 400, False))):
+            b.span("billing", "dramatiq.worker.WorkerThread", kind="CONSUMER", parent=pub,
+                   start_ms=at, dur_ms=30, status="OK",
+                   attrs={"message_id": mid, "actor_name": "send_invoice"})
+            b.span("billing", "render invoice", parent=pub, start_ms=at + 2, dur_ms=20,
+                   status="ERROR" if failed else "UNSET")
+            _pg(b, "billing", pub, at + 24, 3)
+    st = b.store()
+    a = analyze(st)
+    assert {e["id"]: (e["type"], e["count"]) for e in a.edges} == {
+        "service:orders-api->topic:invoices": ("publish", N),
+        "topic:invoices->service:billing": ("consume", 2 * N),
+        "service:billing->external:postgresql": ("call", 2 * N),
+    }
+    assert _systems(a) == {"topic:invoices": "dramatiq"}
+    consume = a.edge("topic:invoices->service:billing")
+    assert consume["joined_by"] == {"context": 2 * N, "message_id": 0, "none": 0}
+    assert [(x["type"], x["where"]) for x in a.anomalies] == [
+        ("redelivery", "topic:invoices->service:billing")]
+    (flow,) = a.flows
+    assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == \
+        ("orders-api", N, 1.0)
+
+
 # ----------------------------------------------------------------------------------- RQ
 # Read from opentelemetry-instrumentation-rq 0.1.4 (K-T-Ng/opentelemetry-instrumentation-rq;
 # pip download: opentelemetry_instrumentation_rq/{__init__,instrumentor,utils}.py) and rq
@@ -569,6 +609,4 @@ def test_rq_enqueue_in_is_created_by_the_web_and_sent_by_the_workers_scheduler()
 
 
 # Seen, not encoded (left alone): pika's instrumentation before its destination fix names
-# '(temporary)' and consumer tags as destinations (the queue only in the span names);
-# the community dramatiq instrumentor opens its producer as a SERVER span with no
-# messaging attribute: its worker's delivery reads as one without a producer.
+# '(temporary)' and consumer tags as destinations (the queue only in the span names).

@@ -650,6 +650,46 @@ def test_eventgrid_publishes_named_by_their_sdk_and_url():
     assert col["msg_destination"] == [None, None, None, "orders", "orders", None, None, None]
 
 
+
+def test_dramatiq_spans_named_by_their_instrumentor():
+    """opentelemetry-instrumentor-dramatiq tags no messaging attribute: both decoders read
+    its "dramatiq.producer.<actor>" SERVER span as a send to the actor's queue and its
+    worker's "dramatiq.worker.WorkerThread" CONSUMER span as a delivery, each with its
+    message id; the same keys under other names, or a worker span without its actor, mean
+    nothing."""
+    cases = [
+        ("dramatiq.producer.send_invoice", 2,
+         [("actor_name", "send_invoice"), ("queue_name", "invoices"), ("message_id", "m-1")]),
+        ("dramatiq.worker.WorkerThread", 5, [("message_id", "m-1"),
+                                             ("actor_name", "send_invoice")]),
+        ("dramatiq.producer.no_queue", 2, [("message_id", "m-2")]),
+        ("dramatiq.worker.WorkerThread", 5, [("message_id", "m-3")]),
+        ("enqueue", 2, [("queue_name", "invoices"), ("message_id", "m-4")]),
+        ("dramatiq", 1, []),
+    ]
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, (name, kind, attrs) in enumerate(cases):
+        s = ss.spans.add()
+        s.trace_id = bytes([i + 1]) * 16
+        s.span_id = bytes([i + 1]) * 8
+        s.name = name
+        s.kind = kind
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in attrs:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.string_value = v
+    body = req.SerializeToString()
+    assert_same(body)
+    spans = decode_request(parse_request(body), NOW).spans
+    col = {name: spans.column(name).to_pylist() for name in spans.schema.names}
+    assert col["msg_system"] == ["dramatiq"] * 3 + [None] * 3
+    assert col["msg_operation_type"] == ["send", "process", "send", None, None, None]
+    assert col["msg_destination"] == ["invoices", None, None, None, None, None]
+    assert col["msg_message_id"] == ["m-1", "m-1", "m-2", None, None, None]
+
+
 def test_unknown_fields_everywhere():
     for seed in range(40):
         rng = random.Random(1000 + seed)
