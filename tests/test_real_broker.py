@@ -127,6 +127,30 @@ def test_celery_tasks_through_rabbitmq_queues(collector, rabbit):
                                   f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}//"})
 
 
+
+def test_dramatiq_actors_on_rabbitmq(collector, rabbit, tmp_path):
+    """Dramatiq on RabbitMQ under opentelemetry-instrumentor-dramatiq (third-party): a
+    SERVER span "dramatiq.producer.<actor>" with the actor's queue_name and message_id and
+    no messaging attribute, the worker's "dramatiq.worker.WorkerThread" CONSUMER span its
+    child, and the actor's own spans beside that one (the instrumentor attaches the
+    publish's context, not its span): a queue between the services, not a call."""
+    env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://"),
+           "DRAMATIQ_DONE": str(tmp_path / "done")}
+
+    def dramatiq(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([sys.executable, "-m", "tests.dramatiq_shop", *args],
+                                cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+
+    _run_until_done(dramatiq, [["work", "billing", str(N)]], ["send", "orders-api", str(N)])
+    a = one_choreographed_flow(collector.store, {
+        "service:orders-api->topic:invoices": ("publish", N),
+        "topic:invoices->service:billing": ("consume", N),
+    }, "orders-api")
+    assert systems_of(a) == {"topic:invoices": "dramatiq"}
+
+
 def test_aio_pika_services_on_rabbitmq(collector, rabbit):
     """aio-pika under opentelemetry-instrumentation-aio-pika on the same topology: a publish
     names "exchange,routing key" (",emails" through the default exchange), a delivery the
@@ -283,6 +307,28 @@ def redis_port() -> Iterator[int]:
         pytest.skip(f"{brokers.REDIS} not installed (apt-get install redis-server)")
     with brokers.redis() as port:
         yield port
+
+
+
+def test_rq_jobs_on_redis(collector, redis_port):
+    """RQ under opentelemetry-instrumentation-rq (third-party) on a real Redis, RQ's own
+    forking worker: a "publish reports" PRODUCER, the job's "consume reports" CONSUMER in
+    the work horse (its child, the context in the job's meta), and under it the "perform"
+    and "handle_job_success" CLIENT spans of RQ's bookkeeping, which are no calls."""
+    env = {**os.environ, "REDIS_PORT": str(redis_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    for args in (["enqueue", "reports-web", str(N)], ["work", "report-worker"]):
+        _finish(subprocess.Popen([sys.executable, "-m", "tests.rq_shop", *args], cwd=ROOT,
+                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    a = one_choreographed_flow(collector.store, {
+        "service:reports-web->topic:reports": ("publish", N),
+        "topic:reports->service:report-worker": ("consume", N),
+    }, "reports-web")
+    (flow,) = a.flows
+    one = flow_for_trace(collector.store, flow["example_trace_ids"][0])
+    assert {s["name"] for s in one["spans"]} == {
+        "POST /reports", "publish reports", "consume reports", "perform",
+        "handle_job_success reports", "render report"}
 
 
 @needs_node_shop
