@@ -37,7 +37,7 @@ from collector.conventions import (
     kafka_message_id as _kafka_message_id, AWS_MESSAGING_SERVICES as _AWS_MESSAGING_SERVICES,
     KAFKA_OFFSET_KEYS as _KAFKA_OFFSET_KEYS,
     system_by_value as _system_by_value, SYSTEM_BY_VALUE as _SYSTEM_BY_VALUE,
-    rabbitmq_reply_destination as _rabbitmq_reply_destination,
+    rabbitmq_default_exchange_destination as _rabbitmq_default_exchange_destination,
 )
 from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
@@ -1565,9 +1565,12 @@ cdef class _Decoder:
             elif dav.kind == K_STR and (dav.end == dav.off or self.is_str(dav, b"<default>", 9)
                                         or self.is_str(dav, b"amq.default", 11)) \
                     and self.system_is(best_ent, implied, b"rabbitmq"):
-                # the default exchange: a reply queue named only in the routing key
-                dest = _rabbitmq_reply_destination(
-                    self.pyvalue(dav, 0), self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES))
+                # the default exchange: a delivery's queue, or a reply queue, named only in
+                # the routing key
+                dest = _rabbitmq_default_exchange_destination(
+                    self.pyvalue(dav, 0), self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES), kind,
+                    self.pyvalue(&self.top.data[best_ent[COL_OPTYPE]].av, 0)
+                    if best_ent[COL_OPTYPE] >= 0 else fb_op)
         mid = None
         if best_ent[COL_MSGID] >= 0 and self.is_offset(&self.top.data[best_ent[COL_MSGID]].av) \
                 and self.system_is(best_ent, implied, b"kafka"):

@@ -193,9 +193,12 @@ def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str
     return None
 
 
-# A reply published through RabbitMQ's default exchange to a queue the broker named for
-# the requester (direct reply-to, Spring AMQP's and NestJS's default for request/reply; a
-# server-named queue) says so only in its routing key: that queue is its destination (a
+# RabbitMQ's default exchange routes a message to the queue its routing key names. So a
+# delivery from it is from that queue, as the composed names above say (key:queue), and
+# not from the exchange every such queue shares: a publish to it stays a publish to the
+# exchange (the broker's route to the queue is an edge), unless its routing key names a
+# queue the broker named for a requester (direct reply-to, Spring AMQP's and NestJS's
+# default for request/reply; a server-named queue): that reply goes to that queue (a
 # temporary one).
 RABBITMQ_REPLY_PREFIXES = ("amq.rabbitmq.reply-to", "amq.gen-")
 # (what clients call the default exchange: '', the Java agent '<default>', the conventions
@@ -203,11 +206,17 @@ RABBITMQ_REPLY_PREFIXES = ("amq.rabbitmq.reply-to", "amq.gen-")
 RABBITMQ_DEFAULT_EXCHANGE = ("", "<default>", "amq.default")
 
 
-def rabbitmq_reply_destination(dest: Any, routing_key: Any) -> str | None:
-    """The reply queue a RabbitMQ span publishing to the default exchange names only in
-    its routing key (``RABBITMQ_REPLY_PREFIXES``), or None."""
-    if dest in RABBITMQ_DEFAULT_EXCHANGE and isinstance(routing_key, str) \
-            and routing_key.startswith(RABBITMQ_REPLY_PREFIXES):
+def rabbitmq_default_exchange_destination(dest: Any, routing_key: Any, kind: int,
+                                          op: Any) -> str | None:
+    """The queue a RabbitMQ span of the default exchange names only in its routing key: a
+    delivery's, or a reply's (``RABBITMQ_REPLY_PREFIXES``); else None (the exchange).
+    ``kind`` and ``op`` as for :func:`rabbitmq_destination`."""
+    if dest not in RABBITMQ_DEFAULT_EXCHANGE or not isinstance(routing_key, str) \
+            or not routing_key:
+        return None
+    if routing_key.startswith(RABBITMQ_REPLY_PREFIXES):
+        return routing_key
+    if kind == 5 or (kind != 4 and op in _CONSUMER_OPERATIONS):
         return routing_key
     return None
 
@@ -517,7 +526,8 @@ def complete_normalised(norm: dict[str, Any], prio: dict[str, int],
         if dest is not None:
             norm["msg_destination"] = dest
     elif system == "rabbitmq" and dest in RABBITMQ_DEFAULT_EXCHANGE:
-        dest = rabbitmq_reply_destination(dest, _first(attrs, RABBITMQ_ROUTING_KEYS))
+        dest = rabbitmq_default_exchange_destination(
+            dest, _first(attrs, RABBITMQ_ROUTING_KEYS), kind, norm.get("msg_operation_type"))
         if dest is not None:
             norm["msg_destination"] = dest
     mid = norm.get("msg_message_id")

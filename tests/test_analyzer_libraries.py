@@ -935,7 +935,8 @@ def test_spring_amqp_micrometer_observations_through_the_default_exchange():
     source): "<destination> send" PRODUCER and "<queue> receive" CONSUMER spans naming the
     exchange as messaging.destination.name ('' for the default one) and the routing key,
     no messaging.system. The default exchange is RabbitMQ's amq.default, not "no
-    destination"; a named exchange is a topic between the services."""
+    destination", and routes each message to the queue its routing key names, which a
+    delivery from it is from; a named exchange is a topic between the services."""
     b = SpanSet()
     for i in range(N):
         t = i * 100
@@ -952,12 +953,14 @@ def test_spring_amqp_micrometer_observations_through_the_default_exchange():
     a = analyze(st)
     assert _edges(a) == {
         "service:shop->topic:amq.default": ("publish", N),
-        "topic:amq.default->service:billing": ("consume", N),
+        "topic:amq.default->topic:billing-invoices": ("route", N),
+        "topic:billing-invoices->service:billing": ("consume", N),
         "service:shop->topic:orders": ("publish", N),
         "topic:orders->service:billing": ("consume", N),
     }
     assert not a.anomalies
-    assert _systems(a) == {"topic:amq.default": "rabbitmq", "topic:orders": "rabbitmq"}
+    assert _systems(a) == {"topic:amq.default": "rabbitmq", "topic:orders": "rabbitmq",
+                           "topic:billing-invoices": "rabbitmq"}
 
 
 def _otel_demo(b: SpanSet, batch: int) -> None:

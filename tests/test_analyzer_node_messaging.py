@@ -7,6 +7,7 @@ has shipped, and checks what the analyzer makes of them."""
 
 from __future__ import annotations
 
+from analyzer import analyze
 from tests.analysis_checks import analysed_each as _analysed
 from tests.analysis_checks import systems_of as _systems
 from tests.builders import SpanRef, SpanSet
@@ -251,8 +252,10 @@ def test_amqplib_default_exchange_send_to_queue():
     """channel.sendToQueue('emails', ...) publishes through the default exchange: the
     publish names exchange '' (span "<default> -> emails send" / "publish <default>") with the
     queue as routing key, and so does the consumer's "emails process" span. That is
-    RabbitMQ's amq.default exchange, not a span without a destination; a second queue
-    (invoices) through it, consumed by another service, goes through the same exchange."""
+    RabbitMQ's amq.default exchange, not a span without a destination, which routes each
+    message to the queue its routing key names: a delivery from it is from that queue. A
+    second queue (invoices), consumed by another service, goes through the same exchange
+    and is a node of its own."""
     for gen in AMQPLIB:
         b = SpanSet()
         for i in range(N):
@@ -266,12 +269,48 @@ def test_amqplib_default_exchange_send_to_queue():
         st = b.store()
         a = _analysed(st, {
             "service:shop->topic:amq.default": ("publish", 2 * N),
-            "topic:amq.default->service:mailer": ("consume", N),
-            "topic:amq.default->service:billing": ("consume", N),
-        }, ["topic:amq.default->service:mailer", "topic:amq.default->service:billing"])
-        assert a.edge("topic:amq.default->service:mailer")["queue_p50_ms"] == 3.8, gen
-        assert _systems(a) == {"topic:amq.default": "rabbitmq"}, gen
+            "topic:amq.default->topic:emails": ("route", N),
+            "topic:amq.default->topic:invoices": ("route", N),
+            "topic:emails->service:mailer": ("consume", N),
+            "topic:invoices->service:billing": ("consume", N),
+        }, ["topic:emails->service:mailer", "topic:invoices->service:billing"])
+        assert a.edge("topic:emails->service:mailer")["queue_p50_ms"] == 3.8, gen
+        assert _systems(a) == {"topic:amq.default": "rabbitmq", "topic:emails": "rabbitmq",
+                               "topic:invoices": "rabbitmq"}, gen
         assert [(f["entry_service"], f["count"]) for f in a.flows] == [("shop", N)], gen
+
+
+
+def test_amqplib_default_exchange_without_context_is_joined_by_message_id():
+    """The same sends with the SDK's propagator missing: every delivery from a queue is the
+    root of its own trace. Its message id joins it to the publish to amq.default, the
+    exchange that routes to every queue (no delivery with its context has to show that
+    route first), and each such delivery is reported as having lost its context."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 200
+        root = b.span("shop", "POST /orders", kind="SERVER", start_ms=t, dur_ms=12)
+        for k, (queue, svc) in enumerate((("emails", "mailer"), ("invoices", "billing"))):
+            mid = f"{queue}-{i}"
+            _amqplib_publish(b, "contrib", "shop", root, "", queue, t + 5 + k, mid)
+            b.span(svc, f"{queue} process", kind="CONSUMER", start_ms=t + 9 + k, dur_ms=6,
+                   attrs={**_CONN, "messaging.destination": "",
+                          "messaging.destination_kind": "topic",
+                          "messaging.rabbitmq.routing_key": queue,
+                          "messaging.operation": "process", "messaging.message_id": mid})
+    a = analyze(b.store())
+    assert {e["id"]: (e["type"], e["count"]) for e in a.edges} == {
+        "service:shop->topic:amq.default": ("publish", 2 * N),
+        "topic:amq.default->topic:emails": ("route", N),
+        "topic:amq.default->topic:invoices": ("route", N),
+        "topic:emails->service:mailer": ("consume", N),
+        "topic:invoices->service:billing": ("consume", N),
+    }
+    for d in ("topic:emails->service:mailer", "topic:invoices->service:billing"):
+        assert a.edge(d)["joined_by"] == {"context": 0, "message_id": N, "none": 0}, d
+    assert sorted((x["type"], x["where"]) for x in a.anomalies) == [
+        ("broken_context", "topic:emails->service:mailer"),
+        ("broken_context", "topic:invoices->service:billing")]
 
 
 def test_amqplib_stable_semconv_destination_is_exchange_routing_key_and_queue():

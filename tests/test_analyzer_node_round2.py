@@ -478,13 +478,14 @@ def test_nestjs_rmq_transport_event_acked_on_arrival(gen: str):
     st = b.store()
     a = _analysed(st, {
         "service:gateway->topic:amq.default": ("publish", N),
-        "topic:amq.default->service:orders-svc": ("consume", N),
+        "topic:amq.default->topic:orders_queue": ("route", N),
+        "topic:orders_queue->service:orders-svc": ("consume", N),
         "service:orders-svc->external:postgresql": ("call", N),
-    }, ["topic:amq.default->service:orders-svc"])
-    consume = a.edge("topic:amq.default->service:orders-svc")
+    }, ["topic:orders_queue->service:orders-svc"])
+    consume = a.edge("topic:orders_queue->service:orders-svc")
     assert (consume["p50_ms"], consume["queue_p50_ms"]) == \
         (12.5 if gen == "nestjs" else 5.0, 1.2), gen
-    assert _systems(a) == {"topic:amq.default": "rabbitmq"}
+    assert _systems(a) == {"topic:amq.default": "rabbitmq", "topic:orders_queue": "rabbitmq"}
     (flow,) = a.flows
     assert (flow["entry_service"], flow["count"]) == ("gateway", N)
     # from the request to the end of the handler's work, not to the early ack
@@ -549,12 +550,13 @@ def test_nestjs_rmq_transport_request_reply_over_direct_reply_to(gen: str):
     a = analyze(st)
     assert _edges(a) == {
         "service:gateway->topic:amq.default": ("publish", N),
-        "topic:amq.default->service:orders-svc": ("consume", N),
+        "topic:amq.default->topic:orders_queue": ("route", N),
+        "topic:orders_queue->service:orders-svc": ("consume", N),
         "service:orders-svc->topic:(temporary:rabbitmq)": ("publish", N),
         "topic:(temporary:rabbitmq)->service:gateway": ("consume", N),
         "service:orders-svc->external:postgresql": ("call", N),
     }, gen
-    _assert_joined(a, "topic:amq.default->service:orders-svc", N, 0)
+    _assert_joined(a, "topic:orders_queue->service:orders-svc", N, 0)
     _assert_joined(a, "topic:(temporary:rabbitmq)->service:gateway", N, 0)
     assert [(x["type"], x["count"], x["loops"]) for x in a.anomalies] == [("cycle", N, 0)]
     assert _flows(a) == [("gateway", N, 1.0)], gen

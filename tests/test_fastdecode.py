@@ -973,7 +973,9 @@ def test_rabbitmq_composed_destination_names():
     """Conventions 1.27+ compose a RabbitMQ destination: a publish 'exchange:key', a delivery
     'exchange:key:queue' (or 'key:queue' from the default exchange, 'exchange:key' when the
     key is the queue). Both decoders store the exchange of a publish and the queue of a
-    delivery; a name that is no composition with the span's routing key stays as it is."""
+    delivery; a name that is no composition with the span's routing key stays as it is.
+    Older conventions name the default exchange alone (''): its delivery's queue is its
+    routing key."""
     rk = "messaging.rabbitmq.destination.routing_key"
     mq = ("messaging.system", "rabbitmq")
     cases = [  # (name, kind, attributes, destination)
@@ -1007,6 +1009,24 @@ def test_rabbitmq_composed_destination_names():
         ("send", 4, [("messaging.destination.name", "orders:o.c"), (rk, "o.c")], "orders"),
         ("process", 5, [("messaging.destination.name", "orders:o.c:q"),
                         ("rabbitmq.destination.routing_key", "o.c")], "q"),
+        # The default exchange ('', the Java agent's '<default>', 'amq.default') routes to
+        # the queue its routing key names: a delivery from it is from that queue (amqplib's
+        # legacy keys, a CLIENT receive); a publish to it stays a publish to the exchange,
+        # unless to a reply queue the broker named; without a routing key it is the exchange
+        ("orders_queue process", 5, [mq, ("messaging.destination", ""),
+                                     ("messaging.rabbitmq.routing_key", "orders_queue"),
+                                     ("messaging.operation", "process")], "orders_queue"),
+        ("emails process", 5, [mq, ("messaging.destination.name", "<default>"),
+                               (rk, "emails")], "emails"),
+        ("receive", 3, [mq, ("messaging.operation.type", "receive"),
+                        ("messaging.destination.name", "amq.default"), (rk, "emails")],
+         "emails"),
+        ("publish <default>", 4, [mq, ("messaging.destination", ""),
+                                  ("messaging.rabbitmq.routing_key", "orders_queue")], ""),
+        ("publish <default>", 4, [mq, ("messaging.destination", ""),
+                                  ("messaging.rabbitmq.routing_key", "amq.gen-x1")],
+         "amq.gen-x1"),
+        ("process", 5, [mq, ("messaging.destination", "")], ""),
     ]
     body = _spans_request([(name, kind, attrs) for name, kind, attrs, _ in cases])
     assert_same(body)

@@ -387,6 +387,8 @@ lost AS MATERIALIZED (   -- consumers without context, found before the message-
 ),
 -- destinations the broker routes between (exchange -> queue), as seen on deliveries that
 -- kept their context: a message id may join a producer of one to a consumer of the other
+-- (and RabbitMQ's default exchange routes to every queue, the one its routing key names:
+-- collector.conventions.rabbitmq_default_exchange_destination)
 routes AS (
     SELECT DISTINCT p.topic AS p_topic, c.topic AS c_topic
     FROM ctx JOIN c ON c.sk = ctx.c_sk JOIN a_prod p ON p.sk = ctx.p_sk
@@ -400,7 +402,7 @@ by_id AS (
     FROM lost c JOIN a_prod p ON p.mid = c.mid
     LEFT JOIN routes r ON r.p_topic = p.topic AND r.c_topic = c.topic
     WHERE p.topic = c.topic OR p.topic = 'unknown' OR c.topic = 'unknown'
-       OR r.p_topic IS NOT NULL
+       OR r.p_topic IS NOT NULL OR p.topic = 'amq.default'
 ),
 alll AS (SELECT * FROM ctx UNION ALL SELECT * FROM by_id),
 -- per (consumer, message): the strongest evidence, then the latest-ending producer (an
