@@ -4,11 +4,13 @@ real broker, real OTLP export, one process per service.
 
     python -m tests.pika_shop setup                        # exchange, queues, bindings
     python -m tests.pika_shop produce SERVICE N            # N orders to exchange "orders"
-    python -m tests.pika_shop work SERVICE QUEUE [NEXT]    # basic_consume until terminated;
+    python -m tests.pika_shop work SERVICE QUEUE [NEXT]    # basic_consume until terminated
+                                                           # (or STOP_AFTER messages);
                                                            # NEXT: forward each message there
     python -m tests.pika_shop drain SERVICE QUEUE N        # the consume() generator, N messages
 
-Environment: ``AMQP_PORT`` (the broker on 127.0.0.1), ``OTLP_ENDPOINT`` (gRPC).
+Environment: ``AMQP_PORT`` (the broker on 127.0.0.1), ``OTLP_ENDPOINT`` (gRPC),
+``STOP_AFTER``.
 
 The two consumer paths pika's instrumentation wraps differ: a ``basic_consume`` callback
 runs inside its CONSUMER span; the ``BlockingChannel.consume()`` generator's CONSUMER span
@@ -66,8 +68,11 @@ def work(queue: str, forward: str | None) -> None:
     tracer = trace.get_tracer("tests.pika_shop")
     conn = _connect()
     ch = conn.channel()
+    stop_after = int(os.environ.get("STOP_AFTER", "0"))
+    done = 0
 
     def handle(channel, method, properties, body) -> None:  # type: ignore[no-untyped-def]
+        nonlocal done
         with tracer.start_as_current_span(f"handle {queue}"):
             time.sleep(0.005)
         if forward is not None:
@@ -76,9 +81,13 @@ def work(queue: str, forward: str | None) -> None:
                 message_id=f"{properties.message_id}-{forward}",
                 correlation_id=properties.correlation_id))
         channel.basic_ack(method.delivery_tag)
+        done += 1
+        if done == stop_after:
+            channel.stop_consuming()
 
     ch.basic_consume(queue, handle)
     ch.start_consuming()
+    conn.close()
 
 
 def drain(queue: str, n: int) -> None:

@@ -192,7 +192,8 @@ NODE_EDGES = {
     "topic:orders->service:billing-js": ("consume", N),
     "topic:orders->service:shipping-js": ("consume", N),
     "service:billing-js->topic:amq.default": ("publish", N),
-    "topic:amq.default->service:mailer-js": ("consume", N),
+    "topic:amq.default->topic:emails": ("route", N),
+    "topic:emails->service:mailer-js": ("consume", N),
 }
 
 
@@ -228,8 +229,9 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
     protobuf. Its spans follow the older conventions (``messaging.destination`` the
     exchange, '' for the default one, ``messaging.rabbitmq.routing_key``) and name a
     delivery "<queue> process"; the JS SDK's span clock is its own (a child may start
-    before its parent). Billing forwards each order through the default exchange, which is
-    RabbitMQ's ``amq.default``, as every delivery from it says too.
+    before its parent). Billing forwards each order through the default exchange,
+    RabbitMQ's ``amq.default``, which routes it to the queue its routing key names: the
+    mailer's deliveries name that exchange and that key, so they are from "emails".
 
     With the instrumentation's ``useLinksForConsume``, every delivery is the root of a trace
     of its own with a span link to its publish: the same flow, across four traces an order
@@ -237,7 +239,8 @@ def test_node_amqplib_services_on_rabbitmq(collector, rabbit, links):
     _run_node_shop(collector, rabbit, CONSUME_LINKS="1" if links else "0")
     a = one_choreographed_flow(collector.store, NODE_EDGES, "orders-js",
                                traces_per_flow=4.0 if links else 1.0)
-    assert systems_of(a) == {"topic:orders": "rabbitmq", "topic:amq.default": "rabbitmq"}
+    assert systems_of(a) == {"topic:orders": "rabbitmq", "topic:amq.default": "rabbitmq",
+                             "topic:emails": "rabbitmq"}
     with collector.store.cursor() as cur:
         roots, linked = cur.execute(
             "SELECT count(*) FILTER (WHERE parent_span_id IS NULL),"
@@ -270,15 +273,20 @@ def test_node_services_without_a_propagator_lose_the_context(collector, rabbit):
 
 
 @needs_node_shop
-def test_python_and_node_services_share_flows_through_rabbitmq(collector, rabbit):
-    """A mixed fleet: the orders API and the mailer on pika (OTLP/gRPC), billing and
-    shipping on Node.js amqplib (OTLP/HTTP). The W3C context crosses languages in the
-    message headers; Node's publish to the default exchange ('') reaches the queue that
-    pika's delivery names, a route through ``amq.default``."""
+@pytest.mark.parametrize("forwarder", ["js", "py"])
+def test_python_and_node_services_share_flows_through_rabbitmq(collector, rabbit, forwarder):
+    """A mixed fleet, pika services (OTLP/gRPC) and Node.js amqplib ones (OTLP/HTTP); the
+    W3C context crosses languages in the message headers. Billing forwards each order to
+    the "emails" queue through the default exchange, and the mailer is in the other
+    language. pika names such a publish by its queue, amqplib by the exchange ('', RabbitMQ's
+    ``amq.default``) and its routing key; each names a delivery from it by the queue (pika
+    by the routing key, amqplib by the exchange and that key). So a Node.js forward goes
+    through ``amq.default`` to "emails", a Python one straight to "emails", and from
+    "emails" to the mailer either way: never from the queue to the exchange."""
     env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
            "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://"),
-           "OTLP_HTTP": collector.endpoints.http}
+           "OTLP_HTTP": collector.endpoints.http, "STOP_AFTER": str(N)}
 
     def start(lang: str, *args: str) -> subprocess.Popen:
         cmd = ["node", str(NODE_SHOP / "shop.js")] if lang == "js" else \
@@ -287,18 +295,31 @@ def test_python_and_node_services_share_flows_through_rabbitmq(collector, rabbit
                                 stderr=subprocess.STDOUT)
 
     _finish(start("py", "setup"))
-    _run_until_done(start, [["js", "work", "billing-js", "billing", str(N), "emails"],
-                            ["js", "work", "shipping-js", "shipping", str(N)],
-                            ["py", "drain", "mailer", "emails", str(N)]],
-                    ["py", "produce", "orders-api", str(N)])
-    one_choreographed_flow(collector.store, {
-        "service:orders-api->topic:orders": ("publish", N),
-        "topic:orders->service:billing-js": ("consume", N),
-        "topic:orders->service:shipping-js": ("consume", N),
-        "service:billing-js->topic:amq.default": ("publish", N),
-        "topic:amq.default->topic:emails": ("route", N),
-        "topic:emails->service:mailer": ("consume", N),
-    }, "orders-api")
+    if forwarder == "js":  # orders and mailer on pika, billing and shipping on amqplib
+        _run_until_done(start, [["js", "work", "billing-js", "billing", str(N), "emails"],
+                                ["js", "work", "shipping-js", "shipping", str(N)],
+                                ["py", "drain", "mailer", "emails", str(N)]],
+                        ["py", "produce", "orders-api", str(N)])
+        one_choreographed_flow(collector.store, {
+            "service:orders-api->topic:orders": ("publish", N),
+            "topic:orders->service:billing-js": ("consume", N),
+            "topic:orders->service:shipping-js": ("consume", N),
+            "service:billing-js->topic:amq.default": ("publish", N),
+            "topic:amq.default->topic:emails": ("route", N),
+            "topic:emails->service:mailer": ("consume", N),
+        }, "orders-api")
+    else:  # the other way round
+        _run_until_done(start, [["py", "work", "billing", "billing", "emails"],
+                                ["py", "work", "shipping", "shipping"],
+                                ["js", "work", "mailer-js", "emails", str(N)]],
+                        ["js", "produce", "orders-js", str(N)])
+        one_choreographed_flow(collector.store, {
+            "service:orders-js->topic:orders": ("publish", N),
+            "topic:orders->service:billing": ("consume", N),
+            "topic:orders->service:shipping": ("consume", N),
+            "service:billing->topic:emails": ("publish", N),
+            "topic:emails->service:mailer-js": ("consume", N),
+        }, "orders-js")
 
 
 @pytest.fixture
