@@ -20,7 +20,7 @@ from opentelemetry import trace
 from opentelemetry.instrumentation.aio_pika import AioPikaInstrumentor
 
 from tests.pika_shop import EXCHANGE
-from tests.shop_tracing import export_as
+from tests.shop_tracing import run_role
 
 
 def _url() -> str:
@@ -66,18 +66,11 @@ async def work(queue_name: str, n: int, forward: str | None) -> None:
 
 
 def main(argv: list[str]) -> None:
-    role, service = argv[0], argv[1]
-    tp = export_as(service)
-    AioPikaInstrumentor().instrument()
-    try:
-        if role == "produce":
-            asyncio.run(produce(service, int(argv[2])))
-        elif role == "work":
-            asyncio.run(work(argv[2], int(argv[3]), argv[4] if len(argv) > 4 else None))
-        else:
-            raise SystemExit(f"unknown role {role!r}")
-    finally:
-        tp.shutdown()
+    service = argv[1]
+    run_role(service, AioPikaInstrumentor().instrument, argv[0], {
+        "produce": lambda: asyncio.run(produce(service, int(argv[2]))),
+        "work": lambda: asyncio.run(work(argv[2], int(argv[3]),
+                                         argv[4] if len(argv) > 4 else None))})
 
 
 if __name__ == "__main__":

@@ -27,7 +27,7 @@ import pika
 from opentelemetry import trace
 from opentelemetry.instrumentation.pika import PikaInstrumentor
 
-from tests.shop_tracing import export_as
+from tests.shop_tracing import run_role
 
 EXCHANGE = "orders"
 # queue -> routing key it is bound with on the topic exchange (None: default exchange only)
@@ -109,23 +109,13 @@ def drain(queue: str, n: int) -> None:
 
 
 def main(argv: list[str]) -> None:
-    role = argv[0]
-    if role == "setup":
+    if argv[0] == "setup":
         setup()
         return
-    tp = export_as(argv[1])
-    PikaInstrumentor().instrument()
-    try:
-        if role == "produce":
-            produce(int(argv[2]))
-        elif role == "work":
-            work(argv[2], argv[3] if len(argv) > 3 else None)
-        elif role == "drain":
-            drain(argv[2], int(argv[3]))
-        else:
-            raise SystemExit(f"unknown role {role!r}")
-    finally:
-        tp.shutdown()
+    run_role(argv[1], PikaInstrumentor().instrument, argv[0], {
+        "produce": lambda: produce(int(argv[2])),
+        "work": lambda: work(argv[2], argv[3] if len(argv) > 3 else None),
+        "drain": lambda: drain(argv[2], int(argv[3]))})
 
 
 if __name__ == "__main__":

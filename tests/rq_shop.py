@@ -19,7 +19,7 @@ from opentelemetry_instrumentation_rq import RQInstrumentor
 from redis import Redis
 from rq import Queue, Worker
 
-from tests.shop_tracing import export_as
+from tests.shop_tracing import run_role
 
 QUEUE = "reports"
 
@@ -31,25 +31,23 @@ def build_report(n: int) -> int:
     return n
 
 
+def enqueue(n: int) -> None:
+    queue = Queue(QUEUE, connection=_redis())
+    tracer = trace.get_tracer("tests.rq_shop")
+    for i in range(n):
+        with tracer.start_as_current_span("POST /reports", kind=trace.SpanKind.SERVER):
+            # (by its import path: this module runs as __main__ here)
+            queue.enqueue("tests.rq_shop.build_report", i)
+
+
+def _redis() -> Redis:
+    return Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]))
+
+
 def main(argv: list[str]) -> None:
-    role, service = argv[0], argv[1]
-    tp = export_as(service)
-    RQInstrumentor().instrument()
-    redis = Redis(host="127.0.0.1", port=int(os.environ["REDIS_PORT"]))
-    try:
-        if role == "enqueue":
-            queue = Queue(QUEUE, connection=redis)
-            tracer = trace.get_tracer("tests.rq_shop")
-            for i in range(int(argv[2])):
-                with tracer.start_as_current_span("POST /reports", kind=trace.SpanKind.SERVER):
-                    # (by its import path: this module runs as __main__ here)
-                    queue.enqueue("tests.rq_shop.build_report", i)
-        elif role == "work":
-            Worker([QUEUE], connection=redis).work(burst=True)
-        else:
-            raise SystemExit(f"unknown role {role!r}")
-    finally:
-        tp.shutdown()
+    run_role(argv[1], RQInstrumentor().instrument, argv[0], {
+        "enqueue": lambda: enqueue(int(argv[2])),
+        "work": lambda: Worker([QUEUE], connection=_redis()).work(burst=True)})
 
 
 if __name__ == "__main__":

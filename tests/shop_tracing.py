@@ -5,6 +5,7 @@ a test terminates a worker."""
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from opentelemetry import trace
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter
@@ -20,3 +21,18 @@ def export_as(service: str) -> TracerProvider:
         OTLPSpanExporter(endpoint=os.environ["OTLP_ENDPOINT"], insecure=True)))
     trace.set_tracer_provider(tp)
     return tp
+
+
+def run_role(service: str, instrument: Callable[[], None], role: str,
+             roles: dict[str, Callable[[], None]]) -> None:
+    """Run the shop's ``role`` as ``service``, ``instrument()`` called once the tracer
+    provider is set, then export what is left (a role the shop lacks: a readable exit)."""
+    run = roles.get(role)
+    if run is None:
+        raise SystemExit(f"unknown role {role!r}; one of {', '.join(roles)}")
+    tp = export_as(service)
+    instrument()
+    try:
+        run()
+    finally:
+        tp.shutdown()

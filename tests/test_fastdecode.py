@@ -667,20 +667,7 @@ def test_dramatiq_spans_named_by_their_instrumentor():
         ("enqueue", 2, [("queue_name", "invoices"), ("message_id", "m-4")]),
         ("dramatiq", 1, []),
     ]
-    req = ExportTraceServiceRequest()
-    ss = req.resource_spans.add().scope_spans.add()
-    for i, (name, kind, attrs) in enumerate(cases):
-        s = ss.spans.add()
-        s.trace_id = bytes([i + 1]) * 16
-        s.span_id = bytes([i + 1]) * 8
-        s.name = name
-        s.kind = kind
-        s.start_time_unix_nano = s.end_time_unix_nano = NOW
-        for k, v in attrs:
-            kv = s.attributes.add()
-            kv.key = k
-            kv.value.string_value = v
-    body = req.SerializeToString()
+    body = _spans_request(cases)
     assert_same(body)
     spans = decode_request(parse_request(body), NOW).spans
     col = {name: spans.column(name).to_pylist() for name in spans.schema.names}
