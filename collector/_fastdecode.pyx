@@ -1569,8 +1569,7 @@ cdef class _Decoder:
                 # the routing key
                 dest = _rabbitmq_default_exchange_destination(
                     self.pyvalue(dav, 0), self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES), kind,
-                    self.pyvalue(&self.top.data[best_ent[COL_OPTYPE]].av, 0)
-                    if best_ent[COL_OPTYPE] >= 0 else fb_op)
+                    self.operation(best_ent, fb_op))
         mid = None
         if best_ent[COL_MSGID] >= 0 and self.is_offset(&self.top.data[best_ent[COL_MSGID]].av) \
                 and self.system_is(best_ent, implied, b"kafka"):
@@ -1628,10 +1627,13 @@ cdef class _Decoder:
         if not self.system_is(best_ent, implied, b"rabbitmq"):
             return None
         routing_key = self.first_value(_RABBITMQ_ROUTING_KEYS_BYTES)
-        op = self.pyvalue(&self.top.data[best_ent[COL_OPTYPE]].av, 0) \
-            if best_ent[COL_OPTYPE] >= 0 else fb_op
         return _rabbitmq_destination(self.pyvalue(&self.top.data[best_ent[COL_DEST]].av, 0),
-                                     routing_key, kind, op)
+                                     routing_key, kind, self.operation(best_ent, fb_op))
+
+    cdef object operation(self, Py_ssize_t* best_ent, object fb_op):
+        """The span's messaging operation as given, else the one its name gives."""
+        return self.pyvalue(&self.top.data[best_ent[COL_OPTYPE]].av, 0) \
+            if best_ent[COL_OPTYPE] >= 0 else fb_op
 
     cdef bint is_offset(self, AV* av):
         """Whether ``av`` may be a record offset (an integer, a string of ASCII digits, or

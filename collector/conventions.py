@@ -169,6 +169,12 @@ RABBITMQ_ROUTING_KEYS = ("messaging.rabbitmq.destination.routing_key",
 _CONSUMER_OPERATIONS = frozenset({"receive", "process", "deliver"})
 
 
+def _is_delivery(kind: int, op: Any) -> bool:
+    """Whether a RabbitMQ span delivers: a CONSUMER span (kind 5), or any span but a
+    PRODUCER whose operation receives or processes."""
+    return kind == 5 or (kind != 4 and op in _CONSUMER_OPERATIONS)
+
+
 def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str | None:
     """The exchange (a publish) or queue (a delivery) a RabbitMQ span's composed destination
     name means, given its routing key; None when the name is no such composition (then it
@@ -178,8 +184,7 @@ def rabbitmq_destination(dest: Any, routing_key: Any, kind: int, op: Any) -> str
             and ":" in dest and dest != routing_key):
         return None
     rk = routing_key
-    consumer = kind == 5 or (kind != 4 and op in _CONSUMER_OPERATIONS)
-    if consumer:
+    if _is_delivery(kind, op):
         i = dest.find(f":{rk}:")
         if i > 0:                               # exchange:key:queue
             return dest[i + len(rk) + 2:] or None
@@ -216,9 +221,7 @@ def rabbitmq_default_exchange_destination(dest: Any, routing_key: Any, kind: int
         return None
     if routing_key.startswith(RABBITMQ_REPLY_PREFIXES):
         return routing_key
-    if kind == 5 or (kind != 4 and op in _CONSUMER_OPERATIONS):
-        return routing_key
-    return None
+    return routing_key if _is_delivery(kind, op) else None
 
 
 # Kafka has no message id. Libraries that give one anyway give the record's offset
