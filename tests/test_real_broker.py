@@ -22,6 +22,7 @@ from tests.analysis_checks import edges_of, one_choreographed_flow, systems_of
 from tests.test_real_instrumentation import check_celery_shop, stop_workers
 
 ROOT = Path(__file__).resolve().parent.parent
+NODE_SHOP = ROOT / "tests" / "node_shop"
 N = 4
 
 
@@ -38,9 +39,23 @@ def rabbit(tmp_path: Path) -> Iterator[brokers.RabbitNode]:
         node.stop()
 
 
-def _shop(args: list[str], env: dict[str, str]) -> subprocess.Popen:
-    return subprocess.Popen([sys.executable, "-m", "tests.pika_shop", *args], cwd=ROOT,
-                            env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+def _py(shop: str) -> list[str]:
+    """The command of a Python shop (``tests/<shop>.py``)."""
+    return [sys.executable, "-m", f"tests.{shop}"]
+
+
+def _js(script: str) -> list[str]:
+    """The command of a Node.js shop (``tests/node_shop/<script>``)."""
+    return ["node", str(NODE_SHOP / script)]
+
+
+def _starter(cmd: list[str], env: dict[str, str]) -> Callable[..., subprocess.Popen]:
+    """A function that starts ``cmd`` with the arguments it is given, in ``env``, its
+    output kept for the failure message (``_finish``)."""
+    def start(*args: str) -> subprocess.Popen:
+        return subprocess.Popen([*cmd, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
+                                stderr=subprocess.STDOUT)
+    return start
 
 
 def _finish(p: subprocess.Popen, timeout: float = 60) -> None:
@@ -73,17 +88,18 @@ def test_pika_services_on_rabbitmq_become_one_choreographed_flow(collector, rabb
     exchange), never the queue it waited in."""
     env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
-    _finish(_shop(["setup"], env))
-    workers = [_shop(["work", "billing", "billing", "emails"], env),
-               _shop(["work", "shipping", "shipping"], env)]
-    mailer = _shop(["drain", "mailer", "emails", str(N)], env)
+    pika = _starter(_py("pika_shop"), env)
+    _finish(pika("setup"))
+    workers = [pika("work", "billing", "billing", "emails"),
+               pika("work", "shipping", "shipping")]
+    mailer = pika("drain", "mailer", "emails", str(N))
     # orders-api: N x (server + publish); billing: N x (receive + handle + publish);
     # shipping: N x (receive + handle); mailer: N x (receive + send email). Each publish is
     # two PRODUCER spans, one inside the other: pika 0.66b1's instrumentation wraps both
     # BlockingChannel.basic_publish and the Channel.basic_publish it calls.
     expected = N * (3 + 4 + 2 + 2)
     try:
-        _finish(_shop(["produce", "orders-api", str(N)], env))
+        _finish(pika("produce", "orders-api", str(N)))
         _finish(mailer)
         deadline = time.monotonic() + 60
         while collector.store.count_spans() < expected and time.monotonic() < deadline:
@@ -127,7 +143,6 @@ def test_celery_tasks_through_rabbitmq_queues(collector, rabbit):
                                   f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}//"})
 
 
-
 def test_dramatiq_actors_on_rabbitmq(collector, rabbit, tmp_path):
     """Dramatiq on RabbitMQ under opentelemetry-instrumentor-dramatiq (third-party): a
     SERVER span "dramatiq.producer.<actor>" with the actor's queue_name and message_id and
@@ -137,13 +152,7 @@ def test_dramatiq_actors_on_rabbitmq(collector, rabbit, tmp_path):
     env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://"),
            "DRAMATIQ_DONE": str(tmp_path / "done")}
-
-    def dramatiq(*args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "tests.dramatiq_shop", *args],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-
-    _run_until_done(dramatiq, [["work", "billing", str(N)]], ["send", "orders-api", str(N)])
+    _run_until_done(_starter(_py("dramatiq_shop"), env), [["work", "billing", str(N)]], ["send", "orders-api", str(N)])
     a = one_choreographed_flow(collector.store, {
         "service:orders-api->topic:invoices": ("publish", N),
         "topic:invoices->service:billing": ("consume", N),
@@ -158,14 +167,8 @@ def test_aio_pika_services_on_rabbitmq(collector, rabbit):
     ``amq.default``, which routes to the queue the mailer names, as the broker did."""
     env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
-
-    def shop(*args: str) -> subprocess.Popen:
-        return subprocess.Popen([sys.executable, "-m", "tests.aio_pika_shop", *args],
-                                cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
-
-    _finish(_shop(["setup"], env))
-    _run_until_done(shop, [["work", "billing", "billing", str(N), "emails"],
+    _finish(_starter(_py("pika_shop"), env)("setup"))
+    _run_until_done(_starter(_py("aio_pika_shop"), env), [["work", "billing", "billing", str(N), "emails"],
                            ["work", "shipping", "shipping", str(N)],
                            ["work", "mailer", "emails", str(N)]],
                     ["produce", "orders-api", str(N)])
@@ -183,9 +186,6 @@ def test_aio_pika_services_on_rabbitmq(collector, rabbit):
     }, "orders-api")
 
 
-NODE_SHOP = ROOT / "tests" / "node_shop"
-
-
 # What the Node.js shop's run is, whatever the context did
 NODE_EDGES = {
     "service:orders-js->topic:orders": ("publish", N),
@@ -201,11 +201,7 @@ def _run_node_shop(collector, rabbit: brokers.RabbitNode, **env: str) -> None:
     """tests/node_shop/shop.js, N orders through its four services with ``env`` set."""
     env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
            "OTLP_HTTP": collector.endpoints.http, **env}
-
-    def shop(*args: str) -> subprocess.Popen:
-        return subprocess.Popen(["node", str(NODE_SHOP / "shop.js"), *args], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
+    shop = _starter(_js("shop.js"), env)
     _finish(shop("setup"))
     _run_until_done(shop, [["work", "billing-js", "billing", str(N), "emails"],
                            ["work", "shipping-js", "shipping", str(N)],
@@ -288,11 +284,10 @@ def test_python_and_node_services_share_flows_through_rabbitmq(collector, rabbit
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://"),
            "OTLP_HTTP": collector.endpoints.http, "STOP_AFTER": str(N)}
 
+    shops = {"js": _starter(_js("shop.js"), env), "py": _starter(_py("pika_shop"), env)}
+
     def start(lang: str, *args: str) -> subprocess.Popen:
-        cmd = ["node", str(NODE_SHOP / "shop.js")] if lang == "js" else \
-            [sys.executable, "-m", "tests.pika_shop"]
-        return subprocess.Popen([*cmd, *args], cwd=ROOT, env=env, stdout=subprocess.PIPE,
-                                stderr=subprocess.STDOUT)
+        return shops[lang](*args)
 
     _finish(start("py", "setup"))
     if forwarder == "js":  # orders and mailer on pika, billing and shipping on amqplib
@@ -330,7 +325,6 @@ def redis_port() -> Iterator[int]:
         yield port
 
 
-
 def test_rq_jobs_on_redis(collector, redis_port):
     """RQ under opentelemetry-instrumentation-rq (third-party) on a real Redis, RQ's own
     forking worker: a "publish reports" PRODUCER, the job's "consume reports" CONSUMER in
@@ -338,9 +332,9 @@ def test_rq_jobs_on_redis(collector, redis_port):
     and "handle_job_success" CLIENT spans of RQ's bookkeeping, which are no calls."""
     env = {**os.environ, "REDIS_PORT": str(redis_port),
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
-    for args in (["enqueue", "reports-web", str(N)], ["work", "report-worker"]):
-        _finish(subprocess.Popen([sys.executable, "-m", "tests.rq_shop", *args], cwd=ROOT,
-                                 env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+    rq = _starter(_py("rq_shop"), env)
+    _finish(rq("enqueue", "reports-web", str(N)))
+    _finish(rq("work", "report-worker"))
     a = one_choreographed_flow(collector.store, {
         "service:reports-web->topic:reports": ("publish", N),
         "topic:reports->service:report-worker": ("consume", N),
@@ -361,12 +355,7 @@ def test_bullmq_jobs_on_redis(collector, redis_port):
     a job for the mailer, which adds one for the SMTP relay: one choreographed flow per
     signup; the housekeeping traces are flows that stay within their service."""
     env = {**os.environ, "REDIS_PORT": str(redis_port), "OTLP_HTTP": collector.endpoints.http}
-
-    def bull(*args: str) -> subprocess.Popen:
-        return subprocess.Popen(["node", str(NODE_SHOP / "bull.js"), *args], env=env,
-                                stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-
-    _run_until_done(bull, [["work", "mailer", str(N), "deliveries"],
+    _run_until_done(_starter(_js("bull.js"), env), [["work", "mailer", str(N), "deliveries"],
                            ["work-on", "deliveries", "smtp-relay", str(N)]],
                     ["add", "signup-api", str(N)])
     with collector.store.cursor() as cur:
@@ -415,9 +404,10 @@ def test_node_aws_sdk_sqs_receives_link_their_messages(collector, sqs_endpoint, 
     none of them, and a trace that is only that poll is no flow."""
     env = {**os.environ, "SQS_ENDPOINT": sqs_endpoint, "OTLP_HTTP": collector.endpoints.http}
 
+    start = _starter(_js("sqs.js"), env)
+
     def sqs(*args: str) -> None:
-        _finish(subprocess.Popen(["node", str(NODE_SHOP / "sqs.js"), *args], env=env,
-                                 stdout=subprocess.PIPE, stderr=subprocess.STDOUT))
+        _finish(start(*args))
 
     sqs("setup", "orders")
     sqs("send", "orders-api", "orders", str(N))  # (all sent before the first receive)
