@@ -29,7 +29,8 @@ CP_SLOWEST = 5
 MAX_CYCLES = 20
 UNKNOWN = "topic:unknown"  # the node of every span naming no destination
 # Queries that need nothing the critical paths compute: they run while Python walks them.
-_BESIDE_CP = ("analyzer_error_hops", "analyzer_unconsumed", "analyzer_redeliveries")
+_BESIDE_CP = ("analyzer_error_hops", "analyzer_unconsumed", "analyzer_redeliveries",
+              "analyzer_publish_lost")
 
 
 def flow_type_id(signature: str) -> str:
@@ -173,7 +174,8 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
                                st.run("analyzer_through_unknown").fetchall()}
     a.bottlenecks = _bottlenecks(cp_hops, edges, later["analyzer_error_hops"])
     a.anomalies = _anomalies(edges, a.graph, evidence, later["analyzer_unconsumed"],
-                             later["analyzer_redeliveries"], loops, through_unknown)
+                             later["analyzer_redeliveries"], loops, through_unknown,
+                             later["analyzer_publish_lost"])
     a.nodes, a.edges, a.flows = nodes, edges, flows
     a.summary = {
         "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
@@ -455,7 +457,8 @@ def _bottlenecks(hops: dict[tuple[str, str], dict[str, Any]], edges: list[dict[s
 def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[str, Any]],
                unconsumed: list[dict[str, Any]], redeliveries: list[dict[str, Any]],
                loops: list[tuple[frozenset[str], float]],
-               through_unknown: set[tuple[str, str]]) -> list[dict[str, Any]]:
+               through_unknown: set[tuple[str, str]],
+               publish_lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     for ev in evidence:
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
@@ -486,6 +489,18 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                         "share": round(lost / int(r["n"]), 4),
                         "topic_has_consumers": r["topic"] in consumed_topics,
                         "example_trace_ids": ids(r["traces"])})
+    for r in publish_lost:
+        lost, n, svc = int(r["lost"]), int(r["n"]), r["src"].removeprefix("service:")
+        out.append({"type": "publish_without_context", "where": f"{r['src']}->{r['topic']}",
+                    "count": lost, "share": round(lost / n, 4),
+                    "consumes": sorted(r["consumes"]),
+                    "detail": (f"{lost} of {n} publishes start a flow of their own, though "
+                               f"{svc} handles messages from "
+                               f"{', '.join(sorted(r['consumes']))}: if they follow from "
+                               f"one, its context was lost in {svc} (a receive span that "
+                               f"ends before the handler runs, or a hand-off to another "
+                               f"thread or task)"),
+                    "example_trace_ids": ids(r["traces"])})
     for r in redeliveries:
         where = f"topic:{r['topic']}->service:{r['service']}"
         out.append({"type": "redelivery", "where": where, "count": int(r["extra"]),

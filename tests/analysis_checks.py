@@ -51,7 +51,7 @@ def analysed_each(st, edges: dict[str, tuple[str, int]], deliveries: Iterable[st
         consume = a.edge(d)
         assert consume["joined_by"] == {"context": edges[d][1], "message_id": 0, "none": 0}, d
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == \
-        sorted(anomalies)
+        sorted(anomalies), [(x["type"], x["where"], x["count"]) for x in a.anomalies]
     for e in a.edges:
         assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
     return a

@@ -181,7 +181,9 @@ def test_cap_earlier_listener_legacy_tags_and_a_subscriber_publish_starts_a_new_
         "service:api->external:postgresql": ("call", N),
         "service:billing->external:postgresql": ("call", 2 * N),
     }, ["topic:shop.order.created->service:billing",
-        "topic:shop.invoice.issued->service:mailer"])
+        "topic:shop.invoice.issued->service:mailer"],
+        # (the context the subscriber had is lost before its publish: reported there)
+        [("publish_without_context", "service:billing->topic:shop.invoice.issued", N)])
     # the delivery to billing is the consumer span (5 ms), not the handler under it
     assert a.edge("topic:shop.order.created->service:billing")["p50_ms"] == 5.0
     # nothing joins the subscriber's publish to the order: the order's flow ends at billing,

@@ -147,7 +147,8 @@ def test_eventstoredb_subscriber_that_appends_starts_a_trace_of_its_own():
         "topic:shop-orders->service:billing": ("consume", N),
         "service:billing->topic:shop-invoices": ("publish", N),
         "topic:shop-invoices->service:mailer": ("consume", N),
-    }, ["topic:shop-orders->service:billing", "topic:shop-invoices->service:mailer"])
+    }, ["topic:shop-orders->service:billing", "topic:shop-invoices->service:mailer"],
+        [("publish_without_context", "service:billing->topic:shop-invoices", N)])
     assert systems_of(a) == {"topic:shop-orders": "eventstoredb",
                              "topic:shop-invoices": "eventstoredb"}
     flows = {f["entry_service"]: f for f in a.flows}

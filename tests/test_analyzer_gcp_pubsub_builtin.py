@@ -305,16 +305,17 @@ def test_python_pubsub_callback_without_context_starts_new_traces():
     no active span (issue #1428), so billing's database write and its 'invoice-events'
     create span are roots of new traces. The graph is the same: the invoice publish is
     still billing's and the notifier's delivery is joined to it by context (its
-    googclient_traceparent is the create span's); nothing was lost on the broker's side, so
-    no anomaly. The order's flow ends at billing's
-    delivery; the invoice starts a flow of its own, entered at billing.
+    googclient_traceparent is the create span's); nothing was lost on the broker's side. The
+    order's flow ends at billing's delivery; the invoice starts a flow of its own, entered
+    at billing: the one anomaly, where the callback lost its message's context.
     Source: googleapis/python-pubsub issue #1428 (streaming_pull_manager._wrap_callback_errors
     before PR #1429), open_telemetry/subscribe_opentelemetry.py (start_process_span)."""
     b = SpanSet()
     orders = _py_invoice_chain(b, in_context=False)
     st = b.store()
     a = _analysed_each(st, _CHAIN_EDGES, ["topic:billing-sub->service:billing",
-                                          "topic:notifier-sub->service:notifier"])
+                                          "topic:notifier-sub->service:notifier"],
+                       [("publish_without_context", "service:billing->topic:invoice-events", N)])
     order = next(f for f in a.flows if f["name"].startswith("POST /orders"))
     assert (order["count"], order["traces_per_flow"]) == (N, 1.0)
     invoice = next(f for f in a.flows if f["name"].startswith("invoice-events create"))

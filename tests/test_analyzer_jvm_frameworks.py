@@ -347,7 +347,8 @@ def test_micronaut_kafka_listener_runs_outside_its_process_span():
         "service:billing->external:postgresql": ("call", N),
         "service:billing->topic:invoices": ("publish", N),
         "topic:invoices->service:mailer": ("consume", N),
-    }, ["topic:orders->service:billing", "topic:invoices->service:mailer"])
+    }, ["topic:orders->service:billing", "topic:invoices->service:mailer"],
+        [("publish_without_context", "service:billing->topic:invoices", N)])
     assert _systems(a) == {"topic:orders": "kafka", "topic:invoices": "kafka"}
     assert _flows(a) == [("api", N, 1.0), ("billing", N, 1.0), ("billing", N, 1.0)]
 

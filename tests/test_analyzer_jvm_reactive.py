@@ -359,7 +359,8 @@ def test_parallel_consumer_user_function_runs_outside_the_records_process_span()
         "service:billing->topic:invoices": ("publish", N),
         "topic:invoices->service:mailer": ("consume", N),
         "service:mailer->external:smtp-relay": ("call", N),
-    }, ["topic:orders->service:billing", "topic:invoices->service:mailer"])
+    }, ["topic:orders->service:billing", "topic:invoices->service:mailer"],
+        [("publish_without_context", "service:billing->topic:invoices", N)])
     assert a.edge("service:billing->external:postgresql")["error_count"] == 2
     assert a.edge("topic:orders->service:billing")["queue_p50_ms"] == 12.0
     assert a.edge("topic:invoices->service:mailer")["queue_p50_ms"] == 9.5

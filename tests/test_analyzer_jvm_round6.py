@@ -133,7 +133,8 @@ def test_micronaut_batch_listener_receive_spans_are_children_of_each_publish():
         "service:billing->external:postgresql": ("call", N),
         "service:billing->topic:invoices": ("publish", 3 * N),
         "topic:invoices->service:mailer": ("consume", 3 * N),
-    }, ["topic:orders->service:billing", "topic:invoices->service:mailer"])
+    }, ["topic:orders->service:billing", "topic:invoices->service:mailer"],
+        [("publish_without_context", "service:billing->topic:invoices", 3 * N)])
     assert _systems(a) == {"topic:orders": "kafka", "topic:invoices": "kafka"}
     orders = a.edge("topic:orders->service:billing")
     assert orders["message_count"] == 3 * N and orders["error_count"] == 0

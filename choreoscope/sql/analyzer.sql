@@ -1261,7 +1261,8 @@ WITH t AS (
     -- (its shape: service and name are joined to the per-trace row, not carried)
     SELECT trace_id, coalesce(min(t0) FILTER (WHERE parent_span_id IS NULL), min(t0)) AS t0,
            max(t1) AS t1, bool_or(err) AS err, count(*) AS n_spans,
-           arg_min(shape_id, (parent_span_id IS NOT NULL, t0, span_id)) AS first
+           arg_min(shape_id, (parent_span_id IS NOT NULL, t0, span_id)) AS first,
+           bool_or(parent_span_id IS NULL) AS rooted
     FROM a_spans GROUP BY trace_id
 ),
 -- (a trace that is a client library's bookkeeping is no business transaction: one that
@@ -1278,6 +1279,8 @@ carrier_roots AS (
 )
 SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err,
        t.n_spans, h.service AS first_service, h.name AS first_name,
+       -- (the root span's shape, when the trace has its root: analyzer_publish_lost)
+       CASE WHEN t.rooted THEN t.first END AS root_shape,
        coalesce(f.consumer, false) AS consumer,
        coalesce(h.op = 'settle' OR (h.op = 'receive' AND t.n_spans = 1), false)
            OR t.trace_id IN (SELECT trace_id FROM carrier_roots) AS bookkeeping
@@ -1512,6 +1515,42 @@ GROUP BY p.dst, p.src
 -- read only to restore the store after a failure. Asked of the groups, not the rows)
 HAVING NOT starts_with(p.dst, 'topic:(temporary:') AND NOT ends_with(p.dst, '-changelog')
 ORDER BY p.dst, p.src
+
+-- name: analyzer_publish_lost
+-- Publishes that start a flow of their own in a service that handles messages from other
+-- services: when they follow from a message it handled, that message's context was lost
+-- in between. Instrumentations whose receive span ends before the handler runs leave the
+-- handler's publishes at the root of a new trace (kafka-python's and aiokafka's), as does
+-- a hand-off to a thread or task that does not carry the context. Counted are publishes
+-- whose trace is the first of its flow (nothing before it carried a context or a link to
+-- it) and whose root span, in the publishing service, is neither a request it served
+-- (SERVER) nor a delivery. A scheduled job of such a service (an outbox relay) starts
+-- flows of its own by design: the detail says "if", and the share tells them apart.
+-- A reply received on a temporary destination is no message a service handles but the
+-- answer to its own request (a client script sending requests in root spans), and a
+-- Kafka Streams changelog is written at commit, of every update at once.
+WITH consuming AS (
+    SELECT 'service:' || c_service AS src, list(DISTINCT 'topic:' || c_topic) AS topics
+    FROM a_match
+    WHERE p_service <> c_service AND NOT starts_with(c_topic, '(temporary:')
+    GROUP BY c_service
+),
+p AS (
+    SELECT h.src, h.dst, h.trace_id, h.t0,
+           coalesce(t.trace_id = f.first_trace AND 'service:' || r.service = h.src
+                    AND r.kind <> 'SERVER' AND coalesce(r.role, '') <> 'C', false) AS lost
+    FROM a_hops h SEMI JOIN consuming c ON c.src = h.src
+    JOIN a_traces t ON t.trace_id = h.trace_id
+    LEFT JOIN a_flows f ON f.flow_id = t.flow_id
+    LEFT JOIN a_shape r ON r.shape_id = t.root_shape
+    WHERE h.type = 'publish' AND NOT ends_with(h.dst, '-changelog')
+)
+SELECT p.src, p.dst AS topic, count(*) AS n, count(*) FILTER (WHERE p.lost) AS lost,
+       max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE p.lost) AS traces,
+       any_value(c.topics) AS consumes
+FROM p JOIN consuming c ON c.src = p.src
+GROUP BY p.src, p.dst HAVING count(*) FILTER (WHERE p.lost) > 0
+ORDER BY p.src, p.dst
 
 -- name: analyzer_redeliveries
 -- The same message delivered more than once to one service (and consumer group): retries
