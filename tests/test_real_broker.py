@@ -2,7 +2,7 @@
 pika, aio-pika and Celery services exporting over OTLP/gRPC, and under Node.js services on
 amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; Amazon
 SQS's API (moto's server) under the AWS SDK for JavaScript; and Kafka's protocol (Tansu)
-under the three Python Kafka clients at once. What the analyzer makes of each run is
+under the three Python Kafka clients at once, and under kafkajs. What the analyzer makes of each run is
 checked against what the broker really did, with no help from us.
 """
 
@@ -512,3 +512,41 @@ def test_python_kafka_clients_on_kafka(collector, kafka_port, forwarder):
     assert (lost["type"], lost["where"], lost["count"], lost["share"]) == (
         "publish_without_context", "service:billing->topic:payments", N, 1.0)
     assert lost["consumes"] == ["topic:orders"]
+
+
+@needs_node_shop
+@pytest.mark.parametrize("mode", ["each", "batch"])
+def test_node_kafkajs_services_on_kafka(collector, kafka_port, mode):
+    """kafkajs under @opentelemetry/instrumentation-kafkajs, the same four services in
+    Node.js. ``eachMessage``: a "process" CONSUMER span per message, the child of its
+    publish, the handler and the forward inside it: one flow per order, in one trace.
+    ``eachBatch``: a "poll" CLIENT span (receive, with the batch's message count) starts a
+    trace of its own, with a "process" span per message under it, linked to its publish;
+    the handler and the forward run under the poll, beside the process spans. Each message
+    is still one delivery joined by its link; a poll of several orders is where they meet,
+    so how many flows the forwards start depends on how the broker batched them."""
+    env = {**os.environ, "KAFKA_PORT": str(kafka_port), "OTLP_HTTP": collector.endpoints.http}
+    shop = _starter(_js("kafka.js"), env)
+    _finish(shop("setup", "orders", "payments"))
+    _run_until_done(shop, [["work", "billing", "orders", str(N), "payments", mode],
+                           ["work", "shipping", "orders", str(N), "-", mode],
+                           ["work", "mailer", "payments", str(N), "-", mode]],
+                    ["produce", "orders-api", "orders", str(N)])
+    edges = {"service:orders-api->topic:orders": ("publish", N),
+             "topic:orders->service:billing": ("consume", N),
+             "topic:orders->service:shipping": ("consume", N),
+             "service:billing->topic:payments": ("publish", N),
+             "topic:payments->service:mailer": ("consume", N)}
+    if mode == "each":
+        one_choreographed_flow(collector.store, edges, "orders-api")
+        return
+    a = analyze(collector.store)
+    assert edges_of(a) == edges
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["message_count"] == N, e["id"]
+    assert systems_of(a) == {"topic:orders": "kafka", "topic:payments": "kafka"}
+    assert not a.anomalies  # (a poll is a delivery: its forwards lost no context)
+    # Every order's flow starts at the orders API, however the polls merged them.
+    assert sum(f["count"] for f in a.flows if f["entry_service"] == "orders-api") == N
