@@ -460,6 +460,7 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                through_unknown: set[tuple[str, str]],
                publish_lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
+    sns = _sns_topics(g)
     for ev in evidence:
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
         if no_ctx and ev["topic_has_producers"]:
@@ -470,10 +471,19 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                                    f"{int(ev['stitched'])} were joined by message id"),
                         "example_trace_ids": ids(ev["no_ctx_traces"])})
         elif no_ctx:
-            out.append({"type": "consumer_without_producer", "where": ev["id"],
-                        "count": no_ctx, "share": round(no_ctx / n, 4),
-                        "detail": f"no producer of topic:{ev['topic']} was seen",
-                        "example_trace_ids": ids(ev["no_ctx_traces"])})
+            x = {"type": "consumer_without_producer", "where": ev["id"],
+                 "count": no_ctx, "share": round(no_ctx / n, 4),
+                 "detail": f"no producer of topic:{ev['topic']} was seen",
+                 "example_trace_ids": ids(ev["no_ctx_traces"])}
+            if sns and g.nodes.get(f"topic:{ev['topic']}", {}).get("system") in _SQS_SYSTEMS:
+                x["maybe_from"] = sns
+                x["detail"] += (f"; SNS {'topics' if len(sns) > 1 else 'topic'} "
+                                f"{', '.join(sns)} published in this window: if one is "
+                                f"subscribed to this queue, the context was lost on the way "
+                                f"(a subscription without raw message delivery leaves it "
+                                f"in the SNS envelope in the body, which the consumer's "
+                                f"instrumentation does not read by default)")
+            out.append(x)
         if int(ev["skew"]):
             out.append({"type": "clock_skew", "where": ev["id"], "count": int(ev["skew"]),
                         "share": round(int(ev["skew"]) / n, 4),
@@ -530,6 +540,18 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
     # (loops first: a flow feeding itself is the one to look at)
     out.extend(sorted(cycles, key=lambda x: -x["loops"]))
     return out
+
+
+_SQS_SYSTEMS = ("aws_sqs", "aws.sqs")
+
+
+def _sns_topics(g: nx.DiGraph) -> list[str]:
+    """The SNS topics of the map: where SQS deliveries without a producer may well have come
+    from (SNS wraps a message in an envelope unless the subscription delivers it raw, and
+    the AWS SDK instrumentations read the context from the SQS message's attributes only,
+    unless told to look in the body)."""
+    return sorted(n for n, d in g.nodes(data=True)
+                  if d.get("type") == "topic" and d.get("system") == "aws.sns")
 
 
 def _cycles(g: nx.DiGraph, through_unknown: set[tuple[str, str]]) -> list[list[str]]:

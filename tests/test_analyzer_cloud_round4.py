@@ -519,9 +519,10 @@ def test_sns_fan_out_to_lambdas_raw_delivery_on_for_one_queue_off_for_the_other(
     subscribe to it, each triggering a Node function: 'billing-orders' with raw message
     delivery (the traceparent reaches the SQS message attributes: billing-fn's process span
     links the publish) and 'audit-orders' without (the attributes stay in the body's
-    envelope: audit-fn's process span links nothing). The topic is one node (its ARN),
-    routed to billing-orders; billing's deliveries are joined by context; audit's cannot be
-    (a queue with no producer seen: consumer without producer), and the topic is consumed,
+    envelope: audit-fn's process span links nothing). The topic is one node (by its name, at
+    the end of its ARN), routed to billing-orders; billing's deliveries are joined by context; audit's cannot be
+    (a queue with no producer seen: consumer without producer, naming the SNS topic it may
+    have come from), and the topic is consumed,
     so its publishes are not reported as never consumed. One flow per order holds the
     billing function.
     Source: open-telemetry/opentelemetry-js-contrib packages/instrumentation-aws-sdk/src/
@@ -542,7 +543,7 @@ def test_sns_fan_out_to_lambdas_raw_delivery_on_for_one_queue_off_for_the_other(
         _dynamodb(b, "billing-fn", proc, t + 95)
         _node_lambda_sqs(b, "audit-fn", "audit-orders", t + 97, 25, [], 1, cold=i == 0)
     st = b.store()
-    topic = f"topic:{arn}"
+    topic = "topic:order-events"  # (by its name: the end of its ARN)
     billing = "topic:billing-orders->service:billing-fn"
     audit = "topic:audit-orders->service:audit-fn"
     a = _analysed(st, {
@@ -553,6 +554,9 @@ def test_sns_fan_out_to_lambdas_raw_delivery_on_for_one_queue_off_for_the_other(
         "service:billing-fn->external:dynamodb": ("call", N),
     }, [billing], anomalies=[("consumer_without_producer", audit, N)])
     assert a.edge(audit)["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    # (the anomaly names the SNS topic the queue is most likely subscribed to)
+    (orphan,) = a.anomalies
+    assert orphan["maybe_from"] == [topic]
     assert _systems(a) == {topic: "aws.sns", "topic:billing-orders": "aws_sqs",
                            "topic:audit-orders": "aws_sqs"}
     assert "billing-fn" in _services_in(st, roots[0].trace_id)

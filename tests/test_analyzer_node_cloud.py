@@ -276,14 +276,15 @@ def test_node_aws_sdk_sns_publish_fans_out_to_two_subscribed_queues(gen: str):
     consumers set sqsExtractContextPropagationFromPayload: the SNS message attributes, with
     the traceparent, reach the SQS message either way). Each queue's worker polls it; its
     delivery (old: the process span, new: the receive span) is tied by its link to the SNS
-    publish span. The topic is one node (old: named by messaging.destination, the topic's
-    name; new: by messaging.destination.name, its ARN), routed by the broker to two queues.
+    publish span. The topic is one node, by its name (old: messaging.destination, the
+    topic's name; new: messaging.destination.name, its ARN, whose name ends it), routed by
+    the broker to two queues.
     Source: open-telemetry/opentelemetry-js-contrib, packages/instrumentation-aws-sdk/src/
     services/sns.ts, services/sqs.ts, services/MessageAttributes.ts (extractPropagationContext:
     the message's attributes, else with sqsExtractContextPropagationFromPayload the SNS
     envelope's MessageAttributes), and plugins/node/.../services/sns.ts for "old"."""
     arn = f"arn:aws:sns:{REGION}:{ACCOUNT}:order-events"
-    topic = "order-events" if gen == "old" else arn
+    topic = "order-events"  # (new: its ARN, old: its name; one node either way)
     b = SpanSet()
     for i in range(N):
         t = i * 400

@@ -104,12 +104,19 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
 -- The name a destination is known by: IBM MQ's JMS classes name a destination created by
 -- URI ('queue:///Q', 'queue://QM1/Q?...', 'topic://a/b') so, and a received message's
 -- destination always so: the queue or topic it names. (IBM MQ names the dynamic queues it
--- makes for replies 'AMQ.*', 'CSQ.*' on z/OS, a prefix it reserves: msg_topic.) Callers
+-- makes for replies 'AMQ.*', 'CSQ.*' on z/OS, a prefix it reserves: msg_topic.) An SNS
+-- topic or SQS queue named by its ARN ('arn:aws:sns:<region>:<account>:orders': the
+-- Python and JS AWS SDK instrumentations' messaging.destination.name of a publish, where
+-- their older releases, the span name and the console say 'orders') is its name, so that
+-- old and new instrumentation meet at one node. Callers
 -- compute it in a subquery and pass the column to msg_topic: a macro's argument is
 -- inlined at every use of it, and msg_topic uses its destination some twenty times.
 CREATE OR REPLACE TEMP MACRO destination_name(dest) AS
     CASE WHEN starts_with(dest, 'queue://') THEN regexp_extract(dest, '^queue://[^/]*/([^?]*)', 1)
          WHEN starts_with(dest, 'topic://') THEN regexp_extract(dest, '^topic://([^?]*)', 1)
+         WHEN starts_with(dest, 'arn:aws')
+              AND regexp_full_match(dest, 'arn:aws[a-z-]*:(sns|sqs):[^:]*:[^:]*:[^:/]+')
+              THEN regexp_extract(dest, '[^:]+$')
          ELSE dest END;
 -- Whether a CLIENT span waited for its child in another service (a synchronous call): a
 -- SERVER span no longer than the client, any other child starting before the client ended.
