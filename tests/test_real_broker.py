@@ -1,7 +1,8 @@
 """Traces from real brokers, each started by the test (tests/brokers.py): RabbitMQ under
 pika, aio-pika and Celery services exporting over OTLP/gRPC, and under Node.js services on
 amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; Amazon
-SQS's API (moto's server) under the AWS SDK for JavaScript; and Kafka's protocol (Tansu)
+SQS's and SNS's APIs (moto's server) under the AWS SDK for JavaScript; and Kafka's
+protocol (Tansu)
 under the three Python Kafka clients at once, and under kafkajs. What the analyzer makes of each run is
 checked against what the broker really did, with no help from us.
 """
@@ -427,6 +428,54 @@ def test_node_aws_sdk_sqs_receives_link_their_messages(collector, sqs_endpoint, 
             for f in a.flows if f["hops"]] == (
         [("orders-api", N, "none", 1.0)] if batch else
         [("orders-api", N, "choreography", 2.0)])
+
+
+@needs_node_shop
+@pytest.mark.parametrize("delivery", ["raw", "envelope-read", "envelope"])
+def test_node_aws_sdk_sns_fans_out_to_sqs_queues(collector, sqs_endpoint, delivery):
+    """An SNS topic with two SQS queues subscribed, under the AWS SDK for JavaScript's
+    instrumentation: a Publish PRODUCER span naming the topic by its ARN, the trace context
+    in the message attributes. With raw message delivery, SNS copies them onto each SQS
+    message; without, it wraps the message in a JSON envelope in the body, which the SQS
+    receive reads only when told to (``sqsExtractContextPropagationFromPayload``).
+
+    Read either way, each receive links the publish: the topic is one node, by its name,
+    routed to both queues, one flow per order across three traces. Left in the envelope,
+    nothing joins the deliveries to the publish: the queues' consumers have no producer and
+    the topic's publishes no consumer, and the former name the SNS topic they may have come
+    from."""
+    env = {**os.environ, "SQS_ENDPOINT": sqs_endpoint, "OTLP_HTTP": collector.endpoints.http,
+           "SQS_FROM_PAYLOAD": "1" if delivery == "envelope-read" else "0"}
+    start = _starter(_js("sqs.js"), env)
+    _finish(start("sns-setup", "orders", "raw" if delivery == "raw" else "envelope",
+                  "billing-q", "shipping-q"))
+    _finish(start("publish", "orders-api", "orders", str(N)))
+    _finish(start("receive", "billing", "billing-q", str(N), "1"))
+    _finish(start("receive", "shipping", "shipping-q", str(N), "1"))
+
+    a = analyze(collector.store)
+    deliveries = {"topic:billing-q->service:billing": ("consume", N),
+                  "topic:shipping-q->service:shipping": ("consume", N)}
+    assert systems_of(a) == {"topic:orders": "aws.sns", "topic:billing-q": "aws_sqs",
+                             "topic:shipping-q": "aws_sqs"}
+    if delivery == "envelope":
+        assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", N),
+                               **deliveries}
+        assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == [
+            ("consumer_without_producer", "topic:billing-q->service:billing", N),
+            ("consumer_without_producer", "topic:shipping-q->service:shipping", N),
+            ("published_never_consumed", "topic:orders", N)]
+        assert all(x["maybe_from"] == ["topic:orders"] for x in a.anomalies
+                   if x["type"] == "consumer_without_producer")
+        return
+    assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", N),
+                           "topic:orders->topic:billing-q": ("route", N),
+                           "topic:orders->topic:shipping-q": ("route", N), **deliveries}
+    for d in deliveries:
+        assert a.edge(d)["joined_by"] == {"context": N, "message_id": 0, "none": 0}, d
+    assert not a.anomalies
+    assert [(f["entry_service"], f["count"], f["style"], f["traces_per_flow"])
+            for f in a.flows if f["hops"]] == [("orders-api", N, "choreography", 3.0)]
 
 
 @pytest.fixture
