@@ -27,7 +27,6 @@ from choreoscope.sql import named_queries
 CP_PER_TYPE = 100
 CP_SLOWEST = 5
 MAX_CYCLES = 20
-UNKNOWN = "topic:unknown"  # the node of every span naming no destination
 # Queries that need nothing the critical paths compute: they run while Python walks them.
 _BESIDE_CP = ("analyzer_error_hops", "analyzer_unconsumed", "analyzer_redeliveries",
               "analyzer_publish_lost")
@@ -168,13 +167,10 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
         later = {name: f.result() for name, f in pending.items()}
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
-        through_unknown: set[tuple[str, str]] = set()
-        if UNKNOWN in a.graph:
-            through_unknown = {(src, dst) for src, dst in
-                               st.run("analyzer_through_unknown").fetchall()}
+        through = _through_topics(st, a.graph)
     a.bottlenecks = _bottlenecks(cp_hops, edges, later["analyzer_error_hops"])
     a.anomalies = _anomalies(edges, a.graph, evidence, later["analyzer_unconsumed"],
-                             later["analyzer_redeliveries"], loops, through_unknown,
+                             later["analyzer_redeliveries"], loops, through,
                              later["analyzer_publish_lost"])
     a.nodes, a.edges, a.flows = nodes, edges, flows
     a.summary = {
@@ -457,7 +453,7 @@ def _bottlenecks(hops: dict[tuple[str, str], dict[str, Any]], edges: list[dict[s
 def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[str, Any]],
                unconsumed: list[dict[str, Any]], redeliveries: list[dict[str, Any]],
                loops: list[tuple[frozenset[str], float]],
-               through_unknown: set[tuple[str, str]],
+               through: dict[str, set[tuple[str, str]]],
                publish_lost: list[dict[str, Any]]) -> list[dict[str, Any]]:
     out: list[dict[str, Any]] = []
     sns = _sns_topics(g)
@@ -524,7 +520,7 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                         "detail": "server spans outside their client span",
                         "example_trace_ids": e["example_trace_ids"]})
     cycles = []
-    for cyc in _cycles(g, through_unknown):
+    for cyc in _cycles(g, through):
         pairs = [(cyc[i], cyc[(i + 1) % len(cyc)]) for i in range(len(cyc))]
         edge_ids = [g.edges[p]["id"] for p in pairs]
         count = min(g.edges[p]["count"] for p in pairs)
@@ -554,21 +550,42 @@ def _sns_topics(g: nx.DiGraph) -> list[str]:
                   if d.get("type") == "topic" and d.get("system") == "aws.sns")
 
 
-def _cycles(g: nx.DiGraph, through_unknown: set[tuple[str, str]]) -> list[list[str]]:
+def _through_topics(st: Stager, g: nx.DiGraph) -> dict[str, set[tuple[str, str]]]:
+    """For each topic on a cycle of the map, which services' messages it delivered to which
+    services (``analyzer_through_topics``): a cycle passes a topic only where a message did
+    (``_cycles``). Only the topics of the map's strongly connected parts are asked about."""
+    topics = sorted(n for comp in nx.strongly_connected_components(g) if len(comp) > 1
+                    for n in comp if g.nodes[n].get("type") == "topic")
+    out: dict[str, set[tuple[str, str]]] = {t: set() for t in topics}
+    if topics:
+        for topic, src, dst in st.run("analyzer_through_topics",
+                                      {"topics": topics}).fetchall():
+            out[topic].add((src, dst))
+    return out
+
+
+def _cycles(g: nx.DiGraph, through: dict[str, set[tuple[str, str]]]) -> list[list[str]]:
     """The map's simple cycles (up to MAX_CYCLES), each starting at its smallest node id.
-    Spans naming no destination all meet at one node, so a cycle passes it only where a
-    message did: from the service before it to the one after (``through_unknown``). A
-    worker re-sending its own task does; a task's worker sending another task, run by
-    another worker, through an unnamed queue does not. A Kafka Streams app re-keying
-    through its own ``*-repartition`` topic is no cycle either."""
+    A topic is where the messages of all its publishers meet, so a cycle passes it only
+    where a message did: from the service before it to the one after (``through``; a
+    broker's route before or after it is not asked about). A worker re-sending its own
+    task through an unnamed queue, or a service handling the replies to its own requests,
+    is a cycle; a service that publishes to an exchange it also consumes other services'
+    messages from is not (one RabbitMQ topic exchange for every event, as FastStream and
+    eShop name it), nor is a task's worker sending another task, run by another worker,
+    through an unnamed queue; two services answering each other over that one exchange are
+    (the topic then appears once per pass). A Kafka Streams app re-keying through its own
+    ``*-repartition`` topic is no cycle either."""
     out: list[list[str]] = []
     try:
         it = nx.simple_cycles(g, length_bound=8)
     except TypeError:  # networkx < 3.1
         it = nx.simple_cycles(g)
     for c in it:
-        if not all((c[j - 1], c[(j + 1) % len(c)]) in through_unknown
-                   for j, n in enumerate(c) if n == UNKNOWN):
+        if not all((c[j - 1], c[(j + 1) % len(c)]) in through.get(n, ())
+                   for j, n in enumerate(c)
+                   if n.startswith("topic:") and c[j - 1].startswith("service:")
+                   and c[(j + 1) % len(c)].startswith("service:")):
             continue
         if len(c) == 2 and any(n.endswith("-repartition") for n in c):
             continue  # (a Kafka Streams app's own shuffle: it re-keys through that topic)
@@ -577,4 +594,15 @@ def _cycles(g: nx.DiGraph, through_unknown: set[tuple[str, str]]) -> list[list[s
         out.append(c[i:] + c[:i])
         if len(out) >= MAX_CYCLES:
             break
+    # Services passing messages round through one topic (A's to B, B's back to A, over one
+    # exchange) make no simple cycle of the map, the topic being one node: found among the
+    # topic's own sender -> receiver pairs, and told as the path through it each time.
+    for topic, pairs in sorted(through.items()):
+        if len(out) >= MAX_CYCLES:
+            break
+        for c in nx.simple_cycles(nx.DiGraph([p for p in pairs if p[0] != p[1]])):
+            if len(c) > 4 or len(out) >= MAX_CYCLES:
+                continue
+            i = c.index(min(c))
+            out.append([x for svc in c[i:] + c[:i] for x in (svc, topic)])
     return sorted(out)

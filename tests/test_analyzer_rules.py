@@ -329,6 +329,45 @@ def test_a_flow_that_feeds_itself_is_a_loop_not_a_reply():
     assert "topic:score-req" in reply["nodes"] and reply["loops"] == 0
 
 
+def _bus_order(b: SpanSet, t: float, *, reply: bool) -> None:
+    """Every event through the one topic exchange "bus" (FastStream's and eShop's way):
+    orders publishes an order, billing handles it and publishes an invoice, which mailer
+    handles, or, with ``reply``, orders handles (a reply, round through the bus)."""
+    root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=5)
+    pub = b.producer("orders", "bus", parent=root, start_ms=t + 1, system="rabbitmq")
+    got = b.consumer("billing", "bus", parent=pub, start_ms=t + 5, system="rabbitmq")
+    inv = b.producer("billing", "bus", parent=got, start_ms=t + 7, system="rabbitmq")
+    b.consumer("orders" if reply else "mailer", "bus", parent=inv, start_ms=t + 12,
+               system="rabbitmq")
+
+
+def test_a_service_publishing_to_the_exchange_it_consumes_from_is_no_cycle():
+    """billing consumes the orders from "bus" and publishes its invoices there for mailer:
+    the map has billing -> bus -> billing, but no message of billing's came back to it."""
+    b = SpanSet()
+    for i in range(3):
+        _bus_order(b, i * 100, reply=False)
+    a = analyze(b.store())
+    assert "service:billing->topic:bus" in _edges(a) and "topic:bus->service:billing" in _edges(a)
+    assert _anoms(a, "cycle") == []
+
+
+def test_services_answering_each_other_over_one_exchange_are_a_cycle_through_it_twice():
+    """orders' order goes to billing and billing's invoice back to orders, both through
+    "bus": a reply cycle, told as the path through the exchange each time. Neither service
+    feeds itself, so neither orders -> bus -> orders nor billing -> bus -> billing is one."""
+    b = SpanSet()
+    for i in range(3):
+        _bus_order(b, i * 100, reply=True)
+    (cyc,) = _anoms(analyze(b.store()), "cycle")
+    assert cyc["nodes"] == ["service:billing", "topic:bus", "service:orders", "topic:bus"]
+    assert cyc["where"] == ("service:billing -> topic:bus -> service:orders -> topic:bus"
+                            " -> service:billing")
+    assert cyc["edges"] == ["service:billing->topic:bus", "topic:bus->service:orders",
+                            "service:orders->topic:bus", "topic:bus->service:billing"]
+    assert cyc["loops"] == 0 and "a reply" in cyc["detail"]
+
+
 def test_time_window_and_service_filter():
     b = SpanSet()
     _order_flow(b, 0, via="link", mid="a")

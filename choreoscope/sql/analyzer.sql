@@ -1600,14 +1600,14 @@ FROM (
 WHERE extra > 0
 GROUP BY topic, service ORDER BY extra DESC, topic, service
 
--- name: analyzer_through_unknown
--- Which services' messages to no named destination reached which services: spans naming
--- none all meet at topic:unknown, and a cycle of the map passes it only where a message did
--- (analysis._cycles). Asked only when the map has that node.
-SELECT DISTINCT p.src, c.dst
+-- name: analyzer_through_topics
+-- Which services' messages each of the topics $topics delivered to which services: a topic
+-- is where every publisher's messages meet, and a cycle of the map passes it only where a
+-- message did (analysis._cycles). Asked only about the topics on the map's cycles.
+SELECT DISTINCT c.src AS topic, p.src, c.dst
 FROM a_hops c JOIN a_match m ON m.c_sk = c.sk
-JOIN a_hops p ON p.sk = m.p_canon AND p.type = 'publish' AND p.dst = 'topic:unknown'
-WHERE c.type = 'consume' AND c.src = 'topic:unknown'
+JOIN a_hops p ON p.sk = m.p_canon AND p.type = 'publish' AND p.dst = c.src
+WHERE c.type = 'consume' AND list_contains($topics::VARCHAR[], c.src)
 
 -- name: analyzer_services
 SELECT service, count(*) AS n, sum(err::INT) AS errors, count(DISTINCT trace_id) AS traces,
