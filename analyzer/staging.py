@@ -163,6 +163,12 @@ class Stager:
         if self.run("analyzer_server_sends").fetchone()[0]:
             self.run_each("analyzer_delivered")
         self.run("analyzer_producers")
+        self.run("analyzer_rerouted_candidates")
+        ids = [r[0] for r in self.run("analyzer_rerouted_traces").fetchall()]
+        if ids:  # (RabbitMQ deliveries a routing key may give a later publish: few)
+            self.run("analyzer_rerouted", {"ids": ids})
+        else:
+            self.run("analyzer_rerouted_none")
         self.run("analyzer_matches")
         relays = bool(self.run("analyzer_relay_candidates").fetchone()[0])
         if relays:

