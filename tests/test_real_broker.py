@@ -1,7 +1,8 @@
 """Traces from real brokers, each started by the test (tests/brokers.py): RabbitMQ under
 pika, aio-pika and Celery services exporting over OTLP/gRPC, and under Node.js services on
 amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; Amazon
-SQS's and SNS's APIs (moto's server) under the AWS SDK for JavaScript; and Kafka's
+SQS's and SNS's APIs (moto's server) under the AWS SDK for JavaScript and under boto3;
+and Kafka's
 protocol (Tansu)
 under the three Python Kafka clients at once, and under kafkajs; and FastStream's own
 tracing on Kafka and on RabbitMQ. What the analyzer makes of each run is
@@ -480,6 +481,46 @@ def test_node_aws_sdk_sns_fans_out_to_sqs_queues(collector, sqs_endpoint, delive
     assert not a.anomalies
     assert [(f["entry_service"], f["count"], f["style"], f["traces_per_flow"])
             for f in a.flows if f["hops"]] == [("orders-api", N, "choreography", 3.0)]
+
+
+@pytest.mark.parametrize("most", [1, 10], ids=["one-by-one", "batch"])
+def test_boto3_sqs_services_carry_the_context_in_message_attributes(collector, sqs_endpoint,
+                                                                    most):
+    """boto3 under opentelemetry-instrumentation-boto3sqs, on SQS's API (moto): each send a
+    PRODUCER span whose context goes in the message attributes, each receive call a
+    "receive" CONSUMER span with a "process" span per message under it, linked to the send,
+    current while the application reads that message (the handler and billing's forward run
+    under it). The older conventions (``messaging.destination``, ``messaging.url``) and
+    SQS's own message ids.
+
+    One message a call: one flow per order across three traces (orders API, billing's
+    receive, the mailer's). All N in one call: each message is still one delivery joined by
+    its link, but the receive's trace is where the N orders meet: the orders' flows end at
+    their publish, and the forwards start from billing's receive."""
+    env = {**os.environ, "SQS_ENDPOINT": sqs_endpoint,
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    start = _starter(_py("boto3sqs_shop"), env)
+    _finish(start("setup", "orders", "payments"))
+    _finish(start("send", "orders-api", "orders", str(N)))  # (all sent before a receive)
+    _finish(start("work", "billing", "orders", str(N), str(most), "payments"))
+    _finish(start("work", "mailer", "payments", str(N), str(most)))
+    edges = {"service:orders-api->topic:orders": ("publish", N),
+             "topic:orders->service:billing": ("consume", N),
+             "service:billing->topic:payments": ("publish", N),
+             "topic:payments->service:mailer": ("consume", N)}
+    if most == 1:
+        a = one_choreographed_flow(collector.store, edges, "orders-api", traces_per_flow=3.0)
+        assert systems_of(a) == {"topic:orders": "aws.sqs", "topic:payments": "aws.sqs"}
+        return
+    a = analyze(collector.store)
+    assert edges_of(a) == edges
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}, e["id"]
+            assert e["message_count"] == N and e["batch_deliveries"] == 0, e["id"]
+    assert not a.anomalies
+    assert sorted((f["entry_service"], f["count"], len(f["hops"])) for f in a.flows) == [
+        ("billing", 1, 3), ("orders-api", N, 1)]
 
 
 @pytest.fixture
