@@ -161,13 +161,14 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
     # DuckDB releases the GIL while it executes: the remaining queries run on the cursor in a
     # worker thread while this thread computes critical paths in pure Python (it does not touch
     # the cursor until the worker is done), so the two overlap instead of adding up.
-    with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = {name: pool.submit(st.rows, name) for name in _BESIDE_CP}
-        flows, cp_hops, loops = _flows(st, edges, *cp_inputs)
-        later = {name: f.result() for name, f in pending.items()}
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
-        through = _through_topics(st, a.graph)
+    with ThreadPoolExecutor(max_workers=1) as pool:
+        pending = {name: pool.submit(st.rows, name) for name in _BESIDE_CP}
+        through_rows = pool.submit(_through_topics, st, a.graph)
+        flows, cp_hops, loops = _flows(st, edges, *cp_inputs)
+        later = {name: f.result() for name, f in pending.items()}
+        through = through_rows.result()
     a.bottlenecks = _bottlenecks(cp_hops, edges, later["analyzer_error_hops"])
     a.anomalies = _anomalies(edges, a.graph, evidence, later["analyzer_unconsumed"],
                              later["analyzer_redeliveries"], loops, through,
