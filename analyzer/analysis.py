@@ -459,6 +459,8 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
     out: list[dict[str, Any]] = []
     sns = _sns_topics(g)
     for ev in evidence:
+        if _carries_no_context(g, f"topic:{ev['topic']}"):
+            continue
         n, no_ctx = int(ev["n"]), int(ev["no_ctx"])
         if no_ctx and ev["topic_has_producers"]:
             out.append({"type": "broken_context", "where": ev["id"], "count": no_ctx,
@@ -490,7 +492,7 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
     consumed_topics = {e["source"] for e in edges if e["type"] in ("consume", "route")}
     for r in unconsumed:
         lost = int(r["n"]) - int(r["consumed"])
-        if lost > 0:
+        if lost > 0 and not _carries_no_context(g, r["topic"]):
             out.append({"type": "published_never_consumed", "where": r["topic"],
                         "publisher": r["src"], "count": lost,
                         "share": round(lost / int(r["n"]), 4),
@@ -540,6 +542,16 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
 
 
 _SQS_SYSTEMS = ("aws_sqs", "aws.sqs")
+# Systems whose messages never carry a trace context, whatever the application does:
+# socket.io's packets have no headers, and its other side is mostly a browser that traces
+# nothing (the instrumentation patches the server only). Their deliveries are entry points,
+# their publishes go to clients: neither is a lost context nor a message nobody consumed.
+_CONTEXTLESS_SYSTEMS = ("socket.io",)
+
+
+def _carries_no_context(g: nx.DiGraph, topic: str) -> bool:
+    """Whether ``topic`` belongs to a system that never propagates context."""
+    return g.nodes.get(topic, {}).get("system") in _CONTEXTLESS_SYSTEMS
 
 
 def _sns_topics(g: nx.DiGraph) -> list[str]:
