@@ -4,8 +4,8 @@ amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; Amaz
 SQS's and SNS's APIs (moto's server) under the AWS SDK for JavaScript and under boto3;
 and Kafka's
 protocol (Tansu)
-under the three Python Kafka clients at once, and under kafkajs; and FastStream's own
-tracing on Kafka and on RabbitMQ. What the analyzer makes of each run is
+under the three Python Kafka clients at once, and under kafkajs; FastStream's own
+tracing on Kafka and on RabbitMQ; and a socket.io server with untraced clients. What the analyzer makes of each run is
 checked against what the broker really did, with no help from us.
 """
 
@@ -521,6 +521,30 @@ def test_boto3_sqs_services_carry_the_context_in_message_attributes(collector, s
     assert not a.anomalies
     assert sorted((f["entry_service"], f["count"], len(f["hops"])) for f in a.flows) == [
         ("billing", 1, 3), ("orders-api", N, 1)]
+
+
+@needs_node_shop
+def test_node_socketio_server_and_untraced_clients(collector):
+    """A chat server on socket.io under @opentelemetry/instrumentation-socket.io, with two
+    socket.io-client clients, which nothing traces (as browsers): every event a client
+    emits is a "receive /chat" CONSUMER span at the root of a trace, every emit of the
+    server a "send /chat" PRODUCER span (a welcome, and each message broadcast to its
+    room). socket.io packets carry no context, so no delivery joins a publish; as that is
+    the system's nature and its other side mostly browsers, it is no lost context, the
+    broadcasts no messages nobody consumed, and the namespace the server both publishes to
+    and receives from no cycle."""
+    clients, messages = 2, 2
+    env = {**os.environ, "OTLP_HTTP": collector.endpoints.http}
+    _finish(_starter(_js("chat.js"), env)("chat", str(clients), str(messages)))
+    a = analyze(collector.store)
+    # (a welcome per client, a broadcast per message; a join and the messages received)
+    assert edges_of(a) == {
+        "service:chat->topic:/chat": ("publish", clients + clients * messages),
+        "topic:/chat->service:chat": ("consume", clients + clients * messages)}
+    assert a.edge("topic:/chat->service:chat")["joined_by"] == {
+        "context": 0, "message_id": 0, "none": clients + clients * messages}
+    assert systems_of(a) == {"topic:/chat": "socket.io"}
+    assert a.anomalies == []
 
 
 @pytest.fixture
