@@ -57,25 +57,32 @@ def analysed_each(st, edges: dict[str, tuple[str, int]], deliveries: Iterable[st
     return a
 
 
-def one_choreographed_flow(st, edges: dict[str, tuple[str, int]], entry: str,
-                           traces_per_flow: float = 1.0) -> Any:
-    """The analysis of a real shop's run (tests/test_real_*.py), checked: exactly ``edges``,
-    each of N instances; every delivery joined by the context its message carried (as its
-    parent or a link), with a queue time; each edge's detail counting what the analysis
-    does; no anomaly; one choreographed flow per order entering at ``entry``, each made of
-    ``traces_per_flow`` traces."""
+def all_joined(st, edges: dict[str, tuple[str, int]]) -> Any:
+    """The analysis of a real run (tests/test_real_*.py), checked: exactly ``edges``; every
+    delivery joined by the context its message carried (as its parent or a link), with a
+    queue time; each edge's detail counting what the analysis does."""
     a = analyze(st)
     assert edges_of(a) == edges
-    n = {count for _, count in edges.values()}
-    assert len(n) == 1, "every edge of a shop's run is taken once per order"
-    (n,) = n
     for e in a.edges:
         if e["type"] == "consume":
-            assert e["joined_by"] == {"context": n, "message_id": 0, "none": 0}, e["id"]
+            assert e["joined_by"] == {"context": e["count"], "message_id": 0, "none": 0}, \
+                e["id"]
             assert e["broken_context_count"] == 0, e["id"]
             # (published before it was delivered: a broker's wait is ~0 to a few ms)
             assert e["queue_p50_ms"] is not None and e["queue_p50_ms"] >= 0, e["id"]
         assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
+    return a
+
+
+def one_choreographed_flow(st, edges: dict[str, tuple[str, int]], entry: str,
+                           traces_per_flow: float = 1.0) -> Any:
+    """The analysis of a real shop's run (tests/test_real_*.py), checked as by
+    ``all_joined``, each edge of N instances; no anomaly; one choreographed flow per order
+    entering at ``entry``, each made of ``traces_per_flow`` traces."""
+    n = {count for _, count in edges.values()}
+    assert len(n) == 1, "every edge of a shop's run is taken once per order"
+    (n,) = n
+    a = all_joined(st, edges)
     assert not a.anomalies
     (flow,) = a.flows
     assert flow["count"] == n and flow["style"] == "choreography"
