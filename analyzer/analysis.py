@@ -498,8 +498,10 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
                         "share": round(lost / int(r["n"]), 4),
                         "topic_has_consumers": r["topic"] in consumed_topics,
                         "example_trace_ids": ids(r["traces"])})
+    published = {e["id"]: e["count"] for e in edges if e["type"] == "publish"}
     for r in publish_lost:
-        lost, n, svc = int(r["lost"]), int(r["n"]), r["src"].removeprefix("service:")
+        lost, svc = int(r["lost"]), r["src"].removeprefix("service:")
+        n = published.get(f"{r['src']}->{r['topic']}", lost)
         out.append({"type": "publish_without_context", "where": f"{r['src']}->{r['topic']}",
                     "count": lost, "share": round(lost / n, 4),
                     "consumes": sorted(r["consumes"]),
@@ -617,5 +619,8 @@ def _cycles(g: nx.DiGraph, through: dict[str, set[tuple[str, str]]]) -> list[lis
             if len(c) > 4 or len(out) >= MAX_CYCLES:
                 continue
             i = c.index(min(c))
-            out.append([x for svc in c[i:] + c[:i] for x in (svc, topic)])
+            path = [x for svc in c[i:] + c[:i] for x in (svc, topic)]
+            # (each step an edge of the map: a pair of a publish or delivery the map counts)
+            if all(g.has_edge(path[k], path[(k + 1) % len(path)]) for k in range(len(path))):
+                out.append(path)
     return sorted(out)

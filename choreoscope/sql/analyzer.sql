@@ -1589,28 +1589,29 @@ ORDER BY p.dst, p.src
 -- A reply received on a temporary destination is no message a service handles but the
 -- answer to its own request (a client script sending requests in root spans), and a
 -- Kafka Streams changelog is written at commit, of every update at once.
-WITH consuming AS (
-    SELECT 'service:' || c_service AS src, list(DISTINCT 'topic:' || c_topic) AS topics
-    FROM a_match
-    WHERE p_service <> c_service AND NOT starts_with(c_topic, '(temporary:')
-    GROUP BY c_service
+-- (the roots first: traces starting so are few, and the publishes are read for them only;
+-- the share's denominator is the publish edge's count, analysis._anomalies)
+WITH sp AS (SELECT DISTINCT c_shape, p_shape FROM a_match_t),
+consuming AS (
+    SELECT 'service:' || ch.service AS src, list(DISTINCT 'topic:' || ch.topic) AS topics
+    FROM sp JOIN a_shape ch ON ch.shape_id = sp.c_shape JOIN a_shape ph ON ph.shape_id = sp.p_shape
+    WHERE ph.service <> ch.service AND NOT starts_with(ch.topic, '(temporary:')
+    GROUP BY ch.service
 ),
-p AS (
-    SELECT h.src, h.dst, h.trace_id, h.t0,
-           coalesce(t.trace_id = f.first_trace AND 'service:' || r.service = h.src
-                    AND r.kind <> 'SERVER' AND coalesce(r.role, '') <> 'C', false) AS lost
-    FROM a_hops h SEMI JOIN consuming c ON c.src = h.src
-    JOIN a_traces t ON t.trace_id = h.trace_id
-    LEFT JOIN a_flows f ON f.flow_id = t.flow_id
-    LEFT JOIN a_shape r ON r.shape_id = t.root_shape
-    WHERE h.type = 'publish' AND NOT ends_with(h.dst, '-changelog')
+roots AS (
+    SELECT t.trace_id, 'service:' || r.service AS src
+    FROM a_traces t JOIN a_shape r ON r.shape_id = t.root_shape
+    WHERE r.kind <> 'SERVER' AND coalesce(r.role, '') <> 'C'
+      AND t.trace_id IN (SELECT first_trace FROM a_flows)
+      AND 'service:' || r.service IN (SELECT src FROM consuming)
 )
-SELECT p.src, p.dst AS topic, count(*) AS n, count(*) FILTER (WHERE p.lost) AS lost,
-       max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE p.lost) AS traces,
-       any_value(c.topics) AS consumes
-FROM p JOIN consuming c ON c.src = p.src
-GROUP BY p.src, p.dst HAVING count(*) FILTER (WHERE p.lost) > 0
-ORDER BY p.src, p.dst
+SELECT h.src, h.dst AS topic, count(*) AS lost,
+       max_by(h.trace_id, (h.t0, h.trace_id), 5) AS traces, any_value(c.topics) AS consumes
+FROM roots rt JOIN a_hops h ON h.trace_id = rt.trace_id AND h.src = rt.src
+JOIN consuming c ON c.src = h.src
+WHERE h.type = 'publish' AND NOT ends_with(h.dst, '-changelog')
+GROUP BY h.src, h.dst
+ORDER BY h.src, h.dst
 
 -- name: analyzer_redeliveries
 -- The same message delivered more than once to one service (and consumer group): retries
@@ -1657,8 +1658,26 @@ GROUP BY topic, service ORDER BY extra DESC, topic, service
 -- Which services' messages each of the topics $topics delivered to which services: a topic
 -- is where every publisher's messages meet, and a cycle of the map passes it only where a
 -- message did (analysis._cycles). Asked only about the topics on the map's cycles.
-SELECT DISTINCT c.src AS topic, p.src, c.dst
-FROM a_hops c JOIN a_match m ON m.c_sk = c.sk
+-- Read from the shapes of the joined pairs, distinct first (a few hundred pairs of shapes,
+-- not a join of every delivery with its publish: 11 ms at 1M spans, not 60), except where a shape
+-- names no destination: then a delivery's or a publish's topic is decided per span
+-- (analyzer_consumers, analyzer_hops), and those few pairs are read from the hops.
+-- (of counted deliveries only: a client library's hand-off beside the delivery, or a
+-- wrapper around it, is no edge of the map)
+WITH sp AS (SELECT DISTINCT m.c_shape, m.p_shape FROM a_match_t m
+            SEMI JOIN a_cons_t k ON k.sk = m.c_sk),
+unnamed AS (SELECT shape_id FROM a_shape WHERE topic = 'unknown')
+SELECT DISTINCT 'topic:' || ch.topic AS topic, 'service:' || ph.service AS src,
+       'service:' || ch.service AS dst
+FROM sp JOIN a_shape ch ON ch.shape_id = sp.c_shape JOIN a_shape ph ON ph.shape_id = sp.p_shape
+WHERE ph.topic = ch.topic AND ch.topic <> 'unknown'
+  AND list_contains($topics::VARCHAR[], 'topic:' || ch.topic)
+UNION
+SELECT c.src, p.src, c.dst
+FROM a_hops c
+JOIN (SELECT c_sk, p_canon FROM a_match_t
+      WHERE c_shape IN (SELECT shape_id FROM unnamed)
+         OR p_shape IN (SELECT shape_id FROM unnamed)) m ON m.c_sk = c.sk
 JOIN a_hops p ON p.sk = m.p_canon AND p.type = 'publish' AND p.dst = c.src
 WHERE c.type = 'consume' AND list_contains($topics::VARCHAR[], c.src)
 
