@@ -13,9 +13,11 @@ the shapes' strings.
 A few stages run only when a cheap count says the window holds what they look for (mostly
 it does not): a broker's own spans between a publish and its consumers (``a_relay``), a
 consumer under the HTTP request its message went out as (``a_transported``), a consumer
-sent its message by a span that traced no publish (``a_implied``), and, after the hops, a
-delivery pushed to a span with no messaging attributes (``a_pushed``). Each adds twin
-shapes, producers or matches to the tables above rather than a path of its own.
+sent its message by a span that traced no publish (``a_implied``), a RabbitMQ delivery
+whose routing key says it got a later publish than its parent (``a_rerouted``: the keys
+are read for the candidates' traces only), and, after the hops, a delivery pushed to a span
+with no messaging attributes (``a_pushed``). Each adds twin shapes, producers or matches to
+the tables above rather than a path of its own.
 """
 
 from __future__ import annotations

@@ -354,6 +354,8 @@ WITH c AS (
     FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
     JOIN a_prod_t p ON p.sk = m.pk JOIN a_shape ph ON ph.shape_id = p.shape_id
     WHERE h.role = 'C' AND h.msg_system = 'rabbitmq' AND ph.topic = h.topic
+      -- (the same test on the shapes, as a filter on the scan of a_msg_t: with no RabbitMQ
+      -- consumer in the window, nothing is joined)
       AND m.shape_id IN (SELECT shape_id FROM a_shape
                          WHERE role = 'C' AND msg_system = 'rabbitmq')
 )
