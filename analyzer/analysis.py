@@ -169,6 +169,7 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
         flows, cp_hops, loops = _flows(st, edges, *cp_inputs)
         later = {name: f.result() for name, f in pending.items()}
         through = through_rows.result()
+    _mark_lost_context(edges, a.graph, later["analyzer_publish_lost"])
     a.bottlenecks = _bottlenecks(cp_hops, edges, later["analyzer_error_hops"])
     a.anomalies = _anomalies(edges, a.graph, evidence, later["analyzer_unconsumed"],
                              later["analyzer_redeliveries"], loops, through,
@@ -549,6 +550,19 @@ _SQS_SYSTEMS = ("aws_sqs", "aws.sqs")
 # nothing (the instrumentation patches the server only). Their deliveries are entry points,
 # their publishes go to clients: neither is a lost context nor a message nobody consumed.
 _CONTEXTLESS_SYSTEMS = ("socket.io",)
+
+
+def _mark_lost_context(edges: list[dict[str, Any]], g: nx.DiGraph,
+                       publish_lost: list[dict[str, Any]]) -> None:
+    """Each edge's ``broken_context_count`` as the map draws it: a publish edge counts its
+    publishes that lost the context of what their service handled (analyzer_publish_lost),
+    and a delivery from a system that never carries one counts none (socket.io)."""
+    lost = {f"{r['src']}->{r['topic']}": int(r["lost"]) for r in publish_lost}
+    for e in edges:
+        if e["type"] == "publish" and e["id"] in lost:
+            e["broken_context_count"] = lost[e["id"]]
+        elif e["type"] == "consume" and _carries_no_context(g, e["source"]):
+            e["broken_context_count"] = 0
 
 
 def _carries_no_context(g: nx.DiGraph, topic: str) -> bool:

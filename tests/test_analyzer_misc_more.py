@@ -287,6 +287,7 @@ def test_socketio_server_receives_from_and_broadcasts_to_uninstrumented_clients(
     # deliveries are no broken context, its broadcasts no messages nobody consumed, and the
     # server publishing to the namespace it receives from no cycle (none of its own came back)
     assert a.anomalies == []
+    assert consume["broken_context_count"] == 0  # (nor drawn as a broken propagation)
 
 
 # ------------------------------------------------------------------- Java agent: Spring JMS

@@ -46,9 +46,12 @@ def test_a_handler_outside_its_receive_span_publishes_at_the_root_of_a_new_trace
     assert x["consumes"] == ["topic:orders"]
     assert set(x["example_trace_ids"]) == invoice_traces
     assert "billing handles messages from topic:orders" in x["detail"]
-    # (the publishing and the consuming edges themselves are as the spans say)
+    # (the publishing and the consuming edges themselves are as the spans say; the map
+    # draws the publish edge as a broken propagation)
     assert a.edge("topic:orders->service:billing")["joined_by"]["context"] == N
     assert a.edge("topic:invoices->service:mailer")["joined_by"]["context"] == N
+    assert a.edge("service:billing->topic:invoices")["broken_context_count"] == N
+    assert a.edge("topic:invoices->service:mailer")["broken_context_count"] == 0
 
 
 def test_only_the_publishes_that_lost_it_count_beside_those_that_kept_it():
@@ -61,7 +64,9 @@ def test_only_the_publishes_that_lost_it_count_beside_those_that_kept_it():
         delivery = b.consumer("billing", "orders", parent=pub, start_ms=t + 5, dur_ms=8)
         parent = delivery if i == 0 else b.span("billing", "handle order", start_ms=t + 6)
         b.producer("billing", "invoices", parent=parent, start_ms=t + 8)
-    assert _lost(analyze(b.store())) == [("service:billing->topic:invoices", 2, 0.6667)]
+    a = analyze(b.store())
+    assert _lost(a) == [("service:billing->topic:invoices", 2, 0.6667)]
+    assert a.edge("service:billing->topic:invoices")["broken_context_count"] == 2
 
 
 def test_a_request_served_by_a_consuming_service_starts_its_flow_rightly():

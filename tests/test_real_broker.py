@@ -641,6 +641,8 @@ def test_python_kafka_clients_on_kafka(collector, kafka_port, forwarder):
     assert (lost["type"], lost["where"], lost["count"], lost["share"]) == (
         "publish_without_context", "service:billing->topic:payments", N, 1.0)
     assert lost["consumes"] == ["topic:orders"]
+    # (and the map draws billing's publish edge as a broken propagation)
+    assert a.edge("service:billing->topic:payments")["broken_context_count"] == N
 
 
 @needs_node_shop

@@ -162,7 +162,8 @@ def legend(color_by: str) -> html.Div:
         html.Span([html.Span(className="sw", style={"background": c}) for c in stops]),
         html.Span(f" colour: {scale}; width: throughput; "),
         html.Span("▭ service  ▱ topic/queue  ⬡ external; dashed edge: trace context lost "
-                  "(consumers not linked to their producer); dotted edge: the broker routes "
+                  "(consumers not linked to their producer, or publishes starting a flow of "
+                  "their own in a service that consumes); dotted edge: the broker routes "
                   "messages on (exchange → queue)"),
     ])
 
