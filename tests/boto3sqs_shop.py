@@ -26,7 +26,7 @@ import time
 
 from opentelemetry import trace
 
-from tests.shop_tracing import export_as
+from tests.shop_tracing import run_role
 
 
 def _client():  # type: ignore[no-untyped-def]
@@ -77,19 +77,11 @@ def main(argv: list[str]) -> None:
         return
     from opentelemetry.instrumentation.boto3sqs import Boto3SQSInstrumentor
 
-    role, service = argv[0], argv[1]
-    tp = export_as(service)
-    Boto3SQSInstrumentor().instrument()
-    try:
-        if role == "send":
-            send(argv[2], int(argv[3]))
-        elif role == "work":
-            work(service, argv[2], int(argv[3]), int(argv[4]),
-                 argv[5] if len(argv) > 5 else None)
-        else:
-            raise SystemExit(f"unknown role {role!r}; setup, send or work")
-    finally:
-        tp.shutdown()
+    service = argv[1]
+    run_role(service, Boto3SQSInstrumentor().instrument, argv[0], {
+        "send": lambda: send(argv[2], int(argv[3])),
+        "work": lambda: work(service, argv[2], int(argv[3]), int(argv[4]),
+                             argv[5] if len(argv) > 5 else None)})
 
 
 if __name__ == "__main__":

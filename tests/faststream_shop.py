@@ -30,7 +30,7 @@ from typing import Any
 
 from opentelemetry import trace
 
-from tests.shop_tracing import export_as
+from tests.shop_tracing import run_role
 
 
 def _broker(kind: str) -> Any:
@@ -99,18 +99,12 @@ async def work(kind: str, service: str, topic: str, n: int, forward: str | None)
 
 
 def main(argv: list[str]) -> None:
+    # (FastStream's middleware is given to each broker: nothing to instrument globally)
     role, kind, service = argv[0], argv[1], argv[2]
-    tp = export_as(service)
-    try:
-        if role == "produce":
-            asyncio.run(produce(kind, argv[3], int(argv[4])))
-        elif role == "work":
-            asyncio.run(work(kind, service, argv[3], int(argv[4]),
-                             argv[5] if len(argv) > 5 else None))
-        else:
-            raise SystemExit(f"unknown role {role!r}; produce or work")
-    finally:
-        tp.shutdown()
+    run_role(service, lambda: None, role, {
+        "produce": lambda: asyncio.run(produce(kind, argv[3], int(argv[4]))),
+        "work": lambda: asyncio.run(work(kind, service, argv[3], int(argv[4]),
+                                         argv[5] if len(argv) > 5 else None))})
 
 
 if __name__ == "__main__":
