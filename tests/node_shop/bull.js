@@ -11,7 +11,7 @@
 'use strict';
 
 const { trace, SpanKind } = require('@opentelemetry/api');
-const { tracing } = require('./shop');
+const { run, tracing } = require('./shop');
 
 async function main([role, ...args]) {
   const [queueName, service, n, next] = role === 'work-on' ? args : ['emails', ...args];
@@ -53,7 +53,4 @@ async function main([role, ...args]) {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+run(main);

@@ -14,7 +14,7 @@ const http = require('http');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { SocketIoInstrumentation } = require('@opentelemetry/instrumentation-socket.io');
 const { trace } = require('@opentelemetry/api');
-const { tracing } = require('./shop');
+const { run, tracing } = require('./shop');
 
 async function main([service, clients, messages]) {
   const provider = tracing(service);
@@ -66,7 +66,4 @@ async function main([service, clients, messages]) {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+run(main);

@@ -16,7 +16,7 @@
 const { trace, SpanKind } = require('@opentelemetry/api');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { KafkaJsInstrumentation } = require('@opentelemetry/instrumentation-kafkajs');
-const { tracing } = require('./shop');
+const { run, tracing } = require('./shop');
 
 function client() {
   const { Kafka, logLevel } = require('kafkajs');
@@ -105,7 +105,4 @@ async function main([role, ...args]) {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+run(main);

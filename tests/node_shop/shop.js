@@ -111,11 +111,14 @@ async function main([role, service, ...rest]) {
   }
 }
 
-if (require.main === module) {
-  main(process.argv.slice(2)).catch((err) => {
+// Run a script's main with its command-line arguments; any error fails the process.
+function run(entry) {
+  entry(process.argv.slice(2)).catch((err) => {
     console.error(err);
     process.exit(1);
   });
 }
 
-module.exports = { tracing };
+if (require.main === module) run(main);
+
+module.exports = { run, tracing };

@@ -18,7 +18,7 @@
 const { trace, SpanKind } = require('@opentelemetry/api');
 const { registerInstrumentations } = require('@opentelemetry/instrumentation');
 const { AwsInstrumentation } = require('@opentelemetry/instrumentation-aws-sdk');
-const { tracing } = require('./shop');
+const { run, tracing } = require('./shop');
 
 async function main([role, ...args]) {
   const service = role === 'setup' || role === 'sns-setup' ? null : args.shift();
@@ -97,7 +97,4 @@ async function main([role, ...args]) {
   }
 }
 
-main(process.argv.slice(2)).catch((err) => {
-  console.error(err);
-  process.exit(1);
-});
+run(main);
