@@ -165,9 +165,12 @@ class Stager:
         if self.run("analyzer_server_sends").fetchone()[0]:
             self.run_each("analyzer_delivered")
         self.run("analyzer_producers")
-        self.run("analyzer_rerouted_candidates")
-        ids = [r[0] for r in self.run("analyzer_rerouted_traces").fetchall()]
-        if ids:  # (RabbitMQ deliveries a routing key may give a later publish: few)
+        ids: list[str] = []
+        if self.run("analyzer_rabbitmq_consumers").fetchone()[0]:
+            self.run("analyzer_rerouted_candidates")
+            # (RabbitMQ deliveries a routing key may give a later publish: few)
+            ids = [r[0] for r in self.run("analyzer_rerouted_traces").fetchall()]
+        if ids:
             self.run("analyzer_rerouted", {"ids": ids})
         else:
             self.run("analyzer_rerouted_none")

@@ -339,6 +339,10 @@ CREATE OR REPLACE TEMP VIEW a_prod AS
 SELECT p.*, h.service, h.topic, h.err
 FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
 
+-- name: analyzer_rabbitmq_consumers
+-- Whether the window has RabbitMQ consumer shapes (else analyzer_rerouted_none)
+SELECT count(*) FROM a_shape WHERE role = 'C' AND msg_system = 'rabbitmq'
+
 -- name: analyzer_rerouted_candidates
 -- RabbitMQ deliveries whose parent publish names their destination, when a later publish
 -- to it by another service went out in their trace before they started: FastStream sends a
@@ -354,8 +358,8 @@ WITH c AS (
     FROM a_msg_t m JOIN a_shape h ON h.shape_id = m.shape_id
     JOIN a_prod_t p ON p.sk = m.pk JOIN a_shape ph ON ph.shape_id = p.shape_id
     WHERE h.role = 'C' AND h.msg_system = 'rabbitmq' AND ph.topic = h.topic
-      -- (the same test on the shapes, as a filter on the scan of a_msg_t: with no RabbitMQ
-      -- consumer in the window, nothing is joined)
+      -- (the same test on the shapes, as a filter on the scan of a_msg_t: the window's
+      -- other consumers are not joined)
       AND m.shape_id IN (SELECT shape_id FROM a_shape
                          WHERE role = 'C' AND msg_system = 'rabbitmq')
 )
