@@ -43,6 +43,7 @@ from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
     STATUS_NAMES as _STATUS_NAMES, SPAN_SCHEMA as _SPAN_SCHEMA,
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
+    bytes_text as _bytes_text, _to_int as _to_int_or_none,
 )
 
 cdef extern from "string.h":
@@ -1712,6 +1713,17 @@ cdef class _Decoder:
         cdef char low[32]
         cdef uint8_t ch
         cdef bint ascii
+        if k == K_BYTES:
+            # a name sent as bytes (FastStream's Redis channels) is its text
+            # (collector.decode.bytes_text: the same rule)
+            v = _bytes_text(self.b[av.off:av.end])
+            if col == COL_BATCH:
+                v = _to_int_or_none(v)
+                return col_null(c) if v is None else col_i64(c, <int64_t>v)
+            if col == COL_OPTYPE:
+                v = v.lower()
+                return col_obj(c, self.aliases.get(v, v))
+            return col_obj(c, v)
         if col == COL_BATCH:
             if k == K_INT:
                 return col_i64(c, <int64_t>av.u)

@@ -120,6 +120,16 @@ def any_value(v: Any, depth: int = 0) -> Any:
     return None
 
 
+def bytes_text(raw: bytes) -> str:
+    """A normalised column's value sent as bytes: its UTF-8 text (FastStream's Redis
+    instrumentation names a channel by the bytes Redis gave it), else base64 as in the
+    attributes' JSON."""
+    try:
+        return raw.decode("utf-8")
+    except UnicodeDecodeError:
+        return base64.b64encode(raw).decode("ascii")
+
+
 def attributes_dict(attrs: Iterable[Any]) -> dict[str, Any]:
     """Flatten a repeated ``KeyValue`` into a dict (a later duplicate key wins, as in the SDK)."""
     return {kv.key: any_value(kv.value) for kv in attrs}
@@ -196,6 +206,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                 attrs: dict[str, Any] = {}
                 norm: dict[str, Any] = {}
                 prio: dict[str, int] = {}
+                raw: dict[str, tuple[Any, bytes]] | None = None  # columns sent as bytes
                 for kv in s.attributes:
                     key = kv.key
                     val = any_value(kv.value)
@@ -207,10 +218,18 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                         if p < prio.get(col, 99):
                             prio[col] = p
                             norm[col] = val
+                            if kv.value.WhichOneof("value") == "bytes_value":
+                                raw = raw or {}
+                                raw[col] = (val, kv.value.bytes_value)
                 if "msg_operation_type" not in norm:
                     norm.update(messaging_fallbacks(attrs, s.name, norm.get("msg_system"),
                                                     "msg_destination" in norm))
                 complete_normalised(norm, prio, attrs, s.kind)
+                if raw:
+                    # (after the rules above, which read names sent as text only)
+                    for col, (b64, rb) in raw.items():
+                        if norm.get(col) is b64:
+                            norm[col] = bytes_text(rb)
                 a["trace_id"](th)
                 a["span_id"](sh)
                 # A span naming itself as its parent (broken instrumentation; Zipkin's

@@ -555,6 +555,18 @@ def test_messaging_precedence():
         # Camel's endpoints: the system only as the component
         [("messaging.destination.name", "orders"), ("component", "camel-kafka")],
         [("messaging.destination.name", "orders"), ("component", "camel-timer")],
+        # names sent as bytes (FastStream's Redis channels): their text, after the rules
+        # that read names sent as text (a RabbitMQ composed name, a Kafka offset)
+        [("messaging.destination.name", b"orders"), ("messaging.system", "redis")],
+        [("messaging.destination_publish.name", b"\xff\xfe"), ("messaging.system", "redis")],
+        [("messaging.destination.name", b"ex:key"), ("messaging.system", "rabbitmq")],
+        [("messaging.destination.name", b"<default>"), ("messaging.system", "rabbitmq"),
+         ("messaging.rabbitmq.destination.routing_key", "q")],
+        [("messaging.system", "kafka"), ("messaging.message.id", b"17"),
+         ("messaging.kafka.destination.partition", 2)],
+        [("messaging.operation.type", b"PUBLISH"), ("messaging.batch.message_count", b"3")],
+        [("messaging.destination.name", b"x"), ("messaging.destination.name", "y")],
+        [("messaging.destination", b"legacy"), ("messaging.destination.name", "current")],
     ]
     req = ExportTraceServiceRequest()
     ss = req.resource_spans.add().scope_spans.add()
@@ -1184,3 +1196,31 @@ def test_span_naming_itself_as_its_parent_has_none():
     assert_same(body)
     spans = decode_request(parse_request(body), NOW).spans
     assert spans.column("parent_span_id").to_pylist() == [None, "01" * 8, None]
+
+
+def test_names_sent_as_bytes_are_their_text():
+    """FastStream's Redis instrumentation names a consumer's channel by the bytes Redis gave
+    it: the destination column holds the name (UTF-8), as its publisher's text does, and
+    bytes that are no UTF-8 stay base64, as in the attributes' JSON."""
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    from tests.otlp_fixtures import av
+    for i, (dest, batch) in enumerate([(b"orders", b"3"), (b"\xff\xfe", b"x")]):
+        s = ss.spans.add()
+        s.trace_id, s.span_id = bytes([i + 1]) * 16, bytes([i + 1]) * 8
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in [("messaging.system", "redis"),
+                     ("messaging.destination_publish.name", dest),
+                     ("messaging.batch.message_count", batch)]:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.CopyFrom(av(v))
+    body = req.SerializeToString()
+    assert_same(body)
+    for batch in (decode_request(parse_request(body), NOW),
+                  fastdecode.decode_bytes(body, NOW)):
+        spans = batch.spans
+        assert spans.column("msg_destination").to_pylist() == ["orders", "//4="]
+        assert spans.column("msg_batch_count").to_pylist() == [3, None]
+        assert [json.loads(a)["messaging.destination_publish.name"]
+                for a in spans.column("attributes").to_pylist()] == ["b3JkZXJz", "//4="]
