@@ -14,6 +14,9 @@ The measure is structural and uses only the flow type's hops:
   wait for an answer. Calls between other services are request/response dependencies and a
   call into the central service is the request that starts the work: both are reported but
   are not coordination, so they are not counted.
+* a request sent as a message and answered on a temporary destination (a NATS inbox, a
+  RabbitMQ reply queue: the answer comes back to whoever asked, named anew each time) is a
+  call made over the broker: counted as one, and its reply with it, never as events.
 
 Then ``orchestration`` when at least 3/4 of the counted triggers are orchestrated,
 ``choreography`` when at least 3/4 are event-driven, ``hybrid`` otherwise, and ``none``
@@ -34,6 +37,7 @@ class Trigger:
     dst: str      # service name
     sync: bool
     at: float     # typical offset from flow start (ms); orders command before reply
+    reply: bool = False  # a message back on a temporary destination: a request's answer
 
 
 def triggers(hops: Iterable[tuple[str, str, str]], offsets: dict[str, float]) -> list[Trigger]:
@@ -59,11 +63,21 @@ def triggers(hops: Iterable[tuple[str, str, str]], offsets: dict[str, float]) ->
         publishers: set[str] = set()
         for t in _upstream(topic, routed_from):
             publishers |= pubs.get(t, set())
+        # (what the analyzer names the reply inboxes of each system: "(temporary:nats)")
+        reply = topic.startswith("topic:(temporary")
         for producer in sorted(publishers):
             for consumer, edge in consumers:
                 if consumer != producer:
-                    out.append(Trigger(producer, consumer, False, offsets.get(edge, 0.0)))
+                    out.append(Trigger(producer, consumer, False, offsets.get(edge, 0.0),
+                                       reply))
     return out
+
+
+def _asks(t: Trigger, trig: list[Trigger]) -> bool:
+    """Whether ``t`` is a request sent as a message that its target answers on a temporary
+    destination: a call made over the broker."""
+    return not t.sync and not t.reply and any(
+        r.reply and r.src == t.dst and r.dst == t.src and r.at >= t.at for r in trig)
 
 
 def _upstream(topic: str, routed_from: dict[str, set[str]]) -> set[str]:
@@ -99,9 +113,12 @@ def classify(hops: Iterable[tuple[str, str, str]], offsets: dict[str, float],
             central = None
     orchestrated = events = other_sync = ingress = 0
     for t in trig:
+        asks = _asks(t, trig)
         if central is not None and t.src == central:
-            if t.sync:
+            if t.sync or asks:
                 orchestrated += 1
+            elif t.reply:
+                ingress += 1  # (its answer to a request made of it)
             elif any(r.src == t.dst and r.dst == central and not r.sync and r.at >= t.at
                      for r in trig):
                 orchestrated += 1  # a command answered by a reply
@@ -110,12 +127,12 @@ def classify(hops: Iterable[tuple[str, str, str]], offsets: dict[str, float],
         elif central is not None and t.dst == central:
             if any(c.src == central and c.dst == t.src and c.at <= t.at for c in trig):
                 orchestrated += 1  # the reply to a command or call of the central service
-            elif t.sync:
+            elif t.sync or asks:
                 ingress += 1
             else:
                 events += 1
-        elif t.sync:
-            other_sync += 1
+        elif t.sync or asks or t.reply:
+            other_sync += 1  # (a request over the broker and its answer: a call)
         else:
             events += 1
     total = orchestrated + events

@@ -147,3 +147,36 @@ def test_style_hybrid_and_none():
     assert classify(hops, {}, "orders")["style"] == "hybrid"
     assert classify([("call", "service:a", "external:pg")], {}, "a")["style"] == "none"
     assert classify([("call", "service:a", "service:b")], {}, "a")["style"] == "none"
+
+
+def _ask(requester: str, target: str, subject: str, at: float,
+         offsets: dict[str, float]) -> list[tuple[str, str, str]]:
+    """A request sent as a message to ``subject`` and its answer on a reply inbox."""
+    offsets[f"topic:{subject}->service:{target}"] = at
+    offsets[f"topic:(temporary:nats)->service:{requester}"] = at + 1
+    return [("publish", f"service:{requester}", f"topic:{subject}"),
+            ("consume", f"topic:{subject}", f"service:{target}"),
+            ("publish", f"service:{target}", "topic:(temporary:nats)"),
+            ("consume", "topic:(temporary:nats)", f"service:{requester}")]
+
+
+def test_style_request_over_a_broker_is_a_call():
+    """A request answered on a reply inbox (NATS request/reply, RabbitMQ RPC) is a call made
+    over the broker: alone it coordinates nothing, as one HTTP call does not; a service
+    asking two others so orchestrates them; beside an event it is a dependency."""
+    offsets: dict[str, float] = {}
+    r = classify(_ask("orders", "pricing", "quote", 1, offsets), offsets, "orders")
+    assert r["style"] == "none" and r["measure"]["other_sync"] == 2
+    offsets = {}
+    # (a flow type's hops are its distinct edges: both answers reach orders by one)
+    hops = list(dict.fromkeys(_ask("orders", "pricing", "quote", 1, offsets)
+                              + _ask("orders", "stock", "reserve", 3, offsets)))
+    r = classify(hops, offsets, "orders")
+    assert r["style"] == "orchestration" and r["measure"]["orchestrated"] == 4
+    offsets = {"topic:placed->service:billing": 5}
+    hops = _ask("orders", "pricing", "quote", 1, offsets) + [
+        ("publish", "service:orders", "topic:placed"),
+        ("consume", "topic:placed", "service:billing")]
+    r = classify(hops, offsets, "orders")
+    assert r["style"] == "choreography"
+    assert (r["measure"]["event_driven"], r["measure"]["other_sync"]) == (1, 2)
