@@ -62,7 +62,7 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
 -- Names that brokers generate for reply destinations are temporary whether or not the span
 -- says so: NATS inboxes (_INBOX.*), RabbitMQ server-named queues (amq.gen-*, Spring AMQP's
 -- spring.gen-*) and its direct reply-to (amq.rabbitmq.reply-to*), IBM MQ's dynamic
--- queues (AMQ.*, CSQ.*).
+-- queues (AMQ.*, CSQ.*), FastStream's Redis reply channels (a NUID).
 -- aio-pika's instrumentation names a publish 'exchange,routing key' (its consumers name the
 -- exchange): RabbitMQ names cannot hold a comma, so the part before it is the exchange.
 CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
@@ -78,6 +78,11 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
               OR starts_with(dest, 'amq.gen-') OR starts_with(dest, 'spring.gen-')
               OR starts_with(dest, 'amq.rabbitmq.reply-to')
               OR starts_with(dest, 'AMQ.') OR starts_with(dest, 'CSQ.')
+              -- (FastStream's Redis requests: a reply channel named by a NUID, 22 random
+              -- letters and digits)
+              OR (lower(sys) = 'redis' AND regexp_full_match(dest, '[0-9A-Za-z]{22}')
+                  AND regexp_matches(dest, '[0-9]') AND regexp_matches(dest, '[A-Z]')
+                  AND regexp_matches(dest, '[a-z]'))
          THEN '(temporary:' || coalesce(lower(sys), 'messaging') || ')'
          WHEN lower(sys) = 'rabbitmq' AND contains(dest, ',')
               THEN coalesce(nullif(split_part(dest, ',', 1), ''), 'amq.default')
