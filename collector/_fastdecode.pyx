@@ -67,6 +67,14 @@ cdef inline bint eventgrid_hint(const uint8_t* name, Py_ssize_t name_len, const 
     return url_len > 0 and memmem(url, url_len, b".eventgrid.azure.net", 20) != NULL
 
 
+cdef inline bint taskiq_hint(const uint8_t* name, Py_ssize_t name_len):
+    """Whether a span naming no messaging system, destination or operation may be a Taskiq
+    middleware's kick or run (collector.conventions.taskiq_message decides): its name
+    starts with 'send/' or 'execute/'."""
+    return (name_len > 5 and memcmp(name, b"send/", 5) == 0) \
+        or (name_len > 8 and memcmp(name, b"execute/", 8) == 0)
+
+
 cdef inline bint dramatiq_hint(const uint8_t* name, Py_ssize_t name_len):
     """Whether a span naming no messaging system, destination or operation may be a
     Dramatiq instrumentor's publish or delivery (collector.conventions.dramatiq_message
@@ -1522,13 +1530,14 @@ cdef class _Decoder:
         fb_op = None
         if best_ent[COL_OPTYPE] < 0 and best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] < 0:
             # (an Azure Event Grid SDK's publish or its request, a Dramatiq instrumentor's
-            # span: messaging_fallbacks)
+            # or a Taskiq middleware's span: messaging_fallbacks)
             g_url = url_full if url_full >= 0 else http_url
             if g_url >= 0 and self.top.data[g_url].av.kind == K_STR:
                 g_ptr = <const uint8_t*>(self.b + self.top.data[g_url].av.off)
                 g_len = self.top.data[g_url].av.end - self.top.data[g_url].av.off
             grid = eventgrid_hint(<const uint8_t*>(self.b + name_off), name_len, g_ptr, g_len) \
-                or dramatiq_hint(<const uint8_t*>(self.b + name_off), name_len)
+                or dramatiq_hint(<const uint8_t*>(self.b + name_off), name_len) \
+                or taskiq_hint(<const uint8_t*>(self.b + name_off), name_len)
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
                                          or rpc_service >= 0 or grid):
             # a messaging span naming no operation, or an AWS SDK call

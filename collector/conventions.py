@@ -377,8 +377,8 @@ _AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.ar
 def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
     """Normalised columns (operation, and for a bare AWS SDK call system and destination;
-    all of them for Event Grid's and Dramatiq's spans, which name none: ``eventgrid_publish``,
-    ``dramatiq_message``) that a span without ``messaging.operation*`` gives only
+    all of them for Event Grid's, Dramatiq's and Taskiq's spans, which name none:
+    ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``) that a span without ``messaging.operation*`` gives only
     indirectly: the operation of
     an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
     subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a
@@ -386,7 +386,8 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
     name gives. Empty if none."""
     has_system = system is not None
     if not (has_system or has_destination):
-        grid = eventgrid_publish(attrs, name) or dramatiq_message(attrs, name)
+        grid = eventgrid_publish(attrs, name) or dramatiq_message(attrs, name) \
+            or taskiq_message(attrs, name)
         if grid:
             return grid
     svc = attrs.get("rpc.service")
@@ -447,6 +448,25 @@ def dramatiq_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
     if isinstance(mid, str) and mid:
         out["msg_message_id"] = mid
     return out
+
+
+# Taskiq's own middleware (taskiq[opentelemetry]) tags no messaging attribute but the
+# kick's messaging.message.id: a kick is a PRODUCER span "send/<task name>", the task's run
+# a CONSUMER span "execute/<task name>", both with taskiq.action and taskiq.task_name. A
+# task is addressed by its name (the queue is the broker's, named in no span): its
+# destination. Read by that name only.
+TASKIQ_OPERATIONS = {"send": "send", "execute": "process"}
+
+
+def taskiq_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
+    """The normalised columns of a Taskiq middleware's kick or run span (system, operation,
+    the task's name as its destination), else empty."""
+    task, action = attrs.get("taskiq.task_name"), attrs.get("taskiq.action")
+    if not (isinstance(task, str) and task and isinstance(action, str)) \
+            or action not in TASKIQ_OPERATIONS or name != f"{action}/{task}":
+        return {}
+    return {"msg_system": "taskiq", "msg_operation_type": TASKIQ_OPERATIONS[action],
+            "msg_destination": task}
 
 
 def eventgrid_publish(attrs: dict[str, Any], name: str) -> dict[str, str]:

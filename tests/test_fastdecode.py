@@ -1224,3 +1224,39 @@ def test_names_sent_as_bytes_are_their_text():
         assert spans.column("msg_batch_count").to_pylist() == [3, None]
         assert [json.loads(a)["messaging.destination_publish.name"]
                 for a in spans.column("attributes").to_pylist()] == ["b3JkZXJz", "//4="]
+
+
+def test_taskiq_spans_name_their_task():
+    """Taskiq's middleware names no messaging system or destination: a span named
+    "<taskiq.action>/<taskiq.task_name>" is its kick ("send") or run ("execute") of that
+    task, the task's name its destination; any other span keeps what it names."""
+    from tests.otlp_fixtures import av
+    cases = [
+        ("send/charge", [("taskiq.action", "send"), ("taskiq.task_name", "charge"),
+                         ("messaging.message.id", "t1")]),
+        ("execute/charge", [("taskiq.action", "execute"), ("taskiq.task_name", "charge")]),
+        ("send/charge", [("taskiq.action", "send"), ("taskiq.task_name", "refund")]),
+        ("execute/charge", [("taskiq.task_name", "charge")]),
+        ("send/charge", [("taskiq.action", "send"), ("taskiq.task_name", "charge"),
+                         ("messaging.system", "redis")]),
+        ("send/x", []),
+    ]
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, (name, attrs) in enumerate(cases):
+        s = ss.spans.add()
+        s.name = name
+        s.trace_id, s.span_id = bytes([i + 1]) * 16, bytes([i + 1]) * 8
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in attrs:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.CopyFrom(av(v))
+    body = req.SerializeToString()
+    assert_same(body)
+    spans = fastdecode.decode_bytes(body, NOW).spans
+    got = list(zip(*(spans.column(c).to_pylist()
+                     for c in ("msg_system", "msg_operation_type", "msg_destination"))))
+    assert got == [("taskiq", "send", "charge"), ("taskiq", "process", "charge"),
+                   (None, None, None), (None, None, None), ("redis", None, None),
+                   (None, None, None)]
