@@ -353,6 +353,26 @@ def test_rq_jobs_on_redis(collector, redis_port):
         "handle_job_success reports", "render report"}
 
 
+def test_taskiq_tasks_on_redis(collector, redis_port):
+    """Taskiq's own middleware on real Redis lists, a queue per service: the orders API
+    kicks "charge" (a "send/charge" PRODUCER span, the context in the message's labels),
+    billing runs it ("execute/charge", CONSUMER, its child) and kicks "send_receipt" for
+    the mailer. No span names a messaging system or destination: each task's name is its
+    node, so the map tells the two queues apart, instead of one unnamed node."""
+    env = {**os.environ, "REDIS_PORT": str(redis_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    shop = _starter(_py("taskiq_shop"), env)
+    _run_until_done(shop, [["work", "billing", str(N)], ["work", "mailer", str(N)]],
+                    ["kick", "orders-api", str(N)], settle_s=1)
+    a = one_choreographed_flow(collector.store, {
+        "service:orders-api->topic:charge": ("publish", N),
+        "topic:charge->service:billing": ("consume", N),
+        "service:billing->topic:send_receipt": ("publish", N),
+        "topic:send_receipt->service:mailer": ("consume", N),
+    }, "orders-api")
+    assert systems_of(a) == {"topic:charge": "taskiq", "topic:send_receipt": "taskiq"}
+
+
 @needs_node_shop
 def test_bullmq_jobs_on_redis(collector, redis_port):
     """BullMQ's own telemetry (bullmq-otel) on a real Redis: "add <queue>.<job>" PRODUCER
