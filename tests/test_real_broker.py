@@ -353,6 +353,14 @@ def test_rq_jobs_on_redis(collector, redis_port):
         "handle_job_success reports", "render report"}
 
 
+def test_celery_tasks_through_redis_lists(collector, redis_port):
+    """Celery's instrumentation on the Redis transport, the broker most Celery deployments
+    use: the task messages travel as Redis lists, a list per queue, and the same flow
+    comes out as on RabbitMQ."""
+    check_celery_shop(collector, {**os.environ, "CELERY_SHOP_BROKER":
+                                  f"redis://127.0.0.1:{redis_port}/0"})
+
+
 def test_taskiq_tasks_on_redis(collector, redis_port):
     """Taskiq's own middleware on real Redis lists, a queue per service: the orders API
     kicks "charge" (a "send/charge" PRODUCER span, the context in the message's labels),
