@@ -226,8 +226,8 @@ def test_taskiq_middleware_send_and_execute_through_an_unnamed_queue():
     taskiq/middlewares/opentelemetry_middleware.py): the API kicks two tasks per request;
     each "execute/<task>" is a child of its "send/<task>" and ends in post_save, after the
     result backend stored the result (a redis SET under it, made by the redis
-    instrumentation). The spans name no queue: the deliveries go through one unknown
-    destination, joined by context."""
+    instrumentation). The spans name no queue, but each its task (taskiq.task_name, also
+    in the span's name): the task is the destination (system taskiq), joined by context."""
     b = SpanSet()
     tasks = ["app.tasks:send_confirmation", "app.tasks:reserve_stock"]
     for i in range(N):
@@ -244,14 +244,18 @@ def test_taskiq_middleware_send_and_execute_through_an_unnamed_queue():
                    dur_ms=1, attrs={"db.system": "redis", "db.statement": "SET ? ?",
                                     "net.peer.name": "redis", "net.peer.port": 6379})
     st = b.store()
+    confirm, reserve = (f"topic:{t}" for t in tasks)
     a = _analysed(st, {
-        "service:api->topic:unknown": ("publish", 2 * N),
-        "topic:unknown->service:worker": ("consume", 2 * N),
+        f"service:api->{confirm}": ("publish", N),
+        f"service:api->{reserve}": ("publish", N),
+        f"{confirm}->service:worker": ("consume", N),
+        f"{reserve}->service:worker": ("consume", N),
         "service:worker->external:postgresql": ("call", 2 * N),
         "service:worker->external:redis": ("call", 2 * N),
-    }, "topic:unknown->service:worker", p50_ms=14)
-    assert systems_of(a) == {"topic:unknown": None}
-    assert a.edge("topic:unknown->service:worker")["queue_p50_ms"] == 20
+    }, f"{confirm}->service:worker", p50_ms=14)
+    assert systems_of(a) == {confirm: "taskiq", reserve: "taskiq"}
+    assert a.edge(f"{reserve}->service:worker")["queue_p50_ms"] == 20
+    assert a.edge(f"{confirm}->service:worker")["queue_p50_ms"] == 20
     assert sum(f["count"] for f in a.flows) == N and len(a.flows) == 1
 
 
@@ -288,14 +292,15 @@ def test_taskiq_contrib_retry_is_sent_again_by_the_worker():
     st = b.store()
     # (the worker feeding the queue it consumes from is a cycle of the map, as Celery's
     # retries are: the only thing to report)
+    topic = f"topic:{task}"
     a = analysed_each(st, {
-        "service:api->topic:unknown": ("publish", N),
-        "service:worker->topic:unknown": ("publish", N),
-        "topic:unknown->service:worker": ("consume", 2 * N),
+        f"service:api->{topic}": ("publish", N),
+        f"service:worker->{topic}": ("publish", N),
+        f"{topic}->service:worker": ("consume", 2 * N),
         "service:worker->external:payments.example.com": ("call", 2 * N),
-    }, ["topic:unknown->service:worker"],
-        anomalies=[("cycle", "service:worker -> topic:unknown -> service:worker", N)])
-    consume = a.edge("topic:unknown->service:worker")
+    }, [f"{topic}->service:worker"],
+        anomalies=[("cycle", f"service:worker -> {topic} -> service:worker", N)])
+    consume = a.edge(f"{topic}->service:worker")
     assert consume["error_count"] == 0  # a run that will be retried is no failed delivery
     assert consume["p50_ms"] == 25 and consume["queue_p50_ms"] == 13
     (flow,) = a.flows
