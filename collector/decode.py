@@ -26,6 +26,7 @@ from collector.conventions import (
     EMPTY_IS_ABSENT, NORMALISED_COLUMNS, NORMALISED_KEYS, OPERATION_ALIASES,
     complete_normalised, messaging_fallbacks, service_name,
 )
+from collector.reply_names import one_reply_name
 
 KIND_NAMES = ("UNSPECIFIED", "INTERNAL", "SERVER", "CLIENT", "PRODUCER", "CONSUMER")
 STATUS_NAMES = ("UNSET", "OK", "ERROR")
@@ -295,7 +296,7 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                 a["event_count"](n_ev)
                 a["link_count"](n_lk)
     return SpanBatch(
-        pa.Table.from_pydict(cols, schema=SPAN_SCHEMA),
+        one_reply_name(pa.Table.from_pydict(cols, schema=SPAN_SCHEMA)),
         pa.Table.from_pydict(ev, schema=EVENT_SCHEMA),
         pa.Table.from_pydict(lk, schema=LINK_SCHEMA),
         rejected, reasons,

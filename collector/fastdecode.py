@@ -18,6 +18,7 @@ from collector.decode import (
     EVENT_SCHEMA, LINK_SCHEMA, MAX_FUTURE_NS, MIN_TIME_NS, SPAN_SCHEMA, SpanBatch,
     decode_request, parse_request,
 )
+from collector.reply_names import one_reply_name
 
 try:
     from collector._fastdecode import decode_arrays as _decode_arrays
@@ -47,7 +48,7 @@ def decode_bytes(body: bytes, now_ns: int | None = None) -> SpanBatch:
             # The compiled decoder fills Arrow buffers directly (from_pydict of Python lists
             # cost more than the whole decode); the arrays carry the schema's types.
             return SpanBatch(
-                pa.Table.from_arrays(spans, schema=SPAN_SCHEMA),
+                one_reply_name(pa.Table.from_arrays(spans, schema=SPAN_SCHEMA)),
                 pa.Table.from_arrays(events, schema=EVENT_SCHEMA),
                 pa.Table.from_arrays(links, schema=LINK_SCHEMA),
                 rejected, reasons,
