@@ -8,8 +8,10 @@ its own (no contrib package), real brokers, real OTLP export, one process per se
                                                                            # NEXT: forward
 
 BROKER is ``kafka`` (``KAFKA_PORT``), ``rabbit`` (``AMQP_PORT``), ``nats`` or
-``jetstream`` (``NATS_PORT``) or ``redis`` (``REDIS_PORT``); ``OTLP_ENDPOINT`` (gRPC). A
-worker consumes in a group (Kafka, a Redis stream's consumer group), a queue (RabbitMQ,
+``jetstream`` (``NATS_PORT``) or ``redis`` / ``redis-pubsub`` (``REDIS_PORT``: a stream, or
+a Pub/Sub channel); ``OTLP_ENDPOINT`` (gRPC). A
+worker consumes in a group (Kafka, a Redis stream's consumer group), a Redis channel, a
+queue (RabbitMQ,
 named after TOPIC and itself), a queue group (core NATS) or a durable consumer (JetStream,
 a stream "shop" over every subject) named after itself, and forwards from inside its handler with ``broker.publish``, or, with
 ``FORWARD_BY=return``, by returning the message to a ``@broker.publisher``. With
@@ -54,7 +56,7 @@ def _broker(kind: str) -> Any:
         from faststream.nats.opentelemetry import NatsTelemetryMiddleware
         return NatsBroker(f"nats://127.0.0.1:{os.environ['NATS_PORT']}",
                           middlewares=[NatsTelemetryMiddleware()])
-    if kind == "redis":
+    if kind in ("redis", "redis-pubsub"):
         from faststream.redis import RedisBroker
         from faststream.redis.opentelemetry import RedisTelemetryMiddleware
         return RedisBroker(f"redis://127.0.0.1:{os.environ['REDIS_PORT']}",
@@ -71,6 +73,8 @@ def _to(kind: str, topic: str) -> dict[str, Any]:
         return {"subject": topic}
     if kind == "redis":
         return {"stream": topic}
+    if kind == "redis-pubsub":
+        return {"channel": topic}
     from faststream.rabbit import ExchangeType, RabbitExchange
     return {"routing_key": topic, "exchange": RabbitExchange("shop", type=ExchangeType.TOPIC)}
 
@@ -105,6 +109,8 @@ async def work(kind: str, service: str, topic: str, n: int, forward: str | None)
         # (last_id "0": a group made after the first orders still reads them)
         sub = broker.subscriber(stream=StreamSub(topic, group=service, consumer=service,
                                                  last_id="0"))
+    elif kind == "redis-pubsub":
+        sub = broker.subscriber(channel=topic)
     else:
         from faststream.rabbit import RabbitQueue
         sub = broker.subscriber(RabbitQueue(f"{topic}.{service}", routing_key=topic),

@@ -730,7 +730,8 @@ def _faststream_broker(stack: ExitStack, broker: str, folder: Path) -> dict[str,
 
 @pytest.mark.parametrize("broker, forward", [
     ("kafka", "publish"), ("kafka", "return"), ("rabbit", "publish"), ("rabbit", "return"),
-    ("nats", "publish"), ("nats", "return"), ("jetstream", "publish"), ("redis", "publish")])
+    ("nats", "publish"), ("nats", "return"), ("jetstream", "publish"), ("redis", "publish"),
+    ("redis-pubsub", "publish")])
 def test_faststream_services_trace_themselves(collector, tmp_path, broker, forward):
     """FastStream's own telemetry middleware, the same four services: each publish is a
     "create" PRODUCER span, ended at once, whose context the message carries, with the
@@ -749,7 +750,8 @@ def test_faststream_services_trace_themselves(collector, tmp_path, broker, forwa
 
     On NATS (core subjects with a queue group per service, or JetStream durable consumers)
     and on Redis streams (a consumer group per service) the consumer's "process" span names
-    its subject or stream by ``messaging.destination_publish.name`` only."""
+    its subject or stream by ``messaging.destination_publish.name`` only; on a Redis
+    Pub/Sub channel, by the bytes Redis gave it (stored as its text)."""
     with ExitStack() as stack:
         env_broker = _faststream_broker(stack, broker, tmp_path)
         env = {**os.environ, **env_broker, "FORWARD_BY": forward,
@@ -757,12 +759,13 @@ def test_faststream_services_trace_themselves(collector, tmp_path, broker, forwa
         if broker == "kafka":
             _finish(_starter(_py("kafka_shop"), env)("setup", "orders", "payments"))
         shop = _starter(_py("faststream_shop"), env)
-        # (RabbitMQ drops what no queue is bound for yet: the workers declare theirs first)
+        # (RabbitMQ drops what no queue is bound for yet, Redis what no one subscribed to:
+        # the workers declare theirs first)
         _run_until_done(shop, [["work", broker, "billing", "orders", str(N), "payments"],
                                ["work", broker, "shipping", "orders", str(N)],
                                ["work", broker, "mailer", "payments", str(N)]],
                         ["produce", broker, "orders-api", "orders", str(N)],
-                        settle_s=3 if broker == "rabbit" else 0)
+                        settle_s=3 if broker in ("rabbit", "redis-pubsub") else 0)
     if broker != "rabbit":
         edges = {"service:orders-api->topic:orders": ("publish", N),
                  "topic:orders->service:billing": ("consume", N),
