@@ -609,6 +609,29 @@ _KAFKA_FLEETS = {
 }
 
 
+def test_kstreams_services_on_kafka(collector, kafka_port):
+    """kstreams (a Kafka streams library on aiokafka) under its own published
+    instrumentation, which writes the conventions of 2022: "<topic> send" PRODUCER and
+    "<topic> receive" CONSUMER spans with the legacy messaging.destination and
+    messaging.destination_kind, the receive span the child of the record's context and
+    around the stream's handler, so billing's forward stays in the order's trace."""
+    env = {**os.environ, "KAFKA_PORT": str(kafka_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    _finish(_starter(_py("kafka_shop"), env)("setup", "orders", "payments"))
+    shop = _starter(_py("kstreams_shop"), env)
+    _run_until_done(shop, [["work", "billing", "orders", str(N), "payments"],
+                           ["work", "shipping", "orders", str(N)],
+                           ["work", "mailer", "payments", str(N)]],
+                    ["produce", "orders-api", "orders", str(N)])
+    a = one_choreographed_flow(collector.store, {
+        "service:orders-api->topic:orders": ("publish", N),
+        "topic:orders->service:billing": ("consume", N),
+        "topic:orders->service:shipping": ("consume", N),
+        "service:billing->topic:payments": ("publish", N),
+        "topic:payments->service:mailer": ("consume", N)}, "orders-api")
+    assert systems_of(a) == {"topic:orders": "kafka", "topic:payments": "kafka"}
+
+
 @pytest.mark.parametrize("forwarder", list(_KAFKA_FLEETS))
 def test_python_kafka_clients_on_kafka(collector, kafka_port, forwarder):
     """Four services on Kafka's protocol, each on one of the three Python clients under its
