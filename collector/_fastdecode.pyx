@@ -1374,6 +1374,7 @@ cdef class _Decoder:
         cdef Py_ssize_t msg_url = -1, url_at = -1, g_url = -1, g_len = 0
         cdef const uint8_t* g_ptr = NULL
         cdef bint grid = False
+        cdef bint arq = False
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1513,6 +1514,8 @@ cdef class _Decoder:
                     http_url = i
             elif L == 13 and memcmp(self.b + e.key_off, b"messaging.url", 13) == 0:
                 msg_url = i
+            elif L == 12 and memcmp(self.b + e.key_off, b"arq.job.name", 12) == 0:
+                arq = True  # (an arq job's enqueue or run: collector.conventions.arq_job)
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):
@@ -1529,15 +1532,15 @@ cdef class _Decoder:
         fallback = None
         fb_op = None
         if best_ent[COL_OPTYPE] < 0 and best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] < 0:
-            # (an Azure Event Grid SDK's publish or its request, a Dramatiq instrumentor's
-            # or a Taskiq middleware's span: messaging_fallbacks)
+            # (an Azure Event Grid SDK's publish or its request, a Dramatiq instrumentor's,
+            # a Taskiq middleware's or an arq instrumentation's span: messaging_fallbacks)
             g_url = url_full if url_full >= 0 else http_url
             if g_url >= 0 and self.top.data[g_url].av.kind == K_STR:
                 g_ptr = <const uint8_t*>(self.b + self.top.data[g_url].av.off)
                 g_len = self.top.data[g_url].av.end - self.top.data[g_url].av.off
             grid = eventgrid_hint(<const uint8_t*>(self.b + name_off), name_len, g_ptr, g_len) \
                 or dramatiq_hint(<const uint8_t*>(self.b + name_off), name_len) \
-                or taskiq_hint(<const uint8_t*>(self.b + name_off), name_len)
+                or taskiq_hint(<const uint8_t*>(self.b + name_off), name_len) or arq
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
                                          or rpc_service >= 0 or grid):
             # a messaging span naming no operation, or an AWS SDK call

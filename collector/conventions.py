@@ -377,8 +377,8 @@ _AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.ar
 def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
     """Normalised columns (operation, and for a bare AWS SDK call system and destination;
-    all of them for Event Grid's, Dramatiq's and Taskiq's spans, which name none:
-    ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``) that a span without ``messaging.operation*`` gives only
+    all of them for Event Grid's, Dramatiq's, Taskiq's and arq's spans, which name none:
+    ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``, ``arq_job``) that a span without ``messaging.operation*`` gives only
     indirectly: the operation of
     an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
     subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a
@@ -387,7 +387,7 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
     has_system = system is not None
     if not (has_system or has_destination):
         grid = eventgrid_publish(attrs, name) or dramatiq_message(attrs, name) \
-            or taskiq_message(attrs, name)
+            or taskiq_message(attrs, name) or arq_job(attrs, name)
         if grid:
             return grid
     svc = attrs.get("rpc.service")
@@ -467,6 +467,28 @@ def taskiq_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
         return {}
     return {"msg_system": "taskiq", "msg_operation_type": TASKIQ_OPERATIONS[action],
             "msg_destination": task}
+
+
+# opentelemetry-instrumentation-arq (0.50b1) tags no messaging attribute either: it makes
+# ArqRedis.enqueue_job a CLIENT span named by the job's function, with arq.job.name (that
+# name), arq.job.id and, once enqueued, arq.job.queue; the worker runs the job in a SERVER
+# span of the same name, the child of the context the job's kwargs carried, with
+# arq.job.name, arq.job.id, arq.job.try and arq.job.score. Read as a send to the queue and
+# its delivery (not a call that lasts as long as the job), by those keys and that name only.
+def arq_job(attrs: dict[str, Any], name: str) -> dict[str, str]:
+    """The normalised columns of an arq job's enqueue or run span (system, operation, the
+    enqueue's queue, the job id as message id), else empty."""
+    job, job_id = attrs.get("arq.job.name"), attrs.get("arq.job.id")
+    if not (isinstance(job, str) and job and job == name):
+        return {}
+    if not (isinstance(job_id, str) and job_id):
+        return {}  # (an enqueue arq refused, the id taken: nothing was sent)
+    out = {"msg_system": "arq", "msg_message_id": job_id,
+           "msg_operation_type": "process" if "arq.job.try" in attrs else "send"}
+    queue = attrs.get("arq.job.queue")
+    if out["msg_operation_type"] == "send" and isinstance(queue, str) and queue:
+        out["msg_destination"] = queue
+    return out
 
 
 def eventgrid_publish(attrs: dict[str, Any], name: str) -> dict[str, str]:

@@ -410,3 +410,47 @@ def test_watermill_router_publishes_a_handlers_output_after_its_span_ended():
     assert a.edge("topic:invoices.issued->service:mailer")["queue_p50_ms"] == 27.3
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == 1.0
+
+
+# ----------------------------------------------------------------------------------- arq
+# Read from opentelemetry-instrumentation-arq 0.50b1 (opentelemetry/instrumentation/arq/
+# __init__.py): _traced_client wraps ArqRedis.enqueue_job in a CLIENT span named by the
+# job's function, injects the context into the job's kwargs, tags arq.job.name and, when
+# the job was enqueued, arq.job.id and arq.job.queue (else status ERROR "Job with this ID
+# already exists"); _fake_coroutine runs the job in a SERVER span of the same name whose
+# parent is the context extracted from the kwargs, tagged arq.job.name, arq.job.id,
+# arq.job.try and arq.job.score, status OK when it returns. No messaging attribute.
+
+
+def test_arq_job_is_a_send_to_its_queue_and_its_delivery_not_a_call():
+    """Without reading arq's keys, the enqueue and the run are a CLIENT span and a SERVER
+    span of another service under it: a call as long as the job. They are a send to the
+    queue (arq.job.queue) and its delivery, joined by context (and by the job id), with
+    the job's wait in the queue as queue time. An enqueue arq refused sent nothing."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders-api", "POST /orders", kind="SERVER", start_ms=t, dur_ms=10)
+        job = {"arq.job.name": "charge", "arq.job.id": f"{i:032x}"}
+        enq = b.span("orders-api", "charge", kind="CLIENT", parent=root, start_ms=t + 2,
+                     dur_ms=2, attrs={**job, "arq.job.queue": "arq:queue"})
+        run = b.span("billing", "charge", kind="SERVER", parent=enq, start_ms=t + 30,
+                     dur_ms=20, status="OK",
+                     attrs={**job, "arq.job.try": 1, "arq.job.score": 1_700_000_000_000 + i})
+        b.span("billing", "SELECT", kind="CLIENT", parent=run, start_ms=t + 31, dur_ms=5,
+               attrs={"db.system": "postgresql"})
+        # (enqueued twice under one id: arq refuses it; no id, no queue: nothing was sent)
+        b.span("orders-api", "charge", kind="CLIENT", parent=root, start_ms=t + 5, dur_ms=1,
+               status="ERROR", attrs={"arq.job.name": "charge"})
+    st = b.store()
+    a = _analysed_each(st, {
+        "service:orders-api->topic:arq:queue": ("publish", N),
+        "topic:arq:queue->service:billing": ("consume", N),
+        "service:billing->external:postgresql": ("call", N),
+    }, ["topic:arq:queue->service:billing"])
+    assert _systems(a) == {"topic:arq:queue": "arq"}
+    consume = a.edge("topic:arq:queue->service:billing")
+    assert consume["joined_by"]["context"] == N
+    assert consume["queue_p50_ms"] == 26 and consume["p50_ms"] == 20
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["style"] == "choreography"

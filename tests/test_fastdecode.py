@@ -1261,3 +1261,37 @@ def test_taskiq_spans_name_their_task():
     assert got == [("taskiq", "send", "charge"), ("taskiq", "process", "charge"),
                    (None, None, None), (None, None, None), ("redis", None, None),
                    (None, None, None)]
+
+
+def test_arq_spans_are_a_send_and_its_delivery():
+    """opentelemetry-instrumentation-arq names no messaging attribute: a span named by its
+    arq.job.name with an arq.job.id is an enqueue (its arq.job.queue the destination) or,
+    with arq.job.try, the job's run; the job id is the message id."""
+    from tests.otlp_fixtures import av
+    job = [("arq.job.name", "charge"), ("arq.job.id", "j1")]
+    cases = [
+        ("charge", 3, job + [("arq.job.queue", "arq:queue")]),
+        ("charge", 2, job + [("arq.job.try", 1), ("arq.job.score", 17)]),
+        ("charge", 3, [("arq.job.name", "charge")]),           # refused: nothing sent
+        ("refund", 3, job + [("arq.job.queue", "arq:queue")]),  # another name
+        ("charge", 3, job + [("arq.job.queue", "q"), ("messaging.system", "redis")]),
+    ]
+    req = ExportTraceServiceRequest()
+    ss = req.resource_spans.add().scope_spans.add()
+    for i, (name, kind, attrs) in enumerate(cases):
+        s = ss.spans.add()
+        s.name, s.kind = name, kind
+        s.trace_id, s.span_id = bytes([i + 1]) * 16, bytes([i + 1]) * 8
+        s.start_time_unix_nano = s.end_time_unix_nano = NOW
+        for k, v in attrs:
+            kv = s.attributes.add()
+            kv.key = k
+            kv.value.CopyFrom(av(v))
+    body = req.SerializeToString()
+    assert_same(body)
+    spans = fastdecode.decode_bytes(body, NOW).spans
+    got = list(zip(*(spans.column(c).to_pylist() for c in (
+        "msg_system", "msg_operation_type", "msg_destination", "msg_message_id"))))
+    assert got == [("arq", "send", "arq:queue", "j1"), ("arq", "process", None, "j1"),
+                   (None, None, None, None), (None, None, None, None),
+                   ("redis", None, None, None)]
