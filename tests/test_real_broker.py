@@ -804,15 +804,17 @@ def test_faststream_services_trace_themselves(collector, tmp_path, broker, forwa
     one_choreographed_flow(collector.store, edges, "orders-api")
 
 
-@pytest.mark.parametrize("broker", ["nats", "redis"])
+@pytest.mark.parametrize("broker", ["nats", "redis", "rabbit"])
 def test_faststream_request_answered_through_a_reply_inbox(collector, tmp_path, broker):
     """The orders API asks pricing for a quote (FastStream's ``broker.request``) before it
     publishes each order. pricing's handler returns the answer, which FastStream publishes
-    to the request's reply subject (a fresh ``_INBOX.*`` on NATS, a fresh channel on Redis)
-    with the context of the request it answers. A reply inbox is one "(temporary)" node,
-    however many names it had. The request and its answer are a call made over the
-    broker: a dependency, not an event, so the flow stays a choreography of one event
-    (billing's), and the answer coming back is the one cycle, a reply (no loop)."""
+    to the request's reply destination (a fresh ``_INBOX.*`` on NATS, a fresh channel on
+    Redis, RabbitMQ's direct reply-to ``amq.rabbitmq.reply-to.*`` through the default
+    exchange) with the context of the request it answers. A reply destination is one
+    "(temporary)" node, however many names it had. The request and its answer are a call
+    made over the broker: a dependency, not an event, so the flow stays a choreography of
+    one event (billing's), and the answer coming back is the one cycle, a reply (no
+    loop). (On RabbitMQ both the quote and the order go through the exchange "shop".)"""
     with ExitStack() as stack:
         env = {**os.environ, **_faststream_broker(stack, broker, tmp_path),
                "ASK": "quote", "REPLY": "1",  # (the producer asks; pricing answers)
@@ -821,17 +823,21 @@ def test_faststream_request_answered_through_a_reply_inbox(collector, tmp_path, 
         _run_until_done(shop, [["work", broker, "pricing", "quote", str(N)],
                                ["work", broker, "billing", "orders", str(N)]],
                         ["produce", broker, "orders-api", "orders", str(N)],
-                        settle_s=1)
-    inbox = f"topic:(temporary:{broker})"
-    a = all_joined(collector.store, {
-        "service:orders-api->topic:quote": ("publish", N),
-        "topic:quote->service:pricing": ("consume", N),
+                        settle_s=3 if broker == "rabbit" else 1)
+    inbox = "topic:(temporary:{})".format("rabbitmq" if broker == "rabbit" else broker)
+    quote, orders = ("topic:shop",) * 2 if broker == "rabbit" else ("topic:quote",
+                                                                     "topic:orders")
+    edges: dict[str, tuple[str, int]] = {
+        f"{quote}->service:pricing": ("consume", N),
         f"service:pricing->{inbox}": ("publish", N),
         f"{inbox}->service:orders-api": ("consume", N),
-        "service:orders-api->topic:orders": ("publish", N),
-        "topic:orders->service:billing": ("consume", N)})
+        f"{orders}->service:billing": ("consume", N)}
+    for topic in (quote, orders):
+        _, n = edges.get(f"service:orders-api->{topic}", ("publish", 0))
+        edges[f"service:orders-api->{topic}"] = ("publish", n + N)
+    a = all_joined(collector.store, edges)
     assert [(x["type"], x["where"], x["count"], x["loops"]) for x in a.anomalies] == [
-        ("cycle", f"service:orders-api -> topic:quote -> service:pricing -> {inbox}"
+        ("cycle", f"service:orders-api -> {quote} -> service:pricing -> {inbox}"
                   " -> service:orders-api", N, 0)]
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == 1.0
