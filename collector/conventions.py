@@ -473,16 +473,20 @@ def taskiq_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
 # ArqRedis.enqueue_job a CLIENT span named by the job's function, with arq.job.name (that
 # name), arq.job.id and, once enqueued, arq.job.queue; the worker runs the job in a SERVER
 # span of the same name, the child of the context the job's kwargs carried, with
-# arq.job.name, arq.job.id, arq.job.try and arq.job.score. Read as a send to the queue and
-# its delivery (not a call that lasts as long as the job), by those keys and that name only.
+# arq.job.name, arq.job.id, arq.job.try and arq.job.score (each try of a job retried is a
+# run of its own; a cron job's run, id "cron:...", is a root). Read as a send to the queue
+# and its delivery (not a call that lasts as long as the job), by those keys and that name
+# only.
 def arq_job(attrs: dict[str, Any], name: str) -> dict[str, str]:
     """The normalised columns of an arq job's enqueue or run span (system, operation, the
     enqueue's queue, the job id as message id), else empty."""
     job, job_id = attrs.get("arq.job.name"), attrs.get("arq.job.id")
     if not (isinstance(job, str) and job and job == name):
         return {}
-    if not (isinstance(job_id, str) and job_id):
-        return {}  # (an enqueue arq refused, the id taken: nothing was sent)
+    if not (isinstance(job_id, str) and job_id) or job_id.startswith("cron:"):
+        # (an enqueue arq refused, the id taken: nothing was sent; a cron job's run, which
+        # the worker starts by itself: no message)
+        return {}
     out = {"msg_system": "arq", "msg_message_id": job_id,
            "msg_operation_type": "process" if "arq.job.try" in attrs else "send"}
     queue = attrs.get("arq.job.queue")

@@ -313,18 +313,19 @@ def test_faust_agent_process_span_beside_aiokafka_receive_spans_is_one_delivery(
 # Redis, _carrier included: each try is another SERVER child of the one CLIENT span. A cron
 # job has no carrier: a root SERVER span. (python-arq/arq's own arq/opentelemetry package,
 # "<job> send" / "<job> process", exists only on an unreleased branch whose consume.py cannot
-# run as stored; not encoded.)
+# run as stored; not encoded.) The analyzer reads these keys (collector.conventions.arq_job).
 
 def _arq(name: str, job_id: str, **more: Any) -> dict[str, Any]:
     return {"arq.job.name": name, "arq.job.id": job_id, **more}
 
 
-def test_arq_enqueue_is_a_call_to_the_worker_and_each_try_is_a_run():
+def test_arq_enqueue_is_a_send_to_its_queue_and_each_try_a_delivery():
     """The API enqueues send_welcome_email (CLIENT, 1.8 ms); the worker's first try gets a
     503 from the mail provider and raises Retry (SERVER span ERROR), the second try 0.5 s
     later succeeds; both are children of the enqueue. A cron job runs in between (root).
-    Expected: the hop reads as the calls the span kinds say, two runs per enqueue, one of
-    them failed; the cron job is no edge; no anomaly."""
+    Expected: the span kinds say a call, but arq's keys say a job: a send to its queue
+    (arq.job.queue) and two deliveries of it, one failed, the second reported as the job
+    delivered again; the cron job, which no one sent, is no edge."""
     b = SpanSet()
     http = {"http.method": "POST", "http.url": "https://api.mailer.example/v3/send",
             "net.peer.name": "api.mailer.example"}
@@ -351,15 +352,52 @@ def test_arq_enqueue_is_a_call_to_the_worker_and_each_try_is_a_run():
     st = b.store()
     a = analyze(st)
     assert _edges(a) == {
-        "service:api->service:worker": ("call", 2 * N),
+        "service:api->topic:arq:queue": ("publish", N),
+        "topic:arq:queue->service:worker": ("consume", 2 * N),
         "service:worker->external:api.mailer.example": ("call", 2 * N),
     }
-    call = a.edge("service:api->service:worker")
-    assert call["error_count"] == N
-    assert not a.anomalies
-    assert edge_detail(st, "service:api->service:worker")["count"] == 2 * N
+    runs = a.edge("topic:arq:queue->service:worker")
+    assert runs["error_count"] == N and runs["joined_by"]["context"] == 2 * N
+    assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == [
+        ("redelivery", "topic:arq:queue->service:worker", N)]
+    assert edge_detail(st, "topic:arq:queue->service:worker")["count"] == 2 * N
     api = [f for f in a.flows if f["entry_service"] == "api"]
     assert [(f["count"], f["traces_per_flow"]) for f in api] == [(N, 1.0)]
+
+
+def test_arq_job_is_a_send_to_its_queue_and_its_delivery_not_a_call():
+    """Without reading arq's keys, the enqueue and the run are a CLIENT span and a SERVER
+    span of another service under it: a call as long as the job. They are a send to the
+    queue (arq.job.queue) and its delivery, joined by context (and by the job id), with
+    the job's wait in the queue as queue time. An enqueue arq refused sent nothing."""
+    b = SpanSet()
+    for i in range(N):
+        t = i * 100
+        root = b.span("orders-api", "POST /orders", kind="SERVER", start_ms=t, dur_ms=10)
+        jid = f"{i:032x}"
+        enq = b.span("orders-api", "charge", kind="CLIENT", parent=root, start_ms=t + 2,
+                     dur_ms=2, attrs=_arq("charge", jid, **{"arq.job.queue": "arq:queue"}))
+        run = b.span("billing", "charge", kind="SERVER", parent=enq, start_ms=t + 30,
+                     dur_ms=20, status="OK",
+                     attrs=_arq("charge", jid, **{"arq.job.try": 1,
+                                                  "arq.job.score": 1_700_000_000_000 + i}))
+        b.span("billing", "SELECT", kind="CLIENT", parent=run, start_ms=t + 31, dur_ms=5,
+               attrs={"db.system": "postgresql"})
+        # (enqueued twice under one id: arq refuses it; no id, no queue: nothing was sent)
+        b.span("orders-api", "charge", kind="CLIENT", parent=root, start_ms=t + 5, dur_ms=1,
+               status="ERROR", attrs={"arq.job.name": "charge"})
+    st = b.store()
+    a = _analysed_each(st, {
+        "service:orders-api->topic:arq:queue": ("publish", N),
+        "topic:arq:queue->service:billing": ("consume", N),
+        "service:billing->external:postgresql": ("call", N),
+    }, ["topic:arq:queue->service:billing"])
+    assert _systems(a) == {"topic:arq:queue": "arq"}
+    consume = a.edge("topic:arq:queue->service:billing")
+    assert consume["joined_by"]["context"] == N
+    assert consume["queue_p50_ms"] == 26 and consume["p50_ms"] == 20
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["style"] == "choreography"
 
 
 # ------------------------------------------------------------------------------ machinery
