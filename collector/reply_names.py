@@ -1,8 +1,9 @@
 """Reply destinations, named anew for every request, stored under one name.
 
 A request/reply over a broker answers on a destination made for that request: a NATS inbox
-(``_INBOX.<nuid>``), a RabbitMQ server-named or direct reply-to queue, an ActiveMQ Artemis
-or IBM MQ dynamic queue, FastStream's Redis reply channel (a NUID). The conventions name
+(``_INBOX.<nuid>``), a RabbitMQ server-named or direct reply-to queue (aio-pika names it
+``amq_<uuid>``), an ActiveMQ Artemis or IBM MQ dynamic queue, FastStream's Redis reply
+channel (a NUID). The conventions name
 such a destination ``(temporary)`` in span names; some instrumentations name it by its
 generated name, in ``messaging.destination.name`` and in the span's name
 (``_INBOX.hrxm…Olm79aa publish``). Stored as sent, every reply would make a span shape of
@@ -33,11 +34,12 @@ TEMPORARY = "(temporary)"
 # (IBM MQ's JMS classes: queue://QM1/AMQ.5F3A…).
 _GENERATED = re.compile(
     r"_INBOX\.|amq\.gen-|spring\.gen-|amq\.rabbitmq\.reply-to|AMQ\.|CSQ\."
+    r"|amq_[0-9a-f]{32}$"
     r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$")
 # The cheap first pass over a batch's distinct destinations' names: a superset of what
 # is_temporary accepts (a NUID is asked of Redis spans only, there).
 _CANDIDATE = re.compile(
-    r"(?:_INBOX\.|amq\.gen-|spring\.gen-|amq\.rabbitmq\.reply-to|AMQ\.|CSQ\."
+    r"(?:_INBOX\.|amq\.gen-|spring\.gen-|amq\.rabbitmq\.reply-to|AMQ\.|CSQ\.|amq_"
     r"|[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-"
     r"[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$|[0-9A-Za-z]{22}$)")
 _NUID = re.compile(r"[0-9A-Za-z]{22}")

@@ -62,7 +62,8 @@ CREATE OR REPLACE TEMP MACRO msg_role(kind, op, sys, name) AS
 -- Names that brokers generate for reply destinations are temporary whether or not the span
 -- says so: NATS inboxes (_INBOX.*), RabbitMQ server-named queues (amq.gen-*, Spring AMQP's
 -- spring.gen-*) and its direct reply-to (amq.rabbitmq.reply-to*), IBM MQ's dynamic
--- queues (AMQ.*, CSQ.*), FastStream's Redis reply channels (a NUID).
+-- queues (AMQ.*, CSQ.*), FastStream's Redis reply channels (a NUID), aio-pika's
+-- anonymous queues (amq_<uuid>).
 -- aio-pika's instrumentation names a publish 'exchange,routing key' (its consumers name the
 -- exchange): RabbitMQ names cannot hold a comma, so the part before it is the exchange.
 CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
@@ -77,6 +78,9 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
               OR regexp_full_match(dest, '[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}')
               OR starts_with(dest, 'amq.gen-') OR starts_with(dest, 'spring.gen-')
               OR starts_with(dest, 'amq.rabbitmq.reply-to')
+              -- (aio-pika's robust channels name a queue declared without a name so,
+              -- to declare it again after a reconnection: an RPC client's reply queue)
+              OR regexp_full_match(dest, 'amq_[0-9a-f]{32}')
               OR starts_with(dest, 'AMQ.') OR starts_with(dest, 'CSQ.')
               -- (FastStream's Redis requests: a reply channel named by a NUID, 22 random
               -- letters and digits)
@@ -1666,7 +1670,8 @@ WHERE extra > 0
 GROUP BY topic, service ORDER BY extra DESC, topic, service
 
 -- name: analyzer_through_topics
--- Which services' messages each of the topics $topics delivered to which services: a topic
+-- Which services' messages each of the topics $topics delivered to which services (or
+-- routed to which destinations, below): a topic
 -- is where every publisher's messages meet, and a cycle of the map passes it only where a
 -- message did (analysis._cycles). Asked only about the topics on the map's cycles.
 -- Read from the shapes of the joined pairs, distinct first (a few hundred pairs of shapes,
@@ -1691,6 +1696,12 @@ JOIN (SELECT c_sk, p_canon FROM a_match_t
          OR p_shape IN (SELECT shape_id FROM unnamed)) m ON m.c_sk = c.sk
 JOIN a_hops p ON p.sk = m.p_canon AND p.type = 'publish' AND p.dst = c.src
 WHERE c.type = 'consume' AND list_contains($topics::VARCHAR[], c.src)
+UNION
+-- and which services' messages it routed on to which destinations (a RabbitMQ exchange,
+-- the default one above all, routes each publisher's messages to its own queues)
+SELECT r.src, p.src, r.dst
+FROM a_hops r JOIN a_hops p ON p.sk = r.sk AND p.type = 'publish'
+WHERE r.type = 'route' AND list_contains($topics::VARCHAR[], r.src)
 
 -- name: analyzer_services
 SELECT service, count(*) AS n, sum(err::INT) AS errors, count(DISTINCT trace_id) AS traces,
