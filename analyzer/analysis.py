@@ -581,8 +581,8 @@ def _sns_topics(g: nx.DiGraph) -> list[str]:
 
 def _through_topics(st: Stager, g: nx.DiGraph) -> dict[str, set[tuple[str, str]]]:
     """For each topic on a cycle of the map, which services' messages it delivered to which
-    services (``analyzer_through_topics``): a cycle passes a topic only where a message did
-    (``_cycles``). Only the topics of the map's strongly connected parts are asked about."""
+    services or routed to which destinations (``analyzer_through_topics``): a cycle passes
+    a topic only where a message did (``_cycles``). Only the topics of the map's strongly connected parts are asked about."""
     topics = sorted(n for comp in nx.strongly_connected_components(g) if len(comp) > 1
                     for n in comp if g.nodes[n].get("type") == "topic")
     out: dict[str, set[tuple[str, str]]] = {t: set() for t in topics}
@@ -596,8 +596,11 @@ def _through_topics(st: Stager, g: nx.DiGraph) -> dict[str, set[tuple[str, str]]
 def _cycles(g: nx.DiGraph, through: dict[str, set[tuple[str, str]]]) -> list[list[str]]:
     """The map's simple cycles (up to MAX_CYCLES), each starting at its smallest node id.
     A topic is where the messages of all its publishers meet, so a cycle passes it only
-    where a message did: from the service before it to the one after (``through``; a
-    broker's route before or after it is not asked about). A worker re-sending its own
+    where a message did: from the service before it to the one after, or to the
+    destination the broker routed that service's messages on to (``through``: RabbitMQ's
+    default exchange takes a requester's messages to the server's queue and the server's
+    replies to the requester's, which is no way round; a route into the topic before it
+    is not asked about). A worker re-sending its own
     task through an unnamed queue, or a service handling the replies to its own requests,
     is a cycle; a service that publishes to an exchange it also consumes other services'
     messages from is not (one RabbitMQ topic exchange for every event, as FastStream and
@@ -613,8 +616,7 @@ def _cycles(g: nx.DiGraph, through: dict[str, set[tuple[str, str]]]) -> list[lis
     for c in it:
         if not all((c[j - 1], c[(j + 1) % len(c)]) in through.get(n, ())
                    for j, n in enumerate(c)
-                   if n.startswith("topic:") and c[j - 1].startswith("service:")
-                   and c[(j + 1) % len(c)].startswith("service:")):
+                   if n.startswith("topic:") and c[j - 1].startswith("service:")):
             continue
         if len(c) == 2 and any(n.endswith("-repartition") for n in c):
             continue  # (a Kafka Streams app's own shuffle: it re-keys through that topic)
@@ -625,15 +627,29 @@ def _cycles(g: nx.DiGraph, through: dict[str, set[tuple[str, str]]]) -> list[lis
             break
     # Services passing messages round through one topic (A's to B, B's back to A, over one
     # exchange) make no simple cycle of the map, the topic being one node: found among the
-    # topic's own sender -> receiver pairs, and told as the path through it each time.
+    # topic's own sender -> receiver pairs, and told as the path through it each time. A
+    # sender's messages the broker routed on to a queue reach that queue's consumers (an
+    # event bus exchange routing each event to its queue; the default exchange taking
+    # requests to a server's queue and its answers to the client's reply queue).
     for topic, pairs in sorted(through.items()):
         if len(out) >= MAX_CYCLES:
             break
-        for c in nx.simple_cycles(nx.DiGraph([p for p in pairs if p[0] != p[1]])):
+        direct = {p for p in pairs if p[0] != p[1] and p[1].startswith("service:")}
+        via: dict[tuple[str, str], str] = {}
+        for src, queue in sorted(pairs):
+            if queue.startswith("topic:") and queue in g:
+                for dst in g.successors(queue):
+                    if dst.startswith("service:") and dst != src:
+                        via.setdefault((src, dst), queue)
+        for c in nx.simple_cycles(nx.DiGraph(sorted(direct | set(via)))):
             if len(c) > 4 or len(out) >= MAX_CYCLES:
                 continue
             i = c.index(min(c))
-            path = [x for svc in c[i:] + c[:i] for x in (svc, topic)]
+            order = c[i:] + c[:i]
+            path = []
+            for k, svc in enumerate(order):
+                step = (svc, order[(k + 1) % len(order)])
+                path += [svc, topic] if step in direct else [svc, topic, via[step]]
             # (each step an edge of the map: a pair of a publish or delivery the map counts)
             if all(g.has_edge(path[k], path[(k + 1) % len(path)]) for k in range(len(path))):
                 out.append(path)

@@ -112,3 +112,50 @@ def test_route_edge_detail_and_flow_view():
     f = flow_for_trace(st, refs[0]["root"].trace_id)
     ids = [s["span_id"] for s in f["spans"]]
     assert len(ids) == len(set(ids)) == 4
+
+
+def _through_the_default_exchange(b: SpanSet, t: float,
+                                  hops: list[tuple[str, str, str]]) -> None:
+    """Each (sender, queue, receiver) in turn, each sent from the previous delivery: the
+    sender publishes to RabbitMQ's default exchange with the queue as routing key, and the
+    receiver consumes from that queue."""
+    parent = b.span(hops[0][0], "POST /orders", kind="SERVER", start_ms=t, dur_ms=5)
+    for k, (sender, queue, receiver) in enumerate(hops):
+        pub = b.producer(sender, "", parent=parent, start_ms=t + 10 * k + 1, dur_ms=1,
+                         system="rabbitmq",
+                         attrs={"messaging.rabbitmq.destination.routing_key": queue})
+        parent = b.consumer(receiver, queue, parent=pub, start_ms=t + 10 * k + 5, dur_ms=3,
+                            system="rabbitmq")
+
+
+def _cycles(a) -> list[tuple[str, int, int]]:
+    return [(x["where"], x["count"], x["loops"]) for x in a.anomalies if x["type"] == "cycle"]
+
+
+def test_a_chain_through_one_exchange_is_no_cycle():
+    """A sends through the default exchange to B's queue, B to C's: on the map B both
+    receives from the exchange (by its queue) and sends to it, a simple cycle B -> exchange
+    -> B's queue -> B. But B's own messages went to C's queue: no message came round."""
+    b = SpanSet()
+    for i in range(3):
+        _through_the_default_exchange(b, i * 100, [("a", "b-queue", "b"),
+                                                   ("b", "c-queue", "c")])
+    a = analyze(b.store())
+    assert {"service:b->topic:amq.default", "topic:amq.default->topic:b-queue",
+            "topic:b-queue->service:b"} <= set(_edges(a))
+    assert _cycles(a) == []
+
+
+def test_request_and_answer_through_the_default_exchange_is_one_reply_cycle():
+    """A client's request through the default exchange to the server's queue, the answer
+    through it to the client's queue: the one cycle passes the exchange twice. Neither
+    "the client's requests back to the client" (client -> exchange -> client's queue) nor
+    the server's answers back to the server are cycles: the exchange took each service's
+    messages to the other's queue."""
+    b = SpanSet()
+    for i in range(3):
+        _through_the_default_exchange(b, i * 100, [("client", "rpc-queue", "server"),
+                                                   ("server", "reply-queue", "client")])
+    assert _cycles(analyze(b.store())) == [
+        ("service:client -> topic:amq.default -> topic:rpc-queue -> service:server"
+         " -> topic:amq.default -> topic:reply-queue -> service:client", 3, 0)]
