@@ -4,6 +4,14 @@ opentelemetry-instrumentation-aio-pika, for tests/test_real_broker.py.
     python -m tests.aio_pika_shop produce SERVICE N            # N orders, exchange "orders"
     python -m tests.aio_pika_shop work SERVICE QUEUE N [NEXT]  # N messages, each forwarded
                                                                # to the queue NEXT
+    python -m tests.aio_pika_shop serve SERVICE METHOD N       # answer N calls of METHOD
+    python -m tests.aio_pika_shop ask SERVICE METHOD N         # N requests, each waiting
+                                                               # for its answer
+
+``serve`` and ``ask`` use aio-pika's RPC pattern (aio_pika.patterns.RPC): a request goes
+through the default exchange to the queue named METHOD, with a reply_to naming the
+client's own reply queue, which a robust channel declares as ``amq_<uuid>``; the answer
+goes through the default exchange to that queue.
 
 Environment: ``AMQP_PORT`` (the broker on 127.0.0.1), ``OTLP_ENDPOINT`` (gRPC). The
 topology is tests/pika_shop.py's (``python -m tests.pika_shop setup``).
@@ -65,12 +73,47 @@ async def work(queue_name: str, n: int, forward: str | None) -> None:
         await asyncio.wait_for(done.wait(), 60)
 
 
+async def serve(method: str, n: int) -> None:
+    from aio_pika.patterns import RPC
+
+    tracer = trace.get_tracer("tests.aio_pika_shop")
+    async with await aio_pika.connect_robust(_url()) as conn:
+        rpc = await RPC.create(await conn.channel())
+        done = asyncio.Event()
+        answered = 0
+
+        async def answer(*, order: int) -> int:
+            nonlocal answered
+            with tracer.start_as_current_span(f"handle {method}"):
+                await asyncio.sleep(0.005)
+            answered += 1
+            if answered == n:  # (after its answer went out)
+                asyncio.get_running_loop().call_later(0.5, done.set)
+            return order * 10
+
+        await rpc.register(method, answer, auto_delete=True)
+        await asyncio.wait_for(done.wait(), 60)
+
+
+async def ask(method: str, n: int) -> None:
+    from aio_pika.patterns import RPC
+
+    tracer = trace.get_tracer("tests.aio_pika_shop")
+    async with await aio_pika.connect_robust(_url()) as conn:
+        rpc = await RPC.create(await conn.channel())
+        for i in range(n):
+            with tracer.start_as_current_span("POST /orders", kind=trace.SpanKind.SERVER):
+                assert await getattr(rpc.proxy, method)(order=i) == i * 10
+
+
 def main(argv: list[str]) -> None:
     service = argv[1]
     run_role(service, AioPikaInstrumentor().instrument, argv[0], {
         "produce": lambda: asyncio.run(produce(service, int(argv[2]))),
         "work": lambda: asyncio.run(work(argv[2], int(argv[3]),
-                                         argv[4] if len(argv) > 4 else None))})
+                                         argv[4] if len(argv) > 4 else None)),
+        "serve": lambda: asyncio.run(serve(argv[2], int(argv[3]))),
+        "ask": lambda: asyncio.run(ask(argv[2], int(argv[3])))})
 
 
 if __name__ == "__main__":

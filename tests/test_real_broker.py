@@ -204,6 +204,37 @@ NODE_EDGES = {
 }
 
 
+def test_aio_pika_rpc_through_the_default_exchange(collector, rabbit):
+    """aio-pika's RPC pattern under its contrib instrumentation: the client publishes each
+    request through the default exchange to the queue named after the method, with its
+    own reply queue (``amq_<uuid>``, the name aio-pika's robust channel gives a queue
+    declared without one) as reply_to; the server answers through the default exchange
+    to that queue. The reply queue is the "(temporary)" node. The exchange routes the
+    client's messages to the method's queue and the server's to the reply queue: the
+    answer coming back is the one cycle, a reply (no loop), passing the exchange twice,
+    and neither "the client's requests back to the client" nor "the server's answers back
+    to the server". A request answered there is a call over the broker: the flow
+    coordinates nothing, as one HTTP call does not."""
+    env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    _run_until_done(_starter(_py("aio_pika_shop"), env), [["serve", "pricing", "quote", str(N)]],
+                    ["ask", "orders-api", "quote", str(N)], settle_s=3)
+    a = all_joined(collector.store, {
+        "service:orders-api->topic:amq.default": ("publish", N),
+        "topic:amq.default->topic:quote": ("route", N),
+        "topic:quote->service:pricing": ("consume", N),
+        "service:pricing->topic:amq.default": ("publish", N),
+        "topic:amq.default->topic:(temporary:rabbitmq)": ("route", N),
+        "topic:(temporary:rabbitmq)->service:orders-api": ("consume", N)})
+    assert [(x["type"], x["where"], x["count"], x["loops"]) for x in a.anomalies] == [
+        ("cycle", "service:orders-api -> topic:amq.default -> topic:quote -> service:pricing"
+                  " -> topic:amq.default -> topic:(temporary:rabbitmq) -> service:orders-api",
+         N, 0)]
+    (flow,) = a.flows
+    assert flow["count"] == N and flow["traces_per_flow"] == 1.0
+    assert flow["style"] == "none", flow["style_explanation"]
+
+
 def _run_node_shop(collector, rabbit: brokers.RabbitNode, **env: str) -> None:
     """tests/node_shop/shop.js, N orders through its four services with ``env`` set."""
     env = {**os.environ, "AMQP_URL": f"amqp://guest:guest@127.0.0.1:{rabbit.amqp_port}",
