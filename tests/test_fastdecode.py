@@ -1203,20 +1203,11 @@ def test_names_sent_as_bytes_are_their_text():
     """FastStream's Redis instrumentation names a consumer's channel by the bytes Redis gave
     it: the destination column holds the name (UTF-8), as its publisher's text does, and
     bytes that are no UTF-8 stay base64, as in the attributes' JSON."""
-    req = ExportTraceServiceRequest()
-    ss = req.resource_spans.add().scope_spans.add()
-    from tests.otlp_fixtures import av
-    for i, (dest, batch) in enumerate([(b"orders", b"3"), (b"\xff\xfe", b"x")]):
-        s = ss.spans.add()
-        s.trace_id, s.span_id = bytes([i + 1]) * 16, bytes([i + 1]) * 8
-        s.start_time_unix_nano = s.end_time_unix_nano = NOW
-        for k, v in [("messaging.system", "redis"),
-                     ("messaging.destination_publish.name", dest),
-                     ("messaging.batch.message_count", batch)]:
-            kv = s.attributes.add()
-            kv.key = k
-            kv.value.CopyFrom(av(v))
-    body = req.SerializeToString()
+    body = _spans_request([
+        ("process", 5, [("messaging.system", "redis"),
+                        ("messaging.destination_publish.name", dest),
+                        ("messaging.batch.message_count", batch)])
+        for dest, batch in [(b"orders", b"3"), (b"\xff\xfe", b"x")]])
     assert_same(body)
     for batch in (decode_request(parse_request(body), NOW),
                   fastdecode.decode_bytes(body, NOW)):
@@ -1231,7 +1222,6 @@ def test_taskiq_spans_name_their_task():
     """Taskiq's middleware names no messaging system or destination: a span named
     "<taskiq.action>/<taskiq.task_name>" is its kick ("send") or run ("execute") of that
     task, the task's name its destination; any other span keeps what it names."""
-    from tests.otlp_fixtures import av
     cases = [
         ("send/charge", [("taskiq.action", "send"), ("taskiq.task_name", "charge"),
                          ("messaging.message.id", "t1")]),
@@ -1242,18 +1232,7 @@ def test_taskiq_spans_name_their_task():
                          ("messaging.system", "redis")]),
         ("send/x", []),
     ]
-    req = ExportTraceServiceRequest()
-    ss = req.resource_spans.add().scope_spans.add()
-    for i, (name, attrs) in enumerate(cases):
-        s = ss.spans.add()
-        s.name = name
-        s.trace_id, s.span_id = bytes([i + 1]) * 16, bytes([i + 1]) * 8
-        s.start_time_unix_nano = s.end_time_unix_nano = NOW
-        for k, v in attrs:
-            kv = s.attributes.add()
-            kv.key = k
-            kv.value.CopyFrom(av(v))
-    body = req.SerializeToString()
+    body = _spans_request([(name, 1, attrs) for name, attrs in cases])
     assert_same(body)
     spans = fastdecode.decode_bytes(body, NOW).spans
     got = list(zip(*(spans.column(c).to_pylist()
@@ -1267,7 +1246,6 @@ def test_arq_spans_are_a_send_and_its_delivery():
     """opentelemetry-instrumentation-arq names no messaging attribute: a span named by its
     arq.job.name with an arq.job.id is an enqueue (its arq.job.queue the destination) or,
     with arq.job.try, the job's run; the job id is the message id."""
-    from tests.otlp_fixtures import av
     job = [("arq.job.name", "charge"), ("arq.job.id", "j1")]
     cases = [
         ("charge", 3, job + [("arq.job.queue", "arq:queue")]),
@@ -1276,18 +1254,7 @@ def test_arq_spans_are_a_send_and_its_delivery():
         ("refund", 3, job + [("arq.job.queue", "arq:queue")]),  # another name
         ("charge", 3, job + [("arq.job.queue", "q"), ("messaging.system", "redis")]),
     ]
-    req = ExportTraceServiceRequest()
-    ss = req.resource_spans.add().scope_spans.add()
-    for i, (name, kind, attrs) in enumerate(cases):
-        s = ss.spans.add()
-        s.name, s.kind = name, kind
-        s.trace_id, s.span_id = bytes([i + 1]) * 16, bytes([i + 1]) * 8
-        s.start_time_unix_nano = s.end_time_unix_nano = NOW
-        for k, v in attrs:
-            kv = s.attributes.add()
-            kv.key = k
-            kv.value.CopyFrom(av(v))
-    body = req.SerializeToString()
+    body = _spans_request(cases)
     assert_same(body)
     spans = fastdecode.decode_bytes(body, NOW).spans
     got = list(zip(*(spans.column(c).to_pylist() for c in (
