@@ -582,7 +582,8 @@ def _sns_topics(g: nx.DiGraph) -> list[str]:
 def _through_topics(st: Stager, g: nx.DiGraph) -> dict[str, set[tuple[str, str]]]:
     """For each topic on a cycle of the map, which services' messages it delivered to which
     services or routed to which destinations (``analyzer_through_topics``): a cycle passes
-    a topic only where a message did (``_cycles``). Only the topics of the map's strongly connected parts are asked about."""
+    a topic only where a message did (``_cycles``). Only the topics of the map's strongly
+    connected parts are asked about."""
     topics = sorted(n for comp in nx.strongly_connected_components(g) if len(comp) > 1
                     for n in comp if g.nodes[n].get("type") == "topic")
     out: dict[str, set[tuple[str, str]]] = {t: set() for t in topics}

@@ -378,12 +378,12 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
     """Normalised columns (operation, and for a bare AWS SDK call system and destination;
     all of them for Event Grid's, Dramatiq's, Taskiq's and arq's spans, which name none:
-    ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``, ``arq_job``) that a span without ``messaging.operation*`` gives only
-    indirectly: the operation of
-    an AWS SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
-    subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a
-    span naming a messaging system (``system``, None if not) or destination, the one its
-    name gives. Empty if none."""
+    ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``, ``arq_job``) that a
+    span without ``messaging.operation*`` gives only indirectly: the operation of an AWS
+    SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
+    subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a span naming a
+    messaging system (``system``, None if not) or destination, the one its name gives.
+    Empty if none."""
     has_system = system is not None
     if not (has_system or has_destination):
         grid = eventgrid_publish(attrs, name) or dramatiq_message(attrs, name) \

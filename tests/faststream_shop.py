@@ -1,6 +1,7 @@
 """Services written with FastStream, traced by its own OpenTelemetry middleware, on Kafka's
-protocol, RabbitMQ, NATS (core or JetStream) or Redis streams, for tests/test_real_broker.py: a framework's instrumentation of
-its own (no contrib package), real brokers, real OTLP export, one process per service.
+protocol, RabbitMQ, NATS (core or JetStream) or Redis (streams or a Pub/Sub channel), for
+tests/test_real_broker.py: a framework's instrumentation of its own (no contrib package),
+real brokers, real OTLP export, one process per service.
 
     python -m tests.faststream_shop produce BROKER SERVICE TOPIC N          # N orders
     python -m tests.faststream_shop work BROKER SERVICE TOPIC N [NEXT]      # handle N
@@ -9,15 +10,14 @@ its own (no contrib package), real brokers, real OTLP export, one process per se
 
 BROKER is ``kafka`` (``KAFKA_PORT``), ``rabbit`` (``AMQP_PORT``), ``nats`` or
 ``jetstream`` (``NATS_PORT``) or ``redis`` / ``redis-pubsub`` (``REDIS_PORT``: a stream, or
-a Pub/Sub channel); ``OTLP_ENDPOINT`` (gRPC). A
-worker consumes in a group (Kafka, a Redis stream's consumer group), a Redis channel, a
-queue (RabbitMQ,
-named after TOPIC and itself), a queue group (core NATS) or a durable consumer (JetStream,
-a stream "shop" over every subject) named after itself, and forwards from inside its handler with ``broker.publish``, or, with
-``FORWARD_BY=return``, by returning the message to a ``@broker.publisher``. With
-``ASK=TOPIC`` the producer first asks TOPIC for each order (``broker.request``, over a
-reply inbox) and waits for the answer; a worker with ``REPLY=1`` answers (its handler's
-return value).
+a Pub/Sub channel); ``OTLP_ENDPOINT`` (gRPC). A worker consumes in a group (Kafka, a
+Redis stream's consumer group), from a Redis channel, from a queue (RabbitMQ, named after
+TOPIC and itself), in a queue group (core NATS) or by a durable consumer (JetStream, a
+stream "shop" over every subject) named after itself, and forwards from inside its
+handler with ``broker.publish``, or, with ``FORWARD_BY=return``, by returning the message
+to a ``@broker.publisher``. With ``ASK=TOPIC`` the producer first asks TOPIC for each
+order (``broker.request``, over a reply destination) and waits for the answer; a worker
+with ``REPLY=1`` answers (its handler's return value).
 
 FastStream's middleware (faststream/opentelemetry/middleware.py) makes, for a publish
 outside a handler, a "<destination> create" PRODUCER span, ended at once, whose context the

@@ -1,12 +1,12 @@
 """Traces from real brokers, each started by the test (tests/brokers.py): RabbitMQ under
-pika, aio-pika and Celery services exporting over OTLP/gRPC, and under Node.js services on
-amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under BullMQ; Amazon
-SQS's and SNS's APIs (moto's server) under the AWS SDK for JavaScript and under boto3;
-and Kafka's
-protocol (Tansu)
-under the three Python Kafka clients at once, and under kafkajs; FastStream's own
-tracing on Kafka and on RabbitMQ; and a socket.io server with untraced clients. What the analyzer makes of each run is
-checked against what the broker really did, with no help from us.
+pika, aio-pika (its RPC pattern too), Celery and Dramatiq services exporting over
+OTLP/gRPC, and under Node.js services on amqplib exporting OTLP/HTTP protobuf, and both at
+once; Redis under Celery, RQ, Taskiq and BullMQ; Amazon SQS's and SNS's APIs (moto's
+server) under the AWS SDK for JavaScript and under boto3; Kafka's protocol (Tansu) under
+the three Python Kafka clients at once, kstreams and kafkajs; FastStream's own tracing on
+Kafka, RabbitMQ, NATS and Redis, requests and replies included; and a socket.io server
+with untraced clients. What the analyzer makes of each run is checked against what the
+broker really did, with no help from us.
 """
 
 from __future__ import annotations
@@ -217,7 +217,8 @@ def test_aio_pika_rpc_through_the_default_exchange(collector, rabbit):
     coordinates nothing, as one HTTP call does not."""
     env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
            "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
-    _run_until_done(_starter(_py("aio_pika_shop"), env), [["serve", "pricing", "quote", str(N)]],
+    _run_until_done(_starter(_py("aio_pika_shop"), env),
+                    [["serve", "pricing", "quote", str(N)]],
                     ["ask", "orders-api", "quote", str(N)], settle_s=3)
     a = all_joined(collector.store, {
         "service:orders-api->topic:amq.default": ("publish", N),
