@@ -43,7 +43,7 @@ from collector.decode import (
     KIND_NAMES as _KIND_NAMES, MAX_VALUE_DEPTH as _MAX_VALUE_DEPTH,
     STATUS_NAMES as _STATUS_NAMES, SPAN_SCHEMA as _SPAN_SCHEMA,
     EVENT_SCHEMA as _EVENT_SCHEMA, LINK_SCHEMA as _LINK_SCHEMA,
-    bytes_text as _bytes_text, _to_int as _to_int_or_none,
+    bytes_text as _bytes_text,
 )
 
 cdef extern from "string.h":
@@ -1718,6 +1718,13 @@ cdef class _Decoder:
         return av.kind == K_STR and av.end - av.off == ln \
             and memcmp(self.b + av.off, text, ln) == 0
 
+    cdef object norm_obj(self, AV* av):
+        """A normalised column's value as a Python object: a name sent as bytes (FastStream's
+        Redis channels) is its text (collector.decode.bytes_text: the same rule)."""
+        if av.kind == K_BYTES:
+            return _bytes_text(self.b[av.off:av.end])
+        return self.pyvalue(av, 0)
+
     cdef int norm_value(self, int col, Col* c, AV* av) except -1:
         """One normalised column value, converted as collector.decode._append_normalised."""
         cdef int k = av.kind
@@ -1725,21 +1732,10 @@ cdef class _Decoder:
         cdef char low[32]
         cdef uint8_t ch
         cdef bint ascii
-        if k == K_BYTES:
-            # a name sent as bytes (FastStream's Redis channels) is its text
-            # (collector.decode.bytes_text: the same rule)
-            v = _bytes_text(self.b[av.off:av.end])
-            if col == COL_BATCH:
-                v = _to_int_or_none(v)
-                return col_null(c) if v is None else col_i64(c, <int64_t>v)
-            if col == COL_OPTYPE:
-                v = v.lower()
-                return col_obj(c, self.aliases.get(v, v))
-            return col_obj(c, v)
         if col == COL_BATCH:
             if k == K_INT:
                 return col_i64(c, <int64_t>av.u)
-            v = self.pyvalue(av, 0)
+            v = self.norm_obj(av)
             if not (isinstance(v, int) and not isinstance(v, bool)):
                 try:
                     v = int(v)
@@ -1766,11 +1762,11 @@ cdef class _Decoder:
                         if ln == self.alias_from_len[i] and memcmp(low, self.alias_from[i], ln) == 0:
                             return col_str(c, self.alias_to[i], self.alias_to_len[i])
                     return col_str(c, low, ln)
-            s = str(self.pyvalue(av, 0)).lower()
+            s = str(self.norm_obj(av)).lower()
             return col_obj(c, self.aliases.get(s, s))
         if k == K_STR:
             return col_str(c, <const char*>(self.b + av.off), av.end - av.off)
-        v = self.pyvalue(av, 0)
+        v = self.norm_obj(av)
         if isinstance(v, (dict, list)):
             return col_obj(c, _orjson.dumps(v))
         return col_obj(c, v if isinstance(v, str) else str(v))
