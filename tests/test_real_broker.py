@@ -85,6 +85,17 @@ def _run_until_done(start: Callable[..., subprocess.Popen], workers: list[list[s
                 w.kill()
 
 
+def _four_services(orders: str, forward: str) -> dict[str, tuple[str, int]]:
+    """The edges of the shops' usual run, each taken once per order: the orders API
+    publishes to ``orders``, which billing and shipping consume; billing forwards each
+    order to ``forward``, which the mailer consumes."""
+    return {f"service:orders-api->topic:{orders}": ("publish", N),
+            f"topic:{orders}->service:billing": ("consume", N),
+            f"topic:{orders}->service:shipping": ("consume", N),
+            f"service:billing->topic:{forward}": ("publish", N),
+            f"topic:{forward}->service:mailer": ("consume", N)}
+
+
 def test_pika_services_on_rabbitmq_become_one_choreographed_flow(collector, rabbit):
     """Four processes, one per service. The orders API publishes to the topic exchange
     "orders"; RabbitMQ routes each message to two queues, billing's and shipping's, whose
@@ -124,13 +135,8 @@ def test_pika_services_on_rabbitmq_become_one_choreographed_flow(collector, rabb
     # One publish per message, not two (the inner span is the outer one's own send), and the
     # exchange is the node between the orders API and both of its queues' consumers;
     # the default exchange's deliveries are named by their queue.
-    a = one_choreographed_flow(collector.store, {
-        "service:orders-api->topic:orders": ("publish", N),
-        "topic:orders->service:billing": ("consume", N),
-        "topic:orders->service:shipping": ("consume", N),
-        "service:billing->topic:emails": ("publish", N),
-        "topic:emails->service:mailer": ("consume", N),
-    }, "orders-api")
+    a = one_choreographed_flow(collector.store, _four_services("orders", "emails"),
+                               "orders-api")
     assert systems_of(a) == {"topic:orders": "rabbitmq", "topic:emails": "rabbitmq"}
     (flow,) = a.flows
     # One order's waterfall holds all four services, the mailer's handler included.
@@ -655,12 +661,8 @@ def test_kstreams_services_on_kafka(collector, kafka_port):
                            ["work", "shipping", "orders", str(N)],
                            ["work", "mailer", "payments", str(N)]],
                     ["produce", "orders-api", "orders", str(N)])
-    a = one_choreographed_flow(collector.store, {
-        "service:orders-api->topic:orders": ("publish", N),
-        "topic:orders->service:billing": ("consume", N),
-        "topic:orders->service:shipping": ("consume", N),
-        "service:billing->topic:payments": ("publish", N),
-        "topic:payments->service:mailer": ("consume", N)}, "orders-api")
+    a = one_choreographed_flow(collector.store, _four_services("orders", "payments"),
+                               "orders-api")
     assert systems_of(a) == {"topic:orders": "kafka", "topic:payments": "kafka"}
 
 
@@ -695,13 +697,7 @@ def test_python_kafka_clients_on_kafka(collector, kafka_port, forwarder):
     assert collector.store.count_spans() == N * (
         2 + 1 + sum(per_delivery[fleet[s]] for s in ("billing", "shipping", "mailer")))
 
-    a = all_joined(collector.store, {
-        "service:orders-api->topic:orders": ("publish", N),
-        "topic:orders->service:billing": ("consume", N),
-        "topic:orders->service:shipping": ("consume", N),
-        "service:billing->topic:payments": ("publish", N),
-        "topic:payments->service:mailer": ("consume", N),
-    })
+    a = all_joined(collector.store, _four_services("orders", "payments"))
     assert systems_of(a) == {"topic:orders": "kafka", "topic:payments": "kafka"}
     across = sorted((f["entry_service"], f["count"], f["style"], f["traces_per_flow"],
                      len(f["hops"])) for f in a.flows if f["hops"])
@@ -746,11 +742,7 @@ def test_node_kafkajs_services_on_kafka(collector, kafka_port, mode):
                            ["work", "shipping", "orders", str(N), "-", mode],
                            ["work", "mailer", "payments", str(N), "-", mode]],
                     ["produce", "orders-api", "orders", str(N)])
-    edges = {"service:orders-api->topic:orders": ("publish", N),
-             "topic:orders->service:billing": ("consume", N),
-             "topic:orders->service:shipping": ("consume", N),
-             "service:billing->topic:payments": ("publish", N),
-             "topic:payments->service:mailer": ("consume", N)}
+    edges = _four_services("orders", "payments")
     if mode == "each":
         one_choreographed_flow(collector.store, edges, "orders-api")
         return
@@ -821,18 +813,8 @@ def test_faststream_services_trace_themselves(collector, tmp_path, broker, forwa
                                ["work", broker, "mailer", "payments", str(N)]],
                         ["produce", broker, "orders-api", "orders", str(N)],
                         settle_s=3 if broker in ("rabbit", "redis-pubsub") else 0)
-    if broker != "rabbit":
-        edges = {"service:orders-api->topic:orders": ("publish", N),
-                 "topic:orders->service:billing": ("consume", N),
-                 "topic:orders->service:shipping": ("consume", N),
-                 "service:billing->topic:payments": ("publish", N),
-                 "topic:payments->service:mailer": ("consume", N)}
-    else:
-        edges = {"service:orders-api->topic:shop": ("publish", N),
-                 "topic:shop->service:billing": ("consume", N),
-                 "topic:shop->service:shipping": ("consume", N),
-                 "service:billing->topic:shop": ("publish", N),
-                 "topic:shop->service:mailer": ("consume", N)}
+    edges = _four_services("orders", "payments") if broker != "rabbit" else \
+        _four_services("shop", "shop")
     one_choreographed_flow(collector.store, edges, "orders-api")
 
 
