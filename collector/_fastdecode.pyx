@@ -1375,6 +1375,7 @@ cdef class _Decoder:
         cdef const uint8_t* g_ptr = NULL
         cdef bint grid = False
         cdef bint arq = False
+        cdef bint nameko = False
         cdef Col* C = self.cols
         cdef Py_ssize_t field_start
         cdef Py_ssize_t a_lo = end, a_hi = end, e_lo = end, e_hi = end, l_lo = end, l_hi = end
@@ -1516,6 +1517,11 @@ cdef class _Decoder:
                 msg_url = i
             elif L == 12 and memcmp(self.b + e.key_off, b"arq.job.name", 12) == 0:
                 arq = True  # (an arq job's enqueue or run: collector.conventions.arq_job)
+            elif (L == 18 and memcmp(self.b + e.key_off, b"nameko.amqp.queues", 18) == 0) \
+                    or (L == 22 and memcmp(self.b + e.key_off, b"nameko.events.exchange", 22) == 0) \
+                    or (L == 25 and memcmp(self.b + e.key_off, b"nameko.messaging.exchange",
+                                           25) == 0):
+                nameko = True  # (collector.conventions.nameko_message decides)
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):
@@ -1533,14 +1539,15 @@ cdef class _Decoder:
         fb_op = None
         if best_ent[COL_OPTYPE] < 0 and best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] < 0:
             # (an Azure Event Grid SDK's publish or its request, a Dramatiq instrumentor's,
-            # a Taskiq middleware's or an arq instrumentation's span: messaging_fallbacks)
+            # a Taskiq middleware's, an arq or a nameko instrumentation's span:
+            # messaging_fallbacks)
             g_url = url_full if url_full >= 0 else http_url
             if g_url >= 0 and self.top.data[g_url].av.kind == K_STR:
                 g_ptr = <const uint8_t*>(self.b + self.top.data[g_url].av.off)
                 g_len = self.top.data[g_url].av.end - self.top.data[g_url].av.off
             grid = eventgrid_hint(<const uint8_t*>(self.b + name_off), name_len, g_ptr, g_len) \
                 or dramatiq_hint(<const uint8_t*>(self.b + name_off), name_len) \
-                or taskiq_hint(<const uint8_t*>(self.b + name_off), name_len) or arq
+                or taskiq_hint(<const uint8_t*>(self.b + name_off), name_len) or arq or nameko
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
                                          or rpc_service >= 0 or grid):
             # a messaging span naming no operation, or an AWS SDK call

@@ -377,8 +377,9 @@ _AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.ar
 def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
     """Normalised columns (operation, and for a bare AWS SDK call system and destination;
-    all of them for Event Grid's, Dramatiq's, Taskiq's and arq's spans, which name none:
-    ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``, ``arq_job``) that a
+    all of them for Event Grid's, Dramatiq's, Taskiq's, arq's and nameko's spans, which
+    name none: ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``, ``arq_job``,
+    ``nameko_message``) that a
     span without ``messaging.operation*`` gives only indirectly: the operation of an AWS
     SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
     subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a span naming a
@@ -387,7 +388,8 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
     has_system = system is not None
     if not (has_system or has_destination):
         grid = eventgrid_publish(attrs, name) or dramatiq_message(attrs, name) \
-            or taskiq_message(attrs, name) or arq_job(attrs, name)
+            or taskiq_message(attrs, name) or arq_job(attrs, name) \
+            or nameko_message(attrs, name)
         if grid:
             return grid
     svc = attrs.get("rpc.service")
@@ -493,6 +495,44 @@ def arq_job(attrs: dict[str, Any], name: str) -> dict[str, str]:
     if out["msg_operation_type"] == "send" and isinstance(queue, str) and queue:
         out["msg_destination"] = queue
     return out
+
+
+# nameko-opentelemetry (opentelemetry-instrumentation-nameko) tags no messaging attribute
+# either. An event's dispatch is a PRODUCER span "Dispatch event <service>.<type>" with
+# nameko.events.exchange (the dispatching service's "<service>.events" exchange); a
+# Publisher's, "Publish to <exchange>" with nameko.messaging.exchange ("default-exchange"
+# for RabbitMQ's default). The handler's span, the child of that span, is the entrypoint's
+# ("<service>.<method>"), of entrypoint_type EventHandler or Consumer, which names what it
+# consumes only in nameko.amqp.queues, kombu's repr of its queues: "['<unbound Queue
+# evt-orders-order_created--billing.bill -> <unbound Exchange orders.events(topic)> ->
+# order_created>']". Read as RabbitMQ: a publish to the exchange, a delivery from the
+# exchange it came through, else (the default exchange) from its queue, as the RabbitMQ
+# rules name them. (An RPC's entrypoint, a SERVER span under the caller's CLIENT span, is
+# a call: not read here.)
+NAMEKO_EXCHANGE_KEYS = {"nameko.events.exchange": "Dispatch event ",
+                        "nameko.messaging.exchange": "Publish to "}
+NAMEKO_DELIVERY_ENTRYPOINTS = ("EventHandler", "Consumer")
+_KOMBU_QUEUE = re.compile(r"<(?:unbound )?Queue (\S+) -> <(?:unbound )?Exchange ([^(]*)\(")
+
+
+def nameko_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
+    """The normalised columns of a nameko event dispatch, Publisher publish or their
+    handler's entrypoint span (system, operation, the exchange or queue), else empty."""
+    for key, prefix in NAMEKO_EXCHANGE_KEYS.items():
+        exchange = attrs.get(key)
+        if isinstance(exchange, str) and exchange and name.startswith(prefix):
+            return {"msg_system": "rabbitmq", "msg_operation_type": "send",
+                    "msg_destination": "amq.default" if exchange == "default-exchange"
+                    else exchange}
+    if attrs.get("entrypoint_type") not in NAMEKO_DELIVERY_ENTRYPOINTS:
+        return {}
+    queues = attrs.get("nameko.amqp.queues")
+    found = _KOMBU_QUEUE.search(queues) if isinstance(queues, str) else None
+    if found is None:
+        return {}
+    queue, exchange = found.group(1), found.group(2)
+    return {"msg_system": "rabbitmq", "msg_operation_type": "process",
+            "msg_destination": exchange if exchange not in ("", "''") else queue}
 
 
 def eventgrid_publish(attrs: dict[str, Any], name: str) -> dict[str, str]:

@@ -166,7 +166,8 @@ def test_remoulade_retry_is_a_root_send_in_the_worker_with_the_same_message_id()
 # nameko.events.exchange = "<service>.events", nameko.events.event_type, and the publisher's
 # nameko.amqp.* attributes (routing_key = the event type). messaging.Publisher: a PRODUCER
 # span "Publish to <exchange>" (or "default-exchange") with nameko.messaging.exchange.
-# No messaging.* attribute anywhere.
+# No messaging.* attribute anywhere: the decoders read the exchanges and queues named
+# (collector.conventions.nameko_message).
 
 _AMQP = {"nameko.amqp.amqp_uri": "amqp://guest:********@rabbitmq:5672/",
          "nameko.amqp.ssl": "None", "nameko.amqp.heartbeat": "60",
@@ -251,7 +252,9 @@ def test_nameko_event_dispatch_fans_out_to_two_handlers():
     entrypoint) dispatches "order_created": PRODUCER "Dispatch event orders.order_created"
     (nameko.events.exchange orders.events, no messaging.* attribute); the billing and
     emails services' event handlers each get a CONSUMER "<service>.<method>" whose parent is
-    the dispatch span. One publish, two deliveries joined by context, one flow."""
+    the dispatch span. One publish to the exchange the dispatch names, two deliveries from
+    it (the exchange their queues are bound to, in nameko.amqp.queues), joined by
+    context, one flow."""
     b = SpanSet()
     for i in range(N):
         t = i * 100
@@ -263,15 +266,15 @@ def test_nameko_event_dispatch_fans_out_to_two_handlers():
         _handler(b, "emails", "send_receipt", disp, t + 21, 8, "orders", "order_created")
     st = b.store()
     a = _analysed_each(st, {
-        "service:orders->topic:unknown": ("publish", N),
-        "topic:unknown->service:billing": ("consume", N),
-        "topic:unknown->service:emails": ("consume", N),
+        "service:orders->topic:orders.events": ("publish", N),
+        "topic:orders.events->service:billing": ("consume", N),
+        "topic:orders.events->service:emails": ("consume", N),
         "service:billing->external:postgresql": ("call", N),
-    }, ["topic:unknown->service:billing", "topic:unknown->service:emails"])
-    assert a.edge("topic:unknown->service:billing")["queue_p50_ms"] == 3.5
-    assert a.edge("topic:unknown->service:emails")["queue_p50_ms"] == 6.5
+    }, ["topic:orders.events->service:billing", "topic:orders.events->service:emails"])
+    assert a.edge("topic:orders.events->service:billing")["queue_p50_ms"] == 3.5
+    assert a.edge("topic:orders.events->service:emails")["queue_p50_ms"] == 6.5
     assert len(a.flows) == 1 and a.flows[0]["count"] == N
-    assert edge_detail(st, "service:orders->topic:unknown")["count"] == N
+    assert edge_detail(st, "service:orders->topic:orders.events")["count"] == N
 
 
 def test_nameko_publisher_and_consumer_entrypoint():
@@ -295,10 +298,10 @@ def test_nameko_publisher_and_consumer_entrypoint():
         _pg(b, "auditor", con, t + 12, dur=4, stmt="INSERT INTO shop.audit_log")
     st = b.store()
     _analysed(st, {
-        "service:orders->topic:unknown": ("publish", N),
-        "topic:unknown->service:auditor": ("consume", N),
+        "service:orders->topic:audit": ("publish", N),
+        "topic:audit->service:auditor": ("consume", N),
         "service:auditor->external:postgresql": ("call", N),
-    }, "topic:unknown->service:auditor", p50_ms=6)
+    }, "topic:audit->service:auditor", p50_ms=6)
 
 
 def test_nameko_timer_calls_rpc_then_dispatches_an_event_handled_by_another_service():
@@ -324,10 +327,10 @@ def test_nameko_timer_calls_rpc_then_dispatches_an_event_handled_by_another_serv
     a = _analysed_each(st, {
         "service:reports->service:orders": ("call", N),
         "service:orders->external:postgresql": ("call", N),
-        "service:reports->topic:unknown": ("publish", N),
-        "topic:unknown->service:emails": ("consume", N),
-    }, ["topic:unknown->service:emails"])
-    assert a.edge("topic:unknown->service:emails")["queue_p50_ms"] == 4
+        "service:reports->topic:reports.events": ("publish", N),
+        "topic:reports.events->service:emails": ("consume", N),
+    }, ["topic:reports.events->service:emails"])
+    assert a.edge("topic:reports.events->service:emails")["queue_p50_ms"] == 4
     (flow,) = a.flows
     assert flow["count"] == N and flow["entry_service"] == "reports"
     assert flow["traces_per_flow"] == 1.0

@@ -1262,3 +1262,35 @@ def test_arq_spans_are_a_send_and_its_delivery():
     assert got == [("arq", "send", "arq:queue", "j1"), ("arq", "process", None, "j1"),
                    (None, None, None, None), (None, None, None, None),
                    ("redis", None, None, None)]
+
+
+def test_nameko_spans_name_their_exchange():
+    """nameko-opentelemetry names no messaging attribute: an event's dispatch publishes to
+    its nameko.events.exchange, a Publisher to its nameko.messaging.exchange (RabbitMQ's
+    default exchange is amq.default); an event handler's or Consumer's entrypoint span
+    receives from the exchange its queue is bound to in nameko.amqp.queues (kombu's repr),
+    else from the queue. An RPC entrypoint names a queue too, and is no delivery."""
+    queues = "['<unbound Queue evt-orders-order_created--billing.bill -> <unbound Exchange " \
+             "orders.events(topic)> -> order_created>']"
+    cases = [
+        ("Dispatch event orders.order_created", 4,
+         [("nameko.events.exchange", "orders.events"), ("nameko.events.event_type", "x")]),
+        ("Publish to default-exchange", 4, [("nameko.messaging.exchange", "default-exchange")]),
+        ("billing.bill", 5, [("entrypoint_type", "EventHandler"),
+                             ("nameko.amqp.queues", queues)]),
+        ("auditor.record", 5, [("entrypoint_type", "Consumer"), ("nameko.amqp.queues",
+         '["<unbound Queue audit-log -> <unbound Exchange \'\'(direct)> -> audit-log>"]')]),
+        ("orders.create", 2, [("entrypoint_type", "Rpc"), ("nameko.amqp.queues",
+         "['<unbound Queue rpc-orders -> <unbound Exchange nameko-rpc(topic)> -> orders.*>']")]),
+        ("billing.bill", 5, [("entrypoint_type", "EventHandler")]),
+        ("Publish to audit", 4, [("nameko.events.exchange", "audit")]),  # (not a dispatch)
+    ]
+    body = _spans_request(cases)
+    assert_same(body)
+    spans = fastdecode.decode_bytes(body, NOW).spans
+    got = list(zip(*(spans.column(c).to_pylist()
+                     for c in ("msg_system", "msg_operation_type", "msg_destination"))))
+    assert got == [("rabbitmq", "send", "orders.events"), ("rabbitmq", "send", "amq.default"),
+                   ("rabbitmq", "process", "orders.events"),
+                   ("rabbitmq", "process", "audit-log"),
+                   (None, None, None), (None, None, None), (None, None, None)]

@@ -1,6 +1,6 @@
 """Traces from real brokers, each started by the test (tests/brokers.py): RabbitMQ under
 pika, aio-pika (its RPC pattern too), Celery and Dramatiq services exporting over
-OTLP/gRPC, and under Node.js services on amqplib exporting OTLP/HTTP protobuf, and both at
+OTLP/gRPC, nameko's (RPC and events) over OTLP/HTTP, and under Node.js services on amqplib exporting OTLP/HTTP protobuf, and both at
 once; Redis under Celery, RQ, Taskiq and BullMQ; Amazon SQS's and SNS's APIs (moto's
 server) under the AWS SDK for JavaScript and under boto3; Kafka's protocol (Tansu) under
 the three Python Kafka clients at once, kstreams and kafkajs; FastStream's own tracing on
@@ -69,12 +69,17 @@ def _finish(p: subprocess.Popen, timeout: float = 60) -> None:
 
 
 def _run_until_done(start: Callable[..., subprocess.Popen], workers: list[list[str]],
-                    produce: list[str], settle_s: float = 0) -> None:
-    """Start the workers, run the producer (``settle_s`` later), and wait for each worker
-    to stop by itself (after its N messages, its spans exported); kill any left on
-    failure."""
+                    produce: list[str], settle_s: float = 0, ready: bytes = b"") -> None:
+    """Start the workers, run the producer (``settle_s`` later, and once each worker has
+    printed the line ``ready``, if given), and wait for each worker to stop by itself
+    (after its N messages, its spans exported); kill any left on failure."""
     running = [start(*w) for w in workers]
     try:
+        for w in running if ready else ():
+            line = b"-"
+            while line and line.rstrip() != ready:
+                line = w.stdout.readline()
+            assert line, f"{w.args} ended before it was ready"
         time.sleep(settle_s)
         _finish(start(*produce))
         for w in running:
@@ -240,6 +245,34 @@ def test_aio_pika_rpc_through_the_default_exchange(collector, rabbit):
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == 1.0
     assert flow["style"] == "none", flow["style_explanation"]
+
+
+def test_nameko_rpc_then_events_on_rabbitmq(collector, rabbit):
+    """nameko (on eventlet) under nameko-opentelemetry, four services in four processes:
+    the gateway calls orders.create over RPC (through the broker, answered on the
+    gateway's reply queue: a call, as the instrumentation's CLIENT and SERVER spans say);
+    orders dispatches order_created through its ``orders.events`` exchange to billing's and
+    shipping's handlers, and billing dispatches order_billed to the mailer's. The spans
+    name no messaging attribute: the exchanges are read from nameko's own keys. The RPC's
+    server span ends once its reply is sent, about a millisecond after the gateway has it:
+    no clock skew between processes of one machine."""
+    env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
+           "OTLP_HTTP_ENDPOINT": collector.endpoints.http}
+    _run_until_done(_starter(_py("nameko_shop"), env),
+                    [["serve", service, str(N)]
+                     for service in ("orders", "billing", "shipping", "mailer")],
+                    ["ask", "gateway", str(N)], ready=b"ready")
+    a = one_choreographed_flow(collector.store, {
+        "service:gateway->service:orders": ("call", N),
+        "service:orders->topic:orders.events": ("publish", N),
+        "topic:orders.events->service:billing": ("consume", N),
+        "topic:orders.events->service:shipping": ("consume", N),
+        "service:billing->topic:billing.events": ("publish", N),
+        "topic:billing.events->service:mailer": ("consume", N),
+    }, "gateway")
+    assert systems_of(a) == {"topic:orders.events": "rabbitmq",
+                             "topic:billing.events": "rabbitmq"}
+    assert a.edge("service:gateway->service:orders")["clock_skew_count"] == 0
 
 
 def _run_node_shop(collector, rabbit: brokers.RabbitNode, **env: str) -> None:
