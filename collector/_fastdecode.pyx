@@ -78,8 +78,10 @@ cdef inline bint taskiq_hint(const uint8_t* name, Py_ssize_t name_len):
 cdef inline bint dramatiq_hint(const uint8_t* name, Py_ssize_t name_len):
     """Whether a span naming no messaging system, destination or operation may be a
     Dramatiq instrumentor's publish or delivery (collector.conventions.dramatiq_message
-    decides): its name starts with 'dramatiq.'."""
-    return name_len > 9 and memcmp(name, b"dramatiq.", 9) == 0
+    decides): its name starts with 'dramatiq.'; or a Remoulade instrumentation's
+    (collector.conventions.remoulade_message): its name starts with 'remoulade/'."""
+    return (name_len > 9 and memcmp(name, b"dramatiq.", 9) == 0) \
+        or (name_len > 10 and memcmp(name, b"remoulade/", 10) == 0)
 
 
 cdef extern from "Python.h":

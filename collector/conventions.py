@@ -377,9 +377,9 @@ _AWS_DESTINATION_KEYS = ("aws.queue_url", "aws.sqs.queue.url", "aws.sns.topic.ar
 def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
                         has_destination: bool) -> dict[str, str]:
     """Normalised columns (operation, and for a bare AWS SDK call system and destination;
-    all of them for Event Grid's, Dramatiq's, Taskiq's, arq's and nameko's spans, which
-    name none: ``eventgrid_publish``, ``dramatiq_message``, ``taskiq_message``, ``arq_job``,
-    ``nameko_message``) that a
+    all of them for Event Grid's, Dramatiq's, Taskiq's, Remoulade's, arq's and nameko's
+    spans, which name none: ``eventgrid_publish``, ``dramatiq_message``,
+    ``taskiq_message``, ``remoulade_message``, ``arq_job``, ``nameko_message``) that a
     span without ``messaging.operation*`` gives only indirectly: the operation of an AWS
     SDK messaging call's ``rpc.method`` (``RPC_MESSAGING_OPERATIONS``; an X-Ray
     subsegment's ``aws.service`` / ``aws.operation`` alike), else, for a span naming a
@@ -388,8 +388,8 @@ def messaging_fallbacks(attrs: dict[str, Any], name: str, system: Any,
     has_system = system is not None
     if not (has_system or has_destination):
         grid = eventgrid_publish(attrs, name) or dramatiq_message(attrs, name) \
-            or taskiq_message(attrs, name) or arq_job(attrs, name) \
-            or nameko_message(attrs, name)
+            or taskiq_message(attrs, name) or remoulade_message(attrs, name) \
+            or arq_job(attrs, name) or nameko_message(attrs, name)
         if grid:
             return grid
     svc = attrs.get("rpc.service")
@@ -469,6 +469,24 @@ def taskiq_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
         return {}
     return {"msg_system": "taskiq", "msg_operation_type": TASKIQ_OPERATIONS[action],
             "msg_destination": task}
+
+
+# opentelemetry-instrumentation-remoulade tags no destination or system either: an enqueue
+# is a PRODUCER span "remoulade/send" ("remoulade/send(retry-<n>)" for a retry), the
+# actor's run a CONSUMER span "remoulade/process" (or "...(retry-<n>)"), both with
+# remoulade.action and remoulade.actor_name. As a Taskiq task, an actor is addressed by its
+# name: its destination. Read by that name only.
+REMOULADE_OPERATIONS = {"remoulade/send": "send", "remoulade/process": "process"}
+
+
+def remoulade_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
+    """The normalised columns of a Remoulade instrumentation's enqueue or run span (system,
+    operation, the actor's name as its destination), else empty."""
+    actor = attrs.get("remoulade.actor_name")
+    op = REMOULADE_OPERATIONS.get(name.split("(", 1)[0])
+    if op is None or not (isinstance(actor, str) and actor):
+        return {}
+    return {"msg_system": "remoulade", "msg_operation_type": op, "msg_destination": actor}
 
 
 # opentelemetry-instrumentation-arq (0.50b1) tags no messaging attribute either: it makes

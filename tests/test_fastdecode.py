@@ -1294,3 +1294,22 @@ def test_nameko_spans_name_their_exchange():
                    ("rabbitmq", "process", "orders.events"),
                    ("rabbitmq", "process", "audit-log"),
                    (None, None, None), (None, None, None), (None, None, None)]
+
+
+def test_remoulade_spans_name_their_actor():
+    """opentelemetry-instrumentation-remoulade names no messaging system or destination: a
+    span "remoulade/send" or "remoulade/process" (a retry's "...(retry-<n>)") with
+    remoulade.actor_name is an enqueue or run of that actor, its destination."""
+    actor = [("remoulade.actor_name", "charge_card"), ("messaging.message.id", "m1")]
+    cases = [("remoulade/send", 4, actor), ("remoulade/process(retry-1)", 5, actor),
+             ("remoulade/send(retry-2)", 4, actor), ("remoulade/process", 5, []),
+             ("remoulade/enqueue", 4, actor)]
+    body = _spans_request(cases)
+    assert_same(body)
+    spans = fastdecode.decode_bytes(body, NOW).spans
+    got = list(zip(*(spans.column(c).to_pylist()
+                     for c in ("msg_system", "msg_operation_type", "msg_destination"))))
+    assert got == [("remoulade", "send", "charge_card"),
+                   ("remoulade", "process", "charge_card"),
+                   ("remoulade", "send", "charge_card"), (None, None, None),
+                   (None, None, None)]

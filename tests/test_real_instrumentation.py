@@ -9,6 +9,9 @@ Amazon SQS through botocore with opentelemetry-instrumentation-botocore, two pro
 sends and polls are CLIENT spans that name the messaging system, the queue and the message
 id but no operation, and the context does not travel with the message.
 
+Remoulade with opentelemetry-instrumentation-remoulade, one process on its in-memory broker:
+spans that name only their actor, and a delayed retry that is sent twice.
+
 What the analyzer must understand without any help from us.
 """
 
@@ -21,7 +24,7 @@ import time
 from pathlib import Path
 
 from analyzer import analyze, edge_detail, flow_for_trace
-from tests.analysis_checks import one_choreographed_flow
+from tests.analysis_checks import all_joined, one_choreographed_flow
 
 ROOT = Path(__file__).resolve().parent.parent
 N = 4
@@ -113,3 +116,34 @@ def test_botocore_sqs_calls_become_a_queue_joined_by_message_id(collector):
     (flow,) = [f for f in a.flows if f["entry_service"] == "orders-api"]
     assert flow["count"] == N and flow["traces_per_flow"] == 2.0
     assert flow["style"] == "choreography"
+
+
+def test_remoulade_retry_through_the_delay_queue_is_sent_twice(collector):
+    """Remoulade's actors under opentelemetry-instrumentation-remoulade (tests/remoulade_shop.py,
+    one service): each order's charge fails once, then succeeds and sends a receipt. The
+    spans name the actor, not the queue. A retry is sent twice, with the same message id:
+    by the Retries middleware under the failed run's span, to the queue's delay queue, and
+    by the worker when the delay is over, at the root of a trace of its own, whose process
+    span is its child. The first send is taken by the worker, which traces nothing of it:
+    no lost message, as the same message was sent again."""
+    env = {**os.environ, "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    p = subprocess.run([sys.executable, "-m", "tests.remoulade_shop", "run", "shop", str(N)],
+                       cwd=ROOT, env=env, capture_output=True, timeout=120)
+    assert p.returncode == 0, p.stderr.decode(errors="replace")
+    # N x (POST /orders, send, process, send(retry-1)), N x (send(retry-1),
+    # process(retry-1), send, process)
+    assert collector.store.count_spans() == 8 * N
+    a = all_joined(collector.store, {
+        "service:shop->topic:charge_card": ("publish", 3 * N),
+        "topic:charge_card->service:shop": ("consume", 2 * N),
+        "service:shop->topic:send_receipt": ("publish", N),
+        "topic:send_receipt->service:shop": ("consume", N),
+    })
+    assert {n["id"]: n["system"] for n in a.nodes if n["type"] == "topic"} == {
+        "topic:charge_card": "remoulade", "topic:send_receipt": "remoulade"}
+    # (a service consuming its own messages: each topic is a cycle of the one service)
+    assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == [
+        ("cycle", "service:shop -> topic:charge_card -> service:shop", 2 * N),
+        ("cycle", "service:shop -> topic:send_receipt -> service:shop", N)]
+    # the retry's trace starts at the worker's root send: a flow of its own
+    assert sorted((f["entry_service"], f["count"]) for f in a.flows) == [("shop", N)] * 2

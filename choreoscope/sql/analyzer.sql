@@ -1578,16 +1578,28 @@ ORDER BY id
 -- (PHP's ext-amqp instrumentation traces a worker's acks only). Nor is a reply to a
 -- temporary destination: its requester waits for it inside its request span, and request
 -- clients (NATS' request mux, RabbitMQ's direct reply-to) make no span of receiving it,
--- nor a Kafka Streams changelog (below).
+-- nor a Kafka Streams changelog (below). Nor is a message its service sent again later, the
+-- same message id published in another trace: it was taken from where it went and sent on
+-- (Remoulade's delayed retry goes to a delay queue, whose message the worker enqueues again
+-- when its time comes, in a trace of its own; nothing traces that taking).
 WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
     WHERE k.op = 'settle' AND k.topic <> 'unknown'
+),
+-- (asked of the unconsumed publishes only: mostly none)
+resent AS (
+    SELECT a.sk FROM a_prod a
+    JOIN a_prod b ON b.mid = a.mid AND b.service = a.service
+    WHERE a.sk IN (SELECT sk FROM a_hops WHERE type = 'publish'
+                   AND sk NOT IN (SELECT p_canon FROM consumed))
+      AND b.trace_id <> a.trace_id AND b.t0 >= a.t0
 )
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
        max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
+  AND (c.p_canon IS NOT NULL OR p.sk NOT IN (SELECT sk FROM resent))
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
 GROUP BY p.dst, p.src
 -- (nor a Kafka Streams state store's changelog, '<application id>-<store>-changelog':
