@@ -21,7 +21,7 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector.decode import DecodeFailure
-from collector.ingest import JSON, PROTOBUF, Ingest, Overloaded, StoreError, TooLarge
+from collector.ingest import ENCODINGS, JSON, PROTOBUF, Ingest, Overloaded, StoreError, TooLarge
 
 TRACES_PATH = "/v1/traces"
 _TYPES = {"application/x-protobuf": PROTOBUF, "application/protobuf": PROTOBUF,
@@ -88,9 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
                        "application/x-protobuf or application/json", None, close=True)
             return
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
-        if encoding not in ("gzip", "identity", "none", ""):
+        if encoding not in ("gzip", "deflate", "identity", "none", ""):
             self._drain_or_close()
-            self._fail(415, f"unsupported Content-Encoding {encoding!r}; use gzip or none",
+            self._fail(415, f"unsupported Content-Encoding {encoding!r}; use gzip, deflate "
+                       "or none",
                        fmt, close=True)
             return
         limit = self.server.ingest.max_request_size
@@ -107,7 +108,8 @@ class _Handler(BaseHTTPRequestHandler):
             self._fail(400, str(exc), fmt, close=True)
             return
         try:
-            out = self.server.ingest.export(body, fmt, "gzip" if encoding == "gzip" else None)
+            out = self.server.ingest.export(body, fmt, encoding if encoding in ENCODINGS
+                                            else None)
         except DecodeFailure as exc:
             self._fail(400, str(exc), fmt)
             return

@@ -47,18 +47,35 @@ class ExportOutcome:
     message: str
 
 
-def gunzip_bounded(body: bytes, limit: int) -> bytes:
-    """Decompress gzip, refusing output past ``limit`` bytes (a gzip bomb stays small)."""
-    d = zlib.decompressobj(16 + zlib.MAX_WBITS)
+# The Content-Encodings an OTLP/HTTP body may come in, by zlib's window bits: gzip (every
+# SDK's exporter can), and deflate (the Python SDK's other compression: a zlib stream,
+# though some clients send raw deflate, as HTTP's "deflate" was often read)
+ENCODINGS = {"gzip": (16 + zlib.MAX_WBITS,), "deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
+
+
+def decompress_bounded(body: bytes, limit: int, encoding: str = "gzip") -> bytes:
+    """Decompress a gzip (or ``encoding``: ``ENCODINGS``) body, refusing output past
+    ``limit`` bytes (a gzip bomb stays small)."""
+    *others, last = ENCODINGS[encoding]
+    for wbits in others:
+        try:
+            return _inflate_bounded(body, limit, encoding, wbits)
+        except DecodeFailure:
+            continue  # (not this format: the next)
+    return _inflate_bounded(body, limit, encoding, last)
+
+
+def _inflate_bounded(body: bytes, limit: int, encoding: str, wbits: int) -> bytes:
+    d = zlib.decompressobj(wbits)
     try:
         out = d.decompress(body, limit + 1)
         if len(out) > limit or d.unconsumed_tail:
             raise TooLarge(f"decompressed body exceeds the {limit} byte limit")
         out += d.flush()
         if not d.eof:
-            raise DecodeFailure("corrupt gzip body: truncated stream")
+            raise DecodeFailure(f"corrupt {encoding} body: truncated stream")
     except zlib.error as exc:
-        raise DecodeFailure(f"corrupt gzip body: {exc}") from None
+        raise DecodeFailure(f"corrupt {encoding} body: {exc}") from None
     if len(out) > limit:
         raise TooLarge(f"decompressed body exceeds the {limit} byte limit")
     return out
@@ -114,8 +131,8 @@ class Ingest:
         admitted = len(body)
         self._admit(admitted)
         try:
-            if encoding == "gzip":
-                body = gunzip_bounded(body, self.max_request_size)
+            if encoding in ENCODINGS:
+                body = decompress_bounded(body, self.max_request_size, encoding)
             batch: SpanBatch | ReadyBatch | None = None
             pool = self._pool
             if pool is not None and len(body) > 64 * 1024:
@@ -200,4 +217,4 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
 
 
 __all__ = ["Ingest", "ExportOutcome", "Overloaded", "TooLarge", "DecodeFailure", "StoreError",
-           "ReadyBatch", "decode_body", "gunzip_bounded", "PROTOBUF", "JSON"]
+           "ReadyBatch", "decode_body", "decompress_bounded", "PROTOBUF", "JSON"]

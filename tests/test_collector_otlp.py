@@ -5,11 +5,13 @@ from __future__ import annotations
 import gzip
 import json
 import time
+import zlib
 
 import grpc
 import orjson
 import requests
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
+from opentelemetry.exporter.otlp.proto.http import Compression
 from opentelemetry.exporter.otlp.proto.http.trace_exporter import OTLPSpanExporter as HttpExporter
 from opentelemetry.proto.collector.trace.v1 import trace_service_pb2_grpc
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
@@ -178,6 +180,27 @@ def test_gzip_body_is_accepted(collector):
     r = requests.post(collector.endpoints.http + "/v1/traces", data=body,
                       headers={**PB, "Content-Encoding": "gzip"}, timeout=10)
     assert r.status_code == 200
+    assert collector.store.count_spans() == 5
+
+
+def test_deflate_body_from_the_python_sdk_is_accepted(collector):
+    """The Python SDK's exporter compresses with deflate when asked
+    (OTEL_EXPORTER_OTLP_COMPRESSION=deflate): a zlib stream. Raw deflate is accepted too;
+    a body that is neither is a 400."""
+    provider = TracerProvider(resource=Resource.create({"service.name": "deflated"}))
+    exporter = HttpExporter(endpoint=collector.endpoints.http + "/v1/traces",
+                            compression=Compression.Deflate)
+    provider.add_span_processor(SimpleSpanProcessor(exporter))
+    for i in range(3):
+        provider.get_tracer("t").start_span(f"work {i}").end()
+    provider.shutdown()
+    assert collector.store.count_spans() == 3
+    raw = zlib.compressobj(wbits=-zlib.MAX_WBITS)
+    body = raw.compress(simple_request(2).SerializeToString()) + raw.flush()
+    for data, status in [(body, 200), (b"not deflate", 400)]:
+        r = requests.post(collector.endpoints.http + "/v1/traces", data=data,
+                          headers={**PB, "Content-Encoding": "deflate"}, timeout=10)
+        assert r.status_code == status
     assert collector.store.count_spans() == 5
 
 
