@@ -69,7 +69,7 @@ cdef inline bint eventgrid_hint(const uint8_t* name, Py_ssize_t name_len, const 
 
 cdef inline bint taskiq_hint(const uint8_t* name, Py_ssize_t name_len):
     """Whether a span naming no messaging system, destination or operation may be a Taskiq
-    middleware's kick or run (collector.conventions.taskiq_message decides): its name
+    middleware's kick or run (collector.untagged.taskiq_message decides): its name
     starts with 'send/' or 'execute/'."""
     return (name_len > 5 and memcmp(name, b"send/", 5) == 0) \
         or (name_len > 8 and memcmp(name, b"execute/", 8) == 0)
@@ -77,9 +77,9 @@ cdef inline bint taskiq_hint(const uint8_t* name, Py_ssize_t name_len):
 
 cdef inline bint dramatiq_hint(const uint8_t* name, Py_ssize_t name_len):
     """Whether a span naming no messaging system, destination or operation may be a
-    Dramatiq instrumentor's publish or delivery (collector.conventions.dramatiq_message
+    Dramatiq instrumentor's publish or delivery (collector.untagged.dramatiq_message
     decides): its name starts with 'dramatiq.'; or a Remoulade instrumentation's
-    (collector.conventions.remoulade_message): its name starts with 'remoulade/'."""
+    (collector.untagged.remoulade_message): its name starts with 'remoulade/'."""
     return (name_len > 9 and memcmp(name, b"dramatiq.", 9) == 0) \
         or (name_len > 10 and memcmp(name, b"remoulade/", 10) == 0)
 
@@ -1518,12 +1518,13 @@ cdef class _Decoder:
             elif L == 13 and memcmp(self.b + e.key_off, b"messaging.url", 13) == 0:
                 msg_url = i
             elif L == 12 and memcmp(self.b + e.key_off, b"arq.job.name", 12) == 0:
-                arq = True  # (an arq job's enqueue or run: collector.conventions.arq_job)
+                arq = True  # (an arq job's enqueue or run: collector.untagged.arq_job)
             elif (L == 18 and memcmp(self.b + e.key_off, b"nameko.amqp.queues", 18) == 0) \
-                    or (L == 22 and memcmp(self.b + e.key_off, b"nameko.events.exchange", 22) == 0) \
-                    or (L == 25 and memcmp(self.b + e.key_off, b"nameko.messaging.exchange",
-                                           25) == 0):
-                nameko = True  # (collector.conventions.nameko_message decides)
+                    or (L == 22
+                        and memcmp(self.b + e.key_off, b"nameko.events.exchange", 22) == 0) \
+                    or (L == 25
+                        and memcmp(self.b + e.key_off, b"nameko.messaging.exchange", 25) == 0):
+                nameko = True  # (collector.untagged.nameko_message decides)
             if L > MAX_KEY_LEN or bucket_n[L] == 0 or e.av.kind == K_NONE:
                 continue
             for j in range(bucket_n[L]):

@@ -313,7 +313,7 @@ def test_faust_agent_process_span_beside_aiokafka_receive_spans_is_one_delivery(
 # Redis, _carrier included: each try is another SERVER child of the one CLIENT span. A cron
 # job has no carrier: a root SERVER span. (python-arq/arq's own arq/opentelemetry package,
 # "<job> send" / "<job> process", exists only on an unreleased branch whose consume.py cannot
-# run as stored; not encoded.) The analyzer reads these keys (collector.conventions.arq_job).
+# run as stored; not encoded.) The analyzer reads these keys (collector.untagged.arq_job).
 
 def _arq(name: str, job_id: str, **more: Any) -> dict[str, Any]:
     return {"arq.job.name": name, "arq.job.id": job_id, **more}

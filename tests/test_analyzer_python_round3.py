@@ -180,7 +180,7 @@ def test_remoulade_retry_is_a_root_send_in_the_worker_with_the_same_message_id()
 # nameko.amqp.* attributes (routing_key = the event type). messaging.Publisher: a PRODUCER
 # span "Publish to <exchange>" (or "default-exchange") with nameko.messaging.exchange.
 # No messaging.* attribute anywhere: the decoders read the exchanges and queues named
-# (collector.conventions.nameko_message).
+# (collector.untagged.nameko_message).
 
 _AMQP = {"nameko.amqp.amqp_uri": "amqp://guest:********@rabbitmq:5672/",
          "nameko.amqp.ssl": "None", "nameko.amqp.heartbeat": "60",
