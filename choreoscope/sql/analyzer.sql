@@ -1579,21 +1579,25 @@ ORDER BY id
 -- temporary destination: its requester waits for it inside its request span, and request
 -- clients (NATS' request mux, RabbitMQ's direct reply-to) make no span of receiving it,
 -- nor a Kafka Streams changelog (below). Nor is a message its service sent again later, the
--- same message id published in another trace: it was taken from where it went and sent on
--- (Remoulade's delayed retry goes to a delay queue, whose message the worker enqueues again
--- when its time comes, in a trace of its own; nothing traces that taking).
+-- same message id published at the root of another trace: it was taken from where it went
+-- and sent on by something that had no context (Remoulade's delayed retry goes to a delay
+-- queue, whose message the worker enqueues again when its time comes; nothing traces that
+-- taking). (Root publishes, few, are looked up first: ~1 ms at 1M spans.)
 WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
     WHERE k.op = 'settle' AND k.topic <> 'unknown'
 ),
--- (asked of the unconsumed publishes only: mostly none)
+again AS MATERIALIZED (
+    SELECT p.mid, p.trace_id, p.t0, h.service FROM a_prod_t p
+    JOIN a_shape h ON h.shape_id = p.shape_id
+    WHERE p.pk IS NULL AND p.mid IS NOT NULL
+),
 resent AS (
-    SELECT a.sk FROM a_prod a
-    JOIN a_prod b ON b.mid = a.mid AND b.service = a.service
-    WHERE a.sk IN (SELECT sk FROM a_hops WHERE type = 'publish'
-                   AND sk NOT IN (SELECT p_canon FROM consumed))
-      AND b.trace_id <> a.trace_id AND b.t0 >= a.t0
+    SELECT a.sk FROM a_prod_t a JOIN a_shape h ON h.shape_id = a.shape_id
+    JOIN again b ON b.mid = a.mid
+    WHERE a.mid IN (SELECT mid FROM again)
+      AND b.service = h.service AND b.trace_id <> a.trace_id AND b.t0 >= a.t0
 )
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
        max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
@@ -1602,8 +1606,6 @@ WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
   AND (c.p_canon IS NOT NULL OR p.sk NOT IN (SELECT sk FROM resent))
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
 GROUP BY p.dst, p.src
--- (nor a Kafka Streams state store's changelog, '<application id>-<store>-changelog':
--- read only to restore the store after a failure. Asked of the groups, not the rows)
 HAVING NOT starts_with(p.dst, 'topic:(temporary:') AND NOT ends_with(p.dst, '-changelog')
 ORDER BY p.dst, p.src
 
