@@ -484,6 +484,40 @@ def test_bullmq_jobs_on_redis(collector, redis_port):
     assert local and all(len(f["services"]) == 1 and f["style"] == "none" for f in local)
 
 
+def test_bullmq_flow_of_jobs_loses_its_context(collector, redis_port):
+    """BullMQ's FlowProducer under its own telemetry: an "addFlow orders" PRODUCER span
+    around the parent job's "addNode orders", around its children's "addNode payments" and
+    "addNode stock" (nested producer spans, each its own job and queue). BullMQ stores a
+    flow job's trace context only when the job has options (FlowProducer.addNode), and
+    these have none: each job's "process" span is a root of its own. What joins them to
+    their flow is the job id (bullmq.job.id on both sides): three queues, each delivery
+    joined by message id and reported as lost context, one flow of four traces per order."""
+    env = {**os.environ, "REDIS_PORT": str(redis_port), "OTLP_HTTP": collector.endpoints.http}
+    _run_until_done(_starter(_js("bull.js"), env),
+                    [["work-on", queue, service, str(N)] for queue, service in
+                     (("payments", "billing"), ("stock", "inventory"),
+                      ("orders", "fulfilment"))],
+                    ["flow", "orders-api", str(N)])
+    a = analyze(collector.store)
+    assert edges_of(a) == {
+        "service:orders-api->topic:orders": ("publish", N),
+        "service:orders-api->topic:payments": ("publish", N),
+        "service:orders-api->topic:stock": ("publish", N),
+        "topic:orders->service:fulfilment": ("consume", N),
+        "topic:payments->service:billing": ("consume", N),
+        "topic:stock->service:inventory": ("consume", N)}
+    for e in a.edges:
+        if e["type"] == "consume":
+            assert e["joined_by"] == {"context": 0, "message_id": N, "none": 0}, e["id"]
+    assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == [
+        ("broken_context", f"topic:{q}->service:{s}", N)
+        for q, s in (("orders", "fulfilment"), ("payments", "billing"),
+                     ("stock", "inventory"))]
+    (flow,) = [f for f in a.flows if f["hops"]]
+    assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == (
+        "orders-api", N, 4.0)
+
+
 @pytest.fixture
 def sqs_endpoint() -> Iterator[str]:
     with brokers.moto_sqs() as endpoint:
