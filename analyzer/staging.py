@@ -165,6 +165,7 @@ class Stager:
         if self.run("analyzer_server_sends").fetchone()[0]:
             self.run_each("analyzer_delivered")
         self.run("analyzer_producers")
+        self.run("analyzer_resends")
         ids: list[str] = []
         if self.run("analyzer_rabbitmq_consumers").fetchone()[0]:
             self.run("analyzer_rerouted_candidates")

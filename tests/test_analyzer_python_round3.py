@@ -118,7 +118,8 @@ def test_remoulade_retry_is_a_root_send_in_the_worker_with_the_same_message_id()
     its actor's messages back is the cycle retries make, and its re-send, in a trace of
     its own, a publish that lost the context of the delivery it retries. The send to the
     delay queue, which no span consumed, is no lost message: the same message was sent
-    again. No other anomaly (a retry is no duplicate)."""
+    again, and the re-send's trace continues the request's flow. No other anomaly (a retry
+    is no duplicate)."""
     b = SpanSet()
     for i in range(N):
         t = i * 1000
@@ -150,10 +151,13 @@ def test_remoulade_retry_is_a_root_send_in_the_worker_with_the_same_message_id()
                    ("publish_without_context", "service:worker->topic:charge_card", N)])
     # queue times 15.8 ms (first run) and 2.8 ms (after the backoff): median of the six
     assert a.edge("topic:charge_card->service:worker")["queue_p50_ms"] == 9.3
-    # the retry's trace starts at the worker's root send: a flow of its own (nothing but
-    # the shared message id ties it to the request's trace)
-    assert sum(f["count"] for f in a.flows) == 2 * N
-    assert flow_for_trace(st, f"7e7a{0:028x}") is not None
+    # the retry's trace starts at the worker's root send of a message the worker sent
+    # before, in the request's trace: it continues that trace's flow (the message id ties
+    # them), one flow of two traces per invoice
+    (flow,) = a.flows
+    assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == ("api", N, 2.0)
+    view = flow_for_trace(st, f"7e7a{0:028x}")
+    assert view is not None and len(view["trace_ids"]) == 2
 
 
 # -------------------------------------------------------------------------------- nameko

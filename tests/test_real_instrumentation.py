@@ -125,7 +125,8 @@ def test_remoulade_retry_through_the_delay_queue_is_sent_twice(collector):
     by the Retries middleware under the failed run's span, to the queue's delay queue, and
     by the worker when the delay is over, at the root of a trace of its own, whose process
     span is its child. The first send is taken by the worker, which traces nothing of it:
-    no lost message, as the same message was sent again."""
+    no lost message, as the same message was sent again, and the retry's trace continues
+    the order's flow."""
     env = {**os.environ, "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
     p = subprocess.run([sys.executable, "-m", "tests.remoulade_shop", "run", "shop", str(N)],
                        cwd=ROOT, env=env, capture_output=True, timeout=120)
@@ -145,5 +146,7 @@ def test_remoulade_retry_through_the_delay_queue_is_sent_twice(collector):
     assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == [
         ("cycle", "service:shop -> topic:charge_card -> service:shop", 2 * N),
         ("cycle", "service:shop -> topic:send_receipt -> service:shop", N)]
-    # the retry's trace starts at the worker's root send: a flow of its own
-    assert sorted((f["entry_service"], f["count"]) for f in a.flows) == [("shop", N)] * 2
+    # the retry's trace starts at the worker's root send of the message: it continues the
+    # order's flow, by the message id (the context was lost there)
+    (flow,) = a.flows
+    assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == ("shop", N, 2.0)

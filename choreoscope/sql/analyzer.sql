@@ -348,6 +348,32 @@ CREATE OR REPLACE TEMP VIEW a_prod AS
 SELECT p.*, h.service, h.topic, h.err
 FROM a_prod_t p JOIN a_shape h ON h.shape_id = p.shape_id
 
+-- name: analyzer_resends
+-- A publish at the root of a trace of a message id its service published earlier to the
+-- same destination in another trace is that message sent on by something that had no
+-- context: Remoulade's worker enqueues a delayed retry again, from the delay queue it went
+-- to, when its time comes (a transactional outbox's relay may send what a request stored
+-- alike). The earlier publish is no lost message (analyzer_unconsumed), the two traces are
+-- one flow (analyzer_trace_pairs), and the re-send still lost the context
+-- (analyzer_publish_lost). Only when one earlier trace sent that id; and to the same
+-- destination: a Kafka record's id is its partition and offset, which records of two
+-- topics share. (Root publishes naming a message, few, are looked up first.)
+CREATE OR REPLACE TEMP TABLE a_resend AS
+WITH r AS MATERIALIZED (
+    SELECT p.sk, p.trace_id, p.mid, p.t0, h.service, h.topic FROM a_prod_t p
+    JOIN a_shape h ON h.shape_id = p.shape_id
+    WHERE p.pk IS NULL AND p.mid IS NOT NULL
+),
+e AS (
+    SELECT r.sk AS r_sk, r.trace_id AS r_trace, a.sk AS a_sk, a.trace_id AS a_trace
+    FROM r JOIN a_prod_t a ON a.mid = r.mid JOIN a_shape h ON h.shape_id = a.shape_id
+    WHERE a.mid IN (SELECT mid FROM r)
+      AND h.service = r.service AND h.topic = r.topic
+      AND a.trace_id <> r.trace_id AND a.t0 <= r.t0
+)
+SELECT * FROM e
+WHERE r_sk IN (SELECT r_sk FROM e GROUP BY r_sk HAVING count(DISTINCT a_trace) = 1)
+
 -- name: analyzer_rabbitmq_consumers
 -- Whether the window has RabbitMQ consumer shapes (else analyzer_rerouted_none)
 SELECT count(*) FROM a_shape WHERE role = 'C' AND msg_system = 'rabbitmq'
@@ -1318,6 +1344,9 @@ joined AS (
     SELECT c_trace AS t, p_trace AS o, true AS consumed FROM m
     UNION ALL
     SELECT trace_id, linked_trace_id, false FROM l
+    UNION ALL
+    -- (a message sent on in a trace of its own: that trace continues the other)
+    SELECT DISTINCT r_trace, a_trace, true FROM a_resend
 ),
 single AS (SELECT t FROM joined GROUP BY t HAVING count(DISTINCT o) = 1)
 -- (cons: the trace of the pair that consumed a message of the other, for analyzer_flows)
@@ -1578,27 +1607,14 @@ ORDER BY id
 -- (PHP's ext-amqp instrumentation traces a worker's acks only). Nor is a reply to a
 -- temporary destination: its requester waits for it inside its request span, and request
 -- clients (NATS' request mux, RabbitMQ's direct reply-to) make no span of receiving it,
--- nor a Kafka Streams changelog (below). Nor is a message its service sent again later, the
--- same message id published at the root of another trace: it was taken from where it went
--- and sent on by something that had no context (Remoulade's delayed retry goes to a delay
--- queue, whose message the worker enqueues again when its time comes; nothing traces that
--- taking). (Root publishes, few, are looked up first: ~1 ms at 1M spans.)
+-- nor a Kafka Streams changelog (below). Nor is a message its service sent again later
+-- (a_resend): it was taken from where it went and sent on, which nothing traced.
 WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
     WHERE k.op = 'settle' AND k.topic <> 'unknown'
 ),
-again AS MATERIALIZED (
-    SELECT p.mid, p.trace_id, p.t0, h.service FROM a_prod_t p
-    JOIN a_shape h ON h.shape_id = p.shape_id
-    WHERE p.pk IS NULL AND p.mid IS NOT NULL
-),
-resent AS (
-    SELECT a.sk FROM a_prod_t a JOIN a_shape h ON h.shape_id = a.shape_id
-    JOIN again b ON b.mid = a.mid
-    WHERE a.mid IN (SELECT mid FROM again)
-      AND b.service = h.service AND b.trace_id <> a.trace_id AND b.t0 >= a.t0
-)
+resent AS (SELECT a_sk AS sk FROM a_resend)
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
        max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
@@ -1621,7 +1637,9 @@ ORDER BY p.dst, p.src
 -- flows of its own by design: the detail says "if", and the share tells them apart.
 -- A reply received on a temporary destination is no message a service handles but the
 -- answer to its own request (a client script sending requests in root spans), and a
--- Kafka Streams changelog is written at commit, of every update at once.
+-- Kafka Streams changelog is written at commit, of every update at once. A trace sending on
+-- a message of another trace at its root (a_resend) joined that trace's flow with no
+-- context: it counts as though it started a flow.
 -- (the roots first: traces starting so are few, and the publishes are read for them only;
 -- the share's denominator is the publish edge's count, analysis._anomalies)
 WITH sp AS (SELECT DISTINCT c_shape, p_shape FROM a_match_t),
@@ -1635,7 +1653,8 @@ roots AS (
     SELECT t.trace_id, 'service:' || r.service AS src
     FROM a_traces t JOIN a_shape r ON r.shape_id = t.root_shape
     WHERE r.kind <> 'SERVER' AND coalesce(r.role, '') <> 'C'
-      AND t.trace_id IN (SELECT first_trace FROM a_flows)
+      AND (t.trace_id IN (SELECT first_trace FROM a_flows)
+           OR t.trace_id IN (SELECT r_trace FROM a_resend))
       AND 'service:' || r.service IN (SELECT src FROM consuming)
 )
 SELECT h.src, h.dst AS topic, count(*) AS lost,
