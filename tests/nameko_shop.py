@@ -4,11 +4,13 @@
     python -m tests.nameko_shop serve SERVICE N   # run SERVICE until it handled N messages
     python -m tests.nameko_shop ask SERVICE N     # N orders through RPC to orders.create
 
-The services: ``orders`` answers the RPC ``create`` and dispatches the event
-``order_created``; ``billing`` and ``shipping`` handle that event, billing dispatching
-``order_billed`` for each; ``mailer`` handles ``order_billed``. So the shop is a call (the
-gateway's RPC, over the broker) followed by choreography (events through each service's
-``<service>.events`` exchange).
+The services: ``orders`` answers the RPC ``create``, dispatches the event
+``order_created`` and publishes an audit record to the ``audit`` exchange (a nameko
+Publisher), which the ``auditor`` consumes (a Consumer entrypoint on its queue);
+``billing`` and ``shipping`` handle ``order_created``, billing calling the RPC
+``payments.charge`` and then dispatching ``order_billed``; ``mailer`` handles
+``order_billed``. So the shop mixes calls (the gateway's RPC, billing's, over the broker)
+with choreography (events through each service's ``<service>.events`` exchange).
 
 nameko runs on eventlet, whose green threads gRPC does not work under: these processes
 export over OTLP/HTTP (``OTLP_HTTP_ENDPOINT``). ``AMQP_PORT`` is the broker on 127.0.0.1.
@@ -24,8 +26,10 @@ import os  # noqa: E402
 import sys  # noqa: E402
 
 from nameko import config  # noqa: E402
+from kombu import Exchange, Queue  # noqa: E402
 from nameko.events import EventDispatcher, event_handler  # noqa: E402
-from nameko.rpc import rpc  # noqa: E402
+from nameko.messaging import Publisher, consume  # noqa: E402
+from nameko.rpc import ServiceRpc, rpc  # noqa: E402
 from nameko.runners import ServiceRunner  # noqa: E402
 from nameko.standalone.rpc import ClusterRpcClient  # noqa: E402
 from nameko_opentelemetry import NamekoInstrumentor  # noqa: E402
@@ -44,25 +48,50 @@ def _handled() -> None:
         _DONE.send(True)
 
 
+AUDIT = Exchange("audit", type="direct")
+AUDIT_LOG = Queue("audit-log", exchange=AUDIT, routing_key="order")
+
+
 class Orders:
     name = "orders"
     dispatch = EventDispatcher()
+    audit = Publisher(exchange=AUDIT, declare=[AUDIT_LOG])
 
     @rpc
     def create(self, order: int) -> str:
         self.dispatch("order_created", {"order": order})
+        self.audit({"order": order}, routing_key="order")
         _handled()
         return f"order-{order}"
+
+
+class Auditor:
+    name = "auditor"
+
+    @consume(AUDIT_LOG)
+    def record(self, payload: dict) -> None:
+        _handled()
 
 
 class Billing:
     name = "billing"
     dispatch = EventDispatcher()
+    payments = ServiceRpc("payments")
 
     @event_handler("orders", "order_created")
     def bill(self, payload: dict) -> None:
+        self.payments.charge(payload["order"])
         self.dispatch("order_billed", payload)
         _handled()
+
+
+class Payments:
+    name = "payments"
+
+    @rpc
+    def charge(self, order: int) -> str:
+        _handled()
+        return f"charge-{order}"
 
 
 class Shipping:
@@ -81,7 +110,7 @@ class Mailer:
         _handled()
 
 
-SERVICES = {s.name: s for s in (Orders, Billing, Shipping, Mailer)}
+SERVICES = {s.name: s for s in (Orders, Auditor, Billing, Payments, Shipping, Mailer)}
 
 
 def serve(service: str, n: int) -> None:

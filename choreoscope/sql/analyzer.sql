@@ -1126,19 +1126,19 @@ sync AS MATERIALIZED (
            min(CASE WHEN w THEN p_t0 ELSE s_t0 END) AS t0,
            max(CASE WHEN w THEN p_t1 ELSE s_t1 END) AS t1,
            bool_or(err) AS err,
-           -- (a child no longer than the client span that waited for it, mostly outside
-           -- it: their clocks disagree. One ending a little after its client did
-           -- finished its span after it had answered: nameko's RPC entrypoint ends its
-           -- span once the reply is sent, ~1 ms after the caller has it, as any server
-           -- span ending after the response is written may. Any other child may outlive
-           -- its parent, work handed on (a Temporal activity under its start span), as
-           -- may a span of no duration (a mark, as Temporal's Python SDK gives a
-           -- workflow's run) and a longer one: .NET's HttpClient span ends with the
-           -- response headers, the Istio sidecar's under it once the body is through.
-           -- Only one starting before its parent is skewed then; critical_path's
-           -- _waited_for clips the same children, whatever their share outside)
+           -- (a child no longer than the client span that waited for it, starting once
+           -- the client had ended: their clocks disagree. One starting inside its client
+           -- and ending after it finished its span after it had answered: nameko's RPC
+           -- entrypoint ends its span once the reply is sent, 0.5-2 ms after the caller
+           -- has it, which may be most of the span, as any server span ending after the
+           -- response is written may. Any other child may outlive its parent, work handed
+           -- on (a Temporal activity under its start span), as may a span of no duration
+           -- (a mark, as Temporal's Python SDK gives a workflow's run) and a longer one:
+           -- .NET's HttpClient span ends with the response headers, the Istio sidecar's
+           -- under it once the body is through. Only one starting before its parent is
+           -- skewed then; critical_path's _waited_for clips all those children)
            bool_or(s_t0 < p_t0 OR (w AND s_t1 > s_t0 AND s_t1 - s_t0 <= p_t1 - p_t0
-                                   AND s_t1 - p_t1 > p_t1 - s_t0)) AS skew
+                                   AND s_t0 >= p_t1)) AS skew
     FROM pairs
     WHERE NOT layered AND s_sk NOT IN (SELECT s_sk FROM handed)
       -- (nor a request that pushed a message: analyzer_transported)
