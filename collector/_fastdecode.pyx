@@ -78,10 +78,15 @@ cdef inline bint taskiq_hint(const uint8_t* name, Py_ssize_t name_len):
 cdef inline bint dramatiq_hint(const uint8_t* name, Py_ssize_t name_len):
     """Whether a span naming no messaging system, destination or operation may be a
     Dramatiq instrumentor's publish or delivery (collector.untagged.dramatiq_message
-    decides): its name starts with 'dramatiq.'; or a Remoulade instrumentation's
-    (collector.untagged.remoulade_message): its name starts with 'remoulade/'."""
-    return (name_len > 9 and memcmp(name, b"dramatiq.", 9) == 0) \
-        or (name_len > 10 and memcmp(name, b"remoulade/", 10) == 0)
+    decides): its name starts with 'dramatiq.'."""
+    return name_len > 9 and memcmp(name, b"dramatiq.", 9) == 0
+
+
+cdef inline bint remoulade_hint(const uint8_t* name, Py_ssize_t name_len):
+    """Whether a span naming no messaging system, destination or operation may be a
+    Remoulade instrumentation's enqueue or run (collector.untagged.remoulade_message
+    decides): its name starts with 'remoulade/'."""
+    return name_len > 10 and memcmp(name, b"remoulade/", 10) == 0
 
 
 cdef extern from "Python.h":
@@ -1542,7 +1547,7 @@ cdef class _Decoder:
         fb_op = None
         if best_ent[COL_OPTYPE] < 0 and best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] < 0:
             # (an Azure Event Grid SDK's publish or its request, a Dramatiq instrumentor's,
-            # a Taskiq middleware's, an arq or a nameko instrumentation's span:
+            # a Taskiq middleware's, a Remoulade, arq or nameko instrumentation's span:
             # messaging_fallbacks)
             g_url = url_full if url_full >= 0 else http_url
             if g_url >= 0 and self.top.data[g_url].av.kind == K_STR:
@@ -1550,6 +1555,7 @@ cdef class _Decoder:
                 g_len = self.top.data[g_url].av.end - self.top.data[g_url].av.off
             grid = eventgrid_hint(<const uint8_t*>(self.b + name_off), name_len, g_ptr, g_len) \
                 or dramatiq_hint(<const uint8_t*>(self.b + name_off), name_len) \
+                or remoulade_hint(<const uint8_t*>(self.b + name_off), name_len) \
                 or taskiq_hint(<const uint8_t*>(self.b + name_off), name_len) or arq or nameko
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
                                          or rpc_service >= 0 or grid):

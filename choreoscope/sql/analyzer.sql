@@ -1622,6 +1622,8 @@ WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
   AND (c.p_canon IS NOT NULL OR p.sk NOT IN (SELECT sk FROM resent))
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
 GROUP BY p.dst, p.src
+-- (nor a Kafka Streams state store's changelog, '<application id>-<store>-changelog':
+-- read only to restore the store after a failure. Asked of the groups, not the rows)
 HAVING NOT starts_with(p.dst, 'topic:(temporary:') AND NOT ends_with(p.dst, '-changelog')
 ORDER BY p.dst, p.src
 
