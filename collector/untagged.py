@@ -118,7 +118,12 @@ def arq_job(attrs: dict[str, Any], name: str) -> dict[str, str]:
 NAMEKO_EXCHANGE_KEYS = {"nameko.events.exchange": "Dispatch event ",
                         "nameko.messaging.exchange": "Publish to "}
 NAMEKO_DELIVERY_ENTRYPOINTS = ("EventHandler", "Consumer")
-_KOMBU_QUEUE = re.compile(r"<(?:unbound )?Queue (\S+) -> <(?:unbound )?Exchange ([^(]*)\(")
+# (AMQP names are at most 255 bytes: the bounds keep a crafted value from making the
+# search quadratic, as an unbounded exchange name did: 4 s for 176 KB. Only the repr's
+# start is read, where its first queue is)
+_KOMBU_QUEUE = re.compile(r"<(?:unbound )?Queue (\S{1,255}) -> "
+                          r"<(?:unbound )?Exchange ([^(<>]{0,255})\(")
+_KOMBU_REPR_CHARS = 4096
 
 
 def nameko_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
@@ -133,7 +138,9 @@ def nameko_message(attrs: dict[str, Any], name: str) -> dict[str, str]:
     if attrs.get("entrypoint_type") not in NAMEKO_DELIVERY_ENTRYPOINTS:
         return {}
     queues = attrs.get("nameko.amqp.queues")
-    found = _KOMBU_QUEUE.search(queues) if isinstance(queues, str) else None
+    if not isinstance(queues, str):
+        return {}
+    found = _KOMBU_QUEUE.search(queues[:_KOMBU_REPR_CHARS])
     if found is None:
         return {}
     queue, exchange = found.group(1), found.group(2)

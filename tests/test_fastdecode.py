@@ -1296,6 +1296,19 @@ def test_nameko_spans_name_their_exchange():
                    (None, None, None), (None, None, None), (None, None, None)]
 
 
+def test_a_crafted_nameko_queue_repr_is_read_in_linear_time():
+    """nameko.amqp.queues is read with a pattern whose names are bounded (AMQP's 255 bytes)
+    and on the value's first 4 KiB only: a crafted 1 MiB value of many queue-and-exchange
+    openings, which made the first pattern quadratic (hours at this size), is decoded
+    like any span, naming nothing."""
+    crafted = "<Queue a -> <Exchange " * 48_000
+    body = _spans_request([("billing.bill", 5, [("entrypoint_type", "EventHandler"),
+                                                ("nameko.amqp.queues", crafted)])])
+    assert_same(body)
+    spans = fastdecode.decode_bytes(body, NOW).spans
+    assert spans.column("msg_destination").to_pylist() == [None]
+
+
 def test_remoulade_spans_name_their_actor():
     """opentelemetry-instrumentation-remoulade names no messaging system or destination: a
     span "remoulade/send" or "remoulade/process" (a retry's "...(retry-<n>)") with
