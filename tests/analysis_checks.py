@@ -74,6 +74,22 @@ def all_joined(st, edges: dict[str, tuple[str, int]]) -> Any:
     return a
 
 
+def all_joined_by_message_id(st, edges: dict[str, tuple[str, int]]) -> Any:
+    """The analysis of a real run whose context never crossed the broker, checked: exactly
+    ``edges``; every delivery joined to its publish by the message id alone and counted as
+    having lost its context; no anomaly but each delivery edge's lost context."""
+    a = analyze(st)
+    assert edges_of(a) == edges
+    deliveries = [e for e in a.edges if e["type"] == "consume"]
+    for e in deliveries:
+        n = e["count"]
+        assert e["joined_by"] == {"context": 0, "message_id": n, "none": 0}, e["id"]
+        assert e["broken_context_count"] == n, e["id"]
+    assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == sorted(
+        ("broken_context", e["id"], e["count"]) for e in deliveries)
+    return a
+
+
 def one_choreographed_flow(st, edges: dict[str, tuple[str, int]], entry: str,
                            traces_per_flow: float = 1.0) -> Any:
     """The analysis of a real shop's run (tests/test_real_*.py), checked as by
