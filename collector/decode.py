@@ -223,8 +223,11 @@ def decode_request(req: ExportTraceServiceRequest, now_ns: int | None = None) ->
                                 raw = raw or {}
                                 raw[col] = (val, kv.value.bytes_value)
                 if "msg_operation_type" not in norm:
-                    norm.update(messaging_fallbacks(attrs, s.name, norm.get("msg_system"),
-                                                    "msg_destination" in norm))
+                    # (filling in only: a message id the span names by the conventions'
+                    # key stays, beside a library's own, as the compiled decoder has it)
+                    for col, val in messaging_fallbacks(attrs, s.name, norm.get("msg_system"),
+                                                        "msg_destination" in norm).items():
+                        norm.setdefault(col, val)
                 complete_normalised(norm, prio, attrs, s.kind)
                 if raw:
                     # (after the rules above, which read names sent as text only)
