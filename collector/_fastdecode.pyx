@@ -1581,8 +1581,16 @@ cdef class _Decoder:
                     <const char*>(self.b + name_off), name_len, NULL), "pubsub")
             else:  # (what messaging_fallbacks gives without rpc.* keys: the name's operation)
                 fb_op = name_operation(self.b + name_off, name_len)
+        # (the operation the rules below read: given, else the fallbacks', as the reference
+        # decoder has it once messaging_fallbacks filled it in)
+        if fb_op is None and fallback:
+            fb_op = fallback.get("msg_operation_type")
         implied = None
-        if best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] >= 0:
+        if best_ent[COL_SYSTEM] < 0 and fallback and "msg_system" in fallback:
+            # (a system the fallbacks gave is the span's for the rules below, as in the
+            # reference decoder, where they run first: no other is implied then)
+            implied = fallback["msg_system"]
+        elif best_ent[COL_SYSTEM] < 0 and best_ent[COL_DEST] >= 0:
             # Brave's tags, Spring AMQP's keys: the system is implied (collector.conventions)
             implied = _SYSTEM_BY_DEST_PRIO.get(best_prio[COL_DEST]) or self.system_by_key()
         dest = None

@@ -1329,3 +1329,54 @@ def test_remoulade_spans_name_their_actor():
                    ("remoulade", "process", "charge_card"),
                    ("remoulade", "send", "charge_card"), (None, None, None),
                    (None, None, None)]
+
+
+# Values of the keys the normalisation rules read, mixed at random on spans of messaging
+# names: the combinations no library sends (an AWS SDK's rpc.* keys beside Kafka's or
+# RabbitMQ's) are where the two decoders' orders of rules could part.
+_RULE_VALUES: dict[str, list[Any]] = {
+    "messaging.system": ["kafka", "rabbitmq", "redis", "aws_sqs", "pubsub", "", "nats"],
+    "messaging.destination.name": ["orders", "", "_INBOX.kK9aB2c", "amq.gen-xyz",
+                                   "amq_" + "a" * 32, "queue://QM1/AMQ.5F3A",
+                                   "arn:aws:sns:us-east-1:1:t", "ex:key:q", b"orders",
+                                   b"\xff"],
+    "messaging.destination": ["orders", ""],
+    "messaging.operation": ["publish", "receive", "process", "deliver", "ack", "create"],
+    "messaging.operation.type": ["send", "receive", "process", "settle"],
+    "messaging.message.id": ["1", "17", "abc", "t.0.5"],
+    "messaging.kafka.message.offset": [5, "7"],
+    "messaging.destination.partition.id": ["0", 1, ""],
+    "messaging.kafka.destination.partition": [2],
+    "messaging.rabbitmq.destination.routing_key": ["order.placed", "q1", ""],
+    "messaging.batch.message_count": [0, 3, b"2"],
+    "rpc.service": ["SQS", "SNS", "S3"], "rpc.system": ["aws-api"],
+    "rpc.method": ["SendMessage", "ReceiveMessage", "GetQueueUrl"],
+    "aws.queue_url": ["https://sqs.x/1/q"],
+    "url.full": ["https://t.westus-1.eventgrid.azure.net/api/events", "http://a/b"],
+    "peer.service": ["kafka", "billing"], "server.address": ["broker", ""],
+    "db.system": ["redis"], "messaging.url": ["amqp://h:5672"],
+    "nameko.events.exchange": ["o.events"], "entrypoint_type": ["EventHandler"],
+    "nameko.amqp.queues": ["['<unbound Queue q -> <unbound Exchange e(topic)> -> k>']"],
+    "remoulade.actor_name": ["a"], "taskiq.action": ["send"], "taskiq.task_name": ["t"],
+    "arq.job.name": ["charge"], "arq.job.id": ["j"], "arq.job.try": [1],
+    "message_id": ["m"], "queue_name": ["q"], "actor_name": ["a"],
+}
+_RULE_NAMES = ["orders publish", "orders process", "receive", "send", "settle", "ack",
+               "remoulade/send", "Dispatch event a.b", "Publish to x", "charge",
+               "dramatiq.producer.x", "send/t", "EventGridPublisherClient.Send",
+               "SQS.SendMessage", "_INBOX.abc publish", "pubsub/orders", "x"]
+
+
+def test_random_mixes_of_rule_keys_decode_alike():
+    """Both decoders give every span the same columns, whatever mix of the keys their rules
+    read it carries (a Kafka offset beside an AWS SDK's rpc.service, a RabbitMQ default
+    exchange beside them, a library's own message id beside the conventions' ...): 2,000
+    spans from a fixed seed. (The first run found three such mixes where they parted.)"""
+    rng = random.Random(18)
+    keys = list(_RULE_VALUES)
+    for _ in range(100):
+        body = _spans_request([
+            (rng.choice(_RULE_NAMES), rng.randint(1, 5),
+             [(k, rng.choice(_RULE_VALUES[k])) for k in rng.sample(keys, rng.randint(0, 6))])
+            for _ in range(20)])
+        assert_same(body)
