@@ -88,11 +88,10 @@ class _Handler(BaseHTTPRequestHandler):
                        "application/x-protobuf or application/json", None, close=True)
             return
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
-        if encoding not in ("gzip", "deflate", "identity", "none", ""):
+        if encoding not in ENCODINGS and encoding not in ("identity", "none", ""):
             self._drain_or_close()
-            self._fail(415, f"unsupported Content-Encoding {encoding!r}; use gzip, deflate "
-                       "or none",
-                       fmt, close=True)
+            self._fail(415, f"unsupported Content-Encoding {encoding!r}; use "
+                       f"{', '.join(sorted(ENCODINGS))} or none", fmt, close=True)
             return
         limit = self.server.ingest.max_request_size
         try:

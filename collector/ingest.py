@@ -18,6 +18,8 @@ from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
+import pyarrow as pa
+
 from choreoscope.store import Store, StoreError
 from collector.decode import DecodeFailure, SpanBatch
 from collector.prepare import (
@@ -47,22 +49,46 @@ class ExportOutcome:
     message: str
 
 
-# The Content-Encodings an OTLP/HTTP body may come in, by zlib's window bits: gzip (every
+# The Content-Encodings an OTLP/HTTP body may come in. By zlib's window bits: gzip (every
 # SDK's exporter can), and deflate (the Python SDK's other compression: a zlib stream,
-# though some clients send raw deflate, as HTTP's "deflate" was often read)
-ENCODINGS = {"gzip": (16 + zlib.MAX_WBITS,), "deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
+# though some clients send raw deflate, as HTTP's "deflate" was often read).
+_ZLIB_ENCODINGS = {"gzip": (16 + zlib.MAX_WBITS,), "deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
+# By Arrow's streaming codecs: zstd and lz4 (frames), which the OpenTelemetry Collector's
+# otlphttp exporter can send (compression: zstd / lz4).
+_ARROW_ENCODINGS = {"zstd": "zstd", "lz4": "lz4"}
+ENCODINGS = frozenset(_ZLIB_ENCODINGS) | frozenset(_ARROW_ENCODINGS)
 
 
 def decompress_bounded(body: bytes, limit: int, encoding: str = "gzip") -> bytes:
-    """Decompress a gzip (or ``encoding``: ``ENCODINGS``) body, refusing output past
+    """Decompress a gzip (or ``encoding``: one of ``ENCODINGS``) body, refusing output past
     ``limit`` bytes (a gzip bomb stays small)."""
-    *others, last = ENCODINGS[encoding]
+    if encoding in _ARROW_ENCODINGS:
+        return _arrow_bounded(body, limit, encoding)
+    *others, last = _ZLIB_ENCODINGS[encoding]
     for wbits in others:
         try:
             return _inflate_bounded(body, limit, encoding, wbits)
         except DecodeFailure:
             continue  # (not this format: the next)
     return _inflate_bounded(body, limit, encoding, last)
+
+
+def _arrow_bounded(body: bytes, limit: int, encoding: str) -> bytes:
+    chunks: list[bytes] = []
+    size = 0
+    try:
+        stream = pa.CompressedInputStream(pa.BufferReader(body), _ARROW_ENCODINGS[encoding])
+        while True:
+            chunk = stream.read(min(1 << 20, limit + 1 - size))
+            if not chunk:
+                break
+            size += len(chunk)
+            if size > limit:
+                raise TooLarge(f"decompressed body exceeds the {limit} byte limit")
+            chunks.append(chunk)
+    except OSError as exc:  # (corrupt or truncated: Arrow says which)
+        raise DecodeFailure(f"corrupt {encoding} body: {exc}") from None
+    return b"".join(chunks)
 
 
 def _inflate_bounded(body: bytes, limit: int, encoding: str, wbits: int) -> bytes:

@@ -6,8 +6,10 @@ import gzip
 import os
 import socket
 import time
+import zlib
 
 import grpc
+import pyarrow as pa
 import pytest
 import requests
 from google.rpc import status_pb2
@@ -86,6 +88,17 @@ def test_too_large_and_gzip_bomb(tmp_path):
         r = _post(col, bomb, {**PB, "Content-Encoding": "gzip"})
         assert r.status_code == 413 and "decompressed" in r.json()["message"] \
             if r.headers["Content-Type"] == "application/json" else r.status_code == 413
+        for codec in ("zstd", "lz4", "deflate"):  # (the other encodings' bombs alike)
+            zeros = b"\x00" * (10 * 1024 * 1024)  # (lz4 packs at most ~250:1)
+            if codec == "deflate":
+                bomb = zlib.compress(zeros)
+            else:
+                sink = pa.BufferOutputStream()
+                with pa.CompressedOutputStream(sink, codec) as out:
+                    out.write(zeros)
+                bomb = sink.getvalue().to_pybytes()
+            assert len(bomb) < 64 * 1024, codec
+            assert _post(col, bomb, {**PB, "Content-Encoding": codec}).status_code == 413
         stub = trace_service_pb2_grpc.TraceServiceStub(
             grpc.insecure_channel(col.endpoints.grpc.removeprefix("http://")))
         with pytest.raises(grpc.RpcError) as err:

@@ -9,6 +9,7 @@ import zlib
 
 import grpc
 import orjson
+import pyarrow as pa
 import requests
 from opentelemetry.exporter.otlp.proto.grpc.trace_exporter import OTLPSpanExporter as GrpcExporter
 from opentelemetry.exporter.otlp.proto.http import Compression
@@ -202,6 +203,29 @@ def test_deflate_body_from_the_python_sdk_is_accepted(collector):
                           headers={**PB, "Content-Encoding": "deflate"}, timeout=10)
         assert r.status_code == status
     assert collector.store.count_spans() == 5
+
+
+def _arrow_compressed(data: bytes, codec: str) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, codec) as out:
+        out.write(data)
+    return sink.getvalue().to_pybytes()
+
+
+def test_zstd_and_lz4_bodies_from_a_collector_are_accepted(collector):
+    """The OpenTelemetry Collector's otlphttp exporter may compress with zstd or lz4
+    (frames): accepted; a corrupt or truncated body is a 400, and one that decompresses
+    past the request size limit a 413, as a gzip bomb is."""
+    for codec, n in (("zstd", 3), ("lz4", 4)):
+        body = _arrow_compressed(simple_request(n).SerializeToString(), codec)
+        r = requests.post(collector.endpoints.http + "/v1/traces", data=body,
+                          headers={**PB, "Content-Encoding": codec}, timeout=10)
+        assert r.status_code == 200, r.text
+        for bad in (b"not compressed", body[:len(body) // 2]):
+            r = requests.post(collector.endpoints.http + "/v1/traces", data=bad,
+                              headers={**PB, "Content-Encoding": codec}, timeout=10)
+            assert r.status_code == 400, (codec, r.status_code)
+    assert collector.store.count_spans() == 7
 
 
 def test_partial_success_reports_rejected_spans(collector):
