@@ -1,22 +1,28 @@
 """``choreoscope load``: import OTLP files into the store without a running server.
 
-Accepted formats, detected from the content (gzip-compressed or not):
+Accepted formats, detected from the content (gzip- or zstd-compressed or not):
 - OTLP JSON Lines: one ``ExportTraceServiceRequest`` JSON per line (the OpenTelemetry
   Collector file exporter's default);
 - a single OTLP JSON document (pretty-printed or not);
 - length-delimited OTLP protobuf records: 4-byte big-endian length prefixes (the Collector
   file exporter's ``proto`` format) or varint prefixes (protobuf's ``writeDelimitedTo``);
-  a file holding exactly one binary request works too.
+  a file holding exactly one binary request works too;
+- the Collector file exporter's ``compression: zstd``: the whole file one zstd stream
+  (its native compression), or, as it wrote before, each request, JSON or protobuf,
+  compressed on its own behind a 4-byte length prefix.
 """
 
 from __future__ import annotations
 
 import gzip
+import io
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
+
+import pyarrow as pa
 
 from choreoscope.store import Store
 from collector.decode import DecodeFailure, SpanBatch, parse_request
@@ -50,11 +56,27 @@ class LoadSummary:
         return "\n".join(lines)
 
 
+_ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
+
+
+def _unzstd(data: bytes) -> bytes:
+    """The content of a zstd stream (or of frames one after the other); ValueError if it
+    is none."""
+    try:
+        return pa.CompressedInputStream(pa.BufferReader(data), "zstd").read()
+    except OSError as exc:  # (corrupt or truncated: Arrow says which)
+        raise ValueError(f"corrupt zstd data: {exc}") from None
+
+
 def _open(path: Path) -> IO[bytes]:
     f = open(path, "rb")
-    if f.read(2) == b"\x1f\x8b":
+    head = f.read(4)
+    if head[:2] == b"\x1f\x8b":
         f.seek(0)
         return gzip.open(f)  # type: ignore[return-value]
+    if head == _ZSTD_MAGIC:  # (the file exporter's native compression: one stream)
+        with f:
+            return io.BytesIO(_unzstd(head + f.read()))
     f.seek(0)
     return f
 
@@ -65,7 +87,12 @@ def iter_records(path: Path) -> Iterator[tuple[str, bytes | None, str | None]]:
     ``fmt`` is "json" or "protobuf"; for a record that can't be framed, ``fmt`` holds the
     reason instead and ``body`` is None.
     """
-    with _open(path) as f:
+    try:
+        opened = _open(path)
+    except ValueError as exc:
+        yield str(path), None, str(exc)
+        return
+    with opened as f:
         head = f.read(64)
         f.seek(0)
         if head.lstrip()[:1] in (b"{", b"["):
@@ -128,6 +155,19 @@ def _frames(data: bytes, varint: bool) -> list[tuple[int, int]] | None:
 
 
 def _proto_records(path: Path, data: bytes) -> Iterator[tuple[str, bytes | None, str | None]]:
+    frames = _frames(data, False)
+    if frames and data[frames[0][0]:frames[0][0] + 4] == _ZSTD_MAGIC:
+        # the file exporter's compression before its native one: each request compressed
+        # on its own, JSON or protobuf, behind its length
+        for i, (s, e) in enumerate(frames, 1):
+            where = f"{path} record {i}"
+            try:
+                body = _unzstd(data[s:e])
+            except ValueError as exc:
+                yield where, None, str(exc)
+                continue
+            yield where, body, "json" if body.lstrip()[:1] == b"{" else "protobuf"
+        return
     for varint in (False, True):
         frames = _frames(data, varint)
         if frames:
@@ -167,6 +207,9 @@ def load_files(store: Store, paths: list[Path], progress: bool = True) -> LoadSu
             for where, body, fmt in iter_records(path):
                 summary.records += 1
                 bar.update(len(body or b""))
+                if body is None:  # (unreadable: fmt says why)
+                    summary.bad_records.append(f"{where}: {fmt}")
+                    continue
                 try:
                     batch = decode_body(body, PROTOBUF if fmt == "protobuf" else JSON)
                 except DecodeFailure as exc:

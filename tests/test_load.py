@@ -1,4 +1,5 @@
-"""`choreoscope load`: JSON Lines, a single JSON document, length-delimited protobuf, gzip."""
+"""`choreoscope load`: JSON Lines, a single JSON document, length-delimited protobuf, gzip,
+and the Collector file exporter's zstd."""
 
 from __future__ import annotations
 
@@ -7,6 +8,7 @@ import subprocess
 import sys
 
 import orjson
+import pyarrow as pa
 from google.protobuf.internal.encoder import _VarintBytes
 
 from choreoscope.store import Store
@@ -62,3 +64,42 @@ def test_load_cli_summary_and_duplicates(tmp_path):
     missing = subprocess.run(cmd[:4] + [str(tmp_path / "nope.jsonl")], capture_output=True,
                              text=True, timeout=60)
     assert missing.returncode != 0 and "no such file" in missing.stderr
+
+
+def _zstd(data: bytes) -> bytes:
+    sink = pa.BufferOutputStream()
+    with pa.CompressedOutputStream(sink, "zstd") as out:
+        out.write(data)
+    return sink.getvalue().to_pybytes()
+
+
+def test_collector_file_exporter_zstd_files(tmp_path):
+    """The Collector file exporter's compression: zstd. Natively the file is one zstd
+    stream (here two frames, as its rotation mode writes a frame per write) of JSON Lines
+    or of length-prefixed protobuf; before that, each request was compressed on its own
+    behind a 4-byte length (JSON here). A record that is no zstd is reported and the
+    others load; a file that is no zstd stream is reported, not a crash."""
+    def js(n: int, name: str) -> bytes:
+        return orjson.dumps(request_to_json_dict(simple_request(n, name)))
+
+    (tmp_path / "lines.json.zst").write_bytes(
+        _zstd(js(2, "a") + b"\n") + _zstd(js(3, "b") + b"\n"))
+    pb = b"".join(len(b).to_bytes(4, "big") + b for b in (
+        simple_request(4, f"c{i}").SerializeToString() for i in range(2)))
+    (tmp_path / "native.pb.zst").write_bytes(_zstd(pb))
+    records = [_zstd(js(5, "d")), b"not zstd, though it is framed", _zstd(js(6, "e"))]
+    records[1] = b"\x28\xb5\x2f\xfd" + records[1]  # (a frame that starts like one)
+    (tmp_path / "legacy.zst").write_bytes(
+        b"".join(len(r).to_bytes(4, "big") + r for r in records))
+    (tmp_path / "broken.zst").write_bytes(b"\x28\xb5\x2f\xfd" + b"\x00" * 40)
+    with Store.open(tmp_path / "db.duckdb") as store:
+        s = load_files(store, [tmp_path / "lines.json.zst"], progress=False)
+        assert (s.records, s.stored) == (2, 5)
+        s = load_files(store, [tmp_path / "native.pb.zst"], progress=False)
+        assert (s.records, s.stored) == (2, 8)
+        s = load_files(store, [tmp_path / "legacy.zst"], progress=False)
+        assert (s.records, s.stored) == (3, 11)
+        assert len(s.bad_records) == 1 and "record 2" in s.bad_records[0]
+        s = load_files(store, [tmp_path / "broken.zst"], progress=False)
+        assert s.stored == 0 and len(s.bad_records) == 1 and "zstd" in s.bad_records[0]
+        assert store.count_spans() == 24
