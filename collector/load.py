@@ -84,21 +84,20 @@ def _open(path: Path) -> IO[bytes]:
 def iter_records(path: Path) -> Iterator[tuple[str, bytes | None, str | None]]:
     """Yield (where, body, fmt) per request in the file; body None with an error message.
 
-    ``fmt`` is "json" or "protobuf"; for a record that can't be framed, ``fmt`` holds the
-    reason instead and ``body`` is None.
+    ``fmt`` is "json" or "protobuf"; for a record that can't be framed, or a file that
+    can't be read on (a corrupt or truncated gzip or zstd file: what came before it was
+    yielded), ``fmt`` holds the reason instead and ``body`` is None.
     """
     try:
-        opened = _open(path)
-    except ValueError as exc:
-        yield str(path), None, str(exc)
-        return
-    with opened as f:
-        head = f.read(64)
-        f.seek(0)
-        if head.lstrip()[:1] in (b"{", b"["):
-            yield from _json_records(path, f)
-        else:
-            yield from _proto_records(path, f.read())
+        with _open(path) as f:
+            head = f.read(64)
+            f.seek(0)
+            if head.lstrip()[:1] in (b"{", b"["):
+                yield from _json_records(path, f)
+            else:
+                yield from _proto_records(path, f.read())
+    except (ValueError, OSError, EOFError) as exc:  # (gzip's BadGzipFile is an OSError)
+        yield str(path), None, f"unreadable from here on: {exc}"
 
 
 def _json_records(path: Path, f: IO[bytes]) -> Iterator[tuple[str, bytes | None, str | None]]:

@@ -103,3 +103,24 @@ def test_collector_file_exporter_zstd_files(tmp_path):
         s = load_files(store, [tmp_path / "broken.zst"], progress=False)
         assert s.stored == 0 and len(s.bad_records) == 1 and "zstd" in s.bad_records[0]
         assert store.count_spans() == 24
+
+
+def test_corrupt_and_truncated_gzip_files_are_reported(tmp_path):
+    """A gzip file that is none, or one cut short, is reported in the summary (the records
+    read before the cut are loaded), and the CLI says so without a traceback."""
+    (tmp_path / "bad.gz").write_bytes(b"\x1f\x8b" + b"\x00" * 30)
+    lines = b"".join(orjson.dumps(request_to_json_dict(simple_request(3, f"g{i}"))) + b"\n"
+                     for i in range(40))
+    whole = gzip.compress(lines)
+    (tmp_path / "cut.jsonl.gz").write_bytes(whole[:len(whole) * 2 // 3])
+    with Store.open(tmp_path / "db.duckdb") as store:
+        s = load_files(store, [tmp_path / "bad.gz", tmp_path / "cut.jsonl.gz"],
+                       progress=False)
+        assert 0 < s.stored < 120 and s.stored == store.count_spans()
+    assert [b.split(":")[0] for b in s.bad_records] == [
+        str(tmp_path / "bad.gz"), str(tmp_path / "cut.jsonl.gz")]
+    cli = subprocess.run([sys.executable, "-m", "choreoscope.cli", "load",
+                          str(tmp_path / "bad.gz"), "--db", str(tmp_path / "c.duckdb")],
+                         capture_output=True, text=True, timeout=60)
+    assert cli.returncode == 1 and "Traceback" not in cli.stderr
+    assert "unreadable" in cli.stdout
