@@ -16,17 +16,16 @@ from __future__ import annotations
 
 import gzip
 import io
+import sys
 from collections import Counter
 from concurrent.futures import Future
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import IO, Iterator
 
-import pyarrow as pa
-
 from choreoscope.store import Store
 from collector.decode import DecodeFailure, SpanBatch, parse_request
-from collector.ingest import JSON, PROTOBUF, decode_body
+from collector.ingest import JSON, PROTOBUF, decode_body, decompress_bounded
 
 _MAX_IN_FLIGHT = 4  # decode the next records while the writer commits the previous ones
 
@@ -60,12 +59,10 @@ _ZSTD_MAGIC = b"\x28\xb5\x2f\xfd"
 
 
 def _unzstd(data: bytes) -> bytes:
-    """The content of a zstd stream (or of frames one after the other); ValueError if it
+    """The content of a zstd stream (or of frames one after the other): the collector's
+    decompression, with no size limit (a local file); DecodeFailure, a ValueError, if it
     is none."""
-    try:
-        return pa.CompressedInputStream(pa.BufferReader(data), "zstd").read()
-    except OSError as exc:  # (corrupt or truncated: Arrow says which)
-        raise ValueError(f"corrupt zstd data: {exc}") from None
+    return decompress_bounded(data, sys.maxsize, "zstd")
 
 
 def _open(path: Path) -> IO[bytes]:
