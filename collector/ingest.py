@@ -55,8 +55,8 @@ class ExportOutcome:
 _ZLIB_ENCODINGS = {"gzip": (16 + zlib.MAX_WBITS,), "deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
 # By Arrow's streaming codecs: zstd and lz4 (frames), which the OpenTelemetry Collector's
 # otlphttp exporter can send (compression: zstd / lz4).
-_ARROW_ENCODINGS = {"zstd": "zstd", "lz4": "lz4"}
-ENCODINGS = frozenset(_ZLIB_ENCODINGS) | frozenset(_ARROW_ENCODINGS)
+_ARROW_ENCODINGS = frozenset({"zstd", "lz4"})  # (Arrow's codec names too)
+ENCODINGS = frozenset(_ZLIB_ENCODINGS) | _ARROW_ENCODINGS
 
 
 def decompress_bounded(body: bytes, limit: int, encoding: str = "gzip") -> bytes:
@@ -77,7 +77,7 @@ def _arrow_bounded(body: bytes, limit: int, encoding: str) -> bytes:
     chunks: list[bytes] = []
     size = 0
     try:
-        stream = pa.CompressedInputStream(pa.BufferReader(body), _ARROW_ENCODINGS[encoding])
+        stream = pa.CompressedInputStream(pa.BufferReader(body), encoding)
         while True:
             chunk = stream.read(min(1 << 20, limit + 1 - size))
             if not chunk:
