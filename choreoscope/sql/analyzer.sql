@@ -1613,13 +1613,12 @@ WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
     WHERE k.op = 'settle' AND k.topic <> 'unknown'
-),
-resent AS (SELECT a_sk AS sk FROM a_resend)
+)
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
        max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
-  AND (c.p_canon IS NOT NULL OR p.sk NOT IN (SELECT sk FROM resent))
+  AND (c.p_canon IS NOT NULL OR p.sk NOT IN (SELECT a_sk FROM a_resend))
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
 GROUP BY p.dst, p.src
 -- (nor a Kafka Streams state store's changelog, '<application id>-<store>-changelog':
