@@ -67,26 +67,15 @@ cdef inline bint eventgrid_hint(const uint8_t* name, Py_ssize_t name_len, const 
     return url_len > 0 and memmem(url, url_len, b".eventgrid.azure.net", 20) != NULL
 
 
-cdef inline bint taskiq_hint(const uint8_t* name, Py_ssize_t name_len):
-    """Whether a span naming no messaging system, destination or operation may be a Taskiq
-    middleware's kick or run (collector.untagged.taskiq_message decides): its name
-    starts with 'send/' or 'execute/'."""
-    return (name_len > 5 and memcmp(name, b"send/", 5) == 0) \
+cdef inline bint untagged_name_hint(const uint8_t* name, Py_ssize_t name_len):
+    """Whether a span naming no messaging system, destination or operation may be one of
+    the libraries collector.untagged reads by their span names (untagged_message
+    decides): a Dramatiq instrumentor's ('dramatiq.'), a Remoulade instrumentation's
+    ('remoulade/'), a Taskiq middleware's ('send/', 'execute/')."""
+    return (name_len > 9 and memcmp(name, b"dramatiq.", 9) == 0) \
+        or (name_len > 10 and memcmp(name, b"remoulade/", 10) == 0) \
+        or (name_len > 5 and memcmp(name, b"send/", 5) == 0) \
         or (name_len > 8 and memcmp(name, b"execute/", 8) == 0)
-
-
-cdef inline bint dramatiq_hint(const uint8_t* name, Py_ssize_t name_len):
-    """Whether a span naming no messaging system, destination or operation may be a
-    Dramatiq instrumentor's publish or delivery (collector.untagged.dramatiq_message
-    decides): its name starts with 'dramatiq.'."""
-    return name_len > 9 and memcmp(name, b"dramatiq.", 9) == 0
-
-
-cdef inline bint remoulade_hint(const uint8_t* name, Py_ssize_t name_len):
-    """Whether a span naming no messaging system, destination or operation may be a
-    Remoulade instrumentation's enqueue or run (collector.untagged.remoulade_message
-    decides): its name starts with 'remoulade/'."""
-    return name_len > 10 and memcmp(name, b"remoulade/", 10) == 0
 
 
 cdef extern from "Python.h":
@@ -1554,9 +1543,8 @@ cdef class _Decoder:
                 g_ptr = <const uint8_t*>(self.b + self.top.data[g_url].av.off)
                 g_len = self.top.data[g_url].av.end - self.top.data[g_url].av.off
             grid = eventgrid_hint(<const uint8_t*>(self.b + name_off), name_len, g_ptr, g_len) \
-                or dramatiq_hint(<const uint8_t*>(self.b + name_off), name_len) \
-                or remoulade_hint(<const uint8_t*>(self.b + name_off), name_len) \
-                or taskiq_hint(<const uint8_t*>(self.b + name_off), name_len) or arq or nameko
+                or untagged_name_hint(<const uint8_t*>(self.b + name_off), name_len) \
+                or arq or nameko
         if best_ent[COL_OPTYPE] < 0 and (best_ent[COL_SYSTEM] >= 0 or best_ent[COL_DEST] >= 0
                                          or rpc_service >= 0 or grid):
             # a messaging span naming no operation, or an AWS SDK call
