@@ -534,11 +534,18 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
         # broker's route, topic -> topic, is no span's edge and is not asked for).
         own = {g.edges[p]["id"] for p in pairs if g.edges[p]["type"] != "route"}
         around = round(sum(w for rep, w in loops if own <= rep))
+        services = {n for n in cyc if n.startswith("service:")}
+        if around:
+            detail = f"about {around} flows went around it more than once"
+        elif len(services) == 1:
+            # (a worker's retry sent through its own queue, a task chained to the next on
+            # one queue: the service comes back to itself once, not round and round)
+            detail = ("the service sends itself messages through it (a retry, a next "
+                      "step), none went around twice")
+        else:
+            detail = "flows come back along it (a reply), none went around twice"
         cycles.append({"type": "cycle", "where": " -> ".join(cyc + [cyc[0]]), "count": count,
-                       "nodes": cyc, "edges": edge_ids, "loops": around,
-                       "detail": (f"about {around} flows went around it more than once"
-                                  if around else
-                                  "flows come back along it (a reply), none went around twice")})
+                       "nodes": cyc, "edges": edge_ids, "loops": around, "detail": detail})
     # (loops first: a flow feeding itself is the one to look at)
     out.extend(sorted(cycles, key=lambda x: -x["loops"]))
     return out

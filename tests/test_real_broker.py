@@ -1,7 +1,8 @@
 """Traces from real brokers, each started by the test (tests/brokers.py): RabbitMQ under
 pika, aio-pika (its RPC pattern too), Celery and Dramatiq services exporting over
-OTLP/gRPC, nameko's (RPC and events) over OTLP/HTTP, and under Node.js services on amqplib exporting OTLP/HTTP protobuf, and both at
-once; Redis under Celery, RQ, Taskiq and BullMQ; Amazon SQS's and SNS's APIs (moto's
+OTLP/gRPC, nameko's (RPC and events) over OTLP/HTTP, and under Node.js services on
+amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under Celery (a canvas of a
+chord, a retry and a chain too), RQ, Taskiq and BullMQ; Amazon SQS's and SNS's APIs (moto's
 server) under the AWS SDK for JavaScript and under boto3; Kafka's protocol (Tansu) under
 the three Python Kafka clients at once, kstreams and kafkajs; FastStream's own tracing on
 Kafka, RabbitMQ, NATS and Redis, requests and replies included; and a socket.io server
@@ -428,6 +429,59 @@ def test_celery_tasks_through_redis_lists(collector, redis_port):
     comes out as on RabbitMQ."""
     check_celery_shop(collector, {**os.environ, "CELERY_SHOP_BROKER":
                                   f"redis://127.0.0.1:{redis_port}/0"})
+
+
+def test_celery_canvas_chord_retry_and_chain_on_redis(collector, redis_port):
+    """A checkout built from Celery's canvas on real Redis (tests/celery_canvas_shop.py):
+    per order, a chord of charge (payments) and reserve (inventory) whose callback, confirm
+    (mailer), is applied by the last header task to finish through the Redis result
+    backend: charge, which fails its first run and is sent again by its worker
+    (``self.retry``, same task id, 0.5 s countdown). confirm applies a chain, label then
+    notify_seller, both on the logistics queue: label's worker sends notify_seller.
+
+    One flow of one trace per order, through five queues; the retry's countdown is its
+    bottleneck. The worker feeding its own queue (payments' retry, logistics' chain) is
+    the map's cycle, but no flow went around it twice."""
+    env = {**os.environ, "REDIS_PORT": str(redis_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    shop = _starter(_py("celery_canvas_shop"), env)
+    workers = [shop("work", service, queue) for service, queue in (
+        ("payments", "payments"), ("inventory", "stock"), ("mailer", "emails"),
+        ("logistics", "logistics"))]
+    try:
+        _finish(shop("produce", "checkout", str(N)))
+        # per order: checkout 3, payments 4 (two runs), inventory 1, mailer 2, logistics 3
+        deadline = time.monotonic() + 60
+        while collector.store.count_spans() < 13 * N and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop_workers(workers)
+    assert collector.store.count_spans() == 13 * N
+    a = all_joined(collector.store, {
+        "service:checkout->topic:payments": ("publish", N),
+        "service:checkout->topic:stock": ("publish", N),
+        "topic:payments->service:payments": ("consume", 2 * N),
+        "service:payments->topic:payments": ("publish", N),
+        "topic:stock->service:inventory": ("consume", N),
+        # (the chord's callback, sent by the retried charge: it finished last)
+        "service:payments->topic:emails": ("publish", N),
+        "topic:emails->service:mailer": ("consume", N),
+        "service:mailer->topic:logistics": ("publish", N),
+        "topic:logistics->service:logistics": ("consume", 2 * N),
+        "service:logistics->topic:logistics": ("publish", N),
+    })
+    # (a retry is a new publish of its task id, so no redelivery)
+    assert sorted((x["type"], x["where"], x["count"], x["loops"]) for x in a.anomalies) == [
+        ("cycle", "service:logistics -> topic:logistics -> service:logistics", N, 0),
+        ("cycle", "service:payments -> topic:payments -> service:payments", N, 0)]
+    assert all(x["detail"].startswith("the service sends itself messages through it")
+               for x in a.anomalies)
+    (flow,) = a.flows
+    assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == (
+        "checkout", N, 1.0)
+    assert flow["style"] == "choreography"
+    assert flow["bottleneck"]["hop"] == "topic:payments->service:payments"
+    assert flow["bottleneck"]["kind"] == "queue" and flow["bottleneck"]["share"] > 0.5
 
 
 def test_taskiq_tasks_on_redis(collector, redis_port):
