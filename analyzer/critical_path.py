@@ -16,8 +16,10 @@ Time on the path is attributed to hops:
   consumer's start;
 * ``retry`` of a delivery edge: a failed delivery is the causal parent of the redelivery of
   the same message to the same service, and the wait between them is time lost to the
-  failure, not to the queue; of a call edge likewise, between the attempts of work a client
-  span handed on without waiting (Temporal's activity attempts under their start span).
+  failure, not to the queue; so is the wait of a message its consumer sent again (a
+  publish under a delivery of the same message id: a task's own retry); of a call edge
+  likewise, between the attempts of work a client span handed on without waiting
+  (Temporal's activity attempts under their start span).
 
 Pure functions over plain dicts; no database.
 """
@@ -164,7 +166,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
 
     ``spans``: dicts with ``trace_id, span_id, parent_span_id, service, kind, role, topic,
     t0, t1`` and optionally ``hop_type, hop_src, hop_dst`` (the hop the span is the source
-    span of, from ``a_hops``). ``matches``: ``(c_trace, c_span, p_trace, p_span, via)``
+    span of, from ``a_hops``) and ``msg_id`` (the message id, which tells a re-send). ``matches``: ``(c_trace, c_span, p_trace, p_span, via)``
     consumer-to-producer pairs. ``carriers``: a message's producer span -> the send that
     carried it, when it was created before that send (``analyzer_sent``): the message
     reached the broker when the send ended, so its consumer follows the send. Returns
@@ -220,6 +222,12 @@ def critical_path(spans: Sequence[dict[str, Any]],
         for prev, nxt in _after_failures(group, by_key):
             best[nxt] = prev
             retry_children.add(nxt)
+    # Re-sends: a publish under a delivery of its own message (the same id, destination and
+    # service) sends that message again (Celery's and Taskiq's self.retry, ActiveJob's
+    # retry_on): its next delivery waited out the retry's delay, not a busy queue.
+    for ck, pk in best.items():
+        if by_key[ck].get("hop_type") == "consume" and _resent(pk, parent, best, by_key):
+            retry_children.add(ck)
     async_children: set[Key] = set()
     for ck, pk in best.items():
         # Never let an async edge close a cycle (a link back into one's own ancestors).
@@ -360,6 +368,28 @@ def _after_failures(attempts: list[Key], by_key: dict[Key, dict[str, Any]]
     ordered = sorted(attempts, key=lambda k: (by_key[k]["t0"], k))
     return [(prev, nxt) for prev, nxt in zip(ordered, ordered[1:])
             if by_key[prev].get("err")]
+
+
+def _resent(pk: Key, parent: dict[Key, Key], best: dict[Key, Key],
+            by_key: dict[Key, dict[str, Any]]) -> bool:
+    """Whether the producer span ``pk`` sends again a message its service was handling: an
+    ancestor of it (within its trace) is a delivery of the same message id from the same
+    destination in the same service. A delivery naming no id has its producer's (Taskiq's
+    execute span names none, its send does)."""
+    sp = by_key[pk]
+    mid = sp.get("msg_id")
+    if not mid or sp.get("role") != "P":
+        return False
+    a, hops = parent.get(pk), 0
+    while a is not None and hops < 64:
+        s = by_key[a]
+        if s.get("role") == "C" and s.get("topic") == sp.get("topic") \
+                and s.get("service") == sp.get("service"):
+            got = s.get("msg_id") or (by_key[best[a]].get("msg_id") if a in best else None)
+            if got == mid:
+                return True
+        a, hops = parent.get(a), hops + 1
+    return False
 
 
 def _waited_for(parent: dict[str, Any], child: dict[str, Any]) -> bool:

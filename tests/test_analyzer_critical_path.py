@@ -61,6 +61,37 @@ def test_batch_consumer_follows_the_last_producer():
     assert by_hop(cp)["topic:x->service:batch|queue"] == 10
 
 
+def test_a_message_its_consumer_sends_again_waits_out_a_retry_not_the_queue():
+    """A task that retries itself publishes its own message again (same id, same queue)
+    from under its delivery: the next delivery's wait is retry time. A different message
+    sent to the same queue by the same worker (a chain's next task) waited in the queue."""
+    consume = ("consume", "topic:jobs", "service:worker")
+
+    def flow(resent_id, first_id="m1"):
+        spans = [
+            sp("pub", 0, 2, service="api", kind="PRODUCER", role="P", topic="jobs"),
+            sp("run1", 5, 15, service="worker", kind="CONSUMER", role="C", topic="jobs",
+               hop=consume),
+            sp("again", 10, 11, parent="run1", service="worker", kind="PRODUCER", role="P",
+               topic="jobs"),
+            sp("run2", 111, 121, service="worker", kind="CONSUMER", role="C", topic="jobs",
+               hop=consume),
+        ]
+        spans[0]["msg_id"], spans[1]["msg_id"] = "m1", first_id
+        spans[2]["msg_id"], spans[3]["msg_id"] = resent_id, resent_id
+        m = [("t1", "run1", "t1", "pub", "parent"), ("t1", "run2", "t1", "again", "parent")]
+        return by_hop(critical_path(spans, m))
+
+    h = flow("m1")
+    assert h["topic:jobs->service:worker|queue"] == 3
+    assert h["topic:jobs->service:worker|retry"] == 100
+    # (a delivery naming no id has its publish's: Taskiq's execute span names none)
+    assert flow("m1", first_id=None) == h
+    h = flow("m2")
+    assert h["topic:jobs->service:worker|queue"] == 103
+    assert "topic:jobs->service:worker|retry" not in h
+
+
 def test_skewed_children_are_clipped():
     # a 90 ns server "starting" before its 100 ns client: its clock runs behind
     spans = [sp("root", 100, 200, service="api", kind="CLIENT",

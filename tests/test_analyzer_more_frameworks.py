@@ -305,3 +305,8 @@ def test_taskiq_contrib_retry_is_sent_again_by_the_worker():
     assert consume["p50_ms"] == 25 and consume["queue_p50_ms"] == 13
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == 1.0
+    # On the critical path, the retry's wait is told from the first delivery's queue time,
+    # though the execute spans name no message id (their sends do).
+    waits = {h["kind"]: h["p50_ms"] for h in flow["critical_path"]
+             if h["hop"] == f"{topic}->service:worker"}
+    assert waits == {"queue": 14.5, "retry": 11.5}

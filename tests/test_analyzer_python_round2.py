@@ -283,6 +283,12 @@ def test_celery_self_retry_with_countdown_on_rabbitmq_is_sent_again_by_the_worke
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == 1.0
     assert flow["entry_service"] == "shop-api"
+    # The 5 s countdown is the retry's, not a busy queue's: the first delivery waited
+    # 3 ms in the queue, the retry 5 s.
+    by_kind = {(h["hop"], h["kind"]): h for h in flow["critical_path"]}
+    retry = by_kind[("topic:payments->service:payments-worker", "retry")]
+    assert flow["bottleneck"]["kind"] == "retry" and retry["p50_ms"] == 5000.5
+    assert by_kind[("topic:payments->service:payments-worker", "queue")]["p50_ms"] == 3.0
 
 
 def test_celery_countdown_through_a_topic_exchange_waits_until_its_eta():

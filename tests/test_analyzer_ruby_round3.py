@@ -313,6 +313,12 @@ def test_active_job_retry_on_enqueues_the_job_again_from_its_failed_run():
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == 3.0
     assert flow["entry_service"] == "shop-web"
+    # retry_on's five seconds are the retry's wait on the critical path, not queue time
+    waits = {h["kind"]: h["p50_ms"] for h in flow["critical_path"]
+             if h["hop"] == "topic:payments->service:shop-worker"}
+    assert waits == {"queue": 141.0, "retry": 5005.0}
+    assert flow["bottleneck"] == {"hop": "topic:payments->service:shop-worker",
+                                  "kind": "retry", "share": flow["bottleneck"]["share"]}
 
 
 def test_active_job_discard_on_ends_the_only_delivery_in_error():
