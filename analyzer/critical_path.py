@@ -60,6 +60,9 @@ class CriticalPath:
     # edges (publish, delivery, call) taken again downstream of themselves: the flow went
     # around a loop (a reply coming back takes each edge once)
     repeated: frozenset[str] = frozenset()
+    # spans whose wait before them was a retry's (a redelivery after a failed attempt, a
+    # message sent again by its consumer, a failed attempt's next), not a queue's
+    retried: frozenset[Key] = frozenset()
 
     @property
     def duration(self) -> int:
@@ -358,7 +361,7 @@ def critical_path(spans: Sequence[dict[str, Any]],
     path = sorted(on, key=lambda k: (t0[k], depth[k]))
     return CriticalPath(t0[root], done[root], segments, path, depth,
                         {k: v for k, v in parent.items()}, async_children - {_ROOT}, skewed,
-                        by_hop, repeated)
+                        by_hop, repeated, frozenset(retry_children | retry_hop.keys()))
 
 
 def _after_failures(attempts: list[Key], by_key: dict[Key, dict[str, Any]]

@@ -16,8 +16,9 @@ from dashboard.params import format_time, href
 
 
 def span_panel(span: dict[str, Any] | None, filters: Mapping[str, str | None],
-               queue_wait_ms: float | None = None) -> html.Div:
-    """The panel for one span (``None``: a hint to click a bar)."""
+               queue_wait_ms: float | None = None, retry_wait: bool = False) -> html.Div:
+    """The panel for one span (``None``: a hint to click a bar); ``retry_wait``: its queue
+    wait was a retry's (the flow's critical path says so)."""
     if span is None:
         return html.Div("Click a span in the waterfall to see everything it carries.",
                         className="muted hint")
@@ -32,7 +33,8 @@ def span_panel(span: dict[str, Any] | None, filters: Mapping[str, str | None],
         ("parent span id", span.get("parent_span_id") or "— (root)"),
     ]
     if queue_wait_ms:
-        facts.append(("queue wait before it", fmt_ms(queue_wait_ms)))
+        facts.append(("retry wait before it" if retry_wait else "queue wait before it",
+                      fmt_ms(queue_wait_ms)))
     for k in ("msg_system", "msg_destination", "msg_operation_type", "msg_message_id",
               "msg_consumer_group", "peer_service", "server_address", "db_system"):
         if span.get(k) is not None:

@@ -127,7 +127,8 @@ def _hover(s: dict[str, Any], dur_ms: float) -> str:
              f"status {esc(s.get('status_code'))}",
              f"trace {esc(s.get('trace_id'))}"]
     if s.get("queue_wait_ms"):
-        lines.append(f"queued {float(s['queue_wait_ms']):.1f} ms before it started")
+        what = "waited for its retry" if s.get("retry_wait") else "queued"
+        lines.append(f"{what} {float(s['queue_wait_ms']):.1f} ms before it started")
     if s.get("on_critical_path"):
         lines.append("on the critical path")
     return "<br>".join(lines)
@@ -146,8 +147,10 @@ def _add_queue_gaps(fig: go.Figure, spans: Sequence[dict[str, Any]], t0: int) ->
         ys += [i, i, None]
         lx.append(start - float(q) / 2)
         ly.append(i)
-        lt.append(f"queue {float(q):.1f} ms" if float(q) < 1000 else
-                  f"queue {float(q) / 1000:.2f} s")
+        # (a retry's wait, as the critical path tells it: not the queue's)
+        what = "retry wait" if s.get("retry_wait") else "queue"
+        lt.append(f"{what} {float(q):.1f} ms" if float(q) < 1000 else
+                  f"{what} {float(q) / 1000:.2f} s")
     if not lt:
         return
     fig.add_trace(go.Scatter(x=xs, y=ys, mode="lines", name="queue wait", showlegend=False,

@@ -23,6 +23,7 @@ from dashboard.pages.flow_map import FlowMapPage
 from dashboard.pages.flow_view import FlowViewPage
 from dashboard.pages.flows import FlowsPage
 from dashboard.pages.search import SearchPage
+from dashboard.span_view import span_panel
 from sample_traces import ground_truth
 
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "data" / "choreography.jsonl"
@@ -277,6 +278,15 @@ def test_flow_view_joins_traces_and_shows_span_details_as_text(app: Any):
     assert page.url(span, f"?window=all&span={span}") is no_update
     fig, header = page.waterfall("f" * 32, None, ALL)
     assert "Unknown trace" in text_of(header)
+
+
+def test_span_panel_names_a_retrys_wait_apart_from_a_queues(store: Store):
+    ids = demo_trace_ids(3)
+    span = data.span_detail(store, ids["payment"][0], demo_span_id("payment-0", "process orders"))
+    queued = text_of(span_panel(span, ALL, queue_wait_ms=12.0))
+    retried = text_of(span_panel(span, ALL, queue_wait_ms=12.0, retry_wait=True))
+    assert "queue wait before it" in queued and "retry wait" not in queued
+    assert "retry wait before it" in retried and "queue wait" not in retried
 
 
 def test_bottlenecks_and_search_pages(app: Any):

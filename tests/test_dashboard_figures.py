@@ -67,6 +67,16 @@ def test_waterfall_bars_queue_gap_link_arrow_and_highlights():
     assert (arrows[0].ay, arrows[0].y) == (1, 3)
 
 
+def test_waterfall_tells_a_retry_wait_from_a_queue_wait():
+    f = flow()
+    f["spans"][2]["retry_wait"] = True  # (the analysis' critical path says so)
+    fig = waterfall_figure(f)
+    label = next(t for t in fig.data if isinstance(t, go.Scatter) and t.mode == "text")
+    assert list(label.text) == ["retry wait 20.0 ms"]
+    payment = [t for t in fig.data if isinstance(t, go.Bar)][1]
+    assert "waited for its retry 20.0 ms before it started" in payment.hovertext[0]
+
+
 def test_waterfall_escapes_span_text():
     fig = waterfall_figure(flow())
     ticks = list(fig.layout.yaxis.ticktext)

@@ -486,6 +486,14 @@ def test_celery_canvas_chord_retry_and_chain_on_redis(collector, redis_port):
     kinds = {(h["hop"], h["kind"]) for h in flow["critical_path"]}
     assert ("topic:logistics->service:logistics", "queue") in kinds
     assert ("topic:logistics->service:logistics", "retry") not in kinds
+    # The flow view's waterfall says which wait was the retry's: the second charge's.
+    one = flow_for_trace(collector.store, flow["example_trace_ids"][0])
+    waits = sorted((s["start_time_unix_nano"], s["name"], s["retry_wait"])
+                   for s in one["spans"] if s["queue_wait_ms"] is not None)
+    assert [(name, retry) for _, name, retry in waits if retry] == [
+        ("run/canvas.charge", True)]
+    assert [retry for _, name, retry in waits if name == "run/canvas.charge"] == [
+        False, True]
 
 
 def test_taskiq_tasks_on_redis(collector, redis_port):

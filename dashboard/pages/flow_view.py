@@ -82,7 +82,8 @@ class FlowViewPage:
         span = data.span_detail(self.deps.store, span_trace, selected)
         if span is None:
             return error_box(f"Span {selected} is not part of this flow's stored spans.")
-        return span_panel(span, f, queue_wait_ms=(match or {}).get("queue_wait_ms"))
+        return span_panel(span, f, queue_wait_ms=(match or {}).get("queue_wait_ms"),
+                          retry_wait=bool((match or {}).get("retry_wait")))
 
 
 def flow_header(flow: dict[str, Any], filters: Mapping[str, str | None]) -> html.Div:
