@@ -169,11 +169,11 @@ def critical_path(spans: Sequence[dict[str, Any]],
 
     ``spans``: dicts with ``trace_id, span_id, parent_span_id, service, kind, role, topic,
     t0, t1`` and optionally ``hop_type, hop_src, hop_dst`` (the hop the span is the source
-    span of, from ``a_hops``) and ``msg_id`` (the message id, which tells a re-send). ``matches``: ``(c_trace, c_span, p_trace, p_span, via)``
-    consumer-to-producer pairs. ``carriers``: a message's producer span -> the send that
-    carried it, when it was created before that send (``analyzer_sent``): the message
-    reached the broker when the send ended, so its consumer follows the send. Returns
-    ``None`` for an empty flow.
+    span of, from ``a_hops``) and ``msg_id`` (the message id, which tells a re-send).
+    ``matches``: ``(c_trace, c_span, p_trace, p_span, via)`` consumer-to-producer pairs.
+    ``carriers``: a message's producer span -> the send that carried it, when it was
+    created before that send (``analyzer_sent``): the message reached the broker when the
+    send ended, so its consumer follows the send. Returns ``None`` for an empty flow.
     """
     if not spans:
         return None
