@@ -14,12 +14,13 @@ Time on the path is attributed to hops:
   publish edge (the synchronous send to the broker);
 * ``queue`` of a delivery edge ``topic:<t>->service:<s>``: between the producer's end and the
   consumer's start;
-* ``retry`` of a delivery edge: a failed delivery is the causal parent of the redelivery of
-  the same message to the same service, and the wait between them is time lost to the
-  failure, not to the queue; so is the wait of a message its consumer sent again (a
-  publish under a delivery of the same message id: a task's own retry); of a call edge
-  likewise, between the attempts of work a client span handed on without waiting
-  (Temporal's activity attempts under their start span).
+* ``retry`` of a delivery edge: a failed delivery (or one that had ended) is the causal
+  parent of the redelivery of the same message to the same service, destination and
+  group, and the wait between them is time lost to the failure, not to the queue; so is
+  the wait of a message its consumer sent again (a publish under a delivery of the same
+  message id: a task's own retry); of a call edge likewise, between the attempts of work
+  a client span handed on without waiting (Temporal's activity attempts under their
+  start span).
 
 Pure functions over plain dicts; no database.
 """
@@ -185,15 +186,17 @@ def critical_path(spans: Sequence[dict[str, Any]],
     # A consumer's causal parent is the producer that finished last among those it received
     # from (for a batch, the last message is the one that let the batch go).
     best: dict[Key, Key] = {}
+    message: dict[Key, Key] = {}  # ... and the message's own producer span (not its carrier)
     for m in matches:
         ck, pk = (m[0], m[1]), (m[2], m[3])
+        own = pk
         if carriers and carriers.get(pk) in by_key:
             pk = carriers[pk]  # (a send in another flow's traces is not: the message's own)
         if ck == pk or ck not in by_key or pk not in by_key:
             continue
         cur = best.get(ck)
         if cur is None or by_key[pk]["t1"] > by_key[cur]["t1"]:
-            best[ck] = pk
+            best[ck], message[ck] = pk, own
     parent: dict[Key, Key] = {}
     for k, sp in by_key.items():
         pid = sp.get("parent_span_id")
@@ -216,13 +219,19 @@ def critical_path(spans: Sequence[dict[str, Any]],
             retry_hop[nxt] = f"service:{by_key[p].get('service')}->service:{svc}"
     # Redeliveries: the same producer's message to the same service again after a failed
     # attempt follows that attempt, not the producer.
-    attempts: dict[tuple[Key, str], list[Key]] = {}
-    for ck, pk in best.items():
-        if by_key[ck].get("hop_type") == "consume":
-            attempts.setdefault((pk, by_key[ck]["service"]), []).append(ck)
+    # (one destination and consumer group: one service may take a message twice through
+    # two subscriptions, which is no redelivery; an attempt that ended before the next
+    # began did not take it, failed or not: Dramatiq's worker span ends OK when its actor,
+    # beside it, raised)
+    attempts: dict[tuple[Key, str, Any, Any], list[Key]] = {}
+    for ck in best:
+        c = by_key[ck]
+        if c.get("hop_type") == "consume":
+            attempts.setdefault((message[ck], c["service"], c.get("topic"), c.get("cgroup")),
+                                []).append(ck)
     retry_children: set[Key] = set()
     for group in attempts.values():
-        for prev, nxt in _after_failures(group, by_key):
+        for prev, nxt in _after_failures(group, by_key, ended=True):
             best[nxt] = prev
             retry_children.add(nxt)
     # Re-sends: a publish under a delivery of its own message (the same id, destination and
@@ -364,13 +373,14 @@ def critical_path(spans: Sequence[dict[str, Any]],
                         by_hop, repeated, frozenset(retry_children | retry_hop.keys()))
 
 
-def _after_failures(attempts: list[Key], by_key: dict[Key, dict[str, Any]]
-                    ) -> list[tuple[Key, Key]]:
+def _after_failures(attempts: list[Key], by_key: dict[Key, dict[str, Any]],
+                    ended: bool = False) -> list[tuple[Key, Key]]:
     """(failed attempt, the attempt after it) pairs of attempts at one piece of work, in
-    time order: the next attempt follows the failure, not the work's sender."""
+    time order: the next attempt follows the failure, not the work's sender. With
+    ``ended``, an attempt that had ended before the next began failed too."""
     ordered = sorted(attempts, key=lambda k: (by_key[k]["t0"], k))
     return [(prev, nxt) for prev, nxt in zip(ordered, ordered[1:])
-            if by_key[prev].get("err")]
+            if by_key[prev].get("err") or (ended and by_key[prev]["t1"] <= by_key[nxt]["t0"])]
 
 
 def _resent(pk: Key, parent: dict[Key, Key], best: dict[Key, Key],

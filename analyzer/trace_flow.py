@@ -165,6 +165,7 @@ def _assemble(spans: list[dict[str, Any]],
             "t1": s["end_time_unix_nano"], "err": s["status_code"] == "ERROR",
             "hop_type": h[0] if h else None, "hop_src": h[1] if h else None,
             "hop_dst": h[2] if h else None, "msg_id": s.get("msg_message_id"),
+            "cgroup": s.get("msg_consumer_group"),
         })
     cp = critical_path(cp_input, matches, carriers)
     on_path = set(cp.spans) if cp else set()

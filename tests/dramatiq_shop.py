@@ -6,7 +6,8 @@
 
 Environment: ``AMQP_PORT`` (the broker on 127.0.0.1), ``OTLP_ENDPOINT`` (gRPC),
 ``DRAMATIQ_DONE`` (a file the actor appends a line to per message, which the worker
-watches: Dramatiq's worker runs until stopped).
+watches: Dramatiq's worker runs until stopped), ``DRAMATIQ_FAIL_FIRST`` (set: each
+message's first run raises, and Dramatiq's Retries middleware delivers it again).
 """
 
 from __future__ import annotations
@@ -26,11 +27,17 @@ broker = RabbitmqBroker(host="127.0.0.1", port=int(os.environ.get("AMQP_PORT", "
 dramatiq.set_broker(broker)
 
 
-@dramatiq.actor(queue_name="invoices")
+# (retries after ~0.2-0.3 s, not Dramatiq's default 15 s and more)
+@dramatiq.actor(queue_name="invoices", max_retries=3, min_backoff=200, max_backoff=300)
 def send_invoice(order: int) -> None:
+    done = os.environ["DRAMATIQ_DONE"]
     with trace.get_tracer("tests.dramatiq_shop").start_as_current_span("render invoice"):
         time.sleep(0.005)
-    with open(os.environ["DRAMATIQ_DONE"], "a") as fh:
+        first = f"{done}.{order}"
+        if os.environ.get("DRAMATIQ_FAIL_FIRST") and not os.path.exists(first):
+            open(first, "w").close()
+            raise RuntimeError("the PDF renderer is down")  # Dramatiq retries the message
+    with open(done, "a") as fh:
         fh.write(f"{order}\n")
 
 

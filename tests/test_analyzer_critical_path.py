@@ -92,6 +92,32 @@ def test_a_message_its_consumer_sends_again_waits_out_a_retry_not_the_queue():
     assert "topic:jobs->service:worker|retry" not in h
 
 
+def test_a_redelivery_follows_the_attempt_before_it_when_that_one_had_ended():
+    """The same message delivered again to the same service, destination and group after
+    an attempt that had ended (failed or not: Dramatiq's worker span ends OK when its actor
+    raised) waited for the redelivery. A delivery overlapping the one before it (a
+    duplicate), or through another subscription of the service, waited in its queue."""
+    consume = ("consume", "topic:jobs", "service:worker")
+
+    def wait_of(second_start, second_topic="jobs", group=None):
+        spans = [
+            sp("pub", 0, 2, service="api", kind="PRODUCER", role="P", topic="jobs"),
+            sp("run1", 5, 15, service="worker", kind="CONSUMER", role="C", topic="jobs",
+               hop=consume),
+            sp("run2", second_start, second_start + 10, service="worker", kind="CONSUMER",
+               role="C", topic=second_topic, hop=consume),
+        ]
+        spans[2]["cgroup"] = group
+        m = [("t1", "run1", "t1", "pub", "parent"), ("t1", "run2", "t1", "pub", "parent")]
+        h = by_hop(critical_path(spans, m))
+        return {k.split("|")[1]: v for k, v in h.items() if k.startswith("topic:jobs->")}
+
+    assert wait_of(215) == {"queue": 3, "retry": 200}
+    assert wait_of(10) == {"queue": 8}              # (a duplicate: run2 ends last)
+    assert wait_of(215, group="audit") == {"queue": 203}
+    assert wait_of(215, second_topic="jobs-audit") == {"queue": 203}
+
+
 def test_skewed_children_are_clipped():
     # a 90 ns server "starting" before its 100 ns client: its clock runs behind
     spans = [sp("root", 100, 200, service="api", kind="CLIENT",

@@ -442,6 +442,12 @@ def test_dramatiq_actor_message_and_its_retry_through_the_invoices_queue():
     (flow,) = a.flows
     assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == \
         ("orders-api", N, 1.0)
+    # The worker span ends OK though its actor raised beside it: the second delivery
+    # follows the first, which had ended, and its wait is the retry's backoff (330 ms),
+    # not queue time.
+    waits = {h["kind"]: h["p50_ms"] for h in flow["critical_path"]
+             if h["hop"] == "topic:invoices->service:billing"}
+    assert waits == {"queue": 34.7, "retry": 330.0}
 
 
 # ----------------------------------------------------------------------------------- RQ

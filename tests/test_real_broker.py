@@ -180,6 +180,32 @@ def test_dramatiq_actors_on_rabbitmq(collector, rabbit, tmp_path):
     assert systems_of(a) == {"topic:invoices": "dramatiq"}
 
 
+def test_dramatiq_actor_retried_after_it_raised_on_rabbitmq(collector, rabbit, tmp_path):
+    """The same actor raising on each message's first run: Dramatiq's Retries middleware
+    sends the message to the queue's delay queue and delivers it again after its backoff.
+    The worker span ends OK all the same (the actor's spans are beside it, the failed one
+    ERROR), and no new publish is traced. Each message is delivered twice: a redelivery;
+    on the critical path the backoff is the retry's wait, not the queue's."""
+    env = {**os.environ, "AMQP_PORT": str(rabbit.amqp_port),
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://"),
+           "DRAMATIQ_DONE": str(tmp_path / "done"), "DRAMATIQ_FAIL_FIRST": "1"}
+    _run_until_done(_starter(_py("dramatiq_shop"), env), [["work", "billing", str(N)]],
+                    ["send", "orders-api", str(N)])
+    a = analyze(collector.store)
+    assert edges_of(a) == {"service:orders-api->topic:invoices": ("publish", N),
+                           "topic:invoices->service:billing": ("consume", 2 * N)}
+    assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == [
+        ("redelivery", "topic:invoices->service:billing", N)]
+    (flow,) = a.flows
+    assert (flow["entry_service"], flow["count"], flow["traces_per_flow"]) == (
+        "orders-api", N, 1.0)
+    waits = {h["kind"]: h["p50_ms"] for h in flow["critical_path"]
+             if h["hop"] == "topic:invoices->service:billing"}
+    assert set(waits) == {"queue", "retry"} and waits["retry"] > 150 > waits["queue"]
+    assert flow["bottleneck"]["hop"] == "topic:invoices->service:billing"
+    assert flow["bottleneck"]["kind"] == "retry"
+
+
 def test_aio_pika_services_on_rabbitmq(collector, rabbit):
     """aio-pika under opentelemetry-instrumentation-aio-pika on the same topology: a publish
     names "exchange,routing key" (",emails" through the default exchange), a delivery the

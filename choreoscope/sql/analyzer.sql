@@ -1492,7 +1492,7 @@ SELECT flow_id, sig_hash FROM a_cpflows
 -- one naming nothing whose deliveries say where it went)
 SELECT t.flow_id, s.trace_id, s.span_id, s.parent_span_id, s.kind, s.service, s.role,
        s.op, CASE WHEN s.role = 'P' AND hp.dst IS NOT NULL THEN substr(hp.dst, 7)
-                  ELSE s.topic END AS topic, s.t0, s.t1, s.err, s.msg_id,
+                  ELSE s.topic END AS topic, s.t0, s.t1, s.err, s.msg_id, s.cgroup,
        -- a call is its caller's, not the server span's that shares its key (analyzer_hops;
        -- decided here, not in the join: a condition on both sides there is a nested loop)
        CASE WHEN NOT (h.type = 'call' AND s.kind = 'SERVER'
