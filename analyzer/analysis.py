@@ -154,7 +154,13 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
     a = Analysis()
     with st.section("edges_nodes"):
         # per delivery edge; the edges and the anomalies both read it
+        st.run("analyzer_outside_none")
         evidence = st.rows("analyzer_consumer_evidence")
+        if any(int(ev["no_ctx"]) > int(ev["stitched"]) for ev in evidence):
+            # (deliveries joined to no producer: those naming a span the window does not
+            # hold carried a context all the same)
+            st.run("analyzer_outside")
+            evidence = st.rows("analyzer_consumer_evidence")
         edges = _edges(st, window_s, evidence)
         nodes = _nodes(st, edges)
     cp_inputs = _flow_inputs(st)
@@ -212,9 +218,12 @@ def _edges(st: Stager, window_s: float,
             e["message_count"] = int(r["pairs"] or 0)
             ev = evidence.get(r["id"])
             if ev is not None:
-                e["joined_by"] = {"context": n - int(ev["no_ctx"]),
+                outside = int(ev["outside"])
+                # (outside: a delivery naming a parent or link the window does not hold)
+                e["joined_by"] = {"context": n - int(ev["no_ctx"]) - outside,
                                   "message_id": int(ev["stitched"]),
-                                  "none": int(ev["no_ctx"]) - int(ev["stitched"])}
+                                  "none": int(ev["no_ctx"]) - int(ev["stitched"]),
+                                  "outside": outside}
                 if ev["topic_has_producers"]:
                     e["broken_context_count"] = int(ev["no_ctx"])
                 e["stitched_count"] = int(ev["stitched"])

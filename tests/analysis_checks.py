@@ -32,7 +32,8 @@ def analysed(st, edges: dict[str, tuple[str, int]], delivery: str,
     a = analyze(st)
     assert edges_of(a) == edges
     consume = next(e for e in a.edges if e["id"] == delivery)
-    assert consume["joined_by"] == {"context": edges[delivery][1], "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": edges[delivery][1], "message_id": 0, "none": 0,
+                                    "outside": 0}
     if p50_ms is not None:
         assert consume["p50_ms"] == p50_ms
     assert not a.anomalies
@@ -49,7 +50,8 @@ def analysed_each(st, edges: dict[str, tuple[str, int]], deliveries: Iterable[st
     assert edges_of(a) == edges
     for d in deliveries:
         consume = a.edge(d)
-        assert consume["joined_by"] == {"context": edges[d][1], "message_id": 0, "none": 0}, d
+        assert consume["joined_by"] == {"context": edges[d][1], "message_id": 0, "none": 0,
+                                        "outside": 0}, d
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == \
         sorted(anomalies), [(x["type"], x["where"], x["count"]) for x in a.anomalies]
     for e in a.edges:
@@ -65,7 +67,8 @@ def all_joined(st, edges: dict[str, tuple[str, int]]) -> Any:
     assert edges_of(a) == edges
     for e in a.edges:
         if e["type"] == "consume":
-            assert e["joined_by"] == {"context": e["count"], "message_id": 0, "none": 0}, \
+            assert e["joined_by"] == {"context": e["count"], "message_id": 0, "none": 0,
+                                      "outside": 0}, \
                 e["id"]
             assert e["broken_context_count"] == 0, e["id"]
             # (published before it was delivered: a broker's wait is ~0 to a few ms)
@@ -83,7 +86,7 @@ def all_joined_by_message_id(st, edges: dict[str, tuple[str, int]]) -> Any:
     deliveries = [e for e in a.edges if e["type"] == "consume"]
     for e in deliveries:
         n = e["count"]
-        assert e["joined_by"] == {"context": 0, "message_id": n, "none": 0}, e["id"]
+        assert e["joined_by"] == {"context": 0, "message_id": n, "none": 0, "outside": 0}, e["id"]
         assert e["broken_context_count"] == n, e["id"]
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == sorted(
         ("broken_context", e["id"], e["count"]) for e in deliveries)

@@ -10,7 +10,9 @@ clients, exporting over OTLP/gRPC.
                                                                  # call until N were
                                                                  # handled; NEXT: forward
 
-Environment: ``SQS_ENDPOINT`` (moto's address), ``OTLP_ENDPOINT`` (gRPC).
+Environment: ``SQS_ENDPOINT`` (moto's address), ``OTLP_ENDPOINT`` (gRPC),
+``SQS_SHOP_FAIL_FIRST`` (set: a worker's handler fails each message the first time; the
+message, not deleted, comes back once its 1 s visibility timeout is over).
 
 The instrumentation's ``<queue> receive`` CONSUMER span wraps the call; under it, one
 ``<queue> process`` CONSUMER span per message received, linked to the span that sent it,
@@ -54,6 +56,8 @@ def work(service: str, queue: str, n: int, most: int, forward: str | None) -> No
     sqs = _client()
     url = _url(sqs, queue)
     next_url = _url(sqs, forward) if forward else None
+    flaky = bool(os.environ.get("SQS_SHOP_FAIL_FIRST"))
+    failed: set[str] = set()
     done = 0
     deadline = time.monotonic() + 60
     while done < n:
@@ -61,8 +65,17 @@ def work(service: str, queue: str, n: int, most: int, forward: str | None) -> No
             raise SystemExit(f"{service}: only {done} of {n} messages")
         got = sqs.receive_message(QueueUrl=url, MaxNumberOfMessages=most, WaitTimeSeconds=1)
         for message in got.get("Messages", []):  # (each read makes its process span current)
-            with tracer.start_as_current_span(f"handle {service}"):
-                time.sleep(0.005)
+            try:
+                with tracer.start_as_current_span(f"handle {service}"):
+                    time.sleep(0.005)
+                    if flaky and message["MessageId"] not in failed:
+                        failed.add(message["MessageId"])
+                        raise RuntimeError("the ledger timed out")
+            except RuntimeError:
+                # not deleted: SQS delivers it again once its visibility timeout is over
+                sqs.change_message_visibility(QueueUrl=url, VisibilityTimeout=1,
+                                              ReceiptHandle=message["ReceiptHandle"])
+                continue
             if next_url is not None:
                 sqs.send_message(QueueUrl=next_url, MessageBody=message["Body"])
             sqs.delete_message(QueueUrl=url, ReceiptHandle=message["ReceiptHandle"])

@@ -553,7 +553,7 @@ def test_sns_fan_out_to_lambdas_raw_delivery_on_for_one_queue_off_for_the_other(
         audit: ("consume", N),
         "service:billing-fn->external:dynamodb": ("call", N),
     }, [billing], anomalies=[("consumer_without_producer", audit, N)])
-    assert a.edge(audit)["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert a.edge(audit)["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     # (the anomaly names the SNS topic the queue is most likely subscribed to)
     (orphan,) = a.anomalies
     assert orphan["maybe_from"] == [topic]

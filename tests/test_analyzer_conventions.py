@@ -258,7 +258,7 @@ def test_confluent_kafka_poll_wrapper_and_its_process_span_are_one_delivery():
         "service:billing->external:postgresql": ("call", n),
     }
     consume = _edges(a)["topic:orders->service:billing"]
-    assert consume["joined_by"] == {"context": n, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": n, "message_id": 0, "none": 0, "outside": 0}
     assert consume["queue_p50_ms"] is not None and consume["queue_p50_ms"] > 0
     assert not a.anomalies
     (flow,) = a.flows
@@ -310,7 +310,7 @@ def test_aiokafka_getmany_poll_and_topic_spans_are_not_deliveries():
         "topic:orders->service:billing": ("consume", 4),
     }
     assert _edges(a)["topic:orders->service:billing"]["joined_by"] == {
-        "context": 4, "message_id": 0, "none": 0}
+        "context": 4, "message_id": 0, "none": 0, "outside": 0}
     assert not a.anomalies
     assert edge_detail(st, "topic:orders->service:billing")["count"] == 4
 

@@ -225,7 +225,7 @@ def test_cap_publish_retried_by_the_outbox_is_delivered_once():
     }
     assert a.edge("service:api->topic:shop.order.created")["error_count"] == 3 * N
     consume = a.edge("topic:shop.order.created->service:billing")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0, "outside": 0}
     assert consume["message_count"] == N
     assert consume["queue_p50_ms"] == 8.0
     # the failed attempts never reached the broker; their message was consumed

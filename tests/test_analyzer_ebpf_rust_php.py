@@ -120,7 +120,8 @@ def test_obi_kafka_deliveries_never_carry_their_producers_context():
         }, gen
         assert _systems(a) == {"topic:orders": "kafka"}, gen
         consume = a.edge("topic:orders->service:billing")
-        assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}, gen
+        assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N,
+                                        "outside": 0}, gen
         assert consume["queue_p50_ms"] is None, gen  # (nothing says which publish it was)
         assert _anomalies(a) == [("broken_context", "topic:orders->service:billing", N),
                                  ("published_never_consumed", "topic:orders", N)], gen
@@ -147,7 +148,7 @@ def test_obi_fetch_by_topic_id_names_the_topic_star():
         "service:billing->external:postgresql": ("call", N),
     }
     consume = a.edge("topic:unknown->service:billing")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
 
 
 # ----------------------------------------------------------------------------------- Rust
@@ -289,7 +290,7 @@ def test_rust_outbox_publisher_without_a_messaging_span_leaves_its_consumer_unjo
         "service:backend->external:postgresql": ("call", N),
     }
     consume = a.edge("topic:book_ingestion->service:backend")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     assert _anomalies(a) == [("consumer_without_producer",
                               "topic:book_ingestion->service:backend", N)]
 

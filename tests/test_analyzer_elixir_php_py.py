@@ -222,7 +222,7 @@ def test_oban_cron_jobs_have_no_producer_and_plugin_spans_are_no_deliveries():
     }, [], anomalies=[("consumer_without_producer", "topic:default->service:shop-worker",
                        N)])
     assert a.edge("topic:default->service:shop-worker")["joined_by"] == \
-        {"context": 0, "message_id": 0, "none": N}
+        {"context": 0, "message_id": 0, "none": N, "outside": 0}
 
 
 # ---------------------------------------------------------------------- Elixir: Broadway
@@ -408,7 +408,7 @@ def test_symfony_messenger_consume_span_of_a_received_message_has_no_context():
         "service:shop-worker->external:postgresql": ("call", N),
     }
     consume = a.edge("topic:unknown->service:shop-worker")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     assert consume["p50_ms"] == 20  # the outer CONSUME, around the inner one
     kinds = {x["type"] for x in a.anomalies}
     assert "broken_context" in kinds and "consumer_without_producer" not in kinds

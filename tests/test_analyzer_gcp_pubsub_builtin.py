@@ -375,7 +375,7 @@ def test_python_pubsub_message_from_an_untraced_publisher():
     assert _edges(a) == {"topic:nightly-sub->service:reports": ("consume", N),
                          "service:reports->external:postgresql": ("call", N)}
     consume = a.edge("topic:nightly-sub->service:reports")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == \
         [("consumer_without_producer", "topic:nightly-sub->service:reports", N)]
     assert _systems(a) == {"topic:nightly-sub": "gcp_pubsub"}

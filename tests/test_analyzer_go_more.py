@@ -569,7 +569,7 @@ def test_alibaba_amqp091_publishing_without_headers_loses_the_context():
     st = b.store()
     a = analyze(st)
     (consume,) = [e for e in a.edges if e["type"] == "consume"]
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     # (message_count counts the messages deliveries were joined to: none here)
     assert (consume["message_count"], consume["batch_deliveries"]) == (0, 0)
     # (with nothing joining them, nothing says the exchange routes to the queue: the

@@ -146,7 +146,7 @@ def test_otelsarama_old_spans_without_headers_join_by_partition_and_offset():
         "service:billing->external:postgresql": ("call", N),
     }
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert consume["message_count"] == N
     # the context was lost, and every delivery was found by its own record's offset
     (broken,) = a.anomalies
@@ -307,7 +307,7 @@ def test_sidekiq_job_enqueuing_a_job_links_each_hop():
     }
     for e in a.edges:
         if e["type"] == "consume":
-            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+            assert e["joined_by"] == {"context": N, "message_id": 0, "none": 0, "outside": 0}
             assert edge_detail(st, e["id"])["count"] == N
     (cycle,) = a.anomalies
     assert cycle["type"] == "cycle" and cycle["loops"] == 0
@@ -341,7 +341,7 @@ def test_sidekiq_scheduled_job_loses_its_link_and_is_found_by_jid():
         "service:shop-worker->external:postgresql": ("call", N),
     }
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert consume["queue_p50_ms"] == 32_000.0  # the schedule's delay, then the poll
     (broken,) = a.anomalies
     assert broken["type"] == "broken_context" and broken["stitched"] == N
@@ -374,7 +374,7 @@ def test_sidekiq_retried_job_is_a_redelivery_of_its_jid():
         "service:shop-worker->external:postgresql": ("call", 2 * N),
     }
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": N, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": N, "message_id": N, "none": 0, "outside": 0}
     assert consume["error_count"] == N
     assert {x["type"] for x in a.anomalies} == {"redelivery", "broken_context"}
     redelivery = next(x for x in a.anomalies if x["type"] == "redelivery")
@@ -429,7 +429,7 @@ def test_sidekiq_traced_poller_and_internals_are_no_deliveries():
     consume = next(e for e in a.edges if e["type"] == "consume")
     assert consume["id"] == "topic:default->service:shop-worker" and consume["count"] == N
     assert consume["message_count"] == N
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0, "outside": 0}
     assert consume["p50_ms"] == 20  # the job's process span, not the poller's
     assert edges["service:shop-web->topic:default"] == ("publish", N)
     assert edges["service:shop-worker->external:postgresql"] == ("call", N)

@@ -189,7 +189,7 @@ def test_spring_kafka_failed_batch_is_redelivered_whole_after_the_seek():
     a = analyze(st)
     assert _edges(a) == edges
     consume = a.edge("topic:orders->service:billing")
-    assert consume["joined_by"] == {"context": N + 2, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": N + 2, "message_id": 0, "none": 0, "outside": 0}
     assert consume["error_count"] == 2
     assert consume["message_count"] == 3 * N + 6
     (red,) = a.anomalies
@@ -416,7 +416,7 @@ def test_kafka_producer_propagation_off_records_join_by_partition_and_offset():
     _kafka_no_propagation(b)
     a = analyze(b.store())
     consume = a.edge("topic:orders->service:billing")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert consume["queue_p50_ms"] == 26.0
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == \
         [("broken_context", "topic:orders->service:billing", N)]
@@ -737,7 +737,8 @@ def test_java_aws_sdk_sqs_default_process_spans_are_children_of_the_send():
     assert len(e) == 5
     for d in ("topic:orders-queue->service:fulfilment",
               "topic:returns-queue->service:fulfilment"):
-        assert a.edge(d)["joined_by"] == {"context": e[d][1], "message_id": 0, "none": 0}
+        assert a.edge(d)["joined_by"] == {"context": e[d][1], "message_id": 0, "none": 0,
+                                          "outside": 0}
     assert a.edge("topic:orders-queue->service:fulfilment")["p50_ms"] == 30
     assert not a.anomalies
     assert _systems(a) == {"topic:orders-queue": "aws_sqs", "topic:returns-queue": "aws_sqs"}

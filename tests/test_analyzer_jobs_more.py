@@ -315,7 +315,7 @@ def test_watermill_opentelemetry_alone_carries_no_context():
     assert _edges(a) == {"service:orders->topic:orders.placed": ("publish", N),
                          "topic:orders.placed->service:billing": ("consume", N)}
     consume = a.edge("topic:orders.placed->service:billing")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     broken = [x for x in a.anomalies if x["type"] == "broken_context"]
     assert [(x["where"], x["count"], x["stitched"]) for x in broken] == [
         ("topic:orders.placed->service:billing", N, 0)]

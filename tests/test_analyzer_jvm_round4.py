@@ -275,7 +275,8 @@ def test_ibm_mq_request_reply_through_dynamic_reply_queues_is_one_reply_node():
     }
     for d in ("topic:DEV.QUEUE.2->service:quote-engine",
               "topic:(temporary:jms)->service:pricing-api"):
-        assert a.edge(d)["joined_by"] == {"context": N, "message_id": 0, "none": 0}, d
+        assert a.edge(d)["joined_by"] == {"context": N, "message_id": 0, "none": 0,
+                                          "outside": 0}, d
         assert edge_detail(st, d)["count"] == N
     # the round trip is a reply, not a loop
     assert [(x["type"], x["loops"]) for x in a.anomalies] == [("cycle", 0)]
@@ -465,7 +466,7 @@ def test_spring_kafka_4_batch_retried_in_memory_is_a_redelivery_without_errors()
     assert _edges(a) == {**_SPRING_4_EDGES,
                          "topic:orders->service:billing": ("consume", 3 * N + 6)}
     consume = a.edge("topic:orders->service:billing")
-    assert consume["joined_by"] == {"context": 3 * N + 6, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": 3 * N + 6, "message_id": 0, "none": 0, "outside": 0}
     assert consume["error_count"] == 0
     (red,) = [x for x in a.anomalies if x["type"] != "publish_without_context"]
     assert (red["type"], red["where"]) == ("redelivery", "topic:orders->service:billing")
@@ -579,7 +580,7 @@ def test_pulsar_builtin_tracing_negative_ack_then_redelivery():
     assert _edges(a) == {f"service:shop->topic:{_PULSAR_ORDERS}": ("publish", N),
                          consume_id: ("consume", N + 1)}
     consume = a.edge(consume_id)
-    assert consume["joined_by"] == {"context": N + 1, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": N + 1, "message_id": 0, "none": 0, "outside": 0}
     assert consume["error_count"] == 0
     (red,) = a.anomalies
     assert (red["type"], red["where"], red["messages"], red["count"]) == \

@@ -193,7 +193,7 @@ def test_micronaut_retry_on_error_seek_back_redelivers_the_rest_of_the_poll():
         "service:billing->external:postgresql": ("call", 3 * N),
     }
     consume = a.edge(consume_id)
-    assert consume["joined_by"] == {"context": 4 * N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": 4 * N, "message_id": 0, "none": 0, "outside": 0}
     # (a message delivered twice counts twice: edge_detail's message_count)
     assert (consume["message_count"], consume["error_count"]) == (4 * N, 0)
     assert a.edge("service:billing->external:postgresql")["error_count"] == N
@@ -309,7 +309,7 @@ def test_vertx4_kafka_opentracing_tags_and_an_untraced_timer_producer():
     }, ["topic:orders->service:billing"],
         anomalies=[("consumer_without_producer", "topic:prices->service:catalog", N)])
     prices = a.edge("topic:prices->service:catalog")
-    assert prices["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert prices["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     assert a.edge("topic:orders->service:billing")["queue_p50_ms"] == 8.0
     assert _flows(a) == [("catalog", N, 1.0), ("orders", N, 1.0)]
 

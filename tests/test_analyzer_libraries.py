@@ -72,7 +72,7 @@ def test_go_kotel_consumer_names_its_topic_as_a_source():
         "topic:orders->service:billing": ("consume", N + 1),
     }
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 1}
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 1, "outside": 0}
 
 
 def test_nservicebus_message_ids_join_a_delivery_that_lost_its_context():
@@ -102,7 +102,7 @@ def test_nservicebus_message_ids_join_a_delivery_that_lost_its_context():
         "topic:unknown->service:billing": ("consume", N),
     }
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": N - 1, "message_id": 1, "none": 0}
+    assert consume["joined_by"] == {"context": N - 1, "message_id": 1, "none": 0, "outside": 0}
     # the stitched delivery joins its sender's trace into one flow, like the others
     (flow,) = a.flows
     assert flow["count"] == N and flow["traces_per_flow"] == round(1 + 1 / N, 3)
@@ -1122,7 +1122,8 @@ def test_eshop_event_bus_with_and_without_rabbitmq_client_spans():
         for e in a.edges:
             assert edge_detail(st, e["id"])["count"] == e["count"], e["id"]
         for edge in deliveries:
-            assert a.edge(edge)["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+            assert a.edge(edge)["joined_by"] == {"context": N, "message_id": 0, "none": 0,
+                                                 "outside": 0}
         assert [f["count"] for f in a.flows] == [N]
         # the saga comes back to ordering-api: a cycle, which no flow goes around again
         assert {x["type"] for x in a.anomalies} == {"cycle"}

@@ -277,7 +277,7 @@ def test_socketio_server_receives_from_and_broadcasts_to_uninstrumented_clients(
     }
     assert _systems(a) == {"topic:/chat": "socket.io"}
     consume = a.edge("topic:/chat->service:chat")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": 2 * N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": 2 * N, "outside": 0}
     assert consume["message_count"] == 0 and consume["queue_p50_ms"] is None
     assert edge_detail(st, "topic:/chat->service:chat")["count"] == 2 * N
     # one trace per flow instance: nothing joins a client's message to another trace
@@ -437,7 +437,8 @@ def _check_request_reply(b: SpanSet) -> None:
     a = analyze(st)
     assert _edges(a) == _REPLY_EDGES
     for d in ("topic:quotes->service:pricing", "topic:(temporary:jms)->service:shop"):
-        assert a.edge(d)["joined_by"] == {"context": N, "message_id": 0, "none": 0}, d
+        assert a.edge(d)["joined_by"] == {"context": N, "message_id": 0, "none": 0,
+                                          "outside": 0}, d
         assert edge_detail(st, d)["count"] == N
     # the reply queues are one node, and the round trip is a reply, not a loop
     assert _systems(a) == {"topic:quotes": "jms", "topic:(temporary:jms)": "jms"}

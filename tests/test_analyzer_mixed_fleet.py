@@ -225,7 +225,7 @@ def test_go_producer_without_propagator_joined_to_java_consumer_by_partition_and
         "service:ledger->external:postgresql": ("call", N),
     }
     consume = a.edge("topic:payment-events->service:ledger")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert consume["queue_p50_ms"] == 12.0  # t+38 - (t+20+6)
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == [
         ("broken_context", "topic:payment-events->service:ledger", N)]
@@ -262,7 +262,7 @@ def test_go_producer_without_propagator_joined_to_python_consumer_by_record_id()
         "topic:payment-events->service:analytics": ("consume", N),
     }
     consume = a.edge("topic:payment-events->service:analytics")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert consume["queue_p50_ms"] == 34.0  # t+60 - (t+20+6)
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == [
         ("broken_context", "topic:payment-events->service:analytics", N)]
@@ -353,9 +353,9 @@ def test_masstransit_event_consumed_by_masstransit_and_by_node_amqplib_without_c
         "service:notifier->external:api.mailgun.net": ("call", N),
     }
     assert a.edge("topic:order-submitted->service:billing")["joined_by"] == \
-        {"context": N, "message_id": 0, "none": 0}
+        {"context": N, "message_id": 0, "none": 0, "outside": 0}
     notifier = a.edge(f"topic:{exchange}->service:notifier")
-    assert notifier["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert notifier["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert notifier["queue_p50_ms"] == 6.0  # t+17 - (t+8+3)
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == [
         ("broken_context", f"topic:{exchange}->service:notifier", N)]

@@ -205,7 +205,7 @@ def test_untraced_device_reading_is_a_delivery_without_a_publisher():
         "service:telemetry-ingest->external:postgresql": ("call", N),
     }
     consume = a.edge(f"topic:{topic}->service:telemetry-ingest")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     assert _systems(a) == {f"topic:{topic}": "mqtt"}
     # (the only anomaly: readings of a producer nobody traced)
     assert _anomalies(a) == [("consumer_without_producer",

@@ -307,7 +307,8 @@ def test_amqplib_default_exchange_without_context_is_joined_by_message_id():
         "topic:invoices->service:billing": ("consume", N),
     }
     for d in ("topic:emails->service:mailer", "topic:invoices->service:billing"):
-        assert a.edge(d)["joined_by"] == {"context": 0, "message_id": N, "none": 0}, d
+        assert a.edge(d)["joined_by"] == {"context": 0, "message_id": N, "none": 0,
+                                          "outside": 0}, d
     assert sorted((x["type"], x["where"]) for x in a.anomalies) == [
         ("broken_context", "topic:emails->service:mailer"),
         ("broken_context", "topic:invoices->service:billing")]

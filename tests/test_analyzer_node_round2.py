@@ -52,7 +52,8 @@ def _pg_select(b: SpanSet, service: str, parent: SpanRef | None, t: float,
 
 
 def _assert_joined(a, edge: str, context: int, none: int) -> None:
-    assert a.edge(edge)["joined_by"] == {"context": context, "message_id": 0, "none": none}
+    assert a.edge(edge)["joined_by"] == {"context": context, "message_id": 0, "none": none,
+                                         "outside": 0}
 
 
 # ------------------------------------------------------------------------------- kafkajs
@@ -721,7 +722,7 @@ def test_node_aws_sdk_sns_publish_batch_is_a_publish_without_context():
     }, [], anomalies=[("broken_context", "topic:billing-orders->service:billing", N),
                       ("published_never_consumed", "topic:order-events", N)])
     consume = a.edge("topic:billing-orders->service:billing")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": N, "outside": 0}
     # (the producer messages its deliveries were joined to: the Publish ones)
     assert consume["message_count"] == N
     assert _systems(a) == {"topic:order-events": "aws.sns", "topic:billing-orders": "aws_sqs"}

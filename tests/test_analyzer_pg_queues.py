@@ -360,7 +360,7 @@ def test_saq_instrumented_queue_loses_the_context_and_the_job_id_joins_the_run()
         "service:reports-api->external:postgresql": ("call", N),
     }
     consume = a.edge("topic:reports->service:report-worker")
-    assert consume["joined_by"] == {"context": 0, "message_id": 2 * N - 1, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": 2 * N - 1, "none": 0, "outside": 0}
     assert consume["error_count"] == N - 1
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == [
         ("broken_context", "topic:reports->service:report-worker", 2 * N - 1),

@@ -213,7 +213,7 @@ def test_mesh_request_publishing_to_kafka_is_one_flow_through_the_consumer_mesh_
     assert edges["service:orders->topic:orders"] == ("publish", N)
     assert edges["topic:orders->service:billing"] == ("consume", N)
     consume = a.edge("topic:orders->service:billing")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": 0, "outside": 0}
     assert consume["queue_p50_ms"] == 36.0
     assert not a.anomalies
     assert _flows(a) == [("checkout", N, 1.0)]

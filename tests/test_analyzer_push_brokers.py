@@ -143,7 +143,7 @@ def test_cloudevents_go_receiver_without_http_middleware_is_joined_by_event_id()
         "service:billing->external:postgresql": ("call", N),
     }
     consume = a.edge("topic:unknown->service:billing")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     (broken,) = a.anomalies
     assert (broken["type"], broken["where"], broken["stitched"]) == \
         ("broken_context", "topic:unknown->service:billing", N)

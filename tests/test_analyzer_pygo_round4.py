@@ -120,7 +120,7 @@ def test_faststream_nats_handler_output_goes_out_with_the_first_create_context()
         "topic:invoices.issued->service:mailer": ("consume", N),
     }
     assert a.edge("topic:orders.placed->service:billing")["joined_by"] == {
-        "context": N, "message_id": 0, "none": 0}
+        "context": N, "message_id": 0, "none": 0, "outside": 0}
     mail = a.edge("topic:invoices.issued->service:mailer")
     assert mail["joined_by"]["none"] == 0 and mail["p50_ms"] == 5
     assert mail["queue_p50_ms"] == 7.5
@@ -198,7 +198,7 @@ def test_faststream_redis_stream_beside_redis_instrumentation_and_a_bare_publish
         "service:billing->external:redis": ("call", 2 * N + 2),
     }
     consume = a.edge("topic:orders->service:billing")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": N, "outside": 0}
     assert consume["p50_ms"] == 9
     assert [(x["type"], x["where"], x["count"], x["stitched"]) for x in a.anomalies] == [
         ("broken_context", "topic:orders->service:billing", N, 0)]

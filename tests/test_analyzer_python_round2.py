@@ -436,7 +436,7 @@ def test_dramatiq_actor_message_and_its_retry_through_the_invoices_queue():
     }
     assert _systems(a) == {"topic:invoices": "dramatiq"}
     consume = a.edge("topic:invoices->service:billing")
-    assert consume["joined_by"] == {"context": 2 * N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": 2 * N, "message_id": 0, "none": 0, "outside": 0}
     assert [(x["type"], x["where"]) for x in a.anomalies] == [
         ("redelivery", "topic:invoices->service:billing")]
     (flow,) = a.flows

@@ -73,7 +73,7 @@ def test_lost_context_on_a_queue_is_stitched_through_a_known_route():
         _fanout(b, i * 1000, i, billing_via="parent" if i < 2 else "none")
     a = analyze(b.store())
     con = _edges(a)[f"topic:{BILLING_Q}->service:billing"]
-    assert con["joined_by"] == {"context": 2, "message_id": 2, "none": 0}
+    assert con["joined_by"] == {"context": 2, "message_id": 2, "none": 0, "outside": 0}
     # the queue has producers upstream: lost context is broken propagation, not a consumer
     # without any producer
     (broken,) = [x for x in a.anomalies if x["type"] == "broken_context"]

@@ -367,7 +367,7 @@ def test_delayed_job_process_is_joined_to_its_enqueue_by_job_id(op: str, int_ids
         "service:shop-worker->external:postgresql": ("call", 2 * N),
     }
     consume = a.edge("topic:default->service:shop-worker")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert consume["queue_p50_ms"] == 592  # process start - publish end
     assert consume["p50_ms"] == 20
     assert _systems(a) == {"topic:default": "delayed_job"}
@@ -400,7 +400,7 @@ def test_delayed_job_failed_attempt_is_retried_under_the_same_id():
         "service:shop-worker->external:postgresql": ("call", 4 * N),
     }
     consume = a.edge("topic:default->service:shop-worker")
-    assert consume["joined_by"] == {"context": 0, "message_id": 2 * N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": 2 * N, "none": 0, "outside": 0}
     assert consume["error_count"] == N
     assert {x["type"] for x in a.anomalies} == {"redelivery", "broken_context"}
     redelivery = next(x for x in a.anomalies if x["type"] == "redelivery")
@@ -507,7 +507,7 @@ def test_resque_none_propagation_leaves_jobs_unjoined():
     a = analyze(st)
     assert _edges(a) == _RESQUE_EDGES
     consume = a.edge("topic:default->service:shop-worker")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     found = {x["type"]: x for x in a.anomalies}
     assert set(found) == {"broken_context", "published_never_consumed"}
     broken = found["broken_context"]

@@ -94,9 +94,9 @@ def test_solid_queue_perform_all_later_jobs_have_no_publish_and_no_link():
         "topic:mailers->service:shop-worker": ("consume", 3 * N),
     }
     assert a.edge("topic:invoices->service:shop-worker")["joined_by"] == \
-        {"context": N, "message_id": 0, "none": 0}
+        {"context": N, "message_id": 0, "none": 0, "outside": 0}
     assert a.edge("topic:mailers->service:shop-worker")["joined_by"] == \
-        {"context": 0, "message_id": 0, "none": 3 * N}
+        {"context": 0, "message_id": 0, "none": 3 * N, "outside": 0}
     assert _anomalies(a) == [
         ("consumer_without_producer", "topic:mailers->service:shop-worker", 3 * N)]
     assert systems_of(a) == {"topic:invoices": "active_job", "topic:mailers": "active_job"}
@@ -237,7 +237,7 @@ def test_laravel_tracing_isolated_job_is_found_by_its_uuid_only():
         "service:shop-worker->external:mysql": ("call", N),
     }
     consume = a.edge("topic:queues:default->service:shop-worker")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert consume["message_count"] == N
     kinds = {x["type"] for x in a.anomalies}
     assert "consumer_without_producer" not in kinds and "redelivery" not in kinds

@@ -151,7 +151,7 @@ def test_shoryuken_jobs_never_link_the_aws_sdk_send_that_injected_their_context(
         "service:shop-web->external:postgresql": ("call", N),
     }
     consume = a.edge("topic:orders->service:shop-worker")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": per * N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": per * N, "outside": 0}
     found = {x["type"]: x for x in a.anomalies}
     assert set(found) == {"broken_context", "published_never_consumed"}
     assert (found["broken_context"]["where"], found["broken_context"]["count"],
@@ -381,7 +381,7 @@ def test_active_job_on_shoryuken_joins_by_its_own_context_beside_an_unlinked_wra
         "topic:default->service:shop-worker": ("consume", 2 * N),
     }
     consume = a.edge("topic:default->service:shop-worker")
-    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": N, "message_id": 0, "none": N, "outside": 0}
     assert consume["message_count"] == N
     assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == \
         [("broken_context", "topic:default->service:shop-worker", N)]
@@ -497,7 +497,7 @@ def test_karafka_consumer_with_the_documented_monitor_makes_no_delivery_span():
         "service:mailer->external:api.postmarkapp.com": ("call", 2 * N),
     }
     assert a.edge("topic:invoices->service:mailer")["joined_by"] == \
-        {"context": 2 * N, "message_id": 0, "none": 0}
+        {"context": 2 * N, "message_id": 0, "none": 0, "outside": 0}
     assert [(x["type"], x["where"], x["count"], x["topic_has_consumers"])
             for x in a.anomalies] == [("published_never_consumed", "topic:orders", 2 * N,
                                        False)]

@@ -487,7 +487,7 @@ def test_spans_naming_themselves_as_parent_or_link_and_parent_cycles():
     e = {x["id"]: x for x in a.edges}
     delivery = e["topic:order.placed->service:billing"]
     assert delivery["count"] == 3
-    assert delivery["joined_by"] == {"context": 3, "message_id": 0, "none": 0}
+    assert delivery["joined_by"] == {"context": 3, "message_id": 0, "none": 0, "outside": 0}
     assert edge_detail(st, delivery["id"])["count"] == 3
     assert flow_for_trace(st, "ab" * 16) is not None
 

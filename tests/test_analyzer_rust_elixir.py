@@ -293,7 +293,7 @@ def test_si_nats_transaction_publishes_at_commit_without_context():
     }
     assert _systems(a) == {f"topic:{subject}": "nats"}
     consume = a.edge(f"topic:{subject}->service:sdf-ws")
-    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N}
+    assert consume["joined_by"] == {"context": 0, "message_id": 0, "none": N, "outside": 0}
     assert _anomalies(a) == [("broken_context", f"topic:{subject}->service:sdf-ws", N),
                              ("published_never_consumed", f"topic:{subject}", N)]
     for e in a.edges:

@@ -58,6 +58,42 @@ def test_a_window_is_the_analysis_of_its_spans_alone(stores):
     assert {e["id"]: e["count"] for e in w.edges}["service:orders->topic:order-placed"] == 1
 
 
+def test_a_delivery_whose_publish_is_before_the_window_did_not_lose_its_context(stores):
+    """A window starting between a publish and its delivery cuts that flow: the delivery
+    links to a span the window does not hold. It carried its context: no lost context on
+    the edge, no anomaly; a delivery that names no producer at all still lost it."""
+    whole, st, _ = stores
+    a = analyze(st, since_ns=whole.ms(1010), until_ns=whole.ms(3000))
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["count"] == 2 and consume["broken_context_count"] == 0
+    assert consume["joined_by"] == {"context": 1, "message_id": 0, "none": 0, "outside": 1}
+    assert a.anomalies == []
+
+    b = _spans(range(3), report=False)
+    b.consumer("billing", "order-placed", start_ms=2060, message_id="lost")  # a root
+    a = analyze(b.store(), since_ns=b.ms(1010))
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"] == {"context": 1, "message_id": 0, "none": 1, "outside": 1}
+    assert [(x["type"], x["count"]) for x in a.anomalies] == [("broken_context", 1)]
+
+
+def test_a_delivery_whose_producer_span_never_arrived_did_not_lose_its_context():
+    """A delivery whose parent is the publish of a service whose spans never reached us
+    (not exported, sampled out, left open) names that span: its context was carried."""
+    b = SpanSet()
+    for i in range(2):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 100, dur_ms=20)
+        pub = b.producer("orders", "placed", parent=root, start_ms=i * 100 + 5,
+                         message_id=f"m{i}")
+        b.consumer("billing", "placed", parent=pub, start_ms=i * 100 + 30, message_id=f"m{i}")
+    lost = b.spans[0].ref.trace_id
+    b.spans = [s for s in b.spans if not (s.ref.trace_id == lost and s.service == "orders")]
+    a = analyze(b.store())
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"] == {"context": 1, "message_id": 0, "none": 0, "outside": 1}
+    assert consume["broken_context_count"] == 0 and a.anomalies == []
+
+
 def test_an_empty_window_gives_an_empty_analysis(stores):
     whole, st, _ = stores
     a = analyze(st, since_ns=whole.ms(9000), until_ns=whole.ms(9001))

@@ -205,7 +205,7 @@ def test_restate_kafka_subscription_consumes_the_topic_by_partition_and_offset()
                          "topic:orders->service:OrderProcessor": ("consume", N)}
     assert _systems(a) == {"topic:orders": "kafka"}
     consume = a.edge("topic:orders->service:OrderProcessor")
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == [
         ("broken_context", "topic:orders->service:OrderProcessor", N)]
     assert _flows(a) == [("orders-api", N, 2.0)]
@@ -291,7 +291,7 @@ def test_hatchet_dag_workflow_steps_are_deliveries_from_the_workflow_not_redeliv
     # and test_hatchet_child_workflow_spawned_in_a_step's concern)
     assert _hops(a) == [("consume", "order-worker", 2 * N), ("publish", "shop-api", N)]
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": 2 * N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": 2 * N, "message_id": 0, "none": 0, "outside": 0}
     assert a.anomalies == []
     assert _flows(a) == [("shop-api", N, 1.0)]
 
@@ -353,7 +353,7 @@ def test_hatchet_bulk_push_is_one_publish_of_several_events():
     a = analyze(b.store())
     assert _hops(a) == [("consume", "billing-worker", 3 * N), ("publish", "importer", N)]
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": 3 * N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": 3 * N, "message_id": 0, "none": 0, "outside": 0}
     assert a.anomalies == []
 
 
@@ -411,7 +411,7 @@ def test_hatchet_retried_step_is_a_redelivery_of_its_step_run():
     a = analyze(b.store())
     assert _hops(a) == [("consume", "payments-worker", 2 * N), ("publish", "shop-api", N)]
     consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"] == {"context": 2 * N, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": 2 * N, "message_id": 0, "none": 0, "outside": 0}
     assert consume["error_count"] == N
     assert [(x["type"], x["count"], x["messages"]) for x in a.anomalies] == [
         ("redelivery", N, N)]

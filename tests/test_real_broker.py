@@ -635,7 +635,8 @@ def test_node_aws_sdk_sqs_receives_link_their_messages(collector, sqs_endpoint, 
     assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", N),
                            "topic:orders->service:shipping": ("consume", deliveries)}
     consume = a.edge("topic:orders->service:shipping")
-    assert consume["joined_by"] == {"context": deliveries, "message_id": 0, "none": 0}
+    assert consume["joined_by"] == {"context": deliveries, "message_id": 0, "none": 0,
+                                    "outside": 0}
     assert consume["message_count"] == N
     assert systems_of(a) == {"topic:orders": "aws_sqs"}
     assert not a.anomalies
@@ -749,7 +750,7 @@ def test_node_socketio_server_and_untraced_clients(collector):
         "service:chat->topic:/chat": ("publish", clients + clients * messages),
         "topic:/chat->service:chat": ("consume", clients + clients * messages)}
     assert a.edge("topic:/chat->service:chat")["joined_by"] == {
-        "context": 0, "message_id": 0, "none": clients + clients * messages}
+        "context": 0, "message_id": 0, "none": clients + clients * messages, "outside": 0}
     assert systems_of(a) == {"topic:/chat": "socket.io"}
     assert a.anomalies == []
 

@@ -108,7 +108,7 @@ def test_botocore_sqs_calls_become_a_queue_joined_by_message_id(collector):
     consume = edges["topic:order-shipments->service:shipping"]
     # No context crossed the queue: every delivery is found by its message id and reported;
     # the empty polls are no deliveries.
-    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0}
+    assert consume["joined_by"] == {"context": 0, "message_id": N, "none": 0, "outside": 0}
     assert edge_detail(collector.store, "topic:order-shipments->service:shipping")["count"] == N
     assert [(x["type"], x["where"], x["count"]) for x in a.anomalies] == [
         ("broken_context", "topic:order-shipments->service:shipping", N)]

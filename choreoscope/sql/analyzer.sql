@@ -1566,6 +1566,27 @@ SELECT e.type, e.src, e.dst, e.src || '->' || e.dst AS id, e.n, e.errors, e.dq, 
 FROM e LEFT JOIN q ON q.id = e.src || '->' || e.dst
 ORDER BY e.type, e.src, e.dst
 
+-- name: analyzer_outside
+-- Deliveries joined to no producer whose parent or a link names a span the window does not
+-- hold: a publish before the window began (a window cuts flows), or a span never received
+-- (a producer whose spans were not exported, or one left open). They carried a context:
+-- no lost context, and no consumer without a producer. (Looked up in the whole window, as
+-- a service filter keeps the deliveries' traces but not every trace their links name.)
+CREATE OR REPLACE TEMP TABLE a_outside AS
+WITH bare AS (SELECT k.sk FROM a_cons k WHERE k.sk NOT IN (SELECT c_sk FROM a_match)),
+named AS (
+    SELECT m.sk, m.pk AS ref FROM a_msg_t m SEMI JOIN bare b ON b.sk = m.sk
+    WHERE m.pk IS NOT NULL
+    UNION ALL
+    SELECT l.from_sk, l.to_sk FROM a_lk l SEMI JOIN bare b ON b.sk = l.from_sk
+),
+seen AS (SELECT s.sk FROM a_spans_w s SEMI JOIN named n ON n.ref = s.sk)
+SELECT DISTINCT sk FROM named WHERE ref NOT IN (SELECT sk FROM seen)
+
+-- name: analyzer_outside_none
+-- (until the evidence says some deliveries were joined to no producer: mostly none are)
+CREATE OR REPLACE TEMP TABLE a_outside (sk UBIGINT)
+
 -- name: analyzer_consumer_evidence
 -- Per delivery edge: how each delivery was joined to a producer.
 WITH mm AS (
@@ -1577,7 +1598,8 @@ WITH mm AS (
 j AS (
     SELECT k.trace_id, k.span_id, k.topic, k.service,
            coalesce(mm.has_ctx, false) AS has_ctx, coalesce(mm.by_id, false) AS by_id,
-           coalesce(mm.skew, false) AS skew, coalesce(mm.producers, 0) AS producers
+           coalesce(mm.skew, false) AS skew, coalesce(mm.producers, 0) AS producers,
+           k.sk IN (SELECT sk FROM a_outside) AS outside
     FROM a_cons k LEFT JOIN mm ON mm.c_sk = k.sk
 ),
 -- (a queue that published messages are routed to has producers too)
@@ -1585,16 +1607,18 @@ pt AS (SELECT DISTINCT dst FROM a_hops WHERE type IN ('publish', 'route')),
 g AS (
     SELECT j.topic, j.service,
            count(*) AS n,
-           sum((NOT j.has_ctx)::INT) AS no_ctx,
+           sum((NOT j.has_ctx AND NOT j.outside)::INT) AS no_ctx,
            sum((NOT j.has_ctx AND j.by_id)::INT) AS stitched,
+           sum(j.outside::INT) AS outside,
            sum(j.skew::INT) AS skew,
-           max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE NOT j.has_ctx) AS no_ctx_traces,
+           max_by(j.trace_id, (j.span_id, j.trace_id), 5)
+               FILTER (WHERE NOT j.has_ctx AND NOT j.outside) AS no_ctx_traces,
            max_by(j.trace_id, (j.span_id, j.trace_id), 5) FILTER (WHERE j.skew) AS skew_traces,
            sum((j.producers > 1)::INT) AS batch_deliveries
     FROM j GROUP BY j.topic, j.service
 )
 SELECT 'topic:' || g.topic || '->service:' || g.service AS id, g.topic, g.service, g.n,
-       g.no_ctx, g.stitched, g.skew, g.no_ctx_traces, g.skew_traces,
+       g.no_ctx, g.stitched, g.outside, g.skew, g.no_ctx_traces, g.skew_traces,
        pt.dst IS NOT NULL AS topic_has_producers, g.batch_deliveries
 FROM g LEFT JOIN pt ON pt.dst = 'topic:' || g.topic
 ORDER BY id
