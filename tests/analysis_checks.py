@@ -30,7 +30,7 @@ def analysed(st, edges: dict[str, tuple[str, int]], delivery: str,
     deliveries all joined by context (and ``p50_ms`` long); no anomaly; the edge's detail
     counts what the analysis does."""
     a = analyze(st)
-    assert edges_of(a) == edges
+    assert edges_of(a) == edges, edges_of(a)
     consume = next(e for e in a.edges if e["id"] == delivery)
     assert consume["joined_by"] == {"context": edges[delivery][1], "message_id": 0, "none": 0,
                                     "outside": 0}
@@ -47,7 +47,7 @@ def analysed_each(st, edges: dict[str, tuple[str, int]], deliveries: Iterable[st
     deliveries all joined by context; no anomaly but ``anomalies`` (type, where, count); each
     edge's detail counts what the analysis does."""
     a = analyze(st)
-    assert edges_of(a) == edges
+    assert edges_of(a) == edges, edges_of(a)
     for d in deliveries:
         consume = a.edge(d)
         assert consume["joined_by"] == {"context": edges[d][1], "message_id": 0, "none": 0,
@@ -64,7 +64,7 @@ def all_joined(st, edges: dict[str, tuple[str, int]]) -> Any:
     delivery joined by the context its message carried (as its parent or a link), with a
     queue time; each edge's detail counting what the analysis does."""
     a = analyze(st)
-    assert edges_of(a) == edges
+    assert edges_of(a) == edges, edges_of(a)
     for e in a.edges:
         if e["type"] == "consume":
             assert e["joined_by"] == {"context": e["count"], "message_id": 0, "none": 0,
@@ -82,7 +82,7 @@ def all_joined_by_message_id(st, edges: dict[str, tuple[str, int]]) -> Any:
     ``edges``; every delivery joined to its publish by the message id alone and counted as
     having lost its context; no anomaly but each delivery edge's lost context."""
     a = analyze(st)
-    assert edges_of(a) == edges
+    assert edges_of(a) == edges, edges_of(a)
     deliveries = [e for e in a.edges if e["type"] == "consume"]
     for e in deliveries:
         n = e["count"]
