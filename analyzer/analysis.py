@@ -27,6 +27,10 @@ from choreoscope.sql import named_queries
 CP_PER_TYPE = 100
 CP_SLOWEST = 5
 MAX_CYCLES = 20
+# How long spans may take to reach the store after they end (SDKs' batch span processors
+# export every 5 s by default, a Collector batches again): the deliveries of a window's
+# last publishes may not have arrived yet (analyzer_unconsumed).
+EXPORT_GRACE_NS = 30 * 10**9
 # Queries that need nothing the critical paths compute: they run while Python walks them.
 _BESIDE_CP = ("analyzer_error_hops", "analyzer_unconsumed", "analyzer_redeliveries",
               "analyzer_publish_lost")
@@ -39,17 +43,20 @@ def flow_type_id(signature: str) -> str:
 
 def analyze(store: Any, since_ns: int | None = None, until_ns: int | None = None,
             service: str | None = None, timings: dict[str, float] | None = None,
-            log: list[tuple[str, float, float]] | None = None) -> Analysis:
+            log: list[tuple[str, float, float]] | None = None,
+            now_ns: int | None = None) -> Analysis:
     """Analyse the spans that started in ``[since_ns, until_ns)`` (None: unbounded).
 
     ``service`` keeps only the flows that involve that service. ``timings`` (seconds per
     stage) and ``log`` ((stage, start, end) perf_counter times), when given, are filled for
-    benchmarks. An empty window gives an empty analysis.
+    benchmarks. ``now_ns`` (default: the clock) is the present, where a window without an
+    end stops: a publish too recent for its delivery to have arrived is pending, not
+    unconsumed. An empty window gives an empty analysis.
     """
     tm = timings if timings is not None else {}
     t_all = time.perf_counter()
     with StagedWindow(store, since_ns, until_ns, tm, log) as window:
-        a = window.analyze(service, tm, log)
+        a = window.analyze(service, tm, log, now_ns=now_ns)
     tm["total"] = time.perf_counter() - t_all
     a.timings = dict(tm)
     return a
@@ -85,14 +92,17 @@ class StagedWindow:
             raise
 
     def analyze(self, service: str | None = None, timings: dict[str, float] | None = None,
-                log: list[tuple[str, float, float]] | None = None) -> Analysis:
+                log: list[tuple[str, float, float]] | None = None,
+                now_ns: int | None = None) -> Analysis:
         """The window's analysis, restricted to the flows touching ``service`` if given.
-        ``timings`` and ``log`` as for :func:`analyze` (the stages after the staging)."""
+        ``timings``, ``log`` and ``now_ns`` as for :func:`analyze` (the stages after the
+        staging)."""
         tm = timings if timings is not None else {}
         t = time.perf_counter()
         with self._rolled_back(tm, log) as st:
             st.select(service)
-            a = _build(st, self.since_ns, self.until_ns, service)
+            a = _build(st, self.since_ns, self.until_ns, service,
+                       time.time_ns() if now_ns is None else now_ns)
         tm.setdefault("total", time.perf_counter() - t)
         a.timings = dict(tm)
         return a
@@ -142,7 +152,7 @@ class StagedWindow:
 
 
 def _build(st: Stager, since_ns: int | None, until_ns: int | None,
-           service: str | None) -> Analysis:
+           service: str | None, now_ns: int) -> Analysis:
     summ = st.rows("analyzer_summary")[0]
     t0, t1 = summ["t0"], summ["t1"]
     if since_ns is not None and until_ns is not None:
@@ -170,7 +180,13 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        pending = {name: pool.submit(st.rows, name) for name in _BESIDE_CP}
+        # (a window running to the present ends there: its last publishes may be delivered
+        # and exported yet; one that ended earlier holds all it will)
+        live = until_ns is None or until_ns > now_ns
+        params = {"analyzer_unconsumed": {
+            "horizon": now_ns if live else until_ns,
+            "grace": EXPORT_GRACE_NS if live else 0}}
+        pending = {name: pool.submit(st.rows, name, params.get(name)) for name in _BESIDE_CP}
         through_rows = pool.submit(_through_topics, st, a.graph)
         flows, cp_hops, loops = _flows(st, edges, *cp_inputs)
         later = {name: f.result() for name, f in pending.items()}
@@ -501,11 +517,16 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
     # (a destination the broker routes onwards is consumed through its queues)
     consumed_topics = {e["source"] for e in edges if e["type"] in ("consume", "route")}
     for r in unconsumed:
-        lost = int(r["n"]) - int(r["consumed"])
+        n, pending = int(r["n"]), int(r["pending"])
+        lost = n - int(r["consumed"]) - pending
         if lost > 0 and not _carries_no_context(g, r["topic"]):
             out.append({"type": "published_never_consumed", "where": r["topic"],
                         "publisher": r["src"], "count": lost,
-                        "share": round(lost / int(r["n"]), 4),
+                        "share": round(lost / n, 4), "pending": pending,
+                        "detail": (f"{lost} of {n} messages {r['src'].removeprefix('service:')}"
+                                   f" published reached no consumer"
+                                   + (f"; {pending} more too recent to tell" if pending
+                                      else "")),
                         "topic_has_consumers": r["topic"] in consumed_topics,
                         "example_trace_ids": ids(r["traces"])})
     published = {e["id"]: e["count"] for e in edges if e["type"] == "publish"}

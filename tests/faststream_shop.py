@@ -135,6 +135,8 @@ async def work(kind: str, service: str, topic: str, n: int, forward: str | None)
 
     async with broker:
         await broker.start()
+        # (subscribed: a core NATS subject or a Redis channel drops what comes before)
+        print("ready", flush=True)
         await asyncio.wait_for(done.wait(), 60)
 
 

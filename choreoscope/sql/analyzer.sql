@@ -1633,14 +1633,31 @@ ORDER BY id
 -- clients (NATS' request mux, RabbitMQ's direct reply-to) make no span of receiving it,
 -- nor a Kafka Streams changelog (below). Nor is a message its service sent again later
 -- (a_resend): it was taken from where it went and sent on, which nothing traced.
+-- A publish ending so close to the window's end ($horizon) that its delivery may come
+-- after it is pending: within the longest wait a delivery of its destination had in the
+-- window, plus $grace when the window runs to the present (spans arrive seconds after
+-- they end).
 WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
     WHERE k.op = 'settle' AND k.topic <> 'unknown'
+),
+-- (by the publish shape's destination: per shape first, a few hundred rows; a publish
+-- naming none has no wait of its own but $grace)
+lag AS (
+    SELECT 'topic:' || h.topic AS dst, max(l.lag) AS lag
+    FROM (SELECT p_shape, max(greatest(queue_ns, 0)) AS lag FROM a_match_t GROUP BY p_shape) l
+    JOIN a_shape h ON h.shape_id = l.p_shape
+    GROUP BY h.topic
 )
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
-       max_by(p.trace_id, (p.t0, p.trace_id), 5) FILTER (WHERE c.p_canon IS NULL) AS traces
+       count(*) FILTER (WHERE c.p_canon IS NULL
+                        AND p.t1 > $horizon - $grace - coalesce(l.lag, 0)) AS pending,
+       max_by(p.trace_id, (p.t0, p.trace_id), 5)
+           FILTER (WHERE c.p_canon IS NULL
+                   AND p.t1 <= $horizon - $grace - coalesce(l.lag, 0)) AS traces
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
+LEFT JOIN lag l ON l.dst = p.dst
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
   AND (c.p_canon IS NOT NULL OR p.sk NOT IN (SELECT a_sk FROM a_resend))
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
