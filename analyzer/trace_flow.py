@@ -32,7 +32,8 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
 
     Returns ``flow_id``, ``trace_ids``, ``spans`` (every stored column plus ``depth``,
     ``on_critical_path``, ``queue_wait_ms``, ``retry_wait`` (that wait was a retry's),
-    ``duration_ms``; ordered by start), ``links``
+    ``parent_missing`` (its parent span never arrived), ``duration_ms``; ordered by
+    start), ``links``
     (``from_span``, ``to_span``, ``type`` parent|link|message_id, ``cross_trace``),
     ``critical_path`` (span ids in order), ``start_ns`` (the flow's start: a trace that
     consumed a message of another starts no flow), ``end_ns``, ``duration_ms``,
@@ -178,6 +179,10 @@ def _assemble(spans: list[dict[str, Any]],
         d["on_critical_path"] = key in on_path
         d["queue_wait_ms"] = ms(queue[key]) if key in queue else None
         d["retry_wait"] = bool(cp and key in cp.retried)
+        # (a parent named but never stored: its span was not exported, or was left open;
+        # of a truncated view, not all of the traces' spans are read)
+        d["parent_missing"] = bool(s["parent_span_id"]) and not truncated and \
+            (s["trace_id"], s["parent_span_id"]) not in present
         d["duration_ms"] = ms(s["end_time_unix_nano"] - s["start_time_unix_nano"])
         d["causal_parent_span_id"] = cp.causal_parent[key][1] if cp and key in cp.causal_parent else None
         out_spans.append(d)

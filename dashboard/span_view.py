@@ -16,9 +16,11 @@ from dashboard.params import format_time, href
 
 
 def span_panel(span: dict[str, Any] | None, filters: Mapping[str, str | None],
-               queue_wait_ms: float | None = None, retry_wait: bool = False) -> html.Div:
+               queue_wait_ms: float | None = None, retry_wait: bool = False,
+               parent_missing: bool = False) -> html.Div:
     """The panel for one span (``None``: a hint to click a bar); ``retry_wait``: its queue
-    wait was a retry's (the flow's critical path says so)."""
+    wait was a retry's (the flow's critical path says so); ``parent_missing``: its parent
+    span never arrived."""
     if span is None:
         return html.Div("Click a span in the waterfall to see everything it carries.",
                         className="muted hint")
@@ -30,7 +32,8 @@ def span_panel(span: dict[str, Any] | None, filters: Mapping[str, str | None],
         ("duration", fmt_ms((end - start) / 1e6)),
         ("start", format_time(start) + " UTC"),
         ("trace id", span.get("trace_id")), ("span id", span.get("span_id")),
-        ("parent span id", span.get("parent_span_id") or "— (root)"),
+        ("parent span id", (span.get("parent_span_id") or "— (root)") + (
+            " — never received (not exported, or left open)" if parent_missing else "")),
     ]
     if queue_wait_ms:
         facts.append(("retry wait before it" if retry_wait else "queue wait before it",

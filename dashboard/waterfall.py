@@ -131,6 +131,8 @@ def _hover(s: dict[str, Any], dur_ms: float) -> str:
         lines.append(f"{what} {float(s['queue_wait_ms']):.1f} ms before it started")
     if s.get("on_critical_path"):
         lines.append("on the critical path")
+    if s.get("parent_missing"):
+        lines.append("its parent span never arrived")
     return "<br>".join(lines)
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer import analyze
+from analyzer import analyze, flow_for_trace
 from analyzer.model import ids
 from tests.builders import SpanSet
 
@@ -88,10 +88,17 @@ def test_a_delivery_whose_producer_span_never_arrived_did_not_lose_its_context()
         b.consumer("billing", "placed", parent=pub, start_ms=i * 100 + 30, message_id=f"m{i}")
     lost = b.spans[0].ref.trace_id
     b.spans = [s for s in b.spans if not (s.ref.trace_id == lost and s.service == "orders")]
-    a = analyze(b.store())
+    st = b.store()
+    a = analyze(st)
     consume = next(e for e in a.edges if e["type"] == "consume")
     assert consume["joined_by"] == {"context": 1, "message_id": 0, "none": 0, "outside": 1}
     assert consume["broken_context_count"] == 0 and a.anomalies == []
+    # The flow view says which span's parent never arrived.
+    view = flow_for_trace(st, lost)
+    assert [(x["name"], x["parent_missing"]) for x in view["spans"]] == [
+        ("process placed", True)]
+    kept = flow_for_trace(st, next(x.ref.trace_id for x in b.spans if x.service == "orders"))
+    assert not any(x["parent_missing"] for x in kept["spans"])
 
 
 def test_an_empty_window_gives_an_empty_analysis(stores):

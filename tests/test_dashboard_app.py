@@ -287,6 +287,8 @@ def test_span_panel_names_a_retrys_wait_apart_from_a_queues(store: Store):
     retried = text_of(span_panel(span, ALL, queue_wait_ms=12.0, retry_wait=True))
     assert "queue wait before it" in queued and "retry wait" not in queued
     assert "retry wait before it" in retried and "queue wait" not in retried
+    assert "never received" not in queued
+    assert "never received" in text_of(span_panel(span, ALL, parent_missing=True))
 
 
 def test_bottlenecks_and_search_pages(app: Any):

@@ -75,6 +75,10 @@ def test_waterfall_tells_a_retry_wait_from_a_queue_wait():
     assert list(label.text) == ["retry wait 20.0 ms"]
     payment = [t for t in fig.data if isinstance(t, go.Bar)][1]
     assert "waited for its retry 20.0 ms before it started" in payment.hovertext[0]
+    assert "parent span never arrived" not in payment.hovertext[0]
+    f["spans"][2]["parent_missing"] = True
+    payment = [t for t in waterfall_figure(f).data if isinstance(t, go.Bar)][1]
+    assert "its parent span never arrived" in payment.hovertext[0]
 
 
 def test_waterfall_escapes_span_text():

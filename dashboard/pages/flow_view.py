@@ -82,8 +82,10 @@ class FlowViewPage:
         span = data.span_detail(self.deps.store, span_trace, selected)
         if span is None:
             return error_box(f"Span {selected} is not part of this flow's stored spans.")
-        return span_panel(span, f, queue_wait_ms=(match or {}).get("queue_wait_ms"),
-                          retry_wait=bool((match or {}).get("retry_wait")))
+        m = match or {}
+        return span_panel(span, f, queue_wait_ms=m.get("queue_wait_ms"),
+                          retry_wait=bool(m.get("retry_wait")),
+                          parent_missing=bool(m.get("parent_missing")))
 
 
 def flow_header(flow: dict[str, Any], filters: Mapping[str, str | None]) -> html.Div:
