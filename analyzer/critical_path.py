@@ -217,8 +217,8 @@ def critical_path(spans: Sequence[dict[str, Any]],
         for prev, nxt in _after_failures(group, by_key):
             parent[nxt] = prev
             retry_hop[nxt] = f"service:{by_key[p].get('service')}->service:{svc}"
-    # Redeliveries: the same producer's message to the same service again after a failed
-    # attempt follows that attempt, not the producer.
+    # Redeliveries: the same producer's message to the same service again after an attempt
+    # that failed, or had ended, follows that attempt, not the producer.
     # (one destination and consumer group: one service may take a message twice through
     # two subscriptions, which is no redelivery; an attempt that ended before the next
     # began did not take it, failed or not: Dramatiq's worker span ends OK when its actor,
