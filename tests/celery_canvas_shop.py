@@ -24,6 +24,7 @@ from celery import Celery, chain, chord
 from opentelemetry import trace
 from opentelemetry.instrumentation.celery import CeleryInstrumentor
 
+from tests.celery_shop import work
 from tests.shop_tracing import export_as
 
 _REDIS = f"redis://127.0.0.1:{os.environ.get('REDIS_PORT', '6379')}"
@@ -81,9 +82,7 @@ def main(argv: list[str]) -> None:
                 chord([charge.s(i), reserve.s(i)])(confirm.s(i))
         tp.shutdown()
         return
-    app.Worker(queues=[argv[2]], hostname=f"{service}@localhost", pool="solo",
-               concurrency=1, loglevel="WARNING",
-               without_heartbeat=True, without_mingle=True, without_gossip=True).start()
+    work(app, service, argv[2])
 
 
 if __name__ == "__main__":

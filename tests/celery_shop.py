@@ -66,10 +66,15 @@ def main(argv: list[str]) -> None:
                 charge.delay(i)
         tp.shutdown()
         return
+    work(app, service, argv[2])
+
+
+def work(celery: Celery, service: str, queue: str) -> None:
+    """Run a worker of ``celery`` as ``service`` on ``queue`` until terminated."""
     # A node name of its own: on RabbitMQ two workers of one host share a control queue.
-    app.Worker(queues=[argv[2]], hostname=f"{service}@localhost", pool="solo",
-               concurrency=1, loglevel="WARNING",
-               without_heartbeat=True, without_mingle=True, without_gossip=True).start()
+    celery.Worker(queues=[queue], hostname=f"{service}@localhost", pool="solo",
+                  concurrency=1, loglevel="WARNING",
+                  without_heartbeat=True, without_mingle=True, without_gossip=True).start()
 
 
 if __name__ == "__main__":

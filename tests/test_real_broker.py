@@ -26,7 +26,7 @@ from analyzer import analyze, flow_for_trace
 from tests import brokers
 from tests.analysis_checks import (all_joined, all_joined_by_message_id, edges_of,
                                    one_choreographed_flow, systems_of)
-from tests.test_real_instrumentation import check_celery_shop, stop_workers
+from tests.test_real_instrumentation import check_celery_shop, serve_until_spans
 
 ROOT = Path(__file__).resolve().parent.parent
 NODE_SHOP = ROOT / "tests" / "node_shop"
@@ -122,16 +122,11 @@ def test_pika_services_on_rabbitmq_become_one_choreographed_flow(collector, rabb
     # shipping: N x (receive + handle); mailer: N x (receive + send email). Each publish is
     # two PRODUCER spans, one inside the other: pika 0.66b1's instrumentation wraps both
     # BlockingChannel.basic_publish and the Channel.basic_publish it calls.
-    expected = N * (3 + 4 + 2 + 2)
-    try:
+    def produce() -> None:
         _finish(pika("produce", "orders-api", str(N)))
         _finish(mailer)
-        deadline = time.monotonic() + 60
-        while collector.store.count_spans() < expected and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        stop_workers(workers)
-    assert collector.store.count_spans() == expected
+
+    serve_until_spans(collector, workers, produce, N * (3 + 4 + 2 + 2))
     with collector.store.cursor() as cur:
         nested = cur.execute(
             "SELECT count(*) FROM spans p JOIN spans c ON c.trace_id = p.trace_id"
@@ -474,15 +469,9 @@ def test_celery_canvas_chord_retry_and_chain_on_redis(collector, redis_port):
     workers = [shop("work", service, queue) for service, queue in (
         ("payments", "payments"), ("inventory", "stock"), ("mailer", "emails"),
         ("logistics", "logistics"))]
-    try:
-        _finish(shop("produce", "checkout", str(N)))
-        # per order: checkout 3, payments 4 (two runs), inventory 1, mailer 2, logistics 3
-        deadline = time.monotonic() + 60
-        while collector.store.count_spans() < 13 * N and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        stop_workers(workers)
-    assert collector.store.count_spans() == 13 * N
+    # per order: checkout 3, payments 4 (two runs), inventory 1, mailer 2, logistics 3
+    serve_until_spans(collector, workers, lambda: _finish(shop("produce", "checkout", str(N))),
+                      13 * N)
     a = all_joined(collector.store, {
         "service:checkout->topic:payments": ("publish", N),
         "service:checkout->topic:stock": ("publish", N),

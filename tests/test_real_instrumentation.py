@@ -22,6 +22,7 @@ import subprocess
 import sys
 import time
 from pathlib import Path
+from typing import Callable
 
 from analyzer import analyze, edge_detail, flow_for_trace
 from tests.analysis_checks import all_joined, one_choreographed_flow
@@ -52,23 +53,34 @@ def stop_workers(workers: list[subprocess.Popen]) -> None:
             w.kill()
 
 
+def serve_until_spans(collector, workers: list[subprocess.Popen], produce: Callable[[], None],
+                      spans: int) -> None:
+    """Call ``produce`` (which runs the producers to their end) while ``workers`` serve,
+    wait until the store holds ``spans`` spans (a minute at most), then stop the workers;
+    exactly ``spans`` must have arrived."""
+    try:
+        produce()
+        deadline = time.monotonic() + 60
+        while collector.store.count_spans() < spans and time.monotonic() < deadline:
+            time.sleep(0.1)
+    finally:
+        stop_workers(workers)
+    assert collector.store.count_spans() == spans
+
+
 def check_celery_shop(collector, env: dict[str, str]) -> None:
     """Run the Celery shop on the broker ``env`` names (tests/celery_shop.py), and check
     that its tasks become one choreographed flow through two queues."""
     env = {**env, "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
     workers = [_start(["work", "payments", "payments"], env),
                _start(["work", "mailer", "emails"], env)]
-    try:
+    def produce() -> None:
         producer = _start(["produce", "checkout", str(N)], env)
         out, _ = producer.communicate(timeout=60)
         assert producer.returncode == 0, out.decode(errors="replace")
-        # checkout: N x (server + publish); payments: N x (run + publish); mailer: N x run
-        deadline = time.monotonic() + 60
-        while collector.store.count_spans() < 5 * N and time.monotonic() < deadline:
-            time.sleep(0.1)
-    finally:
-        stop_workers(workers)
-    assert collector.store.count_spans() == 5 * N
+
+    # checkout: N x (server + publish); payments: N x (run + publish); mailer: N x run
+    serve_until_spans(collector, workers, produce, 5 * N)
 
     a = one_choreographed_flow(collector.store, {
         "service:checkout->topic:payments": ("publish", N),
