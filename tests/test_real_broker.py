@@ -3,7 +3,8 @@ pika, aio-pika (its RPC pattern too), Celery and Dramatiq services exporting ove
 OTLP/gRPC, nameko's (RPC and events) over OTLP/HTTP, and under Node.js services on
 amqplib exporting OTLP/HTTP protobuf, and both at once; Redis under Celery (a canvas of a
 chord, a retry and a chain too), RQ, Taskiq and BullMQ; Amazon SQS's and SNS's APIs (moto's
-server) under the AWS SDK for JavaScript and under boto3; Kafka's protocol (Tansu) under
+server) under the AWS SDK for JavaScript and under boto3 (a message left undeleted, which
+comes back, too); Kafka's protocol (Tansu) under
 the three Python Kafka clients at once, kstreams and kafkajs; FastStream's own tracing on
 Kafka, RabbitMQ, NATS and Redis, requests and replies included; and a socket.io server
 with untraced clients. What the analyzer makes of each run is checked against what the
@@ -722,6 +723,39 @@ def test_boto3_sqs_services_carry_the_context_in_message_attributes(collector, s
     assert not a.anomalies
     assert sorted((f["entry_service"], f["count"], len(f["hops"])) for f in a.flows) == [
         ("billing", 1, 3), ("orders-api", N, 1)]
+
+
+def test_boto3_sqs_message_not_deleted_comes_back_after_its_visibility_timeout(
+        collector, sqs_endpoint):
+    """billing's handler fails each message the first time and leaves it in the queue, its
+    visibility timeout cut to 1 s; SQS delivers it again and it is handled. The
+    instrumentation ends a message's "process" span when the message is deleted, or
+    received again by the same iteration: the failed one is never ended, never exported.
+    Its handler span, ERROR, names a parent that never arrives, and the next receive runs
+    inside it (the leaked span stays current). So each message has one delivery on the
+    map, its queue time the failed attempt and the timeout; the flow view says which spans'
+    parents never arrived."""
+    env = {**os.environ, "SQS_ENDPOINT": sqs_endpoint,
+           "OTLP_ENDPOINT": collector.endpoints.grpc.removeprefix("http://")}
+    start = _starter(_py("boto3sqs_shop"), env)
+    _finish(start("setup", "orders"))
+    _finish(start("send", "orders-api", "orders", str(N)))
+    flaky = _starter(_py("boto3sqs_shop"), {**env, "SQS_SHOP_FAIL_FIRST": "1"})
+    _finish(flaky("work", "billing", "orders", str(N), "1"))
+    a = analyze(collector.store)
+    assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", N),
+                           "topic:orders->service:billing": ("consume", N)}
+    consume = a.edge("topic:orders->service:billing")
+    assert consume["queue_p50_ms"] > 1000  # (the failed attempt and the timeout)
+    with collector.store.cursor() as cur:
+        failed = cur.execute("SELECT trace_id, span_id FROM spans WHERE name = "
+                             "'handle billing' AND status_code = 'ERROR'").fetchall()
+    assert len(failed) == N
+    missing = set()
+    for trace_id in {t for t, _ in failed}:
+        view = flow_for_trace(collector.store, trace_id)
+        missing |= {s["span_id"] for s in view["spans"] if s["parent_missing"]}
+    assert {span for _, span in failed} <= missing
 
 
 @needs_node_shop
