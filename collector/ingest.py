@@ -50,13 +50,21 @@ class ExportOutcome:
 
 
 # The Content-Encodings an OTLP/HTTP body may come in. By zlib's window bits: gzip (every
-# SDK's exporter can), and deflate (the Python SDK's other compression: a zlib stream,
-# though some clients send raw deflate, as HTTP's "deflate" was often read).
-_ZLIB_ENCODINGS = {"gzip": (16 + zlib.MAX_WBITS,), "deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
-# By Arrow's streaming codecs: zstd and lz4 (frames), which the OpenTelemetry Collector's
-# otlphttp exporter can send (compression: zstd / lz4).
+# SDK's exporter can), deflate (the Python SDK's other compression: a zlib stream, though
+# some clients send raw deflate, as HTTP's "deflate" was often read) and zlib (the
+# OpenTelemetry Collector's otlphttp exporter's `compression: zlib` names it so).
+_ZLIB_ENCODINGS = {"gzip": (16 + zlib.MAX_WBITS,), "deflate": (zlib.MAX_WBITS, -zlib.MAX_WBITS),
+                   "zlib": (zlib.MAX_WBITS, -zlib.MAX_WBITS)}
+# By Arrow's streaming codecs: zstd and lz4 (frames), which the Collector's otlphttp
+# exporter can send (compression: zstd / lz4).
 _ARROW_ENCODINGS = frozenset({"zstd", "lz4"})  # (Arrow's codec names too)
-ENCODINGS = frozenset(_ZLIB_ENCODINGS) | _ARROW_ENCODINGS
+# Snappy, the Collector's `compression: snappy`: the block format since Collector v0.131
+# (feature gate confighttp.framedSnappy, permanent since v0.155), the framing format before
+# it; `x-snappy-framed` always the framing format. A body says which it is by its first
+# bytes (the framing format's stream identifier), which is how the Collector's own
+# receiver tells them apart.
+_SNAPPY_ENCODINGS = frozenset({"snappy", "x-snappy-framed"})
+ENCODINGS = frozenset(_ZLIB_ENCODINGS) | _ARROW_ENCODINGS | _SNAPPY_ENCODINGS
 
 
 def decompress_bounded(body: bytes, limit: int, encoding: str = "gzip") -> bytes:
@@ -64,6 +72,12 @@ def decompress_bounded(body: bytes, limit: int, encoding: str = "gzip") -> bytes
     ``limit`` bytes (a gzip bomb stays small)."""
     if encoding in _ARROW_ENCODINGS:
         return _arrow_bounded(body, limit, encoding)
+    if encoding in _SNAPPY_ENCODINGS:
+        if body.startswith(_SNAPPY_STREAM_ID):
+            return _snappy_framed_bounded(body, limit)
+        if encoding == "x-snappy-framed":
+            raise DecodeFailure("corrupt x-snappy-framed body: no snappy stream identifier")
+        return _snappy_block_bounded(body, limit)
     *others, last = _ZLIB_ENCODINGS[encoding]
     for wbits in others:
         try:
@@ -89,6 +103,66 @@ def _arrow_bounded(body: bytes, limit: int, encoding: str) -> bytes:
     except OSError as exc:  # (corrupt or truncated: Arrow says which)
         raise DecodeFailure(f"corrupt {encoding} body: {exc}") from None
     return b"".join(chunks)
+
+
+_SNAPPY_STREAM_ID = b"\xff\x06\x00\x00sNaPpY"
+_SNAPPY = pa.Codec("snappy")
+
+
+def _snappy_block_bounded(block: bytes | memoryview, limit: int,
+                          what: str = "snappy") -> bytes:
+    """One snappy block: a varint of its decompressed length, then the compressed data."""
+    size = shift = 0
+    for i in range(min(len(block), 5)):
+        b = block[i]
+        size |= (b & 0x7F) << shift
+        shift += 7
+        if not b & 0x80:
+            break
+    else:
+        raise DecodeFailure(f"corrupt {what} body: no length")
+    if size > limit:
+        raise TooLarge(f"decompressed body exceeds the {limit} byte limit")
+    try:
+        # (Arrow checks the data against the length it is given: a block that says more
+        # or less than it holds is corrupt, not padded or cut)
+        return _SNAPPY.decompress(block, decompressed_size=size, asbytes=True)
+    except (OSError, ValueError) as exc:
+        raise DecodeFailure(f"corrupt {what} body: {exc}") from None
+
+
+def _snappy_framed_bounded(body: bytes, limit: int) -> bytes:
+    """The snappy framing format: chunks of a type byte and a 3-byte little-endian length.
+    The chunks' CRC-32C checksums are not verified (the standard library has no CRC-32C);
+    a corrupt chunk almost always fails to decompress or to decode as OTLP anyway."""
+    view = memoryview(body)
+    out: list[bytes] = []
+    size = pos = 0
+    while pos < len(view):
+        if pos + 4 > len(view):
+            raise DecodeFailure("corrupt snappy body: truncated chunk header")
+        kind = view[pos]
+        n = int.from_bytes(view[pos + 1:pos + 4], "little")
+        chunk = view[pos + 4:pos + 4 + n]
+        if len(chunk) < n:
+            raise DecodeFailure("corrupt snappy body: truncated chunk")
+        pos += 4 + n
+        if kind in (0x00, 0x01):  # compressed / uncompressed data, after a 4-byte checksum
+            if n < 4:
+                raise DecodeFailure("corrupt snappy body: chunk shorter than its checksum")
+            data = (_snappy_block_bounded(chunk[4:], limit - size) if kind == 0x00
+                    else bytes(chunk[4:]))
+            size += len(data)
+            if size > limit:
+                raise TooLarge(f"decompressed body exceeds the {limit} byte limit")
+            out.append(data)
+        elif kind == 0xFF:  # (the stream identifier, which may repeat)
+            if bytes(chunk) != _SNAPPY_STREAM_ID[4:]:
+                raise DecodeFailure("corrupt snappy body: bad stream identifier")
+        elif kind < 0x80:  # (reserved, unskippable)
+            raise DecodeFailure(f"corrupt snappy body: unknown chunk type {kind:#x}")
+        # (0x80-0xfe: padding and skippable chunks)
+    return b"".join(out)
 
 
 def _inflate_bounded(body: bytes, limit: int, encoding: str, wbits: int) -> bytes:

@@ -7,6 +7,8 @@ import json
 import time
 import zlib
 
+import cramjam
+
 import grpc
 import orjson
 import pyarrow as pa
@@ -226,6 +228,35 @@ def test_zstd_and_lz4_bodies_from_a_collector_are_accepted(collector):
                               headers={**PB, "Content-Encoding": codec}, timeout=10)
             assert r.status_code == 400, (codec, r.status_code)
     assert collector.store.count_spans() == 7
+
+
+def test_snappy_and_zlib_bodies_from_a_collector_are_accepted(collector):
+    """The Collector's otlphttp exporter's other compressions: `snappy` (the block format
+    today, the framing format before Collector v0.131, told apart by the body's first
+    bytes), `x-snappy-framed`, and `zlib`. Bodies made by cramjam, an implementation of
+    its own. A corrupt or truncated one is a 400, and the framing format's stream
+    identifier in front of anything else is required under `x-snappy-framed`."""
+    def framed(data: bytes) -> bytes:
+        return bytes(cramjam.snappy.compress(data))
+
+    def block(data: bytes) -> bytes:
+        return bytes(cramjam.snappy.compress_raw(data))
+
+    for encoding, codec in (("snappy", block), ("snappy", framed),
+                            ("x-snappy-framed", framed), ("zlib", zlib.compress)):
+        body = codec(simple_request(2, service=encoding).SerializeToString())
+        r = requests.post(collector.endpoints.http + "/v1/traces", data=body,
+                          headers={**PB, "Content-Encoding": encoding}, timeout=10)
+        assert r.status_code == 200, (encoding, r.text)
+        for bad in (b"not compressed", body[:len(body) // 2]):
+            r = requests.post(collector.endpoints.http + "/v1/traces", data=bad,
+                              headers={**PB, "Content-Encoding": encoding}, timeout=10)
+            assert r.status_code == 400, (encoding, bad[:8], r.status_code)
+    r = requests.post(collector.endpoints.http + "/v1/traces",
+                      data=block(simple_request(1).SerializeToString()),
+                      headers={**PB, "Content-Encoding": "x-snappy-framed"}, timeout=10)
+    assert r.status_code == 400 and "stream identifier" in r.text
+    assert collector.store.count_spans() == 8
 
 
 def test_partial_success_reports_rejected_spans(collector):
