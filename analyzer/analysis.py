@@ -51,7 +51,9 @@ def analyze(store: Any, since_ns: int | None = None, until_ns: int | None = None
     stage) and ``log`` ((stage, start, end) perf_counter times), when given, are filled for
     benchmarks. ``now_ns`` (default: the clock) is the present, where a window without an
     end stops: a publish too recent for its delivery to have arrived is pending, not
-    unconsumed. An empty window gives an empty analysis.
+    unconsumed, and its flow still under way. A flow under way at either end of the window
+    is in no flow type (``summary.flows_begun_before``, ``summary.flows_under_way``). An
+    empty window gives an empty analysis.
     """
     tm = timings if timings is not None else {}
     t_all = time.perf_counter()
@@ -99,10 +101,10 @@ class StagedWindow:
         staging)."""
         tm = timings if timings is not None else {}
         t = time.perf_counter()
+        horizon, grace = _horizon(self.until_ns, time.time_ns() if now_ns is None else now_ns)
         with self._rolled_back(tm, log) as st:
-            st.select(service)
-            a = _build(st, self.since_ns, self.until_ns, service,
-                       time.time_ns() if now_ns is None else now_ns)
+            st.select(service, horizon, grace)
+            a = _build(st, self.since_ns, self.until_ns, service, horizon, grace)
         tm.setdefault("total", time.perf_counter() - t)
         a.timings = dict(tm)
         return a
@@ -151,9 +153,19 @@ class StagedWindow:
         self.close()
 
 
+def _horizon(until_ns: int | None, now_ns: int) -> tuple[int, int]:
+    """Where the window's spans stop, and how late spans ending just before may still
+    arrive: a window running to the present ends there, and its last spans may be exported
+    yet; one that ended earlier holds all it will."""
+    if until_ns is None or until_ns > now_ns:
+        return now_ns, EXPORT_GRACE_NS
+    return until_ns, 0
+
+
 def _build(st: Stager, since_ns: int | None, until_ns: int | None,
-           service: str | None, now_ns: int) -> Analysis:
+           service: str | None, horizon_ns: int, grace_ns: int) -> Analysis:
     summ = st.rows("analyzer_summary")[0]
+    partial = st.rows("analyzer_partial_flows")[0]
     t0, t1 = summ["t0"], summ["t1"]
     if since_ns is not None and until_ns is not None:
         window_s = max((until_ns - since_ns) / 1e9, 1e-9)
@@ -180,12 +192,7 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
     with st.section("graph"):
         a.graph = _graph(nodes, edges)
     with ThreadPoolExecutor(max_workers=1) as pool:
-        # (a window running to the present ends there: its last publishes may be delivered
-        # and exported yet; one that ended earlier holds all it will)
-        live = until_ns is None or until_ns > now_ns
-        params = {"analyzer_unconsumed": {
-            "horizon": now_ns if live else until_ns,
-            "grace": EXPORT_GRACE_NS if live else 0}}
+        params = {"analyzer_unconsumed": {"horizon": horizon_ns, "grace": grace_ns}}
         pending = {name: pool.submit(st.rows, name, params.get(name)) for name in _BESIDE_CP}
         through_rows = pool.submit(_through_topics, st, a.graph)
         flows, cp_hops, loops = _flows(st, edges, *cp_inputs)
@@ -200,6 +207,10 @@ def _build(st: Stager, since_ns: int | None, until_ns: int | None,
     a.summary = {
         "span_count": int(summ["spans"] or 0), "trace_count": int(summ["traces"] or 0),
         "flow_instance_count": sum(f["count"] for f in flows), "flow_count": len(flows),
+        # flows under way when the window began, or still under way at its end: not all
+        # there, so in no flow type
+        "flows_begun_before": int(partial["begun_before"] or 0),
+        "flows_under_way": int(partial["under_way"] or 0),
         "start_ns": t0, "end_ns": t1,
         "duration_s": round((t1 - t0) / 1e9, 3) if t0 is not None else 0.0,
         "since_ns": since_ns, "until_ns": until_ns, "service": service,

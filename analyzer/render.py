@@ -53,6 +53,14 @@ def _when(ns: int | None) -> str:
         "%Y-%m-%d %H:%M:%S UTC")
 
 
+def _partial_flows(s: dict) -> str:
+    """The flows the window holds only part of, in no flow type."""
+    parts = [f"{s[k]} {what}" for k, what in (("flows_begun_before", "began before the window"),
+                                              ("flows_under_way", "under way at its end"))
+             if s.get(k)]
+    return f" (and {' and '.join(parts)}: in no type)" if parts else ""
+
+
 def to_text(a: Analysis) -> str:
     s = a.summary
     out: list[str] = []
@@ -61,7 +69,8 @@ def to_text(a: Analysis) -> str:
         return ("choreoscope analysis: no spans in this window"
                 + (f" for service {s['service']}" if s.get("service") else "") + ".\n")
     w(f"choreoscope analysis: {s['span_count']} spans, {s['trace_count']} traces, "
-      f"{s['flow_instance_count']} flow instances of {s['flow_count']} types")
+      f"{s['flow_instance_count']} flow instances of {s['flow_count']} types"
+      + _partial_flows(s))
     w(f"  from {_when(s['start_ns'])} to {_when(s['end_ns'])} ({s['duration_s']} s)"
       + (f"; flows involving {s['service']}" if s.get("service") else ""))
     w("")

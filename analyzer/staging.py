@@ -221,6 +221,7 @@ class Stager:
                                                      pa.bool_())})
             self.cur.register("a_flowmap", flowmap)
         self.run("analyzer_traces")
+        self.run("analyzer_cut_none" if since_ns is None else "analyzer_cut")
         # (a view over the staged tables: the delivery edges' queue time, read by the edge
         # statistics and by an edge's detail; a flow view's staging needs none)
         self.run("analyzer_edge_queue")
@@ -233,7 +234,13 @@ class Stager:
             self.run_each("analyzer_apply_keep")
             self.run("analyzer_spans_keep")
 
-    def select(self, service: str | None) -> None:
-        """:meth:`narrow` to ``service`` and build the flow instances (``a_flows``)."""
+    def select(self, service: str | None, horizon_ns: int, grace_ns: int) -> None:
+        """:meth:`narrow` to ``service`` and build the flow instances (``a_flows``), telling
+        those still under way at the window's end: ``horizon_ns`` (the window's end, or the
+        present), ``grace_ns`` how late spans may arrive (``analyzer_under_way``)."""
         self.narrow(service)
+        # (no grace: the window ended in the past, at the horizon)
+        self.run("analyzer_under_way", {"horizon": horizon_ns, "grace": grace_ns,
+                                        "ended": horizon_ns if grace_ns == 0 else MAX_NS})
         self.run("analyzer_flows")
+        self.run("analyzer_whole")

@@ -6,6 +6,7 @@ import pytest
 
 from analyzer import analyze, flow_for_trace
 from analyzer.model import ids
+from analyzer.render import to_text
 from tests.builders import SpanSet
 
 
@@ -77,6 +78,68 @@ def test_a_delivery_whose_publish_is_before_the_window_did_not_lose_its_context(
     assert [(x["type"], x["count"]) for x in a.anomalies] == [("broken_context", 1)]
 
 
+def test_a_flow_under_way_when_the_window_began_is_no_flow_type_of_its_own(stores):
+    """What a window starting between a publish and its delivery keeps of that flow, the
+    delivery and what followed, is counted as a flow begun before the window, not as a flow
+    type entering at billing. Joined by a link (a trace per service) or by the parent (one
+    trace) alike; its hops stay on the map."""
+    whole, st, _ = stores
+    a = analyze(st, since_ns=whole.ms(1010), until_ns=whole.ms(3000))
+    assert [(f["entry_service"], f["count"]) for f in a.flows] == [("orders", 1)]
+    assert a.summary["flows_begun_before"] == 1 and a.summary["flow_instance_count"] == 1
+    assert {e["id"]: e["count"] for e in a.edges}["service:billing->service:ledger"] == 2
+    assert "1 flow instances of 1 types (and 1 began before the window: in no type)" \
+        in to_text(a)
+    assert analyze(st).summary["flows_begun_before"] == 0
+    # (the window from the store's beginning: nothing began before it)
+    assert analyze(st, until_ns=whole.ms(1010)).summary["flows_begun_before"] == 0
+
+    b = SpanSet()
+    for i in range(3):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 100, dur_ms=20)
+        pub = b.producer("orders", "placed", parent=root, start_ms=i * 100 + 5, dur_ms=2)
+        con = b.consumer("billing", "placed", parent=pub, start_ms=i * 100 + 40, dur_ms=10)
+        b.client_call("billing", "ledger", parent=con, start_ms=i * 100 + 42, dur_ms=5)
+    a = analyze(b.store(), since_ns=b.ms(120))  # (after the second publish, before its delivery)
+    assert [(f["entry_service"], f["count"]) for f in a.flows] == [("orders", 1)]
+    assert a.summary["flows_begun_before"] == 1
+    billing = analyze(b.store(), since_ns=b.ms(120), service="billing")
+    assert billing.summary["flows_begun_before"] == 1 and len(billing.flows) == 1
+
+
+def test_a_flow_still_under_way_at_the_window_end_is_no_flow_type_of_its_own(stores):
+    """A window ending between a publish and its delivery, or the present before the
+    delivery's spans arrived: that flow is still under way, counted, in no flow type (it
+    would be a type ending at the publish). Once the delivery could have arrived and did
+    not, the flow ended there: a type of its own, and the publish unconsumed."""
+    whole, st, _ = stores
+    a = analyze(st, until_ns=whole.ms(1010))
+    assert [(f["entry_service"], f["count"], len(f["hops"])) for f in a.flows] == [
+        ("orders", 1, 5)]
+    assert (a.summary["flows_under_way"], a.summary["flows_begun_before"]) == (1, 0)
+    assert {e["id"]: e["count"] for e in a.edges}["service:orders->topic:order-placed"] == 2
+    assert "1 under way at its end" in to_text(a)
+    # ... or whose delivery was still running when the window ended (it could go on to
+    # publish, or call, after it)
+    a = analyze(st, until_ns=whole.ms(1035))
+    assert [(f["count"], len(f["hops"])) for f in a.flows] == [(1, 5)]
+    assert a.summary["flows_under_way"] == 1
+
+    b = _spans(range(3), report=False)
+    # (round 2's delivery, a trace linked to its publish, is not here yet)
+    last = next(x.ref for x in reversed(b.spans) if x.service == "billing")
+    b.spans = [x for x in b.spans if x.ref.trace_id != last.trace_id]
+    st2 = b.store()
+    now = analyze(st2, now_ns=b.ms(2100))
+    assert [(f["count"], len(f["hops"])) for f in now.flows] == [(2, 5)]
+    assert now.summary["flows_under_way"] == 1
+    assert [x["type"] for x in now.anomalies] == []
+    later = analyze(st2, now_ns=b.ms(2100) + 60 * 10**9)
+    assert sorted((f["count"], len(f["hops"])) for f in later.flows) == [(1, 3), (2, 5)]
+    assert later.summary["flows_under_way"] == 0
+    assert [x["type"] for x in later.anomalies] == ["published_never_consumed"]
+
+
 def test_a_delivery_whose_producer_span_never_arrived_did_not_lose_its_context():
     """A delivery whose parent is the publish of a service whose spans never reached us
     (not exported, sampled out, left open) names that span: its context was carried."""
@@ -99,6 +162,11 @@ def test_a_delivery_whose_producer_span_never_arrived_did_not_lose_its_context()
         ("process placed", True)]
     kept = flow_for_trace(st, next(x.ref.trace_id for x in b.spans if x.service == "orders"))
     assert not any(x["parent_missing"] for x in kept["spans"])
+    # A span the store never received cuts no flow, from a window or not: the flow began
+    # where its spans say (at billing).
+    for w in (a, analyze(st, since_ns=b.ms(1))):
+        assert w.summary["flows_begun_before"] == 0
+        assert "billing" in [f["entry_service"] for f in w.flows]
 
 
 def test_an_empty_window_gives_an_empty_analysis(stores):

@@ -448,6 +448,36 @@ def test_flows_table_puts_flows_across_services_before_local_work():
     assert "choreography" in rows[0] and "within its service" in rows[1]
 
 
+def test_flows_page_says_how_many_flows_the_window_holds_part_of():
+    """A window starting at a time cuts the flows under way then, and one ending (or the
+    present) those under way at its end: the page says how many it left out of the flow
+    types, under the table, or instead of it when that is all."""
+    class Deps:
+        store = None
+
+        def __init__(self, flows: list, cut: int, under_way: int = 0) -> None:
+            self.a = {"flows": flows, "summary": {"flows_begun_before": cut,
+                                                  "flows_under_way": under_way}}
+
+        def analysis(self, _f: Any) -> dict:
+            return self.a
+
+    order = {"id": "ft-order", "name": "POST /orders (orders)", "count": 12,
+             "style": "choreography", "hops": ["service:orders->topic:placed"]}
+    table_, _ = FlowsPage(Deps([order], 3)).body(None, ALL, 0)  # type: ignore[arg-type]
+    assert len([r for r in find_all(table_, "Tr")]) == 2
+    assert "3 flows were under way when the window began" in text_of(table_)
+    only, _ = FlowsPage(Deps([], 1)).body(None, ALL, 0)  # type: ignore[arg-type]
+    assert text_of(only).startswith("1 flow was under way when the window began")
+    table_, _ = FlowsPage(Deps([order], 0)).body(None, ALL, 0)  # type: ignore[arg-type]
+    assert "under way" not in text_of(table_)
+    table_, _ = FlowsPage(Deps([order], 0, 2)).body(None, ALL, 0)  # type: ignore[arg-type]
+    assert "2 flows were under way at its end: left out of the flow types" in text_of(table_)
+    table_, _ = FlowsPage(Deps([order], 1, 1)).body(None, ALL, 0)  # type: ignore[arg-type]
+    assert ("1 flow was under way when the window began and 1 flow was under way at its "
+            "end") in text_of(table_)
+
+
 def test_durations_read_in_the_unit_that_fits():
     from dashboard.components import fmt_ms, fmt_value
     assert [fmt_ms(v) for v in (0.42, 12, 1400, 12_000, 900_000, 112_361_000, None)] == [

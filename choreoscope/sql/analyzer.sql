@@ -1395,6 +1395,39 @@ SELECT t.trace_id, coalesce(f.flow_id, t.trace_id) AS flow_id, t.t0, t.t1, t.err
 FROM t JOIN a_shape h ON h.shape_id = t.first
 LEFT JOIN a_flowmap f ON f.trace_id = t.trace_id
 
+-- name: analyzer_cut
+-- Traces of the window that began before it: the first span of a trace whose root the
+-- window does not hold names a parent, or a delivery joined to no producer links a span,
+-- that the store holds from before the window. A window starting at a time (the last 5
+-- minutes) cuts every flow under way then; what is left of such a flow enters at whichever
+-- span came after the cut, and would be a flow type of its own. A parent or linked span
+-- that is nowhere in the store (never exported, or still open) cuts nothing: the flow
+-- began where its spans say. (Run only for a window with a start: at most the first span
+-- of each unrooted trace and the unjoined deliveries are looked up, among the store's
+-- spans of those traces.)
+CREATE OR REPLACE TEMP TABLE a_cut AS
+WITH firsts AS (
+    SELECT s.trace_id, s.trace_id AS ref_trace,
+           arg_min(s.parent_span_id, (s.t0, s.span_id)) AS ref_span
+    FROM a_spans_w s
+    SEMI JOIN (SELECT trace_id FROM a_traces WHERE root_shape IS NULL) u
+         ON u.trace_id = s.trace_id
+    GROUP BY s.trace_id
+),
+linked AS (
+    SELECT k.trace_id, l.linked_trace_id AS ref_trace, l.linked_span_id AS ref_span
+    FROM a_cons_t k JOIN a_links l ON l.trace_id = k.trace_id AND l.span_id = k.span_id
+    WHERE k.sk NOT IN (SELECT c_sk FROM a_match_t)
+),
+refs AS (SELECT * FROM firsts UNION ALL SELECT * FROM linked)
+SELECT DISTINCT r.trace_id
+FROM refs r JOIN a_rows p ON p.trace_id = r.ref_trace AND p.span_id = r.ref_span
+WHERE p.start_time_unix_nano < getvariable('a_window')[1]
+
+-- name: analyzer_cut_none
+-- (a window from the store's beginning cuts nothing)
+CREATE OR REPLACE TEMP TABLE a_cut (trace_id VARCHAR)
+
 -- name: analyzer_select_service
 -- Keep only flows that involve $service (restricting every staged table).
 CREATE OR REPLACE TEMP TABLE a_keep AS
@@ -1425,7 +1458,11 @@ WITH f AS (
            max(t1) AS t1, bool_or(err) AS err, sum(n_spans) AS n_spans, count(*) AS n_traces,
            -- the first trace and its entry, by one aggregate (one key comparison per row)
            arg_min({'trace': trace_id, 'service': first_service, 'name': first_name},
-                   (consumer, t0, trace_id)) AS first
+                   (consumer, t0, trace_id)) AS first,
+           -- (not all there: begun before the window, analyzer_cut, or still under way at
+           -- its end, analyzer_under_way; in no flow type)
+           bool_or(trace_id IN (SELECT trace_id FROM a_cut)) AS begun_before,
+           bool_or(trace_id IN (SELECT trace_id FROM a_underway)) AS under_way
     FROM a_traces GROUP BY flow_id
     -- (a flow of bookkeeping traces only is none: analyzer_traces)
     HAVING NOT bool_and(bookkeeping)
@@ -1440,13 +1477,48 @@ SELECT f.* EXCLUDE (first), f.first.trace AS first_trace, f.first.service AS ent
        hash(f.first.service, coalesce(h.hops_hash, 0)) AS sig_hash
 FROM f LEFT JOIN h ON h.flow_id = f.flow_id
 
+-- name: analyzer_whole
+-- The flow instances all there in the window: the flow types and their critical paths are
+-- made of these alone.
+CREATE OR REPLACE TEMP VIEW a_whole AS
+SELECT * FROM a_flows WHERE NOT (begun_before OR under_way)
+
+-- name: analyzer_under_way
+-- Traces of flows still under way at the window's end: a publish of theirs that no
+-- delivery in the window received yet, to a destination some delivery in the window came
+-- from, ending within the longest wait such a delivery had of the window's end ($horizon;
+-- plus $grace when the window runs to the present, spans arriving seconds after they
+-- end). What follows it is after the window, or not here yet: as analyzer_unconsumed's
+-- pending publishes. A destination nobody consumes ends no flow early; nor does a failed
+-- publish (most likely never sent), a reply to a temporary destination (no span receives
+-- it) or a message sent on again (Remoulade's delay queue: the flow goes on from there).
+CREATE OR REPLACE TEMP TABLE a_underway AS
+WITH lag AS (
+    SELECT 'topic:' || h.topic AS dst, max(l.lag) AS lag
+    FROM (SELECT p_shape, max(greatest(queue_ns, 0)) AS lag FROM a_match_t GROUP BY p_shape) l
+    JOIN a_shape h ON h.shape_id = l.p_shape
+    GROUP BY h.topic
+)
+SELECT p.trace_id
+FROM a_hops p JOIN lag l ON l.dst = p.dst
+WHERE p.type = 'publish' AND NOT p.err AND p.t1 > $horizon - $grace - l.lag
+  AND NOT starts_with(p.dst, 'topic:(temporary:')
+  AND p.sk NOT IN (SELECT p_canon FROM a_match_t)
+  -- (nor a message its service sent on again later: a_resend took it on)
+  AND p.sk NOT IN (SELECT a_sk FROM a_resend)
+UNION
+-- ... or a span of theirs ran past the end of a window that ended ($ended: the window's end
+-- when it is past, else none): what it went on to do started after the window. (Not at
+-- the present: only a host whose clock runs ahead ends spans after it.)
+SELECT trace_id FROM a_spans WHERE t1 > $ended
+
 -- name: analyzer_flow_types
 -- Flow types with the readable signature of one representative instance, named by the
 -- entry span name most of their instances have (at equal counts the smallest name: mode()
 -- breaks ties by whichever row its thread saw first).
 WITH names AS (
     SELECT sig_hash, arg_min(entry_name, (-n, entry_name)) AS entry_name
-    FROM (SELECT sig_hash, entry_name, count(*) AS n FROM a_flows
+    FROM (SELECT sig_hash, entry_name, count(*) AS n FROM a_whole
           WHERE entry_name IS NOT NULL GROUP BY sig_hash, entry_name)
     GROUP BY sig_hash
 ),
@@ -1457,7 +1529,7 @@ t AS (
            max_by(first_trace, (t0, first_trace), 5) FILTER (WHERE err) AS failed,
            min(t0) AS t0, max(t1) AS t1, avg(n_traces) AS traces_per_flow,
            min(flow_id) AS rep
-    FROM a_flows f LEFT JOIN names nm USING (sig_hash) GROUP BY sig_hash
+    FROM a_whole f LEFT JOIN names nm USING (sig_hash) GROUP BY sig_hash
 ),
 -- (hops as a list: service and destination names may contain spaces)
 hops AS (
@@ -1480,7 +1552,7 @@ SELECT flow_id, sig_hash FROM (
     SELECT flow_id, sig_hash,
            row_number() OVER (PARTITION BY sig_hash ORDER BY hash(flow_id), flow_id) AS r1,
            row_number() OVER (PARTITION BY sig_hash ORDER BY dur_ns DESC, flow_id) AS r2
-    FROM a_flows)
+    FROM a_whole)
 WHERE r1 <= $per_type OR r2 <= $slowest
 
 -- name: analyzer_cp_sample_list
@@ -1812,6 +1884,12 @@ FROM n GROUP BY topic
 -- (from the per-trace rows, which cover the same spans: no scan of every span)
 SELECT sum(n_spans) AS spans, count(*) AS traces, min(t0) AS t0, max(t1) AS t1
 FROM a_traces
+
+-- name: analyzer_partial_flows
+-- The flow instances the window holds only part of (a_whole leaves them out).
+SELECT count(*) FILTER (WHERE begun_before) AS begun_before,
+       count(*) FILTER (WHERE under_way AND NOT begun_before) AS under_way
+FROM a_flows
 
 -- name: analyzer_error_hops
 -- Which hops fail in failed flows: per hop, the failed flow instances it failed in (of

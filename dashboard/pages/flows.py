@@ -208,8 +208,10 @@ class FlowsPage:
         except ParamError as exc:
             return error_box(str(exc)), None
         flows = across_services_first(analysis.get("flows") or [])
+        cut = partial_flows_note(analysis.get("summary") or {})
         if not flows:
-            return empty_state(data.store_extent(self.deps.store), f, "/flows", "flows"), None
+            return (cut or empty_state(data.store_extent(self.deps.store), f, "/flows",
+                                       "flows")), None
         detail = None
         if selected:
             flow = next((x for x in flows if x.get("id") == selected), None)
@@ -218,7 +220,26 @@ class FlowsPage:
                                             f"window.")
         shown = first_rows(flows, None if show_all else SHOWN,
                            keep=lambda x: x.get("id") == selected)
-        return flow_table(shown, f, selected), detail
+        table_ = flow_table(shown, f, selected)
+        return (html.Div([table_, cut]) if cut else table_), detail
+
+
+def partial_flows_note(summary: Mapping[str, Any]) -> html.Div | None:
+    """What the window left out of the flow types: the flows under way when it began (only
+    their end is in it, entering wherever the window cut them) and those still under way
+    at its end (a message not delivered yet); their hops are on the map all the same."""
+    parts = []
+    for key, when in (("flows_begun_before", "when the window began"),
+                      ("flows_under_way", "at its end")):
+        n = summary.get(key) or 0
+        if n:
+            parts.append(f"{fmt_count(n)} flow{'s were' if n != 1 else ' was'} under way "
+                         f"{when}")
+    if not parts:
+        return None
+    return html.Div(" and ".join(parts) + ": left out of the flow types (the window holds "
+                    "only part of them); their hops are on the map.", className="muted hint",
+                    id="fl-partial")
 
 
 def flow_detail(flow: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Div:
