@@ -5,7 +5,9 @@ its last span ended, divided by ``speed``; ``speed=0`` sends as fast as possible
 timestamps are shifted so the earliest span starts at the moment a loop starts.  Every loop
 after the first rewrites trace and span ids with a per-loop XOR mask -- a bijection, so parent
 ids and links that pointed at a span still point at the same (renamed) span -- which makes loops
-distinct flows instead of duplicates.
+distinct flows instead of duplicates.  Message and conversation ids (attributes whose key ends
+in ``message.id``, ``message_id`` or ``conversation_id``, on spans and links) get a per-loop
+suffix too: each loop's messages are new messages, not the last loop's delivered again.
 
 Files are streamed; only inputs of up to ``CACHE_SPANS`` spans are kept parsed in memory between
 loops, so a benchmark file of a million spans does not need gigabytes.
@@ -121,8 +123,23 @@ def _xor(value: bytes, mask: int) -> bytes:
     return (int.from_bytes(value, "big") ^ mask).to_bytes(len(value), "big") if value else value
 
 
+# Attribute keys naming a message or a conversation (messaging.message.id, the legacy
+# messaging.message_id, nservicebus.message_id, messaging.message.conversation_id, ...): a
+# consumer is joined to its producer by them, so a loop that kept them would deliver the
+# last loop's messages again.
+_MESSAGE_ID_SUFFIXES = ("message.id", "message_id", "conversation_id")
+
+
+def _rewrite_message_ids(attributes, tag: str) -> None:
+    for kv in attributes:
+        if kv.key.endswith(_MESSAGE_ID_SUFFIXES) and kv.value.HasField("string_value"):
+            kv.value.string_value += tag
+
+
 def _rewrite(request: ExportTraceServiceRequest, shift_ns: int, masks: tuple[int, int] | None) -> None:
-    """Shift all timestamps by ``shift_ns`` and XOR all ids with ``masks`` (in place)."""
+    """Shift all timestamps by ``shift_ns`` and XOR all ids with ``masks`` (in place); message
+    and conversation ids get a suffix of the masks'."""
+    tag = f"~{masks[0] & 0xFFFFFFFF:08x}" if masks is not None else ""
     for rs in request.resource_spans:
         for ss in rs.scope_spans:
             for span in ss.spans:
@@ -136,9 +153,11 @@ def _rewrite(request: ExportTraceServiceRequest, shift_ns: int, masks: tuple[int
                     span.trace_id = _xor(span.trace_id, tmask)
                     span.span_id = _xor(span.span_id, smask)
                     span.parent_span_id = _xor(span.parent_span_id, smask)
+                    _rewrite_message_ids(span.attributes, tag)
                     for link in span.links:
                         link.trace_id = _xor(link.trace_id, tmask)
                         link.span_id = _xor(link.span_id, smask)
+                        _rewrite_message_ids(link.attributes, tag)
 
 
 def _loop_masks(loop: int, salt: str) -> tuple[int, int] | None:

@@ -338,3 +338,35 @@ def test_replay_into_the_project_collector(tmp_path: Path) -> None:
         assert sorted(links) == sorted((s[0], s[1], t, sp) for s in expected for t, sp in s[3])
     finally:
         col.stop()
+
+
+def test_each_loop_sends_new_messages(tmp_path: Path) -> None:
+    """A loop is new orders: its message ids are new too, though consistent among its spans
+    (a consumer that lost its context is still joined to its producer by the id). Two loops
+    into a real collector analyse as exactly twice one loop: twice the flows, no message
+    delivered once per loop counted as redelivered."""
+    from analyzer import analyze
+    from collector.server import Collector
+    from tests.conftest import collector_settings
+
+    def analysed(loops: int) -> dict:
+        col = Collector(collector_settings(tmp_path / f"loops{loops}.duckdb"))
+        col.start()
+        try:
+            replay([SCENARIO], col.endpoints.grpc, "grpc", speed=0, loops=loops, shift=False,
+                   progress=False)
+            a = analyze(col.store)
+            with col.store.session().use() as cur:
+                ids = cur.execute("SELECT count(DISTINCT msg_message_id) FROM spans").fetchone()[0]
+        finally:
+            col.stop()
+        return {"flows": a.summary["flow_instance_count"], "types": a.summary["flow_count"],
+                "ids": ids, "joined_by_id": sum(e.get("joined_by", {}).get("message_id", 0)
+                                                for e in a.edges),
+                "anomalies": sorted((x["type"], x["where"], x["count"]) for x in a.anomalies)}
+
+    one, two = analysed(1), analysed(2)
+    assert one["joined_by_id"] > 0 and one["anomalies"]
+    assert two == {"flows": 2 * one["flows"], "types": one["types"], "ids": 2 * one["ids"],
+                   "joined_by_id": 2 * one["joined_by_id"],
+                   "anomalies": [(t, w, 2 * n) for t, w, n in one["anomalies"]]}
