@@ -239,8 +239,10 @@ class Stager:
         those still under way at the window's end: ``horizon_ns`` (the window's end, or the
         present), ``grace_ns`` how late spans may arrive (``analyzer_under_way``)."""
         self.narrow(service)
-        # (no grace: the window ended in the past, at the horizon)
-        self.run("analyzer_under_way", {"horizon": horizon_ns, "grace": grace_ns,
-                                        "ended": horizon_ns if grace_ns == 0 else MAX_NS})
+        self.run("analyzer_under_way", {"horizon": horizon_ns, "grace": grace_ns})
+        if grace_ns == 0:  # (no grace: the window ended in the past, at the horizon)
+            self.run("analyzer_under_way_ended", {"ended": horizon_ns})
+        else:
+            self.run("analyzer_under_way_rootless", {"horizon": horizon_ns, "grace": grace_ns})
         self.run("analyzer_flows")
         self.run("analyzer_whole")

@@ -125,19 +125,59 @@ def test_a_flow_still_under_way_at_the_window_end_is_no_flow_type_of_its_own(sto
     assert [(f["count"], len(f["hops"])) for f in a.flows] == [(1, 5)]
     assert a.summary["flows_under_way"] == 1
 
-    b = _spans(range(3), report=False)
+    # (rounds 40 s apart: only the last is recent)
+    b = _spans((0, 40, 80), report=False)
     # (round 2's delivery, a trace linked to its publish, is not here yet)
     last = next(x.ref for x in reversed(b.spans) if x.service == "billing")
     b.spans = [x for x in b.spans if x.ref.trace_id != last.trace_id]
     st2 = b.store()
-    now = analyze(st2, now_ns=b.ms(2100))
+    now = analyze(st2, now_ns=b.ms(80_100))
     assert [(f["count"], len(f["hops"])) for f in now.flows] == [(2, 5)]
     assert now.summary["flows_under_way"] == 1
     assert [x["type"] for x in now.anomalies] == []
-    later = analyze(st2, now_ns=b.ms(2100) + 60 * 10**9)
+    later = analyze(st2, now_ns=b.ms(80_100) + 60 * 10**9)
     assert sorted((f["count"], len(f["hops"])) for f in later.flows) == [(1, 3), (2, 5)]
     assert later.summary["flows_under_way"] == 0
     assert [x["type"] for x in later.anomalies] == ["published_never_consumed"]
+
+    # A publish one subscriber of its topic has received and another not yet.
+    b = _spans((0, 40, 80), report=False)
+    for i, pub in enumerate(x.ref for x in b.spans if x.kind == "PRODUCER"):
+        if i < 2:
+            b.consumer("shipping", "order-placed", link=pub, start_ms=i * 40_000 + 50)
+    st4 = b.store()
+    now = analyze(st4, now_ns=b.ms(80_100))
+    assert [(f["count"], len(f["hops"])) for f in now.flows] == [(2, 6)]
+    assert now.summary["flows_under_way"] == 1
+    later = analyze(st4, now_ns=b.ms(80_100) + 60 * 10**9)
+    assert sorted((f["count"], len(f["hops"])) for f in later.flows) == [(1, 5), (2, 6)]
+
+    # A delivery that failed, its retry not here yet (and once it is, the flow goes on).
+    b = _spans((0, 40, 80), report=False)
+    pub = [x.ref for x in b.spans if x.kind == "PRODUCER"][2]
+    for x in b.spans:
+        if x.kind == "CONSUMER" and x.start_ns == b.ms(80_030):
+            x.status = "ERROR"
+    now = analyze(b.store(), now_ns=b.ms(80_100))
+    assert now.summary["flows_under_way"] == 1 and [f["count"] for f in now.flows] == [2]
+    b.consumer("billing", "order-placed", link=pub, start_ms=80_500, dur_ms=10)
+    now = analyze(b.store(), now_ns=b.ms(80_600))
+    assert now.summary["flows_under_way"] == 0 and [f["count"] for f in now.flows] == [3]
+
+    # A request still being served: its calls' spans are in, its own (the root) is still
+    # open, as exported spans come when they end. Once its root is long overdue, the trace
+    # enters where its spans begin.
+    b = _spans((0, 40), report=False)
+    root = b.span("orders", "POST /orders", kind="SERVER", start_ms=80_000, dur_ms=900)
+    b.client_call("orders", "inventory", parent=root, start_ms=80_001, dur_ms=3)
+    b.spans = [x for x in b.spans if x.ref != root]
+    st3 = b.store()
+    now = analyze(st3, now_ns=b.ms(80_100))
+    assert [(f["count"], len(f["hops"])) for f in now.flows] == [(2, 5)]
+    assert now.summary["flows_under_way"] == 1
+    later = analyze(st3, now_ns=b.ms(80_100) + 60 * 10**9)
+    assert sorted((f["count"], len(f["hops"])) for f in later.flows) == [(1, 1), (2, 5)]
+    assert later.summary["flows_under_way"] == 0
 
 
 def test_a_delivery_whose_producer_span_never_arrived_did_not_lose_its_context():

@@ -1484,33 +1484,75 @@ CREATE OR REPLACE TEMP VIEW a_whole AS
 SELECT * FROM a_flows WHERE NOT (begun_before OR under_way)
 
 -- name: analyzer_under_way
--- Traces of flows still under way at the window's end: a publish of theirs that no
--- delivery in the window received yet, to a destination some delivery in the window came
--- from, ending within the longest wait such a delivery had of the window's end ($horizon;
--- plus $grace when the window runs to the present, spans arriving seconds after they
--- end). What follows it is after the window, or not here yet: as analyzer_unconsumed's
--- pending publishes. A destination nobody consumes ends no flow early; nor does a failed
--- publish (most likely never sent), a reply to a temporary destination (no span receives
--- it) or a message sent on again (Remoulade's delay queue: the flow goes on from there).
+-- Traces of flows still under way at the window's end: a publish of theirs that fewer
+-- services received in the window than its destination's messages usually reach (none
+-- yet, or one subscriber of several), ending within the longest wait a delivery from it
+-- had of the window's end ($horizon; plus $grace when the window runs to the present,
+-- spans arriving seconds after they end). What follows it is after the window, or not
+-- here yet: as analyzer_unconsumed's pending publishes. A destination nobody consumes ends
+-- no flow early; nor does a failed publish (most likely never sent), a reply to a
+-- temporary destination (no span receives it) or a message sent on again (Remoulade's
+-- delay queue: the flow goes on from there).
 CREATE OR REPLACE TEMP TABLE a_underway AS
+-- (the longest wait per destination from a few rows per publish shape; then only the
+-- recent publishes and failed deliveries are looked at, mostly none)
 WITH lag AS (
     SELECT 'topic:' || h.topic AS dst, max(l.lag) AS lag
     FROM (SELECT p_shape, max(greatest(queue_ns, 0)) AS lag FROM a_match_t GROUP BY p_shape) l
     JOIN a_shape h ON h.shape_id = l.p_shape
     GROUP BY h.topic
+),
+recent AS (
+    SELECT p.trace_id, p.sk, p.dst FROM a_hops p JOIN lag l ON l.dst = p.dst
+    WHERE p.type = 'publish' AND NOT p.err AND p.t1 > $horizon - $grace - l.lag
+      AND NOT starts_with(p.dst, 'topic:(temporary:')
+      -- (nor a message its service sent on again later: a_resend took it on)
+      AND p.sk NOT IN (SELECT a_sk FROM a_resend)
+),
+m AS (
+    SELECT m.p_canon, m.c_sk, 'topic:' || h.topic AS dst, c.service AS c_service
+    FROM a_match_t m JOIN a_shape h ON h.shape_id = m.p_shape
+    JOIN a_shape c ON c.shape_id = m.c_shape
+    WHERE 'topic:' || h.topic IN (SELECT dst FROM recent)
+),
+-- (how many services a message of the destination usually reaches: every subscriber of a
+-- topic, one queue's of an exchange routing each message to one of its queues; at equal
+-- counts the fewer)
+got AS (SELECT p_canon, any_value(dst) AS dst, count(DISTINCT c_service) AS n
+        FROM m GROUP BY p_canon),
+usual AS (
+    SELECT dst, arg_max(n, (k, -n)) AS subs
+    FROM (SELECT dst, n, count(*) AS k FROM got GROUP BY dst, n) GROUP BY dst
+),
+failed AS (
+    SELECT k.trace_id, m.p_canon, k.service, k.t1
+    FROM a_match_t m JOIN a_cons k ON k.sk = m.c_sk
+    JOIN a_shape h ON h.shape_id = m.p_shape JOIN lag l ON l.dst = 'topic:' || h.topic
+    WHERE k.err AND k.t1 > $horizon - $grace - l.lag
 )
-SELECT p.trace_id
-FROM a_hops p JOIN lag l ON l.dst = p.dst
-WHERE p.type = 'publish' AND NOT p.err AND p.t1 > $horizon - $grace - l.lag
-  AND NOT starts_with(p.dst, 'topic:(temporary:')
-  AND p.sk NOT IN (SELECT p_canon FROM a_match_t)
-  -- (nor a message its service sent on again later: a_resend took it on)
-  AND p.sk NOT IN (SELECT a_sk FROM a_resend)
+SELECT r.trace_id FROM recent r JOIN usual u ON u.dst = r.dst
+LEFT JOIN got g ON g.p_canon = r.sk
+WHERE coalesce(g.n, 0) < u.subs
 UNION
--- ... or a span of theirs ran past the end of a window that ended ($ended: the window's end
--- when it is past, else none): what it went on to do started after the window. (Not at
--- the present: only a host whose clock runs ahead ends spans after it.)
-SELECT trace_id FROM a_spans WHERE t1 > $ended
+-- ... or a delivery that failed as recently, its message not delivered to its service
+-- again since: a retry may still come (the broker's redelivery, a retry with backoff).
+SELECT f.trace_id FROM failed f
+WHERE NOT EXISTS (SELECT 1 FROM a_match_t m JOIN a_cons k ON k.sk = m.c_sk
+                  WHERE m.p_canon = f.p_canon AND k.service = f.service AND k.t0 >= f.t1)
+
+-- name: analyzer_under_way_ended
+-- ... or a span of theirs ran past the end of a window that ended in the past: what it
+-- went on to do started after the window. (Not at the present: only a host whose clock
+-- runs ahead ends spans after it.)
+INSERT INTO a_underway SELECT DISTINCT trace_id FROM a_spans WHERE t1 > $ended
+
+-- name: analyzer_under_way_rootless
+-- ... or, in a window running to the present, a trace whose root has not arrived and
+-- whose spans ended within $grace of it: a span is exported when it ends, so the root of
+-- a request still being served (its calls and their children in, itself still open) comes
+-- last. (One whose root never comes enters at its first span once it is older.)
+INSERT INTO a_underway
+SELECT trace_id FROM a_traces WHERE root_shape IS NULL AND t1 > $horizon - $grace
 
 -- name: analyzer_flow_types
 -- Flow types with the readable signature of one representative instance, named by the
