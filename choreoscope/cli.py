@@ -122,34 +122,43 @@ def cmd_demo(args: argparse.Namespace) -> int:
     scenarios = [data / f"{n}.jsonl" for n in ("choreography", "orchestration", "hybrid")]
     scenarios = [p for p in scenarios if p.exists()]
     stop = threading.Event()
+    headers = {"authorization": f"Bearer {settings['auth_token']}"} \
+        if settings.get("auth_token") else None
 
-    def feed() -> None:
-        headers = {"authorization": f"Bearer {settings['auth_token']}"} \
-            if settings.get("auth_token") else None
+    def feed(path: Path) -> None:
+        """One scenario, round after round, as its services' exporters would send it."""
         loop = 0
         while not stop.is_set():
-            for path in scenarios:
-                if stop.is_set():
+            try:
+                # Fresh ids after the first round: each round is new flows, not retries.
+                replay([path], endpoint=ep.grpc.replace("https", "http"), protocol="grpc",
+                       speed=args.speed, loops=1, shift=True, progress=False,
+                       headers=headers, fresh_ids=loop > 0)
+            except Exception as exc:  # keep the demo alive; say what went wrong
+                if stop.is_set():  # (the collector stopped under it: Ctrl-C, no failure)
                     return
-                try:
-                    # Fresh ids after the first round: each round is new flows, not retries.
-                    replay([path], endpoint=ep.grpc.replace("https", "http"), protocol="grpc",
-                           speed=args.speed, loops=1, shift=True, progress=False,
-                           headers=headers, fresh_ids=loop > 0)
-                except Exception as exc:  # keep the demo alive; say what went wrong
-                    if stop.is_set():  # (the collector stopped under it: Ctrl-C, no failure)
-                        return
-                    print(f"choreoscope demo: replay of {path.name} failed: {exc}", flush=True)
-                    stop.wait(2)
+                print(f"choreoscope demo: replay of {path.name} failed: {exc}", flush=True)
+                stop.wait(2)
             loop += 1
             if args.loops and loop >= args.loops:
-                print("choreoscope demo: sample traces replayed; still serving", flush=True)
                 return
 
+    # The scenarios side by side, each in real time by default: the store fills as a live
+    # system's would, the newest flows still under way, none of them from the future.
     print(f"replaying {', '.join(p.stem for p in scenarios)} in a loop (Ctrl-C to stop)",
           flush=True)
-    t = threading.Thread(target=feed, name="demo-feed", daemon=True)
-    t.start()
+    feeders = [threading.Thread(target=feed, args=(p,), name=f"demo-{p.stem}", daemon=True)
+               for p in scenarios]
+    for t in feeders:
+        t.start()
+
+    def done() -> None:
+        for t in feeders:
+            t.join()
+        if args.loops and not stop.is_set():
+            print("choreoscope demo: sample traces replayed; still serving", flush=True)
+
+    threading.Thread(target=done, name="demo-done", daemon=True).start()
     _wait_for(stopped)
     stop.set()
     col.stop()
@@ -198,10 +207,12 @@ def build_parser() -> argparse.ArgumentParser:
                                     "the sample scenarios into it in a loop.")
     _add_settings(dp, [n for n in SERVE_SETTINGS if n != "db"])
     dp.add_argument("--db", default=None, help="database file (default: a temporary file)")
-    # Fast enough to fill the map in seconds, slow enough to watch flows arrive live and
-    # to keep an all-day demo's database small (~150 spans/s).
-    dp.add_argument("--speed", type=float, default=4.0,
-                    help="replay speed factor (default 4; 0 = as fast as possible)")
+    # In real time, the three scenarios side by side: the map fills in seconds, flows
+    # arrive live as they end, and an all-day demo's database stays small (~150 spans/s).
+    # Faster, a round's spans reach the store later after they ended than any exporter's
+    # would, and the newest flows show incomplete.
+    dp.add_argument("--speed", type=float, default=1.0,
+                    help="replay speed factor (default 1, real time; 0 = as fast as possible)")
     dp.add_argument("--loops", type=int, default=0,
                     help="stop replaying after N rounds of all scenarios (default 0 = forever)")
     dp.set_defaults(func=cmd_demo)

@@ -2,7 +2,8 @@
 
 Requests are sent in the order and at the pace of the original timestamps (each request when
 its last span ended, divided by ``speed``; ``speed=0`` sends as fast as possible).  By default
-timestamps are shifted so the earliest span starts at the moment a loop starts.  Every loop
+timestamps are shifted so that each span has ended by the time it is sent, as an exporter
+sends spans (at speed 1 the earliest span starts at the moment a loop starts).  Every loop
 after the first rewrites trace and span ids with a per-loop XOR mask -- a bijection, so parent
 ids and links that pointed at a span still point at the same (renamed) span -- which makes loops
 distinct flows instead of duplicates.  Message and conversation ids (attributes whose key ends
@@ -58,16 +59,18 @@ class ReplayResult:
 # --------------------------------------------------------------------------- input
 
 
-def _scan(path: str) -> tuple[int, int]:
-    """(earliest span start in ns, span count) of a file, without building protobufs."""
-    earliest, count = None, 0
+def _scan(path: str) -> tuple[int, int, int]:
+    """(earliest span start in ns, span count, latest span end in ns) of a file, without
+    building protobufs."""
+    earliest, count, latest = None, 0, 0
     for request in read_requests(path) if _is_single_document(path) else _raw_docs(path):
-        for start in _starts(request):
+        for start, end in _times(request):
             count += 1
             earliest = start if earliest is None or start < earliest else earliest
+            latest = max(latest, end)
     if earliest is None:
         raise ReplayError(f"{path}: no spans found")
-    return earliest, count
+    return earliest, count, latest
 
 
 def _is_single_document(path: str) -> bool:
@@ -89,17 +92,18 @@ def _raw_docs(path: str) -> Iterator[dict]:
                 yield orjson.loads(line)
 
 
-def _starts(request: dict | ExportTraceServiceRequest) -> Iterator[int]:
+def _times(request: dict | ExportTraceServiceRequest) -> Iterator[tuple[int, int]]:
     if isinstance(request, ExportTraceServiceRequest):
         for rs in request.resource_spans:
             for ss in rs.scope_spans:
                 for span in ss.spans:
-                    yield span.start_time_unix_nano
+                    yield span.start_time_unix_nano, span.end_time_unix_nano
         return
     for rs in request.get("resourceSpans", ()):
         for ss in rs.get("scopeSpans", ()):
             for span in ss.get("spans", ()):
-                yield int(span.get("startTimeUnixNano", 0))
+                yield (int(span.get("startTimeUnixNano", 0)),
+                       int(span.get("endTimeUnixNano", 0)))
 
 
 def _last_end(request: ExportTraceServiceRequest) -> int:
@@ -323,7 +327,8 @@ def replay(paths: Iterable[str | os.PathLike[str]], endpoint: str | None = None,
     timeline.  ``endpoint``: base URL (default 127.0.0.1:4317 for gRPC, :4318 for HTTP; for HTTP
     ``/v1/traces`` is appended unless present).  ``speed``: pacing factor, 0 = no pacing.
     ``loops``: number of passes (0 = until interrupted); loop 0 keeps the original ids, later
-    loops get consistently rewritten ids.  ``shift``: move timestamps so each loop starts now.
+    loops get consistently rewritten ids.  ``shift``: move timestamps so each loop's spans end
+    as they are sent (at speed 1 the loop starts now; faster, it started earlier).
     ``fresh_ids``: rewrite ids in the first loop too (random per run), for stores that already
     hold an earlier replay.  Raises :class:`ReplayError` on any failure.
     """
@@ -344,6 +349,12 @@ def replay(paths: Iterable[str | os.PathLike[str]], endpoint: str | None = None,
         raise ReplayError(f"cannot read input: {exc}") from None
     base = min(s[0] for s in scans)
     per_loop = sum(s[1] for s in scans)
+    # Shifted, a loop's spans end no later than they are sent, as an exporter sends spans
+    # once they have ended: faster than real time, the loop's timeline starts that much
+    # before the loop does (a window "up to now" then holds what has arrived, no spans
+    # from the future). At speed 1 the loop starts now.
+    extent = max(s[2] for s in scans) - base
+    lead = extent if speed == 0 else int(extent * max(0.0, 1.0 - 1.0 / speed))
     cache: list[tuple[int, int, ExportTraceServiceRequest]] | None = None
     if per_loop <= CACHE_SPANS:
         cache = list(heapq.merge(*(_timed(p) for p in files), key=lambda item: item[0]))
@@ -366,7 +377,7 @@ def replay(paths: Iterable[str | os.PathLike[str]], endpoint: str | None = None,
         while loops == 0 or loop < loops:
             masks = _loop_masks(loop, salt)
             loop_wall = time.monotonic()
-            shift_ns = time.time_ns() - base if shift else 0
+            shift_ns = time.time_ns() - base - lead if shift else 0
             items = cache if cache is not None else heapq.merge(*(_timed(p) for p in files),
                                                                 key=lambda item: item[0])
             for t_end, _, original in items:

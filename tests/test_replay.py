@@ -32,6 +32,7 @@ class Receiver:
     def __init__(self) -> None:
         self.requests: list[tuple[list[tuple], set[str]]] = []  # (span tuples, service names)
         self.headers: list[dict[str, str]] = []
+        self.arrived: list[int] = []  # time.time_ns() of each request's arrival
         self.reject = False
         self.partial = 0
         self.require_token: str | None = None
@@ -41,6 +42,7 @@ class Receiver:
         with self.lock:
             self.requests.clear()
             self.headers.clear()
+            self.arrived.clear()
         self.reject, self.partial, self.require_token = False, 0, None
 
 
@@ -56,6 +58,7 @@ class _GrpcServicer(trace_service_pb2_grpc.TraceServiceServicer):
             context.abort(grpc.StatusCode.INVALID_ARGUMENT, "schema violation: bad span")
         with self.r.lock:
             self.r.requests.append(_proto_span_tuples(request))
+            self.r.arrived.append(time.time_ns())
             self.r.headers.append(md)
         response = trace_service_pb2.ExportTraceServiceResponse()
         if self.r.partial:
@@ -119,6 +122,7 @@ def _http_handler(receiver: Receiver):
                 payload = resp.SerializeToString()
             with receiver.lock:
                 receiver.requests.append(request)
+                receiver.arrived.append(time.time_ns())
                 receiver.headers.append({k.lower(): v for k, v in self.headers.items()})
             self._reply(200, payload, ctype)
 
@@ -227,9 +231,11 @@ def test_loops_get_fresh_consistent_ids_and_shifted_times(receiver_endpoints, pr
         for o, n in zip(original, loop):
             assert n[2] == (span_map[o[2]] if o[2] else "")  # parents rewritten consistently
             assert n[3] == tuple((trace_map[t], span_map[s]) for t, s in o[3])  # links too
-        # Timestamps moved to "now", relative timing kept.
+        # Timestamps moved so that the loop's spans have all ended when it sends them (at
+        # full speed, ending as the loop starts), relative timing kept.
         start = min(s[4] for s in loop)
-        assert before - 1e9 <= start <= time.time_ns()
+        extent = max(s[5] for s in original) - t0
+        assert before - 1e9 <= start + extent <= time.time_ns()
         assert all(n[4] - start == o[4] - t0 for o, n in zip(original, loop))
 
 
@@ -241,6 +247,24 @@ def test_speed_paces_requests(receiver_endpoints) -> None:
     result = replay([SCENARIO], endpoints["grpc"], "grpc", speed=speed, shift=False, progress=False)
     assert 0.5 <= result.elapsed < 5.0
     assert len(_received_spans(receiver)) == len(original)
+
+
+def test_shifted_spans_have_ended_when_they_are_sent(receiver_endpoints) -> None:
+    """An exporter sends a span once it has ended: faster than real time, a loop's timeline
+    starts early enough that no request holds a span ending after it was received (a live
+    window sees no spans from the future)."""
+    receiver, endpoints = receiver_endpoints
+    spans = _file_spans(SCENARIO)
+    span_s = (max(s[5] for s in spans) - min(s[4] for s in spans)) / 1e9
+    started = time.time_ns()
+    replay([SCENARIO], endpoints["grpc"], "grpc", speed=span_s / 0.8, shift=True,
+           progress=False)
+    received = list(zip(receiver.arrived, (req for req, _ in receiver.requests), strict=True))
+    assert len(received) > 10
+    assert all(span[5] <= at for at, req in received for span in req)
+    # ... and at that speed the loop's timeline began about span_s before the loop did
+    first = min(span[4] for _, req in received for span in req)
+    assert started - span_s * 1e9 - 1e9 <= first <= started
 
 
 def test_single_document_and_multiple_files(receiver_endpoints, tmp_path: Path) -> None:
