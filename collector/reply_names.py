@@ -76,9 +76,12 @@ def is_temporary(dest: str | None, system: str | None, kind: str | None) -> bool
         return False
     if _GENERATED.match(name):
         return True
-    return (sys_ == "redis" and _NUID.fullmatch(name) is not None
-            and re.search(r"[0-9]", name) is not None and re.search(r"[A-Z]", name) is not None
-            and re.search(r"[a-z]", name) is not None)
+    if sys_ != "redis" or _NUID.fullmatch(name) is None:
+        return False
+    # (22 random letters and digits: both cases, and a digit, or, as one NUID in fifty has
+    # none, both cases six times or more, which a CamelCase channel name seldom is)
+    upper, lower = len(re.findall(r"[A-Z]", name)), len(re.findall(r"[a-z]", name))
+    return upper > 0 and lower > 0 and (upper + lower < 22 or (upper >= 6 and lower >= 6))
 
 
 def one_reply_name(spans: pa.Table) -> pa.Table:

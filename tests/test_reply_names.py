@@ -35,6 +35,11 @@ CASES = [
     ("4oGEwJ0bwE9Mzz8SvsuH22", "redis", None),
     ("4oGEwJ0bwE9Mzz8SvsuH22", "kafka", None),
     ("ordersorderssorderssor", "redis", None),
+    # (NUIDs without a digit, one in fifty: two FastStream replies of a real run)
+    ("hHUOdAcvstUdfbJSjcViNi", "redis", None),
+    ("vLHcOdMjBhLejMtCdYaxTM", "redis", None),
+    ("OrderConfirmedChannels", "redis", None),
+    ("ORDERCONFIRMEDCHANNELS", "redis", None),
     ("orders", "kafka", "temporary"),
     ("", "rabbitmq", "temporary"),
     ("<default>", "rabbitmq", "temporary"),
@@ -68,6 +73,13 @@ def test_the_decoders_and_the_analyzer_agree_on_temporary_names(analyzer_topic, 
 
 def test_cases_hold_both_kinds():
     assert sum(is_temporary(*c) for c in CASES) not in (0, len(CASES))
+
+
+def test_a_faststream_redis_reply_channel_is_temporary_with_or_without_a_digit():
+    for name in ("4oGEwJ0bwE9Mzz8SvsuH22", "hHUOdAcvstUdfbJSjcViNi", "vLHcOdMjBhLejMtCdYaxTM"):
+        assert is_temporary(name, "redis", None), name
+    for name in ("OrderConfirmedChannels", "ORDERCONFIRMEDCHANNELS", "ordersorderssorderssor"):
+        assert not is_temporary(name, "redis", None), name
 
 
 def test_replies_named_per_request_share_one_shape():

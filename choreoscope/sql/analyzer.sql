@@ -83,10 +83,13 @@ CREATE OR REPLACE TEMP MACRO msg_topic(dest, sys, dkind) AS
               OR regexp_full_match(dest, 'amq_[0-9a-f]{32}')
               OR starts_with(dest, 'AMQ.') OR starts_with(dest, 'CSQ.')
               -- (FastStream's Redis requests: a reply channel named by a NUID, 22 random
-              -- letters and digits)
+              -- letters and digits: both cases, and a digit, or, as one NUID in fifty has
+              -- none, both cases six times or more, which a CamelCase name seldom is)
               OR (lower(sys) = 'redis' AND regexp_full_match(dest, '[0-9A-Za-z]{22}')
-                  AND regexp_matches(dest, '[0-9]') AND regexp_matches(dest, '[A-Z]')
-                  AND regexp_matches(dest, '[a-z]'))
+                  AND regexp_matches(dest, '[A-Z]') AND regexp_matches(dest, '[a-z]')
+                  AND (regexp_matches(dest, '[0-9]')
+                       OR (length(regexp_replace(dest, '[^A-Z]', '', 'g')) >= 6
+                           AND length(regexp_replace(dest, '[^a-z]', '', 'g')) >= 6)))
          THEN '(temporary:' || coalesce(lower(sys), 'messaging') || ')'
          WHEN lower(sys) = 'rabbitmq' AND contains(dest, ',')
               THEN coalesce(nullif(split_part(dest, ',', 1), ''), 'amq.default')
