@@ -472,7 +472,8 @@ def test_flows_page_says_how_many_flows_the_window_holds_part_of():
     table_, _ = FlowsPage(Deps([order], 0)).body(None, ALL, 0)  # type: ignore[arg-type]
     assert "under way" not in text_of(table_)
     table_, _ = FlowsPage(Deps([order], 0, 2)).body(None, ALL, 0)  # type: ignore[arg-type]
-    assert "2 flows were under way at its end: left out of the flow types" in text_of(table_)
+    assert "2 flows were under way at the window's end: left out of the flow types" \
+        in text_of(table_)
     table_, _ = FlowsPage(Deps([order], 1, 1)).body(None, ALL, 0)  # type: ignore[arg-type]
     assert ("1 flow was under way when the window began and 1 flow was under way at its "
             "end") in text_of(table_)

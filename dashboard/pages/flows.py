@@ -233,6 +233,7 @@ def partial_flows_note(summary: Mapping[str, Any]) -> html.Div | None:
                       ("flows_under_way", "at its end")):
         n = summary.get(key) or 0
         if n:
+            when = when if parts else when.replace("its", "the window's")
             parts.append(f"{fmt_count(n)} flow{'s were' if n != 1 else ' was'} under way "
                          f"{when}")
     if not parts:
