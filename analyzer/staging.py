@@ -225,6 +225,7 @@ class Stager:
         # (a view over the staged tables: the delivery edges' queue time, read by the edge
         # statistics and by an edge's detail; a flow view's staging needs none)
         self.run("analyzer_edge_queue")
+        self.run("analyzer_dst_lag")
 
     def narrow(self, service: str | None) -> None:
         """Narrow the staged window to the flows touching ``service``, deleting the other

@@ -109,8 +109,7 @@ _SNAPPY_STREAM_ID = b"\xff\x06\x00\x00sNaPpY"
 _SNAPPY = pa.Codec("snappy")
 
 
-def _snappy_block_bounded(block: bytes | memoryview, limit: int,
-                          what: str = "snappy") -> bytes:
+def _snappy_block_bounded(block: bytes | memoryview, limit: int) -> bytes:
     """One snappy block: a varint of its decompressed length, then the compressed data."""
     size = shift = 0
     for i in range(min(len(block), 5)):
@@ -120,7 +119,7 @@ def _snappy_block_bounded(block: bytes | memoryview, limit: int,
         if not b & 0x80:
             break
     else:
-        raise DecodeFailure(f"corrupt {what} body: no length")
+        raise DecodeFailure("corrupt snappy body: no length")
     if size > limit:
         raise TooLarge(f"decompressed body exceeds the {limit} byte limit")
     try:
@@ -128,7 +127,7 @@ def _snappy_block_bounded(block: bytes | memoryview, limit: int,
         # or less than it holds is corrupt, not padded or cut)
         return _SNAPPY.decompress(block, decompressed_size=size, asbytes=True)
     except (OSError, ValueError) as exc:
-        raise DecodeFailure(f"corrupt {what} body: {exc}") from None
+        raise DecodeFailure(f"corrupt snappy body: {exc}") from None
 
 
 def _snappy_framed_bounded(body: bytes, limit: int) -> bytes:

@@ -1497,16 +1497,9 @@ SELECT * FROM a_flows WHERE NOT (begun_before OR under_way)
 -- temporary destination (no span receives it) or a message sent on again (Remoulade's
 -- delay queue: the flow goes on from there).
 CREATE OR REPLACE TEMP TABLE a_underway AS
--- (the longest wait per destination from a few rows per publish shape; then only the
--- recent publishes and failed deliveries are looked at, mostly none)
-WITH lag AS (
-    SELECT 'topic:' || h.topic AS dst, max(l.lag) AS lag
-    FROM (SELECT p_shape, max(greatest(queue_ns, 0)) AS lag FROM a_match_t GROUP BY p_shape) l
-    JOIN a_shape h ON h.shape_id = l.p_shape
-    GROUP BY h.topic
-),
-recent AS (
-    SELECT p.trace_id, p.sk, p.dst FROM a_hops p JOIN lag l ON l.dst = p.dst
+-- (only the recent publishes and failed deliveries are looked at, mostly none)
+WITH recent AS (
+    SELECT p.trace_id, p.sk, p.dst FROM a_hops p JOIN a_dst_lag l ON l.dst = p.dst
     WHERE p.type = 'publish' AND NOT p.err AND p.t1 > $horizon - $grace - l.lag
       AND NOT starts_with(p.dst, 'topic:(temporary:')
       -- (nor a message its service sent on again later: a_resend took it on)
@@ -1530,7 +1523,7 @@ usual AS (
 failed AS (
     SELECT k.trace_id, m.p_canon, k.service, k.t1
     FROM a_match_t m JOIN a_cons k ON k.sk = m.c_sk
-    JOIN a_shape h ON h.shape_id = m.p_shape JOIN lag l ON l.dst = 'topic:' || h.topic
+    JOIN a_shape h ON h.shape_id = m.p_shape JOIN a_dst_lag l ON l.dst = 'topic:' || h.topic
     WHERE k.err AND k.t1 > $horizon - $grace - l.lag
 )
 SELECT r.trace_id FROM recent r JOIN usual u ON u.dst = r.dst
@@ -1637,6 +1630,17 @@ SEMI JOIN a_cpflows c ON c.flow_id = t.flow_id
 SELECT s.trace_id, s.span_id, s.send
 FROM a_sent s JOIN a_traces t ON t.trace_id = s.trace_id
 SEMI JOIN a_cpflows f ON f.flow_id = t.flow_id
+
+-- name: analyzer_dst_lag
+-- The longest wait a delivery from each destination had in the window, by the publish
+-- shape's destination (per shape first: a few hundred rows). How recent a publish may be
+-- and still be delivered: analyzer_under_way and analyzer_unconsumed. (A view: a service
+-- filter's narrowing is read as it stands.)
+CREATE OR REPLACE TEMP VIEW a_dst_lag AS
+    SELECT 'topic:' || h.topic AS dst, max(l.lag) AS lag
+    FROM (SELECT p_shape, max(greatest(queue_ns, 0)) AS lag FROM a_match_t GROUP BY p_shape) l
+    JOIN a_shape h ON h.shape_id = l.p_shape
+    GROUP BY h.topic
 
 -- name: analyzer_edge_queue
 -- Per delivery edge: the queue-time percentiles and the messages its deliveries were joined
@@ -1758,15 +1762,8 @@ WITH consumed AS (SELECT DISTINCT p_canon FROM a_match),
 acked AS (
     SELECT DISTINCT 'topic:' || k.topic AS topic, k.service FROM a_shape k
     WHERE k.op = 'settle' AND k.topic <> 'unknown'
-),
--- (by the publish shape's destination: per shape first, a few hundred rows; a publish
--- naming none has no wait of its own but $grace)
-lag AS (
-    SELECT 'topic:' || h.topic AS dst, max(l.lag) AS lag
-    FROM (SELECT p_shape, max(greatest(queue_ns, 0)) AS lag FROM a_match_t GROUP BY p_shape) l
-    JOIN a_shape h ON h.shape_id = l.p_shape
-    GROUP BY h.topic
 )
+-- (a publish naming no destination has no wait of its own but $grace)
 SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
        count(*) FILTER (WHERE c.p_canon IS NULL
                         AND p.t1 > $horizon - $grace - coalesce(l.lag, 0)) AS pending,
@@ -1774,7 +1771,7 @@ SELECT p.dst AS topic, p.src, count(*) AS n, count(c.p_canon) AS consumed,
            FILTER (WHERE c.p_canon IS NULL
                    AND p.t1 <= $horizon - $grace - coalesce(l.lag, 0)) AS traces
 FROM a_hops p LEFT JOIN consumed c ON c.p_canon = p.sk
-LEFT JOIN lag l ON l.dst = p.dst
+LEFT JOIN a_dst_lag l ON l.dst = p.dst
 WHERE p.type = 'publish' AND (NOT p.err OR c.p_canon IS NOT NULL)
   AND (c.p_canon IS NOT NULL OR p.sk NOT IN (SELECT a_sk FROM a_resend))
   AND p.dst NOT IN (SELECT a.topic FROM acked a WHERE 'service:' || a.service <> p.src)
