@@ -100,7 +100,12 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
     with store.cursor() as cur:
         stager = Stager(cur, q)
         stager.prepare()  # msg_role / msg_topic, as the analysis means them
-        stager.run("analyzer_shapes")  # ... decided once per span shape (a_shape)
+        stager.stage_shapes()  # ... decided once per span shape (a_shape)
+        if dst is None and st == "topic" and p["name"] in stager.topic_names:
+            # (a topic standing for destinations named per entity: analyzer.destinations)
+            names = sorted(n for n, g in stager.topic_groups.items() if g == p["name"])
+            out["destination_names"] = stager.topic_names[p["name"]]
+            out["destinations"] = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
         if query == "detail_rows_consume":
             # (the sends that carried messages created before them: looked for only when
             # shapes and link counts say there may be any)

@@ -168,6 +168,17 @@ SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS e
            AND msg_topic(dest, msg_system, msg_destination_kind) = 'unknown' AS push_child
 FROM (SELECT *, destination_name(msg_destination) AS dest FROM span_shapes)
 
+-- name: analyzer_shape_topics
+-- The topic names of the store's shapes, for analyzer.destinations to group those named
+-- per entity (sensors/dev-17/temp, ...)
+SELECT DISTINCT topic FROM a_shape WHERE topic IS NOT NULL
+
+-- name: analyzer_group_topics
+-- ... and each grouped name replaced by its group's (a_topic_group: name -> grp, an Arrow
+-- table the Stager registers): every stage reads a span's topic from its shape, so they
+-- all see one topic.
+UPDATE a_shape SET topic = m.grp FROM a_topic_group m WHERE a_shape.topic = m.name
+
 -- name: analyzer_src_all
 -- The stages read a_rows (span rows, joined to a_shape) and a_links: the whole store for an
 -- analysis ...
