@@ -145,6 +145,15 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
                 cur.execute(q["detail_external_calls"])
                 more = q["detail_rows_call_peer"]
                 cur.execute(more, {k: v for k, v in p.items() if f"${k}" in more})
+            # ... and those naming a peer where only this service's spans answer (analyzer_hops'
+            # learned), that reached none: its server spans not in (looked for only if any)
+            if cur.execute(q["detail_learn_shapes"], {"name": p["name"]}).fetchone()[0]:
+                window = {**who, "since": p["since"], "until": p["until"]}
+                for (peer,) in cur.execute(q["detail_learned_peers"], window).fetchall():
+                    cur.execute(q["detail_external_calls"])
+                    cur.execute(q["detail_rows_call_learned"],
+                                {"name": p["name"], "peer": peer, "since": p["since"],
+                                 "until": p["until"]})
         instant = {"instant": INSTANT_DELIVERY_NS}
         if out.get("type") == "consume" and \
                 cur.execute(q["detail_instant_deliveries"], instant).fetchone()[0]:

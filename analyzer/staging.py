@@ -270,6 +270,6 @@ class Stager:
         if grace_ns == 0:  # (no grace: the window ended in the past, at the horizon)
             self.run("analyzer_under_way_ended", {"ended": horizon_ns})
         else:
-            self.run("analyzer_under_way_rootless", {"horizon": horizon_ns, "grace": grace_ns})
+            self.run("analyzer_under_way_live", {"horizon": horizon_ns, "grace": grace_ns})
         self.run("analyzer_flows")
         self.run("analyzer_whole")

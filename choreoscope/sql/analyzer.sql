@@ -1095,7 +1095,9 @@ pairs_all AS MATERIALIZED (
            s.t1 AS s_t1, p.t0 AS p_t0, p.t1 AS p_t1, s.err OR p.err AS err,
            call_waited(p.kind, s.kind, p.t0, p.t1, s.t0, s.t1) AS w,
            p.kind = 'CLIENT' AND s.kind = 'CLIENT' AND p.service = s.service AS layered,
-           p.loopback AS p_loopback, coalesce(p.role = 'P', false) AS pushed
+           p.loopback AS p_loopback, coalesce(p.role = 'P', false) AS pushed,
+           -- (a client span's server: what analyzer_hops' learned reads)
+           p.kind = 'CLIENT' AND s.kind = 'SERVER' AS answered, p.shape_id AS p_shape
     FROM a_spans s JOIN a_spans p ON p.sk = s.pk
     WHERE s.role IS NULL AND (p.role IS NULL OR p.role = 'P')
       AND ((p.role IS NULL
@@ -1217,27 +1219,53 @@ ext AS (
       AND s.sk NOT IN (SELECT s_pk FROM handed)
       AND s.sk NOT IN (SELECT s_pk FROM pairs WHERE layered AND p_loopback)
       AND s.sk NOT IN (SELECT k_sk FROM a_transported)
+),
+-- A peer where every client span of the window that a server span answered reached one
+-- service: that service. A client span to it with no span under it is a call to that
+-- service whose server spans are not here: not exported yet (seconds, in a window running
+-- to the present: analyzer_under_way_live), lost or not sampled; not an external peer of
+-- its own, a node that comes and goes. (Not a loopback address, where a sidecar answers
+-- for its app; not a database's system; nor a peer several services answer at: a gateway.)
+learned AS (
+    SELECT coalesce(h.peer_service, h.server_address) AS peer, min(a.dst) AS service
+    FROM (SELECT p_shape, dst FROM pairs WHERE answered GROUP BY p_shape, dst) a
+    JOIN a_shape h ON h.shape_id = a.p_shape
+    WHERE NOT h.loopback AND h.db_system IS NULL AND h.msg_system IS NULL
+      AND coalesce(h.peer_service, h.server_address) IS NOT NULL
+    GROUP BY 1 HAVING count(DISTINCT a.dst) = 1
+),
+ext_to AS (
+    SELECT e.*,
+           CASE WHEN e.peer IN (SELECT service FROM services) THEN e.peer
+                WHEN l.service <> e.service THEN l.service END AS to_service
+    FROM ext e LEFT JOIN learned l ON l.peer = e.peer
 )
 SELECT 'publish' AS type, 'service:' || service AS src, 'topic:' || topic AS dst,
-       trace_id, sk, t0, t1, err, false AS skew, NULL::UBIGINT AS pk FROM pub
+       trace_id, sk, t0, t1, err, false AS skew, NULL::UBIGINT AS pk,
+       false AS no_server FROM pub
 UNION ALL
 SELECT 'consume', 'topic:' || topic, 'service:' || service, trace_id, sk, t0, t1, err,
-       false, NULL FROM a_cons
+       false, NULL, false FROM a_cons
 UNION ALL
-SELECT 'route', 'topic:' || src, 'topic:' || dst, trace_id, sk, t0, t1, false, false, NULL
+SELECT 'route', 'topic:' || src, 'topic:' || dst, trace_id, sk, t0, t1, false, false, NULL,
+       false
 FROM route
 UNION ALL
 SELECT 'call', 'service:' || src_service, 'service:' || dst, trace_id, sk, t0, t1, err,
-       skew, NULL FROM sync
+       skew, NULL, false FROM sync
 UNION ALL
--- a peer that names a service we do have spans of is that service, not an external
+-- a peer that names a service we do have spans of is that service, not an external, as
+-- is a peer that learned says one service answers at (no_server: none of its spans is
+-- under this one)
 SELECT 'call', 'service:' || e.service,
-       CASE WHEN e.peer IN (SELECT service FROM services) THEN 'service:' || e.peer
+       CASE WHEN e.to_service IS NOT NULL THEN 'service:' || e.to_service
             ELSE 'external:' || e.peer END,
-       e.trace_id, e.sk, e.t0, e.t1, e.err, false, NULL FROM ext e
+       e.trace_id, e.sk, e.t0, e.t1, e.err, false, NULL, e.to_service IS NOT NULL
+FROM ext_to e
 UNION ALL
 -- (candidates of analyzer_pushed, keyed by their parent producer span: pk)
-SELECT 'pushed', NULL, 'service:' || dst, trace_id, s_sk, s_t0, s_t1, false, false, s_pk
+SELECT 'pushed', NULL, 'service:' || dst, trace_id, s_sk, s_t0, s_t1, false, false, s_pk,
+       false
 FROM pairs_all WHERE pushed
 
 -- name: analyzer_push_candidates
@@ -1296,7 +1324,7 @@ SELECT trace_id, span_id, sk, twin AS shape_id, t0, t1,
 FROM a_pushed;
 INSERT INTO a_hops BY NAME
 SELECT 'consume' AS type, 'topic:' || topic AS src, 'service:' || service AS dst, trace_id,
-       sk, t0, t1, err, false AS skew
+       sk, t0, t1, err, false AS skew, false AS no_server
 FROM a_pushed;
 DELETE FROM a_hops WHERE type = 'pushed'
 
@@ -1553,13 +1581,18 @@ WHERE NOT EXISTS (SELECT 1 FROM a_match_t m JOIN a_cons k ON k.sk = m.c_sk
 -- runs ahead ends spans after it.)
 INSERT INTO a_underway SELECT DISTINCT trace_id FROM a_spans WHERE t1 > $ended
 
--- name: analyzer_under_way_rootless
+-- name: analyzer_under_way_live
 -- ... or, in a window running to the present, a trace whose root has not arrived and
 -- whose spans ended within $grace of it: a span is exported when it ends, so the root of
 -- a request still being served (its calls and their children in, itself still open) comes
--- last. (One whose root never comes enters at its first span once it is older.)
+-- last. (One whose root never comes enters at its first span once it is older.) Or one
+-- with a call as recent that no span of the service it called is under: each service
+-- exports on its own schedule, and the server's spans may come seconds after its client's
+-- (analyzer_hops' no_server).
 INSERT INTO a_underway
 SELECT trace_id FROM a_traces WHERE root_shape IS NULL AND t1 > $horizon - $grace
+UNION
+SELECT trace_id FROM a_hops WHERE no_server AND t1 > $horizon - $grace
 
 -- name: analyzer_flow_types
 -- Flow types with the readable signature of one representative instance, named by the
@@ -2750,6 +2783,49 @@ WHERE r.start_time_unix_nano >= $since AND r.start_time_unix_nano < $until
 INSERT INTO d_rows
 SELECT e.trace_id, e.t0, e.t1, e.err, NULL::BIGINT
 FROM d_external($since, $until, $name, $target) e
+
+-- name: detail_learn_shapes
+-- Whether $name has client spans naming a peer that analyzer_hops' learned may resolve to
+-- a service (by shape: no span is read; mostly none, a peer being a database or a
+-- service's own name).
+SELECT count(*) FROM a_shape
+WHERE service = $name AND kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL
+  AND db_system IS NULL AND NOT loopback
+  AND coalesce(peer_service, server_address) NOT IN (SELECT service FROM a_shape)
+
+-- name: detail_learned_peers
+-- The peers of those client spans that analyzer_hops' learned resolves to $target: every
+-- client span of the window naming it that a server span answered reached $target's.
+-- (Only client spans naming those peers are joined to their children.)
+WITH peers AS (
+    SELECT DISTINCT coalesce(peer_service, server_address) AS peer FROM a_shape
+    WHERE service = $name AND kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL
+      AND db_system IS NULL AND NOT loopback
+      AND coalesce(peer_service, server_address) NOT IN (SELECT service FROM a_shape)
+),
+cs AS (
+    SELECT shape_id, coalesce(peer_service, server_address) AS peer FROM a_shape
+    WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL AND db_system IS NULL
+      AND NOT loopback AND coalesce(peer_service, server_address) IN (SELECT peer FROM peers)
+)
+SELECT x.peer FROM (
+    SELECT cs.peer, count(DISTINCT ch.service) AS n, min(ch.service) AS service
+    FROM span_rows p JOIN cs ON cs.shape_id = p.shape_id
+    JOIN span_rows c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+    JOIN a_shape ch ON ch.shape_id = c.shape_id
+    WHERE p.start_time_unix_nano >= $since AND p.start_time_unix_nano < $until
+      AND c.start_time_unix_nano >= $since AND c.start_time_unix_nano < $until
+      AND ch.kind = 'SERVER' AND ch.role IS NULL
+    GROUP BY cs.peer) x
+WHERE x.n = 1 AND x.service = $target AND x.service <> $name
+
+-- name: detail_rows_call_learned
+-- (run after detail_rows_call for each of those peers, $peer, with d_external defined)
+-- Client spans of $name to it that reached no span: calls to $target, as analyzer_hops
+-- counts them.
+INSERT INTO d_rows
+SELECT e.trace_id, e.t0, e.t1, e.err, NULL::BIGINT
+FROM d_external($since, $until, $name, $peer) e
 
 -- name: detail_external_calls
 -- Calls to a peer without spans ($target): from one service (svc), or from all (svc NULL).
