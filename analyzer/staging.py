@@ -225,6 +225,9 @@ class Stager:
             self.run("analyzer_inproc_sends")
         else:
             self.run("analyzer_inproc_none")
+        # (a flow's traces alone seldom show where a peer answers: the store's calls tell,
+        # for the peers of its client spans nothing answered, analyzer_hops' learned)
+        self.run("analyzer_peer_answers_none" if trace_ids is None else "analyzer_peer_answers")
         self.run("analyzer_hops")
         if self.run("analyzer_push_candidates").fetchone()[0]:
             self.run_each("analyzer_pushed")

@@ -6,7 +6,7 @@ running to the present, its flow is still under way."""
 
 from __future__ import annotations
 
-from analyzer import analyze, edge_detail
+from analyzer import analyze, edge_detail, flow_for_trace
 from tests.analysis_checks import edges_of
 from tests.builders import SpanSet
 
@@ -44,6 +44,10 @@ def test_a_call_whose_server_spans_are_not_in_yet_is_a_call_to_the_service():
     later = analyze(st, now_ns=b.ms(600_000))
     assert [f["count"] for f in later.flows] == [6]
     assert later.summary["flows_under_way"] == 0
+    # (the flow view, staging that flow's trace alone, names the service the map does)
+    view = flow_for_trace(st, b.spans[-1].ref.trace_id)
+    assert [x["hop"] for x in view["critical_path_segments"] if x["kind"] == "call"] == \
+        ["service:order-service->service:payment-service"]
 
 
 def test_a_peer_several_services_answer_at_stays_external():

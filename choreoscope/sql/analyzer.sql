@@ -1044,6 +1044,36 @@ HAVING bool_and(k.sk IS NULL AND ch.service = ph.service
 -- name: analyzer_inproc_none
 CREATE OR REPLACE TEMP TABLE a_inproc AS SELECT NULL::UBIGINT AS p_canon WHERE false
 
+-- name: analyzer_peer_answers_none
+-- (a window: its own calls are what analyzer_hops' learned reads)
+CREATE OR REPLACE TEMP TABLE a_peer_answer (peer VARCHAR, service VARCHAR)
+
+-- name: analyzer_peer_answers
+-- (a flow's traces) The services whose server spans answered, anywhere in the store, client
+-- spans naming the peers of the flow's client spans that nothing answered: what
+-- analyzer_hops' learned reads of a whole window, so the flow view names the service the
+-- map does. (Mostly no such client span: nothing else is read.)
+CREATE OR REPLACE TEMP TABLE a_peer_answer AS
+WITH lone AS (
+    SELECT DISTINCT coalesce(h.peer_service, h.server_address) AS peer
+    FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
+    WHERE h.kind = 'CLIENT' AND h.role IS NULL AND h.msg_system IS NULL
+      AND h.db_system IS NULL AND NOT h.loopback
+      AND coalesce(h.peer_service, h.server_address) NOT IN (SELECT service FROM a_shape)
+      AND NOT EXISTS (SELECT 1 FROM a_rows c
+                      WHERE c.trace_id = r.trace_id AND c.parent_span_id = r.span_id)
+),
+cs AS (
+    SELECT shape_id, coalesce(peer_service, server_address) AS peer FROM a_shape
+    WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL AND db_system IS NULL
+      AND NOT loopback AND coalesce(peer_service, server_address) IN (SELECT peer FROM lone)
+)
+SELECT DISTINCT cs.peer, ch.service
+FROM span_rows p JOIN cs ON cs.shape_id = p.shape_id
+JOIN span_rows c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
+JOIN a_shape ch ON ch.shape_id = c.shape_id
+WHERE ch.kind = 'SERVER' AND ch.role IS NULL
+
 -- name: analyzer_hops
 -- Every hop instance of the window: one row per publish (canonical producer), delivery
 -- (counted consumer), route (a published message delivered from another destination) and
@@ -1226,13 +1256,17 @@ ext AS (
 -- to the present: analyzer_under_way_live), lost or not sampled; not an external peer of
 -- its own, a node that comes and goes. (Not a loopback address, where a sidecar answers
 -- for its app; not a database's system; nor a peer several services answer at: a gateway.)
+-- (with the store's answers for a flow's peers: analyzer_peer_answers)
 learned AS (
-    SELECT coalesce(h.peer_service, h.server_address) AS peer, min(a.dst) AS service
-    FROM (SELECT p_shape, dst FROM pairs WHERE answered GROUP BY p_shape, dst) a
-    JOIN a_shape h ON h.shape_id = a.p_shape
-    WHERE NOT h.loopback AND h.db_system IS NULL AND h.msg_system IS NULL
-      AND coalesce(h.peer_service, h.server_address) IS NOT NULL
-    GROUP BY 1 HAVING count(DISTINCT a.dst) = 1
+    SELECT peer, min(service) AS service FROM (
+        SELECT coalesce(h.peer_service, h.server_address) AS peer, a.dst AS service
+        FROM (SELECT p_shape, dst FROM pairs WHERE answered GROUP BY p_shape, dst) a
+        JOIN a_shape h ON h.shape_id = a.p_shape
+        WHERE NOT h.loopback AND h.db_system IS NULL AND h.msg_system IS NULL
+          AND coalesce(h.peer_service, h.server_address) IS NOT NULL
+        UNION ALL
+        SELECT peer, service FROM a_peer_answer)
+    GROUP BY peer HAVING count(DISTINCT service) = 1
 ),
 ext_to AS (
     SELECT e.*,
