@@ -16,6 +16,7 @@ from typing import Any, Iterator
 import networkx as nx
 
 from analyzer.critical_path import CriticalPath, critical_path
+from analyzer.destinations import grouped_words
 from analyzer.detail import staged_edge_detail
 from analyzer.model import Analysis, ids, ms, node_name, node_type, percentile, quantiles_ms
 from analyzer.staging import Stager
@@ -386,7 +387,10 @@ def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
                          key=lambda c: c["share"], default=None)
         flows.append({
             "id": flow_type_id(sig), "signature": sig,
-            "name": f"{r['entry_name']} ({r['entry']})" if r["entry_name"] else r["entry"],
+            # (an entry span named by its destination, one of a group's names, is named by
+            # the group: analyzer.destinations)
+            "name": (f"{grouped_words(r['entry_name'], st.topic_groups)} ({r['entry']})"
+                     if r["entry_name"] else r["entry"]),
             "entry_service": r["entry"], "count": int(r["n"]),
             "style": style["style"], "style_measure": style["measure"],
             "style_explanation": style["explanation"],

@@ -111,3 +111,12 @@ def group_names(names: Iterable[str], min_names: int = MIN_NAMES) -> dict[str, s
             for n in members:
                 out[n] = t
     return out
+
+
+def grouped_words(text: str, groups: dict[str, str]) -> str:
+    """``text`` (a span name: ``send sensors/dev-17/temp``) with each word that is a grouped
+    destination name replaced by its group's, so that what names a flow type names all its
+    flows, not one device's."""
+    if not groups:
+        return text
+    return " ".join(groups.get(w, w) for w in text.split(" "))

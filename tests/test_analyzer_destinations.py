@@ -88,6 +88,8 @@ def test_a_topic_per_device_is_one_node_and_one_flow_type():
     assert (node["id"], node["destination_names"], node["system"]) == (topic, 12, "mqtt")
     (flow,) = a.flows
     assert flow["count"] == 36
+    # (named by the group its entry span's destination is in, not by one device's)
+    assert flow["name"] == "send sensors/dev-{id}/temp (thermostat-fw)"
     detail = edge_detail(st, topic)
     assert detail["count"] == 72  # 36 publishes, 36 deliveries
     assert detail["destination_names"] == 12
