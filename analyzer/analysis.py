@@ -282,9 +282,9 @@ def _nodes(st: Stager, edges: list[dict[str, Any]]) -> list[dict[str, Any]]:
             if typ == "topic":
                 r = systems.get(name)
                 n["system"] = r["system"] if r else None
-                if name in st.topic_names:
+                if name in st.topic_members:
                     # (destinations named per entity, shown as one: analyzer.destinations)
-                    n["destination_names"] = st.topic_names[name]
+                    n["destination_names"] = len(st.topic_members[name])
             nodes[nid] = n
     for e in edges:
         # (a queue whose spans name no system is of its broker: the one of the exchange or

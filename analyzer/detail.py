@@ -101,10 +101,10 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
         stager = Stager(cur, q)
         stager.prepare()  # msg_role / msg_topic, as the analysis means them
         stager.stage_shapes()  # ... decided once per span shape (a_shape)
-        if dst is None and st == "topic" and p["name"] in stager.topic_names:
+        names = stager.topic_members.get(p["name"]) if dst is None and st == "topic" else None
+        if names:
             # (a topic standing for destinations named per entity: analyzer.destinations)
-            names = sorted(n for n, g in stager.topic_groups.items() if g == p["name"])
-            out["destination_names"] = stager.topic_names[p["name"]]
+            out["destination_names"] = len(names)
             out["destinations"] = ", ".join(names[:3]) + (", …" if len(names) > 3 else "")
         if query == "detail_rows_consume":
             # (the sends that carried messages created before them: looked for only when
@@ -149,8 +149,10 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             # learned), that reached none: its server spans not in (looked for only if any)
             if cur.execute(q["detail_learn_shapes"], {"name": p["name"]}).fetchone()[0]:
                 window = {**who, "since": p["since"], "until": p["until"]}
-                for (peer,) in cur.execute(q["detail_learned_peers"], window).fetchall():
+                peers = cur.execute(q["detail_learned_peers"], window).fetchall()
+                if peers:
                     cur.execute(q["detail_external_calls"])
+                for (peer,) in peers:
                     cur.execute(q["detail_rows_call_learned"],
                                 {"name": p["name"], "peer": peer, "since": p["since"],
                                  "until": p["until"]})

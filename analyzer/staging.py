@@ -98,10 +98,10 @@ class Stager:
         self.log = log  # (stage, perf_counter start, end): benchmarks match memory samples
         self._prepared = False
         self.carried = False  # whether a_carried has rows (messages created before a send)
-        # destination name -> the topic it is grouped into, and each such topic -> how many
-        # names it stands for (stage_shapes)
+        # destination name -> the topic it is grouped into, and each such topic -> the
+        # names it stands for, sorted (stage_shapes)
         self.topic_groups: dict[str, str] = {}
-        self.topic_names: dict[str, int] = {}
+        self.topic_members: dict[str, list[str]] = {}
 
     def prepare(self) -> None:
         """Set up the cursor once: its session settings and the role/topic macros every
@@ -156,11 +156,12 @@ class Stager:
         with self.section("analyzer_group_topics"):
             names = {r[0] for r in self.cur.execute(self.q["analyzer_shape_topics"]).fetchall()}
             groups = group_names(names)
-            counts: dict[str, int] = {}
-            for name, grp in groups.items():
-                # (a template the instrumentation gave is one of its own names)
-                counts[grp] = counts.get(grp, 1 if grp in names else 0) + 1
-            self.topic_groups, self.topic_names = groups, counts
+            # (a template the instrumentation gave is one of its own names)
+            members: dict[str, list[str]] = {g: [g] for g in set(groups.values()) & names}
+            for name, grp in sorted(groups.items()):
+                members.setdefault(grp, []).append(name)
+            self.topic_groups = groups
+            self.topic_members = {g: sorted(m) for g, m in members.items()}
             if groups:
                 # (an Arrow table, not list parameters: DuckDB binds a 3000-string list
                 # parameter in ~0.6 s, an Arrow table in a millisecond)

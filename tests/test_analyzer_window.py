@@ -28,6 +28,13 @@ def _spans(rounds, base_ns: int = 1_700_000_000_000_000_000, report: bool = True
     return b
 
 
+def _now_and_later(st, b: SpanSet):
+    """The analyses of ``st`` at the present just after its last round (80.1 s in) and a
+    minute later, when every flow under way then has had its time."""
+    now_ns = b.ms(80_100)
+    return analyze(st, now_ns=now_ns), analyze(st, now_ns=now_ns + 60 * 10**9)
+
+
 def _shape(a) -> dict:
     return {
         "edges": sorted((e["id"], e["type"], e["count"], e["error_count"], e["p50_ms"],
@@ -131,11 +138,10 @@ def test_a_flow_still_under_way_at_the_window_end_is_no_flow_type_of_its_own(sto
     last = next(x.ref for x in reversed(b.spans) if x.service == "billing")
     b.spans = [x for x in b.spans if x.ref.trace_id != last.trace_id]
     st2 = b.store()
-    now = analyze(st2, now_ns=b.ms(80_100))
+    now, later = _now_and_later(st2, b)
     assert [(f["count"], len(f["hops"])) for f in now.flows] == [(2, 5)]
     assert now.summary["flows_under_way"] == 1
     assert [x["type"] for x in now.anomalies] == []
-    later = analyze(st2, now_ns=b.ms(80_100) + 60 * 10**9)
     assert sorted((f["count"], len(f["hops"])) for f in later.flows) == [(1, 3), (2, 5)]
     assert later.summary["flows_under_way"] == 0
     assert [x["type"] for x in later.anomalies] == ["published_never_consumed"]
@@ -146,10 +152,9 @@ def test_a_flow_still_under_way_at_the_window_end_is_no_flow_type_of_its_own(sto
         if i < 2:
             b.consumer("shipping", "order-placed", link=pub, start_ms=i * 40_000 + 50)
     st4 = b.store()
-    now = analyze(st4, now_ns=b.ms(80_100))
+    now, later = _now_and_later(st4, b)
     assert [(f["count"], len(f["hops"])) for f in now.flows] == [(2, 6)]
     assert now.summary["flows_under_way"] == 1
-    later = analyze(st4, now_ns=b.ms(80_100) + 60 * 10**9)
     assert sorted((f["count"], len(f["hops"])) for f in later.flows) == [(1, 5), (2, 6)]
 
     # A delivery that failed, its retry not here yet (and once it is, the flow goes on).
@@ -172,10 +177,9 @@ def test_a_flow_still_under_way_at_the_window_end_is_no_flow_type_of_its_own(sto
     b.client_call("orders", "inventory", parent=root, start_ms=80_001, dur_ms=3)
     b.spans = [x for x in b.spans if x.ref != root]
     st3 = b.store()
-    now = analyze(st3, now_ns=b.ms(80_100))
+    now, later = _now_and_later(st3, b)
     assert [(f["count"], len(f["hops"])) for f in now.flows] == [(2, 5)]
     assert now.summary["flows_under_way"] == 1
-    later = analyze(st3, now_ns=b.ms(80_100) + 60 * 10**9)
     assert sorted((f["count"], len(f["hops"])) for f in later.flows) == [(1, 1), (2, 5)]
     assert later.summary["flows_under_way"] == 0
 

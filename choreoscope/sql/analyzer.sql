@@ -165,7 +165,13 @@ SELECT shape_id, service_name AS service, name, kind, status_code = 'ERROR' AS e
        msg_role(kind, msg_operation_type, msg_system, name) IS NULL
            AND kind IN ('SERVER', 'INTERNAL', 'UNSPECIFIED') AND msg_system IS NULL
            AND db_system IS NULL
-           AND msg_topic(dest, msg_system, msg_destination_kind) = 'unknown' AS push_child
+           AND msg_topic(dest, msg_system, msg_destination_kind) = 'unknown' AS push_child,
+       -- (the peer a client span of this shape calls, where the calls a server span
+       -- answered may tell which service answers there: analyzer_hops' learned. No
+       -- messaging or database span's, nor a loopback address', where a sidecar answers)
+       CASE WHEN kind = 'CLIENT' AND msg_role(kind, msg_operation_type, msg_system, name) IS NULL
+                 AND msg_system IS NULL AND db_system IS NULL AND NOT is_loopback(server_address)
+            THEN coalesce(peer_service, server_address) END AS learn_peer
 FROM (SELECT *, destination_name(msg_destination) AS dest FROM span_shapes)
 
 -- name: analyzer_shape_topics
@@ -1055,19 +1061,14 @@ CREATE OR REPLACE TEMP TABLE a_peer_answer (peer VARCHAR, service VARCHAR)
 -- map does. (Mostly no such client span: nothing else is read.)
 CREATE OR REPLACE TEMP TABLE a_peer_answer AS
 WITH lone AS (
-    SELECT DISTINCT coalesce(h.peer_service, h.server_address) AS peer
+    SELECT DISTINCT h.learn_peer AS peer
     FROM a_rows r JOIN a_shape h ON h.shape_id = r.shape_id
-    WHERE h.kind = 'CLIENT' AND h.role IS NULL AND h.msg_system IS NULL
-      AND h.db_system IS NULL AND NOT h.loopback
-      AND coalesce(h.peer_service, h.server_address) NOT IN (SELECT service FROM a_shape)
+    WHERE h.learn_peer NOT IN (SELECT service FROM a_shape)
       AND NOT EXISTS (SELECT 1 FROM a_rows c
                       WHERE c.trace_id = r.trace_id AND c.parent_span_id = r.span_id)
 ),
-cs AS (
-    SELECT shape_id, coalesce(peer_service, server_address) AS peer FROM a_shape
-    WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL AND db_system IS NULL
-      AND NOT loopback AND coalesce(peer_service, server_address) IN (SELECT peer FROM lone)
-)
+cs AS (SELECT shape_id, learn_peer AS peer FROM a_shape
+       WHERE learn_peer IN (SELECT peer FROM lone))
 SELECT DISTINCT cs.peer, ch.service
 FROM span_rows p JOIN cs ON cs.shape_id = p.shape_id
 JOIN span_rows c ON c.trace_id = p.trace_id AND c.parent_span_id = p.span_id
@@ -1259,11 +1260,10 @@ ext AS (
 -- (with the store's answers for a flow's peers: analyzer_peer_answers)
 learned AS (
     SELECT peer, min(service) AS service FROM (
-        SELECT coalesce(h.peer_service, h.server_address) AS peer, a.dst AS service
+        SELECT h.learn_peer AS peer, a.dst AS service
         FROM (SELECT p_shape, dst FROM pairs WHERE answered GROUP BY p_shape, dst) a
         JOIN a_shape h ON h.shape_id = a.p_shape
-        WHERE NOT h.loopback AND h.db_system IS NULL AND h.msg_system IS NULL
-          AND coalesce(h.peer_service, h.server_address) IS NOT NULL
+        WHERE h.learn_peer IS NOT NULL
         UNION ALL
         SELECT peer, service FROM a_peer_answer)
     GROUP BY peer HAVING count(DISTINCT service) = 1
@@ -2823,25 +2823,18 @@ FROM d_external($since, $until, $name, $target) e
 -- a service (by shape: no span is read; mostly none, a peer being a database or a
 -- service's own name).
 SELECT count(*) FROM a_shape
-WHERE service = $name AND kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL
-  AND db_system IS NULL AND NOT loopback
-  AND coalesce(peer_service, server_address) NOT IN (SELECT service FROM a_shape)
+WHERE service = $name AND learn_peer NOT IN (SELECT service FROM a_shape)
 
 -- name: detail_learned_peers
 -- The peers of those client spans that analyzer_hops' learned resolves to $target: every
 -- client span of the window naming it that a server span answered reached $target's.
 -- (Only client spans naming those peers are joined to their children.)
 WITH peers AS (
-    SELECT DISTINCT coalesce(peer_service, server_address) AS peer FROM a_shape
-    WHERE service = $name AND kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL
-      AND db_system IS NULL AND NOT loopback
-      AND coalesce(peer_service, server_address) NOT IN (SELECT service FROM a_shape)
+    SELECT DISTINCT learn_peer AS peer FROM a_shape
+    WHERE service = $name AND learn_peer NOT IN (SELECT service FROM a_shape)
 ),
-cs AS (
-    SELECT shape_id, coalesce(peer_service, server_address) AS peer FROM a_shape
-    WHERE kind = 'CLIENT' AND role IS NULL AND msg_system IS NULL AND db_system IS NULL
-      AND NOT loopback AND coalesce(peer_service, server_address) IN (SELECT peer FROM peers)
-)
+cs AS (SELECT shape_id, learn_peer AS peer FROM a_shape
+       WHERE learn_peer IN (SELECT peer FROM peers))
 SELECT x.peer FROM (
     SELECT cs.peer, count(DISTINCT ch.service) AS n, min(ch.service) AS service
     FROM span_rows p JOIN cs ON cs.shape_id = p.shape_id

@@ -229,11 +229,12 @@ def partial_flows_note(summary: Mapping[str, Any]) -> html.Div | None:
     their end is in it, entering wherever the window cut them) and those still under way
     at its end (a message not delivered yet); their hops are on the map all the same."""
     parts = []
+    # (the end is "its" after the start names the window, "the window's" alone)
     for key, when in (("flows_begun_before", "when the window began"),
-                      ("flows_under_way", "at its end")):
+                      ("flows_under_way", "at its end" if summary.get("flows_begun_before")
+                       else "at the window's end")):
         n = summary.get(key) or 0
         if n:
-            when = when if parts else when.replace("its", "the window's")
             parts.append(f"{fmt_count(n)} flow{'s were' if n != 1 else ' was'} under way "
                          f"{when}")
     if not parts:
