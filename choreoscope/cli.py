@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import argparse
 import os
+import shutil
 import signal
 import sys
 import tempfile
@@ -106,10 +107,22 @@ def cmd_load(args: argparse.Namespace) -> int:
 
 def cmd_demo(args: argparse.Namespace) -> int:
     stopped = _stop_on_signal()
+    # Without --db the demo's store is a temporary file, removed when the demo stops
+    # (each run replays the scenarios afresh); --db keeps it.
+    scratch = None if args.db else tempfile.mkdtemp(prefix="choreoscope-demo-")
+    try:
+        return _run_demo(args, stopped, args.db or os.path.join(scratch, "demo.duckdb"))
+    finally:
+        if scratch is not None:
+            shutil.rmtree(scratch, ignore_errors=True)
+            print("choreoscope demo: temporary store removed (--db FILE keeps one)",
+                  flush=True)
+
+
+def _run_demo(args: argparse.Namespace, stopped: threading.Event, db: str) -> int:
     from collector.server import Collector
     from sample_traces.replay import replay
 
-    db = args.db or os.path.join(tempfile.mkdtemp(prefix="choreoscope-demo-"), "demo.duckdb")
     settings = _settings(args)
     settings["db"] = db
     col = Collector(settings)
@@ -206,7 +219,9 @@ def build_parser() -> argparse.ArgumentParser:
                         description="Start serve on a temporary (or given) database and replay "
                                     "the sample scenarios into it in a loop.")
     _add_settings(dp, [n for n in SERVE_SETTINGS if n != "db"])
-    dp.add_argument("--db", default=None, help="database file (default: a temporary file)")
+    dp.add_argument("--db", default=None,
+                    help="database file, kept (default: a temporary file, removed when the "
+                         "demo stops)")
     # In real time, the three scenarios side by side: the map fills in seconds, flows
     # arrive live as they end, and an all-day demo's database stays small (~150 spans/s).
     # Faster, a round's spans reach the store later after they ended than any exporter's

@@ -10,6 +10,7 @@ the pages, waiting for each page's data before taking its picture.
 from __future__ import annotations
 
 import argparse
+import shutil
 import tempfile
 import time
 from pathlib import Path
@@ -34,20 +35,45 @@ def load_scenario(store: Store, name: str) -> int:
     return stored
 
 
-def headless_chromium(width: int, height: int) -> Any:
-    """A headless Chromium (the system's, through chromedriver) for screenshots and the
-    dashboard benchmark's page timings."""
+def headless_chromium(width: int, height: int, *, hide_scrollbars: bool = True,
+                      console_log: bool = False) -> Any:
+    """A headless Chromium (the system's, through chromedriver) for screenshots, the
+    dashboard benchmark's page timings and the browser tests.
+
+    Its profile lives in a temporary directory that ``driver.quit()`` removes: Chromium
+    writes ~16 MB there, and one left behind per run adds up in ``/tmp``.
+    ``console_log`` keeps the page's console messages for ``driver.get_log("browser")``.
+    """
     from selenium import webdriver
     from selenium.webdriver.chrome.service import Service
 
     opts = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", "--hide-scrollbars",
-                 f"--window-size={width},{height}"):
+    flags = ["--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
+             "--disable-background-networking", "--disable-component-update",
+             "--disable-sync", "--no-first-run", f"--window-size={width},{height}"]
+    if hide_scrollbars:
+        flags.append("--hide-scrollbars")
+    for flag in flags:
         opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='choreoscope-shots-')}")
-    return webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    profile = tempfile.mkdtemp(prefix="choreoscope-chrome-")
+    opts.add_argument(f"--user-data-dir={profile}")
+    if console_log:
+        opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
+    try:
+        driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    except BaseException:
+        shutil.rmtree(profile, ignore_errors=True)
+        raise
+    quit_browser = driver.quit
+
+    def quit_and_remove_profile() -> None:
+        try:
+            quit_browser()
+        finally:
+            shutil.rmtree(profile, ignore_errors=True)
+
+    driver.quit = quit_and_remove_profile
+    return driver
 
 
 def _wait(fn: Callable[[], Any], timeout: float = 30.0) -> Any:

@@ -7,7 +7,6 @@ react in a browser. Skipped only when chromedriver is absent (CI installs it).
 from __future__ import annotations
 
 import os
-import tempfile
 import time
 from pathlib import Path
 from typing import Any, Callable, Iterator
@@ -18,11 +17,11 @@ from choreoscope.store import Store
 from collector.decode import decode_request
 from collector.otlp_json import parse_json_request
 from dashboard.demo import SCRIPT_TEXT, demo_span_id, demo_trace_ids, load_demo
+from dashboard.screenshots import CHROMEDRIVER, headless_chromium
 from dashboard.server import UIServer, start_ui
 from sample_traces import ground_truth
 from tests.builders import SpanSet
 
-CHROMEDRIVER = "/usr/bin/chromedriver"
 SAMPLE = Path(__file__).resolve().parent.parent / "sample_traces" / "data" / "choreography.jsonl"
 
 pytestmark = [
@@ -33,18 +32,9 @@ pytestmark = [
 
 
 def chrome(width: int = 1500, height: int = 1000) -> Any:
-    """A headless Chromium with the flags that keep it from hanging on a closed network."""
-    from selenium import webdriver
-    from selenium.webdriver.chrome.service import Service
-
-    opts = webdriver.ChromeOptions()
-    for flag in ("--headless=new", "--no-sandbox", "--disable-gpu", "--disable-dev-shm-usage",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync", "--no-first-run", f"--window-size={width},{height}"):
-        opts.add_argument(flag)
-    opts.add_argument(f"--user-data-dir={tempfile.mkdtemp(prefix='choreoscope-chrome-')}")
-    opts.set_capability("goog:loggingPrefs", {"browser": "ALL"})
-    driver = webdriver.Chrome(service=Service(CHROMEDRIVER), options=opts)
+    """A headless Chromium that keeps the page's console log; ``quit()`` removes its
+    profile directory."""
+    driver = headless_chromium(width, height, hide_scrollbars=False, console_log=True)
     driver.set_page_load_timeout(30)
     return driver
 

@@ -96,3 +96,32 @@ def test_ctrl_c_in_a_terminal_stops_the_demo_without_a_traceback(tmp_path):
     assert proc.returncode == 0, out
     assert "Traceback" not in out and "KeyboardInterrupt" not in out, out
     assert "died" not in out, out
+
+
+def test_demo_without_a_database_removes_its_temporary_store_when_it_stops():
+    """Without --db the demo writes to a temporary file, there while it serves and removed
+    when it stops: runs of the demo don't pile up stores in the temp directory."""
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "choreoscope.cli", "demo", "--no-ui",
+         "--grpc-port", "0", "--http-port", "0", "--speed", "0", "--loops", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + 120
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if "sample traces replayed" in line or not line:
+            break
+    out = "".join(lines)
+    db = Path(next(l for l in lines if l.startswith("choreoscope collector on "))
+              .removeprefix("choreoscope collector on ").strip())
+    try:
+        assert "sample traces replayed" in out, out
+        assert db.exists() and db.stat().st_size > 0, out
+    finally:
+        proc.send_signal(signal.SIGTERM)
+        rest, _ = proc.communicate(timeout=60)
+    assert proc.returncode == 0, out + rest
+    assert not db.parent.exists(), f"{db.parent} left behind"
+    assert "temporary store removed" in rest
