@@ -4,7 +4,7 @@ import plotly.graph_objects as go
 
 from dashboard.pages.flow_map import edge_colors, edge_label, map_elements, ramp, \
     timeseries_figure
-from dashboard.pages.flows import critical_hops, dag_elements, share_figure
+from dashboard.pages.flows import _scope, critical_hops, dag_elements, share_figure
 from dashboard.waterfall import CRITICAL, SELECTED, order_rows, waterfall_figure
 
 MS = 10**6
@@ -167,6 +167,15 @@ def test_flow_dag_marks_the_critical_path_and_share_chart_ranks_hops():
     bars = share_figure(critical_hops(fl)).data[0]
     assert list(bars.x) == [60.0, 30.0, 10.0, 0.1]
     assert "t → b (queue)" in bars.y[0]
+
+
+def test_a_flow_types_scope_counts_in_words_that_agree_with_the_number():
+    one = {"services": ["service:a"], "topics": ["topic:t"], "hops": ["service:a->topic:t"],
+           "traces_per_flow": 1, "id": "flow:1"}
+    assert _scope(one) == "1 service · 1 topic · 1 hop · 1 trace per flow · flow:1"
+    more = {"services": ["service:a", "service:b"], "topics": [], "hops": ["x", "y", "z"],
+            "traces_per_flow": 1.5}
+    assert _scope(more) == "2 services · 3 hops · 1.5 traces per flow"
 
 
 def test_timeseries_figure_stacks_errors_on_successes():

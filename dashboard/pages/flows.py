@@ -118,7 +118,7 @@ def share_figure(hops: Sequence[Mapping[str, Any]]) -> go.Figure:
         hovertext=[f"{fmt_pct(h['share'])} of the path · {fmt_ms(h.get('ms'))} per flow"
                    for h in hops], hoverinfo="text"))
     fig.update_layout(height=max(160, 50 + 24 * len(hops)), margin=dict(l=10, r=10, t=10, b=40),
-                      xaxis=dict(title="% of critical-path time", range=[0, top * 1.6],
+                      xaxis=dict(title="%", range=[0, top * 1.6],
                                  gridcolor="#eee"),
                       yaxis=dict(autorange="reversed", automargin=True), plot_bgcolor="white")
     return fig
@@ -134,14 +134,13 @@ def _hop_label(hop: str) -> str:
 def _scope(fl: Mapping[str, Any]) -> str:
     """``4 services · 3 topics · 1.5 traces per flow`` for a flow type."""
     parts = []
-    if fl.get("services"):
-        parts.append(f"{len(fl['services'])} services")
-    if fl.get("topics"):
-        parts.append(f"{len(fl['topics'])} topics")
-    if fl.get("hops"):
-        parts.append(f"{len(fl['hops'])} hops")
+    for key, word in (("services", "service"), ("topics", "topic"), ("hops", "hop")):
+        if fl.get(key):
+            n = len(fl[key])
+            parts.append(f"{n} {word}{'' if n == 1 else 's'}")
     if fl.get("traces_per_flow"):
-        parts.append(f"{fl['traces_per_flow']:g} traces per flow")
+        per = fl["traces_per_flow"]
+        parts.append(f"{per:g} {'trace' if per == 1 else 'traces'} per flow")
     return " · ".join(parts) + (f" · {fl['id']}" if fl.get("id") else "")
 
 
