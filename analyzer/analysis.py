@@ -18,6 +18,7 @@ import networkx as nx
 from analyzer.critical_path import CriticalPath, critical_path
 from analyzer.destinations import grouped_words
 from analyzer.detail import staged_edge_detail
+from analyzer.flow_names import add_variants
 from analyzer.model import Analysis, ids, ms, node_name, node_type, percentile, quantiles_ms
 from analyzer.staging import Stager
 from analyzer.style import classify
@@ -406,6 +407,7 @@ def _flows(st: Stager, edges: list[dict[str, Any]], types: list[dict[str, Any]],
             "critical_path_sample": len(cps),
         })
     flows.sort(key=lambda f: (-f["count"], f["id"]))
+    add_variants(flows)  # (types one entry starts are told apart: analyzer.flow_names)
     return flows, global_hops, loops
 
 

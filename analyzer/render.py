@@ -12,6 +12,7 @@ from typing import Any, Callable
 import networkx as nx
 import orjson
 
+from analyzer.flow_names import flow_title
 from analyzer.model import Analysis, across_services_first
 
 FORMATS = ("text", "json", "mermaid", "dot", "graphml")
@@ -91,7 +92,7 @@ def to_text(a: Analysis) -> str:
     w(f"Flows ({len(a.flows)} types)")
     for f in across_services_first(a.flows):
         local = not f.get("hops")
-        w(f"  [{'within its service' if local else f['style']}] {f['name']}: "
+        w(f"  [{'within its service' if local else f['style']}] {flow_title(f)}: "
           f"{f['count']} instances, end-to-end p50 "
           f"{_fmt_ms(f['e2e_p50_ms'])} p95 {_fmt_ms(f['e2e_p95_ms'])}, "
           f"errors {_pct(f['error_rate'])}")

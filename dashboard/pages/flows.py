@@ -16,6 +16,7 @@ import dash_cytoscape as cyto
 import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
+from analyzer.flow_names import flow_title
 from analyzer.model import across_services_first
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
@@ -155,7 +156,7 @@ def flow_table(flows: Sequence[Mapping[str, Any]], f: Mapping[str, str | None],
             else (_hop_label(bn) if isinstance(bn, str) else "—")
         rows.append([
             html.Div([
-                dcc.Link(as_text(fl.get("name") or fl["id"]), href=href(f"/flows/{fl['id']}", f),
+                dcc.Link(as_text(flow_title(fl)), href=href(f"/flows/{fl['id']}", f),
                          className="sig" + (" current" if fl["id"] == selected else ""),
                          title=as_text(fl.get("signature") or "")),
                 html.Div(_scope(fl), className="muted small")]),
@@ -247,7 +248,7 @@ def flow_detail(flow: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Di
     """One flow type: headline numbers, DAG with the critical path, hop shares, examples."""
     hops = critical_hops(flow)
     return html.Div(className="flow-detail", id="fl-detail-body", children=[
-        html.H3(as_text(flow.get("name") or flow.get("id"))),
+        html.H3(as_text(flow_title(flow))),
         html.Details([html.Summary("signature"),
                       html.Pre(as_text(flow.get("signature") or ""), className="sig-text")]),
         html.Div(as_text(flow.get("style_explanation") or ""), className="muted"),

@@ -16,8 +16,9 @@ from typing import Any, Mapping
 
 from dash import Input, Output, State, dcc, html, no_update
 
+from analyzer.flow_names import flow_title
 from dashboard import data
-from dashboard.components import (MdLink, error_box, fmt_count, fmt_ms, fmt_pct, md_table,
+from dashboard.components import (MdLink, as_text, error_box, fmt_count, fmt_ms, fmt_pct, md_table,
                                   table)
 from dashboard.data import SearchForm
 from dashboard.deps import Deps
@@ -108,7 +109,8 @@ class SearchPage:
         return html.Div([
             html.H3(f"Flow types ({len(hits)})"),
             table(["flow type", "count", "p95", "errors"], [
-                [dcc.Link(str(fl.get("signature")), href=href(f"/flows/{fl['id']}", f)),
+                [dcc.Link(as_text(flow_title(fl)), href=href(f"/flows/{fl['id']}", f),
+                          title=as_text(fl.get("signature") or "")),
                  fmt_count(fl.get("count")), fmt_ms(fl.get("e2e_p95_ms")),
                  fmt_pct(fl.get("error_rate"))] for fl in hits[:20]]),
         ])
