@@ -6,8 +6,9 @@ dead-letter queue, an order whose stock ran low, the orchestrated and the choreo
 version of one checkout). A list of six rows named ``POST /orders (order-service)`` tells
 a user nothing, so every type sharing its name with another gets a ``variant``:
 
-- what it reaches that not all the others of its name do, the rarest first:
-  ``with order.placed.dlq``;
+- what it reaches that not all the others of its name do, the rarest first and, of the
+  equally rare, the nearest to the entry (where its path parts from the others'):
+  ``with order.placed.dlq``, beside ``with payment.completed``;
 - if it reaches nothing of its own, what others of its name reach that it does not:
   ``without email-service``;
 - if its services and topics are all the others', the hops only it takes:
@@ -41,21 +42,27 @@ def add_variants(flows: Sequence[dict[str, Any]]) -> None:
         groups[str(f.get("name"))].append(f)
     for group in groups.values():
         if len(group) > 1:
-            for f, variant in zip(group, _variants([list(f.get("hops") or ()) for f in group])):
+            types = [(list(f.get("hops") or ()), f"service:{f.get('entry_service')}")
+                     for f in group]
+            for f, variant in zip(group, _variants(types)):
                 f["variant"] = variant
 
 
-def _variants(hop_lists: Sequence[Sequence[str]]) -> list[str]:
-    """One distinct label per flow type of a group sharing a name (see the module doc)."""
-    nodes = [{n for h in hops for n in h.split("->", 1)} for hops in hop_lists]
-    hops = [set(h) for h in hop_lists]
+def _variants(types: Sequence[tuple[Sequence[str], str]]) -> list[str]:
+    """One distinct label per flow type (its hops, its entry node) of a group sharing a
+    name (see the module doc)."""
+    nodes = [{n for h in hops for n in h.split("->", 1)} for hops, _ in types]
+    hops = [set(h) for h, _ in types]
+    depths = [_depths(h, entry) for h, entry in types]
     labels: list[str | None] = [None] * len(hops)
-    for sets, show in ((nodes, node_name), (hops, _hop_name)):
+    for sets, show, at in ((nodes, node_name, lambda x: x),
+                           (hops, _hop_name, lambda x: x.partition("->")[0])):
         taken = Counter(labels)
         todo = [i for i, lab in enumerate(labels) if lab is None or taken[lab] > 1]
         if not todo:
             break
-        choices = _choices(sets, show)
+        choices = _choices(sets, show, [{x: d.get(at(x), _FAR) for x in s}
+                                        for s, d in zip(sets, depths)])
         for i in todo:
             labels[i] = None
         _pick(labels, todo, choices)
@@ -70,19 +77,24 @@ def _variants(hop_lists: Sequence[Sequence[str]]) -> list[str]:
     return out
 
 
-def _choices(sets: Sequence[set[str]], show: Callable[[str], str]
-             ) -> list[tuple[str, list[str]]]:
-    """Per type: ``("with", elements only some types have, rarest first)`` or, where it has
-    none, ``("without", elements others have and it lacks, the most common first)``."""
+def _choices(sets: Sequence[set[str]], show: Callable[[str], str],
+             depth: Sequence[dict[str, int]]) -> list[tuple[str, list[str]]]:
+    """Per type: ``("with", elements only some types have, rarest first, then nearest its
+    entry)`` or, where it has none, ``("without", elements others have and it lacks, the
+    most common first, then the nearest any entry)``."""
     count = Counter(x for s in sets for x in s)
     everywhere = {x for x, c in count.items() if c == len(sets)}
+    nearest: dict[str, int] = {}
+    for d in depth:
+        for x, v in d.items():
+            nearest[x] = min(v, nearest.get(x, _FAR))
     out = []
-    for s in sets:
-        own = sorted(s - everywhere, key=lambda x: (count[x], show(x)))
+    for s, d in zip(sets, depth):
+        own = sorted(s - everywhere, key=lambda x: (count[x], d[x], show(x)))
         if own:
             out.append(("with", [show(x) for x in own]))
         else:
-            lacks = sorted(set(count) - s, key=lambda x: (-count[x], show(x)))
+            lacks = sorted(set(count) - s, key=lambda x: (-count[x], nearest[x], show(x)))
             out.append(("without", [show(x) for x in lacks]))
     return out
 
@@ -104,6 +116,28 @@ def _pick(labels: list[str | None], todo: Iterable[int],
         k += 1
         if k > longest:
             break
+
+
+_FAR = 1 << 30  # (the depth of a node no hop from the entry reaches)
+
+
+def _depths(hops: Sequence[str], entry: str) -> dict[str, int]:
+    """How many hops from ``entry`` each node of a flow type is (breadth first)."""
+    nxt: dict[str, list[str]] = defaultdict(list)
+    for h in hops:
+        a, _, b = h.partition("->")
+        nxt[a].append(b)
+    depth = {entry: 0}
+    frontier = [entry]
+    while frontier:
+        later = []
+        for n in frontier:
+            for m in nxt[n]:
+                if m not in depth:
+                    depth[m] = depth[n] + 1
+                    later.append(m)
+        frontier = later
+    return depth
 
 
 def _hop_name(hop: str) -> str:

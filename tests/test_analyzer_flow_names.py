@@ -13,7 +13,8 @@ S, T = "service:", "topic:"
 
 
 def _types(*hop_lists: list[str], name: str = "POST /orders (orders)") -> list[dict]:
-    return [{"id": f"flow:{i}", "name": name, "hops": hops} for i, hops in enumerate(hop_lists)]
+    return [{"id": f"flow:{i}", "name": name, "entry_service": "orders", "hops": hops}
+            for i, hops in enumerate(hop_lists)]
 
 
 # The demo's six types of one entry (their hops, shortened to the nodes that matter).
@@ -47,6 +48,14 @@ def test_types_of_one_entry_are_named_by_what_only_they_reach():
         "with order.placed.dlq",
     ]
     assert flow_title(flows[4]) == "POST /orders (orders) · with order.placed.dlq"
+
+
+def test_of_elements_as_rare_the_one_where_the_paths_part_names_the_type():
+    # (the choreography's own elements are all as rare; payment.completed is where it
+    # parts from the dead-letter path, email the last it reaches)
+    flows = _types(CHOREO, DLQ)
+    add_variants(flows)
+    assert [f["variant"] for f in flows] == ["with payment.completed", "with order.placed.dlq"]
 
 
 def test_a_type_reaching_nothing_of_its_own_is_named_by_what_it_misses():
