@@ -295,7 +295,7 @@ def test_bottlenecks_and_search_pages(app: Any):
     body = BottlenecksPage(app.deps).body(ALL, 0)
     text = text_of(body)
     slow = ground_truth.CHOREOGRAPHY["slow_hop"]["edge"]
-    assert f"{slow[0]}->{slow[1]}" in text
+    assert f"{slow[0].split(':')[1]} → {slow[1].split(':')[1]}" in text
     assert "broken_context" in text and "on the map" in text
     page = SearchPage(app.deps)
     results = page.results(1, ALL, None, None, "payment.note", SCRIPT_TEXT, None, None, [])
@@ -352,14 +352,15 @@ def test_bottlenecks_page_cuts_long_lists_and_keeps_evidence_to_one_line():
     body, label, style = page.update(ALL, 0, False, 0)
     text = text_of(body)
     assert f"Bottlenecks ({SHOWN + 25})" in text and "Anomalies (3)" in text
-    assert f"service:s{SHOWN - 1}" in text and f"service:s{SHOWN} " not in text + " "
+    assert f"s{SHOWN - 1} " in text + " " and f"s{SHOWN} " not in text + " "
+    assert "service:s0" not in text and "t0 → a" in text  # (ids as people read them)
     assert label == f"Show all {SHOWN + 25} bottlenecks and 3 anomalies" and style == {}
     # evidence is a line of text, hours where a sum of critical-path time runs into them
     assert "critical path: 1.1 h · flows on path: 10" in text
     # the browser's cost grows faster than the component count: a cut page stays small
     assert count_components(body) < 20 * (SHOWN + 3)
     for full in (page.update(ALL, 0, True, 0), page.update(ALL, 0, False, 1)):
-        assert f"service:s{SHOWN + 24}" in text_of(full[0])
+        assert f"s{SHOWN + 24}" in text_of(full[0])
         assert full[2] == {"display": "none"}
     few = BottlenecksPage(_CannedDeps(3, 2))  # type: ignore[arg-type]
     assert few.update(ALL, 0, False, 0)[2] == {"display": "none"}
