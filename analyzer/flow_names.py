@@ -4,27 +4,29 @@ A flow type is named by its entry, ``POST /orders (order-service)``, but one ent
 starts several types: the same request taking another path (a payment retried into its
 dead-letter queue, an order whose stock ran low, the orchestrated and the choreographed
 version of one checkout). A list of six rows named ``POST /orders (order-service)`` tells
-a user nothing, so every type sharing its name with another gets a ``variant``:
+a user nothing, so every type sharing its name with another gets a ``variant``: the fewest
+facts about the services, topics and externals it reaches that hold for it and for no
+other type of its name, ``with order.placed.dlq``, ``with order.confirmed, without
+inventory.low_stock``; where its nodes are all another's, about the hops only it takes,
+``with orders → billing``.
 
-- what it reaches that not all the others of its name do, the rarest first and, of the
-  equally rare, the nearest to the entry (where its path parts from the others'):
-  ``with order.placed.dlq``, beside ``with payment.completed``;
-- if it reaches nothing of its own, what others of its name reach that it does not:
-  ``without email-service``;
-- if its services and topics are all the others', the hops only it takes:
-  ``with payment-service → order.confirmed``.
-
-One element is named where one tells the types apart, more where needed. The variant is
-decided by the types' hops, not by their counts, so a name does not change from one
-refresh to the next because two types swapped places in the list.
+Facts are chosen greedily, each ruling out the most other types; of facts as strong, one it
+reaches before one it lacks, then a rarer one, then the one nearest the entry (where its
+path parts from the others'). The variant is decided by the types' hops, not by their
+counts, so a name does not change from one refresh to the next as counts shift.
 """
 
 from __future__ import annotations
 
 from collections import Counter, defaultdict
-from typing import Any, Callable, Iterable, Mapping, Sequence
+from typing import Any, Callable, Mapping, Sequence
 
 from analyzer.model import node_name
+
+# At most this many facts name a type (more would not be read); past them a label may be
+# another's, and is numbered.
+MAX_FACTS = 3
+_FAR = 1 << 30  # (the depth of a node no hop from the entry reaches)
 
 
 def flow_title(flow: Mapping[str, Any]) -> str:
@@ -54,71 +56,63 @@ def _variants(types: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     nodes = [{n for h in hops for n in h.split("->", 1)} for hops, _ in types]
     hops = [set(h) for h, _ in types]
     depths = [_depths(h, entry) for h, entry in types]
-    labels: list[str | None] = [None] * len(hops)
-    for sets, show, at in ((nodes, node_name, lambda x: x),
-                           (hops, _hop_name, lambda x: x.partition("->")[0])):
-        taken = Counter(labels)
-        todo = [i for i, lab in enumerate(labels) if lab is None or taken[lab] > 1]
-        if not todo:
-            break
-        choices = _choices(sets, show, [{x: d.get(at(x), _FAR) for x in s}
-                                        for s, d in zip(sets, depths)])
-        for i in todo:
-            labels[i] = None
-        _pick(labels, todo, choices)
-    # (types alike in every hop cannot be: a type is its set of hops; but keep labels
-    # distinct whatever comes in)
+    node_at = [{x: d.get(x, _FAR) for x in s} for s, d in zip(nodes, depths)]
+    hop_at = [{x: d.get(x.partition("->")[0], _FAR) for x in s} for s, d in zip(hops, depths)]
+    labels = []
+    for i in range(len(types)):
+        others = set(range(len(types))) - {i}
+        facts = _facts(i, others, nodes, node_at, node_name)
+        if others and len(facts) < MAX_FACTS:  # (its nodes are all some other type's)
+            facts += _facts(i, others, hops, hop_at, _hop_name, MAX_FACTS - len(facts))
+        labels.append(_say(facts))
     seen: Counter[str] = Counter()
     out = []
     for lab in labels:
-        lab = lab or "other"
         seen[lab] += 1
         out.append(lab if seen[lab] == 1 else f"{lab} ({seen[lab]})")
     return out
 
 
-def _choices(sets: Sequence[set[str]], show: Callable[[str], str],
-             depth: Sequence[dict[str, int]]) -> list[tuple[str, list[str]]]:
-    """Per type: ``("with", elements only some types have, rarest first, then nearest its
-    entry)`` or, where it has none, ``("without", elements others have and it lacks, the
-    most common first, then the nearest any entry)``."""
+def _facts(i: int, others: set[int], sets: Sequence[set[str]],
+           depth: Sequence[dict[str, int]], show: Callable[[str], str],
+           most: int = MAX_FACTS) -> list[tuple[str, str]]:
+    """Greedily, up to ``most`` facts ``("with" | "without", element)`` that hold for type
+    ``i`` and rule out the types in ``others`` (left holding those none ruled out)."""
     count = Counter(x for s in sets for x in s)
-    everywhere = {x for x, c in count.items() if c == len(sets)}
     nearest: dict[str, int] = {}
     for d in depth:
         for x, v in d.items():
             nearest[x] = min(v, nearest.get(x, _FAR))
-    out = []
-    for s, d in zip(sets, depth):
-        own = sorted(s - everywhere, key=lambda x: (count[x], d[x], show(x)))
-        if own:
-            out.append(("with", [show(x) for x in own]))
-        else:
-            lacks = sorted(set(count) - s, key=lambda x: (-count[x], nearest[x], show(x)))
-            out.append(("without", [show(x) for x in lacks]))
-    return out
-
-
-def _pick(labels: list[str | None], todo: Iterable[int],
-          choices: Sequence[tuple[str, list[str]]]) -> None:
-    """Give each type in ``todo`` the fewest of its elements that make its label differ
-    from every other label of the group."""
-    todo = list(todo)
-    k = 1
-    while todo:
-        for i in todo:
-            word, elems = choices[i]
-            labels[i] = f"{word} {', '.join(elems[:k])}" if elems else None
-        longest = max(len(choices[i][1]) for i in todo)
-        taken = Counter(labels)
-        todo = [i for i in todo if labels[i] is not None and taken[labels[i]] > 1
-                and k < len(choices[i][1])]
-        k += 1
-        if k > longest:
+    mine = sets[i]
+    facts: list[tuple[str, str]] = []
+    while others and len(facts) < most:
+        best: tuple[tuple[Any, ...], tuple[str, str], set[int]] | None = None
+        # (the smallest key is the best fact)
+        for x in mine:
+            gone = {j for j in others if x not in sets[j]}
+            key = (-len(gone), 0, count[x], depth[i][x], show(x))
+            if gone and (best is None or key < best[0]):
+                best = (key, ("with", show(x)), gone)
+        for y in set(count) - mine:
+            gone = {j for j in others if y in sets[j]}
+            key = (-len(gone), 1, -count[y], nearest[y], show(y))
+            if gone and (best is None or key < best[0]):
+                best = (key, ("without", show(y)), gone)
+        if best is None:
             break
+        facts.append(best[1])
+        others -= best[2]
+    return facts
 
 
-_FAR = 1 << 30  # (the depth of a node no hop from the entry reaches)
+def _say(facts: Sequence[tuple[str, str]]) -> str:
+    """``with a, b, without c``: what it has first, then what it lacks."""
+    parts = []
+    for word in ("with", "without"):
+        names = [x for w, x in facts if w == word]
+        if names:
+            parts.append(f"{word} {', '.join(names)}")
+    return ", ".join(parts) or "other"
 
 
 def _depths(hops: Sequence[str], entry: str) -> dict[str, int]:

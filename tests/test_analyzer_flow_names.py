@@ -43,7 +43,8 @@ def test_types_of_one_entry_are_named_by_what_only_they_reach():
     assert [f["variant"] for f in flows] == [
         "with shipment.scheduled",  # (only the choreography reaches it)
         "with catalog",
-        "with order.confirmed",  # (rarer than payment.requested, which nothing else shows)
+        # (order.confirmed rules out all but the low-stock type, which has everything it has)
+        "with order.confirmed, without inventory.low_stock",
         "with inventory.low_stock",
         "with order.placed.dlq",
     ]
@@ -74,6 +75,34 @@ def test_more_elements_are_named_where_one_does_not_tell_types_apart():
     labels = [f["variant"] for f in flows]
     assert len(set(labels)) == 4, labels
     assert labels[3] == "with w"
+
+
+def _fits(label: str, nodes: set[str]) -> bool:
+    """Whether a type reaching ``nodes`` (names) fits a variant ``with a, b, without c``."""
+    want, word = {"with": set(), "without": set()}, "with"
+    for part in label.split(", "):
+        for w in ("without ", "with "):
+            if part.startswith(w):
+                word, part = w.strip(), part[len(w):]
+                break
+        want[word].add(part)
+    return want["with"] <= nodes and not want["without"] & nodes
+
+
+def test_a_variant_fits_its_own_type_and_no_other_of_its_name():
+    rng = random.Random(7)
+    for _ in range(200):
+        pool = [f"{T}t{k}" for k in range(8)]
+        hop_lists = {tuple(sorted({f"{S}orders->{x}" for x in rng.sample(pool, rng.randint(1, 5))}))
+                     for _ in range(rng.randint(2, 7))}
+        flows = _types(*[list(h) for h in hop_lists])
+        add_variants(flows)
+        reach = [{h.split("->")[1].split(":")[1] for h in f["hops"]} | {"orders"}
+                 for f in flows]
+        for f, own in zip(flows, reach):
+            if f["variant"].count(",") < 3:  # (not cut at MAX_FACTS)
+                fits = [i for i, r in enumerate(reach) if _fits(f["variant"], r)]
+                assert fits == [flows.index(f)], (f["variant"], reach)
 
 
 def test_the_same_nodes_joined_otherwise_are_named_by_their_hops():
