@@ -10,6 +10,11 @@ An analysis that takes longer than the refresh interval would otherwise run back
 keep a core busy forever, so a value also stays fresh for ``duty`` times as long as it took
 to compute: at most about 1/duty of one core goes to background refreshes.
 
+A value that is ``final`` (the caller says which: an analysis of fixed bounds with nothing
+left pending) stays fresh for as long as the store's ``version`` has not changed, however
+old: on a store nobody writes to (a file of traces loaded to be explored) a big window is
+analysed once, not again each time its page is opened after the stale limit.
+
 Below that cache, :class:`StagedWindows` keeps the last window's staged tables, so choosing
 a service filter on the window shown costs the analysis's last stages only, and a click on
 one of its edges reads that edge's hop instances from them.
@@ -32,6 +37,8 @@ class _Entry(Generic[T]):
     at: float          # clock() when the value was computed
     cost: float = 0.0  # seconds the computation took
     refreshing: bool = False
+    version: Hashable | None = None  # the store's version when the computation began
+    final: bool = False  # the same for as long as that version is the store's
 
 
 class RevalidatingCache(Generic[T]):
@@ -40,8 +47,12 @@ class RevalidatingCache(Generic[T]):
     def __init__(self, compute: Callable[[Hashable], T], ttl_s: float, stale_s: float = 60.0,
                  max_entries: int = 16, clock: Callable[[], float] = time.monotonic,
                  spawn: Callable[[Callable[[], None]], None] | None = None,
-                 duty: float = 4.0) -> None:
+                 duty: float = 4.0, version: Callable[[], Hashable | None] | None = None,
+                 final: Callable[[Hashable, T], bool] | None = None) -> None:
         self._compute = compute
+        # (the store's version, None where it cannot tell; whether a value is final)
+        self._version = version or (lambda: None)
+        self._final = final or (lambda _key, _value: False)
         self.ttl_s = ttl_s
         self.stale_s = max(stale_s, ttl_s)
         self._max = max_entries
@@ -61,6 +72,8 @@ class RevalidatingCache(Generic[T]):
             entry = self._entries.get(key)
             if entry is not None:
                 self._entries.move_to_end(key)
+                if self._unchanged(entry):
+                    return entry.value
                 age = now - entry.at
                 fresh_for = self._fresh_for(entry)
                 if age < fresh_for:
@@ -78,6 +91,10 @@ class RevalidatingCache(Generic[T]):
 
     def _fresh_for(self, entry: "_Entry[T]") -> float:
         return max(self.ttl_s, entry.cost * self.duty)
+
+    def _unchanged(self, entry: "_Entry[T]") -> bool:
+        """A final value of a store that has not changed since it was computed."""
+        return entry.final and entry.version is not None and entry.version == self._version()
 
     def invalidate(self) -> None:
         """Forget every cached value."""
@@ -107,14 +124,18 @@ class RevalidatingCache(Generic[T]):
                 # Someone else may have computed it while we waited for the key lock.
                 with self._lock:
                     entry = self._entries.get(key)
-                    if entry is not None and self._clock() - entry.at < self._fresh_for(entry):
+                    if entry is not None and (self._unchanged(entry) or self._clock() - entry.at
+                                              < self._fresh_for(entry)):
                         return entry.value
-            started = self._clock()
+            # (the version before computing: a write while it runs makes the value older)
+            version, started = self._version(), self._clock()
             value = self._compute(key)
+            final = self._final(key, value)
             with self._lock:
                 self.computations += 1
                 done = self._clock()
-                self._entries[key] = _Entry(value, done, cost=done - started)
+                self._entries[key] = _Entry(value, done, cost=done - started, version=version,
+                                            final=final)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self._max:
                     old, _ = self._entries.popitem(last=False)

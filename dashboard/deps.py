@@ -48,6 +48,7 @@ class Deps:
     analyzer: AnalyzerAPI
     refresh_ms: int = 5000
     clock_ns: Callable[[], int] = time.time_ns
+    clock: Callable[[], float] = time.monotonic  # (the analysis and flow caches' ages)
     analyses: RevalidatingCache[dict] = field(init=False)
     flows: RevalidatingCache[dict | None] = field(init=False)
     staged: StagedWindows = field(init=False)
@@ -55,9 +56,11 @@ class Deps:
 
     def __post_init__(self) -> None:
         ttl = max(self.refresh_ms / 1000.0, 1.0)
-        self.analyses = RevalidatingCache(self._compute_analysis, ttl_s=ttl, stale_s=ttl * 12)
+        self.analyses = RevalidatingCache(self._compute_analysis, ttl_s=ttl, stale_s=ttl * 12,
+                                          version=lambda: self.store.version,
+                                          final=self._final_analysis, clock=self.clock)
         self.flows = RevalidatingCache(self._compute_flow, ttl_s=ttl, stale_s=ttl * 12,
-                                       max_entries=64)
+                                       max_entries=64, clock=self.clock)
         self.staged = StagedWindows(self.store, self.analyzer.stage_window, fresh_s=ttl,
                                     keep_s=ttl * 12)
 
@@ -140,6 +143,23 @@ class Deps:
         # (fixed bounds: the same spans for as long as the store does not change)
         return _to_dict(self.staged.analyze((window, since, until), w, service,
                                             fixed=window in ("all", "range")))
+
+    def _final_analysis(self, key: Hashable, value: Mapping[str, Any]) -> bool:
+        """Whether an analysis stays right for as long as the store does not change: a
+        window of fixed bounds (every span, or a range) in which nothing waits on the clock,
+        no flow under way at its end and no publish too recent to tell whether anything
+        consumed it (those settle as time passes). A range that ended in the past waits on
+        nothing: its end is its own, not the present's."""
+        window, since, until, _ = key  # type: ignore[misc]
+        if window not in ("all", "range"):
+            return False
+        now = self.clock_ns()
+        w = resolve_window(window, since, until, now_ns=now)
+        if w.until_ns is not None and w.until_ns <= now:
+            return True
+        summary = value.get("summary") or {}
+        return not summary.get("flows_under_way") and not any(
+            a.get("pending") for a in value.get("anomalies") or ())
 
     def _compute_flow(self, key: Hashable) -> dict[str, Any] | None:
         return self.analyzer.flow_for_trace(self.store, str(key))

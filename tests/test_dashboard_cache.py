@@ -175,3 +175,89 @@ def test_a_window_covering_every_span_gives_the_same_analysis_as_all():
     hour.pop("timings", None), whole.pop("timings", None)
     assert hour == whole and whole["edges"]
     store.close()
+
+
+# ------------------------------------------------------------ final values of an unchanged store
+def test_a_final_value_is_kept_while_the_store_is_unchanged():
+    clock, spawned, calls = Clock(), [], []
+    store = {"version": 1}
+    cache = RevalidatingCache(lambda k: calls.append(k) or len(calls), ttl_s=5, stale_s=60,
+                              clock=clock, spawn=spawned.append,
+                              version=lambda: store["version"], final=lambda k, _v: k == "all")
+    assert cache.get("all") == 1 and cache.get("1h") == 2
+    clock.t = 3600  # an hour later, far past the stale limit
+    assert cache.get("all") == 1 and spawned == []  # kept: nothing changed
+    assert cache.get("1h") == 3  # not final: computed again, as before
+    store["version"] = 2  # a write: the hour-old value is past the stale limit
+    assert cache.get("all") == 4
+    assert calls == ["all", "1h", "1h", "all"]
+
+
+def test_a_value_computed_while_the_store_changes_is_not_kept():
+    clock, store = Clock(), {"version": 1}
+
+    def compute(key):
+        store["version"] += 1  # a write lands while the analysis runs
+        return "v"
+
+    cache = RevalidatingCache(compute, ttl_s=5, stale_s=60, clock=clock,
+                              version=lambda: store["version"], final=lambda *_: True)
+    cache.get("all")
+    clock.t = 3600
+    cache.get("all")
+    assert cache.computations == 2
+
+
+def _settled_deps(store, now_ns):
+    from dashboard.deps import AnalyzerAPI, Deps
+
+    clock = Clock()
+    deps = Deps(store, AnalyzerAPI.default(), clock_ns=lambda: now_ns, clock=clock)
+    return deps, clock
+
+
+def test_a_store_nobody_writes_to_is_analysed_once_per_window():
+    """A file of traces loaded to be explored: its whole window, opened again an hour later,
+    is the analysis already made, until a span is written."""
+    from collector.decode import decode_request
+    from tests.builders import SpanSet
+
+    base = 1_700_000_000 * 10**9
+    store = _orders_store(base)
+    deps, clock = _settled_deps(store, now_ns=base + 3600 * 10**9)
+    first = deps.analysis({"window": "all"})
+    assert first["summary"]["flows_under_way"] == 0 and first["edges"]
+    clock.t = 3600
+    assert deps.analysis({"window": "all"}) is first
+    ranged = {"window": "range", "from": "2023-11-14T22:00:00Z", "to": "2023-11-14T23:00:00Z"}
+    deps.analysis(ranged)
+    clock.t += 3600
+    deps.analysis(ranged)
+    assert deps.analyses.computations == 2
+    b = SpanSet(base_ns=base + 60 * 10**9)
+    b.span("orders", "GET /health", kind="SERVER")
+    store.write(decode_request(b.request()))
+    assert deps.analysis({"window": "all"})["summary"]["span_count"] == \
+        first["summary"]["span_count"] + 1
+    store.close()
+
+
+def test_a_window_with_a_flow_under_way_is_not_kept_however_still_the_store():
+    """A publish at the window's end may yet be delivered (a flow under way): as the clock
+    moves on, the same spans give another analysis, so it is computed again."""
+    from tests.builders import SpanSet
+
+    base = time.time_ns() - 3 * 10**9  # (the analysis' present is the real clock's)
+    b = SpanSet(base_ns=base)
+    for i in range(3):
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 1000)
+        pub = b.producer("orders", "order-placed", parent=root, start_ms=i * 1000 + 2)
+        if i < 2:
+            b.consumer("billing", "order-placed", parent=pub, start_ms=i * 1000 + 40)
+    store = b.store()
+    deps, clock = _settled_deps(store, now_ns=base + 3 * 10**9)  # 1 s after the last publish
+    assert deps.analysis({"window": "all"})["summary"]["flows_under_way"] == 1
+    clock.t = 3600
+    deps.analysis({"window": "all"})
+    assert deps.analyses.computations == 2
+    store.close()
