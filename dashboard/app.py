@@ -209,5 +209,5 @@ def create_app(store: Any, *, refresh_ms: int = 5000, auth_token: str | None = N
         install_auth(app.server, auth_token)
     app.deps = deps  # type: ignore[attr-defined]  # for the bench and tests
     # Warm the default view's analysis so the first page load doesn't pay for it.
-    deps.analyses.prefetch((DEFAULT_WINDOW, None, None, None))
+    deps.warm({"window": DEFAULT_WINDOW})
     return app

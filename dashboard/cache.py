@@ -85,10 +85,6 @@ class RevalidatingCache(Generic[T]):
                     return entry.value
         return self._compute_locked(key)
 
-    def prefetch(self, key: Hashable) -> None:
-        """Start computing ``key`` in the background (warms the cache at start-up)."""
-        self._spawn(lambda: self._safe_compute(key))
-
     def _fresh_for(self, entry: "_Entry[T]") -> float:
         return max(self.ttl_s, entry.cost * self.duty)
 

@@ -8,6 +8,7 @@ process (tests do that). Analyses are cached per filter for about one refresh in
 
 from __future__ import annotations
 
+import threading
 import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping
@@ -74,6 +75,21 @@ class Deps:
         """``analyze(...).to_dict()`` for the filters (cached; see module docstring)."""
         w = self.window(filters)  # raise ParamError here, not in a background thread
         return self.analyses.get(self._shared_key(filter_key(filters), w))
+
+    def warm(self, filters: Mapping[str, str | None]) -> None:
+        """Compute in the background the analysis a first visit with ``filters`` will ask
+        for (under the key it shares with "all" when it reaches past the oldest span), and
+        when that window holds none of the store's spans (a trace file loaded hours after
+        it was recorded), the analysis of them all that its empty page offers."""
+        def run() -> None:
+            try:
+                first = self.analysis(filters)
+                if not (first.get("summary") or {}).get("span_count") \
+                        and self._oldest_start() is not None:
+                    self.analysis({"window": "all"})
+            except Exception:
+                pass  # (the page asking next computes it again and shows the error)
+        threading.Thread(target=run, daemon=True, name="dashboard-warm").start()
 
     def flow(self, trace_id: str) -> dict[str, Any] | None:
         """``flow_for_trace`` for a trace id (cached briefly; flows may still be growing)."""

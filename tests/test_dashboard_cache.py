@@ -261,3 +261,41 @@ def test_a_window_with_a_flow_under_way_is_not_kept_however_still_the_store():
     deps.analysis({"window": "all"})
     assert deps.analyses.computations == 2
     store.close()
+
+
+# ----------------------------------------------------------------------- warmed at start-up
+def _wait_for_computations(deps, n: int) -> None:
+    deadline = time.monotonic() + 30
+    while deps.analyses.computations < n and time.monotonic() < deadline:
+        time.sleep(0.05)
+    time.sleep(0.2)  # (and no more than n)
+    assert deps.analyses.computations == n
+
+
+def test_the_first_page_of_a_store_younger_than_the_default_window_is_warm():
+    """The default hour reaches past the oldest span, so its page asks for the analysis of
+    every span: that is the one warmed at start-up (it warmed the hour's own key, which no
+    page asks for, and the first page load paid a cold analysis all the same)."""
+    from dashboard.app import create_app
+
+    store = _orders_store(time.time_ns() - 600 * 10**9)  # spans from 10 minutes ago
+    deps = create_app(store).deps
+    _wait_for_computations(deps, 1)
+    deps.analysis({"window": "1h"})
+    deps.analysis({"window": "all"})
+    assert deps.analyses.computations == 1
+    store.close()
+
+
+def test_a_store_older_than_the_default_window_has_all_its_spans_warmed():
+    """A trace file loaded hours after it was recorded: the default hour is empty, and the
+    analysis of every span, which that empty page offers, is warmed too."""
+    from dashboard.app import create_app
+
+    store = _orders_store(time.time_ns() - 3 * 3600 * 10**9)
+    deps = create_app(store).deps
+    _wait_for_computations(deps, 2)
+    assert deps.analysis({"window": "1h"})["summary"]["span_count"] == 0
+    assert deps.analysis({"window": "all"})["summary"]["span_count"] == 15
+    assert deps.analyses.computations == 2
+    store.close()
