@@ -15,6 +15,11 @@ left pending) stays fresh for as long as the store's ``version`` has not changed
 old: on a store nobody writes to (a file of traces loaded to be explored) a big window is
 analysed once, not again each time its page is opened after the stale limit.
 
+Someone waiting for a value the cache does not hold (a service chosen on a big window) may
+be given an older one fast: ``compute`` may answer from the window's kept staging however
+old, saying how old through ``as_of``; the value then counts from that time, so it is
+refreshed in the background (by ``refresh``, which stages afresh) at the next ask.
+
 Below that cache, :class:`StagedWindows` keeps the last window's staged tables, so choosing
 a service filter on the window shown costs the analysis's last stages only, and a click on
 one of its edges reads that edge's hop instances from them.
@@ -48,8 +53,13 @@ class RevalidatingCache(Generic[T]):
                  max_entries: int = 16, clock: Callable[[], float] = time.monotonic,
                  spawn: Callable[[Callable[[], None]], None] | None = None,
                  duty: float = 4.0, version: Callable[[], Hashable | None] | None = None,
-                 final: Callable[[Hashable, T], bool] | None = None) -> None:
+                 final: Callable[[Hashable, T], bool] | None = None,
+                 refresh: Callable[[Hashable], T] | None = None,
+                 as_of: Callable[[Hashable], float | None] | None = None) -> None:
         self._compute = compute
+        # (how a background refresh computes; when the value just computed dates from)
+        self._refresh = refresh or compute
+        self._as_of = as_of or (lambda _key: None)
         # (the store's version, None where it cannot tell; whether a value is final)
         self._version = version or (lambda: None)
         self._final = final or (lambda _key, _value: False)
@@ -125,13 +135,17 @@ class RevalidatingCache(Generic[T]):
                         return entry.value
             # (the version before computing: a write while it runs makes the value older)
             version, started = self._version(), self._clock()
-            value = self._compute(key)
+            value = (self._refresh if force else self._compute)(key)
             final = self._final(key, value)
+            dated = self._as_of(key)
             with self._lock:
                 self.computations += 1
                 done = self._clock()
-                self._entries[key] = _Entry(value, done, cost=done - started, version=version,
-                                            final=final)
+                if dated is not None and dated < started:
+                    # (made of older data: as old as that, and no version describes it)
+                    done, version = dated, None
+                self._entries[key] = _Entry(value, done, cost=self._clock() - started,
+                                            version=version, final=final)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self._max:
                     old, _ = self._entries.popitem(last=False)
@@ -185,9 +199,17 @@ class StagedWindows:
                 fixed: bool) -> Any:
         """The analysis of ``window`` (resolved bounds of ``key``) for ``service``, on the
         kept staging if it answers for ``key``, else on a new one that is then kept."""
-        entry = self._acquire(key, window, fixed)
+        return self.analyze_dated(key, window, service, fixed)[0]
+
+    def analyze_dated(self, key: Hashable, window: Any, service: str | None, fixed: bool,
+                      stale_ok: bool = False) -> tuple[Any, float]:
+        """:meth:`analyze`, and the clock time its staging began. ``stale_ok``: the kept
+        staging of ``key``'s window answers however old (someone is waiting: a service
+        chosen on the window shown gets its flows at once, from the spans the map was
+        drawn from, rather than after a new staging)."""
+        entry = self._acquire(key, window, fixed, stale_ok)
         try:
-            return entry.window.analyze(service)
+            return entry.window.analyze(service), entry.at
         finally:
             self._release(entry)
 
@@ -237,11 +259,13 @@ class StagedWindows:
             return True
         return fixed and e.version is not None and e.version == self._store.version
 
-    def _acquire(self, key: Hashable, window: Any, fixed: bool) -> _Staged:
+    def _acquire(self, key: Hashable, window: Any, fixed: bool,
+                 stale_ok: bool = False) -> _Staged:
         with self._staging:
             with self._lock:
                 e = self._entry
-                if e is not None and self._answers(e, key, fixed):
+                if e is not None and (self._answers(e, key, fixed) or (
+                        stale_ok and e.key == key and not e.window.closed)):
                     e.users += 1
                     return e
             # (the version before staging: a write while it runs makes it older, not newer)

@@ -57,13 +57,19 @@ class Deps:
 
     def __post_init__(self) -> None:
         ttl = max(self.refresh_ms / 1000.0, 1.0)
-        self.analyses = RevalidatingCache(self._compute_analysis, ttl_s=ttl, stale_s=ttl * 12,
-                                          version=lambda: self.store.version,
-                                          final=self._final_analysis, clock=self.clock)
+        # (a page waiting for an analysis not cached may get it from the window's kept
+        # staging however old; it is then as old as that staging, and refreshed in the
+        # background from a new one: dashboard.cache)
+        self._dated: dict[Hashable, float] = {}
+        self.analyses = RevalidatingCache(
+            lambda key: self._compute_analysis(key, waiting=True), ttl_s=ttl,
+            stale_s=ttl * 12, version=lambda: self.store.version, final=self._final_analysis,
+            clock=self.clock, refresh=lambda key: self._compute_analysis(key, waiting=False),
+            as_of=lambda key: self._dated.pop(key, None))
         self.flows = RevalidatingCache(self._compute_flow, ttl_s=ttl, stale_s=ttl * 12,
                                        max_entries=64, clock=self.clock)
         self.staged = StagedWindows(self.store, self.analyzer.stage_window, fresh_s=ttl,
-                                    keep_s=ttl * 12)
+                                    keep_s=ttl * 12, clock=self.clock)
 
     # ------------------------------------------------------------------------ resolution
     def window(self, filters: Mapping[str, str | None]) -> Window:
@@ -150,15 +156,18 @@ class Deps:
             self._oldest = (now, self.store.query_rows("time_range")[0][0])
         return self._oldest[1]
 
-    def _compute_analysis(self, key: Hashable) -> dict[str, Any]:
+    def _compute_analysis(self, key: Hashable, waiting: bool) -> dict[str, Any]:
         window, since, until, service = key  # type: ignore[misc]
         w = resolve_window(window, since, until, now_ns=self.clock_ns())
         if self.analyzer.stage_window is None:
             return _to_dict(self.analyzer.analyze(self.store, since_ns=w.since_ns,
                                                   until_ns=w.until_ns, service=service))
         # (fixed bounds: the same spans for as long as the store does not change)
-        return _to_dict(self.staged.analyze((window, since, until), w, service,
-                                            fixed=window in ("all", "range")))
+        result, staged_at = self.staged.analyze_dated(
+            (window, since, until), w, service, fixed=window in ("all", "range"),
+            stale_ok=waiting)
+        self._dated[key] = staged_at
+        return _to_dict(result)
 
     def _final_analysis(self, key: Hashable, value: Mapping[str, Any]) -> bool:
         """Whether an analysis stays right for as long as the store does not change: a

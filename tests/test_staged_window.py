@@ -397,3 +397,38 @@ def test_a_click_on_an_edge_reads_the_kept_staging_and_never_stages(tmp_path):
         assert deps.staged.stagings == 1
     finally:
         store.close()
+
+
+def test_a_service_chosen_on_a_live_window_is_answered_from_its_staging_then_refreshed(
+        tmp_path):
+    """On a store still written to, the window's staging is soon older than the refresh
+    interval. A service chosen then is analysed on it at once (not after a new staging, the
+    seconds of a big window's cold analysis); that answer counts as old as the staging, so
+    the next ask refreshes it in the background on a new staging, spans written since
+    included."""
+    import time
+
+    from dashboard.deps import AnalyzerAPI, Deps
+
+    store = _load("hybrid", tmp_path / "h.duckdb")
+    try:
+        clock = Clock()
+        deps = Deps(store, AnalyzerAPI.default(), refresh_ms=5000, clock=clock)
+        service = _services(store)[1]
+        deps.analysis({"window": "all"})
+        b = SpanSet(base_ns=10**18)
+        b.span(service, "GET /late", kind="SERVER")
+        store.write(decode_request(b.request()))  # (the store moves on)
+        clock.t = 20  # the staging is 20 s old: past the refresh interval
+        f = {"window": "all", "service": service}
+        first = deps.analysis(f)
+        assert deps.staged.stagings == 1  # answered from the staging the map was drawn from
+        deps.analysis(f)  # stale: served, and refreshed in the background
+        deadline = time.monotonic() + 60
+        while deps.analyses.computations < 3 and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert deps.staged.stagings == 2
+        assert deps.analysis(f)["summary"]["span_count"] == first["summary"]["span_count"] + 1
+    finally:
+        deps.staged.close()
+        store.close()
