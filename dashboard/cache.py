@@ -202,14 +202,15 @@ class StagedWindows:
         return self.analyze_dated(key, window, service, fixed)[0]
 
     def analyze_dated(self, key: Hashable, window: Any, service: str | None, fixed: bool,
-                      stale_ok: bool = False) -> tuple[Any, float]:
-        """:meth:`analyze`, and the clock time its staging began. ``stale_ok``: the kept
-        staging of ``key``'s window answers however old (someone is waiting: a service
-        chosen on the window shown gets its flows at once, from the spans the map was
-        drawn from, rather than after a new staging)."""
-        entry = self._acquire(key, window, fixed, stale_ok)
+                      stale_ok: bool = False) -> tuple[Any, float | None]:
+        """:meth:`analyze`, and, when it was made on a staging that no longer answers for
+        the window but was used all the same (``stale_ok``: someone is waiting, and a
+        service chosen on the window shown gets its flows at once, from the spans the map
+        was drawn from, rather than after a new staging), the clock time that staging
+        began; None when the analysis is as current as :meth:`analyze`'s."""
+        entry, stale = self._acquire(key, window, fixed, stale_ok)
         try:
-            return entry.window.analyze(service), entry.at
+            return entry.window.analyze(service), (entry.at if stale else None)
         finally:
             self._release(entry)
 
@@ -260,14 +261,18 @@ class StagedWindows:
         return fixed and e.version is not None and e.version == self._store.version
 
     def _acquire(self, key: Hashable, window: Any, fixed: bool,
-                 stale_ok: bool = False) -> _Staged:
+                 stale_ok: bool = False) -> tuple[_Staged, bool]:
+        """The staging to analyse ``key``'s window on, and whether it is one that no
+        longer answers for it, taken because ``stale_ok``."""
         with self._staging:
             with self._lock:
                 e = self._entry
-                if e is not None and (self._answers(e, key, fixed) or (
-                        stale_ok and e.key == key and not e.window.closed)):
+                if e is not None and self._answers(e, key, fixed):
                     e.users += 1
-                    return e
+                    return e, False
+                if stale_ok and e is not None and e.key == key and not e.window.closed:
+                    e.users += 1
+                    return e, True
             # (the version before staging: a write while it runs makes it older, not newer)
             version, at = self._store.version, self._clock()
             new = _Staged(key, self._stage(self._store, window.since_ns, window.until_ns),
@@ -278,7 +283,7 @@ class StagedWindows:
                 self._schedule_locked(self.keep_s)
         if old is not None:
             self._retire(old)
-        return new
+        return new, False
 
     def _release(self, e: _Staged) -> None:
         with self._lock:

@@ -166,7 +166,8 @@ class Deps:
         result, staged_at = self.staged.analyze_dated(
             (window, since, until), w, service, fixed=window in ("all", "range"),
             stale_ok=waiting)
-        self._dated[key] = staged_at
+        if staged_at is not None:
+            self._dated[key] = staged_at
         return _to_dict(result)
 
     def _final_analysis(self, key: Hashable, value: Mapping[str, Any]) -> bool:
