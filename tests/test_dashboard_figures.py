@@ -2,7 +2,7 @@
 
 import plotly.graph_objects as go
 
-from dashboard.pages.flow_map import edge_colors, edge_label, map_elements, ramp, \
+from dashboard.pages.flow_map import edge_colors, edge_label, map_elements, node_text, ramp, \
     timeseries_figure
 from dashboard.pages.flows import _scope, critical_hops, dag_elements, share_figure
 from dashboard.waterfall import CRITICAL, SELECTED, order_rows, waterfall_figure
@@ -128,6 +128,19 @@ def test_map_elements_shapes_widths_broken_edges_and_layout():
     assert "picked" in edges["topic:t->service:b"]["classes"].split()
     assert "broken" not in edges["service:a->topic:t"]["classes"]
     assert edges["topic:t->service:b"]["data"]["label"] == "9/s · p95 400 ms · ⚠ 12 lost context"
+
+
+def test_a_long_node_name_is_shown_on_two_lines_broken_where_it_reads_well():
+    assert node_text("order-service") == ("order-service", 13)
+    assert node_text("seller-notification-service") == ("seller-\nnotification-service", 12)
+    assert node_text("payment.requested.dlq") == ("payment.\nrequested.dlq", 12)
+    # (no separator: cut in the middle; what two lines do not hold ends in an ellipsis)
+    text, _ = node_text("x" * 50)
+    assert text == "x" * 20 + "\n" + "x" * 19 + "…"
+    els = map_elements({"nodes": [{"id": "service:seller-notification-service", "type": "service",
+                                   "name": "seller-notification-service"}], "edges": []})
+    assert els[0]["data"]["label"] == "seller-notification-service"  # (what a click names)
+    assert els[0]["data"]["text"] == "seller-\nnotification-service"
 
 
 def test_edge_colours_follow_the_toggle():

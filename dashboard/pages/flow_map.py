@@ -81,6 +81,26 @@ def edge_label(edge: Mapping[str, Any], color_by: str) -> str:
     return f"{rate} · {metric}" + (f" · ⚠ {broken} lost context" if broken else "")
 
 
+# Characters of a node's name that fit a line of its box's 132 px of text: one line in
+# 13 px type, or two in 12 px.
+LINE_CHARS, LINE_CHARS_SMALL = 18, 20
+
+
+def node_text(name: str) -> tuple[str, int]:
+    """A node's name as its box shows it, and the type size: on two lines when one does
+    not hold it, broken after the ``-``, ``.``, ``/``, ``_`` or ``:`` that best shares it
+    out (``seller-`` / ``notification-service``), rather than cut short; a line two do not
+    hold ends in an ellipsis."""
+    if len(name) <= LINE_CHARS:
+        return name, 13
+    n = LINE_CHARS_SMALL
+    cuts = [i + 1 for i, c in enumerate(name[:-1]) if c in "-./_: "]
+    fitting = [i for i in cuts if i <= n and len(name) - i <= n]
+    best = min(fitting or cuts or [n], key=lambda i: abs(i - len(name) / 2))
+    lines = [name[:best].strip(), name[best:].strip()]
+    return "\n".join(x if len(x) <= n else x[:n - 1] + "…" for x in lines), 12
+
+
 def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
                  selected: str | None = None) -> list[dict[str, Any]]:
     """Cytoscape elements (nodes with preset positions, then edges) for an analysis."""
@@ -97,8 +117,11 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
     for n in nodes:
         x, y = pos[n["id"]]
         kind = n.get("type") if n.get("type") in NODE_STYLE else "external"
+        name = str(n.get("name") or n["id"])
+        text, size = node_text(name)
         out.append({
-            "data": {"id": n["id"], "label": str(n.get("name") or n["id"]), "type": kind},
+            "data": {"id": n["id"], "label": name, "type": kind, "text": text,
+                     "font": size},
             "position": {"x": x, "y": y},
             "classes": kind + (" picked" if n["id"] == selected else ""),
         })
@@ -123,9 +146,10 @@ def stylesheet() -> list[dict[str, Any]]:
     """Cytoscape styles: shapes by node type, data-driven edge width/colour, broken dashed."""
     base = [
         {"selector": "node", "style": {
-            "label": "data(label)", "text-valign": "center", "text-halign": "center",
-            "font-size": 13, "width": 140, "height": 38, "border-width": 1.5,
-            "border-color": "#546E7A", "text-wrap": "ellipsis", "text-max-width": 132}},
+            "label": "data(text)", "text-valign": "center", "text-halign": "center",
+            "font-size": "data(font)", "width": 140, "height": 38, "border-width": 1.5,
+            "border-color": "#546E7A", "text-wrap": "wrap", "text-max-width": 132,
+            "line-height": 1.05}},
         {"selector": "edge", "style": {
             "width": "data(width)", "line-color": "data(color)",
             "target-arrow-color": "data(color)", "target-arrow-shape": "triangle",

@@ -25,7 +25,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
 from dashboard.deps import Deps
 from dashboard.layered import layered_positions
 from dashboard.live import unless_unchanged
-from dashboard.pages.flow_map import stylesheet
+from dashboard.pages.flow_map import node_text, stylesheet
 from dashboard.params import ParamError, filters_from_query, href
 from dashboard.waterfall import esc
 
@@ -88,7 +88,11 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
         x, y = pos[n]
         share = crit.get(n, {}).get("share")
         label = _node_name(n) + (f"\n{fmt_pct(share)}" if share else "")
-        out.append({"data": {"id": n, "label": label}, "position": {"x": x, "y": y},
+        text, size = node_text(_node_name(n))
+        text += f"\n{fmt_pct(share)}" if share else ""
+        out.append({"data": {"id": n, "label": label, "text": text,
+                             "font": size if "\n" not in text else min(size, 12)},
+                    "position": {"x": x, "y": y},
                     "classes": _node_type(n) + (" crit" if n in crit else "")})
     for eid, s, d in edges:
         share = crit.get(eid, {}).get("share")
@@ -102,7 +106,8 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def dag_stylesheet() -> list[dict[str, Any]]:
     return stylesheet() + [
-        {"selector": "node", "style": {"text-wrap": "wrap"}},
+        # (a name on two lines and its share on a third)
+        {"selector": "node", "style": {"height": 46}},
         {"selector": "node.crit", "style": {"border-color": CRIT, "border-width": 3}},
         {"selector": "edge.crit", "style": {"width": 5}},
     ]
