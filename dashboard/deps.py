@@ -166,8 +166,7 @@ class Deps:
         result, staged_at = self.staged.analyze_dated(
             (window, since, until), w, service, fixed=window in ("all", "range"),
             stale_ok=waiting)
-        if staged_at is not None:
-            self._dated[key] = staged_at
+        self._dated[key] = staged_at  # (None: as current as a new staging; read by as_of)
         return _to_dict(result)
 
     def _final_analysis(self, key: Hashable, value: Mapping[str, Any]) -> bool:
