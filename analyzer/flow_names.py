@@ -56,14 +56,15 @@ def _variants(types: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     nodes = [{n for h in hops for n in h.split("->", 1)} for hops, _ in types]
     hops = [set(h) for h, _ in types]
     depths = [_depths(h, entry) for h, entry in types]
-    node_at = [{x: d.get(x, _FAR) for x in s} for s, d in zip(nodes, depths)]
-    hop_at = [{x: d.get(x.partition("->")[0], _FAR) for x in s} for s, d in zip(hops, depths)]
+    by_node = _Elements(nodes, depths, lambda x: x, node_name)
+    by_hop = _Elements(hops, depths, lambda x: x.partition("->")[0], _hop_name)
+    everyone = (1 << len(types)) - 1
     labels = []
     for i in range(len(types)):
-        others = set(range(len(types))) - {i}
-        facts = _facts(i, others, nodes, node_at, node_name)
+        others = everyone & ~(1 << i)
+        facts, others = by_node.facts(i, others, MAX_FACTS)
         if others and len(facts) < MAX_FACTS:  # (its nodes are all some other type's)
-            facts += _facts(i, others, hops, hop_at, _hop_name, MAX_FACTS - len(facts))
+            facts += by_hop.facts(i, others, MAX_FACTS - len(facts))[0]
         labels.append(_say(facts))
     seen: Counter[str] = Counter()
     out = []
@@ -73,36 +74,57 @@ def _variants(types: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     return out
 
 
-def _facts(i: int, others: set[int], sets: Sequence[set[str]],
-           depth: Sequence[dict[str, int]], show: Callable[[str], str],
-           most: int = MAX_FACTS) -> list[tuple[str, str]]:
-    """Greedily, up to ``most`` facts ``("with" | "without", element)`` that hold for type
-    ``i`` and rule out the types in ``others`` (left holding those none ruled out)."""
-    count = Counter(x for s in sets for x in s)
-    nearest: dict[str, int] = {}
-    for d in depth:
-        for x, v in d.items():
-            nearest[x] = min(v, nearest.get(x, _FAR))
-    mine = sets[i]
-    facts: list[tuple[str, str]] = []
-    while others and len(facts) < most:
-        best: tuple[tuple[Any, ...], tuple[str, str], set[int]] | None = None
-        # (the smallest key is the best fact)
-        for x in mine:
-            gone = {j for j in others if x not in sets[j]}
-            key = (-len(gone), 0, count[x], depth[i][x], show(x))
-            if gone and (best is None or key < best[0]):
-                best = (key, ("with", show(x)), gone)
-        for y in set(count) - mine:
-            gone = {j for j in others if y in sets[j]}
-            key = (-len(gone), 1, -count[y], nearest[y], show(y))
-            if gone and (best is None or key < best[0]):
-                best = (key, ("without", show(y)), gone)
-        if best is None:
-            break
-        facts.append(best[1])
-        others -= best[2]
-    return facts
+class _Elements:
+    """The elements (nodes, or hops) of a group's types, each with the set of types that
+    have it as a bit mask (type ``j`` is bit ``j``): a fact rules out a set of types in a
+    few integer operations, so a group of hundreds of types (a gateway whose every route
+    is one span name) is named in well under a second."""
+
+    def __init__(self, sets: Sequence[set[str]], depths: Sequence[dict[str, int]],
+                 node_of: Callable[[str], str], show: Callable[[str], str]) -> None:
+        self.sets = sets
+        self.show = show
+        self.mask: dict[str, int] = defaultdict(int)
+        for j, s in enumerate(sets):
+            for x in s:
+                self.mask[x] |= 1 << j
+        self.count = {x: m.bit_count() for x, m in self.mask.items()}
+        # how far from its type's entry each element is, and from the nearest entry
+        self.depth = [{x: d.get(node_of(x), _FAR) for x in s} for s, d in zip(sets, depths)]
+        self.nearest: dict[str, int] = {}
+        for d in self.depth:
+            for x, v in d.items():
+                self.nearest[x] = min(v, self.nearest.get(x, _FAR))
+        self.names = {x: show(x) for x in self.mask}
+
+    def facts(self, i: int, others: int, most: int) -> tuple[list[tuple[str, str]], int]:
+        """Greedily, up to ``most`` facts ``("with" | "without", element)`` that hold for
+        type ``i`` and rule out the types of the mask ``others``; and the mask of those none
+        ruled out."""
+        mine = self.sets[i]
+        facts: list[tuple[str, str]] = []
+        while others and len(facts) < most:
+            best: tuple[tuple[Any, ...], tuple[str, str], int] | None = None
+            # (the smallest key is the best fact)
+            for x in mine:
+                gone = others & ~self.mask[x]
+                if gone:
+                    key = (-gone.bit_count(), 0, self.count[x], self.depth[i][x],
+                           self.names[x])
+                    if best is None or key < best[0]:
+                        best = (key, ("with", self.names[x]), gone)
+            for y, m in self.mask.items():
+                gone = others & m
+                if gone and y not in mine:
+                    key = (-gone.bit_count(), 1, -self.count[y], self.nearest[y],
+                           self.names[y])
+                    if best is None or key < best[0]:
+                        best = (key, ("without", self.names[y]), gone)
+            if best is None:
+                break
+            facts.append(best[1])
+            others &= ~best[2]
+        return facts, others
 
 
 def _say(facts: Sequence[tuple[str, str]]) -> str:
