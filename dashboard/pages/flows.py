@@ -1,11 +1,11 @@
 """Flows (``/flows`` and ``/flows/<flow_id>``): flow types, and one type's DAG.
 
-The table lists the flow types of the window (signature, count, coordination style,
-end-to-end p50/p95, error rate, bottleneck), the ``SHOWN`` most frequent first and the rest
-behind a "Show all" button (Dash's renderer slows down faster than linearly with the rows of
-a table, and a big system can have hundreds of types). Selecting one (its URL is ``/flows/<id>``) shows
-its DAG, laid out left to right, with the critical path highlighted and each hop's share of
-the critical-path time as a bar chart.
+The table lists the flow types of the window (name and variant, the signature on hover,
+count, coordination style, end-to-end p50/p95, error rate, bottleneck), the ``SHOWN`` most
+frequent first and the rest behind a "Show all" button (Dash's renderer slows down faster
+than linearly with the rows of a table, and a big system can have hundreds of types).
+Selecting one (its URL is ``/flows/<id>``) shows its DAG, laid out left to right, with the
+critical path highlighted and each hop's share of the critical-path time as a bar chart.
 """
 
 from __future__ import annotations
@@ -91,7 +91,7 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
         text, size = node_text(_node_name(n))
         text += f"\n{fmt_pct(share)}" if share else ""
         out.append({"data": {"id": n, "label": label, "text": text,
-                             "font": size if "\n" not in text else min(size, 12)},
+                             "font": 12 if "\n" in text else size},
                     "position": {"x": x, "y": y},
                     "classes": _node_type(n) + (" crit" if n in crit else "")})
     for eid, s, d in edges:

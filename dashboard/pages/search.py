@@ -18,8 +18,8 @@ from dash import Input, Output, State, dcc, html, no_update
 
 from analyzer.flow_names import flow_title
 from dashboard import data
-from dashboard.components import (MdLink, as_text, error_box, fmt_count, fmt_ms, fmt_pct, md_table,
-                                  table)
+from dashboard.components import (MdLink, as_text, error_box, fmt_count, fmt_ms, fmt_pct,
+                                  md_table, table)
 from dashboard.data import SearchForm
 from dashboard.deps import Deps
 from dashboard.params import (FILTER_KEYS, ParamError, build_query, filters_from_query,
