@@ -154,6 +154,9 @@ def stylesheet() -> list[dict[str, Any]]:
             "width": "data(width)", "line-color": "data(color)",
             "target-arrow-color": "data(color)", "target-arrow-shape": "triangle",
             "curve-style": "bezier", "label": "data(label)", "font-size": 10,
+            # (a big map fitted to the screen draws its edges' numbers too small to read,
+            # an unreadable smear over the edges: they appear as one zooms in)
+            "min-zoomed-font-size": 6,
             "text-margin-y": -7,
             "text-rotation": "autorotate", "text-background-color": "#ffffff",
             "text-background-opacity": 0.85, "text-background-padding": 2,
