@@ -21,7 +21,9 @@ from __future__ import annotations
 from collections import Counter, defaultdict
 from typing import Any, Callable, Mapping, Sequence
 
-from analyzer.model import node_name
+import networkx as nx
+
+from analyzer.model import element_title, node_name
 
 # At most this many facts name a type (more would not be read); past them a label may be
 # another's, and is numbered.
@@ -57,7 +59,7 @@ def _variants(types: Sequence[tuple[Sequence[str], str]]) -> list[str]:
     hops = [set(h) for h, _ in types]
     depths = [_depths(h, entry) for h, entry in types]
     by_node = _Elements(nodes, depths, lambda x: x, node_name)
-    by_hop = _Elements(hops, depths, lambda x: x.partition("->")[0], _hop_name)
+    by_hop = _Elements(hops, depths, lambda x: x.partition("->")[0], element_title)
     everyone = (1 << len(types)) - 1
     labels = []
     for i in range(len(types)):
@@ -83,7 +85,6 @@ class _Elements:
     def __init__(self, sets: Sequence[set[str]], depths: Sequence[dict[str, int]],
                  node_of: Callable[[str], str], show: Callable[[str], str]) -> None:
         self.sets = sets
-        self.show = show
         self.mask: dict[str, int] = defaultdict(int)
         for j, s in enumerate(sets):
             for x in s:
@@ -138,24 +139,7 @@ def _say(facts: Sequence[tuple[str, str]]) -> str:
 
 
 def _depths(hops: Sequence[str], entry: str) -> dict[str, int]:
-    """How many hops from ``entry`` each node of a flow type is (breadth first)."""
-    nxt: dict[str, list[str]] = defaultdict(list)
-    for h in hops:
-        a, _, b = h.partition("->")
-        nxt[a].append(b)
-    depth = {entry: 0}
-    frontier = [entry]
-    while frontier:
-        later = []
-        for n in frontier:
-            for m in nxt[n]:
-                if m not in depth:
-                    depth[m] = depth[n] + 1
-                    later.append(m)
-        frontier = later
-    return depth
-
-
-def _hop_name(hop: str) -> str:
-    a, _, b = hop.partition("->")
-    return f"{node_name(a)} → {node_name(b)}"
+    """How many hops from ``entry`` each node of a flow type is."""
+    g = nx.DiGraph(h.split("->", 1) for h in hops)
+    g.add_node(entry)
+    return nx.single_source_shortest_path_length(g, entry)

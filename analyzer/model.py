@@ -101,3 +101,15 @@ def node_type(node_id: str) -> str:
 
 def node_name(node_id: str) -> str:
     return node_id.split(":", 1)[1] if ":" in node_id else node_id
+
+
+def element_title(element_id: str) -> str:
+    """A map element's id as people read it: ``service:a->topic:t`` is ``a → t``,
+    ``topic:t`` is ``t``, a cycle ``a -> b -> a`` is ``a → b → a``; an edge whose two ends
+    have one name (a service publishing to its namesake topic) says which is which."""
+    if " -> " in element_id:  # (a cycle, as the findings give it)
+        return " → ".join(node_name(p) for p in element_id.split(" -> "))
+    parts = [p.split(":", 1) for p in element_id.split("->", 1)]
+    if len(parts) == 2 and parts[0][-1] == parts[1][-1] and parts[0][0] != parts[1][0]:
+        return " → ".join(f"{p[-1]} ({p[0]})" for p in parts)
+    return " → ".join(p[-1] for p in parts)

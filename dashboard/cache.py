@@ -141,11 +141,12 @@ class RevalidatingCache(Generic[T]):
             with self._lock:
                 self.computations += 1
                 done = self._clock()
+                at = done
                 if dated is not None and dated < started:
                     # (made of older data: as old as that, and no version describes it)
-                    done, version = dated, None
-                self._entries[key] = _Entry(value, done, cost=self._clock() - started,
-                                            version=version, final=final)
+                    at, version = dated, None
+                self._entries[key] = _Entry(value, at, cost=done - started, version=version,
+                                            final=final)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self._max:
                     old, _ = self._entries.popitem(last=False)

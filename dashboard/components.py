@@ -177,15 +177,6 @@ def flow_link(trace_id: str, filters: Mapping[str, str | None], label: str | Non
                     className="mono", title=trace_id)
 
 
-def element_label(where: Any) -> str:
-    """A map element's id as people read it: ``topic:orders->service:billing`` is
-    ``orders → billing``, a cycle ``a -> b -> a`` is ``a → b → a``, a node its name."""
-    if not isinstance(where, str):
-        return as_text(where)
-    parts = where.split(" -> ") if " -> " in where else where.split("->")
-    return " → ".join(p.split(":", 1)[1] if ":" in p else p for p in parts)
-
-
 def map_link(element_id: str, filters: Mapping[str, str | None], label: str = "on the map") \
         -> dcc.Link:
     """A link to the flow map with ``element_id`` (node or edge) selected."""

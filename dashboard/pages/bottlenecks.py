@@ -16,9 +16,10 @@ from typing import Any, Mapping
 from dash import Input, Output, State, dcc, html
 
 from dashboard import data
-from dashboard.components import (as_text, element_label, empty_state, error_box, fmt_count,
-                                  fmt_pct, fmt_value, label, map_link, more_button,
-                                  more_state, trace_links)
+from analyzer.model import element_title
+from dashboard.components import (as_text, empty_state, error_box, fmt_count, fmt_pct,
+                                  fmt_value, label, map_link, more_button, more_state,
+                                  trace_links)
 from dashboard.deps import Deps
 from dashboard.live import unless_unchanged
 from dashboard.params import ParamError, filters_from_query
@@ -51,11 +52,16 @@ def _evidence(entry: Mapping[str, Any]) -> html.Div | None:
     return html.Div(" · ".join(parts), className="evidence") if parts else None
 
 
+def _where(v: Any) -> str:
+    """Where a finding is, as people read it (an element id; anything else as text)."""
+    return element_title(v) if isinstance(v, str) else as_text(v)
+
+
 def _value(key: str, v: Any) -> str:
     """An evidence value; the map elements a finding names (a service's ``entered_by``
     edges) as people read them."""
     if isinstance(v, list) and v and all(isinstance(x, str) and _element_of(x) for x in v):
-        return ", ".join(element_label(x) for x in v)
+        return ", ".join(element_title(x) for x in v)
     return fmt_value(key, v)
 
 
@@ -66,7 +72,7 @@ def bottleneck_item(rank: int, b: Mapping[str, Any], f: Mapping[str, str | None]
     return html.Li(className="finding", children=[
         html.Div(className="finding-head", children=[
             html.Span(f"#{rank}", className="rank"),
-            html.Span(element_label(b.get("hop")), className="where",
+            html.Span(_where(b.get("hop")), className="where",
                       title=as_text(b.get("hop"))),
             html.Span(as_text(b.get("kind") or ""), className="tag"),
             html.Span(f"{fmt_pct(share)} of critical-path time" if share is not None else "",
@@ -86,7 +92,7 @@ def anomaly_item(a: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Li:
     return html.Li(className="finding", children=[
         html.Div(className="finding-head", children=[
             html.Span(as_text(a.get("type")), className="tag warn"),
-            html.Span(element_label(a.get("where")), className="where",
+            html.Span(_where(a.get("where")), className="where",
                       title=as_text(a.get("where"))),
             html.Span(f"{fmt_count(a.get('count'))}×" if a.get("count") is not None else ""),
             map_link(element, f) if element else None,

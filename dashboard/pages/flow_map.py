@@ -19,6 +19,7 @@ import dash_cytoscape as cyto
 import plotly.graph_objects as go
 from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 
+from analyzer.model import element_title
 from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
                                   fmt_ms, fmt_pct, fmt_rate, fmt_value, kv_table, label,
                                   more_button, more_state, table, trace_links)
@@ -218,15 +219,6 @@ def timeseries_figure(points: Sequence[Mapping[str, Any]], step_s: int = 60) -> 
                                  tickformat="%H:%M:%S" if step_s < 60 else
                                  "%H:%M" if step_s < 3600 else "%b %d %H:%M"))
     return fig
-
-
-def element_title(element_id: str) -> str:
-    """``service:a->topic:t`` -> ``a → t``; ``topic:t`` -> ``t``; an edge whose two ends
-    have one name (a service publishing to its namesake topic) says which is which."""
-    parts = [p.split(":", 1) for p in element_id.split("->", 1)]
-    if len(parts) == 2 and parts[0][-1] == parts[1][-1] and parts[0][0] != parts[1][0]:
-        return " → ".join(f"{p[-1]} ({p[0]})" for p in parts)
-    return " → ".join(p[-1] for p in parts)
 
 
 # (in reading order: how many, how many failed, how often, how long, how long queued)

@@ -17,7 +17,7 @@ import plotly.graph_objects as go
 from dash import Input, Output, State, dcc, html
 
 from analyzer.flow_names import flow_title
-from analyzer.model import across_services_first
+from analyzer.model import across_services_first, element_title, node_name
 from dashboard import data
 from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
                                   fmt_ms, fmt_pct, more_button, more_state, table,
@@ -39,10 +39,6 @@ CRIT_MIN_SHARE = 0.005
 def _node_type(node_id: str) -> str:
     kind = node_id.split(":", 1)[0]
     return kind if kind in ("service", "topic", "external") else "external"
-
-
-def _node_name(node_id: str) -> str:
-    return node_id.split(":", 1)[1] if ":" in node_id else node_id
 
 
 def critical_hops(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -87,8 +83,8 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
     for n in nodes:
         x, y = pos[n]
         share = crit.get(n, {}).get("share")
-        label = _node_name(n) + (f"\n{fmt_pct(share)}" if share else "")
-        text, size = node_text(_node_name(n))
+        label = node_name(n) + (f"\n{fmt_pct(share)}" if share else "")
+        text, size = node_text(node_name(n))
         text += f"\n{fmt_pct(share)}" if share else ""
         out.append({"data": {"id": n, "label": label, "text": text,
                              "font": 12 if "\n" in text else size},
@@ -116,7 +112,7 @@ def dag_stylesheet() -> list[dict[str, Any]]:
 def share_figure(hops: Sequence[Mapping[str, Any]]) -> go.Figure:
     """Horizontal bars: each hop's share of the critical path."""
     hops = [h for h in hops if h.get("share")][:12]
-    labels = [esc(f"{_hop_label(h['hop'])} ({h.get('kind') or 'time'})") for h in hops]
+    labels = [esc(f"{element_title(h['hop'])} ({h.get('kind') or 'time'})") for h in hops]
     top = max((h["share"] * 100 for h in hops), default=1.0)
     fig = go.Figure(go.Bar(
         x=[h["share"] * 100 for h in hops], y=labels, orientation="h", marker_color=CRIT,
@@ -128,13 +124,6 @@ def share_figure(hops: Sequence[Mapping[str, Any]]) -> go.Figure:
                                  gridcolor="#eee"),
                       yaxis=dict(autorange="reversed", automargin=True), plot_bgcolor="white")
     return fig
-
-
-def _hop_label(hop: str) -> str:
-    if "->" in hop:
-        a, b = hop.split("->", 1)
-        return f"{_node_name(a)} → {_node_name(b)}"
-    return _node_name(hop)
 
 
 def _scope(fl: Mapping[str, Any]) -> str:
@@ -156,9 +145,9 @@ def flow_table(flows: Sequence[Mapping[str, Any]], f: Mapping[str, str | None],
     rows = []
     for fl in flows:
         bn = fl.get("bottleneck")
-        bn_text = (_hop_label(bn.get("hop", "")) + (f" ({bn.get('kind')})" if bn.get("kind")
+        bn_text = (element_title(bn.get("hop", "")) + (f" ({bn.get('kind')})" if bn.get("kind")
                                                      else "")) if isinstance(bn, Mapping) \
-            else (_hop_label(bn) if isinstance(bn, str) else "—")
+            else (element_title(bn) if isinstance(bn, str) else "—")
         rows.append([
             html.Div([
                 dcc.Link(as_text(flow_title(fl)), href=href(f"/flows/{fl['id']}", f),
