@@ -17,7 +17,7 @@ analysed once, not again each time its page is opened after the stale limit.
 
 Someone waiting for a value the cache does not hold (a service chosen on a big window) may
 be given an older one fast: ``compute`` may answer from the window's kept staging however
-old, saying how old through ``as_of``; the value then counts from that time, so it is
+old, returning it as :class:`Dated`; the value then counts from that time, so it is
 refreshed in the background (by ``refresh``, which stages afresh) at the next ask.
 
 Below that cache, :class:`StagedWindows` keeps the last window's staged tables, so choosing
@@ -36,6 +36,15 @@ from typing import Any, Callable, Generic, Hashable, TypeVar
 T = TypeVar("T")
 
 
+@dataclass(frozen=True)
+class Dated(Generic[T]):
+    """What a computation returns when its value is made of data older than the computation:
+    the value, and when that data dates from (the cache's clock)."""
+
+    value: T
+    at: float
+
+
 @dataclass
 class _Entry(Generic[T]):
     value: T
@@ -49,17 +58,15 @@ class _Entry(Generic[T]):
 class RevalidatingCache(Generic[T]):
     """Cache ``compute(key)`` results; thread-safe, one computation per key at a time."""
 
-    def __init__(self, compute: Callable[[Hashable], T], ttl_s: float, stale_s: float = 60.0,
+    def __init__(self, compute: Callable[[Hashable], T | Dated[T]], ttl_s: float,
+                 stale_s: float = 60.0,
                  max_entries: int = 16, clock: Callable[[], float] = time.monotonic,
                  spawn: Callable[[Callable[[], None]], None] | None = None,
                  duty: float = 4.0, version: Callable[[], Hashable | None] | None = None,
                  final: Callable[[Hashable, T], bool] | None = None,
-                 refresh: Callable[[Hashable], T] | None = None,
-                 as_of: Callable[[Hashable], float | None] | None = None) -> None:
+                 refresh: Callable[[Hashable], T | Dated[T]] | None = None) -> None:
         self._compute = compute
-        # (how a background refresh computes; when the value just computed dates from)
-        self._refresh = refresh or compute
-        self._as_of = as_of or (lambda _key: None)
+        self._refresh = refresh or compute  # (how a background refresh computes)
         # (the store's version, None where it cannot tell; whether a value is final)
         self._version = version or (lambda: None)
         self._final = final or (lambda _key, _value: False)
@@ -135,18 +142,18 @@ class RevalidatingCache(Generic[T]):
                         return entry.value
             # (the version before computing: a write while it runs makes the value older)
             version, started = self._version(), self._clock()
-            value = (self._refresh if force else self._compute)(key)
-            final = self._final(key, value)
-            dated = self._as_of(key)
+            result = (self._refresh if force else self._compute)(key)
+            value, dated = (result.value, result.at) if isinstance(result, Dated) \
+                else (result, None)
+            # (made of older data: as old as that, and no version describes it)
+            older = dated is not None and dated < started
+            final = not older and self._final(key, value)
             with self._lock:
                 self.computations += 1
                 done = self._clock()
-                at = done
-                if dated is not None and dated < started:
-                    # (made of older data: as old as that, and no version describes it)
-                    at, version = dated, None
-                self._entries[key] = _Entry(value, at, cost=done - started, version=version,
-                                            final=final)
+                self._entries[key] = _Entry(value, dated if older else done,
+                                            cost=done - started,
+                                            version=None if older else version, final=final)
                 self._entries.move_to_end(key)
                 while len(self._entries) > self._max:
                     old, _ = self._entries.popitem(last=False)

@@ -13,7 +13,7 @@ import time
 from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
-from dashboard.cache import RevalidatingCache, StagedWindows
+from dashboard.cache import Dated, RevalidatingCache, StagedWindows
 from dashboard.params import Window, filter_key, resolve_window
 
 
@@ -60,12 +60,10 @@ class Deps:
         # (a page waiting for an analysis not cached may get it from the window's kept
         # staging however old; it is then as old as that staging, and refreshed in the
         # background from a new one: dashboard.cache)
-        self._dated: dict[Hashable, float] = {}
         self.analyses = RevalidatingCache(
             lambda key: self._compute_analysis(key, waiting=True), ttl_s=ttl,
             stale_s=ttl * 12, version=lambda: self.store.version, final=self._final_analysis,
-            clock=self.clock, refresh=lambda key: self._compute_analysis(key, waiting=False),
-            as_of=lambda key: self._dated.pop(key, None))
+            clock=self.clock, refresh=lambda key: self._compute_analysis(key, waiting=False))
         self.flows = RevalidatingCache(self._compute_flow, ttl_s=ttl, stale_s=ttl * 12,
                                        max_entries=64, clock=self.clock)
         self.staged = StagedWindows(self.store, self.analyzer.stage_window, fresh_s=ttl,
@@ -156,7 +154,7 @@ class Deps:
             self._oldest = (now, self.store.query_rows("time_range")[0][0])
         return self._oldest[1]
 
-    def _compute_analysis(self, key: Hashable, waiting: bool) -> dict[str, Any]:
+    def _compute_analysis(self, key: Hashable, waiting: bool) -> dict[str, Any] | Dated[dict]:
         window, since, until, service = key  # type: ignore[misc]
         w = resolve_window(window, since, until, now_ns=self.clock_ns())
         if self.analyzer.stage_window is None:
@@ -166,8 +164,8 @@ class Deps:
         result, staged_at = self.staged.analyze_dated(
             (window, since, until), w, service, fixed=window in ("all", "range"),
             stale_ok=waiting)
-        self._dated[key] = staged_at  # (None: as current as a new staging; read by as_of)
-        return _to_dict(result)
+        # (None: as current as a new staging)
+        return _to_dict(result) if staged_at is None else Dated(_to_dict(result), staged_at)
 
     def _final_analysis(self, key: Hashable, value: Mapping[str, Any]) -> bool:
         """Whether an analysis stays right for as long as the store does not change: a
