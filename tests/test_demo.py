@@ -25,20 +25,26 @@ def _spans_in(path) -> int:
     return n
 
 
+def _lines_until(proc: subprocess.Popen, text: str, timeout: float = 120) -> list[str]:
+    """The demo's output lines up to the first holding ``text`` (or its end)."""
+    assert proc.stdout is not None
+    lines = []
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        line = proc.stdout.readline()
+        lines.append(line)
+        if text in line or not line:
+            break
+    return lines
+
+
 def test_demo_serves_and_replays_every_scenario(tmp_path):
     db = tmp_path / "demo.duckdb"
     proc = subprocess.Popen(
         [sys.executable, "-m", "choreoscope.cli", "demo", "--db", str(db), "--no-ui",
          "--grpc-port", "0", "--http-port", "0", "--speed", "0", "--loops", "2"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    lines = []
-    deadline = time.monotonic() + 120
-    assert proc.stdout is not None
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "sample traces replayed" in line or not line:
-            break
+    lines = _lines_until(proc, "sample traces replayed")
     proc.send_signal(signal.SIGTERM)
     proc.wait(60)
     out = "".join(lines)
@@ -61,11 +67,7 @@ def test_demo_stopped_while_replaying_says_nothing_failed(tmp_path):
         [sys.executable, "-m", "choreoscope.cli", "demo", "--db", str(db), "--no-ui",
          "--grpc-port", "0", "--http-port", "0", "--speed", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # until the feed runs
-        if "in a loop" in proc.stdout.readline():
-            break
+    _lines_until(proc, "in a loop", 60)  # until the feed runs
     time.sleep(1.5)  # (replaying at full speed, round after round)
     proc.send_signal(signal.SIGTERM)
     out, _ = proc.communicate(timeout=60)
@@ -85,11 +87,7 @@ def test_ctrl_c_in_a_terminal_stops_the_demo_without_a_traceback(tmp_path):
         [sys.executable, "-m", "choreoscope.cli", "demo", "--db", str(db), "--no-ui",
          "--grpc-port", "0", "--http-port", "0", "--speed", "0"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True, start_new_session=True)
-    assert proc.stdout is not None
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:  # until the feed runs
-        if "in a loop" in proc.stdout.readline():
-            break
+    _lines_until(proc, "in a loop", 60)  # until the feed runs
     time.sleep(1.5)
     os.killpg(proc.pid, signal.SIGINT)
     out, _ = proc.communicate(timeout=60)
@@ -105,14 +103,7 @@ def test_demo_without_a_database_removes_its_temporary_store_when_it_stops():
         [sys.executable, "-m", "choreoscope.cli", "demo", "--no-ui",
          "--grpc-port", "0", "--http-port", "0", "--speed", "0", "--loops", "1"],
         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    assert proc.stdout is not None
-    lines = []
-    deadline = time.monotonic() + 120
-    while time.monotonic() < deadline:
-        line = proc.stdout.readline()
-        lines.append(line)
-        if "sample traces replayed" in line or not line:
-            break
+    lines = _lines_until(proc, "sample traces replayed")
     out = "".join(lines)
     db = Path(next(l for l in lines if l.startswith("choreoscope collector on "))
               .removeprefix("choreoscope collector on ").strip())
