@@ -597,7 +597,46 @@ def _anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[s
         cycles.append({"type": "cycle", "where": " -> ".join(cyc + [cyc[0]]), "count": count,
                        "nodes": cyc, "edges": edge_ids, "loops": around, "detail": detail})
     # (loops first: a flow feeding itself is the one to look at)
-    out.extend(sorted(cycles, key=lambda x: -x["loops"]))
+    out.extend(sorted(_merge_replies(cycles), key=lambda x: -x["loops"]))
+    return out
+
+
+def _merge_replies(cycles: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """One finding per set of services that answer one another: reply cycles (no flow went
+    around twice) through the same services are one relation, however many ways a request
+    goes and its answer comes back (a call or an event, one answer topic for success and
+    one for failure make four cycles of the map). Each path is kept (``paths``); the
+    finding's ``where`` is the first, its count the busiest's."""
+    groups: dict[frozenset[str], list[dict[str, Any]]] = {}
+    order: list[tuple[bool, Any]] = []
+    for c in cycles:
+        services = frozenset(n for n in c["nodes"] if n.startswith("service:"))
+        if c["loops"] or len(services) < 2:
+            order.append((False, c))
+            continue
+        if services not in groups:
+            groups[services] = []
+            order.append((True, services))
+        groups[services].append(c)
+    out = []
+    for grouped, item in order:
+        if not grouped:
+            out.append(item)
+            continue
+        same = groups[item]
+        if len(same) == 1:
+            out.append(same[0])
+            continue
+        names = sorted(s.removeprefix("service:") for s in item)
+        out.append({
+            "type": "cycle", "where": same[0]["where"],
+            "count": max(c["count"] for c in same),
+            "nodes": list(dict.fromkeys(n for c in same for n in c["nodes"])),
+            "edges": list(dict.fromkeys(e for c in same for e in c["edges"])),
+            "loops": 0, "paths": [c["where"] for c in same],
+            "detail": (f"flows come back along {len(same)} paths between "
+                       f"{', '.join(names[:-1])} and {names[-1]} (replies), none went "
+                       f"around twice")})
     return out
 
 

@@ -134,6 +134,8 @@ def to_text(a: Analysis) -> str:
         share = f" ({_pct(x['share'])})" if x.get("share") is not None else ""
         detail = f": {x['detail']}" if x.get("detail") else ""
         w(f"  {x['type']} at {x['where']}: {x['count']}{share}{detail}")
+        for path in (x.get("paths") or [])[1:]:  # (a reply's other paths)
+            w(f"      and {path}")
     if not a.anomalies:
         w("  none")
     return "\n".join(out) + "\n"

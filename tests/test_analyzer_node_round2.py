@@ -414,11 +414,13 @@ def test_nestjs_kafka_transport_event_and_request_reply(gen: str):
     st = b.store()
     # the reply makes a cycle of the map, and so do the event and the reply together: the
     # map's cycles are its structure (gateway and orders-svc depend on each other both
-    # ways), whichever flows their edges belong to; neither is a loop
-    cycles = [("cycle", ("service:gateway -> topic:order.created -> service:orders-svc -> "
-                         "topic:order.total.reply -> service:gateway"), N),
-              ("cycle", ("service:gateway -> topic:order.total -> service:orders-svc -> "
-                         "topic:order.total.reply -> service:gateway"), N)]
+    # ways), whichever flows their edges belong to; neither is a loop, and the two, through
+    # the same services, are one reply finding with both paths
+    paths = [("service:gateway -> topic:order.created -> service:orders-svc -> "
+              "topic:order.total.reply -> service:gateway"),
+             ("service:gateway -> topic:order.total -> service:orders-svc -> "
+              "topic:order.total.reply -> service:gateway")]
+    cycles = [("cycle", paths[0], N)]
     deliveries = ["topic:order.created->service:orders-svc",
                   "topic:order.total->service:orders-svc",
                   "topic:order.total.reply->service:gateway"]
@@ -436,6 +438,13 @@ def test_nestjs_kafka_transport_event_and_request_reply(gen: str):
         _assert_joined(a, d, N, 0)
     assert sorted((x["type"], x["where"], x["count"]) for x in a.anomalies) == cycles, gen
     assert all(x["loops"] == 0 for x in a.anomalies)
+    assert a.anomalies[0]["paths"] == paths
+    assert "2 paths between gateway and orders-svc" in a.anomalies[0]["detail"]
+    assert a.anomalies[0]["edges"] == list(dict.fromkeys(
+        ["service:gateway->topic:order.created", "topic:order.created->service:orders-svc",
+         "service:orders-svc->topic:order.total.reply",
+         "topic:order.total.reply->service:gateway", "service:gateway->topic:order.total",
+         "topic:order.total->service:orders-svc"]))
     assert a.edge("topic:order.total.reply->service:gateway")["queue_p50_ms"] == 1.8
     assert _flows(a) == [("gateway", N, 1.0), ("gateway", N, 1.0)], gen
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from analyzer import analyze, edge_detail, flow_for_trace
+from analyzer import analyze, edge_detail, flow_for_trace, render
 from choreoscope.store import Store
 from tests.builders import SpanRef, SpanSet
 
@@ -357,6 +357,43 @@ def test_a_publish_too_recent_for_its_delivery_to_have_arrived_is_pending():
     _order_flow(b, 0, via="parent")
     b.producer("orders", "order-placed", start_ms=50, dur_ms=2)
     assert not _anoms(analyze(b.store(), now_ns=b.ms(1_000)), "published_never_consumed")
+
+
+def test_reply_cycles_through_the_same_services_are_one_finding():
+    """A request answered on one topic when it succeeds and another when it fails makes two
+    cycles of the map between the same two services: one reply finding, both paths kept.
+    A reply between other services stays a finding of its own."""
+    b = SpanSet()
+    for i in range(4):
+        t = i * 100
+        root = b.span("orders", "POST /orders", kind="SERVER", start_ms=t, dur_ms=5)
+        cmd = b.producer("orders", "pay-cmd", parent=root, start_ms=t + 2, dur_ms=1)
+        pay = b.consumer("payments", "pay-cmd", parent=cmd, start_ms=t + 5, dur_ms=5)
+        answer = "paid" if i % 2 else "pay-failed"
+        reply = b.producer("payments", answer, parent=pay, start_ms=t + 8, dur_ms=1)
+        b.consumer("orders", answer, parent=reply, start_ms=t + 12, dur_ms=2)
+        ask = b.producer("orders", "stock-req", parent=root, start_ms=t + 3, dur_ms=1)
+        got = b.consumer("stock", "stock-req", parent=ask, start_ms=t + 6, dur_ms=2)
+        rep = b.producer("stock", "stock-rep", parent=got, start_ms=t + 7, dur_ms=1)
+        b.consumer("orders", "stock-rep", parent=rep, start_ms=t + 9, dur_ms=1)
+    a = analyze(b.store())
+    pay, stock = _anoms(a, "cycle")
+    assert pay["paths"] == [
+        "service:orders -> topic:pay-cmd -> service:payments -> topic:paid -> service:orders",
+        "service:orders -> topic:pay-cmd -> service:payments -> topic:pay-failed -> "
+        "service:orders"]
+    assert pay["where"] == pay["paths"][0] and pay["count"] == 2 and pay["loops"] == 0
+    assert set(pay["nodes"]) == {"service:orders", "topic:pay-cmd", "service:payments",
+                                 "topic:pay-failed", "topic:paid"}
+    assert len(pay["edges"]) == 6 == len(set(pay["edges"]))
+    assert "2 paths between orders and payments (replies)" in pay["detail"]
+    assert "paths" not in stock and set(stock["nodes"]) == {
+        "service:orders", "topic:stock-req", "service:stock", "topic:stock-rep"}
+    # the text report gives the other path under the first
+    text = render(a)
+    assert ("topic:paid -> service:orders: 2: flows come back along 2 paths" in text
+            and "\n      and service:orders -> topic:pay-cmd -> service:payments -> "
+            "topic:pay-failed -> service:orders\n" in text)
 
 
 def test_a_flow_that_feeds_itself_is_a_loop_not_a_reply():
