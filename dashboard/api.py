@@ -1,7 +1,11 @@
 """The JSON API on the dashboard's Flask server: analysis, one flow, health.
 
 ``GET /api/analysis?since=15m&until=&service=x`` takes the same filters as
-``choreoscope analyze``; ``GET /api/flow/<trace_id>`` returns the flow containing a trace
+``choreoscope analyze``. A window the dashboard also offers (a duration ago to now, every
+span, a range of absolute times) answers from the pages' cache, as current as a page is (a
+refresh interval), so scripts polling it cost the server no more than an open page does;
+``fresh=1``, or an ``until`` given as a duration ago, analyses afresh as
+``choreoscope analyze`` does. ``GET /api/flow/<trace_id>`` returns the flow containing a trace
 (404 when unknown); ``GET /api/health`` says the server is up and how much it holds. Bad
 parameters answer 400 with ``{"error": ...}``; a request still running when the server
 stops (its reads interrupted by ``Store.close``) answers 503, on the pages' callbacks too.
@@ -15,6 +19,7 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 
+from choreoscope.config import parse_duration
 from choreoscope.store import Interrupted
 from dashboard.deps import Deps
 from dashboard.params import ParamError, resolve_since
@@ -26,6 +31,32 @@ def _json(payload: Any, status: int = 200) -> Response:
     body = orjson.dumps(payload, default=str,
                         option=orjson.OPT_SERIALIZE_NUMPY | orjson.OPT_NON_STR_KEYS)
     return Response(body, status=status, mimetype="application/json")
+
+
+def _bound(text: str | None) -> tuple[str, str | None]:
+    """``("open", None)``, ``("ago", duration)`` or ``("at", time)``: one API bound, read
+    as :func:`resolve_since` reads it."""
+    t = (text or "").strip()
+    try:
+        d = parse_duration(t)
+    except ValueError:
+        return "at", t
+    return ("open", None) if d is None else ("ago", t.lower())
+
+
+def page_filters(since: str | None, until: str | None,
+                 service: str | None) -> dict[str, str | None] | None:
+    """The dashboard's filters for the API's ``since``/``until`` (already validated by
+    :func:`resolve_since`), or None when no page window is the same (an ``until`` a
+    duration ago moves with the clock; no page offers that)."""
+    (lo_kind, lo), (hi_kind, hi) = _bound(since), _bound(until)
+    if hi_kind == "ago":
+        return None
+    if hi_kind == "open" and lo_kind != "at":
+        return {"window": lo or "all", "from": None, "to": None, "service": service}
+    if lo_kind == "ago":
+        return None  # (a duration ago up to a fixed time: no page offers that either)
+    return {"window": "range", "from": lo, "to": hi, "service": service}
 
 
 def register_api(server: Flask, deps: Deps) -> None:
@@ -42,15 +73,21 @@ def register_api(server: Flask, deps: Deps) -> None:
     @server.get("/api/analysis")
     def _analysis() -> Response:
         args = request.args
-        unknown = set(args) - {"since", "until", "service", "token"}
+        unknown = set(args) - {"since", "until", "service", "token", "fresh"}
         if unknown:
             return _json({"error": f"unknown parameter(s): {', '.join(sorted(unknown))}; "
-                                   f"use since, until, service"}, 400)
+                                   f"use since, until, service, fresh"}, 400)
+        fresh = args.get("fresh", "0").strip().lower()
+        if fresh not in ("0", "1", "true", "false", ""):
+            return _json({"error": "fresh is 1 (analyse afresh) or 0"}, 400)
         try:
             w = resolve_since(args.get("since"), args.get("until"), deps.clock_ns())
         except ParamError as exc:
             return _json({"error": str(exc)}, 400)
         service = args.get("service") or None
+        filters = page_filters(args.get("since"), args.get("until"), service)
+        if filters is not None and fresh not in ("1", "true"):
+            return _json(deps.analysis(filters))
         result = deps.analyzer.analyze(deps.store, since_ns=w.since_ns, until_ns=w.until_ns,
                                        service=service)
         return _json(result.to_dict() if hasattr(result, "to_dict") else result)

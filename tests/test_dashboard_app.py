@@ -507,6 +507,39 @@ def test_api_endpoints(app: Any):
     assert client.get("/api/flow/not-hex").status_code == 400
 
 
+def test_api_analysis_answers_from_the_pages_cache_unless_asked_fresh():
+    """A window a page offers answers from the pages' cache (as current as a page, a
+    refresh interval); fresh=1, or an end a duration ago, analyses the store as it is."""
+    from dashboard.api import page_filters
+    s = Store.open(":memory:")
+    try:
+        load_demo(s, orders=2)
+        app = create_app(s, refresh_ms=60_000)
+        client = app.server.test_client()
+        first = client.get("/api/analysis?since=all").get_json()
+        before = first["summary"]["span_count"]
+        load_demo(s, orders=1)  # (new spans, within the refresh interval)
+        cached = client.get("/api/analysis").get_json()  # (no since: every span, "all")
+        assert cached["summary"]["span_count"] == before
+        # the page's own window shares that answer
+        assert client.get("/api/analysis?since=all&fresh=0").get_json() == cached
+        now = client.get("/api/analysis?since=all&fresh=1").get_json()
+        assert now["summary"]["span_count"] > before
+        moving = client.get("/api/analysis?since=all&until=1s").get_json()
+        assert moving["summary"]["span_count"] == now["summary"]["span_count"]
+        assert client.get("/api/analysis?fresh=maybe").status_code == 400
+    finally:
+        s.close()
+    assert page_filters("15M", None, "x") == {"window": "15m", "from": None, "to": None,
+                                               "service": "x"}
+    assert page_filters("0", "", None)["window"] == "all"
+    assert page_filters("2024-05-01T00:00:00Z", "2024-05-02", None) == {
+        "window": "range", "from": "2024-05-01T00:00:00Z", "to": "2024-05-02",
+        "service": None}
+    assert page_filters(None, "5m", None) is None
+    assert page_filters("1h", "2024-05-02", None) is None
+
+
 def test_a_request_interrupted_by_a_stopping_server_answers_503(store: Store):
     from choreoscope.store import Interrupted
     from dashboard.deps import AnalyzerAPI
