@@ -65,3 +65,73 @@ def test_positions_are_deterministic_whatever_the_input_order():
     first = layered_positions("abcde", edges)
     for perm in itertools.islice(itertools.permutations(edges), 20):
         assert layered_positions("edcba", list(perm)) == first
+
+
+def test_a_long_edge_gets_a_lane_in_each_column_it_crosses_clear_of_the_nodes():
+    """order -> email spans four columns: it passes each column in between by a lane of
+    its own, never through a node there, and its bends are in its direction."""
+    from dashboard.layered import LANE, layered_layout
+    chain = [("order", "placed"), ("placed", "pay"), ("pay", "paid"), ("paid", "email")]
+    edges = chain + [("order", "email"), ("order", "db"), ("pay", "db"), ("paid", "db")]
+    nodes = sorted({n for e in edges for n in e})
+    dy = 100.0
+    lay = layered_layout(nodes, edges, dx=200, dy=dy)
+    pos = lay.positions
+    assert set(lay.bends) == {("order", "email"), ("order", "db"), ("pay", "db")}
+    bends = lay.bends[("order", "email")]
+    assert [x for x, _ in bends] == [200, 400, 600]  # (one per column crossed, in order)
+    for x, y in (p for pts in lay.bends.values() for p in pts):
+        for n, (nx_, ny) in pos.items():
+            if nx_ == x:  # (a node of that column: the lane keeps a lane's spacing off it)
+                assert abs(ny - y) >= (1 + LANE) / 2 * dy - 1e-6, (n, x, y)
+    # one layout whatever the input order, bends included
+    again = layered_layout(nodes[::-1], edges[::-1], dx=200, dy=dy)
+    assert again.positions == pos and again.bends == lay.bends
+
+
+def test_a_chain_lies_straight_and_a_back_edge_bends_the_other_way():
+    from dashboard.layered import layered_layout
+    lay = layered_layout("abcd", [("a", "b"), ("b", "c"), ("c", "d"), ("d", "a")], dy=50)
+    ys = [y for _, y in lay.positions.values()]
+    assert max(ys) - min(ys) < 1  # (the lanes make way for it: a fiftieth of a pixel)
+    # the reply d -> a runs right to left through the columns of c and b
+    assert [x for x, _ in lay.bends[("d", "a")]] == [440.0, 220.0]
+    assert all(y != lay.positions["a"][1] for _, y in lay.bends[("d", "a")])
+
+
+def test_bend_style_puts_the_control_points_where_the_layout_bends():
+    """Cytoscape places a control point at weight w along the line between the centres and
+    distance d square to it, on the side the direction turned a quarter clockwise on screen
+    points to: undoing that gives the layout's points back."""
+    from dashboard.layered import bend_style
+    for src, dst in [((0, 0), (600, 0)), ((600, 80), (0, -40)), ((10, 300), (400, 20))]:
+        points = [(200, -90), (400, 130)]
+        st = bend_style(src, dst, points)
+        (sx, sy), (tx, ty) = src, dst
+        length = ((tx - sx) ** 2 + (ty - sy) ** 2) ** 0.5
+        nx_, ny = -(ty - sy) / length, (tx - sx) / length
+        back = [(sx + w * (tx - sx) + d * nx_, sy + w * (ty - sy) + d * ny)
+                for d, w in zip(st["cpd"], st["cpw"])]
+        for (px, py), (bx, by) in zip(points, back):
+            assert abs(px - bx) < 0.05 and abs(py - by) < 0.05
+
+
+def test_the_map_draws_a_long_edge_through_its_lanes():
+    """The flow map's elements: an edge spanning columns is ``bent`` and carries one control
+    point per lane (the stylesheet's unbundled bezier reads them); a short one is not."""
+    from dashboard.pages.flow_map import map_elements, stylesheet
+    ids = ["service:a", "topic:t", "service:b", "external:db"]
+    analysis = {
+        "nodes": [{"id": i, "type": i.split(":")[0], "name": i.split(":")[1]} for i in ids],
+        "edges": [{"id": f"{s}->{d}", "source": s, "target": d, "type": "call", "count": 3}
+                  for s, d in [("service:a", "topic:t"), ("topic:t", "service:b"),
+                               ("service:b", "external:db"), ("service:a", "external:db")]]}
+    edges = {e["data"]["id"]: e for e in map_elements(analysis) if "source" in e["data"]}
+    long = edges["service:a->external:db"]
+    assert "bent" in long["classes"].split()
+    assert len(long["data"]["cpd"]) == len(long["data"]["cpw"]) == 2
+    assert all(0 < w < 1 for w in long["data"]["cpw"]) and any(long["data"]["cpd"])
+    assert "bent" not in edges["service:a->topic:t"]["classes"].split()
+    assert "cpd" not in edges["service:a->topic:t"]["data"]
+    bent = [s["style"] for s in stylesheet() if s["selector"] == "edge.bent"]
+    assert bent and bent[0]["control-point-distances"] == "data(cpd)"

@@ -25,7 +25,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
                                   more_button, more_state, table, trace_links)
 from dashboard import data
 from dashboard.deps import Deps
-from dashboard.layered import layered_positions
+from dashboard.layered import bend_style, layered_layout
 from dashboard.live import unless_unchanged
 from dashboard.params import ParamError, build_query, filters_from_query, parse_query
 
@@ -109,8 +109,9 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
     edges = analysis.get("edges") or []
     ids = {n["id"] for n in nodes}
     edges = [e for e in edges if e.get("source") in ids and e.get("target") in ids]
-    pos = layered_positions([n["id"] for n in nodes],
+    layout = layered_layout([n["id"] for n in nodes],
                             [(e["source"], e["target"]) for e in edges], dx=215, dy=88)
+    pos = layout.positions
     counts = [e.get("count") or 0 for e in edges]
     top = max(counts, default=0)
     colors = edge_colors(edges, color_by)
@@ -134,12 +135,14 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
             classes.append("broken")
         if e["id"] == selected:
             classes.append("picked")
-        out.append({
-            "data": {"id": e["id"], "source": e["source"], "target": e["target"],
-                     "label": edge_label(e, color_by), "width": round(width, 2),
-                     "color": colors[e["id"]], "count": c},
-            "classes": " ".join(classes),
-        })
+        data = {"id": e["id"], "source": e["source"], "target": e["target"],
+                "label": edge_label(e, color_by), "width": round(width, 2),
+                "color": colors[e["id"]], "count": c}
+        bends = layout.bends.get((e["source"], e["target"]))
+        if bends:
+            data.update(bend_style(pos[e["source"]], pos[e["target"]], bends))
+            classes.append("bent")
+        out.append({"data": data, "classes": " ".join(classes)})
     return out
 
 
@@ -162,6 +165,11 @@ def stylesheet() -> list[dict[str, Any]]:
             "text-rotation": "autorotate", "text-background-color": "#ffffff",
             "text-background-opacity": 0.85, "text-background-padding": 2,
             "color": "#37474F"}},
+        # (an edge crossing columns goes round the nodes in them, by the lanes the layout
+        # kept for it: dashboard.layered)
+        {"selector": "edge.bent", "style": {
+            "curve-style": "unbundled-bezier", "edge-distances": "node-position",
+            "control-point-distances": "data(cpd)", "control-point-weights": "data(cpw)"}},
         {"selector": ".consume", "style": {"line-style": "solid"}},
         {"selector": ".route", "style": {"line-style": "dotted"}},
         {"selector": ".broken", "style": {"line-style": "dashed", "line-dash-pattern": [8, 5],

@@ -23,7 +23,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
                                   fmt_ms, fmt_pct, more_button, more_state, table,
                                   trace_links)
 from dashboard.deps import Deps
-from dashboard.layered import layered_positions
+from dashboard.layered import bend_style, layered_layout
 from dashboard.live import unless_unchanged
 from dashboard.pages.flow_map import node_text, stylesheet
 from dashboard.params import ParamError, filters_from_query, href
@@ -78,7 +78,8 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
         src, dst = eid.split("->", 1)
         edges.append((eid, src, dst))
     nodes = list(dict.fromkeys([e[1] for e in edges] + [e[2] for e in edges]))
-    pos = layered_positions(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90)
+    layout = layered_layout(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90)
+    pos = layout.positions
     out: list[dict[str, Any]] = []
     for n in nodes:
         x, y = pos[n]
@@ -92,11 +93,14 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
                     "classes": _node_type(n) + (" crit" if n in crit else "")})
     for eid, s, d in edges:
         share = crit.get(eid, {}).get("share")
-        out.append({"data": {"id": eid, "source": s, "target": d,
-                             "label": fmt_pct(share) if share else "",
-                             "width": round(2.0 + 12.0 * (share or 0), 2),
-                             "color": CRIT if eid in crit else "#90A4AE"},
-                    "classes": "crit" if eid in crit else ""})
+        data = {"id": eid, "source": s, "target": d, "label": fmt_pct(share) if share else "",
+                "width": round(2.0 + 12.0 * (share or 0), 2),
+                "color": CRIT if eid in crit else "#90A4AE"}
+        classes = ["crit"] if eid in crit else []
+        if (s, d) in layout.bends:
+            data.update(bend_style(pos[s], pos[d], layout.bends[(s, d)]))
+            classes.append("bent")
+        out.append({"data": data, "classes": " ".join(classes)})
     return out
 
 
