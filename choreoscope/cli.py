@@ -131,6 +131,9 @@ def _run_demo(args: argparse.Namespace, stopped: threading.Event, db: str) -> in
     except OSError as exc:
         raise SystemExit(f"choreoscope demo: cannot start: {exc}")
     _print_endpoints(ep, db)
+    # (a store kept from an earlier run holds the scenarios' own ids already: sent again,
+    # every message id would join this run's flows to that run's, minutes or days apart)
+    kept = col.store is not None and col.store.count_spans() > 0
     data = Path(__file__).resolve().parent.parent / "sample_traces" / "data"
     scenarios = [data / f"{n}.jsonl" for n in ("choreography", "orchestration", "hybrid")]
     scenarios = [p for p in scenarios if p.exists()]
@@ -146,7 +149,7 @@ def _run_demo(args: argparse.Namespace, stopped: threading.Event, db: str) -> in
                 # Fresh ids after the first round: each round is new flows, not retries.
                 replay([path], endpoint=ep.grpc.replace("https", "http"), protocol="grpc",
                        speed=args.speed, loops=1, shift=True, progress=False,
-                       headers=headers, fresh_ids=loop > 0)
+                       headers=headers, fresh_ids=loop > 0 or kept)
             except Exception as exc:  # keep the demo alive; say what went wrong
                 if stop.is_set():  # (the collector stopped under it: Ctrl-C, no failure)
                     return

@@ -52,11 +52,29 @@ def test_demo_serves_and_replays_every_scenario(tmp_path):
     assert "OTLP/gRPC" in out and proc.returncode == 0
     expected = sum(_spans_in(data_path(name)) for name in SCENARIOS)
     con = duckdb.connect(str(db), read_only=True)
-    stored, traces = con.execute("SELECT count(*), count(DISTINCT trace_id) FROM spans").fetchone()
+    stored, traces, messages = con.execute(
+        "SELECT count(*), count(DISTINCT trace_id), count(DISTINCT msg_message_id) "
+        "FROM spans").fetchone()
     con.close()
     # Two rounds, the second with fresh ids: twice the spans, none lost, none doubled.
     assert stored == 2 * expected
     assert traces % 2 == 0
+    # The demo run again on the store it kept sends new ids from its first round: no trace
+    # (nor message) of this run is one of the last run's.
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "choreoscope.cli", "demo", "--db", str(db), "--no-ui",
+         "--grpc-port", "0", "--http-port", "0", "--speed", "0", "--loops", "1"],
+        stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    out = "".join(_lines_until(proc, "sample traces replayed"))
+    proc.send_signal(signal.SIGTERM)
+    proc.wait(60)
+    assert "sample traces replayed" in out and proc.returncode == 0, out
+    con = duckdb.connect(str(db), read_only=True)
+    again = con.execute("SELECT count(*), count(DISTINCT trace_id), "
+                        "count(DISTINCT msg_message_id) FROM spans").fetchone()
+    con.close()
+    assert messages > 0 and messages % 2 == 0
+    assert again == (3 * expected, traces // 2 * 3, messages // 2 * 3)
 
 
 def test_demo_stopped_while_replaying_says_nothing_failed(tmp_path):
