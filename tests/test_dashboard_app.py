@@ -366,6 +366,18 @@ def test_bottlenecks_page_cuts_long_lists_and_keeps_evidence_to_one_line():
     assert few.update(ALL, 0, False, 0)[2] == {"display": "none"}
 
 
+def test_a_reply_finding_lists_its_paths_as_people_read_them():
+    from dashboard.pages.bottlenecks import anomaly_item
+    paths = ["service:a -> topic:ask -> service:b -> topic:ok -> service:a",
+             "service:a -> topic:ask -> service:b -> topic:failed -> service:a"]
+    item = anomaly_item({"type": "cycle", "where": paths[0], "count": 7, "loops": 0,
+                         "nodes": ["service:a"], "edges": ["service:a->topic:ask"],
+                         "paths": paths, "detail": "flows come back along 2 paths"}, ALL)
+    text = text_of(item)
+    assert "paths: a → ask → b → ok → a; a → ask → b → failed → a" in text
+    assert "service:" not in text.replace(paths[0], "")  # (ids only in the hover title)
+
+
 def test_search_lists_every_trace_found_in_one_markdown_table(app: Any):
     """Every trace found is a row of one Markdown component (a component per cell made 200
     rows take seconds to appear), each linking to its flow view, and what spans carry

@@ -61,7 +61,9 @@ def _value(key: str, v: Any) -> str:
     """An evidence value; the map elements a finding names (a service's ``entered_by``
     edges) as people read them."""
     if isinstance(v, list) and v and all(isinstance(x, str) and _element_of(x) for x in v):
-        return ", ".join(element_title(x) for x in v)
+        # (paths, "a → b → a", apart by more than their own commas would be)
+        sep = "; " if any(" -> " in x for x in v) else ", "
+        return sep.join(element_title(x) for x in v)
     return fmt_value(key, v)
 
 
