@@ -2,7 +2,7 @@
 
 One row per span, rows grouped by service (services in order of first activity, spans in
 start order inside a group, indented by depth), bars on a millisecond axis from the flow's
-start. Queue waits are drawn as dotted gaps before the consuming span with their duration;
+start (in seconds when the flow lasts 2 s or more: "14k ms" reads badly). Queue waits are drawn as dotted gaps before the consuming span with their duration;
 span links (and message-id joins) as arrows from the producing span's end to the consumer's
 start, so a flow that crosses traces reads as one picture; the critical path is outlined.
 Plotly interprets a few HTML-like tags in text, so every span-derived string is escaped.
@@ -47,8 +47,20 @@ def order_rows(spans: Sequence[dict[str, Any]]) -> list[dict[str, Any]]:
                                         s.get("depth") or 0, s["span_id"]))
 
 
+# A flow lasting this long or more is drawn on an axis of seconds.
+SECONDS_FROM_MS = 2000.0
+
+
 def _ms(ns: int, t0: int) -> float:
     return (int(ns) - t0) / 1e6
+
+
+def _unit(spans: Sequence[dict[str, Any]], t0: int) -> tuple[float, str]:
+    """(milliseconds per axis unit, the axis' name) for a flow's extent."""
+    extent = max(_ms(s["end_time_unix_nano"], t0) for s in spans)
+    if extent >= SECONDS_FROM_MS:
+        return 1000.0, "s since the flow started"
+    return 1.0, "ms since the flow started"
 
 
 def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> go.Figure:
@@ -62,6 +74,7 @@ def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> 
     services = list(dict.fromkeys(s.get("service_name") or "?" for s in spans))
     colors = service_colors(services)
     row_of = {s["span_id"]: i for i, s in enumerate(spans)}
+    per, axis_title = _unit(spans, t0)
 
     # Bars: one trace per service so the legend names the services.
     for svc in services:
@@ -76,15 +89,15 @@ def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> 
         patterns = ["x" if s.get("status_code") == "ERROR" else "" for _, s in rows]
         hover = [_hover(s, d) for (_, s), d in zip(rows, durs)]
         fig.add_trace(go.Bar(
-            name=esc(svc), orientation="h", showlegend=False, y=[i for i, _ in rows], x=durs,
-            base=starts,
+            name=esc(svc), orientation="h", showlegend=False, y=[i for i, _ in rows],
+            x=[d / per for d in durs], base=[st / per for st in starts],
             marker=dict(color=colors[svc], line=dict(color=line_colors, width=line_widths),
                         pattern=dict(shape=patterns, fgcolor="#B00020", solidity=0.3)),
             customdata=[[s["span_id"], s["trace_id"]] for _, s in rows],
             hovertext=hover, hoverinfo="text", width=0.7))
 
-    _add_queue_gaps(fig, spans, t0)
-    arrows = _link_arrows(flow.get("links") or [], spans, row_of, t0)
+    _add_queue_gaps(fig, spans, t0, per)
+    arrows = _link_arrows(flow.get("links") or [], spans, row_of, t0, per)
 
     # Service bands behind the rows, and each band's name at its top left.
     shapes, notes = [], []
@@ -108,7 +121,7 @@ def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> 
         barmode="overlay", height=max(240, 90 + ROW_PX * len(spans)),
         margin=dict(l=10, r=20, t=10, b=40), plot_bgcolor="white", showlegend=False,
         shapes=shapes, annotations=notes + arrows, hovermode="closest",
-        xaxis=dict(title="ms since the flow started", gridcolor="#eee", zeroline=False),
+        xaxis=dict(title=axis_title, gridcolor="#eee", zeroline=False),
         yaxis=dict(tickvals=list(range(len(spans))), ticktext=ticks, autorange="reversed",
                    automargin=True, showgrid=False),
         clickmode="event", dragmode="zoom", uirevision=flow.get("flow_id") or "flow",
@@ -136,7 +149,8 @@ def _hover(s: dict[str, Any], dur_ms: float) -> str:
     return "<br>".join(lines)
 
 
-def _add_queue_gaps(fig: go.Figure, spans: Sequence[dict[str, Any]], t0: int) -> None:
+def _add_queue_gaps(fig: go.Figure, spans: Sequence[dict[str, Any]], t0: int,
+                    per: float = 1.0) -> None:
     xs: list[float | None] = []
     ys: list[float | None] = []
     lx, ly, lt = [], [], []
@@ -145,9 +159,9 @@ def _add_queue_gaps(fig: go.Figure, spans: Sequence[dict[str, Any]], t0: int) ->
         if not q or float(q) <= 0:
             continue
         start = _ms(s["start_time_unix_nano"], t0)
-        xs += [start - float(q), start, None]
+        xs += [(start - float(q)) / per, start / per, None]
         ys += [i, i, None]
-        lx.append(start - float(q) / 2)
+        lx.append((start - float(q) / 2) / per)
         ly.append(i)
         # (a retry's wait, as the critical path tells it: not the queue's)
         what = "retry wait" if s.get("retry_wait") else "queue"
@@ -163,7 +177,7 @@ def _add_queue_gaps(fig: go.Figure, spans: Sequence[dict[str, Any]], t0: int) ->
 
 
 def _link_arrows(links: Sequence[dict[str, Any]], spans: Sequence[dict[str, Any]],
-                 row_of: dict[str, int], t0: int) -> list[dict[str, Any]]:
+                 row_of: dict[str, int], t0: int, per: float = 1.0) -> list[dict[str, Any]]:
     by_id = {s["span_id"]: s for s in spans}
     out = []
     for link in links:
@@ -173,8 +187,8 @@ def _link_arrows(links: Sequence[dict[str, Any]], spans: Sequence[dict[str, Any]
         if a is None or b is None:
             continue
         out.append(dict(
-            x=_ms(b["start_time_unix_nano"], t0), y=row_of[b["span_id"]],
-            ax=_ms(a["end_time_unix_nano"], t0), ay=row_of[a["span_id"]],
+            x=_ms(b["start_time_unix_nano"], t0) / per, y=row_of[b["span_id"]],
+            ax=_ms(a["end_time_unix_nano"], t0) / per, ay=row_of[a["span_id"]],
             xref="x", yref="y", axref="x", ayref="y", showarrow=True, arrowhead=2,
             arrowsize=1, arrowwidth=1.5, text="",
             arrowcolor="#6A1B9A" if link.get("cross_trace") else "#999"))

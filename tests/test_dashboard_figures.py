@@ -67,6 +67,25 @@ def test_waterfall_bars_queue_gap_link_arrow_and_highlights():
     assert (arrows[0].ay, arrows[0].y) == (1, 3)
 
 
+def test_a_flow_of_seconds_is_drawn_on_an_axis_of_seconds():
+    """A flow lasting 2 s or more reads in seconds ("14 s", not "14k ms"): bars, queue gaps
+    and link arrows alike; hovers and labels still give milliseconds where they are short."""
+    assert waterfall_figure(flow()).layout.xaxis.title.text == "ms since the flow started"
+    f = flow()
+    f["spans"][4] = span("c", "5", "order", "late audit", 14_000, 14_010)
+    fig = waterfall_figure(f)
+    assert fig.layout.xaxis.title.text == "s since the flow started"
+    payment = [t for t in fig.data if isinstance(t, go.Bar)][1]
+    assert list(payment.base) == [0.045, 0.055] and list(payment.x) == [0.07, 0.04]
+    assert "70.00 ms" in payment.hovertext[0]
+    gap = next(t for t in fig.data if t.name == "queue wait")
+    assert list(gap.x)[:2] == [0.025, 0.045]
+    label = next(t for t in fig.data if isinstance(t, go.Scatter) and t.mode == "text")
+    assert list(label.text) == ["queue 20.0 ms"] and list(label.x) == [0.035]
+    (arrow,) = [a for a in fig.layout.annotations if a.showarrow]
+    assert (arrow.ax, arrow.x) == (0.025, 0.045)
+
+
 def test_waterfall_tells_a_retry_wait_from_a_queue_wait():
     f = flow()
     f["spans"][2]["retry_wait"] = True  # (the analysis' critical path says so)
