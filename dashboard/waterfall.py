@@ -112,7 +112,9 @@ def waterfall_figure(flow: dict[str, Any], selected_span: str | None = None) -> 
                            layer="below"))
         notes.append(dict(text=f"<b>{esc(svc)}</b>", xref="paper", x=0.995, xanchor="right",
                           yref="y", y=i - 0.45, yanchor="top", showarrow=False,
-                          font=dict(color=colors[svc], size=12)))
+                          font=dict(color=colors[svc], size=12),
+                          # (readable over the bars of a flow's last moments)
+                          bgcolor="rgba(255,255,255,0.85)"))
         i = j + 1
 
     ticks = [("\u2002" * min(int(s.get("depth") or 0), 6)) + esc(_short(s.get("name"), 42))
