@@ -1,14 +1,18 @@
-"""The JSON API on the dashboard's Flask server: analysis, one flow, health.
+"""The JSON API on the dashboard's Flask server: analysis, an element's detail, one flow,
+health.
 
 ``GET /api/analysis?since=15m&until=&service=x`` takes the same filters as
 ``choreoscope analyze``. A window the dashboard also offers (a duration ago to now, every
 span, a range of absolute times) answers from the pages' cache, as current as a page is (a
 refresh interval), so scripts polling it cost the server no more than an open page does;
 ``fresh=1``, or an ``until`` given as a duration ago, analyses afresh as
-``choreoscope analyze`` does. ``GET /api/flow/<trace_id>`` returns the flow containing a trace
-(404 when unknown); ``GET /api/health`` says the server is up and how much it holds. Bad
-parameters answer 400 with ``{"error": ...}``; a request still running when the server
-stops (its reads interrupted by ``Store.close``) answers 503, on the pages' callbacks too.
+``choreoscope analyze`` does. ``GET /api/element?id=...`` (same filters) gives a node's
+or an edge's detail, as a click on the map does: counts, percentiles, queue time, a time
+series, the slowest and failed flows. ``GET /api/flow/<trace_id>`` returns the flow
+containing a trace (404 when unknown); ``GET /api/health`` says the server is up and how
+much it holds. Bad parameters answer 400 with ``{"error": ...}``; a request still running
+when the server stops (its reads interrupted by ``Store.close``) answers 503, on the
+pages' callbacks too.
 """
 
 from __future__ import annotations
@@ -22,7 +26,7 @@ from flask import Flask, Response, request
 from choreoscope.config import parse_duration
 from choreoscope.store import Interrupted
 from dashboard.deps import Deps
-from dashboard.params import ParamError, resolve_since
+from dashboard.params import ParamError, Window, resolve_since
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 
@@ -70,27 +74,53 @@ def register_api(server: Flask, deps: Deps) -> None:
     def _health() -> Response:
         return _json({"status": "ok", "spans": deps.store.count_spans()})
 
-    @server.get("/api/analysis")
-    def _analysis() -> Response:
+    def _window(extra: set[str]) -> tuple[Window, dict[str, str | None] | None, bool]:
+        """The request's window, the page filters naming the same one (None: no page
+        offers it) and whether it asks for a fresh answer; ParamError on a bad one."""
         args = request.args
-        unknown = set(args) - {"since", "until", "service", "token", "fresh"}
+        allowed = {"since", "until", "service", "token", "fresh"} | extra
+        unknown = set(args) - allowed
         if unknown:
-            return _json({"error": f"unknown parameter(s): {', '.join(sorted(unknown))}; "
-                                   f"use since, until, service, fresh"}, 400)
+            raise ParamError(f"unknown parameter(s): {', '.join(sorted(unknown))}; use "
+                             f"{', '.join(sorted(allowed - {'token'}))}")
         fresh = args.get("fresh", "0").strip().lower()
         if fresh not in ("0", "1", "true", "false", ""):
-            return _json({"error": "fresh is 1 (analyse afresh) or 0"}, 400)
+            raise ParamError("fresh is 1 (analyse afresh) or 0")
+        w = resolve_since(args.get("since"), args.get("until"), deps.clock_ns())
+        filters = page_filters(args.get("since"), args.get("until"),
+                               args.get("service") or None)
+        return w, filters, fresh in ("1", "true")
+
+    @server.get("/api/analysis")
+    def _analysis() -> Response:
         try:
-            w = resolve_since(args.get("since"), args.get("until"), deps.clock_ns())
+            w, filters, fresh = _window(set())
         except ParamError as exc:
             return _json({"error": str(exc)}, 400)
-        service = args.get("service") or None
-        filters = page_filters(args.get("since"), args.get("until"), service)
-        if filters is not None and fresh not in ("1", "true"):
+        if filters is not None and not fresh:
             return _json(deps.analysis(filters))
         result = deps.analyzer.analyze(deps.store, since_ns=w.since_ns, until_ns=w.until_ns,
-                                       service=service)
+                                       service=request.args.get("service") or None)
         return _json(result.to_dict() if hasattr(result, "to_dict") else result)
+
+    @server.get("/api/element")
+    def _element() -> Response:
+        try:
+            w, filters, fresh = _window({"id"})
+        except ParamError as exc:
+            return _json({"error": str(exc)}, 400)
+        element = (request.args.get("id") or "").strip()
+        if not element:
+            return _json({"error": "id names a node (service:orders, topic:orders.placed) "
+                                   "or an edge (service:orders->topic:orders.placed)"}, 400)
+        service = request.args.get("service") or None
+        try:
+            if filters is not None and not fresh:
+                return _json(deps.edge(element, filters))
+            return _json(deps.analyzer.edge_detail(deps.store, element, w.since_ns,
+                                                   w.until_ns, service))
+        except ValueError as exc:
+            return _json({"error": str(exc)}, 400)
 
     @server.get("/api/flow/<trace_id>")
     def _flow(trace_id: str) -> Response:

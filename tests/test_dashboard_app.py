@@ -552,6 +552,25 @@ def test_api_analysis_answers_from_the_pages_cache_unless_asked_fresh():
     assert page_filters("1h", "2024-05-02", None) is None
 
 
+def test_api_element_gives_a_node_or_an_edge_as_the_map_panel_does(app: Any):
+    client = app.server.test_client()
+    analysis = client.get("/api/analysis?since=all").get_json()
+    edge = max(analysis["edges"], key=lambda e: e["count"])
+    got = client.get("/api/element", query_string={"id": edge["id"], "since": "all"})
+    assert got.status_code == 200
+    detail = got.get_json()
+    # (the pages' own answer: the map's count for the edge, and the panel's other stats)
+    assert detail == app.deps.edge(edge["id"], {"window": "all"})
+    assert detail["count"] == edge["count"] and detail["p95_ms"] == edge["p95_ms"]
+    assert "timeseries" in detail and detail["slowest_trace_ids"]
+    node = client.get("/api/element", query_string={"id": edge["source"], "fresh": "1"})
+    assert node.status_code == 200 and node.get_json()["type"] == edge["source"].split(":")[0]
+    for bad in ({"id": "nonsense"}, {}, {"id": edge["id"], "since": "yesterday"},
+                {"id": edge["id"], "window": "all"}):
+        r = client.get("/api/element", query_string=bad)
+        assert r.status_code == 400 and r.get_json()["error"], bad
+
+
 def test_a_request_interrupted_by_a_stopping_server_answers_503(store: Store):
     from choreoscope.store import Interrupted
     from dashboard.deps import AnalyzerAPI
