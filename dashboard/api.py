@@ -122,6 +122,15 @@ def register_api(server: Flask, deps: Deps) -> None:
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
 
+    @server.get("/api", defaults={"rest": ""})
+    @server.get("/api/", defaults={"rest": ""})
+    @server.get("/api/<path:rest>")
+    def _unknown(rest: str) -> Response:
+        # (not the dashboard's page, which any other path gets: a script asking for an API
+        # that is not there is told so)
+        return _json({"error": f"no API /api/{rest}; there are /api/analysis, "
+                               f"/api/element, /api/flow/<trace_id> and /api/health"}, 404)
+
     @server.get("/api/flow/<trace_id>")
     def _flow(trace_id: str) -> Response:
         tid = trace_id.strip().lower()

@@ -517,6 +517,11 @@ def test_api_endpoints(app: Any):
     assert set(flow["trace_ids"]) == {ids["order"][2], ids["payment"][2], ids["shipping"][2]}
     assert client.get(f"/api/flow/{'0' * 32}").status_code == 404
     assert client.get("/api/flow/not-hex").status_code == 400
+    # an API that is not there answers 404 in JSON, not the dashboard's page
+    for path in ("/api/flows", "/api/edge/x", "/api/"):
+        r = client.get(path)
+        assert r.status_code == 404 and "no API" in r.get_json()["error"], path
+    assert client.post("/api/analysis").status_code == 405
 
 
 def test_api_analysis_answers_from_the_pages_cache_unless_asked_fresh():
