@@ -213,6 +213,25 @@ def layered_layout(nodes: Iterable[Node], edges: Iterable[tuple[Node, Node]],
     return Layout(positions, bends)
 
 
+def widen(layout: Layout, aspect: float, node_w: float, node_h: float,
+          most: float = 1.6) -> Layout:
+    """``layout`` spread wider, up to ``most`` times, when it is taller for its width than a
+    box of ``aspect`` (height / width) it will be fitted into: fitted by its height, it
+    would leave the sides empty; wider, its edges slope less and their labels crowd less,
+    at the same zoom. A layout already as wide as the box is returned as it is."""
+    xs = [x for x, _ in layout.positions.values()]
+    ys = [y for _, y in layout.positions.values()]
+    if not xs or max(xs) == min(xs):
+        return layout
+    span_x, height = max(xs) - min(xs), max(ys) - min(ys) + node_h
+    f = min(most, (height / aspect - node_w) / span_x)
+    if f <= 1.0:
+        return layout
+    return Layout({n: (round(x * f, 1), y) for n, (x, y) in layout.positions.items()},
+                  {e: [(round(x * f, 1), y) for x, y in pts]
+                   for e, pts in layout.bends.items()})
+
+
 def layered_positions(nodes: Iterable[Node], edges: Iterable[tuple[Node, Node]],
                       dx: float = 220.0, dy: float = 110.0) -> dict[Node, tuple[float, float]]:
     """``{node: (x, y)}`` of :func:`layered_layout`."""

@@ -135,3 +135,24 @@ def test_the_map_draws_a_long_edge_through_its_lanes():
     assert "cpd" not in edges["service:a->topic:t"]["data"]
     bent = [s["style"] for s in stylesheet() if s["selector"] == "edge.bent"]
     assert bent and bent[0]["control-point-distances"] == "data(cpd)"
+
+
+def test_a_tall_layout_is_spread_to_the_width_of_its_box_and_a_wide_one_is_left():
+    from dashboard.layered import layered_layout, widen
+    # one entry fanning out to six services: two columns, six rows, much taller than wide
+    fan = layered_layout("abcdefg", [("a", x) for x in "bcdefg"] + [("a", "z")], dx=200,
+                         dy=100)
+    wide = widen(fan, 0.5, 140, 40, most=1.6)
+    assert [wide.positions[n][0] for n in "ab"] == [0, 320.0]  # (1.6 times, the most)
+    assert all(wide.positions[n][1] == fan.positions[n][1] for n in fan.positions)
+    # a chain is wider than its box already: as it was
+    chain = layered_layout("abcde", list(zip("abcd", "bcde")), dx=200, dy=100)
+    assert widen(chain, 0.5, 140, 40) is chain
+    # spread exactly as far as the box needs, bends along
+    long = layered_layout("abcd", [("a", "b"), ("b", "c"), ("a", "c"), ("a", "d")], dx=100,
+                          dy=100)
+    spread = widen(long, 0.2, 0, 0, most=10)
+    ys = [y for _, y in long.positions.values()]
+    assert max(x for x, _ in spread.positions.values()) == (max(ys) - min(ys)) / 0.2 > 200
+    f = spread.positions["c"][0] / long.positions["c"][0]
+    assert spread.bends[("a", "c")] == [(round(x * f, 1), y) for x, y in long.bends[("a", "c")]]

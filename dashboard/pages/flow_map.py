@@ -25,12 +25,16 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
                                   more_button, more_state, table, trace_links)
 from dashboard import data
 from dashboard.deps import Deps
-from dashboard.layered import bend_style, layered_layout
+from dashboard.layered import bend_style, layered_layout, widen
 from dashboard.live import unless_unchanged
 from dashboard.params import ParamError, build_query, filters_from_query, parse_query
 
 GOOD, MID, BAD = (46, 125, 50), (249, 168, 37), (198, 40, 40)
 SHOWN = 30
+# The map's box, height over width (470 px high, about 1,000 wide beside the detail panel
+# on a laptop's screen): a map taller than that for its width is spread wider to fill it.
+MAP_HEIGHT_PX = 470
+MAP_ASPECT = 0.47
 NODE_STYLE = {  # type -> (shape, fill colour)
     "service": ("round-rectangle", "#E3F2FD"),
     "topic": ("rhomboid", "#FFF3E0"),
@@ -109,8 +113,9 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
     edges = analysis.get("edges") or []
     ids = {n["id"] for n in nodes}
     edges = [e for e in edges if e.get("source") in ids and e.get("target") in ids]
-    layout = layered_layout([n["id"] for n in nodes],
-                            [(e["source"], e["target"]) for e in edges], dx=215, dy=88)
+    layout = widen(layered_layout([n["id"] for n in nodes],
+                                  [(e["source"], e["target"]) for e in edges], dx=215, dy=88),
+                   MAP_ASPECT, 140, 38)
     pos = layout.positions
     counts = [e.get("count") or 0 for e in edges]
     top = max(counts, default=0)
@@ -288,7 +293,7 @@ class FlowMapPage:
                 html.Div(className="main-col", children=[
                     cyto.Cytoscape(id="map-graph", elements=[], stylesheet=stylesheet(),
                                    layout={"name": "preset", "fit": True, "padding": 30},
-                                   style={"width": "100%", "height": "470px"},
+                                   style={"width": "100%", "height": f"{MAP_HEIGHT_PX}px"},
                                    minZoom=0.2, maxZoom=3, boxSelectionEnabled=False),
                     html.Div(id="map-legend"),
                 ]),

@@ -23,7 +23,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
                                   fmt_ms, fmt_pct, more_button, more_state, table,
                                   trace_links)
 from dashboard.deps import Deps
-from dashboard.layered import bend_style, layered_layout
+from dashboard.layered import bend_style, layered_layout, widen
 from dashboard.live import unless_unchanged
 from dashboard.pages.flow_map import node_text, stylesheet
 from dashboard.params import ParamError, filters_from_query, href
@@ -34,6 +34,10 @@ SHOWN = 50
 # Hops below this share of the critical-path time are drawn as ordinary hops: a hop that
 # was on some instance's path for a millisecond is not what "the critical path" means.
 CRIT_MIN_SHARE = 0.005
+# The DAG's box, height over width (380 px high, about 1,000 wide): a DAG taller than that
+# for its width is spread wider to fill it.
+DAG_HEIGHT_PX = 380
+DAG_ASPECT = 0.38
 
 
 def _node_type(node_id: str) -> str:
@@ -78,7 +82,8 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
         src, dst = eid.split("->", 1)
         edges.append((eid, src, dst))
     nodes = list(dict.fromkeys([e[1] for e in edges] + [e[2] for e in edges]))
-    layout = layered_layout(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90)
+    layout = widen(layered_layout(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90),
+                   DAG_ASPECT, 140, 46)
     pos = layout.positions
     out: list[dict[str, Any]] = []
     for n in nodes:
@@ -262,7 +267,7 @@ def flow_detail(flow: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Di
                 cyto.Cytoscape(id="fl-dag", elements=dag_elements(flow),
                                stylesheet=dag_stylesheet(),
                                layout={"name": "preset", "fit": True, "padding": 25},
-                               style={"width": "100%", "height": "380px"},
+                               style={"width": "100%", "height": f"{DAG_HEIGHT_PX}px"},
                                userZoomingEnabled=True, minZoom=0.3, maxZoom=2.5),
                 html.Div("Orange: the critical path; labels give each hop's share of it.",
                          className="muted hint"),
