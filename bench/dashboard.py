@@ -111,6 +111,13 @@ def measure(db: Path, repeat: int) -> list[tuple[str, str, str, float]]:
             fl = deps.analyzer.flow_for_trace(store, trace)
             span = fl["critical_path"][-1] if fl and fl["critical_path"] else None
 
+            client = app.server.test_client()
+            q = {"since": f["from"] or "all"}  # (the API's name for the same window)
+
+            def api(path: str, **extra: str) -> None:
+                r = client.get(path, query_string={**q, **extra})
+                assert r.status_code == 200, r.get_data(as_text=True)
+
             def cold() -> None:
                 deps.forget()  # (the analyses, and the window's staging: a cold analysis)
 
@@ -133,6 +140,11 @@ def measure(db: Path, repeat: int) -> list[tuple[str, str, str, float]]:
                 ("bottlenecks + anomalies", lambda: bns.body(f, 0), None),
                 ("search: attribute + duration", lambda: search.results(
                     1, f, None, None, "messaging.system", "kafka", "1000", None, []), None),
+                # (a script polling the JSON API: answered from the pages' cache and kept
+                # staging, serialised to JSON)
+                ("api: /api/analysis", lambda: api("/api/analysis"), None),
+                ("api: /api/element (busiest edge)", lambda: api("/api/element", id=edge),
+                 None),
             ]
             deps.analysis(f)  # warm for the page cases
             for name, fn, before in cases:
