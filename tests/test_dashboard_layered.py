@@ -156,3 +156,22 @@ def test_a_tall_layout_is_spread_to_the_width_of_its_box_and_a_wide_one_is_left(
     assert max(x for x, _ in spread.positions.values()) == (max(ys) - min(ys)) / 0.2 > 200
     f = spread.positions["c"][0] / long.positions["c"][0]
     assert spread.bends[("a", "c")] == [(round(x * f, 1), y) for x, y in long.bends[("a", "c")]]
+
+
+def test_a_hubs_edges_are_labelled_near_their_targets():
+    """Five edges or more out of one node would pile their labels up by it: each is drawn
+    near its target, unless more edges meet there than leave the hub."""
+    from dashboard.pages.flow_map import HUB_EDGES, map_elements, stylesheet
+    outs = [f"topic:t{i}" for i in range(HUB_EDGES)]
+    ids = ["service:hub", "service:x", "service:db", *outs]
+    pairs = [("service:hub", t) for t in outs] + [("service:x", "service:db")]
+    analysis = {
+        "nodes": [{"id": i, "type": i.split(":")[0], "name": i.split(":")[1]} for i in ids],
+        "edges": [{"id": f"{s}->{d}", "source": s, "target": d, "type": "call", "count": 3}
+                  for s, d in pairs]}
+    classes = {e["data"]["id"]: e["classes"].split() for e in map_elements(analysis)
+               if "source" in e["data"]}
+    assert all("label-end" in classes[f"service:hub->{t}"] for t in outs)
+    assert "label-end" not in classes["service:x->service:db"]
+    end = [s["style"] for s in stylesheet() if s["selector"] == "edge.label-end"]
+    assert end and end[0]["target-label"] == "data(label)" and end[0]["label"] == ""

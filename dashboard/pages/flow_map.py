@@ -33,6 +33,8 @@ GOOD, MID, BAD = (46, 125, 50), (249, 168, 37), (198, 40, 40)
 SHOWN = 30
 # The map's box, height over width (470 px high, about 1,000 wide beside the detail panel
 # on a laptop's screen): a map taller than that for its width is spread wider to fill it.
+# A node with this many edges out or more labels them near their targets.
+HUB_EDGES = 5
 MAP_HEIGHT_PX = 470
 MAP_ASPECT = 0.47
 NODE_STYLE = {  # type -> (shape, fill colour)
@@ -117,6 +119,11 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
                                   [(e["source"], e["target"]) for e in edges], dx=215, dy=88),
                    MAP_ASPECT, 140, 38)
     pos = layout.positions
+    fan_out: dict[str, int] = {}
+    fan_in: dict[str, int] = {}
+    for e in edges:
+        fan_out[e["source"]] = fan_out.get(e["source"], 0) + 1
+        fan_in[e["target"]] = fan_in.get(e["target"], 0) + 1
     counts = [e.get("count") or 0 for e in edges]
     top = max(counts, default=0)
     colors = edge_colors(edges, color_by)
@@ -140,6 +147,10 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
             classes.append("broken")
         if e["id"] == selected:
             classes.append("picked")
+        if fan_out[e["source"]] >= HUB_EDGES and fan_out[e["source"]] > fan_in[e["target"]]:
+            # (the labels of a hub's many edges would pile up at their midpoints, near the
+            # hub: each goes near its own end instead)
+            classes.append("label-end")
         data = {"id": e["id"], "source": e["source"], "target": e["target"],
                 "label": edge_label(e, color_by), "width": round(width, 2),
                 "color": colors[e["id"]], "count": c}
@@ -175,6 +186,9 @@ def stylesheet() -> list[dict[str, Any]]:
         {"selector": "edge.bent", "style": {
             "curve-style": "unbundled-bezier", "edge-distances": "node-position",
             "control-point-distances": "data(cpd)", "control-point-weights": "data(cpw)"}},
+        {"selector": "edge.label-end", "style": {
+            "label": "", "target-label": "data(label)", "target-text-offset": 75,
+            "target-text-rotation": "autorotate", "target-text-margin-y": -7}},
         {"selector": ".consume", "style": {"line-style": "solid"}},
         {"selector": ".route", "style": {"line-style": "dotted"}},
         {"selector": ".broken", "style": {"line-style": "dashed", "line-dash-pattern": [8, 5],
