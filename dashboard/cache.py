@@ -210,15 +210,17 @@ class StagedWindows:
         return self.analyze_dated(key, window, service, fixed)[0]
 
     def analyze_dated(self, key: Hashable, window: Any, service: str | None, fixed: bool,
-                      stale_ok: bool = False) -> tuple[Any, float | None]:
+                      stale_ok: bool = False,
+                      now_ns: int | None = None) -> tuple[Any, float | None]:
         """:meth:`analyze`, and, when it was made on a staging that no longer answers for
         the window but was used all the same (``stale_ok``: someone is waiting, and a
         service chosen on the window shown gets its flows at once, from the spans the map
         was drawn from, rather than after a new staging), the clock time that staging
-        began; None when the analysis is as current as :meth:`analyze`'s."""
+        began; None when the analysis is as current as :meth:`analyze`'s. ``now_ns`` is
+        the analysis' present (``analyzer.analyze``'s; None: the clock's)."""
         entry, stale = self._acquire(key, window, fixed, stale_ok)
         try:
-            return entry.window.analyze(service), (entry.at if stale else None)
+            return entry.window.analyze(service, now_ns=now_ns), (entry.at if stale else None)
         finally:
             self._release(entry)
 

@@ -156,14 +156,15 @@ class Deps:
 
     def _compute_analysis(self, key: Hashable, waiting: bool) -> dict[str, Any] | Dated[dict]:
         window, since, until, service = key  # type: ignore[misc]
-        w = resolve_window(window, since, until, now_ns=self.clock_ns())
+        now = self.clock_ns()  # (the window's and the analysis' present alike)
+        w = resolve_window(window, since, until, now_ns=now)
         if self.analyzer.stage_window is None:
             return _to_dict(self.analyzer.analyze(self.store, since_ns=w.since_ns,
                                                   until_ns=w.until_ns, service=service))
         # (fixed bounds: the same spans for as long as the store does not change)
         result, staged_at = self.staged.analyze_dated(
             (window, since, until), w, service, fixed=window in ("all", "range"),
-            stale_ok=waiting)
+            stale_ok=waiting, now_ns=now)
         # (None: as current as a new staging)
         return _to_dict(result) if staged_at is None else Dated(_to_dict(result), staged_at)
 

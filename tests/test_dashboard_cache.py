@@ -253,7 +253,7 @@ def test_a_window_with_a_flow_under_way_is_not_kept_however_still_the_store():
     moves on, the same spans give another analysis, so it is computed again."""
     from tests.builders import SpanSet
 
-    base = time.time_ns() - 3 * 10**9  # (the analysis' present is the real clock's)
+    base = 1_700_000_000 * 10**9  # (the analysis' present is the dashboard's clock_ns)
     b = SpanSet(base_ns=base)
     for i in range(3):
         root = b.span("orders", "POST /orders", kind="SERVER", start_ms=i * 1000)

@@ -231,11 +231,11 @@ class Counted:
         class Gated:
             closed = property(lambda _self: w.closed)
 
-            def analyze(self, service):
+            def analyze(self, service, now_ns=None):
                 if outer.gate is not None:
                     outer.inside.set()
                     outer.gate.wait(10)
-                return w.analyze(service)
+                return w.analyze(service, now_ns=now_ns)
 
             def detail(self, element_id, service):
                 outer.details += 1
