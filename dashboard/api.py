@@ -100,7 +100,8 @@ def register_api(server: Flask, deps: Deps) -> None:
         if filters is not None and not fresh:
             return _json(deps.analysis(filters))
         result = deps.analyzer.analyze(deps.store, since_ns=w.since_ns, until_ns=w.until_ns,
-                                       service=request.args.get("service") or None)
+                                       service=request.args.get("service") or None,
+                                       now_ns=deps.clock_ns())
         return _json(result.to_dict() if hasattr(result, "to_dict") else result)
 
     @server.get("/api/element")

@@ -160,7 +160,8 @@ class Deps:
         w = resolve_window(window, since, until, now_ns=now)
         if self.analyzer.stage_window is None:
             return _to_dict(self.analyzer.analyze(self.store, since_ns=w.since_ns,
-                                                  until_ns=w.until_ns, service=service))
+                                                  until_ns=w.until_ns, service=service,
+                                                  now_ns=now))
         # (fixed bounds: the same spans for as long as the store does not change)
         result, staged_at = self.staged.analyze_dated(
             (window, since, until), w, service, fixed=window in ("all", "range"),
