@@ -31,12 +31,13 @@ from dashboard.params import ParamError, build_query, filters_from_query, parse_
 
 GOOD, MID, BAD = (46, 125, 50), (249, 168, 37), (198, 40, 40)
 SHOWN = 30
-# The map's box, height over width (470 px high, about 1,000 wide beside the detail panel
-# on a laptop's screen): a map taller than that for its width is spread wider to fill it.
 # A node with this many edges out or more labels them near their targets.
 HUB_EDGES = 5
+# The map's box, height over width (470 px high, about 1,000 wide beside the detail panel
+# on a laptop's screen): a map taller than that for its width is spread wider to fill it.
 MAP_HEIGHT_PX = 470
 MAP_ASPECT = 0.47
+NODE_W, NODE_H = 140, 38  # (px, a node's box)
 NODE_STYLE = {  # type -> (shape, fill colour)
     "service": ("round-rectangle", "#E3F2FD"),
     "topic": ("rhomboid", "#FFF3E0"),
@@ -117,7 +118,7 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
     edges = [e for e in edges if e.get("source") in ids and e.get("target") in ids]
     layout = widen(layered_layout([n["id"] for n in nodes],
                                   [(e["source"], e["target"]) for e in edges], dx=215, dy=88),
-                   MAP_ASPECT, 140, 38)
+                   MAP_ASPECT, NODE_W, NODE_H)
     pos = layout.positions
     fan_out: dict[str, int] = {}
     fan_in: dict[str, int] = {}
@@ -167,8 +168,9 @@ def stylesheet() -> list[dict[str, Any]]:
     base = [
         {"selector": "node", "style": {
             "label": "data(text)", "text-valign": "center", "text-halign": "center",
-            "font-size": "data(font)", "width": 140, "height": 38, "border-width": 1.5,
-            "border-color": "#546E7A", "text-wrap": "wrap", "text-max-width": 132,
+            "font-size": "data(font)", "width": NODE_W, "height": NODE_H,
+            "border-width": 1.5, "border-color": "#546E7A", "text-wrap": "wrap",
+            "text-max-width": NODE_W - 8,
             "line-height": 1.05}},
         {"selector": "edge", "style": {
             "width": "data(width)", "line-color": "data(color)",

@@ -25,7 +25,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
 from dashboard.deps import Deps
 from dashboard.layered import bend_style, layered_layout, widen
 from dashboard.live import unless_unchanged
-from dashboard.pages.flow_map import node_text, stylesheet
+from dashboard.pages.flow_map import NODE_W, node_text, stylesheet
 from dashboard.params import ParamError, filters_from_query, href
 from dashboard.waterfall import esc
 
@@ -38,6 +38,7 @@ CRIT_MIN_SHARE = 0.005
 # for its width is spread wider to fill it.
 DAG_HEIGHT_PX = 380
 DAG_ASPECT = 0.38
+DAG_NODE_H = 46  # (px: a name on two lines and its share on a third)
 
 
 def _node_type(node_id: str) -> str:
@@ -83,7 +84,7 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
         edges.append((eid, src, dst))
     nodes = list(dict.fromkeys([e[1] for e in edges] + [e[2] for e in edges]))
     layout = widen(layered_layout(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90),
-                   DAG_ASPECT, 140, 46)
+                   DAG_ASPECT, NODE_W, DAG_NODE_H)
     pos = layout.positions
     out: list[dict[str, Any]] = []
     for n in nodes:
@@ -111,8 +112,7 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
 
 def dag_stylesheet() -> list[dict[str, Any]]:
     return stylesheet() + [
-        # (a name on two lines and its share on a third)
-        {"selector": "node", "style": {"height": 46}},
+        {"selector": "node", "style": {"height": DAG_NODE_H}},
         {"selector": "node.crit", "style": {"border-color": CRIT, "border-width": 3}},
         {"selector": "edge.crit", "style": {"width": 5}},
     ]
