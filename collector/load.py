@@ -89,12 +89,23 @@ def iter_records(path: Path) -> Iterator[tuple[str, bytes | None, str | None]]:
         with _open(path) as f:
             head = f.read(64)
             f.seek(0)
-            if head.lstrip()[:1] in (b"{", b"["):
+            # (a file named as JSON is read as JSON, so what is wrong with it is told as
+            # JSON's error, not protobuf's "wire format was corrupt")
+            if head.lstrip()[:1] in (b"{", b"[") or _named_json(path):
                 yield from _json_records(path, f)
             else:
                 yield from _proto_records(path, f.read())
     except (ValueError, OSError, EOFError) as exc:  # (gzip's BadGzipFile is an OSError)
         yield str(path), None, f"unreadable from here on: {exc}"
+
+
+def _named_json(path: Path) -> bool:
+    """Whether the file's name says JSON (``.json``, ``.jsonl``, ``.ndjson``, compressed or
+    not)."""
+    suffixes = [x.lower() for x in path.suffixes]
+    while suffixes and suffixes[-1] in (".gz", ".zst", ".zstd"):
+        suffixes.pop()
+    return bool(suffixes) and suffixes[-1] in (".json", ".jsonl", ".ndjson")
 
 
 def _json_records(path: Path, f: IO[bytes]) -> Iterator[tuple[str, bytes | None, str | None]]:

@@ -33,6 +33,20 @@ def test_jsonl_single_document_and_bad_line(tmp_path):
     assert "31 spans stored" in summary.report()
 
 
+def test_a_file_named_json_that_is_not_is_told_so_as_json(tmp_path):
+    """Text that is no JSON in a .jsonl (or .json.gz) file is reported as JSON's error,
+    not as a corrupt protobuf's; a protobuf file is still sniffed whatever its name."""
+    text = tmp_path / "spans.jsonl"
+    text.write_bytes(b"trace_id,span_id\nabc,def\n")
+    packed = tmp_path / "spans.json.gz"
+    packed.write_bytes(gzip.compress(b"not json at all"))
+    with Store.open(tmp_path / "db.duckdb") as store:
+        summary = load_files(store, [text, packed], progress=False)
+    assert summary.stored == 0 and len(summary.bad_records) == 2
+    for bad in summary.bad_records:
+        assert "malformed JSON" in bad and "protobuf" not in bad, bad
+
+
 def test_length_delimited_protobuf_both_framings_and_gzip(tmp_path):
     reqs = [simple_request(5, "p") for _ in range(4)]
     be = b"".join(len(b).to_bytes(4, "big") + b for b in (r.SerializeToString() for r in reqs))
