@@ -225,3 +225,18 @@ def test_timeseries_figure_bars_are_their_step_wide_and_ticks_fit_it():
     assert fig.layout.xaxis.tickformat == "%H:%M:%S"
     assert timeseries_figure(one, step_s=300).layout.xaxis.tickformat == "%H:%M"
     assert timeseries_figure(one, step_s=3 * 3600).layout.xaxis.tickformat == "%b %d %H:%M"
+
+
+def test_a_dag_of_many_rows_gets_a_taller_box():
+    """A chain draws in the usual 380 px; an entry calling seven services (seven rows) gets
+    a taller box, up to 600 px, and is spread wider to fill it rather than shrunk."""
+    from dashboard.pages.flows import DAG_HEIGHT_PX, dag_view
+    chain = {"hops": ["service:a->topic:t", "topic:t->service:b"], "critical_path": []}
+    assert dag_view(chain)[1] == DAG_HEIGHT_PX[0]
+    fan = {"hops": [f"service:gw->service:s{i}" for i in range(7)], "critical_path": []}
+    els, height = dag_view(fan)
+    assert DAG_HEIGHT_PX[0] < height <= DAG_HEIGHT_PX[1]
+    xs = {e["data"]["id"]: e["position"]["x"] for e in els if "position" in e}
+    assert xs["service:s0"] - xs["service:gw"] > 200  # (its columns 200 apart, spread)
+    huge = {"hops": [f"service:gw->service:s{i}" for i in range(40)], "critical_path": []}
+    assert dag_view(huge)[1] == DAG_HEIGHT_PX[1]

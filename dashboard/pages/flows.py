@@ -34,10 +34,11 @@ SHOWN = 50
 # Hops below this share of the critical-path time are drawn as ordinary hops: a hop that
 # was on some instance's path for a millisecond is not what "the critical path" means.
 CRIT_MIN_SHARE = 0.005
-# The DAG's box, height over width (380 px high, about 1,000 wide): a DAG taller than that
-# for its width is spread wider to fill it.
-DAG_HEIGHT_PX = 380
-DAG_ASPECT = 0.38
+# The DAG's box: 380 px high, taller for a DAG of many rows (up to 600 px, about 3/4 of
+# its drawing's height), about 1,000 px wide; a DAG taller than its box for its width is
+# spread wider to fill it.
+DAG_HEIGHT_PX = (380, 600)
+DAG_WIDTH_PX = 1000
 DAG_NODE_H = 46  # (px: a name on two lines and its share on a third)
 
 
@@ -76,6 +77,11 @@ def flow_edges(flow: Mapping[str, Any]) -> list[str]:
 
 def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
     """Cytoscape elements of a flow type's DAG; critical-path hops get the ``crit`` class."""
+    return dag_view(flow)[0]
+
+
+def dag_view(flow: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
+    """:func:`dag_elements`, and the height in px of the box to draw them in."""
     crit = {h["hop"]: h for h in critical_hops(flow)
             if (h["share"] or 0) >= CRIT_MIN_SHARE and h["kind"] != "wait"}
     edges = []
@@ -83,8 +89,11 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
         src, dst = eid.split("->", 1)
         edges.append((eid, src, dst))
     nodes = list(dict.fromkeys([e[1] for e in edges] + [e[2] for e in edges]))
-    layout = widen(layered_layout(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90),
-                   DAG_ASPECT, NODE_W, DAG_NODE_H)
+    layout = layered_layout(nodes, [(s, d) for _, s, d in edges], dx=200, dy=90)
+    ys = [y for _, y in layout.positions.values()] or [0.0]
+    low, high = DAG_HEIGHT_PX
+    height = int(min(high, max(low, 0.75 * (max(ys) - min(ys) + DAG_NODE_H) + 50)))
+    layout = widen(layout, height / DAG_WIDTH_PX, NODE_W, DAG_NODE_H)
     pos = layout.positions
     out: list[dict[str, Any]] = []
     for n in nodes:
@@ -107,7 +116,7 @@ def dag_elements(flow: Mapping[str, Any]) -> list[dict[str, Any]]:
             data.update(bend_style(pos[s], pos[d], layout.bends[(s, d)]))
             classes.append("bent")
         out.append({"data": data, "classes": " ".join(classes)})
-    return out
+    return out, height
 
 
 def dag_stylesheet() -> list[dict[str, Any]]:
@@ -250,6 +259,7 @@ def partial_flows_note(summary: Mapping[str, Any]) -> html.Div | None:
 def flow_detail(flow: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Div:
     """One flow type: headline numbers, DAG with the critical path, hop shares, examples."""
     hops = critical_hops(flow)
+    elements, height = dag_view(flow)
     return html.Div(className="flow-detail", id="fl-detail-body", children=[
         html.H3(as_text(flow_title(flow))),
         html.Details([html.Summary("signature"),
@@ -264,10 +274,10 @@ def flow_detail(flow: Mapping[str, Any], f: Mapping[str, str | None]) -> html.Di
         ]),
         html.Div(className="split", children=[
             html.Div(className="main-col", children=[
-                cyto.Cytoscape(id="fl-dag", elements=dag_elements(flow),
+                cyto.Cytoscape(id="fl-dag", elements=elements,
                                stylesheet=dag_stylesheet(),
                                layout={"name": "preset", "fit": True, "padding": 25},
-                               style={"width": "100%", "height": f"{DAG_HEIGHT_PX}px"},
+                               style={"width": "100%", "height": f"{height}px"},
                                userZoomingEnabled=True, minZoom=0.3, maxZoom=2.5),
                 html.Div("Orange: the critical path; labels give each hop's share of it.",
                          className="muted hint"),
