@@ -33,9 +33,10 @@ GOOD, MID, BAD = (46, 125, 50), (249, 168, 37), (198, 40, 40)
 SHOWN = 30
 # A node with this many edges out or more labels them near their targets.
 HUB_EDGES = 5
-# The map's box, height over width (470 px high, about 1,000 wide beside the detail panel
-# on a laptop's screen): a map taller than that for its width is spread wider to fill it.
-MAP_HEIGHT_PX = 470
+# The map's box: 470 px high on a laptop's screen, 62% of the window's height on a taller
+# one (a big map's names stay readable), about 1,000 px wide beside the detail panel. A map
+# taller for its width than the laptop's box is spread wider to fill it.
+MAP_HEIGHT = "max(470px, 62vh)"
 MAP_ASPECT = 0.47
 NODE_W, NODE_H = 140, 38  # (px, a node's box)
 NODE_STYLE = {  # type -> (shape, fill colour)
@@ -309,7 +310,7 @@ class FlowMapPage:
                 html.Div(className="main-col", children=[
                     cyto.Cytoscape(id="map-graph", elements=[], stylesheet=stylesheet(),
                                    layout={"name": "preset", "fit": True, "padding": 30},
-                                   style={"width": "100%", "height": f"{MAP_HEIGHT_PX}px"},
+                                   style={"width": "100%", "height": MAP_HEIGHT},
                                    minZoom=0.2, maxZoom=3, boxSelectionEnabled=False),
                     html.Div(id="map-legend"),
                 ]),
