@@ -397,6 +397,24 @@ def test_search_lists_every_trace_found_in_one_markdown_table(app: Any):
     assert "<" not in md.children and "|" not in md_text(SCRIPT_TEXT)
 
 
+def test_search_lists_as_many_traces_as_its_limit_says(app: Any):
+    """50 traces unless the form's limit (in the URL, shareable) asks for more or fewer; a
+    limit that is no whole number from 1 to 1000 is refused with a message."""
+    page = SearchPage(app.deps)
+    everything = (None, None, None, None, None, None, [])
+    default = text_of(page.results(1, ALL, *everything))
+    assert "Traces (50+)" in default and "raise its limit" in default
+    more = page.results(1, ALL, *everything, 120)
+    assert count_links(more) == 120 and "Traces (120+)" in text_of(more)
+    assert count_links(page.results(1, ALL, *everything, 3)) == 3
+    for bad in (0, 2.5, 5000, "x"):
+        assert "limit: " in text_of(page.results(1, ALL, *everything, bad)), bad
+    assert page.url(1, "?window=all", *everything, 120) == "?window=all&limit=120"
+    # a search that finds fewer than its limit says nothing of it
+    few = text_of(page.results(1, ALL, None, "charge", None, None, None, None, [], 1000))
+    assert "+)" not in few and "raise its limit" not in few
+
+
 def count_links(component: Any) -> int:
     from dash import dcc
     if isinstance(component, (list, tuple)):

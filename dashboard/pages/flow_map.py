@@ -35,9 +35,10 @@ SHOWN = 30
 HUB_EDGES = 5
 # The map's box: 470 px high on a laptop's screen, 62% of the window's height on a taller
 # one (a big map's names stay readable), about 1,000 px wide beside the detail panel. A map
-# taller for its width than the laptop's box is spread wider to fill it.
+# taller for its width than 0.6 is spread wider to that: fitted by its height in the
+# laptop's box all the same, and about the shape of a desktop's.
 MAP_HEIGHT = "max(470px, 62vh)"
-MAP_ASPECT = 0.47
+MAP_ASPECT = 0.6
 NODE_W, NODE_H = 140, 38  # (px, a node's box)
 NODE_STYLE = {  # type -> (shape, fill colour)
     "service": ("round-rectangle", "#E3F2FD"),

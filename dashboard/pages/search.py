@@ -1,13 +1,13 @@
-"""Search (``/search?service=&operation=&attr_key=&attr_value=&min_ms=&max_ms=&errors=1``).
+"""Search (``/search?operation=&attr_key=&attr_value=&min_ms=&max_ms=&errors=1&limit=``).
 
 Finds traces with a span matching every filter (SQL with bound parameters, see
 ``dashboard_search_traces``) in the global time window; each result opens the flow view.
 The form's state is the URL, so a search is shareable. Flow types whose signature mentions
 the searched service or operation are listed above the traces, from the cached analysis.
 
-Every trace found (up to ``data.SEARCH_LIMIT``) is listed in one Markdown table
-(``components.md_table``): as a component per cell, 200 rows took ~3-4 s to appear in the
-browser (Dash's renderer), as Markdown ~0.3 s.
+Every trace found (up to the form's limit, ``data.SEARCH_LIMIT`` by default) is listed in
+one Markdown table (``components.md_table``): as a component per cell, 200 rows took ~3-4 s
+to appear in the browser (Dash's renderer), as Markdown ~0.3 s.
 """
 
 from __future__ import annotations
@@ -50,6 +50,7 @@ class SearchPage:
                 field("attr_value", "equals", "value"),
                 field("min_ms", "Min duration (ms)", "0", "number"),
                 field("max_ms", "Max duration (ms)", "∞", "number"),
+                field("limit", "Limit", str(data.SEARCH_LIMIT), "number"),
                 dcc.Checklist(id="s-errors", options=[{"label": " errors only",
                                                        "value": "1"}],
                               value=["1"] if query.get("errors") else [], inline=True),
@@ -68,25 +69,28 @@ class SearchPage:
 
     def results(self, _clicks: int, filters: dict | None, trace: Any, operation: Any,
                 attr_key: Any, attr_value: Any, min_ms: Any, max_ms: Any,
-                errors: list[str] | None) -> Any:
+                errors: list[str] | None, limit: Any = None) -> Any:
         """The callback: the result tables for the current form and filters."""
         f = filters or filters_from_query({})
         try:
             form = self.form(f, {"trace": trace, "operation": operation, "attr_key": attr_key,
                                  "attr_value": attr_value, "min_ms": min_ms, "max_ms": max_ms,
-                                 "errors": "1" if errors else ""})
+                                 "errors": "1" if errors else "", "limit": limit})
             window = self.deps.window(f)
         except ParamError as exc:
             return error_box(str(exc))
         rows = data.search_traces(self.deps.store, form, window)
-        return html.Div([self._flow_types(form, f), _trace_table(rows, f)])
+        return html.Div([self._flow_types(form, f),
+                         _trace_table(rows, f, form.limit or data.SEARCH_LIMIT)])
 
     def url(self, _clicks: int, search: str | None, trace: Any, operation: Any, attr_key: Any,
-            attr_value: Any, min_ms: Any, max_ms: Any, errors: list[str] | None) -> Any:
+            attr_value: Any, min_ms: Any, max_ms: Any, errors: list[str] | None,
+            limit: Any = None) -> Any:
         """The URL query for the form (the global filters' keys kept as they are)."""
         q = {k: v for k, v in parse_query(search).items() if k in FILTER_KEYS}
         for k, v in (("trace", trace), ("operation", operation), ("attr_key", attr_key),
-                     ("attr_value", attr_value), ("min_ms", min_ms), ("max_ms", max_ms)):
+                     ("attr_value", attr_value), ("min_ms", min_ms), ("max_ms", max_ms),
+                     ("limit", limit)):
             if v not in (None, ""):
                 q[k] = str(v)
         if errors:
@@ -116,12 +120,16 @@ class SearchPage:
         ])
 
 
-def _trace_table(rows: list[dict[str, Any]], f: Mapping[str, str | None]) -> html.Div:
+def _trace_table(rows: list[dict[str, Any]], f: Mapping[str, str | None],
+                 limit: int) -> html.Div:
     if not rows:
         return html.Div("No trace matches.", className="empty", id="s-none")
-    n = f"{len(rows)}{'+' if len(rows) >= data.SEARCH_LIMIT else ''}"
+    more = len(rows) >= limit
     return html.Div([
-        html.H3(f"Traces ({n})"),
+        html.H3(f"Traces ({len(rows)}{'+' if more else ''})"),
+        html.Div(f"The newest {limit}: narrow the search, or raise its limit (up to "
+                 f"{data.MAX_SEARCH_LIMIT}), for the others.", className="muted hint")
+        if more else None,
         md_table(["trace", "first span", "services", "started (UTC)", "duration", "spans",
                   "errors", "matching"], [
             [MdLink(r["trace_id"][:16], href(f"/flow/{r['trace_id']}", f), r["trace_id"]),
@@ -135,7 +143,8 @@ def _trace_table(rows: list[dict[str, Any]], f: Mapping[str, str | None]) -> htm
 def register(app: Any, deps: Deps) -> SearchPage:
     """Wire the search page's callbacks into ``app``."""
     page = SearchPage(deps)
-    fields = [State(f"s-{n}", "value") for n in FIELDS] + [State("s-errors", "value")]
+    fields = [State(f"s-{n}", "value") for n in FIELDS] + [State("s-errors", "value"),
+                                                            State("s-limit", "value")]
     app.callback(Output("s-results", "children"), Input("s-run", "n_clicks"),
                  Input("filters", "data"), *fields)(page.results)
     app.callback(Output("url", "search", allow_duplicate=True), Input("s-run", "n_clicks"),
