@@ -68,6 +68,11 @@ class SearchForm:
                    errors=str(query.get("errors", "")).lower() in ("1", "true", "on", "yes"),
                    limit=None if limit is None else int(limit))
 
+    @property
+    def rows(self) -> int:
+        """How many traces the search lists at most."""
+        return self.limit or SEARCH_LIMIT
+
     def to_query(self) -> dict[str, str]:
         """The non-empty fields as query-string values (inverse of :meth:`from_query`)."""
         out: dict[str, str] = {}
@@ -106,7 +111,7 @@ def search_traces(store: Any, form: SearchForm, window: Window,
     else the form's, else ``SEARCH_LIMIT``. A trace id (or its first characters) is looked
     up in the whole store, whatever the window, as Jaeger's lookup by trace id is: it
     usually comes from a log line, not from this window."""
-    limit = limit or form.limit or SEARCH_LIMIT
+    limit = limit or form.rows
     needle = None
     path = None
     if form.attr_key:

@@ -1,4 +1,5 @@
-"""Search (``/search?operation=&attr_key=&attr_value=&min_ms=&max_ms=&errors=1&limit=``).
+"""Search (``/search?service=&operation=&attr_key=&attr_value=&min_ms=&max_ms=&errors=1``
+``&limit=``).
 
 Finds traces with a span matching every filter (SQL with bound parameters, see
 ``dashboard_search_traces``) in the global time window; each result opens the flow view.
@@ -81,7 +82,7 @@ class SearchPage:
             return error_box(str(exc))
         rows = data.search_traces(self.deps.store, form, window)
         return html.Div([self._flow_types(form, f),
-                         _trace_table(rows, f, form.limit or data.SEARCH_LIMIT)])
+                         _trace_table(rows, f, form.rows)])
 
     def url(self, _clicks: int, search: str | None, trace: Any, operation: Any, attr_key: Any,
             attr_value: Any, min_ms: Any, max_ms: Any, errors: list[str] | None,
