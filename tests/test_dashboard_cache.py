@@ -145,7 +145,8 @@ def test_presets_reaching_past_the_oldest_span_share_the_all_analysis():
     store = _orders_store(base)
     calls = []
 
-    def analyze(_store, since_ns=None, until_ns=None, service=None):
+    def analyze(_store, since_ns=None, until_ns=None, service=None, now_ns=None):
+        assert now_ns == now  # (the dashboard's clock is the analysis' present)
         calls.append((since_ns, until_ns, service))
         return {"since_ns": since_ns}
 
