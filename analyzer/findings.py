@@ -73,9 +73,10 @@ def anomalies(edges: list[dict[str, Any]], g: nx.DiGraph, evidence: list[dict[st
         if no_ctx and ev["topic_has_producers"]:
             out.append({"type": "broken_context", "where": ev["id"], "count": no_ctx,
                         "share": round(no_ctx / n, 4), "stitched": int(ev["stitched"]),
-                        "detail": (f"{no_ctx} of {n} deliveries on {ev['id']} carry no "
-                                   f"parent or link to their producer; "
-                                   f"{int(ev['stitched'])} were joined by message id"),
+                        # (the edge is the finding's where, given beside the detail)
+                        "detail": (f"{no_ctx} of {n} deliveries carry no parent or link to "
+                                   f"their producer; {int(ev['stitched'])} were joined by "
+                                   f"message id"),
                         "example_trace_ids": ids(ev["no_ctx_traces"])})
         elif no_ctx:
             x = {"type": "consumer_without_producer", "where": ev["id"],

@@ -111,6 +111,9 @@ def test_lost_context_is_stitched_by_message_id():
     (anom,) = _anoms(a, "broken_context")
     assert anom["where"] == con["id"] and anom["count"] == 4 and anom["share"] == 1.0
     assert anom["stitched"] == 3
+    # (the edge is the finding's where; the detail does not say it again)
+    assert anom["detail"] == ("4 of 4 deliveries carry no parent or link to their producer; "
+                              "3 were joined by message id")
     # stitched deliveries join their producer's flow; the fourth stays apart
     by_traces = sorted(f["traces_per_flow"] for f in a.flows)
     assert sum(f["count"] for f in a.flows) == 5  # 3 stitched + 1 orphan order + 1 consumer
