@@ -123,12 +123,17 @@ def register_api(server: Flask, deps: Deps) -> None:
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
 
-    @server.get("/api", defaults={"rest": ""})
-    @server.get("/api/", defaults={"rest": ""})
-    @server.get("/api/<path:rest>")
+    methods = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+
+    @server.route("/api", defaults={"rest": ""}, methods=methods)
+    @server.route("/api/", defaults={"rest": ""}, methods=methods)
+    @server.route("/api/<path:rest>", methods=methods)
     def _unknown(rest: str) -> Response:
         # (not the dashboard's page, which any other path gets: a script asking for an API
-        # that is not there is told so)
+        # that is not there, or writing to one, is told so)
+        if request.method != "GET" and (rest in ("analysis", "element", "health")
+                                        or rest.startswith("flow/")):
+            return _json({"error": f"/api/{rest} only answers GET"}, 405)
         return _json({"error": f"no API /api/{rest}; there are /api/analysis, "
                                f"/api/element, /api/flow/<trace_id> and /api/health"}, 404)
 

@@ -539,7 +539,11 @@ def test_api_endpoints(app: Any):
     for path in ("/api/flows", "/api/edge/x", "/api/"):
         r = client.get(path)
         assert r.status_code == 404 and "no API" in r.get_json()["error"], path
-    assert client.post("/api/analysis").status_code == 405
+    for method, path, status in (("post", "/api/analysis", 405), ("delete", "/api/health", 405),
+                                 ("put", f"/api/flow/{'0' * 32}", 405),
+                                 ("post", "/api/nothing", 404)):
+        r = getattr(client, method)(path)
+        assert r.status_code == status and r.get_json()["error"], (method, path)
 
 
 def test_api_analysis_answers_from_the_pages_cache_unless_asked_fresh():
