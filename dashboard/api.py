@@ -29,6 +29,8 @@ from dashboard.deps import Deps
 from dashboard.params import ParamError, Window, resolve_since
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
+# The API's paths under /api/ (every one answers GET only).
+ENDPOINTS = ("analysis", "element", "flow/<trace_id>", "health")
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -99,10 +101,7 @@ def register_api(server: Flask, deps: Deps) -> None:
             return _json({"error": str(exc)}, 400)
         if filters is not None and not fresh:
             return _json(deps.analysis(filters))
-        result = deps.analyzer.analyze(deps.store, since_ns=w.since_ns, until_ns=w.until_ns,
-                                       service=request.args.get("service") or None,
-                                       now_ns=deps.clock_ns())
-        return _json(result.to_dict() if hasattr(result, "to_dict") else result)
+        return _json(deps.analysis_now(w, request.args.get("service") or None))
 
     @server.get("/api/element")
     def _element() -> Response:
@@ -118,8 +117,7 @@ def register_api(server: Flask, deps: Deps) -> None:
         try:
             if filters is not None and not fresh:
                 return _json(deps.edge(element, filters))
-            return _json(deps.analyzer.edge_detail(deps.store, element, w.since_ns,
-                                                   w.until_ns, service))
+            return _json(deps.edge_now(element, w, service))
         except ValueError as exc:
             return _json({"error": str(exc)}, 400)
 
@@ -131,11 +129,13 @@ def register_api(server: Flask, deps: Deps) -> None:
     def _unknown(rest: str) -> Response:
         # (not the dashboard's page, which any other path gets: a script asking for an API
         # that is not there, or writing to one, is told so)
-        if request.method != "GET" and (rest in ("analysis", "element", "health")
-                                        or rest.startswith("flow/")):
+        if request.method != "GET" and any(
+                rest == e or ("<" in e and rest.startswith(e.split("<")[0]))
+                for e in ENDPOINTS):
             return _json({"error": f"/api/{rest} only answers GET"}, 405)
-        return _json({"error": f"no API /api/{rest}; there are /api/analysis, "
-                               f"/api/element, /api/flow/<trace_id> and /api/health"}, 404)
+        names = [f"/api/{e}" for e in ENDPOINTS]
+        return _json({"error": f"no API /api/{rest}; there are {', '.join(names[:-1])} "
+                               f"and {names[-1]}"}, 404)
 
     @server.get("/api/flow/<trace_id>")
     def _flow(trace_id: str) -> Response:

@@ -14,7 +14,7 @@ from dataclasses import dataclass, field
 from typing import Any, Callable, Hashable, Mapping
 
 from dashboard.cache import Dated, RevalidatingCache, StagedWindows
-from dashboard.params import Window, filter_key, resolve_window
+from dashboard.params import Window, filter_key, fixed_bounds, resolve_window
 
 
 @dataclass
@@ -117,6 +117,18 @@ class Deps:
             d = self.staged.detail((window, since, until), element_id, service)
             if d is not None:
                 return d
+        return self.edge_now(element_id, w, service)
+
+    def analysis_now(self, w: Window, service: str | None,
+                     now_ns: int | None = None) -> dict[str, Any]:
+        """The analysis of the window's spans as the store holds them now (not cached);
+        ``now_ns`` (default: ``clock_ns()``) is its present."""
+        return _to_dict(self.analyzer.analyze(
+            self.store, since_ns=w.since_ns, until_ns=w.until_ns, service=service,
+            now_ns=self.clock_ns() if now_ns is None else now_ns))
+
+    def edge_now(self, element_id: str, w: Window, service: str | None) -> dict[str, Any]:
+        """``edge_detail`` read from the window's spans (no staging, not cached)."""
         return self.analyzer.edge_detail(self.store, element_id, w.since_ns, w.until_ns,
                                          service)
 
@@ -139,7 +151,7 @@ class Deps:
         for a big store's cold one.
         """
         window, _, _, service = key
-        if window in ("all", "range"):
+        if fixed_bounds(window):
             return key
         oldest = self._oldest_start()
         if w.since_ns is not None and w.until_ns is None and oldest is not None \
@@ -159,12 +171,10 @@ class Deps:
         now = self.clock_ns()  # (the window's and the analysis' present alike)
         w = resolve_window(window, since, until, now_ns=now)
         if self.analyzer.stage_window is None:
-            return _to_dict(self.analyzer.analyze(self.store, since_ns=w.since_ns,
-                                                  until_ns=w.until_ns, service=service,
-                                                  now_ns=now))
+            return self.analysis_now(w, service, now)
         # (fixed bounds: the same spans for as long as the store does not change)
         result, staged_at = self.staged.analyze_dated(
-            (window, since, until), w, service, fixed=window in ("all", "range"),
+            (window, since, until), w, service, fixed=fixed_bounds(window),
             stale_ok=waiting, now_ns=now)
         # (None: as current as a new staging)
         return _to_dict(result) if staged_at is None else Dated(_to_dict(result), staged_at)
@@ -176,7 +186,7 @@ class Deps:
         consumed it (those settle as time passes). A range that ended in the past waits on
         nothing: its end is its own, not the present's."""
         window, since, until, _ = key  # type: ignore[misc]
-        if window not in ("all", "range"):
+        if not fixed_bounds(window):
             return False
         now = self.clock_ns()
         w = resolve_window(window, since, until, now_ns=now)

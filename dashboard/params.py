@@ -129,6 +129,12 @@ def filters_from_query(query: Mapping[str, str]) -> dict[str, str | None]:
     return out
 
 
+def fixed_bounds(window: str | None) -> bool:
+    """Whether a window's bounds stay where they are as time passes (every span, a range),
+    unlike a preset's ("the last hour" moves with the clock)."""
+    return window in ("all", "range")
+
+
 def filter_key(filters: Mapping[str, str | None]) -> tuple[str | None, ...]:
     """A hashable cache key for the global filters."""
     w = filters.get("window") or DEFAULT_WINDOW
