@@ -170,38 +170,32 @@ def _merge_replies(cycles: list[dict[str, Any]]) -> list[dict[str, Any]]:
     goes and its answer comes back (a call or an event, one answer topic for success and
     one for failure make four cycles of the map). Each path is kept (``paths``); the
     finding's ``where`` is the first, its count the busiest's."""
+    # (a finding, or the reply cycles of one set of services, in order of first appearance)
+    out: list[dict[str, Any] | list[dict[str, Any]]] = []
     groups: dict[frozenset[str], list[dict[str, Any]]] = {}
-    order: list[tuple[bool, Any]] = []
     for c in cycles:
         services = frozenset(n for n in c["nodes"] if n.startswith("service:"))
         if c["loops"] or len(services) < 2:
-            order.append((False, c))
-            continue
-        if services not in groups:
-            groups[services] = []
-            order.append((True, services))
-        groups[services].append(c)
-    out = []
-    for grouped, item in order:
-        if not grouped:
-            out.append(item)
-            continue
-        same = groups[item]
-        if len(same) == 1:
-            out.append(same[0])
-            continue
-        names = sorted(s.removeprefix("service:") for s in item)
-        out.append({
-            "type": "cycle", "where": same[0]["where"],
+            out.append(c)
+        elif services in groups:
+            groups[services].append(c)
+        else:
+            out.append(groups.setdefault(services, [c]))
+    return [x if isinstance(x, dict) else x[0] if len(x) == 1 else _replies(x) for x in out]
+
+
+def _replies(same: list[dict[str, Any]]) -> dict[str, Any]:
+    """The one finding of several reply cycles through the same services."""
+    names = sorted({n.removeprefix("service:") for n in same[0]["nodes"]
+                    if n.startswith("service:")})
+    return {"type": "cycle", "where": same[0]["where"],
             "count": max(c["count"] for c in same),
             "nodes": list(dict.fromkeys(n for c in same for n in c["nodes"])),
             "edges": list(dict.fromkeys(e for c in same for e in c["edges"])),
             "loops": 0, "paths": [c["where"] for c in same],
             "detail": (f"flows come back along {len(same)} paths between "
                        f"{', '.join(names[:-1])} and {names[-1]} (replies), none went "
-                       f"around twice")})
-    return out
-
+                       f"around twice")}
 
 _SQS_SYSTEMS = ("aws_sqs", "aws.sqs")
 # Systems whose messages never carry a trace context, whatever the application does:

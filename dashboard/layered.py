@@ -110,6 +110,12 @@ class Layout:
     positions: dict[Node, tuple[float, float]]
     bends: dict[tuple[Node, Node], list[tuple[float, float]]]
 
+    def edge_bends(self, src: Node, dst: Node) -> dict[str, list[float]]:
+        """The edge's control points for Cytoscape (:func:`bend_style`); empty for a
+        straight edge."""
+        points = self.bends.get((src, dst))
+        return bend_style(self.positions[src], self.positions[dst], points) if points else {}
+
 
 def _isotonic(target: list[float], weight: list[float]) -> list[float]:
     """The non-decreasing sequence nearest ``target`` in weighted least squares (pool

@@ -12,6 +12,7 @@ rows of a table.
 
 from __future__ import annotations
 
+from collections import Counter
 import math
 from typing import Any, Iterable, Mapping, Sequence
 
@@ -25,7 +26,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
                                   more_button, more_state, table, trace_links)
 from dashboard import data
 from dashboard.deps import Deps
-from dashboard.layered import bend_style, layered_layout, widen
+from dashboard.layered import layered_layout, widen
 from dashboard.live import unless_unchanged
 from dashboard.params import ParamError, build_query, filters_from_query, parse_query
 
@@ -122,11 +123,8 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
                                   [(e["source"], e["target"]) for e in edges], dx=215, dy=88),
                    MAP_ASPECT, NODE_W, NODE_H)
     pos = layout.positions
-    fan_out: dict[str, int] = {}
-    fan_in: dict[str, int] = {}
-    for e in edges:
-        fan_out[e["source"]] = fan_out.get(e["source"], 0) + 1
-        fan_in[e["target"]] = fan_in.get(e["target"], 0) + 1
+    fan_out = Counter(e["source"] for e in edges)
+    fan_in = Counter(e["target"] for e in edges)
     counts = [e.get("count") or 0 for e in edges]
     top = max(counts, default=0)
     colors = edge_colors(edges, color_by)
@@ -157,9 +155,9 @@ def map_elements(analysis: Mapping[str, Any], color_by: str = "p95",
         data = {"id": e["id"], "source": e["source"], "target": e["target"],
                 "label": edge_label(e, color_by), "width": round(width, 2),
                 "color": colors[e["id"]], "count": c}
-        bends = layout.bends.get((e["source"], e["target"]))
+        bends = layout.edge_bends(e["source"], e["target"])
         if bends:
-            data.update(bend_style(pos[e["source"]], pos[e["target"]], bends))
+            data.update(bends)
             classes.append("bent")
         out.append({"data": data, "classes": " ".join(classes)})
     return out

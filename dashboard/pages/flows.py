@@ -23,7 +23,7 @@ from dashboard.components import (as_text, empty_state, error_box, first_rows, f
                                   fmt_ms, fmt_pct, more_button, more_state, table,
                                   trace_links)
 from dashboard.deps import Deps
-from dashboard.layered import bend_style, layered_layout, widen
+from dashboard.layered import layered_layout, widen
 from dashboard.live import unless_unchanged
 from dashboard.pages.flow_map import NODE_W, node_text, stylesheet
 from dashboard.params import ParamError, filters_from_query, href
@@ -112,8 +112,9 @@ def dag_view(flow: Mapping[str, Any]) -> tuple[list[dict[str, Any]], int]:
                 "width": round(2.0 + 12.0 * (share or 0), 2),
                 "color": CRIT if eid in crit else "#90A4AE"}
         classes = ["crit"] if eid in crit else []
-        if (s, d) in layout.bends:
-            data.update(bend_style(pos[s], pos[d], layout.bends[(s, d)]))
+        bends = layout.edge_bends(s, d)
+        if bends:
+            data.update(bends)
             classes.append("bent")
         out.append({"data": data, "classes": " ".join(classes)})
     return out, height
