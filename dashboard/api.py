@@ -23,10 +23,9 @@ from typing import Any
 import orjson
 from flask import Flask, Response, request
 
-from choreoscope.config import parse_duration
 from choreoscope.store import Interrupted
 from dashboard.deps import Deps
-from dashboard.params import ParamError, Window, resolve_since
+from dashboard.params import ParamError, Window, api_bound, resolve_since
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 # The API's paths under /api/ (every one answers GET only).
@@ -39,23 +38,12 @@ def _json(payload: Any, status: int = 200) -> Response:
     return Response(body, status=status, mimetype="application/json")
 
 
-def _bound(text: str | None) -> tuple[str, str | None]:
-    """``("open", None)``, ``("ago", duration)`` or ``("at", time)``: one API bound, read
-    as :func:`resolve_since` reads it."""
-    t = (text or "").strip()
-    try:
-        d = parse_duration(t)
-    except ValueError:
-        return "at", t
-    return ("open", None) if d is None else ("ago", t.lower())
-
-
 def page_filters(since: str | None, until: str | None,
                  service: str | None) -> dict[str, str | None] | None:
     """The dashboard's filters for the API's ``since``/``until`` (already validated by
     :func:`resolve_since`), or None when no page window is the same (an ``until`` a
     duration ago moves with the clock; no page offers that)."""
-    (lo_kind, lo), (hi_kind, hi) = _bound(since), _bound(until)
+    (lo_kind, lo), (hi_kind, hi) = api_bound(since), api_bound(until)
     if hi_kind == "ago":
         return None
     if hi_kind == "open" and lo_kind != "at":

@@ -105,16 +105,26 @@ def resolve_window(window: str | None, since: str | None = None, until: str | No
     return Window(None if span is None else now_ns - span, None)
 
 
+def api_bound(text: str | None) -> tuple[str, str | None]:
+    """One of the API's ``since``/``until``: ``("open", None)`` (blank, ``all``),
+    ``("ago", duration)`` (``15m``) or ``("at", time)`` (anything else, an absolute time)."""
+    t = (text or "").strip()
+    try:
+        d = parse_duration(t)
+    except ValueError:
+        return "at", t
+    return ("open", None) if d is None else ("ago", t.lower())
+
+
 def resolve_since(since: str | None, until: str | None, now_ns: int) -> Window:
     """The API's ``since``/``until``: each a duration ago (``15m``) or an absolute time."""
     def one(text: str | None) -> int | None:
-        if text is None or text.strip() == "" or text.strip().lower() == "all":
+        kind, value = api_bound(text)
+        if value is None:
             return None
-        try:
-            d = parse_duration(text)
-        except ValueError:
-            return parse_time(text)
-        return None if d is None else now_ns - d
+        if kind == "ago":
+            return now_ns - (parse_duration(value) or 0)
+        return parse_time(value)
 
     w = Window(one(since), one(until))
     if w.since_ns is not None and w.until_ns is not None and w.until_ns <= w.since_ns:
