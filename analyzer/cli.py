@@ -1,13 +1,16 @@
-"""`choreoscope analyze`: arguments and the command itself (wired in by choreoscope.cli)."""
+"""`choreoscope analyze` and `choreoscope export`: arguments and the commands themselves
+(wired in by choreoscope.cli)."""
 
 from __future__ import annotations
 
 import argparse
 import os
+import re
 import sys
 import time
 
 from analyzer.analysis import analyze
+from analyzer.export import flow_otlp, otlp_json_bytes
 from analyzer.render import FORMATS, render
 from choreoscope.config import duration_ns
 from choreoscope.store import Store, StoreError
@@ -68,6 +71,52 @@ def run_analyze(args: argparse.Namespace) -> int:
     finally:
         store.close()
     sys.stdout.write(render(a, getattr(args, "format", "text") or "text"))
+    return 0
+
+
+def add_export_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``choreoscope export`` to ``parser``."""
+    parser.add_argument("trace_id", metavar="TRACE_ID",
+                        help="any trace of the flow (32 hexadecimal characters)")
+    parser.add_argument("--db", default=os.environ.get("CHOREOSCOPE_DB", "./choreoscope.duckdb"),
+                        help="DuckDB database file (default: $CHOREOSCOPE_DB or "
+                             "./choreoscope.duckdb)")
+    parser.add_argument("--output", "-o", default="-", metavar="FILE",
+                        help="file to write (default: standard output)")
+
+
+def run_export(args: argparse.Namespace) -> int:
+    """Run ``choreoscope export``; returns the process exit code."""
+    tid = (args.trace_id or "").strip().lower()
+    if not re.fullmatch(r"[0-9a-f]{32}", tid):
+        print(f"choreoscope export: {args.trace_id!r} is not a trace id (32 hexadecimal "
+              f"characters)", file=sys.stderr)
+        return 2
+    try:
+        store = Store.open(args.db, read_only=True)
+    except StoreError as exc:
+        print(f"choreoscope export: {exc}", file=sys.stderr)
+        return 1
+    try:
+        doc = flow_otlp(store, tid)
+    finally:
+        store.close()
+    if doc is None:
+        print(f"choreoscope export: no span of trace {tid} (or of its flow) in {args.db}",
+              file=sys.stderr)
+        return 1
+    body = otlp_json_bytes(doc) + b"\n"
+    if args.output in ("-", ""):
+        sys.stdout.buffer.write(body)
+        sys.stdout.flush()
+        return 0
+    try:
+        with open(args.output, "wb") as fh:
+            fh.write(body)
+    except OSError as exc:
+        print(f"choreoscope export: cannot write {args.output}: {exc.strerror}",
+              file=sys.stderr)
+        return 1
     return 0
 
 

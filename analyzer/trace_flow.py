@@ -91,6 +91,18 @@ def flow_for_trace(store: Any, trace_id: str, max_spans: int = MAX_SPANS,
     return out
 
 
+def flow_trace_ids(store: Any, trace_id: str) -> tuple[list[str], bool]:
+    """The traces the flow view of ``trace_id`` shows: its flow's, and the batches attached
+    to it (sorted), and whether the flow had more traces than the view's limit. Only traces
+    with stored spans are found, but ``trace_id`` itself is always listed."""
+    tid = (trace_id or "").strip().lower()
+    q = named_queries()
+    with store.cursor() as cur:
+        Stager(cur, q).prepare()  # _discover's queries use the role/topic macros
+        members, attached, truncated = _discover(cur, q, tid)
+    return sorted(members | attached), truncated
+
+
 def _discover(cur: Any, q: dict[str, str], tid: str) -> tuple[set[str], set[str], bool]:
     """Breadth-first search for the traces of the flow: (members, attached batches, truncated)."""
     members = {tid}

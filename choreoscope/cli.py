@@ -17,7 +17,7 @@ import threading
 from pathlib import Path
 from typing import Any, Sequence
 
-from analyzer.cli import add_analyze_arguments, run_analyze
+from analyzer.cli import add_analyze_arguments, add_export_arguments, run_analyze, run_export
 from choreoscope.config import SETTINGS, resolve
 from sample_traces.replay import add_replay_arguments, run_replay
 
@@ -211,6 +211,14 @@ def build_parser() -> argparse.ArgumentParser:
                                     "paths, bottlenecks, coordination style, anomalies.")
     add_analyze_arguments(ap)
     ap.set_defaults(func=run_analyze)
+
+    xp = sub.add_parser("export", help="write a flow's stored spans as OTLP/JSON",
+                        description="Write every stored span of the flow containing a trace "
+                                    "(the traces its flow view shows) as one OTLP/JSON "
+                                    "document, which choreoscope load and other OTLP tools "
+                                    "read.")
+    add_export_arguments(xp)
+    xp.set_defaults(func=run_export)
 
     rp = sub.add_parser("replay", help="send sample/scenario files to any OTLP endpoint",
                         description="Replay OTLP JSON Lines files to an OTLP endpoint, keeping "

@@ -9,7 +9,8 @@ refresh interval), so scripts polling it cost the server no more than an open pa
 ``choreoscope analyze`` does. ``GET /api/element?id=...`` (same filters) gives a node's
 or an edge's detail, as a click on the map does: counts, percentiles, queue time, a time
 series, the slowest and failed flows. ``GET /api/flow/<trace_id>`` returns the flow
-containing a trace (404 when unknown); ``GET /api/health`` says the server is up and how
+containing a trace (404 when unknown), and ``GET /api/flow/<trace_id>/otlp`` its stored
+spans as an OTLP/JSON document (``choreoscope load`` reads it); ``GET /api/health`` says the server is up and how
 much it holds. Bad parameters answer 400 with ``{"error": ...}``; a request still running
 when the server stops (its reads interrupted by ``Store.close``) answers 503, on the
 pages' callbacks too.
@@ -29,7 +30,7 @@ from dashboard.params import ParamError, Window, api_bound, resolve_since
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 # The API's paths under /api/ (every one answers GET only).
-ENDPOINTS = ("analysis", "element", "flow/<trace_id>", "health")
+ENDPOINTS = ("analysis", "element", "flow/<trace_id>", "flow/<trace_id>/otlp", "health")
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -125,12 +126,28 @@ def register_api(server: Flask, deps: Deps) -> None:
         return _json({"error": f"no API /api/{rest}; there are {', '.join(names[:-1])} "
                                f"and {names[-1]}"}, 404)
 
-    @server.get("/api/flow/<trace_id>")
-    def _flow(trace_id: str) -> Response:
+    def _trace_id(trace_id: str) -> tuple[str, Response | None]:
         tid = trace_id.strip().lower()
         if not _TRACE_ID.fullmatch(tid):
-            return _json({"error": "a trace id is 32 hexadecimal characters"}, 400)
+            return tid, _json({"error": "a trace id is 32 hexadecimal characters"}, 400)
+        return tid, None
+
+    @server.get("/api/flow/<trace_id>")
+    def _flow(trace_id: str) -> Response:
+        tid, bad = _trace_id(trace_id)
+        if bad is not None:
+            return bad
         flow = deps.flow(tid)
         if flow is None:
             return _json({"error": f"no trace {tid} in the store"}, 404)
         return _json(flow)
+
+    @server.get("/api/flow/<trace_id>/otlp")
+    def _flow_otlp(trace_id: str) -> Response:
+        tid, bad = _trace_id(trace_id)
+        if bad is not None:
+            return bad
+        doc = deps.flow_otlp(tid)
+        if doc is None:
+            return _json({"error": f"no trace {tid} in the store"}, 404)
+        return _json(doc)

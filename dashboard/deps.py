@@ -27,14 +27,18 @@ class AnalyzerAPI:
     # (store, since_ns, until_ns) -> a window staged once, ``.analyze(service)`` per filter
     # (analyzer.StagedWindow); None: every analysis stages its window afresh
     stage_window: Callable[..., Any] | None = None
+    # (store, trace_id) -> the flow's stored spans as an OTLP/JSON document, or None
+    flow_otlp: Callable[[Any, str], dict | None] | None = None
 
     @classmethod
     def default(cls) -> "AnalyzerAPI":
         """The real analyzer package."""
         import analyzer
+        from analyzer.export import flow_otlp
 
         return cls(analyze=analyzer.analyze, flow_for_trace=analyzer.flow_for_trace,
-                   edge_detail=analyzer.edge_detail, stage_window=analyzer.StagedWindow)
+                   edge_detail=analyzer.edge_detail, stage_window=analyzer.StagedWindow,
+                   flow_otlp=flow_otlp)
 
 
 def _to_dict(result: Any) -> dict[str, Any]:
@@ -98,6 +102,13 @@ class Deps:
     def flow(self, trace_id: str) -> dict[str, Any] | None:
         """``flow_for_trace`` for a trace id (cached briefly; flows may still be growing)."""
         return self.flows.get(trace_id)
+
+    def flow_otlp(self, trace_id: str) -> dict[str, Any] | None:
+        """The stored spans of the flow containing ``trace_id`` as an OTLP/JSON document
+        (read now, not cached: a download), None if none is stored."""
+        if self.analyzer.flow_otlp is None:
+            raise LookupError("this dashboard's analyzer exports no flows")
+        return self.analyzer.flow_otlp(self.store, trace_id)
 
     def edge(self, element_id: str, filters: Mapping[str, str | None]) -> dict[str, Any]:
         """``edge_detail`` of a node or edge under the filters (not cached: one per click).

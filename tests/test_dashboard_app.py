@@ -280,6 +280,28 @@ def test_flow_view_joins_traces_and_shows_span_details_as_text(app: Any):
     assert "Unknown trace" in text_of(header)
 
 
+def test_flow_view_downloads_the_flow_as_otlp_json(app: Any):
+    """The flow view's download link gives every span of the flow's traces as OTLP/JSON,
+    the <script> attribute as the text it was (a JSON string, not markup)."""
+    ids = demo_trace_ids(3)
+    _fig, header = FlowViewPage(app.deps).waterfall(ids["shipping"][1], None, ALL)
+    link = next(a for a in find_all(header, "A") if a.id == "fv-download")
+    flow = app.deps.flow(ids["shipping"][1])
+    assert link.href == f"/api/flow/{flow['flow_id']}/otlp"
+    assert link.download == f"flow-{flow['flow_id']}.json"
+    r = app.server.test_client().get(link.href)
+    assert r.status_code == 200 and r.mimetype == "application/json"
+    doc = r.get_json()
+    spans = [sp for rs in doc["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+    assert {sp["traceId"] for sp in spans} == set(flow["trace_ids"])
+    assert sorted(sp["spanId"] for sp in spans) == sorted(s["span_id"] for s in flow["spans"])
+    values = [a["value"].get("stringValue") for sp in spans for a in sp.get("attributes", ())]
+    assert SCRIPT_TEXT in values
+    services = {a["value"]["stringValue"] for rs in doc["resourceSpans"]
+                for a in rs["resource"]["attributes"] if a["key"] == "service.name"}
+    assert services == {s["service_name"] for s in flow["spans"]}
+
+
 def test_span_panel_names_a_retrys_wait_apart_from_a_queues(store: Store):
     ids = demo_trace_ids(3)
     span = data.span_detail(store, ids["payment"][0], demo_span_id("payment-0", "process orders"))
@@ -535,12 +557,15 @@ def test_api_endpoints(app: Any):
     assert set(flow["trace_ids"]) == {ids["order"][2], ids["payment"][2], ids["shipping"][2]}
     assert client.get(f"/api/flow/{'0' * 32}").status_code == 404
     assert client.get("/api/flow/not-hex").status_code == 400
+    assert client.get(f"/api/flow/{'0' * 32}/otlp").status_code == 404
+    assert client.get("/api/flow/not-hex/otlp").status_code == 400
     # an API that is not there answers 404 in JSON, not the dashboard's page
     for path in ("/api/flows", "/api/edge/x", "/api/"):
         r = client.get(path)
         assert r.status_code == 404 and "no API" in r.get_json()["error"], path
     for method, path, status in (("post", "/api/analysis", 405), ("delete", "/api/health", 405),
                                  ("put", f"/api/flow/{'0' * 32}", 405),
+                                 ("post", f"/api/flow/{'0' * 32}/otlp", 405),
                                  ("post", "/api/nothing", 404)):
         r = getattr(client, method)(path)
         assert r.status_code == status and r.get_json()["error"], (method, path)

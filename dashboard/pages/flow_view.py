@@ -94,6 +94,7 @@ def flow_header(flow: dict[str, Any], filters: Mapping[str, str | None]) -> html
     spans = flow.get("spans") or []
     errors = flow.get("errors")
     n_errors = len(errors) if isinstance(errors, list) else int(errors or 0)
+    fid = str(flow.get("flow_id") or (traces[0] if traces else ""))
     per_trace: dict[str, set[str]] = {}
     for s in spans:
         per_trace.setdefault(s["trace_id"], set()).add(s.get("service_name") or "?")
@@ -105,6 +106,12 @@ def flow_header(flow: dict[str, Any], filters: Mapping[str, str | None]) -> html
             html.Span(f"{len(traces)} traces joined", id="fv-trace-count"),
             html.Span(f"{n_errors} errors", className="bad" if n_errors else ""),
             html.Span(f"started {format_time(flow.get('start_ns'))} UTC"),
+            # (a plain link, not a callback: the browser downloads it, with the dashboard's
+            # auth cookie when a token is set)
+            html.A("Download OTLP/JSON", id="fv-download", href=f"/api/flow/{fid}/otlp",
+                   download=f"flow-{fid}.json",
+                   title="Every span of this flow's traces as one OTLP/JSON document: "
+                         "choreoscope load and other OTLP tools read it"),
         ]),
         error_box("This flow is larger than the view's limit; only part of it is shown.")
         if flow.get("truncated") else None,

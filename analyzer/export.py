@@ -1,0 +1,196 @@
+"""A flow's stored spans written back as OTLP/JSON (`choreoscope export`, the flow view's
+download, ``GET /api/flow/<trace_id>/otlp``).
+
+The document is one ``ExportTraceServiceRequest`` in the OTLP/JSON encoding (hex ids,
+integer enums, 64-bit integers as strings: https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding),
+so it can be attached to a bug report, loaded into another store with ``choreoscope load``
+or into any tool that reads OTLP/JSON. It holds every trace the flow view of the trace
+shows, each whole.
+
+What the store kept is what comes back: every span, event, link, resource and scope with
+its attributes, counts and schema URLs. Two things the store does not keep are not
+restored: an attribute's type beyond what JSON tells (a bytes value comes back as its
+base64 text, a double with no fraction as the number it was written as), and which of two
+spans sharing one id (Zipkin's client and server halves) an event or link belonged to: they
+go with the first.
+"""
+
+from __future__ import annotations
+
+from typing import Any, Iterable, Mapping
+
+import orjson
+
+from analyzer.trace_flow import flow_trace_ids
+from choreoscope.sql import named_queries
+
+# The OTLP enums' numbers (opentelemetry/proto/trace/v1/trace.proto).
+SPAN_KINDS = {"UNSPECIFIED": 0, "INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4,
+              "CONSUMER": 5}
+STATUS_CODES = {"UNSET": 0, "OK": 1, "ERROR": 2}
+
+
+def flow_otlp(store: Any, trace_id: str) -> dict[str, Any] | None:
+    """The OTLP/JSON document of the flow containing ``trace_id`` (the traces the flow view
+    shows), None if none of them has a stored span."""
+    ids, _truncated = flow_trace_ids(store, trace_id)
+    q = named_queries()
+    with store.cursor() as cur:
+        spans = _rows(cur, q["export_spans"], {"ids": ids})
+        if not spans:
+            return None
+        events = _rows(cur, q["export_events"], {"ids": ids})
+        links = _rows(cur, q["export_links"], {"ids": ids})
+        resources = _rows(cur, q["export_resources"],
+                          {"ids": sorted({s["resource_id"] for s in spans
+                                          if s["resource_id"] is not None})})
+        scopes = _rows(cur, q["export_scopes"],
+                       {"ids": sorted({s["scope_id"] for s in spans
+                                       if s["scope_id"] is not None})})
+    return otlp_document(spans, events, links, resources, scopes)
+
+
+def _rows(cur: Any, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
+    res = cur.execute(sql, params)
+    cols = [d[0] for d in res.description]
+    return [dict(zip(cols, r)) for r in res.fetchall()]
+
+
+def otlp_document(spans: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]],
+                  links: Iterable[Mapping[str, Any]], resources: Iterable[Mapping[str, Any]],
+                  scopes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
+    """Stored rows (as the ``export_*`` queries name their columns) as one OTLP/JSON
+    ``ExportTraceServiceRequest``: spans grouped by resource, then scope, in the order
+    given."""
+    by_key_events: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for e in events:
+        by_key_events.setdefault((e["trace_id"], e["span_id"]), []).append(_event(e))
+    by_key_links: dict[tuple[str, str], list[dict[str, Any]]] = {}
+    for lk in links:
+        by_key_links.setdefault((lk["trace_id"], lk["span_id"]), []).append(_link(lk))
+    res_of = {r["resource_id"]: r for r in resources}
+    scope_of = {s["scope_id"]: s for s in scopes}
+    grouped: dict[Any, dict[Any, list[dict[str, Any]]]] = {}
+    for s in spans:
+        key = (s["trace_id"], s["span_id"])
+        out = _span(s, by_key_events.pop(key, []), by_key_links.pop(key, []))
+        grouped.setdefault(s["resource_id"], {}).setdefault(s["scope_id"], []).append(out)
+    resource_spans = []
+    for rid, per_scope in grouped.items():
+        r = res_of.get(rid) or {}
+        rs: dict[str, Any] = {"resource": _with_dropped(
+            {"attributes": _attributes(r.get("attributes"))}, r.get("dropped_attributes_count"))}
+        scope_spans = []
+        for sid, out in per_scope.items():
+            c = scope_of.get(sid) or {}
+            scope = {k: v for k, v in (("name", c.get("name")), ("version", c.get("version")))
+                     if v}
+            attrs = _attributes(c.get("attributes"))
+            if attrs:
+                scope["attributes"] = attrs
+            ss: dict[str, Any] = {"scope": _with_dropped(scope, c.get("dropped_attributes_count")),
+                                  "spans": out}
+            if c.get("schema_url"):
+                ss["schemaUrl"] = c["schema_url"]
+            scope_spans.append(ss)
+        rs["scopeSpans"] = scope_spans
+        if r.get("schema_url"):
+            rs["schemaUrl"] = r["schema_url"]
+        resource_spans.append(rs)
+    return {"resourceSpans": resource_spans}
+
+
+def otlp_json_bytes(doc: Mapping[str, Any]) -> bytes:
+    """The document as one line of JSON (so the file is OTLP/JSON Lines too)."""
+    return orjson.dumps(doc)
+
+
+def _span(s: Mapping[str, Any], events: list[dict[str, Any]],
+          links: list[dict[str, Any]]) -> dict[str, Any]:
+    out: dict[str, Any] = {"traceId": s["trace_id"], "spanId": s["span_id"]}
+    if s.get("trace_state"):
+        out["traceState"] = s["trace_state"]
+    if s.get("parent_span_id"):
+        out["parentSpanId"] = s["parent_span_id"]
+    if s.get("flags"):
+        out["flags"] = int(s["flags"])
+    out["name"] = s["name"]
+    out["kind"] = SPAN_KINDS.get(s["kind"], 0)
+    out["startTimeUnixNano"] = str(s["start_time_unix_nano"])
+    out["endTimeUnixNano"] = str(s["end_time_unix_nano"])
+    attrs = _attributes(s.get("attributes"))
+    if attrs:
+        out["attributes"] = attrs
+    for col, key in (("dropped_attributes_count", "droppedAttributesCount"),
+                     ("dropped_events_count", "droppedEventsCount"),
+                     ("dropped_links_count", "droppedLinksCount")):
+        if s.get(col):
+            out[key] = int(s[col])
+    if events:
+        out["events"] = events
+    if links:
+        out["links"] = links
+    status: dict[str, Any] = {}
+    if s.get("status_message"):
+        status["message"] = s["status_message"]
+    code = STATUS_CODES.get(s.get("status_code") or "UNSET", 0)
+    if code:
+        status["code"] = code
+    out["status"] = status
+    return out
+
+
+def _event(e: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"name": e.get("name") or ""}
+    if e.get("time_unix_nano") is not None:
+        out["timeUnixNano"] = str(e["time_unix_nano"])
+    attrs = _attributes(e.get("attributes"))
+    if attrs:
+        out["attributes"] = attrs
+    return _with_dropped(out, e.get("dropped_attributes_count"))
+
+
+def _link(lk: Mapping[str, Any]) -> dict[str, Any]:
+    out: dict[str, Any] = {"traceId": lk["linked_trace_id"], "spanId": lk["linked_span_id"]}
+    if lk.get("trace_state"):
+        out["traceState"] = lk["trace_state"]
+    attrs = _attributes(lk.get("attributes"))
+    if attrs:
+        out["attributes"] = attrs
+    if lk.get("flags"):
+        out["flags"] = int(lk["flags"])
+    return _with_dropped(out, lk.get("dropped_attributes_count"))
+
+
+def _with_dropped(d: dict[str, Any], dropped: int | None) -> dict[str, Any]:
+    if dropped:
+        d["droppedAttributesCount"] = int(dropped)
+    return d
+
+
+def _attributes(text: str | None) -> list[dict[str, Any]]:
+    """A stored attributes column (JSON object text) as OTLP ``KeyValue``s."""
+    if not text:
+        return []
+    return [{"key": k, "value": any_value(v)} for k, v in orjson.loads(text).items()]
+
+
+def any_value(v: Any) -> dict[str, Any]:
+    """A JSON value of a stored attribute as an OTLP/JSON ``AnyValue`` (the inverse of the
+    collector's decoding, but for the types JSON does not keep)."""
+    if v is None:
+        return {}
+    if isinstance(v, bool):  # (before int: a bool is an int in Python)
+        return {"boolValue": v}
+    if isinstance(v, int):
+        return {"intValue": str(v)}
+    if isinstance(v, float):
+        return {"doubleValue": v}
+    if isinstance(v, str):
+        return {"stringValue": v}
+    if isinstance(v, list):
+        return {"arrayValue": {"values": [any_value(x) for x in v]}}
+    if isinstance(v, dict):
+        return {"kvlistValue": {"values": [{"key": k, "value": any_value(x)}
+                                           for k, x in v.items()]}}
+    return {"stringValue": str(v)}
