@@ -209,6 +209,17 @@ def test_flow_waterfall_joins_the_traces_of_a_flow(ui: UIServer, browser: Any) -
     header = browser.find_element(By.ID, "fv-traces").text
     assert all(t in header for t in got)
     assert "3 traces joined" in browser.find_element(By.ID, "fv-trace-count").text
+    # The header's download link gives the flow's spans, every trace of it, as OTLP/JSON.
+    link = browser.find_element(By.ID, "fv-download")
+    assert link.text == "Download OTLP/JSON"
+    assert link.get_attribute("download") == f"flow-{min(got)}.json"
+    browser.set_script_timeout(20)
+    doc = browser.execute_async_script(
+        "const done = arguments[arguments.length - 1];"
+        "fetch(document.getElementById('fv-download').href)"
+        "  .then(r => r.json()).then(done, e => done(String(e)));")
+    assert {sp["traceId"] for rs in doc["resourceSpans"] for ss in rs["scopeSpans"]
+            for sp in ss["spans"]} == got
     # Clicking a bar opens that span's details and puts it in the URL.
     from selenium.webdriver.common.action_chains import ActionChains
 
