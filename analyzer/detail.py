@@ -1,7 +1,7 @@
 """`edge_detail()`: statistics and a time series for one node or edge of the map.
 
 Runs a few direct queries over ``spans`` for the one element (see the ``detail_*`` queries
-in ``choreoscope/sql/analyzer.sql``), so a click on the map costs tens of milliseconds even
+in ``choreoscope/sql/detail.sql``), so a click on the map costs tens of milliseconds even
 on a large store, instead of a full analysis.
 """
 

@@ -1,6 +1,6 @@
 """Stage one analysis window into TEMP tables on a read cursor.
 
-The stages (all SQL in ``choreoscope/sql/analyzer.sql``) are: the span shapes with their
+The stages (SQL in ``choreoscope/sql/analyzer*.sql``) are: the span shapes with their
 role and topic (``a_shape``, small), the window's spans (the view ``a_spans``: span rows
 joined to ``a_shape``; nothing per span is materialised but messaging spans), messaging
 spans with their parents (``a_msg``), producers with their canonical span (``a_prod``),
