@@ -10,7 +10,7 @@ import sys
 import time
 
 from analyzer.analysis import analyze
-from analyzer.export import flow_otlp, otlp_json_bytes
+from analyzer.export import flow_otlp, otlp_json_bytes, window_otlp
 from analyzer.render import FORMATS, render
 from choreoscope.config import duration_ns
 from choreoscope.store import Store, StoreError
@@ -76,8 +76,12 @@ def run_analyze(args: argparse.Namespace) -> int:
 
 def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     """Add the arguments of ``choreoscope export`` to ``parser``."""
-    parser.add_argument("trace_id", metavar="TRACE_ID",
-                        help="any trace of the flow (32 hexadecimal characters)")
+    parser.add_argument("trace_id", metavar="TRACE_ID", nargs="?", default=None,
+                        help="any trace of the flow to write (32 hexadecimal characters); "
+                             "without one, every trace of the window")
+    parser.add_argument("--since", default=None, metavar="DURATION",
+                        help="without TRACE_ID: the traces with a span that started this "
+                             "long ago or later, each whole: 15m, 2h, 7d, or all (default)")
     parser.add_argument("--db", default=os.environ.get("CHOREOSCOPE_DB", "./choreoscope.duckdb"),
                         help="DuckDB database file (default: $CHOREOSCOPE_DB or "
                              "./choreoscope.duckdb)")
@@ -87,36 +91,51 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
 
 def run_export(args: argparse.Namespace) -> int:
     """Run ``choreoscope export``; returns the process exit code."""
-    tid = (args.trace_id or "").strip().lower()
-    if not re.fullmatch(r"[0-9a-f]{32}", tid):
-        print(f"choreoscope export: {args.trace_id!r} is not a trace id (32 hexadecimal "
-              f"characters)", file=sys.stderr)
-        return 2
+    def fail(message: str, code: int) -> int:
+        print(f"choreoscope export: {message}", file=sys.stderr)
+        return code
+
+    tid = None
+    if args.trace_id is not None:
+        tid = args.trace_id.strip().lower()
+        if not re.fullmatch(r"[0-9a-f]{32}", tid):
+            return fail(f"{args.trace_id!r} is not a trace id (32 hexadecimal characters)", 2)
+        if args.since is not None:
+            return fail("give a trace id (its flow) or --since (a window), not both", 2)
+    try:
+        since = since_ns_from(args.since)
+    except ValueError as exc:
+        return fail(str(exc), 2)
     try:
         store = Store.open(args.db, read_only=True)
     except StoreError as exc:
-        print(f"choreoscope export: {exc}", file=sys.stderr)
-        return 1
+        return fail(str(exc), 1)
     try:
-        doc = flow_otlp(store, tid)
+        out = sys.stdout.buffer if args.output in ("-", "") else open(args.output, "wb")
+    except OSError as exc:
+        store.close()
+        return fail(f"cannot write {args.output}: {exc.strerror}", 1)
+    spans = lines = 0
+    try:
+        docs = [flow_otlp(store, tid)] if tid else window_otlp(store, since)
+        for doc in docs:
+            if doc is None:
+                return fail(f"no span of trace {tid} (or of its flow) in {args.db}", 1)
+            out.write(otlp_json_bytes(doc) + b"\n")
+            lines += 1
+            spans += sum(len(ss["spans"]) for rs in doc["resourceSpans"]
+                         for ss in rs["scopeSpans"])
+    except OSError as exc:
+        return fail(f"cannot write {args.output}: {exc.strerror}", 1)
     finally:
         store.close()
-    if doc is None:
-        print(f"choreoscope export: no span of trace {tid} (or of its flow) in {args.db}",
-              file=sys.stderr)
-        return 1
-    body = otlp_json_bytes(doc) + b"\n"
-    if args.output in ("-", ""):
-        sys.stdout.buffer.write(body)
-        sys.stdout.flush()
-        return 0
-    try:
-        with open(args.output, "wb") as fh:
-            fh.write(body)
-    except OSError as exc:
-        print(f"choreoscope export: cannot write {args.output}: {exc.strerror}",
-              file=sys.stderr)
-        return 1
+        if out is sys.stdout.buffer:
+            out.flush()
+        else:
+            out.close()
+    if tid is None:
+        # (on standard error: standard output may be the export itself)
+        print(f"exported {spans} spans in {lines} OTLP/JSON line(s)", file=sys.stderr)
     return 0
 
 

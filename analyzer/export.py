@@ -1,28 +1,39 @@
-"""A flow's stored spans written back as OTLP/JSON (`choreoscope export`, the flow view's
-download, ``GET /api/flow/<trace_id>/otlp``).
+"""Stored spans written back as OTLP/JSON: a flow's (`choreoscope export TRACE_ID`, the flow
+view's download, ``GET /api/flow/<trace_id>/otlp``) or a window's (`choreoscope export
+--since`).
 
 The document is one ``ExportTraceServiceRequest`` in the OTLP/JSON encoding (hex ids,
 integer enums, 64-bit integers as strings: https://opentelemetry.io/docs/specs/otlp/#json-protobuf-encoding),
 so it can be attached to a bug report, loaded into another store with ``choreoscope load``
-or into any tool that reads OTLP/JSON. It holds every trace the flow view of the trace
-shows, each whole.
+or into any tool that reads OTLP/JSON. A flow's holds every trace the flow view of the
+trace shows, each whole; a window's is a sequence of such documents (OTLP/JSON Lines).
 
 What the store kept is what comes back: every span, event, link, resource and scope with
 its attributes, counts and schema URLs. Two things the store does not keep are not
-restored: an attribute's type beyond what JSON tells (a bytes value comes back as its
-base64 text, a double with no fraction as the number it was written as), and which of two
+restored: an attribute's type beyond what JSON tells (a bytes value comes back as the
+base64 text the store keeps), and which of two
 spans sharing one id (Zipkin's client and server halves) an event or link belonged to: they
 go with the first.
 """
 
 from __future__ import annotations
 
-from typing import Any, Iterable, Mapping
+from typing import Any, Iterable, Iterator, Mapping
 
 import orjson
 
+from analyzer.staging import MAX_NS, MIN_NS
 from analyzer.trace_flow import flow_trace_ids
 from choreoscope.sql import named_queries
+
+# A window's export goes out in documents of about this many spans (whole traces): a line
+# of a few MB, as the Collector's file exporter writes, that `choreoscope load` reads one
+# at a time.
+SPANS_PER_DOCUMENT = 5000
+# Chunks read by one query: its sort holds ~100k spans, not the window (a 1M-span window
+# in one query took 1.25 GB at peak).
+CHUNKS_PER_QUERY = 20
+STREAM_ROWS = 10_000  # rows fetched at a time
 
 # The OTLP enums' numbers (opentelemetry/proto/trace/v1/trace.proto).
 SPAN_KINDS = {"UNSPECIFIED": 0, "INTERNAL": 1, "SERVER": 2, "CLIENT": 3, "PRODUCER": 4,
@@ -39,15 +50,56 @@ def flow_otlp(store: Any, trace_id: str) -> dict[str, Any] | None:
         spans = _rows(cur, q["export_spans"], {"ids": ids})
         if not spans:
             return None
-        events = _rows(cur, q["export_events"], {"ids": ids})
-        links = _rows(cur, q["export_links"], {"ids": ids})
+        for what in ("events", "links"):
+            by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
+            for r in _rows(cur, q[f"export_{what}"], {"ids": ids}):
+                by_key.setdefault((r["trace_id"], r["span_id"]), []).append(r)
+            for sp in spans:  # (the first of two spans sharing an id takes them)
+                sp[what] = by_key.pop((sp["trace_id"], sp["span_id"]), None)
         resources = _rows(cur, q["export_resources"],
                           {"ids": sorted({s["resource_id"] for s in spans
                                           if s["resource_id"] is not None})})
         scopes = _rows(cur, q["export_scopes"],
                        {"ids": sorted({s["scope_id"] for s in spans
                                        if s["scope_id"] is not None})})
-    return otlp_document(spans, events, links, resources, scopes)
+    return otlp_document(spans, resources, scopes)
+
+
+def window_otlp(store: Any, since_ns: int | None = None, until_ns: int | None = None,
+                spans_per_document: int = SPANS_PER_DOCUMENT) -> Iterator[dict[str, Any]]:
+    """Every trace with a span that started in the window, whole, as OTLP/JSON documents of
+    about ``spans_per_document`` spans each (whole traces, in the order they began: a file
+    of them, one per line, is OTLP/JSON Lines). Read in one snapshot, a few documents at a
+    time."""
+    q = named_queries()
+    with store.cursor() as cur:
+        cur.execute("BEGIN TRANSACTION")  # (one snapshot for all the queries below)
+        try:
+            resources = _rows(cur, q["export_all_resources"], {})
+            scopes = _rows(cur, q["export_all_scopes"], {})
+            cur.execute(q["export_window_chunks"], {
+                "since": MIN_NS if since_ns is None else since_ns,
+                "until": MAX_NS if until_ns is None else until_ns,
+                "per_chunk": max(1, spans_per_document)})
+            n_chunks = cur.execute(q["export_window_count"]).fetchone()[0]
+            for lo in range(0, n_chunks, CHUNKS_PER_QUERY):
+                res = cur.execute(q["export_window_spans"],
+                                  {"lo": lo, "hi": lo + CHUNKS_PER_QUERY})
+                cols = [d[0] for d in res.description]
+                chunk: list[dict[str, Any]] = []
+                at = None
+                while rows := res.fetchmany(STREAM_ROWS):
+                    for r in rows:
+                        sp = dict(zip(cols, r))
+                        if sp["chunk"] != at and chunk:
+                            yield otlp_document(chunk, resources, scopes)
+                            chunk = []
+                        at = sp["chunk"]
+                        chunk.append(sp)
+                if chunk:
+                    yield otlp_document(chunk, resources, scopes)
+        finally:
+            cur.execute("ROLLBACK")
 
 
 def _rows(cur: Any, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
@@ -56,24 +108,18 @@ def _rows(cur: Any, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]
     return [dict(zip(cols, r)) for r in res.fetchall()]
 
 
-def otlp_document(spans: Iterable[Mapping[str, Any]], events: Iterable[Mapping[str, Any]],
-                  links: Iterable[Mapping[str, Any]], resources: Iterable[Mapping[str, Any]],
+def otlp_document(spans: Iterable[Mapping[str, Any]], resources: Iterable[Mapping[str, Any]],
                   scopes: Iterable[Mapping[str, Any]]) -> dict[str, Any]:
-    """Stored rows (as the ``export_*`` queries name their columns) as one OTLP/JSON
-    ``ExportTraceServiceRequest``: spans grouped by resource, then scope, in the order
-    given."""
-    by_key_events: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for e in events:
-        by_key_events.setdefault((e["trace_id"], e["span_id"]), []).append(_event(e))
-    by_key_links: dict[tuple[str, str], list[dict[str, Any]]] = {}
-    for lk in links:
-        by_key_links.setdefault((lk["trace_id"], lk["span_id"]), []).append(_link(lk))
+    """Stored rows (as the ``export_*`` queries name their columns; a span's ``events`` and
+    ``links``, if any, as lists of rows) as one OTLP/JSON ``ExportTraceServiceRequest``:
+    spans grouped by resource, then scope, in the order given. ``resources`` and
+    ``scopes`` may hold more than the spans use."""
     res_of = {r["resource_id"]: r for r in resources}
     scope_of = {s["scope_id"]: s for s in scopes}
     grouped: dict[Any, dict[Any, list[dict[str, Any]]]] = {}
     for s in spans:
-        key = (s["trace_id"], s["span_id"])
-        out = _span(s, by_key_events.pop(key, []), by_key_links.pop(key, []))
+        out = _span(s, [_event(e) for e in s.get("events") or ()],
+                    [_link(lk) for lk in s.get("links") or ()])
         grouped.setdefault(s["resource_id"], {}).setdefault(s["scope_id"], []).append(out)
     resource_spans = []
     for rid, per_scope in grouped.items():
@@ -172,22 +218,26 @@ def _attributes(text: str | None) -> list[dict[str, Any]]:
     """A stored attributes column (JSON object text) as OTLP ``KeyValue``s."""
     if not text:
         return []
-    return [{"key": k, "value": any_value(v)} for k, v in orjson.loads(text).items()]
+    # (most values are strings: converted inline, as a window's million spans' ~9 million
+    # values made this the export's largest cost)
+    return [{"key": k, "value": {"stringValue": v} if type(v) is str else any_value(v)}
+            for k, v in orjson.loads(text).items()]
 
 
 def any_value(v: Any) -> dict[str, Any]:
     """A JSON value of a stored attribute as an OTLP/JSON ``AnyValue`` (the inverse of the
     collector's decoding, but for the types JSON does not keep)."""
+    t = type(v)  # (JSON gives exactly these types; a bool's type is bool, not int)
+    if t is str:
+        return {"stringValue": v}
+    if t is int:
+        return {"intValue": str(v)}
+    if t is float:
+        return {"doubleValue": v}
+    if t is bool:
+        return {"boolValue": v}
     if v is None:
         return {}
-    if isinstance(v, bool):  # (before int: a bool is an int in Python)
-        return {"boolValue": v}
-    if isinstance(v, int):
-        return {"intValue": str(v)}
-    if isinstance(v, float):
-        return {"doubleValue": v}
-    if isinstance(v, str):
-        return {"stringValue": v}
     if isinstance(v, list):
         return {"arrayValue": {"values": [any_value(x) for x in v]}}
     if isinstance(v, dict):

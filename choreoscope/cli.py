@@ -212,10 +212,11 @@ def build_parser() -> argparse.ArgumentParser:
     add_analyze_arguments(ap)
     ap.set_defaults(func=run_analyze)
 
-    xp = sub.add_parser("export", help="write a flow's stored spans as OTLP/JSON",
+    xp = sub.add_parser("export", help="write a flow's or a window's spans as OTLP/JSON",
                         description="Write every stored span of the flow containing a trace "
                                     "(the traces its flow view shows) as one OTLP/JSON "
-                                    "document, which choreoscope load and other OTLP tools "
+                                    "document, or of every trace of a window as OTLP/JSON "
+                                    "Lines, which choreoscope load and other OTLP tools "
                                     "read.")
     add_export_arguments(xp)
     xp.set_defaults(func=run_export)

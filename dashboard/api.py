@@ -10,7 +10,9 @@ refresh interval), so scripts polling it cost the server no more than an open pa
 or an edge's detail, as a click on the map does: counts, percentiles, queue time, a time
 series, the slowest and failed flows. ``GET /api/flow/<trace_id>`` returns the flow
 containing a trace (404 when unknown), and ``GET /api/flow/<trace_id>/otlp`` its stored
-spans as an OTLP/JSON document (``choreoscope load`` reads it); ``GET /api/health`` says the server is up and how
+spans as an OTLP/JSON document (``choreoscope load`` reads it); ``GET /api/export?since=1h``
+streams every trace of a window as OTLP/JSON Lines, as ``choreoscope export`` writes them
+(the server holds the store's file while it runs); ``GET /api/health`` says the server is up and how
 much it holds. Bad parameters answer 400 with ``{"error": ...}``; a request still running
 when the server stops (its reads interrupted by ``Store.close``) answers 503, on the
 pages' callbacks too.
@@ -30,7 +32,8 @@ from dashboard.params import ParamError, Window, api_bound, resolve_since
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 # The API's paths under /api/ (every one answers GET only).
-ENDPOINTS = ("analysis", "element", "flow/<trace_id>", "flow/<trace_id>/otlp", "health")
+ENDPOINTS = ("analysis", "element", "flow/<trace_id>", "flow/<trace_id>/otlp", "export",
+             "health")
 
 
 def _json(payload: Any, status: int = 200) -> Response:
@@ -91,6 +94,22 @@ def register_api(server: Flask, deps: Deps) -> None:
         if filters is not None and not fresh:
             return _json(deps.analysis(filters))
         return _json(deps.analysis_now(w, request.args.get("service") or None))
+
+    @server.get("/api/export")
+    def _export() -> Response:
+        args = request.args
+        unknown = set(args) - {"since", "until", "token"}
+        try:
+            if unknown:
+                raise ParamError(f"unknown parameter(s): {', '.join(sorted(unknown))}; use "
+                                 f"since and until")
+            w = resolve_since(args.get("since"), args.get("until"), deps.clock_ns())
+        except ParamError as exc:
+            return _json({"error": str(exc)}, 400)
+        docs = deps.window_otlp(w)
+        # (streamed as read: a window of a million spans is most of a GB of JSON)
+        return Response((orjson.dumps(d) + b"\n" for d in docs),
+                        mimetype="application/x-ndjson")
 
     @server.get("/api/element")
     def _element() -> Response:

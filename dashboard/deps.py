@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Any, Callable, Hashable, Mapping
+from typing import Any, Callable, Hashable, Iterator, Mapping
 
 from dashboard.cache import Dated, RevalidatingCache, StagedWindows
 from dashboard.params import Window, filter_key, fixed_bounds, resolve_window
@@ -29,16 +29,18 @@ class AnalyzerAPI:
     stage_window: Callable[..., Any] | None = None
     # (store, trace_id) -> the flow's stored spans as an OTLP/JSON document, or None
     flow_otlp: Callable[[Any, str], dict | None] | None = None
+    # (store, since_ns, until_ns) -> the window's traces as OTLP/JSON documents
+    window_otlp: Callable[..., Iterator[dict]] | None = None
 
     @classmethod
     def default(cls) -> "AnalyzerAPI":
         """The real analyzer package."""
         import analyzer
-        from analyzer.export import flow_otlp
+        from analyzer.export import flow_otlp, window_otlp
 
         return cls(analyze=analyzer.analyze, flow_for_trace=analyzer.flow_for_trace,
                    edge_detail=analyzer.edge_detail, stage_window=analyzer.StagedWindow,
-                   flow_otlp=flow_otlp)
+                   flow_otlp=flow_otlp, window_otlp=window_otlp)
 
 
 def _to_dict(result: Any) -> dict[str, Any]:
@@ -109,6 +111,13 @@ class Deps:
         if self.analyzer.flow_otlp is None:
             raise LookupError("this dashboard's analyzer exports no flows")
         return self.analyzer.flow_otlp(self.store, trace_id)
+
+    def window_otlp(self, w: Window) -> Iterator[dict[str, Any]]:
+        """Every trace with a span that started in the window, whole, as OTLP/JSON
+        documents (read in one snapshot as they are consumed)."""
+        if self.analyzer.window_otlp is None:
+            raise LookupError("this dashboard's analyzer exports no windows")
+        return self.analyzer.window_otlp(self.store, w.since_ns, w.until_ns)
 
     def edge(self, element_id: str, filters: Mapping[str, str | None]) -> dict[str, Any]:
         """``edge_detail`` of a node or edge under the filters (not cached: one per click).

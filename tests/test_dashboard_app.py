@@ -4,6 +4,7 @@ called as plain functions, the JSON API and token auth (Flask test client, no br
 from __future__ import annotations
 
 import html as html_lib
+import json
 import re
 from pathlib import Path
 from typing import Any, Iterator
@@ -559,6 +560,14 @@ def test_api_endpoints(app: Any):
     assert client.get("/api/flow/not-hex").status_code == 400
     assert client.get(f"/api/flow/{'0' * 32}/otlp").status_code == 404
     assert client.get("/api/flow/not-hex/otlp").status_code == 400
+    # every span of the store, streamed as OTLP/JSON Lines
+    export = client.get("/api/export?since=all")
+    assert export.status_code == 200 and export.mimetype == "application/x-ndjson"
+    docs = [json.loads(line) for line in export.data.splitlines()]
+    assert sum(len(ss["spans"]) for d in docs for rs in d["resourceSpans"]
+               for ss in rs["scopeSpans"]) == health.get_json()["spans"]
+    assert client.get("/api/export?since=yesterday").status_code == 400
+    assert "unknown parameter" in client.get("/api/export?service=x").get_json()["error"]
     # an API that is not there answers 404 in JSON, not the dashboard's page
     for path in ("/api/flows", "/api/edge/x", "/api/"):
         r = client.get(path)

@@ -99,7 +99,7 @@ def test_attribute_values_come_back_as_the_collector_stored_them():
     link = {"trace_id": "ab" * 16, "span_id": "cd" * 8, "linked_trace_id": "ef" * 16,
             "linked_span_id": "01" * 8, "trace_state": None, "flags": 1,
             "attributes": '{"messaging.message.id": "m1"}', "dropped_attributes_count": 0}
-    doc = otlp_document([span], [event], [link],
+    doc = otlp_document([{**span, "events": [event], "links": [link]}],
                         [{"resource_id": 1, "attributes": '{"service.name": "shop"}',
                           "schema_url": "https://opentelemetry.io/schemas/1.26.0",
                           "dropped_attributes_count": 0}],
@@ -129,3 +129,58 @@ def test_export_says_what_is_wrong(hybrid_db: Path, tmp_path: Path, capsys):
     tid = _linked_trace(hybrid_db)
     assert main(["export", tid, "--db", str(hybrid_db), "-o", str(tmp_path / "no" / "f")]) == 1
     assert "cannot write" in capsys.readouterr().err
+
+
+def test_a_window_exports_whole_traces_as_otlp_json_lines(hybrid_db: Path, tmp_path: Path,
+                                                         capsys):
+    """Without a trace id every trace of the window goes out, whole, in documents of whole
+    traces; loaded into another store they are the same rows."""
+    out = tmp_path / "all.jsonl"
+    assert main(["export", "--db", str(hybrid_db), "-o", str(out)]) == 0
+    assert "exported 3152 spans in 1 OTLP/JSON line(s)" in capsys.readouterr().err
+    again = tmp_path / "all.duckdb"
+    assert main(["load", "--quiet", "--db", str(again), str(out)]) == 0
+    everything = _rows(hybrid_db, "SELECT list(DISTINCT trace_id) FROM span_rows")[0][0]
+    for sql in (SPAN_ROWS, EVENT_ROWS, LINK_ROWS):
+        assert _rows(again, sql, everything) == _rows(hybrid_db, sql, everything), sql
+
+    # small documents: each holds whole traces, and together every span once
+    from analyzer.export import window_otlp
+    with Store.open(str(hybrid_db), read_only=True) as store:
+        docs = list(window_otlp(store, spans_per_document=200))
+        begun = store_started(store)
+    per_doc = [[sp for rs in d["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+               for d in docs]
+    assert len(docs) > 10 and sum(map(len, per_doc)) == 3152
+    traces_of = [{sp["traceId"] for sp in spans} for spans in per_doc]
+    assert all(a.isdisjoint(b) for i, a in enumerate(traces_of) for b in traces_of[i + 1:])
+
+    # a window: the traces with a span that started in it, whole
+    with Store.open(str(hybrid_db), read_only=True) as store:
+        mid = sorted(begun.values())[len(begun) // 2]
+        late = [sp for d in window_otlp(store, since_ns=mid)
+                for rs in d["resourceSpans"] for ss in rs["scopeSpans"] for sp in ss["spans"]]
+        with store.cursor() as cur:
+            want = cur.execute("""SELECT count(*) FROM span_rows WHERE trace_id IN (
+                                      SELECT trace_id FROM span_rows
+                                      WHERE start_time_unix_nano >= $t)""",
+                               {"t": mid}).fetchone()[0]
+    assert 0 < len(late) == want < 3152
+
+
+def store_started(store: Store) -> dict[str, int]:
+    """Each trace's first start."""
+    with store.cursor() as cur:
+        return dict(cur.execute("SELECT trace_id, min(start_time_unix_nano) FROM span_rows "
+                                "GROUP BY 1").fetchall())
+
+
+def test_export_of_a_window_says_what_is_wrong(hybrid_db: Path, capsys):
+    assert main(["export", "--since", "yesterday", "--db", str(hybrid_db)]) == 2
+    assert "choreoscope export:" in capsys.readouterr().err
+    assert main(["export", "a" * 32, "--since", "1h", "--db", str(hybrid_db)]) == 2
+    assert "not both" in capsys.readouterr().err
+    # a window with no trace writes nothing, and says so
+    assert main(["export", "--since", "1ms", "--db", str(hybrid_db)]) == 0
+    captured = capsys.readouterr()
+    assert captured.out == "" and "exported 0 spans in 0 OTLP/JSON line(s)" in captured.err
