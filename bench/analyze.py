@@ -142,6 +142,7 @@ class _Sampler(threading.Thread):
 
 def child(db: str, runs: int) -> dict:
     from analyzer import analyze, edge_detail, flow_for_trace
+    from analyzer.export import flow_otlp, otlp_json_bytes, window_otlp
     from choreoscope.store import Store
 
     sampler = _Sampler()
@@ -173,7 +174,9 @@ def child(db: str, runs: int) -> dict:
             ("flow_for_trace (slowest flow)",
              lambda: flow_for_trace(st, a.flows[0]["example_trace_ids"][0])),
             ("edge_detail (busiest edge)",
-             lambda: edge_detail(st, max(a.edges, key=lambda e: e["count"])["id"]))):
+             lambda: edge_detail(st, max(a.edges, key=lambda e: e["count"])["id"])),
+            ("flow_otlp (slowest flow, encoded)",
+             lambda: otlp_json_bytes(flow_otlp(st, a.flows[0]["example_trace_ids"][0])))):
         for _ in range(max(runs, 3)):
             s = time.perf_counter()
             fn()
@@ -193,6 +196,15 @@ def child(db: str, runs: int) -> dict:
             slowest = max(slowest, e - s)
             peaks[label] = max(peaks.get(label, 0), sampler.peak(s, e))
         times.setdefault(label, []).append(slowest)
+    # `choreoscope export` of every span, once (tens of seconds at 1M): read, converted and
+    # encoded, not written
+    label = "window_otlp (every span, encoded, 1 run)"
+    s = time.perf_counter()
+    exported = sum(len(otlp_json_bytes(d)) for d in window_otlp(st))
+    e = time.perf_counter()
+    assert exported > 0
+    times[label] = [e - s]
+    peaks[label] = sampler.peak(s, e)
     sampler.stop.set()
     st.close()
     return {"spans": a.summary["span_count"], "traces": a.summary["trace_count"],

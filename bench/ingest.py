@@ -3,7 +3,8 @@
     .venv/bin/python bench/ingest.py [--requests 150] [--clients 4] [--spans 1000]
 
 Starts `choreoscope serve --no-ui` in a child process on a fresh DuckDB file, drives it with
-pre-serialized 1000-span requests over gRPC and over HTTP from several concurrent clients,
+pre-serialized 1000-span requests over gRPC and over HTTP (protobuf, and the same as
+OTLP/JSON) from several concurrent clients,
 and prints one table: stored spans/s (counted in the database afterwards), export latency
 p50/p99, server CPU seconds and peak RSS, and the protobuf parse-only ceiling measured in
 the same run on the same requests.
@@ -25,6 +26,7 @@ from urllib.parse import urlparse
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 import duckdb  # noqa: E402
+import orjson  # noqa: E402
 import grpc  # noqa: E402
 import psutil  # noqa: E402
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: E402
@@ -33,6 +35,8 @@ from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import (  # noqa: 
 
 from bench.common import realistic_request, start_collector  # noqa: E402
 from collector.fastdecode import HAVE_FAST, decode_bytes  # noqa: E402
+from collector.otlp_json import request_to_json_dict  # noqa: E402
+from collector.prepare import JSON, decode_body  # noqa: E402
 
 METHOD = "/opentelemetry.proto.collector.trace.v1.TraceService/Export"
 
@@ -61,8 +65,9 @@ def _drive(protocol: str, addr: str, bodies: list[bytes], clients: int) -> list[
                 if protocol == "grpc":
                     call(body, timeout=60)
                 else:
-                    conn.request("POST", "/v1/traces", body,
-                                 {"Content-Type": "application/x-protobuf"})
+                    ctype = "application/json" if protocol == "http-json" \
+                        else "application/x-protobuf"
+                    conn.request("POST", "/v1/traces", body, {"Content-Type": ctype})
                     resp = conn.getresponse()
                     resp.read()
                     if resp.status != 200:
@@ -136,6 +141,15 @@ def run(protocol: str, bodies: list[bytes], clients: int, spans_per: int,
             "cpu_s": cpu1 - cpu0, "elapsed": elapsed, "rss_mb": rss}
 
 
+def json_ceiling(json_bodies: list[bytes], spans_per: int) -> float:
+    """Spans/s of an OTLP/JSON export parsed and decoded as the collector does, on one
+    core."""
+    t0 = time.perf_counter()
+    for b in json_bodies[:20]:
+        decode_body(b, JSON)
+    return spans_per * len(json_bodies[:20]) / (time.perf_counter() - t0)
+
+
 def parse_ceiling(bodies: list[bytes]) -> tuple[float, float]:
     """Spans/s of protobuf parsing alone, and of parse + our decode, on one core."""
     n = sum(len(ExportTraceServiceRequest.FromString(b).resource_spans[0].scope_spans[0].spans)
@@ -162,12 +176,17 @@ def main() -> None:
     now = time.time_ns()
     print(f"building {args.requests} requests of {args.spans} spans...", file=sys.stderr)
     bodies = [realistic_request(args.spans, rng, now + i * 10**9) for i in range(args.requests)]
+    # the same requests as OTLP/JSON, as an OTLP/HTTP exporter set to JSON sends them
+    json_bodies = [orjson.dumps(request_to_json_dict(ExportTraceServiceRequest.FromString(b)))
+                   for b in bodies]
     parse, decode = parse_ceiling(bodies)
+    json_decode = json_ceiling(json_bodies, args.spans)
     rows = []
     for w in [int(x) for x in args.workers.split(",")]:
-        for proto in ("grpc", "http"):
+        for proto in ("grpc", "http", "http-json"):
             print(f"running {proto} with {w} decode workers...", file=sys.stderr)
-            rows.append(run(proto, bodies, args.clients, args.spans, w))
+            rows.append(run(proto, json_bodies if proto == "http-json" else bodies,
+                            args.clients, args.spans, w))
     print(f"\n{args.requests} requests x {args.spans} spans "
           f"({sum(map(len, bodies)) / len(bodies) / 1024:.0f} KiB each), "
           f"{args.clients} concurrent clients, {psutil.cpu_count()} cores\n")
@@ -180,6 +199,8 @@ def main() -> None:
     print(f"\nparse-only ceiling (protobuf decode, one core): {parse:,.0f} spans/s")
     print(f"parse + choreoscope decode to Arrow columns (one core, compiled={HAVE_FAST}): "
           f"{decode:,.0f} spans/s")
+    print(f"the same from OTLP/JSON (collector.prepare.decode_body, one core): "
+          f"{json_decode:,.0f} spans/s")
 
 
 if __name__ == "__main__":

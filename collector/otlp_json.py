@@ -56,7 +56,13 @@ def _convert_ids(node: Any, depth: int = 0) -> None:
 
 
 def parse_json_request(body: bytes | str | dict) -> ExportTraceServiceRequest:
-    """Parse one OTLP/JSON ``ExportTraceServiceRequest`` or raise :class:`DecodeFailure`."""
+    """Parse one OTLP/JSON ``ExportTraceServiceRequest`` or raise :class:`DecodeFailure`.
+
+    The form exporters send (lowerCamelCase keys, hex ids, integer enums, every value of
+    its JSON type) is read by :func:`_fast_request`; anything else, valid or not, by
+    protobuf's ``ParseDict``, which knows every form the mapping allows and says what is
+    wrong with the rest.
+    """
     if isinstance(body, dict):
         doc = body
     else:
@@ -66,6 +72,10 @@ def parse_json_request(body: bytes | str | dict) -> ExportTraceServiceRequest:
             raise DecodeFailure(f"malformed JSON: {exc}") from None
     if not isinstance(doc, dict):
         raise DecodeFailure("OTLP/JSON body must be a JSON object with resourceSpans")
+    try:
+        return _fast_request(doc)
+    except (_Unusual, ValueError, TypeError, AttributeError, RecursionError):
+        pass  # (the fast reader does not change the document)
     try:
         _convert_ids(doc)
     except RecursionError:
@@ -77,6 +87,171 @@ def parse_json_request(body: bytes | str | dict) -> ExportTraceServiceRequest:
     except (json_format.ParseError, RecursionError, ValueError, TypeError) as exc:
         raise DecodeFailure(f"invalid OTLP/JSON: {str(exc)[:300]}") from None
     return msg
+
+
+class _Unusual(Exception):
+    """A document in a form :func:`_fast_request` leaves to ``ParseDict``."""
+
+
+_DOC_KEYS = frozenset(("resourceSpans",))
+_RS_KEYS = frozenset(("resource", "scopeSpans", "schemaUrl"))
+_RESOURCE_KEYS = frozenset(("attributes", "droppedAttributesCount"))
+_SS_KEYS = frozenset(("scope", "spans", "schemaUrl"))
+_SCOPE_KEYS = frozenset(("name", "version", "attributes", "droppedAttributesCount"))
+_SPAN_KEYS = frozenset(("traceId", "spanId", "parentSpanId", "traceState", "flags", "name",
+                        "kind", "startTimeUnixNano", "endTimeUnixNano", "attributes",
+                        "droppedAttributesCount", "events", "droppedEventsCount", "links",
+                        "droppedLinksCount", "status"))
+_EVENT_KEYS = frozenset(("timeUnixNano", "name", "attributes", "droppedAttributesCount"))
+_LINK_KEYS = frozenset(("traceId", "spanId", "traceState", "attributes",
+                        "droppedAttributesCount", "flags"))
+_STATUS_KEYS = frozenset(("code", "message"))
+_KV_KEYS = frozenset(("key", "value"))
+_U32 = 2**32
+
+
+def _keys(d: Any, allowed: frozenset[str]) -> dict[str, Any]:
+    if type(d) is not dict or not allowed.issuperset(d):
+        raise _Unusual
+    return d
+
+
+def _list(v: Any) -> list[Any]:
+    if type(v) is not list:
+        raise _Unusual
+    return v
+
+
+def _str(v: Any) -> str:
+    if type(v) is not str:
+        raise _Unusual
+    return v
+
+
+def _u32(v: Any) -> int:
+    if type(v) is not int or not 0 <= v < _U32:
+        raise _Unusual
+    return v
+
+
+def _i64(v: Any) -> int:
+    """A 64-bit integer field: a JSON number, or the decimal string the mapping prefers."""
+    if type(v) is int:
+        return v
+    if type(v) is str and v.isascii() and v.lstrip("-").isdigit():
+        return int(v)
+    raise _Unusual
+
+
+def _id(v: Any) -> bytes:
+    return bytes.fromhex(_str(v)) if v else b""  # (a wrong length is the span's to reject)
+
+
+def _fast_request(doc: dict[str, Any]) -> ExportTraceServiceRequest:
+    """``doc`` read field by field, ~10x faster than ``ParseDict``, which is Python walking
+    the descriptors: an OTLP/JSON export was parsed at ~9k spans/s, a sixth of the
+    protobuf path's rate. Raises :class:`_Unusual` (or the error a setter raises) on any
+    other form than the usual one, and reads only: the caller falls back on the same
+    document."""
+    req = ExportTraceServiceRequest()
+    for rs in _list(_keys(doc, _DOC_KEYS).get("resourceSpans", [])):
+        rs_pb = req.resource_spans.add()
+        _keys(rs, _RS_KEYS)
+        if "resource" in rs:
+            r = _keys(rs["resource"], _RESOURCE_KEYS)
+            rs_pb.resource.SetInParent()
+            _attrs(rs_pb.resource.attributes, r.get("attributes", []), 0)
+            rs_pb.resource.dropped_attributes_count = _u32(r.get("droppedAttributesCount", 0))
+        rs_pb.schema_url = _str(rs.get("schemaUrl", ""))
+        for ss in _list(rs.get("scopeSpans", [])):
+            ss_pb = rs_pb.scope_spans.add()
+            _keys(ss, _SS_KEYS)
+            if "scope" in ss:
+                c = _keys(ss["scope"], _SCOPE_KEYS)
+                ss_pb.scope.SetInParent()
+                ss_pb.scope.name = _str(c.get("name", ""))
+                ss_pb.scope.version = _str(c.get("version", ""))
+                _attrs(ss_pb.scope.attributes, c.get("attributes", []), 0)
+                ss_pb.scope.dropped_attributes_count = _u32(c.get("droppedAttributesCount", 0))
+            ss_pb.schema_url = _str(ss.get("schemaUrl", ""))
+            for sp in _list(ss.get("spans", [])):
+                _span(ss_pb.spans.add(), _keys(sp, _SPAN_KEYS))
+    return req
+
+
+def _span(pb: Any, sp: dict[str, Any]) -> None:
+    pb.trace_id = _id(sp.get("traceId", ""))
+    pb.span_id = _id(sp.get("spanId", ""))
+    pb.parent_span_id = _id(sp.get("parentSpanId", ""))
+    pb.trace_state = _str(sp.get("traceState", ""))
+    pb.flags = _u32(sp.get("flags", 0))
+    pb.name = _str(sp.get("name", ""))
+    pb.kind = _u32(sp.get("kind", 0))  # (a name instead of a number: ParseDict's)
+    pb.start_time_unix_nano = _i64(sp.get("startTimeUnixNano", 0))
+    pb.end_time_unix_nano = _i64(sp.get("endTimeUnixNano", 0))
+    _attrs(pb.attributes, sp.get("attributes", []), 0)
+    pb.dropped_attributes_count = _u32(sp.get("droppedAttributesCount", 0))
+    for ev in _list(sp.get("events", [])):
+        e = _keys(ev, _EVENT_KEYS)
+        ev_pb = pb.events.add()
+        ev_pb.time_unix_nano = _i64(e.get("timeUnixNano", 0))
+        ev_pb.name = _str(e.get("name", ""))
+        _attrs(ev_pb.attributes, e.get("attributes", []), 0)
+        ev_pb.dropped_attributes_count = _u32(e.get("droppedAttributesCount", 0))
+    pb.dropped_events_count = _u32(sp.get("droppedEventsCount", 0))
+    for lk in _list(sp.get("links", [])):
+        k = _keys(lk, _LINK_KEYS)
+        lk_pb = pb.links.add()
+        lk_pb.trace_id = _id(k.get("traceId", ""))
+        lk_pb.span_id = _id(k.get("spanId", ""))
+        lk_pb.trace_state = _str(k.get("traceState", ""))
+        _attrs(lk_pb.attributes, k.get("attributes", []), 0)
+        lk_pb.dropped_attributes_count = _u32(k.get("droppedAttributesCount", 0))
+        lk_pb.flags = _u32(k.get("flags", 0))
+    pb.dropped_links_count = _u32(sp.get("droppedLinksCount", 0))
+    if "status" in sp:
+        st = _keys(sp["status"], _STATUS_KEYS)
+        pb.status.SetInParent()
+        pb.status.message = _str(st.get("message", ""))
+        pb.status.code = _u32(st.get("code", 0))
+
+
+def _attrs(target: Any, attrs: Any, depth: int) -> None:
+    for kv in _list(attrs):
+        item = target.add()
+        item.key = _str(_keys(kv, _KV_KEYS).get("key", ""))
+        if "value" in kv:
+            item.value.SetInParent()  # (an empty value is there, empty, as ParseDict has it)
+            _any(item.value, kv["value"], depth)
+
+
+def _any(target: Any, value: Any, depth: int) -> None:
+    if type(value) is not dict or len(value) > 1 or depth > _MAX_DEPTH:
+        raise _Unusual
+    for kind, v in value.items():
+        if kind == "stringValue":
+            target.string_value = _str(v)
+        elif kind == "intValue":
+            target.int_value = _i64(v)
+        elif kind == "boolValue":
+            if type(v) is not bool:
+                raise _Unusual
+            target.bool_value = v
+        elif kind == "doubleValue":
+            if type(v) is not float and type(v) is not int:
+                raise _Unusual  # ("NaN", "Infinity" as strings: ParseDict's)
+            target.double_value = v
+        elif kind == "arrayValue":
+            arr = _keys(v, frozenset(("values",)))
+            target.array_value.SetInParent()
+            for item in _list(arr.get("values", [])):
+                _any(target.array_value.values.add(), item, depth + 1)
+        elif kind == "kvlistValue":
+            kvl = _keys(v, frozenset(("values",)))
+            target.kvlist_value.SetInParent()
+            _attrs(target.kvlist_value.values, kvl.get("values", []), depth + 1)
+        else:
+            raise _Unusual  # (bytesValue is base64 text: ParseDict's, as rare as it is)
 
 
 def _b64_to_hex(node: Any) -> None:
