@@ -21,7 +21,7 @@ pages' callbacks too.
 from __future__ import annotations
 
 import re
-from typing import Any
+from typing import Any, Callable
 
 import orjson
 from flask import Flask, Response, request
@@ -145,28 +145,20 @@ def register_api(server: Flask, deps: Deps) -> None:
         return _json({"error": f"no API /api/{rest}; there are {', '.join(names[:-1])} "
                                f"and {names[-1]}"}, 404)
 
-    def _trace_id(trace_id: str) -> tuple[str, Response | None]:
+    def _by_trace(trace_id: str, read: Callable[[str], Any]) -> Response:
+        """``read``'s answer for a trace id: 400 for a bad id, 404 when it has none."""
         tid = trace_id.strip().lower()
         if not _TRACE_ID.fullmatch(tid):
-            return tid, _json({"error": "a trace id is 32 hexadecimal characters"}, 400)
-        return tid, None
+            return _json({"error": "a trace id is 32 hexadecimal characters"}, 400)
+        value = read(tid)
+        if value is None:
+            return _json({"error": f"no trace {tid} in the store"}, 404)
+        return _json(value)
 
     @server.get("/api/flow/<trace_id>")
     def _flow(trace_id: str) -> Response:
-        tid, bad = _trace_id(trace_id)
-        if bad is not None:
-            return bad
-        flow = deps.flow(tid)
-        if flow is None:
-            return _json({"error": f"no trace {tid} in the store"}, 404)
-        return _json(flow)
+        return _by_trace(trace_id, deps.flow)
 
     @server.get("/api/flow/<trace_id>/otlp")
     def _flow_otlp(trace_id: str) -> Response:
-        tid, bad = _trace_id(trace_id)
-        if bad is not None:
-            return bad
-        doc = deps.flow_otlp(tid)
-        if doc is None:
-            return _json({"error": f"no trace {tid} in the store"}, 404)
-        return _json(doc)
+        return _by_trace(trace_id, deps.flow_otlp)
