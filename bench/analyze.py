@@ -198,7 +198,7 @@ def child(db: str, runs: int) -> dict:
         times.setdefault(label, []).append(slowest)
     # `choreoscope export` of every span, once (tens of seconds at 1M): read, converted and
     # encoded, not written
-    label = "window_otlp (every span, encoded, 1 run)"
+    label = "window_otlp (every span, 1 run)"
     s = time.perf_counter()
     exported = sum(len(otlp_json_bytes(d)) for d in window_otlp(st))
     e = time.perf_counter()
