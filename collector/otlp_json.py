@@ -221,8 +221,13 @@ def _attrs(target: Any, attrs: Any, depth: int) -> None:
         item = target.add()
         item.key = _str(_keys(kv, _KV_KEYS).get("key", ""))
         if "value" in kv:
+            v = kv["value"]
+            # (most values are one string: set inline, the export's largest cost otherwise)
+            if type(v) is dict and len(v) == 1 and type(v.get("stringValue")) is str:
+                item.value.string_value = v["stringValue"]
+                continue
             item.value.SetInParent()  # (an empty value is there, empty, as ParseDict has it)
-            _any(item.value, kv["value"], depth)
+            _any(item.value, v, depth)
 
 
 def _any(target: Any, value: Any, depth: int) -> None:
