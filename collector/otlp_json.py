@@ -222,7 +222,7 @@ def _attrs(target: Any, attrs: Any, depth: int) -> None:
         item.key = _str(_keys(kv, _KV_KEYS).get("key", ""))
         if "value" in kv:
             v = kv["value"]
-            # (most values are one string: set inline, the export's largest cost otherwise)
+            # (most values are one string: set inline, without the calls of _any)
             if type(v) is dict and len(v) == 1 and type(v.get("stringValue")) is str:
                 item.value.string_value = v["stringValue"]
                 continue
