@@ -87,6 +87,24 @@ def _workers(text: str) -> int:
     return v
 
 
+_ORIGIN = re.compile(r"https?://((\*\.)?[A-Za-z0-9.-]+|\[[0-9A-Fa-f:.]+\])(:[0-9]{1,5})?")
+
+
+def parse_origins(text: str) -> tuple[str, ...]:
+    """Web origins, comma-separated: ``https://shop.example.com``, ``http://localhost:3000``,
+    ``https://*.example.com`` (any subdomain) or ``*`` (any origin); empty -> none."""
+    out = []
+    for part in str(text).split(","):
+        o = part.strip().rstrip("/")
+        if not o:
+            continue
+        if o != "*" and not _ORIGIN.fullmatch(o):
+            raise ValueError(f"not an origin: {o!r} (use e.g. https://shop.example.com, "
+                             f"http://localhost:3000, https://*.example.com or *)")
+        out.append(o.lower())
+    return tuple(out)
+
+
 def _bool(text: str) -> bool:
     return str(text).strip().lower() in ("1", "true", "yes", "on")
 
@@ -106,6 +124,10 @@ SETTINGS: tuple[Setting, ...] = (
             _bool),
     Setting("auth_token", "CHOREOSCOPE_AUTH_TOKEN", None,
             "bearer token required from exporters, the dashboard and the API"),
+    Setting("cors_origins", "CHOREOSCOPE_CORS_ORIGINS", None,
+            "web origins whose pages may export to OTLP/HTTP from the browser, "
+            "comma-separated (e.g. https://shop.example.com, https://*.example.com, *)",
+            parse_origins),
     Setting("tls_cert", "CHOREOSCOPE_TLS_CERT", None, "PEM certificate: serve gRPC and HTTP "
             "over TLS"),
     Setting("tls_key", "CHOREOSCOPE_TLS_KEY", None, "PEM private key for --tls-cert"),

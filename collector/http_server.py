@@ -5,11 +5,18 @@ failures carry a ``google.rpc.Status`` body, 400 for malformed input, 413 for to
 415 for an unsupported content type or encoding, 503 with ``Retry-After`` when overloaded.
 Built on the standard library's threading HTTP server: one thread per connection, a socket
 timeout so a client that sends its body very slowly can't hold a thread forever.
+
+Web pages export from the browser (OpenTelemetry JS's OTLP/HTTP exporters) to another
+origin than their own, so the browser asks first (a CORS preflight, ``OPTIONS``) and reads
+the answer only if it names the page's origin. ``cors_origins`` (``--cors-origins``) says
+which origins may, as the OpenTelemetry Collector's ``cors.allowed_origins`` does: exact
+origins, ``https://*.example.com`` for any subdomain, or ``*``.
 """
 
 from __future__ import annotations
 
 import hmac
+import re
 import socket
 import ssl
 import threading
@@ -44,12 +51,21 @@ class _Handler(BaseHTTPRequestHandler):
         pass  # exporters post many times a second; access logs would drown the console
 
     # ------------------------------------------------------------------- responses
+    def _cors_headers(self) -> dict[str, str]:
+        """What lets a web page of an allowed origin read this answer (none for others, and
+        for clients that are not browsers: they send no Origin)."""
+        origin = self.headers.get("Origin")
+        if not origin or not self.server.origin_allowed(origin):
+            return {}
+        return {"Access-Control-Allow-Origin": origin, "Vary": "Origin",
+                "Access-Control-Expose-Headers": "Retry-After"}
+
     def _send(self, code: int, body: bytes, ctype: str, extra: dict[str, str] | None = None,
               close: bool = False) -> None:
         self.send_response(code)
         self.send_header("Content-Type", ctype)
         self.send_header("Content-Length", str(len(body)))
-        for k, v in (extra or {}).items():
+        for k, v in {**self._cors_headers(), **(extra or {})}.items():
             self.send_header(k, v)
         if close:
             self.send_header("Connection", "close")
@@ -141,6 +157,35 @@ class _Handler(BaseHTTPRequestHandler):
 
     do_GET = do_PUT = do_DELETE = do_PATCH = _not_allowed  # noqa: N815
 
+    def do_OPTIONS(self) -> None:  # noqa: N802 - stdlib naming
+        """A browser's preflight before a web page's cross-origin export."""
+        self._drain_or_close()
+        path = self.path.split("?", 1)[0]
+        origin = self.headers.get("Origin")
+        if not self.server.cors_origins:
+            self._fail(405, "exports from web pages of other origins are not enabled: start "
+                       "choreoscope with --cors-origins naming the pages' origin", None,
+                       {"Allow": "POST"})
+            return
+        if path != TRACES_PATH:
+            self._fail(404, f"no such endpoint {path}; OTLP traces go to {TRACES_PATH}", None)
+            return
+        if not origin or not self.server.origin_allowed(origin):
+            self._fail(403, f"origin {origin or '(none)'} is not one of --cors-origins", None)
+            return
+        requested = self.headers.get("Access-Control-Request-Headers", "")
+        extra = {"Access-Control-Allow-Methods": "POST",
+                 # (whatever the page's exporter sends: Content-Type, Content-Encoding,
+                 # Authorization, its own; header names only)
+                 "Access-Control-Allow-Headers": ", ".join(
+                     h for h in (x.strip() for x in requested.split(",")) if _TOKEN.fullmatch(h)),
+                 "Access-Control-Max-Age": "7200"}
+        self.send_response(204)
+        for k, v in {**self._cors_headers(), **extra}.items():
+            self.send_header(k, v)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
     def do_HEAD(self) -> None:  # noqa: N802
         self.send_response(405)
         self.send_header("Allow", "POST")
@@ -202,8 +247,11 @@ class _Handler(BaseHTTPRequestHandler):
             self.close_connection = True
 
 
+# An HTTP header name (RFC 9110 token).
+_TOKEN = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
+
 # HTTP status -> google.rpc.Code, for the Status body OTLP asks failures to carry.
-_GRPC_CODE = {400: 3, 401: 16, 404: 5, 405: 12, 408: 4, 413: 8, 415: 3, 503: 14}
+_GRPC_CODE = {400: 3, 401: 16, 403: 7, 404: 5, 405: 12, 408: 4, 413: 8, 415: 3, 503: 14}
 
 
 class OTLPHTTPServer(ThreadingHTTPServer):
@@ -214,11 +262,18 @@ class OTLPHTTPServer(ThreadingHTTPServer):
     request_queue_size = 128
 
     def __init__(self, addr: tuple[str, int], ingest: Ingest, auth_token: str | None = None,
-                 ssl_context: ssl.SSLContext | None = None) -> None:
+                 ssl_context: ssl.SSLContext | None = None,
+                 cors_origins: tuple[str, ...] = ()) -> None:
         self.ingest = ingest
         self.auth_token = auth_token
         self.ssl_context = ssl_context
+        self.cors_origins = tuple(cors_origins)
+        self._origins = _origin_pattern(self.cors_origins)
         super().__init__(addr, _Handler)
+
+    def origin_allowed(self, origin: str) -> bool:
+        """Whether web pages of ``origin`` may export here (``--cors-origins``)."""
+        return self._origins is not None and self._origins.fullmatch(origin.lower()) is not None
 
     def get_request(self) -> tuple[socket.socket, Any]:
         sock, addr = super().get_request()
@@ -241,15 +296,27 @@ class OTLPHTTPServer(ThreadingHTTPServer):
         pass  # a client that hangs up mid-request is not the server's error to print
 
 
+def _origin_pattern(origins: tuple[str, ...]) -> re.Pattern[str] | None:
+    """One pattern for the allowed origins: ``*`` any, ``https://*.example.com`` any
+    subdomain of example.com (not example.com itself, as the Collector reads it)."""
+    if not origins:
+        return None
+    if "*" in origins:
+        return re.compile(r".+")
+    return re.compile("|".join(re.escape(o).replace(r"\*\.", r"[a-z0-9-]+(?:\.[a-z0-9-]+)*\.")
+                               for o in origins))
+
+
 def start_http(ingest: Ingest, host: str = "127.0.0.1", port: int = 4318, *,
                auth_token: str | None = None, tls_cert: str | None = None,
-               tls_key: str | None = None) -> tuple[OTLPHTTPServer, int]:
+               tls_key: str | None = None,
+               cors_origins: tuple[str, ...] = ()) -> tuple[OTLPHTTPServer, int]:
     """Start OTLP/HTTP in a background thread; returns the server and its bound port."""
     ctx = None
     if tls_cert and tls_key:
         ctx = ssl.SSLContext(ssl.PROTOCOL_TLS_SERVER)
         ctx.load_cert_chain(tls_cert, tls_key)
-    server = OTLPHTTPServer((host, port), ingest, auth_token, ctx)
+    server = OTLPHTTPServer((host, port), ingest, auth_token, ctx, cors_origins)
     t = threading.Thread(target=server.serve_forever, kwargs={"poll_interval": 0.2},
                          name="otlp-http", daemon=True)
     t.start()

@@ -65,7 +65,8 @@ class Collector:
                                        tls_key=key)
         self._http, hport = start_http(self.ingest, host, s["http_port"],
                                        auth_token=s.get("auth_token"),
-                                       tls_cert=s.get("tls_cert"), tls_key=s.get("tls_key"))
+                                       tls_cert=s.get("tls_cert"), tls_key=s.get("tls_key"),
+                                       cors_origins=s.get("cors_origins") or ())
         scheme = "https" if cert else "http"
         shown = host if ":" not in host else f"[{host}]"
         self.endpoints = Endpoints(grpc=f"{scheme}://{shown}:{gport}",
