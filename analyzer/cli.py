@@ -8,6 +8,7 @@ import os
 import re
 import sys
 import time
+from typing import Iterable
 
 from analyzer.analysis import analyze
 from analyzer.export import flow_otlp, otlp_json_bytes, window_otlp
@@ -110,30 +111,39 @@ def run_export(args: argparse.Namespace) -> int:
         store = Store.open(args.db, read_only=True)
     except StoreError as exc:
         return fail(str(exc), 1)
-    try:
-        out = sys.stdout.buffer if args.output in ("-", "") else open(args.output, "wb")
-    except OSError as exc:
-        store.close()
-        return fail(f"cannot write {args.output}: {exc.strerror}", 1)
+    if tid is not None:
+        # (found before the output is opened: a trace that is not there leaves no file)
+        try:
+            doc = flow_otlp(store, tid)
+        finally:
+            store.close()
+        if doc is None:
+            return fail(f"no span of trace {tid} (or of its flow) in {args.db}", 1)
+        docs: Iterable[dict] = [doc]
+        window = None
+    else:
+        docs = window = window_otlp(store, since)
     spans = lines = 0
     try:
-        docs = [flow_otlp(store, tid)] if tid else window_otlp(store, since)
-        for doc in docs:
-            if doc is None:
-                return fail(f"no span of trace {tid} (or of its flow) in {args.db}", 1)
-            out.write(otlp_json_bytes(doc) + b"\n")
-            lines += 1
-            spans += sum(len(ss["spans"]) for rs in doc["resourceSpans"]
-                         for ss in rs["scopeSpans"])
+        out = sys.stdout.buffer if args.output in ("-", "") else open(args.output, "wb")
+        try:
+            for d in docs:
+                out.write(otlp_json_bytes(d) + b"\n")
+                lines += 1
+                spans += sum(len(ss["spans"]) for rs in d["resourceSpans"]
+                             for ss in rs["scopeSpans"])
+        finally:
+            if out is sys.stdout.buffer:
+                out.flush()
+            else:
+                out.close()
     except OSError as exc:
         return fail(f"cannot write {args.output}: {exc.strerror}", 1)
     finally:
-        store.close()
-        if out is sys.stdout.buffer:
-            out.flush()
-        else:
-            out.close()
-    if tid is None:
+        if window is not None:
+            window.close()  # (its read ends before the store does)
+            store.close()
+    if window is not None:
         # (on standard error: standard output may be the export itself)
         print(f"exported {spans} spans in {lines} OTLP/JSON line(s)", file=sys.stderr)
     return 0

@@ -11,9 +11,8 @@ trace shows, each whole; a window's is a sequence of such documents (OTLP/JSON L
 What the store kept is what comes back: every span, event, link, resource and scope with
 its attributes, counts and schema URLs. Two things the store does not keep are not
 restored: an attribute's type beyond what JSON tells (a bytes value comes back as the
-base64 text the store keeps), and which of two
-spans sharing one id (Zipkin's client and server halves) an event or link belonged to: they
-go with the first.
+base64 text the store keeps), and which of two spans sharing one id (Zipkin's client and
+server halves) an event or link belonged to: they go with the first.
 """
 
 from __future__ import annotations

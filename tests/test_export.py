@@ -122,8 +122,10 @@ def test_attribute_values_come_back_as_the_collector_stored_them():
 def test_export_says_what_is_wrong(hybrid_db: Path, tmp_path: Path, capsys):
     assert main(["export", "xyz", "--db", str(hybrid_db)]) == 2
     assert "is not a trace id" in capsys.readouterr().err
-    assert main(["export", "0" * 32, "--db", str(hybrid_db)]) == 1
+    none = tmp_path / "none.json"
+    assert main(["export", "0" * 32, "--db", str(hybrid_db), "-o", str(none)]) == 1
     assert f"no span of trace {'0' * 32}" in capsys.readouterr().err
+    assert not none.exists()  # (no empty file left behind)
     assert main(["export", "0" * 32, "--db", str(tmp_path / "missing.duckdb")]) == 1
     assert "choreoscope export:" in capsys.readouterr().err
     tid = _linked_trace(hybrid_db)
@@ -180,6 +182,8 @@ def test_export_of_a_window_says_what_is_wrong(hybrid_db: Path, capsys):
     assert "choreoscope export:" in capsys.readouterr().err
     assert main(["export", "a" * 32, "--since", "1h", "--db", str(hybrid_db)]) == 2
     assert "not both" in capsys.readouterr().err
+    assert main(["export", "--db", str(hybrid_db), "-o", "/nonexistent/dir/all.jsonl"]) == 1
+    assert "cannot write /nonexistent/dir/all.jsonl" in capsys.readouterr().err
     # a window with no trace writes nothing, and says so
     assert main(["export", "--since", "1ms", "--db", str(hybrid_db)]) == 0
     captured = capsys.readouterr()
