@@ -13,7 +13,7 @@ from typing import Iterable
 from analyzer.analysis import analyze
 from analyzer.export import flow_otlp, otlp_json_bytes, window_otlp
 from analyzer.render import FORMATS, render
-from choreoscope.config import duration_ns
+from choreoscope.config import duration_ns, time_window
 from choreoscope.store import Store, StoreError
 
 #: ``parse_duration("all")``: longer than any store, so ``now - d`` is before every span.
@@ -32,12 +32,18 @@ def parse_duration(text: str) -> int:
 
 def since_ns_from(text: str | None, now_ns: int | None = None) -> int | None:
     """The window's lower bound for ``--since`` (None: everything)."""
-    if text is None:
-        return None
-    d = parse_duration(text)
-    if d >= ALL:
-        return None
-    return (time.time_ns() if now_ns is None else now_ns) - d
+    return window_from(text, None, now_ns)[0]
+
+
+def window_from(since: str | None, until: str | None,
+                now_ns: int | None = None) -> tuple[int | None, int | None]:
+    """``--since`` and ``--until`` in Unix nanoseconds (None: open): each a duration ago,
+    a time, or ``all`` (:func:`choreoscope.config.time_window`); ``ValueError`` if not."""
+    def spelled(text: str | None) -> str | None:  # ("*" and "inf" have said "all" here)
+        return "all" if text is not None and text.strip().lower() in ("*", "inf") else text
+
+    return time_window(spelled(since), spelled(until),
+                       time.time_ns() if now_ns is None else now_ns)
 
 
 def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
@@ -45,9 +51,13 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("--db", default=os.environ.get("CHOREOSCOPE_DB", "./choreoscope.duckdb"),
                         help="DuckDB database file (default: $CHOREOSCOPE_DB or "
                              "./choreoscope.duckdb)")
-    parser.add_argument("--since", default="all", metavar="DURATION",
-                        help="only spans that started this long ago or later: 15m, 2h, 7d, "
+    parser.add_argument("--since", default="all", metavar="WHEN",
+                        help="only spans that started at or after this: a duration ago "
+                             "(15m, 2h, 7d), a time (2024-05-01T14:00:00Z, Unix seconds), "
                              "or all (default: all)")
+    parser.add_argument("--until", default=None, metavar="WHEN",
+                        help="only spans that started before this, as --since (default: "
+                             "now)")
     parser.add_argument("--service", default=None, metavar="NAME",
                         help="only the flows that involve this service")
     parser.add_argument("--format", default="text", choices=FORMATS,
@@ -58,7 +68,7 @@ def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
 def run_analyze(args: argparse.Namespace) -> int:
     """Run ``choreoscope analyze``; returns the process exit code."""
     try:
-        since = since_ns_from(getattr(args, "since", None))
+        since, until = window_from(getattr(args, "since", None), getattr(args, "until", None))
     except ValueError as exc:
         print(f"choreoscope analyze: {exc}", file=sys.stderr)
         return 2
@@ -68,7 +78,8 @@ def run_analyze(args: argparse.Namespace) -> int:
         print(f"choreoscope analyze: {exc}", file=sys.stderr)
         return 1
     try:
-        a = analyze(store, since_ns=since, service=getattr(args, "service", None))
+        a = analyze(store, since_ns=since, until_ns=until,
+                    service=getattr(args, "service", None))
     finally:
         store.close()
     sys.stdout.write(render(a, getattr(args, "format", "text") or "text"))
@@ -80,9 +91,13 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trace_id", metavar="TRACE_ID", nargs="?", default=None,
                         help="any trace of the flow to write (32 hexadecimal characters); "
                              "without one, every trace of the window")
-    parser.add_argument("--since", default=None, metavar="DURATION",
-                        help="without TRACE_ID: the traces with a span that started this "
-                             "long ago or later, each whole: 15m, 2h, 7d, or all (default)")
+    parser.add_argument("--since", default=None, metavar="WHEN",
+                        help="without TRACE_ID: the traces with a span that started at or "
+                             "after this, each whole: a duration ago (15m, 2h, 7d), a time "
+                             "(2024-05-01T14:00:00Z, Unix seconds), or all (default)")
+    parser.add_argument("--until", default=None, metavar="WHEN",
+                        help="without TRACE_ID: ... and before this, as --since (default: "
+                             "now)")
     parser.add_argument("--db", default=os.environ.get("CHOREOSCOPE_DB", "./choreoscope.duckdb"),
                         help="DuckDB database file (default: $CHOREOSCOPE_DB or "
                              "./choreoscope.duckdb)")
@@ -101,10 +116,11 @@ def run_export(args: argparse.Namespace) -> int:
         tid = args.trace_id.strip().lower()
         if not re.fullmatch(r"[0-9a-f]{32}", tid):
             return fail(f"{args.trace_id!r} is not a trace id (32 hexadecimal characters)", 2)
-        if args.since is not None:
-            return fail("give a trace id (its flow) or --since (a window), not both", 2)
+        if args.since is not None or args.until is not None:
+            return fail("give a trace id (its flow) or --since/--until (a window), not both",
+                        2)
     try:
-        since = since_ns_from(args.since)
+        since, until = window_from(args.since, args.until)
     except ValueError as exc:
         return fail(str(exc), 2)
     try:
@@ -122,7 +138,7 @@ def run_export(args: argparse.Namespace) -> int:
         docs: Iterable[dict] = [doc]
         window = None
     else:
-        docs = window = window_otlp(store, since)
+        docs = window = window_otlp(store, since, until)
     spans = lines = 0
     try:
         out = sys.stdout.buffer if args.output in ("-", "") else open(args.output, "wb")

@@ -10,6 +10,7 @@ from __future__ import annotations
 import os
 import re
 from dataclasses import dataclass
+from datetime import datetime, timezone
 from typing import Any, Callable, Mapping
 
 
@@ -59,6 +60,61 @@ def duration_ns(text: str) -> int:
     if pos != len(t) or not t:
         raise ValueError(f"not a duration: {text!r} (use e.g. 30s, 15m, 2h, 7d or all)")
     return int(total)
+
+
+def parse_time(text: str) -> int:
+    """An absolute time: Unix nanoseconds, Unix seconds, or ISO 8601 (UTC if no zone)."""
+    t = str(text).strip()
+    if re.fullmatch(r"\d{16,}", t):
+        return int(t)
+    if re.fullmatch(r"\d+(\.\d+)?", t):
+        return int(float(t) * 1e9)
+    try:
+        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
+    except ValueError:
+        raise ValueError(f"not a time: {text!r} (try 2024-05-01T12:00:00Z or Unix "
+                         f"seconds)") from None
+    if dt.tzinfo is None:
+        dt = dt.replace(tzinfo=timezone.utc)
+    return int(dt.timestamp() * 1e9)
+
+
+def time_bound(text: str | None) -> tuple[str, str | None]:
+    """One bound of a window, as ``choreoscope analyze --since/--until`` and the API's
+    ``since``/``until`` take it: ``("open", None)`` (blank, ``all``), ``("ago", duration)``
+    (``15m``) or ``("at", time)`` (anything else, an absolute time). A bare number of ten
+    digits or more is a time (Unix seconds or nanoseconds), not a duration of 31 years."""
+    t = (text or "").strip()
+    if re.fullmatch(r"\d{10,}(\.\d+)?", t):
+        return "at", t
+    try:
+        d = parse_duration(t)
+    except ValueError:
+        return "at", t
+    return ("open", None) if d is None else ("ago", t.lower())
+
+
+def time_window(since: str | None, until: str | None,
+                now_ns: int) -> tuple[int | None, int | None]:
+    """A window's bounds in Unix nanoseconds (None: open) from two :func:`time_bound`
+    texts; ``ValueError`` with a readable message for a bound that is neither, or an
+    ``until`` not after ``since``."""
+    def one(text: str | None) -> int | None:
+        kind, value = time_bound(text)
+        if value is None:
+            return None
+        if kind == "ago":
+            return now_ns - (parse_duration(value) or 0)
+        try:
+            return parse_time(value)
+        except ValueError:
+            raise ValueError(f"not a time or a duration: {value!r} (use e.g. 15m, 2h, all, "
+                             f"2024-05-01T12:00:00Z or Unix seconds)") from None
+
+    lo, hi = one(since), one(until)
+    if lo is not None and hi is not None and hi <= lo:
+        raise ValueError("until must be after since")
+    return lo, hi
 
 
 def parse_duration(text: str) -> int | None:

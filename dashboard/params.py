@@ -9,12 +9,12 @@ hand-assemble URLs.
 
 from __future__ import annotations
 
-import re
 from dataclasses import dataclass
 from datetime import datetime, timezone
 from typing import Mapping
 from urllib.parse import parse_qs, urlencode
 
+from choreoscope import config
 from choreoscope.config import parse_duration
 
 # The time-window choices of the selector, in order; "range" reveals the from/to inputs.
@@ -62,19 +62,10 @@ def href(path: str, filters: Mapping[str, str | None], **extra: object) -> str:
 
 def parse_time(text: str) -> int:
     """An absolute time: Unix nanoseconds, Unix seconds, or ISO 8601 (UTC if no zone)."""
-    t = str(text).strip()
-    if re.fullmatch(r"\d{16,}", t):
-        return int(t)
-    if re.fullmatch(r"\d+(\.\d+)?", t):
-        return int(float(t) * 1e9)
     try:
-        dt = datetime.fromisoformat(t.replace("Z", "+00:00"))
-    except ValueError:
-        raise ParamError(f"not a time: {text!r} (try 2024-05-01T12:00:00Z or Unix seconds)") \
-            from None
-    if dt.tzinfo is None:
-        dt = dt.replace(tzinfo=timezone.utc)
-    return int(dt.timestamp() * 1e9)
+        return config.parse_time(text)
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
 
 
 def format_time(ns: int | None) -> str:
@@ -105,31 +96,15 @@ def resolve_window(window: str | None, since: str | None = None, until: str | No
     return Window(None if span is None else now_ns - span, None)
 
 
-def api_bound(text: str | None) -> tuple[str, str | None]:
-    """One of the API's ``since``/``until``: ``("open", None)`` (blank, ``all``),
-    ``("ago", duration)`` (``15m``) or ``("at", time)`` (anything else, an absolute time)."""
-    t = (text or "").strip()
-    try:
-        d = parse_duration(t)
-    except ValueError:
-        return "at", t
-    return ("open", None) if d is None else ("ago", t.lower())
+api_bound = config.time_bound
 
 
 def resolve_since(since: str | None, until: str | None, now_ns: int) -> Window:
     """The API's ``since``/``until``: each a duration ago (``15m``) or an absolute time."""
-    def one(text: str | None) -> int | None:
-        kind, value = api_bound(text)
-        if value is None:
-            return None
-        if kind == "ago":
-            return now_ns - (parse_duration(value) or 0)
-        return parse_time(value)
-
-    w = Window(one(since), one(until))
-    if w.since_ns is not None and w.until_ns is not None and w.until_ns <= w.since_ns:
-        raise ParamError("until must be after since")
-    return w
+    try:
+        return Window(*config.time_window(since, until, now_ns))
+    except ValueError as exc:
+        raise ParamError(str(exc)) from None
 
 
 def filters_from_query(query: Mapping[str, str]) -> dict[str, str | None]:

@@ -5,6 +5,7 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import json
+from datetime import datetime, timezone
 
 import networkx as nx
 import pytest
@@ -146,7 +147,26 @@ def test_run_analyze_on_a_database_file(tmp_path, capsys):
     assert run_analyze(_args(["--db", str(db), "--since", "15m", "--format", "mermaid"])) == 0
     assert capsys.readouterr().out.startswith("flowchart LR")  # spans are an hour old
     assert run_analyze(_args(["--db", str(db), "--since", "soon"])) == 2
-    assert "not a duration" in capsys.readouterr().err
+    assert "not a time or a duration: 'soon'" in capsys.readouterr().err
+    # a window of times, as the API's since/until: an incident's half hour
+    with Store.open(db, read_only=True) as st, st.cursor() as cur:
+        t0, t1 = cur.execute("SELECT min(start_time_unix_nano), max(start_time_unix_nano) "
+                             "FROM span_rows").fetchone()
+    iso = [datetime.fromtimestamp(t / 1e9, tz=timezone.utc).isoformat() for t in (t0, t1)]
+    assert run_analyze(_args(["--db", str(db), "--since", iso[0], "--until", iso[1],
+                              "--format", "json"])) == 0
+    some = json.loads(capsys.readouterr().out)["summary"]["span_count"]
+    assert 0 < some < json.loads(_analyze_json(db, capsys))["summary"]["span_count"]
+    assert run_analyze(_args(["--db", str(db), "--since", str(t1 // 10**9 + 1),
+                              "--format", "json"])) == 0  # Unix seconds: a time
+    assert json.loads(capsys.readouterr().out)["summary"]["span_count"] == 0
+    assert run_analyze(_args(["--db", str(db), "--since", "5m", "--until", "1h"])) == 2
+    assert "until must be after since" in capsys.readouterr().err
+
+
+def _analyze_json(db, capsys) -> str:
+    assert run_analyze(_args(["--db", str(db), "--format", "json"])) == 0
+    return capsys.readouterr().out
 
 
 def test_run_analyze_reports_store_errors(tmp_path, capsys):

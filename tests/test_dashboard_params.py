@@ -63,6 +63,9 @@ def test_api_since_until():
     with pytest.raises(ParamError):
         resolve_since("soon", None, NOW)
     assert resolve_since(None, None, NOW) == type(w)(None, None)
+    # ten digits or more are a time (Unix seconds or nanoseconds), not 31 years ago
+    assert resolve_since("1700000000", str(NOW + 10**9), NOW) == type(w)(NOW, NOW + 10**9)
+    assert resolve_since("90", None, NOW).since_ns == NOW - 90 * 10**9  # (a duration)
 
 
 def test_filter_key_ignores_range_bounds_unless_range():
