@@ -179,7 +179,36 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             # producer messages joined to these deliveries, as the analysis' edges count
             # them: a batch delivery (an SQS receive, a batch listener) joins several
             out["message_count"] = int(cur.execute(q["detail_messages"]).fetchone()[0])
+            cur.execute(q["detail_keys_rows"])
+            out.update(_breakdown(cur, q))
     return _finish(out, r, series, since_ns, until_ns)
+
+
+# Rows of a breakdown shown at most (the slowest queues first).
+MAX_BREAKDOWN = 8
+
+
+def _breakdown(cur: Any, queries: dict[str, str]) -> dict[str, Any]:
+    """``by_partition`` and ``by_instance`` of a delivery edge whose deliveries are in
+    ``d_keys``: per partition, per consumer instance, ``key``, ``count``, ``error_count``,
+    ``queue_p95_ms`` and ``p95_ms``, the longest queues first (at most
+    ``MAX_BREAKDOWN``), with ``by_partition_total`` and ``by_instance_total``: how many
+    there were. A dimension with fewer than two keys is left out: it tells nothing."""
+    groups: dict[str, list[dict[str, Any]]] = {}
+    for dim, key, n, errors, queue_p95, p95 in cur.execute(
+            queries["detail_breakdown"]).fetchall():
+        groups.setdefault(dim, []).append({
+            "key": key, "count": int(n), "error_count": int(errors or 0),
+            "queue_p95_ms": ms(queue_p95), "p95_ms": ms(p95)})
+    out: dict[str, Any] = {}
+    for dim, rows in groups.items():
+        if len(rows) < 2:
+            continue
+        rows.sort(key=lambda r: (-(r["queue_p95_ms"] or 0.0), -(r["p95_ms"] or 0.0),
+                                 r["key"]))
+        out[f"by_{dim}"] = rows[:MAX_BREAKDOWN]
+        out[f"by_{dim}_total"] = len(rows)
+    return out
 
 
 def _finish(out: dict[str, Any], r: dict[str, Any], series: tuple[int, list[tuple]],
@@ -240,4 +269,6 @@ def staged_edge_detail(cur: Any, queries: dict[str, str], element_id: str,
                         {"topic": node_name(src), "service": node_name(dst)}).fetchone()
         r["qq"] = q[0] if q else None
         out["message_count"] = int(q[1]) if q else 0
+        cur.execute(queries["staged_detail_keys"], {"src": src, "dst": dst})
+        out.update(_breakdown(cur, queries))
     return _finish(out, r, series, since_ns, until_ns, extent)

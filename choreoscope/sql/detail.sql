@@ -856,3 +856,60 @@ SELECT time_bucket(to_microseconds($step_us::BIGINT), make_timestamp(t0 // 1000)
        count(*) AS n,
        sum(err::INT) AS errors, quantile_cont(t1 - t0, 0.95) AS p95
 FROM d_rows GROUP BY 1 ORDER BY 1
+
+-- name: detail_keys_rows
+-- (a delivery edge read from the spans: each of its deliveries, for detail_breakdown;
+-- detail_rows_consume's rows name their spans)
+CREATE OR REPLACE TEMP TABLE d_keys AS
+SELECT trace_id, span_id, t0, t1, err, queue_ns FROM d_rows
+
+-- name: staged_detail_keys
+-- (a delivery edge read from its window's staged tables: each of its deliveries, the hop
+-- instances staged_detail_rows reads, with its span and its queue time, the shortest wait
+-- of the messages it was joined to, as the flow view has a batch's)
+CREATE OR REPLACE TEMP TABLE d_keys AS
+SELECT k.trace_id, k.span_id, h.t0, h.t1, h.err, q.queue_ns
+FROM a_hops h JOIN a_cons k ON k.sk = h.sk
+LEFT JOIN (SELECT c_sk, min(greatest(queue_ns, 0)) AS queue_ns FROM a_match
+           GROUP BY c_sk) q ON q.c_sk = h.sk
+WHERE h.src = $src AND h.dst = $dst
+
+-- name: detail_breakdown
+-- A delivery edge's deliveries (d_keys) by partition and by consumer instance: a hot
+-- partition or one slow pod shows as its own queue time. The partition is the first the
+-- consumer span names (conventions old and new, collector.conventions.KAFKA_PARTITION_KEYS);
+-- the instance the first its resource names, readable first: its pod, its host, its
+-- service.instance.id, its container. The deliveries' rows are found by their keys alone,
+-- and only theirs read whole: the attributes column is most of the table's bytes.
+WITH k AS MATERIALIZED (
+    SELECT d.t0, d.t1, d.err, d.queue_ns, r.rowid AS rid
+    FROM d_keys d
+    JOIN span_rows r ON r.trace_id = d.trace_id AND r.span_id = d.span_id
+     -- (the deliveries' time range lets the scan skip the rest of the table)
+     AND r.start_time_unix_nano BETWEEN (SELECT min(t0) FROM d_keys)
+                                    AND (SELECT max(t0) FROM d_keys)
+), a AS (
+    SELECT rowid AS rid, resource_id,
+           list_filter(json_extract_string(attributes, [
+               '$."messaging.destination.partition.id"',
+               '$."messaging.kafka.destination.partition"',
+               '$."messaging.kafka.source.partition"', '$."messaging.kafka.partition"',
+               '$."messaging.source.partition.id"']), x -> x IS NOT NULL)[1] AS part
+    FROM span_rows WHERE rowid IN (SELECT rid FROM k)
+), res AS (
+    SELECT resource_id,
+           list_filter(json_extract_string(attributes, [
+               '$."k8s.pod.name"', '$."host.name"', '$."service.instance.id"',
+               '$."container.id"']), x -> x IS NOT NULL)[1] AS inst
+    FROM resources WHERE resource_id IN (SELECT resource_id FROM a)
+), x AS (
+    SELECT k.t0, k.t1, k.err, k.queue_ns, a.part, res.inst
+    FROM k JOIN a ON a.rid = k.rid LEFT JOIN res ON res.resource_id = a.resource_id
+)
+SELECT 'partition' AS dim, part AS key, count(*) AS n, sum(err::INT) AS errors,
+       quantile_cont(queue_ns, 0.95) AS queue_p95, quantile_cont(t1 - t0, 0.95) AS p95
+FROM x WHERE part IS NOT NULL GROUP BY part
+UNION ALL
+SELECT 'instance', inst, count(*), sum(err::INT), quantile_cont(queue_ns, 0.95),
+       quantile_cont(t1 - t0, 0.95)
+FROM x WHERE inst IS NOT NULL GROUP BY inst

@@ -23,7 +23,7 @@ from dash import ALL, Input, Output, State, ctx, dcc, html, no_update
 from analyzer.model import element_title
 from dashboard.components import (as_text, empty_state, error_box, first_rows, fmt_count,
                                   fmt_ms, fmt_pct, fmt_rate, fmt_value, kv_table, label,
-                                  more_button, more_state, table, trace_links)
+                                  md_table, more_button, more_state, table, trace_links)
 from dashboard import data
 from dashboard.deps import Deps
 from dashboard.layered import layered_layout, widen
@@ -270,7 +270,8 @@ def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
             stats.append((label(k), fmts.get(k, fmt_ms)(detail[k])))
     skip = set(_HEAD_KEYS) | {"timeseries", "timeseries_step_s", "slowest_trace_ids",
                               "failed_trace_ids", "id",
-                              "source", "target", "type", "name"}
+                              "source", "target", "type", "name"} | \
+        {f"by_{dim}_total" for dim, _ in BREAKDOWNS}
     extra = [(label(k), fmt_value(k, v)) for k, v in detail.items()
              if k not in skip and not isinstance(v, list) and not k.endswith("_ns")]
     series = detail.get("timeseries") or []
@@ -281,11 +282,35 @@ def detail_panel(element_id: str, detail: Mapping[str, Any] | None,
         dcc.Graph(figure=timeseries_figure(series, detail.get("timeseries_step_s") or 60),
                   config={"displayModeBar": False})
         if series else html.Div("no time series", className="muted"),
+        *breakdowns(detail),
         html.H4("Slowest flows"),
         html.Div(trace_links(detail.get("slowest_trace_ids"), filters)),
         html.H4("Failed flows"),
         html.Div(trace_links(detail.get("failed_trace_ids"), filters)),
     ])
+
+
+# A delivery edge's breakdowns (analyzer.detail._breakdown): key, and its column's name.
+BREAKDOWNS = (("partition", "partition"), ("instance", "consumer instance"))
+
+
+def breakdowns(detail: Mapping[str, Any]) -> list[Any]:
+    """A delivery edge's deliveries by partition and by consumer instance, where there are
+    two or more: the longest queues first, so a hot partition or a slow pod is on top."""
+    out: list[Any] = []
+    for dim, name in BREAKDOWNS:
+        rows = detail.get(f"by_{dim}") or []
+        if not rows:
+            continue
+        total = detail.get(f"by_{dim}_total") or len(rows)
+        shown = f" (the {len(rows)} of {total} with the longest queues)" if total > len(rows) \
+            else ""
+        out += [html.H4(f"By {name}{shown}"),
+                md_table([name, "deliveries", "queue p95", "p95", "errors"],
+                         [(r["key"], fmt_count(r["count"]), fmt_ms(r["queue_p95_ms"]),
+                           fmt_ms(r["p95_ms"]), fmt_count(r["error_count"])) for r in rows],
+                         class_name="grid breakdown", id=f"map-by-{dim}")]
+    return out
 
 
 class FlowMapPage:
