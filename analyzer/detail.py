@@ -181,6 +181,9 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
             out["message_count"] = int(cur.execute(q["detail_messages"]).fetchone()[0])
             cur.execute(q["detail_keys_rows"])
             out.update(_breakdown(cur, q))
+        elif query == "detail_rows_service":
+            cur.execute(q["detail_keys_rows"])
+            out.update(_breakdown(cur, q, partitions=False))
     return _finish(out, r, series, since_ns, until_ns)
 
 
@@ -188,15 +191,16 @@ def edge_detail(store: Any, element_id: str, since_ns: int | None = None,
 MAX_BREAKDOWN = 8
 
 
-def _breakdown(cur: Any, queries: dict[str, str]) -> dict[str, Any]:
+def _breakdown(cur: Any, queries: dict[str, str], partitions: bool = True) -> dict[str, Any]:
     """``by_partition`` and ``by_instance`` of a delivery edge whose deliveries are in
-    ``d_keys``: per partition, per consumer instance, ``key``, ``count``, ``error_count``,
-    ``queue_p95_ms`` and ``p95_ms``, the longest queues first (at most
-    ``MAX_BREAKDOWN``), with ``by_partition_total`` and ``by_instance_total``: how many
-    there were. A dimension with fewer than two keys is left out: it tells nothing."""
+    ``d_keys`` (a service's units of work: ``by_instance`` only, ``partitions`` False): per
+    partition, per instance, ``key``, ``count``, ``error_count``, ``queue_p95_ms`` and
+    ``p95_ms``, the longest queues (else durations) first, at most ``MAX_BREAKDOWN``, with
+    ``by_partition_total`` and ``by_instance_total``: how many there were. A dimension with
+    fewer than two keys is left out: it tells nothing."""
     groups: dict[str, list[dict[str, Any]]] = {}
     for dim, key, n, errors, queue_p95, p95 in cur.execute(
-            queries["detail_breakdown"]).fetchall():
+            queries["detail_breakdown"], {"partitions": partitions}).fetchall():
         groups.setdefault(dim, []).append({
             "key": key, "count": int(n), "error_count": int(errors or 0),
             "queue_p95_ms": ms(queue_p95), "p95_ms": ms(p95)})
@@ -270,5 +274,5 @@ def staged_edge_detail(cur: Any, queries: dict[str, str], element_id: str,
         r["qq"] = q[0] if q else None
         out["message_count"] = int(q[1]) if q else 0
         cur.execute(queries["staged_detail_keys"], {"src": src, "dst": dst})
-        out.update(_breakdown(cur, queries))
+        out.update(_breakdown(cur, queries, partitions=True))
     return _finish(out, r, series, since_ns, until_ns, extent)

@@ -98,3 +98,18 @@ def test_the_panel_lists_the_longest_queues_first(store: Store):
     text = text_of(panel)
     assert "By partition" in text and "By consumer instance" in text
     assert "by partition total" not in text  # (the count goes in the heading when cut)
+
+
+def test_a_services_work_by_instance(store: Store):
+    """A click on a service: its units of work by pod, the slowest first; no partitions."""
+    from tests.test_dashboard_app import find_all
+    d = edge_detail(store, "service:billing")
+    assert "by_partition" not in d
+    assert [(r["key"], r["count"]) for r in d["by_instance"]] == [("billing-b", 8),
+                                                                  ("billing-a", 32)]
+    assert d["by_instance"][0]["p95_ms"] == pytest.approx(30, abs=1)
+    assert d["by_instance"][0]["queue_p95_ms"] is None
+    table = next(t for t in find_all(detail_panel("service:billing", d, ALL), "Markdown")
+                 if t.id == "map-by-instance")
+    assert table.children.splitlines()[0] == "| instance | spans | p95 | errors |"
+    assert "by_instance" not in edge_detail(store, "service:shop")  # (one, unnamed)

@@ -799,7 +799,7 @@ WHERE NOT EXISTS (
 -- name: detail_rows_service
 -- A service's units of work: its server, consumer and root spans.
 CREATE OR REPLACE TEMP TABLE d_rows AS
-SELECT trace_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
+SELECT trace_id, span_id, start_time_unix_nano AS t0, end_time_unix_nano AS t1,
        status_code = 'ERROR' AS err, NULL::BIGINT AS queue_ns
 FROM spans
 WHERE start_time_unix_nano >= $since AND start_time_unix_nano < $until
@@ -858,8 +858,9 @@ SELECT time_bucket(to_microseconds($step_us::BIGINT), make_timestamp(t0 // 1000)
 FROM d_rows GROUP BY 1 ORDER BY 1
 
 -- name: detail_keys_rows
--- (a delivery edge read from the spans: each of its deliveries, for detail_breakdown;
--- detail_rows_consume's rows name their spans)
+-- (a delivery edge or a service read from the spans: each of its deliveries or units of
+-- work, for detail_breakdown; detail_rows_consume's and detail_rows_service's rows name
+-- their spans)
 CREATE OR REPLACE TEMP TABLE d_keys AS
 SELECT trace_id, span_id, t0, t1, err, queue_ns FROM d_rows
 
@@ -875,9 +876,10 @@ LEFT JOIN (SELECT c_sk, min(greatest(queue_ns, 0)) AS queue_ns FROM a_match
 WHERE h.src = $src AND h.dst = $dst
 
 -- name: detail_breakdown
--- A delivery edge's deliveries (d_keys) by partition and by consumer instance: a hot
--- partition or one slow pod shows as its own queue time. The partition is the first the
--- consumer span names (conventions old and new, collector.conventions.KAFKA_PARTITION_KEYS);
+-- A delivery edge's deliveries (d_keys) by partition and by consumer instance, or a
+-- service's units of work by instance ($partitions false): a hot partition or one slow pod
+-- shows as its own queue time or duration. The partition is the first the consumer span
+-- names (conventions old and new, collector.conventions.KAFKA_PARTITION_KEYS);
 -- the instance the first its resource names, readable first: its pod, its host, its
 -- service.instance.id, its container. The deliveries' rows are found by their keys alone,
 -- and only theirs read whole: the attributes column is most of the table's bytes.
@@ -890,11 +892,12 @@ WITH k AS MATERIALIZED (
                                     AND (SELECT max(t0) FROM d_keys)
 ), a AS (
     SELECT rowid AS rid, resource_id,
-           list_filter(json_extract_string(attributes, [
+           -- (not read at all for a service: the attributes are most of the cost)
+           CASE WHEN $partitions THEN list_filter(json_extract_string(attributes, [
                '$."messaging.destination.partition.id"',
                '$."messaging.kafka.destination.partition"',
                '$."messaging.kafka.source.partition"', '$."messaging.kafka.partition"',
-               '$."messaging.source.partition.id"']), x -> x IS NOT NULL)[1] AS part
+               '$."messaging.source.partition.id"']), x -> x IS NOT NULL)[1] END AS part
     FROM span_rows WHERE rowid IN (SELECT rid FROM k)
 ), res AS (
     SELECT resource_id,

@@ -295,21 +295,27 @@ BREAKDOWNS = (("partition", "partition"), ("instance", "consumer instance"))
 
 
 def breakdowns(detail: Mapping[str, Any]) -> list[Any]:
-    """A delivery edge's deliveries by partition and by consumer instance, where there are
-    two or more: the longest queues first, so a hot partition or a slow pod is on top."""
+    """A delivery edge's deliveries by partition and by consumer instance, a service's work
+    by instance, where there are two or more: the longest queues (else durations) first, so
+    a hot partition or a slow pod is on top."""
+    delivery = detail.get("type") == "consume"
     out: list[Any] = []
     for dim, name in BREAKDOWNS:
         rows = detail.get(f"by_{dim}") or []
         if not rows:
             continue
+        name = name if delivery else dim
         total = detail.get(f"by_{dim}_total") or len(rows)
-        shown = f" (the {len(rows)} of {total} with the longest queues)" if total > len(rows) \
-            else ""
+        slowest = "longest queues" if delivery else "slowest"
+        shown = f" (the {len(rows)} of {total} {slowest})" if total > len(rows) else ""
+        header = [name, "deliveries" if delivery else "spans"] + \
+            (["queue p95"] if delivery else []) + ["p95", "errors"]
         out += [html.H4(f"By {name}{shown}"),
-                md_table([name, "deliveries", "queue p95", "p95", "errors"],
-                         [(r["key"], fmt_count(r["count"]), fmt_ms(r["queue_p95_ms"]),
-                           fmt_ms(r["p95_ms"]), fmt_count(r["error_count"])) for r in rows],
-                         class_name="grid breakdown", id=f"map-by-{dim}")]
+                md_table(header, [
+                    (r["key"], fmt_count(r["count"]),
+                     *([fmt_ms(r["queue_p95_ms"])] if delivery else []),
+                     fmt_ms(r["p95_ms"]), fmt_count(r["error_count"])) for r in rows],
+                    class_name="grid breakdown", id=f"map-by-{dim}")]
     return out
 
 
