@@ -26,9 +26,10 @@ from typing import Any, Callable
 import orjson
 from flask import Flask, Response, request
 
+from choreoscope.config import time_bound
 from choreoscope.store import Interrupted
 from dashboard.deps import Deps
-from dashboard.params import ParamError, Window, api_bound, resolve_since
+from dashboard.params import ParamError, Window, resolve_since
 
 _TRACE_ID = re.compile(r"[0-9a-f]{32}")
 # The API's paths under /api/ (every one answers GET only).
@@ -47,7 +48,7 @@ def page_filters(since: str | None, until: str | None,
     """The dashboard's filters for the API's ``since``/``until`` (already validated by
     :func:`resolve_since`), or None when no page window is the same (an ``until`` a
     duration ago moves with the clock; no page offers that)."""
-    (lo_kind, lo), (hi_kind, hi) = api_bound(since), api_bound(until)
+    (lo_kind, lo), (hi_kind, hi) = time_bound(since), time_bound(until)
     if hi_kind == "ago":
         return None
     if hi_kind == "open" and lo_kind != "at":

@@ -96,9 +96,6 @@ def resolve_window(window: str | None, since: str | None = None, until: str | No
     return Window(None if span is None else now_ns - span, None)
 
 
-api_bound = config.time_bound
-
-
 def resolve_since(since: str | None, until: str | None, now_ns: int) -> Window:
     """The API's ``since``/``until``: each a duration ago (``15m``) or an absolute time."""
     try:
