@@ -46,18 +46,23 @@ def window_from(since: str | None, until: str | None,
                        time.time_ns() if now_ns is None else now_ns)
 
 
-def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
-    """Add the arguments of ``choreoscope analyze`` to ``parser``."""
+def _add_db_and_window(parser: argparse.ArgumentParser, started: str) -> None:
+    """``--db``, and ``--since``/``--until`` bounding what ``started`` names (default:
+    everything)."""
     parser.add_argument("--db", default=os.environ.get("CHOREOSCOPE_DB", "./choreoscope.duckdb"),
                         help="DuckDB database file (default: $CHOREOSCOPE_DB or "
                              "./choreoscope.duckdb)")
-    parser.add_argument("--since", default="all", metavar="WHEN",
-                        help="only spans that started at or after this: a duration ago "
-                             "(15m, 2h, 7d), a time (2024-05-01T14:00:00Z, Unix seconds), "
-                             "or all (default: all)")
+    parser.add_argument("--since", default=None, metavar="WHEN",
+                        help=f"{started} at or after this: a duration ago (15m, 2h, 7d), a "
+                             f"time (2024-05-01T14:00:00Z, Unix seconds), or all (default: "
+                             f"all)")
     parser.add_argument("--until", default=None, metavar="WHEN",
-                        help="only spans that started before this, as --since (default: "
-                             "now)")
+                        help=f"{started} before this, as --since (default: now)")
+
+
+def add_analyze_arguments(parser: argparse.ArgumentParser) -> None:
+    """Add the arguments of ``choreoscope analyze`` to ``parser``."""
+    _add_db_and_window(parser, "only spans that started")
     parser.add_argument("--service", default=None, metavar="NAME",
                         help="only the flows that involve this service")
     parser.add_argument("--format", default="text", choices=FORMATS,
@@ -91,16 +96,8 @@ def add_export_arguments(parser: argparse.ArgumentParser) -> None:
     parser.add_argument("trace_id", metavar="TRACE_ID", nargs="?", default=None,
                         help="any trace of the flow to write (32 hexadecimal characters); "
                              "without one, every trace of the window")
-    parser.add_argument("--since", default=None, metavar="WHEN",
-                        help="without TRACE_ID: the traces with a span that started at or "
-                             "after this, each whole: a duration ago (15m, 2h, 7d), a time "
-                             "(2024-05-01T14:00:00Z, Unix seconds), or all (default)")
-    parser.add_argument("--until", default=None, metavar="WHEN",
-                        help="without TRACE_ID: ... and before this, as --since (default: "
-                             "now)")
-    parser.add_argument("--db", default=os.environ.get("CHOREOSCOPE_DB", "./choreoscope.duckdb"),
-                        help="DuckDB database file (default: $CHOREOSCOPE_DB or "
-                             "./choreoscope.duckdb)")
+    _add_db_and_window(parser, "without TRACE_ID: the traces, each whole, with a span that "
+                               "started")
     parser.add_argument("--output", "-o", default="-", metavar="FILE",
                         help="file to write (default: standard output)")
 
