@@ -33,6 +33,31 @@ def test_jsonl_single_document_and_bad_line(tmp_path):
     assert "31 spans stored" in summary.report()
 
 
+def test_decode_workers_store_the_same_in_file_order(tmp_path):
+    """With decode worker processes (a big file's default), a load stores what it stores
+    without them, in file order (a later record's duplicate spans are the ones skipped),
+    and a record a worker cannot decode is reported as one."""
+    reqs = [simple_request(50, f"svc{i % 3}") for i in range(12)]
+    lines = [orjson.dumps(request_to_json_dict(r)) for r in reqs]
+    lines.insert(5, b'{"resourceSpans": [ broken')
+    lines.append(lines[0])  # (the first record again: its spans are duplicates)
+    jl = tmp_path / "many.jsonl"
+    jl.write_bytes(b"\n".join(lines) + b"\n")
+    got = []
+    for workers in (0, 2):
+        with Store.open(tmp_path / f"w{workers}.duckdb") as store:
+            summary = load_files(store, [jl], progress=False, workers=workers)
+            with store.cursor() as cur:
+                rows = cur.execute("SELECT * EXCLUDE (ingested_at_unix_nano) FROM spans "
+                                   "ORDER BY ALL").fetchall()
+        got.append((summary.stored, summary.duplicates, summary.records,
+                    summary.bad_records, rows))
+    assert got[0] == got[1]
+    stored, duplicates, records, bad, rows = got[1]
+    assert (stored, duplicates, records) == (600, 50, 14) and len(rows) == 600
+    assert len(bad) == 1 and "many.jsonl:6" in bad[0] and "malformed JSON" in bad[0]
+
+
 def test_a_file_named_json_that_is_not_is_told_so_as_json(tmp_path):
     """Text that is no JSON in a .jsonl (or .json.gz) file is reported as JSON's error,
     not as a corrupt protobuf's; a protobuf file is still sniffed whatever its name."""
