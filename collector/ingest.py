@@ -196,7 +196,7 @@ class Ingest:
         self._pool: ProcessPoolExecutor | None = None
         if decode_workers > 0:
             # Workers decode and split (pure CPU); the writer stays single, in this process.
-            self._pool = _start_pool(decode_workers)
+            self._pool = start_decode_pool(decode_workers)
         self.exports = 0
         self.spans_stored = 0
         self.spans_rejected = 0
@@ -293,7 +293,7 @@ class Ingest:
             self._pool = None
 
 
-def _start_pool(workers: int) -> ProcessPoolExecutor:
+def start_decode_pool(workers: int) -> ProcessPoolExecutor:
     """Decode worker processes that import the decoder only, all started now.
 
     A spawned child first re-imports the parent's ``__main__`` (the CLI, and with it DuckDB,
@@ -315,5 +315,5 @@ def _start_pool(workers: int) -> ProcessPoolExecutor:
     return pool
 
 
-__all__ = ["Ingest", "ExportOutcome", "Overloaded", "TooLarge", "DecodeFailure", "StoreError",
+__all__ = ["Ingest", "ExportOutcome", "start_decode_pool", "Overloaded", "TooLarge", "DecodeFailure", "StoreError",
            "ReadyBatch", "decode_body", "decompress_bounded", "PROTOBUF", "JSON"]

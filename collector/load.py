@@ -27,8 +27,8 @@ from typing import IO, Iterator
 
 from choreoscope.store import Store
 from collector.decode import DecodeFailure, SpanBatch, parse_request
-from collector.ingest import (JSON, PROTOBUF, ReadyBatch, _start_pool, decode_body,
-                              decompress_bounded)
+from collector.ingest import (JSON, PROTOBUF, ReadyBatch, decode_body, decompress_bounded,
+                              start_decode_pool)
 from collector.prepare import decode_ready
 
 _MAX_IN_FLIGHT = 4  # decode the next records while the writer commits the previous ones
@@ -215,7 +215,7 @@ def load_files(store: Store, paths: list[Path], progress: bool = True,
     if workers is None:
         cores = os.cpu_count() or 1
         workers = min(cores, 4) if cores >= 2 and total > _POOL_BYTES else 0
-    pool = _start_pool(workers) if workers > 0 else None
+    pool = start_decode_pool(workers) if workers > 0 else None
     bar = tqdm(total=total, unit="B", unit_scale=True, desc="loading", disable=not progress,
                leave=False)
     decoding: deque[tuple[str, bytes, str, Future]] = deque()
