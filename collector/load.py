@@ -228,17 +228,20 @@ def load_files(store: Store, paths: list[Path], progress: bool = True,
         summary.rejected += batch.rejected
         summary.reasons.update(batch.reasons)
 
+    broken = False  # (a worker died: the pool is unusable, this process decodes)
+
     def store_batch(where: str, body: bytes, fmt: str, fut: Future | None) -> None:
-        nonlocal pool
+        nonlocal broken
         try:
             batch: SpanBatch | ReadyBatch | None = None
             if fut is not None:
                 try:
                     batch = fut.result()
                 except BrokenProcessPool:
-                    print("choreoscope: a decode worker process died; decoding here from now "
-                          "on", file=sys.stderr, flush=True)
-                    pool = None
+                    if not broken:
+                        print("choreoscope: a decode worker process died; decoding here "
+                              "from now on", file=sys.stderr, flush=True)
+                    broken = True
             if batch is None:
                 batch = decode_body(body, fmt)
         except DecodeFailure as exc:
@@ -259,7 +262,7 @@ def load_files(store: Store, paths: list[Path], progress: bool = True,
                     summary.bad_records.append(f"{where}: {fmt}")
                     continue
                 kind = PROTOBUF if fmt == "protobuf" else JSON
-                if pool is None:
+                if pool is None or broken:
                     store_batch(where, body, kind, None)
                     continue
                 decoding.append((where, body, kind, pool.submit(decode_ready, body, kind)))

@@ -58,6 +58,33 @@ def test_decode_workers_store_the_same_in_file_order(tmp_path):
     assert len(bad) == 1 and "many.jsonl:6" in bad[0] and "malformed JSON" in bad[0]
 
 
+def test_a_dead_decode_worker_leaves_the_decoding_to_the_loader(tmp_path, monkeypatch, capsys):
+    """A worker killed mid-load (out of memory, say) breaks the pool: every record is still
+    decoded and stored, by the loader itself, and it says so once."""
+    from concurrent.futures import Future
+    from concurrent.futures.process import BrokenProcessPool
+
+    import collector.load as load_mod
+
+    class DeadPool:  # what a pool whose worker was killed answers to every task
+        def submit(self, *_args):
+            fut: Future = Future()
+            fut.set_exception(BrokenProcessPool("a child process terminated abruptly"))
+            return fut
+
+        def shutdown(self, **_kw):
+            pass
+
+    monkeypatch.setattr(load_mod, "start_decode_pool", lambda n: DeadPool())
+    jl = tmp_path / "some.jsonl"
+    jl.write_bytes(b"\n".join(orjson.dumps(request_to_json_dict(simple_request(20, "a")))
+                              for _ in range(6)) + b"\n")
+    with Store.open(tmp_path / "db.duckdb") as store:
+        summary = load_files(store, [jl], progress=False, workers=2)
+    assert summary.stored == 120 and not summary.bad_records
+    assert capsys.readouterr().err.count("a decode worker process died") == 1
+
+
 def test_a_file_named_json_that_is_not_is_told_so_as_json(tmp_path):
     """Text that is no JSON in a .jsonl (or .json.gz) file is reported as JSON's error,
     not as a corrupt protobuf's; a protobuf file is still sniffed whatever its name."""
