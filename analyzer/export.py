@@ -17,11 +17,12 @@ server halves) an event or link belonged to: they go with the first.
 
 from __future__ import annotations
 
+from contextlib import closing
 from typing import Any, Iterable, Iterator, Mapping
 
 import orjson
 
-from analyzer.staging import MAX_NS, MIN_NS
+from analyzer.staging import MAX_NS, MIN_NS, Stager
 from analyzer.trace_flow import flow_trace_ids
 from choreoscope.sql import named_queries
 
@@ -44,24 +45,8 @@ def flow_otlp(store: Any, trace_id: str) -> dict[str, Any] | None:
     """The OTLP/JSON document of the flow containing ``trace_id`` (the traces the flow view
     shows), None if none of them has a stored span."""
     ids, _truncated = flow_trace_ids(store, trace_id)
-    q = named_queries()
-    with store.cursor() as cur:
-        spans = _rows(cur, q["export_spans"], {"ids": ids})
-        if not spans:
-            return None
-        for what in ("events", "links"):
-            by_key: dict[tuple[str, str], list[dict[str, Any]]] = {}
-            for r in _rows(cur, q[f"export_{what}"], {"ids": ids}):
-                by_key.setdefault((r["trace_id"], r["span_id"]), []).append(r)
-            for sp in spans:  # (the first of two spans sharing an id takes them)
-                sp[what] = by_key.pop((sp["trace_id"], sp["span_id"]), None)
-        resources = _rows(cur, q["export_resources"],
-                          {"ids": sorted({s["resource_id"] for s in spans
-                                          if s["resource_id"] is not None})})
-        scopes = _rows(cur, q["export_scopes"],
-                       {"ids": sorted({s["scope_id"] for s in spans
-                                       if s["scope_id"] is not None})})
-    return otlp_document(spans, resources, scopes)
+    with closing(_documents(store, "export_flow_chunks", {"ids": ids})) as docs:
+        return next(docs, None)  # (one chunk: closing ends its read at once)
 
 
 def window_otlp(store: Any, since_ns: int | None = None, until_ns: int | None = None,
@@ -70,20 +55,26 @@ def window_otlp(store: Any, since_ns: int | None = None, until_ns: int | None = 
     about ``spans_per_document`` spans each (whole traces, in the order they began: a file
     of them, one per line, is OTLP/JSON Lines). Read in one snapshot, a few documents at a
     time."""
-    q = named_queries()
+    return _documents(store, "export_window_chunks", {
+        "since": MIN_NS if since_ns is None else since_ns,
+        "until": MAX_NS if until_ns is None else until_ns,
+        "per_chunk": max(1, spans_per_document)})
+
+
+def _documents(store: Any, chunks: str, params: Mapping[str, Any]
+               ) -> Iterator[dict[str, Any]]:
+    """One document per chunk that the named query ``chunks`` puts the traces in
+    (``x_chunks``), every chunk read in one transaction (one snapshot)."""
     with store.cursor() as cur:
-        cur.execute("BEGIN TRANSACTION")  # (one snapshot for all the queries below)
+        st = Stager(cur, named_queries())
+        cur.execute("BEGIN TRANSACTION")
         try:
-            resources = _rows(cur, q["export_all_resources"], {})
-            scopes = _rows(cur, q["export_all_scopes"], {})
-            cur.execute(q["export_window_chunks"], {
-                "since": MIN_NS if since_ns is None else since_ns,
-                "until": MAX_NS if until_ns is None else until_ns,
-                "per_chunk": max(1, spans_per_document)})
-            n_chunks = cur.execute(q["export_window_count"]).fetchone()[0]
+            resources = st.rows("export_all_resources")
+            scopes = st.rows("export_all_scopes")
+            st.run(chunks, dict(params))
+            n_chunks = st.run("export_chunk_count").fetchone()[0]
             for lo in range(0, n_chunks, CHUNKS_PER_QUERY):
-                res = cur.execute(q["export_window_spans"],
-                                  {"lo": lo, "hi": lo + CHUNKS_PER_QUERY})
+                res = st.run("export_chunk_spans", {"lo": lo, "hi": lo + CHUNKS_PER_QUERY})
                 cols = [d[0] for d in res.description]
                 chunk: list[dict[str, Any]] = []
                 at = None
@@ -99,12 +90,6 @@ def window_otlp(store: Any, since_ns: int | None = None, until_ns: int | None = 
                     yield otlp_document(chunk, resources, scopes)
         finally:
             cur.execute("ROLLBACK")
-
-
-def _rows(cur: Any, sql: str, params: Mapping[str, Any]) -> list[dict[str, Any]]:
-    res = cur.execute(sql, params)
-    cols = [d[0] for d in res.description]
-    return [dict(zip(cols, r)) for r in res.fetchall()]
 
 
 def otlp_document(spans: Iterable[Mapping[str, Any]], resources: Iterable[Mapping[str, Any]],
