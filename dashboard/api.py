@@ -69,19 +69,25 @@ def register_api(server: Flask, deps: Deps) -> None:
     def _health() -> Response:
         return _json({"status": "ok", "spans": deps.store.count_spans()})
 
-    def _window(extra: set[str]) -> tuple[Window, dict[str, str | None] | None, bool]:
-        """The request's window, the page filters naming the same one (None: no page
-        offers it) and whether it asks for a fresh answer; ParamError on a bad one."""
+    def _bounds(extra: set[str]) -> Window:
+        """The request's ``since``/``until`` (its only parameters with ``extra``, and the
+        auth ``token``); ParamError on a bad one."""
         args = request.args
-        allowed = {"since", "until", "service", "token", "fresh"} | extra
+        allowed = {"since", "until", "token"} | extra
         unknown = set(args) - allowed
         if unknown:
             raise ParamError(f"unknown parameter(s): {', '.join(sorted(unknown))}; use "
                              f"{', '.join(sorted(allowed - {'token'}))}")
+        return resolve_since(args.get("since"), args.get("until"), deps.clock_ns())
+
+    def _window(extra: set[str]) -> tuple[Window, dict[str, str | None] | None, bool]:
+        """The request's window, the page filters naming the same one (None: no page
+        offers it) and whether it asks for a fresh answer; ParamError on a bad one."""
+        args = request.args
+        w = _bounds({"service", "fresh"} | extra)
         fresh = args.get("fresh", "0").strip().lower()
         if fresh not in ("0", "1", "true", "false", ""):
             raise ParamError("fresh is 1 (analyse afresh) or 0")
-        w = resolve_since(args.get("since"), args.get("until"), deps.clock_ns())
         filters = page_filters(args.get("since"), args.get("until"),
                                args.get("service") or None)
         return w, filters, fresh in ("1", "true")
@@ -98,13 +104,8 @@ def register_api(server: Flask, deps: Deps) -> None:
 
     @server.get("/api/export")
     def _export() -> Response:
-        args = request.args
-        unknown = set(args) - {"since", "until", "token"}
         try:
-            if unknown:
-                raise ParamError(f"unknown parameter(s): {', '.join(sorted(unknown))}; use "
-                                 f"since and until")
-            w = resolve_since(args.get("since"), args.get("until"), deps.clock_ns())
+            w = _bounds(set())
         except ParamError as exc:
             return _json({"error": str(exc)}, 400)
         docs = deps.window_otlp(w)
