@@ -39,11 +39,7 @@ def window_from(since: str | None, until: str | None,
                 now_ns: int | None = None) -> tuple[int | None, int | None]:
     """``--since`` and ``--until`` in Unix nanoseconds (None: open): each a duration ago,
     a time, or ``all`` (:func:`choreoscope.config.time_window`); ``ValueError`` if not."""
-    def spelled(text: str | None) -> str | None:  # ("*" and "inf" have said "all" here)
-        return "all" if text is not None and text.strip().lower() in ("*", "inf") else text
-
-    return time_window(spelled(since), spelled(until),
-                       time.time_ns() if now_ns is None else now_ns)
+    return time_window(since, until, time.time_ns() if now_ns is None else now_ns)
 
 
 def _add_db_and_window(parser: argparse.ArgumentParser, started: str) -> None:

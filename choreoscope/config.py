@@ -82,9 +82,12 @@ def parse_time(text: str) -> int:
 def time_bound(text: str | None) -> tuple[str, str | None]:
     """One bound of a window, as ``choreoscope analyze --since/--until`` and the API's
     ``since``/``until`` take it: ``("open", None)`` (blank, ``all``), ``("ago", duration)``
-    (``15m``) or ``("at", time)`` (anything else, an absolute time). A bare number of ten
-    digits or more is a time (Unix seconds or nanoseconds), not a duration of 31 years."""
+    (``15m``) or ``("at", time)`` (anything else, an absolute time). ``*`` and ``inf`` say
+    ``all`` too. A bare number of ten digits or more is a time (Unix seconds or
+    nanoseconds), not a duration of 31 years."""
     t = (text or "").strip()
+    if t.lower() in ("*", "inf"):
+        return "open", None
     if re.fullmatch(r"\d{10,}(\.\d+)?", t):
         return "at", t
     try:
