@@ -107,6 +107,7 @@ _LINK_KEYS = frozenset(("traceId", "spanId", "traceState", "attributes",
                         "droppedAttributesCount", "flags"))
 _STATUS_KEYS = frozenset(("code", "message"))
 _KV_KEYS = frozenset(("key", "value"))
+_VALUES_KEYS = frozenset(("values",))  # (an arrayValue, a kvlistValue)
 _U32 = 2**32
 
 
@@ -247,12 +248,12 @@ def _any(target: Any, value: Any, depth: int) -> None:
                 raise _Unusual  # ("NaN", "Infinity" as strings: ParseDict's)
             target.double_value = v
         elif kind == "arrayValue":
-            arr = _keys(v, frozenset(("values",)))
+            arr = _keys(v, _VALUES_KEYS)
             target.array_value.SetInParent()
             for item in _list(arr.get("values", [])):
                 _any(target.array_value.values.add(), item, depth + 1)
         elif kind == "kvlistValue":
-            kvl = _keys(v, frozenset(("values",)))
+            kvl = _keys(v, _VALUES_KEYS)
             target.kvlist_value.SetInParent()
             _attrs(target.kvlist_value.values, kvl.get("values", []), depth + 1)
         else:
