@@ -120,3 +120,49 @@ def grouped_words(text: str, groups: dict[str, str]) -> str:
     if not groups:
         return text
     return " ".join(groups.get(w, w) for w in text.split(" "))
+
+
+# A Redis channel named as FastStream names a request's reply channel: a NUID, 22 random
+# letters and digits.
+_NUID = re.compile(r"[0-9A-Za-z]{22}")
+_UPPER = re.compile(r"[A-Z]")
+_LOWER = re.compile(r"[a-z]")
+REDIS_REPLIES = "(temporary:redis)"
+
+
+def reply_channels(shapes: Iterable[tuple[str, str | None, str | None, str]]
+                   ) -> dict[str, str]:
+    """Each Redis channel that is a request's reply channel though its name alone did not
+    say so -> ``(temporary:redis)``. ``shapes`` are the store's (topic, messaging system,
+    role ``P``/``C``/None, service) rows.
+
+    FastStream names a Redis reply channel by a fresh NUID. The analyzer's ``msg_topic``
+    (and the collector, which stores such a name as ``(temporary)``) takes a NUID by its
+    letters: one with a digit, or with six or more of each case, as a CamelCase channel
+    name seldom is. About one NUID in 3,000 has neither (no digit, one in fifty, and under
+    six of one case) and would be a node of its own, with its one message. Such a name is
+    taken here for what it is by where it carries messages: back to a service that sent
+    a message its publishers received (a request answered), or, with no consumer seen,
+    in a store whose other replies on Redis were recognised."""
+    rows = [(t, (s or "").lower(), r, svc) for t, s, r, svc in shapes]
+    sends: dict[str, set[str]] = defaultdict(set)  # service -> topics it publishes
+    gets: dict[str, set[str]] = defaultdict(set)  # service -> topics it consumes
+    pubs: dict[str, set[str]] = defaultdict(set)  # topic -> its publishers
+    cons: dict[str, set[str]] = defaultdict(set)  # topic -> its consumers
+    for t, _, r, svc in rows:
+        if r == "P":
+            sends[svc].add(t)
+            pubs[t].add(svc)
+        elif r == "C":
+            gets[svc].add(t)
+            cons[t].add(svc)
+    have_replies = any(t == REDIS_REPLIES for t, *_ in rows)
+    out: dict[str, str] = {}
+    for t in sorted({t for t, s, _, _ in rows if s == "redis" and _NUID.fullmatch(t)
+                     and _UPPER.search(t) and _LOWER.search(t)}):
+        if not pubs[t]:
+            continue
+        answered = any((sends[c] & gets[p]) - {t} for c in cons[t] for p in pubs[t])
+        if answered or (not cons[t] and have_replies):
+            out[t] = REDIS_REPLIES
+    return out

@@ -29,7 +29,7 @@ from typing import Any, Iterable, Iterator
 import duckdb
 import pyarrow as pa
 
-from analyzer.destinations import group_names
+from analyzer.destinations import group_names, reply_channels
 
 # Far outside any accepted span timestamp: "no bound".
 MIN_NS = 0
@@ -154,14 +154,18 @@ class Stager:
         named per entity grouped into one topic (:mod:`analyzer.destinations`)."""
         self.run("analyzer_shapes")
         with self.section("analyzer_group_topics"):
-            names = {r[0] for r in self.cur.execute(self.q["analyzer_shape_topics"]).fetchall()}
+            shapes = self.cur.execute(self.q["analyzer_shape_topics"]).fetchall()
+            names = {r[0] for r in shapes}
             groups = group_names(names)
             # (a template the instrumentation gave is one of its own names)
             members: dict[str, list[str]] = {g: [g] for g in set(groups.values()) & names}
             for name, grp in sorted(groups.items()):
                 members.setdefault(grp, []).append(name)
-            self.topic_groups = groups
             self.topic_members = {g: sorted(m) for g, m in members.items()}
+            # (a Redis reply channel the name rule missed joins the other replies' node,
+            # not listed as a member: that node names no channel)
+            groups = {**groups, **reply_channels(shapes)}
+            self.topic_groups = groups
             if groups:
                 # (an Arrow table, not list parameters: DuckDB binds a 3000-string list
                 # parameter in ~0.6 s, an Arrow table in a millisecond)

@@ -8,7 +8,10 @@ import duckdb
 import pytest
 
 from choreoscope.sql import named_queries
+from analyzer import analyze
+from analyzer.destinations import reply_channels
 from collector.reply_names import is_temporary
+from tests.analysis_checks import edges_of
 from tests.builders import SpanSet
 
 # (destination, system, destination kind): names the analyzer's msg_topic calls temporary,
@@ -105,3 +108,57 @@ def test_replies_named_per_request_share_one_shape():
     assert shapes == [("(temporary) publish", "(temporary)", "temporary"),
                       ("quote process", "quote", None)]
     assert [r[0] for r in attrs] == inboxes
+
+
+# (a NUID with no digit and under six upper-case letters, from a real run's redis reply
+# channel, that msg_topic's rule by letters misses: about one in 3,000)
+MISSED = "zvjbyugjJZtgsHdhnPZhub"
+
+
+def test_a_reply_channel_the_letters_miss_is_known_by_where_it_carries_messages():
+    """A NUID-named Redis channel carrying a message back to a service that sent one to
+    its publisher is a reply channel; one carrying messages one way is a channel."""
+    assert not is_temporary(MISSED, "redis", None)
+    request = [("quote", "redis", "P", "orders-api"), ("quote", "redis", "C", "pricing")]
+    reply = [(MISSED, "redis", "P", "pricing"), (MISSED, "redis", "C", "orders-api")]
+    assert reply_channels(request + reply) == {MISSED: "(temporary:redis)"}
+    # one way only: pricing never received what orders-api sent
+    assert reply_channels(reply) == {}
+    # on another system, or not a NUID's shape (one case only, or a 21-letter name)
+    assert reply_channels(request + [(MISSED, "kafka", r, svc) for *_, r, svc in reply]) == {}
+    for name in ("zvjbyugjjztgshdhnpzhub", MISSED[:21]):
+        assert reply_channels(request + [(name, s, r, svc) for _, s, r, svc in reply]) == {}
+    # with no consumer seen: a reply when the store's other Redis replies were recognised
+    published = reply[:1]
+    assert reply_channels(request + published) == {}
+    known = [("(temporary:redis)", "redis", "P", "pricing")]
+    assert reply_channels(request + published + known) == {MISSED: "(temporary:redis)"}
+
+
+def test_the_analysis_joins_a_missed_reply_channel_to_the_others():
+    """Four FastStream requests over Redis, one answered on a channel whose name the rule
+    by letters misses: the map has one reply node, carrying all four answers."""
+    b = SpanSet()
+    redis = {"messaging.system": "redis"}
+    channels = ["4oGEwJ0bwE9Mzz8SvsuH22", "hHUOdAcvstUdfbJSjcViNi", "vLHcOdMjBhLejMtCdYaxTM",
+                MISSED]
+    for i, channel in enumerate(channels):
+        t0 = i * 100
+        root = b.span("orders-api", "POST /orders", kind="SERVER", start_ms=t0, dur_ms=20)
+        ask = b.span("orders-api", "quote publish", kind="PRODUCER", parent=root,
+                     start_ms=t0 + 1, dur_ms=1,
+                     attrs={**redis, "messaging.destination.name": "quote"})
+        proc = b.span("pricing", "quote process", kind="CONSUMER", parent=ask,
+                      start_ms=t0 + 3, dur_ms=5,
+                      attrs={**redis, "messaging.destination_publish.name": "quote"})
+        answer = b.span("pricing", f"{channel} publish", kind="PRODUCER", parent=proc,
+                        start_ms=t0 + 6, dur_ms=1,
+                        attrs={**redis, "messaging.destination.name": channel})
+        b.span("orders-api", f"{channel} process", kind="CONSUMER", parent=answer,
+               start_ms=t0 + 9, dur_ms=1,
+               attrs={**redis, "messaging.destination_publish.name": channel})
+    edges = edges_of(analyze(b.store()))
+    assert edges == {"service:orders-api->topic:quote": ("publish", 4),
+                     "topic:quote->service:pricing": ("consume", 4),
+                     "service:pricing->topic:(temporary:redis)": ("publish", 4),
+                     "topic:(temporary:redis)->service:orders-api": ("consume", 4)}, edges

@@ -182,8 +182,9 @@ FROM (SELECT *, destination_name(msg_destination) AS dest FROM span_shapes)
 
 -- name: analyzer_shape_topics
 -- The topic names of the store's shapes, for analyzer.destinations to group those named
--- per entity (sensors/dev-17/temp, ...)
-SELECT DISTINCT topic FROM a_shape WHERE topic IS NOT NULL
+-- per entity (sensors/dev-17/temp, ...), with who sends and receives on each, for it to
+-- tell a Redis reply channel that msg_topic's rule missed (reply_channels)
+SELECT DISTINCT topic, msg_system, role, service FROM a_shape WHERE topic IS NOT NULL
 
 -- name: analyzer_group_topics
 -- ... and each grouped name replaced by its group's (a_topic_group: name -> grp, an Arrow
