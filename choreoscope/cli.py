@@ -94,15 +94,37 @@ def cmd_load(args: argparse.Namespace) -> int:
     from choreoscope.store import Store
     from collector.load import load_files
 
-    paths = [Path(p) for p in args.files]
-    missing = [str(p) for p in paths if not p.is_file()]
-    if missing:
-        raise SystemExit(f"choreoscope load: no such file: {', '.join(missing)}")
+    paths = _load_paths([Path(p) for p in args.files])
     db = resolve({"db": args.db})["db"]
     with Store.open(db) as store:
         summary = load_files(store, paths, progress=not args.quiet and sys.stderr.isatty())
     print(summary.report())
     return 0 if summary.stored or not (summary.bad_records or summary.rejected) else 1
+
+
+def _load_paths(given: list[Path]) -> list[Path]:
+    """The files to load: each file given, and every file under each directory given (the
+    Collector's file exporter rotates into one directory: ``traces.json``,
+    ``traces-2026-12-02T10-00-00.000.json.gz``, ...), in name order, hidden ones left out.
+    A readable error for a path that is neither, or a directory holding no file."""
+    paths: list[Path] = []
+    missing, empty = [], []
+    for p in given:
+        if p.is_file():
+            paths.append(p)
+        elif p.is_dir():
+            found = sorted(f for f in p.rglob("*") if f.is_file()
+                           and not any(part.startswith(".") for part in f.relative_to(p).parts))
+            paths.extend(found)
+            if not found:
+                empty.append(str(p))
+        else:
+            missing.append(str(p))
+    if missing:
+        raise SystemExit(f"choreoscope load: no such file: {', '.join(missing)}")
+    if empty:
+        raise SystemExit(f"choreoscope load: no file in directory: {', '.join(empty)}")
+    return paths
 
 
 def cmd_demo(args: argparse.Namespace) -> int:
@@ -199,8 +221,10 @@ def build_parser() -> argparse.ArgumentParser:
     lp = sub.add_parser("load", help="import OTLP JSON Lines / JSON / protobuf files",
                         description="Import OTLP files (JSON Lines as written by the "
                                     "OpenTelemetry Collector file exporter, a single OTLP JSON "
-                                    "document, or length-delimited protobuf records; gzip ok).")
-    lp.add_argument("files", nargs="+", metavar="FILE")
+                                    "document, or length-delimited protobuf records; gzip or "
+                                    "zstd ok).")
+    lp.add_argument("files", nargs="+", metavar="FILE",
+                    help="a file, or a directory: every file under it, in name order")
     lp.add_argument("--db", default=None, help="DuckDB file (default ./choreoscope.duckdb) "
                                                "[env CHOREOSCOPE_DB]")
     lp.add_argument("--quiet", action="store_true", help="no progress bar")

@@ -132,6 +132,32 @@ def test_load_cli_summary_and_duplicates(tmp_path):
     assert missing.returncode != 0 and "no such file" in missing.stderr
 
 
+def test_load_cli_takes_a_directory_of_rotated_files(tmp_path):
+    """A directory stands for every file under it (the Collector's file exporter rotates
+    into one), hidden files left out; an empty directory is a readable error."""
+    from choreoscope.cli import main
+
+    rot = tmp_path / "rotated"
+    (rot / "old").mkdir(parents=True)
+    (rot / "traces.jsonl").write_bytes(
+        orjson.dumps(request_to_json_dict(simple_request(3, "now"))) + b"\n")
+    (rot / "old" / "traces-1.jsonl.gz").write_bytes(gzip.compress(
+        orjson.dumps(request_to_json_dict(simple_request(5, "before"))) + b"\n"))
+    (rot / ".traces.jsonl.swp").write_bytes(b"not otlp")
+    db = tmp_path / "d.duckdb"
+    assert main(["load", "--quiet", "--db", str(db), str(rot)]) == 0
+    with Store.open(str(db)) as st, st.cursor() as c:
+        assert c.execute("SELECT service_name, count(*) FROM spans GROUP BY 1 ORDER BY 1"
+                         ).fetchall() == [("before", 5), ("now", 3)]
+    (tmp_path / "empty" / ".hidden").mkdir(parents=True)
+    try:
+        main(["load", "--quiet", "--db", str(db), str(tmp_path / "empty")])
+    except SystemExit as exc:
+        assert "no file in directory" in str(exc)
+    else:
+        raise AssertionError("an empty directory was loaded")
+
+
 def _zstd(data: bytes) -> bytes:
     sink = pa.BufferOutputStream()
     with pa.CompressedOutputStream(sink, "zstd") as out:
