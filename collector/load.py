@@ -9,7 +9,9 @@ Accepted formats, detected from the content (gzip- or zstd-compressed or not):
   a file holding exactly one binary request works too;
 - the Collector file exporter's ``compression: zstd``: the whole file one zstd stream
   (its native compression), or, as it wrote before, each request, JSON or protobuf,
-  compressed on its own behind a 4-byte length prefix.
+  compressed on its own behind a 4-byte length prefix;
+- traces in Jaeger's JSON (its UI's download, its API's answer) or Zipkin's v2 JSON (a list
+  of spans), as the Collector's translators make them OTLP (:mod:`collector.foreign`).
 """
 
 from __future__ import annotations
@@ -17,6 +19,7 @@ from __future__ import annotations
 import gzip
 import io
 import os
+import re
 import sys
 from collections import Counter, deque
 from concurrent.futures import Future
@@ -26,6 +29,7 @@ from pathlib import Path
 from typing import IO, Iterator
 
 from choreoscope.store import Store
+from collector import foreign
 from collector.decode import DecodeFailure, SpanBatch, parse_request
 from collector.ingest import (JSON, PROTOBUF, ReadyBatch, decode_body, decompress_bounded,
                               start_decode_pool)
@@ -126,12 +130,54 @@ def _json_records(path: Path, f: IO[bytes]) -> Iterator[tuple[str, bytes | None,
     except orjson.JSONDecodeError:
         is_lines = False
     if not is_lines:
-        yield str(path), (first + f.read()).strip(), "json"
+        yield from _json_record(str(path), (first + f.read()).strip())
         return
-    yield f"{path}:1", first, "json"
+    yield from _json_record(f"{path}:1", first)
     for i, line in enumerate(f, 2):
         if line.strip():
-            yield f"{path}:{i}", line, "json"
+            yield from _json_record(f"{path}:{i}", line)
+
+
+_OTLP_KEY = re.compile(rb'"resource_?[sS]pans"')
+
+
+def _json_record(where: str, body: bytes) -> Iterator[tuple[str, bytes | None, str | None]]:
+    """A JSON document as OTLP records: itself when it holds ``resourceSpans``, else what
+    :func:`_foreign_records` makes of it."""
+    if _OTLP_KEY.search(body, 0, 65536) is not None:
+        yield where, body, "json"
+    else:
+        yield from _foreign_records(where, body)
+
+
+def _foreign_records(where: str, body: bytes) -> Iterator[tuple[str, bytes | None, str | None]]:
+    """A JSON document with no ``resourceSpans``: each request :mod:`collector.foreign`
+    makes of Jaeger's or Zipkin's JSON, or the document itself (the decoder reads it as
+    OTLP and says what it is missing)."""
+    import orjson
+
+    try:
+        doc = orjson.loads(body)
+        requests = foreign.to_otlp(doc)
+    except orjson.JSONDecodeError:
+        yield where, body, "json"
+        return
+    except foreign.NotForeign as exc:
+        if isinstance(doc, dict):
+            # (an object with none of the keys: OTLP would read it as an empty request,
+            # and the file as loaded; it is more likely logs or metrics, or another tool's)
+            keys = ", ".join(sorted(map(str, doc))[:5]) or "none"
+            yield where, None, f"{exc} (its keys: {keys})"
+        else:
+            yield where, body, "json"
+        return
+    except ValueError as exc:  # (a foreign document with a span that cannot be read)
+        yield where, None, f"{foreign.kind_of(doc)} JSON: {exc}"
+        return
+    kind = foreign.kind_of(doc)
+    for i, req in enumerate(requests, 1):
+        yield (f"{where} ({kind} trace {i})" if kind == "jaeger" else f"{where} ({kind})",
+               orjson.dumps(req), "json")
 
 
 def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
