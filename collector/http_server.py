@@ -11,6 +11,10 @@ origin than their own, so the browser asks first (a CORS preflight, ``OPTIONS``)
 the answer only if it names the page's origin. ``cors_origins`` (``--cors-origins``) says
 which origins may, as the OpenTelemetry Collector's ``cors.allowed_origins`` does: exact
 origins, ``https://*.example.com`` for any subdomain, or ``*``.
+
+``POST /api/v2/spans`` takes Zipkin's v2 JSON, as a Zipkin server does (202, no body), for
+apps still on Zipkin's instrumentation: ``collector.foreign`` makes it OTLP, as the
+OpenTelemetry Collector's zipkin receiver would.
 """
 
 from __future__ import annotations
@@ -28,9 +32,13 @@ from google.rpc import status_pb2
 from opentelemetry.proto.collector.trace.v1.trace_service_pb2 import ExportTraceServiceResponse
 
 from collector.decode import DecodeFailure
-from collector.ingest import ENCODINGS, JSON, PROTOBUF, Ingest, Overloaded, StoreError, TooLarge
+from collector.ingest import (ENCODINGS, JSON, PROTOBUF, ZIPKIN, Ingest, Overloaded, StoreError,
+                              TooLarge)
 
 TRACES_PATH = "/v1/traces"
+# Zipkin's API, where Zipkin reporters (Brave, zipkin-js, py_zipkin, ...) send v2 JSON: an app
+# still on Zipkin's instrumentation reports here without an OpenTelemetry Collector between.
+ZIPKIN_PATH = "/api/v2/spans"
 _TYPES = {"application/x-protobuf": PROTOBUF, "application/protobuf": PROTOBUF,
           "application/json": JSON}
 # Seconds a client may take between two reads of its request; a slow-loris client is cut.
@@ -85,11 +93,13 @@ class _Handler(BaseHTTPRequestHandler):
     # --------------------------------------------------------------------- methods
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         path = self.path.split("?", 1)[0]
-        if path != TRACES_PATH:
+        if path not in (TRACES_PATH, ZIPKIN_PATH):
             self._fail(404, f"no such endpoint {path}; OTLP traces go to {TRACES_PATH}", None)
             return
         ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
         fmt = _TYPES.get(ctype)
+        if path == ZIPKIN_PATH:
+            fmt = ZIPKIN if fmt == JSON else None
         token = self.server.auth_token
         if token is not None:
             got = self.headers.get("Authorization", "")
@@ -100,8 +110,9 @@ class _Handler(BaseHTTPRequestHandler):
                 return
         if fmt is None:
             self._drain_or_close()
-            self._fail(415, f"unsupported Content-Type {ctype or '(none)'!r}; use "
-                       "application/x-protobuf or application/json", None, close=True)
+            self._fail(415, f"unsupported Content-Type {ctype or '(none)'!r}; use " + (
+                "application/json (Zipkin's v2 JSON)" if path == ZIPKIN_PATH
+                else "application/x-protobuf or application/json"), None, close=True)
             return
         encoding = (self.headers.get("Content-Encoding") or "identity").strip().lower()
         if encoding not in ENCODINGS and encoding not in ("identity", "none", ""):
@@ -137,6 +148,9 @@ class _Handler(BaseHTTPRequestHandler):
         except StoreError as exc:
             self._fail(503, f"store unavailable: {exc}", fmt, {"Retry-After": "5"})
             return
+        if fmt == ZIPKIN:
+            self._send(202, b"", "text/plain")  # (Zipkin's API answers so, with no body)
+            return
         resp = ExportTraceServiceResponse()
         if out.rejected:
             resp.partial_success.rejected_spans = out.rejected
@@ -167,7 +181,7 @@ class _Handler(BaseHTTPRequestHandler):
                        "choreoscope with --cors-origins naming the pages' origin", None,
                        {"Allow": "POST"})
             return
-        if path != TRACES_PATH:
+        if path not in (TRACES_PATH, ZIPKIN_PATH):
             self._fail(404, f"no such endpoint {path}; OTLP traces go to {TRACES_PATH}", None)
             return
         if not origin or not self.server.origin_allowed(origin):

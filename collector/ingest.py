@@ -23,7 +23,7 @@ import pyarrow as pa
 from choreoscope.store import Store, StoreError
 from collector.decode import DecodeFailure, SpanBatch
 from collector.prepare import (
-    JSON, PROTOBUF, ReadyBatch, decode_body, decode_ready, warm, watch_parent,
+    JSON, PROTOBUF, ZIPKIN, ReadyBatch, decode_body, decode_ready, warm, watch_parent,
 )
 
 
@@ -316,4 +316,4 @@ def start_decode_pool(workers: int) -> ProcessPoolExecutor:
 
 
 __all__ = ["Ingest", "ExportOutcome", "start_decode_pool", "Overloaded", "TooLarge", "DecodeFailure", "StoreError",
-           "ReadyBatch", "decode_body", "decompress_bounded", "PROTOBUF", "JSON"]
+           "ReadyBatch", "decode_body", "decompress_bounded", "PROTOBUF", "JSON", "ZIPKIN"]

@@ -15,19 +15,31 @@ import threading
 import time
 from dataclasses import dataclass, field
 
+import orjson
+
 from choreoscope.envelopes import Prepared
-from collector.decode import SpanBatch, rejection_message
+from collector.decode import DecodeFailure, SpanBatch, rejection_message
 from collector.fastdecode import decode_bytes
+from collector.foreign import zipkin_request
 from collector.otlp_json import parse_json_request
 
 PROTOBUF = "protobuf"
 JSON = "json"
+ZIPKIN = "zipkin"  # Zipkin's v2 JSON: a list of spans (POST /api/v2/spans)
 
 
 def decode_body(body: bytes, fmt: str) -> SpanBatch:
     """Parse and decode one request body."""
     if fmt == PROTOBUF:
         return decode_bytes(body)  # compiled wire decoder when built, else the reference
+    if fmt == ZIPKIN:
+        try:
+            doc = zipkin_request(orjson.loads(body))
+        except orjson.JSONDecodeError as exc:
+            raise DecodeFailure(f"malformed JSON: {exc}") from None
+        except ValueError as exc:
+            raise DecodeFailure(f"Zipkin v2 JSON: {exc}") from None
+        return decode_bytes(parse_json_request(doc).SerializeToString())
     # Re-serialising to protobuf and taking the compiled path beats the Python decoder.
     return decode_bytes(parse_json_request(body).SerializeToString())
 
