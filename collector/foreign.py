@@ -18,7 +18,9 @@ store, the analysis) sees OTLP:
   endpoint ``peer.service`` and ``network.peer.address``/``port``; the tag ``error`` (or
   ``otel.status_code``) sets the status; an annotation is an event. Zipkin's tags are all
   strings, and stay so. A server span ``shared`` with its client keeps the client's span id,
-  as Zipkin's B3 propagation made it: the store keeps both halves (``Store``).
+  as Zipkin's B3 propagation made it: the store keeps both halves (``Store``). A shared half
+  may leave its time to the client's half: its first annotation's is taken, and one with
+  neither is left out (it says nothing a flow could place).
 
 Timestamps are microseconds in both; a document that is neither format is told so, with the
 keys it had.
@@ -248,8 +250,10 @@ def zipkin_request(spans: list[Any]) -> dict[str, Any]:
             raise ValueError(f"{where} is Zipkin's v1 JSON (binaryAnnotations); only v2 is read")
         local = sp.get("localEndpoint") or {}
         service = str(local.get("serviceName") or "unknown_service")
-        span, scope = _zipkin_span(sp, where)
-        by_service.setdefault((service, scope), []).append(span)
+        converted = _zipkin_span(sp, where)
+        if converted is not None:
+            span, scope = converted
+            by_service.setdefault((service, scope), []).append(span)
     services = list(dict.fromkeys(s for s, _ in by_service))
     return {"resourceSpans": [{
         "resource": {"attributes": [_attr("service.name", service)]},
@@ -258,19 +262,32 @@ def zipkin_request(spans: list[Any]) -> dict[str, Any]:
         for service in services]}
 
 
-def _zipkin_span(sp: dict[str, Any], where: str) -> tuple[dict[str, Any], tuple[str, str]]:
+def _zipkin_span(sp: dict[str, Any], where: str
+                 ) -> tuple[dict[str, Any], tuple[str, str]] | None:
+    """The OTLP/JSON span of a Zipkin span and its scope, or None for a span with no time at
+    all (no timestamp, no annotation: a shared half that only names itself)."""
     tags = sp.get("tags") or {}
     if not isinstance(tags, dict):
         raise ValueError(f"{where}: tags is not an object")
     tags = {str(k): "" if v is None else str(v) for k, v in tags.items()}
-    start = _ns(sp.get("timestamp", 0), f"{where}: timestamp")
-    end = str(int(start) + int(_ns(sp.get("duration", 0), f"{where}: duration")))
     out: dict[str, Any] = {
         "traceId": _hex(sp.get("traceId"), 32, f"{where}: traceId"),
         "spanId": _hex(sp.get("id"), 16, f"{where}: id"),
-        "name": str(sp.get("name") or ""), "startTimeUnixNano": start, "endTimeUnixNano": end}
+        "name": str(sp.get("name") or "")}
     if sp.get("parentId"):
         out["parentSpanId"] = _hex(sp["parentId"], 16, f"{where}: parentId")
+    timestamp = sp.get("timestamp")
+    if timestamp is None:
+        # (Zipkin lets the half of a span shared with its client leave its time to the
+        # client's; its annotations, if any, still say when it ran)
+        timestamp = min((a["timestamp"] for a in sp.get("annotations") or ()
+                         if isinstance(a, dict) and isinstance(a.get("timestamp"), (int, float))),
+                        default=None)
+        if timestamp is None:
+            return None
+    start = _ns(timestamp, f"{where}: timestamp")
+    end = str(int(start) + int(_ns(sp.get("duration") or 0, f"{where}: duration")))
+    out["startTimeUnixNano"], out["endTimeUnixNano"] = start, end
     kind = _KINDS.get(str(sp.get("kind") or "").lower())
     if kind:
         out["kind"] = kind

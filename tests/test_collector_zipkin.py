@@ -74,6 +74,41 @@ def test_the_sdk_zipkin_exporter_reports_to_api_v2_spans(collector):
                            "topic:orders->service:billing": ("consume", 1)}
 
 
+def test_py_zipkin_reports_a_call_joined_through_b3_headers(collector):
+    """py_zipkin (Zipkin's own Python instrumentation) over its HTTP transport: checkout's
+    client span puts B3 headers on a call, stock's server span is made from them, as
+    Zipkin's "shared" half of the call. The map has the call; the flow has both services."""
+    from py_zipkin import Kind
+    from py_zipkin.encoding import Encoding
+    from py_zipkin.request_helpers import extract_zipkin_attrs_from_headers
+    from py_zipkin.transport import SimpleHTTPTransport
+    from py_zipkin.zipkin import create_http_headers_for_new_span, zipkin_span
+
+    host, port = collector.endpoints.http.removeprefix("http://").rsplit(":", 1)
+    transport = SimpleHTTPTransport(host, int(port))
+
+    def stock(headers: dict[str, str]) -> None:  # (what stock's HTTP handler would run)
+        attrs = extract_zipkin_attrs_from_headers(headers, sample_rate=100.0,
+                                                  use_128bit_trace_id=True)
+        with zipkin_span(service_name="stock", span_name="GET /stock/{sku}", kind=Kind.SERVER,
+                         zipkin_attrs=attrs, transport_handler=transport,
+                         encoding=Encoding.V2_JSON):
+            pass
+
+    with zipkin_span(service_name="checkout", span_name="POST /checkout", kind=Kind.SERVER,
+                     transport_handler=transport, sample_rate=100.0,
+                     use_128bit_trace_id=True, encoding=Encoding.V2_JSON):
+        with zipkin_span(service_name="checkout", span_name="GET /stock/{sku}",
+                         kind=Kind.CLIENT):
+            stock(create_http_headers_for_new_span())
+    rows = _rows(collector, "SELECT service_name, kind FROM spans ORDER BY start_time_unix_nano")
+    assert rows == [("checkout", "SERVER"), ("checkout", "CLIENT"), ("stock", "SERVER")]
+    a = analyze(collector.store)
+    assert {(e["source"], e["target"], e["count"]) for e in a.edges} == {
+        ("service:checkout", "service:stock", 1)}
+    assert a.summary["flow_instance_count"] == 1 and a.summary["trace_count"] == 1
+
+
 def test_bad_zipkin_bodies_get_clear_errors_and_the_token_still_locks(tmp_path):
     col = Collector(collector_settings(tmp_path / "z.duckdb", auth_token="s3cret"))
     col.start()
@@ -87,7 +122,7 @@ def test_bad_zipkin_bodies_get_clear_errors_and_the_token_still_locks(tmp_path):
                                                     "application/x-protobuf"}, timeout=10)
         assert r.status_code == 415 and "Zipkin's v2 JSON" in r.json()["message"]
         for body, message in ((b"[{", "malformed JSON"),
-                              (b'[{"traceId": "xyz", "id": "1"}]',
+                              (b'[{"traceId": "xyz", "id": "1", "timestamp": 1}]',
                                "Zipkin v2 JSON: span 1 (1): traceId 'xyz' is not a hex id"),
                               (b'{"traceId": "1"}', "Zipkin v2 JSON is a list of spans")):
             r = requests.post(url, data=body, headers={**auth, "Content-Type":
