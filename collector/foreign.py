@@ -2,7 +2,8 @@
 
 Teams moving from Jaeger or Zipkin have traces in those formats: a trace downloaded from
 Jaeger's UI or read from its API (``{"data": [trace, ...]}``), or Zipkin's v2 JSON (a list
-of spans, what its API returns and what Zipkin reporters send to ``/api/v2/spans``). Each is
+of spans, what its API returns and what Zipkin reporters send to ``/api/v2/spans``); Jaeger's
+``api/v3`` answers OTLP already, inside ``{"result": ...}``, which is unwrapped. Each is
 turned into the OTLP/JSON request the OpenTelemetry Collector's own translators would make
 of it (``pkg/translator/jaeger`` and ``zipkin``), so everything after (the decoders, the
 store, the analysis) sees OTLP:
@@ -43,8 +44,13 @@ class NotForeign(ValueError):
 
 
 def kind_of(doc: Any) -> str | None:
-    """``"jaeger"``, ``"zipkin"`` or None: which foreign format a parsed JSON document is."""
+    """``"jaeger"``, ``"jaeger-v3"`` (OTLP inside ``result``), ``"zipkin"`` or None: which
+    foreign format a parsed JSON document is."""
     if isinstance(doc, dict):
+        result = doc.get("result")
+        if isinstance(result, dict) and ("resourceSpans" in result
+                                         or "resource_spans" in result):
+            return "jaeger-v3"  # (Jaeger's api/v3 answers OTLP, inside "result")
         if isinstance(doc.get("data"), list) and all(
                 isinstance(t, dict) and "spans" in t for t in doc["data"]):
             return "jaeger"
@@ -61,6 +67,8 @@ def to_otlp(doc: Any) -> list[dict[str, Any]]:
     document: one per Jaeger trace, one for a list of Zipkin spans. :class:`NotForeign` if
     it is neither; ``ValueError`` (with what is wrong) for a span that cannot be read."""
     kind = kind_of(doc)
+    if kind == "jaeger-v3":
+        return [doc["result"]]
     if kind == "jaeger":
         traces = doc["data"] if "data" in doc else [doc]
         return [_jaeger_trace(t) for t in traces if t.get("spans")]

@@ -139,12 +139,13 @@ def _json_records(path: Path, f: IO[bytes]) -> Iterator[tuple[str, bytes | None,
 
 
 _OTLP_KEY = re.compile(rb'"resource_?[sS]pans"')
+_RESULT = re.compile(rb'\s*\{\s*"result"\s*:')  # (Jaeger's api/v3: OTLP inside "result")
 
 
 def _json_record(where: str, body: bytes) -> Iterator[tuple[str, bytes | None, str | None]]:
     """A JSON document as OTLP records: itself when it holds ``resourceSpans``, else what
     :func:`_foreign_records` makes of it."""
-    if _OTLP_KEY.search(body, 0, 65536) is not None:
+    if _OTLP_KEY.search(body, 0, 65536) is not None and _RESULT.match(body) is None:
         yield where, body, "json"
     else:
         yield from _foreign_records(where, body)

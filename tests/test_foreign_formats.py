@@ -207,3 +207,15 @@ def test_ids_are_hex_only_and_zipkin_v1_is_told_apart():
     v1 = {**span, "binaryAnnotations": [{"key": "http.path", "value": "/checkout"}]}
     with pytest.raises(ValueError, match="v1 JSON"):
         foreign.zipkin_request([v1])
+
+
+def test_jaeger_api_v3_answers_are_otlp_inside_result(tmp_path):
+    """Jaeger's api/v3 answers OTLP/JSON, wrapped in ``{"result": ...}``: unwrapped, not
+    read as an empty OTLP request."""
+    from collector.otlp_json import request_to_json_dict
+    from tests.otlp_fixtures import simple_request
+
+    inner = request_to_json_dict(simple_request(4, "v3-svc"))
+    with _load(tmp_path, "v3.json", orjson.dumps({"result": inner})) as st, st.cursor() as c:
+        assert c.execute("SELECT service_name, count(*) FROM spans GROUP BY 1").fetchall() == [
+            ("v3-svc", 4)]
