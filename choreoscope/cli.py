@@ -47,6 +47,7 @@ def _print_endpoints(ep: Any, db: str) -> None:
     print(f"choreoscope collector on {db}", flush=True)
     print(f"  OTLP/gRPC  {ep.grpc}", flush=True)
     print(f"  OTLP/HTTP  {ep.http}/v1/traces", flush=True)
+    print(f"  Zipkin     {ep.http}/api/v2/spans", flush=True)
     if ep.ui:
         print(f"  dashboard  {ep.ui}", flush=True)
         print(f"  JSON API   {ep.ui.rstrip('/')}/api/analysis", flush=True)
