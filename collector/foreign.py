@@ -9,9 +9,9 @@ of it (``pkg/translator/jaeger`` and ``zipkin``), so everything after (the decod
 store, the analysis) sees OTLP:
 
 * Jaeger: a process is a resource (``serviceName`` is ``service.name``, its tags the other
-  attributes); the first ``CHILD_OF`` reference in the span's own trace is its parent and
-  every other reference a link (``FOLLOWS_FROM`` too: a message consumed in another trace
-  is joined by it), carrying ``opentracing.ref_type``; the tags ``span.kind``,
+  attributes); the first ``CHILD_OF`` reference in the span's own trace is its parent, else
+  its first ``FOLLOWS_FROM`` there, and every other reference a link (a message consumed
+  in another trace is joined by it), carrying ``opentracing.ref_type``; the tags ``span.kind``,
   ``otel.status_code``/``otel.status_description``, ``error``, ``otel.scope.name`` (or
   ``otel.library.name``) and ``w3c.tracestate`` become the span's fields; a log is an event
   named by its ``event`` field; 64-bit trace ids are padded to 128 bits.
@@ -198,18 +198,22 @@ def _jaeger_span(sp: dict[str, Any], where: str) -> tuple[dict[str, Any], tuple[
                "w3c.tracestate", "otel.scope.name", "otel.scope.version",
                "otel.library.name", "otel.library.version", "internal.span.format"}
     out["attributes"] = _kv([(k, v) for k, v in attrs if k not in special])
-    links, parent = [], None
-    for ref in sp.get("references") or ():
-        ref_trace = _hex(ref.get("traceID"), 32, f"{where}: a reference's traceID")
-        ref_span = _hex(ref.get("spanID"), 16, f"{where}: a reference's spanID")
-        ref_type = str(ref.get("refType", "CHILD_OF")).upper()
-        if parent is None and ref_type == "CHILD_OF" and ref_trace == trace_id:
-            parent = ref_span
-            continue
-        links.append({"traceId": ref_trace, "spanId": ref_span, "attributes": [
-            _attr("opentracing.ref_type", ref_type.lower())]})
+    refs = [(_hex(ref.get("traceID"), 32, f"{where}: a reference's traceID"),
+             _hex(ref.get("spanID"), 16, f"{where}: a reference's spanID"),
+             str(ref.get("refType") or "CHILD_OF").upper())
+            for ref in sp.get("references") or () if isinstance(ref, dict)]
+    # (Jaeger's own rule: the first CHILD_OF in the span's trace, else its first
+    # FOLLOWS_FROM there, as an OpenTracing Kafka consumer's to its producer; every other
+    # reference, and a FOLLOWS_FROM parent too, is a link, as the Collector makes them)
+    same = [r for r in refs if r[0] == trace_id]
+    parent = next((r for r in same if r[2] == "CHILD_OF"),
+                  next((r for r in same if r[2] == "FOLLOWS_FROM"), None))
     if parent is not None:
-        out["parentSpanId"] = parent
+        out["parentSpanId"] = parent[1]
+    links = [{"traceId": t, "spanId": sid, "attributes": [
+        _attr("opentracing.ref_type", kind.lower())]}
+        for t, sid, kind in refs if not (parent is not None and kind == "CHILD_OF"
+                                         and sid == parent[1])]
     if links:
         out["links"] = links
     events = []

@@ -219,3 +219,34 @@ def test_jaeger_api_v3_answers_are_otlp_inside_result(tmp_path):
     with _load(tmp_path, "v3.json", orjson.dumps({"result": inner})) as st, st.cursor() as c:
         assert c.execute("SELECT service_name, count(*) FROM spans GROUP BY 1").fetchall() == [
             ("v3-svc", 4)]
+
+
+def test_an_opentracing_consumer_follows_from_its_producer_in_the_same_trace(tmp_path):
+    """OpenTracing's Kafka clients (Jaeger's era) start a consumer span FOLLOWS_FROM the
+    producer's context, in the producer's trace: as in Jaeger, that reference is the parent
+    (and a link, as the Collector keeps it); the delivery is joined, the flow one trace. One
+    trace as Jaeger's UI holds it (no ``data`` around it)."""
+    trace = "7d3c2b1a00f0e0d0"
+    tags = [_tag("message_bus.destination", "orders")]
+    doc = {"traceID": trace, "processes": {"p1": {"serviceName": "orders-api", "tags": []},
+                                           "p2": {"serviceName": "billing", "tags": []}},
+           "spans": [
+               {"traceID": trace, "spanID": "a1", "operationName": "To_orders",
+                "references": [], "startTime": T0, "duration": 800, "processID": "p1",
+                "tags": [_tag("span.kind", "producer"), *tags]},
+               {"traceID": trace, "spanID": "b2", "operationName": "From_orders",
+                "references": [{"refType": "FOLLOWS_FROM", "traceID": trace, "spanID": "a1"}],
+                "startTime": T0 + 5_000, "duration": 2_000, "processID": "p2",
+                "tags": [_tag("span.kind", "consumer"), *tags]}]}
+    with _load(tmp_path, "ot.json", json.dumps(doc, indent=1).encode()) as st, \
+            st.cursor() as c:
+        assert c.execute("SELECT span_id, parent_span_id FROM spans ORDER BY 1").fetchall() == [
+            ("00000000000000a1", None), ("00000000000000b2", "00000000000000a1")]
+        assert c.execute("SELECT span_id, linked_span_id FROM span_links").fetchall() == [
+            ("00000000000000b2", "00000000000000a1")]
+        a = analyze(st)
+    assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", 1),
+                           "topic:orders->service:billing": ("consume", 1)}
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"]["context"] == 1
+    assert consume["queue_p50_ms"] == pytest.approx(4.2)
