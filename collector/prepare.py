@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 import orjson
 
 from choreoscope.envelopes import Prepared
-from collector.decode import DecodeFailure, SpanBatch, rejection_message
+from collector.decode import DecodeFailure, SpanBatch, parse_request, rejection_message
 from collector.fastdecode import decode_bytes
 from collector.foreign import zipkin_request
 from collector.otlp_json import parse_json_request
@@ -32,16 +32,18 @@ def decode_body(body: bytes, fmt: str) -> SpanBatch:
     """Parse and decode one request body."""
     if fmt == PROTOBUF:
         return decode_bytes(body)  # compiled wire decoder when built, else the reference
-    if fmt == ZIPKIN:
-        try:
-            doc = zipkin_request(orjson.loads(body))
-        except orjson.JSONDecodeError as exc:
-            raise DecodeFailure(f"malformed JSON: {exc}") from None
-        except ValueError as exc:
-            raise DecodeFailure(f"Zipkin v2 JSON: {exc}") from None
-        return decode_bytes(parse_json_request(doc).SerializeToString())
     # Re-serialising to protobuf and taking the compiled path beats the Python decoder.
-    return decode_bytes(parse_json_request(body).SerializeToString())
+    return decode_bytes(_as_protobuf(body, fmt))
+
+
+def _zipkin_doc(body: bytes) -> dict:
+    """The OTLP/JSON request of a Zipkin v2 JSON body, or :class:`DecodeFailure`."""
+    try:
+        return zipkin_request(orjson.loads(body))
+    except orjson.JSONDecodeError as exc:
+        raise DecodeFailure(f"malformed JSON: {exc}") from None
+    except ValueError as exc:
+        raise DecodeFailure(f"Zipkin v2 JSON: {exc}") from None
 
 
 @dataclass(frozen=True)
@@ -62,6 +64,54 @@ def decode_ready(body: bytes, fmt: str) -> ReadyBatch:
     """:func:`decode_body`, then the envelope split (what a decode worker process runs)."""
     batch = decode_body(body, fmt)
     return ReadyBatch(Prepared.of(batch), batch.span_count, batch.rejected, batch.reasons)
+
+
+def decode_group(bodies: list[bytes], fmt: str
+                 ) -> tuple[list[ReadyBatch], list[tuple[int, str]]]:
+    """Several records of a file decoded as few exports: the batches, and (index, message)
+    for each record that cannot be read.
+
+    Decoding a record, splitting its envelopes and committing it cost ~5 ms whatever its
+    size, so a file of 40,000 small records (a file exporter on a quiet system, a script
+    writing a line per trace) loaded at ~400 spans/s. Each record is made protobuf on its
+    own, so a bad one is told apart; the concatenation of valid requests is one valid
+    request holding all their resource spans, decoded and split once. Should that fail
+    still, each record is decoded on its own."""
+    if len(bodies) == 1:
+        try:
+            return [decode_ready(bodies[0], fmt)], []
+        except DecodeFailure as exc:
+            return [], [(0, str(exc))]
+    parts: list[tuple[int, bytes]] = []
+    failures: list[tuple[int, str]] = []
+    for i, body in enumerate(bodies):
+        try:
+            if fmt == PROTOBUF:
+                parse_request(body)  # (a complete request: no bytes of it run into the next)
+                parts.append((i, body))
+            else:
+                parts.append((i, _as_protobuf(body, fmt)))
+        except DecodeFailure as exc:
+            failures.append((i, str(exc)))
+    if not parts:
+        return [], failures
+    try:
+        return [decode_ready(b"".join(b for _, b in parts), PROTOBUF)], failures
+    except DecodeFailure:
+        batches = []
+        for i, body in parts:
+            try:
+                batches.append(decode_ready(body, PROTOBUF))
+            except DecodeFailure as exc:
+                failures.append((i, str(exc)))
+        return batches, sorted(failures)
+
+
+def _as_protobuf(body: bytes, fmt: str) -> bytes:
+    """A JSON or Zipkin record as a binary OTLP request."""
+    if fmt == ZIPKIN:
+        return parse_json_request(_zipkin_doc(body)).SerializeToString()
+    return parse_json_request(body).SerializeToString()
 
 
 def watch_parent(parent_pid: int) -> None:

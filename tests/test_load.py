@@ -117,6 +117,26 @@ def test_length_delimited_protobuf_both_framings_and_gzip(tmp_path):
         assert store.count_spans() == 43
 
 
+def test_small_records_go_as_one_export_and_a_bad_one_is_still_told_apart(tmp_path):
+    """Consecutive small records are decoded and committed together (decode_group), and a
+    corrupt record among them, whose frame could swallow its neighbour's bytes if joined
+    unchecked, is reported alone; the others are all stored."""
+    good = [simple_request(5, f"s{i}").SerializeToString() for i in range(6)]
+    # (a record cut short: a field that says it is longer than what follows it)
+    bad = good[0][:-7]
+    records = good[:3] + [bad] + good[3:]
+    body = b"".join(len(b).to_bytes(4, "big") + b for b in records)
+    (tmp_path / "small.pb").write_bytes(body)
+    with Store.open(tmp_path / "db.duckdb") as store:
+        before = store.commits
+        s = load_files(store, [tmp_path / "small.pb"], progress=False, workers=0)
+        assert (s.records, s.stored) == (7, 30)
+        assert len(s.bad_records) == 1 and "small.pb record 4" in s.bad_records[0]
+        assert store.commits - before == 1  # (the six good records, one export)
+        with store.cursor() as c:
+            assert c.execute("SELECT count(DISTINCT service_name) FROM spans").fetchone() == (6,)
+
+
 def test_load_cli_summary_and_duplicates(tmp_path):
     f = tmp_path / "t.jsonl"
     f.write_bytes(orjson.dumps(request_to_json_dict(simple_request(8, "cli"))) + b"\n")
