@@ -178,7 +178,7 @@ def _jaeger_span(sp: dict[str, Any], where: str) -> tuple[dict[str, Any], tuple[
     trace_id = _hex(sp.get("traceID"), 32, f"{where}: traceID")
     span_id = _hex(sp.get("spanID"), 16, f"{where}: spanID")
     start = _ns(sp.get("startTime"), f"{where}: startTime")
-    end = str(int(start) + int(_ns(sp.get("duration", 0), f"{where}: duration")))
+    end = str(int(start) + int(_ns(sp.get("duration") or 0, f"{where}: duration")))
     attrs = _jaeger_attrs(sp.get("tags"))
     fields = dict(attrs)
     out: dict[str, Any] = {"traceId": trace_id, "spanId": span_id,
@@ -211,9 +211,9 @@ def _jaeger_span(sp: dict[str, Any], where: str) -> tuple[dict[str, Any], tuple[
     if parent is not None:
         out["parentSpanId"] = parent[1]
     links = [{"traceId": t, "spanId": sid, "attributes": [
-        _attr("opentracing.ref_type", kind.lower())]}
-        for t, sid, kind in refs if not (parent is not None and kind == "CHILD_OF"
-                                         and sid == parent[1])]
+        _attr("opentracing.ref_type", ref_type.lower())]}
+        for t, sid, ref_type in refs if not (parent is not None and ref_type == "CHILD_OF"
+                                             and sid == parent[1])]
     if links:
         out["links"] = links
     events = []
