@@ -201,8 +201,9 @@ def empty_state(extent: Mapping[str, Any], filters: Mapping[str, str | None],
         return html.Div(className="empty", children=[
             html.H3("No spans stored yet"),
             html.P("Point an OpenTelemetry OTLP exporter at the collector "
-                   "(gRPC :4317, HTTP :4318), or run `choreoscope demo`; this page updates "
-                   "as spans arrive."),
+                   "(gRPC :4317, HTTP :4318; Zipkin reporters: HTTP :4318/api/v2/spans), "
+                   "`choreoscope load` a file of OTLP, Jaeger or Zipkin JSON, or run "
+                   "`choreoscope demo`; this page updates as spans arrive."),
         ])
     all_filters = dict(filters)
     all_filters.update({"window": "all", "from": None, "to": None})
