@@ -32,7 +32,7 @@ from choreoscope.store import Store
 from collector import foreign
 from collector.decode import DecodeFailure, parse_request
 from collector.ingest import JSON, PROTOBUF, ReadyBatch, decompress_bounded, start_decode_pool
-from collector.prepare import decode_group
+from collector.prepare import decode_group, read_varint
 
 _MAX_IN_FLIGHT = 4  # decode the next records while the writer commits the previous ones
 # Records are decoded and stored in groups of about this many bytes (decode_group): a
@@ -183,26 +183,13 @@ def _foreign_records(where: str, body: bytes) -> Iterator[tuple[str, bytes | Non
                orjson.dumps(req), "json")
 
 
-def _read_varint(data: bytes, pos: int) -> tuple[int, int]:
-    shift = result = 0
-    while True:
-        if pos >= len(data) or shift > 63:
-            raise ValueError("truncated varint")
-        b = data[pos]
-        pos += 1
-        result |= (b & 0x7F) << shift
-        if not b & 0x80:
-            return result, pos
-        shift += 7
-
-
 def _frames(data: bytes, varint: bool) -> list[tuple[int, int]] | None:
     """Split ``data`` into (start, end) frames, or None when the framing doesn't fit exactly."""
     out, pos = [], 0
     while pos < len(data):
         try:
             if varint:
-                n, pos = _read_varint(data, pos)
+                n, pos = read_varint(data, pos)
             else:
                 if pos + 4 > len(data):
                     return None
