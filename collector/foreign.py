@@ -62,18 +62,22 @@ def kind_of(doc: Any) -> str | None:
     return None
 
 
-def to_otlp(doc: Any) -> list[dict[str, Any]]:
-    """The OTLP/JSON requests (``ExportTraceServiceRequest`` as JSON) of a Jaeger or Zipkin
-    document: one per Jaeger trace, one for a list of Zipkin spans. :class:`NotForeign` if
-    it is neither; ``ValueError`` (with what is wrong) for a span that cannot be read."""
+def to_otlp(doc: Any) -> tuple[str, list[dict[str, Any]]]:
+    """The document's format (as :func:`kind_of` says) and its OTLP/JSON requests
+    (``ExportTraceServiceRequest`` as JSON): one per Jaeger trace, one for a list of Zipkin
+    spans. :class:`NotForeign` if it is neither; ``ValueError`` (naming the format, the
+    span and what is wrong) for a span that cannot be read."""
     kind = kind_of(doc)
-    if kind == "jaeger-v3":
-        return [doc["result"]]
-    if kind == "jaeger":
-        traces = doc["data"] if "data" in doc else [doc]
-        return [_jaeger_trace(t) for t in traces if t.get("spans")]
-    if kind == "zipkin":
-        return [zipkin_request(doc)]
+    try:
+        if kind == "jaeger-v3":
+            return kind, [doc["result"]]
+        if kind == "jaeger":
+            traces = doc["data"] if "data" in doc else [doc]
+            return kind, [_jaeger_trace(t) for t in traces if t.get("spans")]
+        if kind == "zipkin":
+            return kind, [zipkin_request(doc)]
+    except ValueError as exc:
+        raise ValueError(f"{kind} JSON: {exc}") from None
     raise NotForeign("neither OTLP, Jaeger nor Zipkin JSON")
 
 

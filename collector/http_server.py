@@ -39,6 +39,7 @@ TRACES_PATH = "/v1/traces"
 # Zipkin's API, where Zipkin reporters (Brave, zipkin-js, py_zipkin, ...) send v2 JSON: an app
 # still on Zipkin's instrumentation reports here without an OpenTelemetry Collector between.
 ZIPKIN_PATH = "/api/v2/spans"
+_PATHS = (TRACES_PATH, ZIPKIN_PATH)
 _TYPES = {"application/x-protobuf": PROTOBUF, "application/protobuf": PROTOBUF,
           "application/json": JSON}
 # Seconds a client may take between two reads of its request; a slow-loris client is cut.
@@ -93,7 +94,7 @@ class _Handler(BaseHTTPRequestHandler):
     # --------------------------------------------------------------------- methods
     def do_POST(self) -> None:  # noqa: N802 - stdlib naming
         path = self.path.split("?", 1)[0]
-        if path not in (TRACES_PATH, ZIPKIN_PATH):
+        if path not in _PATHS:
             self._fail(404, f"no such endpoint {path}; OTLP traces go to {TRACES_PATH}", None)
             return
         ctype = (self.headers.get("Content-Type") or "").split(";", 1)[0].strip().lower()
@@ -181,7 +182,7 @@ class _Handler(BaseHTTPRequestHandler):
                        "choreoscope with --cors-origins naming the pages' origin", None,
                        {"Allow": "POST"})
             return
-        if path not in (TRACES_PATH, ZIPKIN_PATH):
+        if path not in _PATHS:
             self._fail(404, f"no such endpoint {path}; OTLP traces go to {TRACES_PATH}", None)
             return
         if not origin or not self.server.origin_allowed(origin):

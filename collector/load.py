@@ -161,7 +161,7 @@ def _foreign_records(where: str, body: bytes) -> Iterator[tuple[str, bytes | Non
 
     try:
         doc = orjson.loads(body)
-        requests = foreign.to_otlp(doc)
+        kind, requests = foreign.to_otlp(doc)
     except orjson.JSONDecodeError:
         yield where, body, "json"
         return
@@ -175,9 +175,8 @@ def _foreign_records(where: str, body: bytes) -> Iterator[tuple[str, bytes | Non
             yield where, body, "json"
         return
     except ValueError as exc:  # (a foreign document with a span that cannot be read)
-        yield where, None, f"{foreign.kind_of(doc)} JSON: {exc}"
+        yield where, None, str(exc)
         return
-    kind = foreign.kind_of(doc)
     for i, req in enumerate(requests, 1):
         yield (f"{where} ({kind} trace {i})" if kind == "jaeger" else f"{where} ({kind})",
                orjson.dumps(req), "json")
