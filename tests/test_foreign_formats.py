@@ -90,6 +90,16 @@ def _zipkin_spans() -> list[dict]:
          "annotations": [{"timestamp": T0 + 26_000, "value": "label.requested"}]}]
 
 
+def _one_joined_delivery(a, producer: str) -> dict:
+    """The consume edge of an analysis holding exactly ``producer`` -> orders -> billing,
+    its one delivery joined to its publish by context."""
+    assert edges_of(a) == {f"service:{producer}->topic:orders": ("publish", 1),
+                           "topic:orders->service:billing": ("consume", 1)}
+    consume = next(e for e in a.edges if e["type"] == "consume")
+    assert consume["joined_by"]["context"] == 1
+    return consume
+
+
 def _load(tmp_path, name: str, body: bytes) -> Store:
     f = tmp_path / name
     f.write_bytes(body)
@@ -137,13 +147,9 @@ def test_a_jaeger_api_document_loads_as_the_collector_translates_it(tmp_path, pr
             (billing, "00000000000000b1", order, "0000000000000002",
              {"opentracing.ref_type": "follows_from"})]
         a = analyze(st)
-    assert edges_of(a) == {"service:order-service->topic:orders": ("publish", 1),
-                           "topic:orders->service:billing": ("consume", 1)}
-    consume = next(e for e in a.edges if e["type"] == "consume")
     # (joined by the reference, a link: one flow across the two traces, its queue time the
     # 34 ms between the publish's end and the delivery)
-    assert consume["joined_by"]["context"] == 1
-    assert consume["queue_p50_ms"] == pytest.approx(34.0)
+    assert _one_joined_delivery(a, "order-service")["queue_p50_ms"] == pytest.approx(34.0)
     assert a.summary["flow_instance_count"] == 1 and a.summary["trace_count"] == 2
 
 
@@ -245,8 +251,4 @@ def test_an_opentracing_consumer_follows_from_its_producer_in_the_same_trace(tmp
         assert c.execute("SELECT span_id, linked_span_id FROM span_links").fetchall() == [
             ("00000000000000b2", "00000000000000a1")]
         a = analyze(st)
-    assert edges_of(a) == {"service:orders-api->topic:orders": ("publish", 1),
-                           "topic:orders->service:billing": ("consume", 1)}
-    consume = next(e for e in a.edges if e["type"] == "consume")
-    assert consume["joined_by"]["context"] == 1
-    assert consume["queue_p50_ms"] == pytest.approx(4.2)
+    assert _one_joined_delivery(a, "orders-api")["queue_p50_ms"] == pytest.approx(4.2)
